@@ -1,0 +1,53 @@
+"""The driver error hierarchy: the class tells the caller what to do next."""
+
+from __future__ import annotations
+
+
+class DriverError(Exception):
+    """Root of every error raised by the driver layer."""
+
+
+class ProfileError(DriverError):
+    """A hardware profile is invalid: fix the TOML file named in the message."""
+
+
+class ArgumentError(DriverError):
+    """A command or its arguments are wrong: fix the request, do not retry."""
+
+
+class DeviceError(DriverError):
+    """A device did not do what was asked; carries the device id and last bytes seen."""
+
+    def __init__(self, message: str, *, device: str = "", last_bytes: bytes = b"") -> None:
+        """Build the error; `device` and `last_bytes` are appended to the message."""
+        self.device = device
+        self.last_bytes = last_bytes
+        parts = [message]
+        if device:
+            parts.append(f"device={device}")
+        if last_bytes:
+            parts.append(f"last bytes: {last_bytes.hex(' ')}")
+        super().__init__("; ".join(parts))
+
+
+class DeviceTimeout(DeviceError):
+    """No (complete) reply arrived before the deadline: the device may be off or unplugged."""
+
+
+class DeviceRejected(DeviceError):
+    """The device answered with an error reply (NAK); retrying the same request will not help."""
+
+    def __init__(
+        self, message: str, *, code: object, device: str = "", last_bytes: bytes = b""
+    ) -> None:
+        """Build the error with the device's own error code."""
+        self.code = code
+        super().__init__(message, device=device, last_bytes=last_bytes)
+
+
+class GarbageReceived(DeviceError):
+    """Only unparseable bytes arrived: check baud rate, wiring and the profile."""
+
+
+class TransportError(DeviceError):
+    """The port or socket failed or is gone: the device layer reconnects with backoff."""

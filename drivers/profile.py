@@ -1,0 +1,388 @@
+"""Hardware profiles: TOML files loaded into frozen dataclasses, validated at load.
+
+The format is documented in ``hardware_profiles/README.md``.  Every problem in a file is
+reported at once, each as ``file: key.path: what is wrong``; a profile whose examples do not
+match its own rules does not load.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from drivers.errors import ArgumentError, ProfileError
+from drivers.profile_model import (
+    CONFIDENCE,
+    ENCAPSULATIONS,
+    KINDS,
+    PARITIES,
+    REPLY_KINDS,
+    CommandSpec,
+    FieldType,
+    FrameRule,
+    Profile,
+    Provenance,
+    ReplySpec,
+    SerialDefaults,
+    SimReply,
+    TransportDefaults,
+)
+from drivers.protocol.template import Checksum, EncodeError, Raw, Template, TemplateError
+
+__all__ = ["Profile", "find_profile", "load_profile", "load_profile_text", "profile_ids", "profiles_dir"]
+
+
+class _Checker:
+    """Collects every problem in one file, each with its key path."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def add(self, path: str, message: str) -> None:
+        self.problems.append(f"{path}: {message}")
+
+    def table(
+        self, data: object, path: str, allowed: set[str], required: frozenset[str] = frozenset()
+    ) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            self.add(path, f"expected a table, got {data!r}")
+            return {}
+        for key in sorted(set(data) - allowed):
+            self.add(_join(path, key), "unknown key")
+        for key in sorted(required - set(data)):
+            self.add(_join(path, key), "missing")
+        return data
+
+    def get(self, data: Mapping[str, Any], key: str, path: str, kind: type, default: Any = None) -> Any:
+        if key not in data:
+            return default
+        got = data[key]
+        if (kind is int and isinstance(got, bool)) or not isinstance(got, kind):
+            self.add(_join(path, key), f"got {got!r}, expected {kind.__name__}")
+            return default
+        return got
+
+    def choice(self, data: Mapping[str, Any], key: str, path: str, options: tuple[str, ...]) -> str:
+        got = self.get(data, key, path, str, "")
+        if got not in options:
+            self.add(_join(path, key), f"got {got!r}, expected one of {' | '.join(options)}")
+        return str(got)
+
+    def template(self, text: object, path: str) -> Template | None:
+        if not isinstance(text, str):
+            self.add(path, f"got {text!r}, expected a template string")
+            return None
+        try:
+            return Template.parse(text)
+        except TemplateError as exc:
+            self.add(path, str(exc))
+            return None
+
+    def hexbytes(self, text: object, path: str) -> bytes:
+        if isinstance(text, str):
+            try:
+                return bytes.fromhex(text)
+            except ValueError:
+                pass
+        self.add(path, f"got {text!r}, expected hex bytes like '90 41 FF'")
+        return b""
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+_TOP = {"profile", "provenance", "transport", "framing", "poll", "fields", "commands", "replies", "simulator"}
+
+
+def load_profile_text(text: str, source: str) -> Profile:
+    """Parse and validate one profile's TOML text; `source` names it in errors."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{source}: not valid TOML: {exc}") from exc
+    check = _Checker()
+    check.table(data, "", _TOP, frozenset({"profile", "provenance", "framing", "commands"}))
+    profile = _build(check, data, source)
+    if check.problems:
+        raise ProfileError("\n".join(f"{source}: {p}" for p in check.problems))
+    return profile
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Load one profile file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read: {exc.strerror}") from exc
+    return load_profile_text(text, str(path))
+
+
+def profiles_dir() -> Path:
+    """The shipped ``hardware_profiles`` folder (package data)."""
+    return Path(str(resources.files("hardware_profiles")))
+
+
+def profile_ids() -> list[str]:
+    """Ids of every shipped profile, sorted."""
+    return sorted(p.stem for p in profiles_dir().glob("*.toml") if "." not in p.stem)
+
+
+def find_profile(profile_id: str) -> Profile:
+    """Load a shipped profile by id, or a profile file by path."""
+    if profile_id.endswith(".toml") or "/" in profile_id:
+        return load_profile(profile_id)
+    path = profiles_dir() / f"{profile_id}.toml"
+    if not path.is_file():
+        raise ArgumentError(f"unknown profile {profile_id!r}; known: {', '.join(profile_ids())}")
+    return load_profile(path)
+
+
+def _build(check: _Checker, data: dict[str, Any], source: str) -> Profile:
+    head = check.table(data.get("profile", {}), "profile", {"id", "name", "kind", "text", "fold_case", "error_replies"}, frozenset({"id", "name", "kind"}))
+    pid = check.get(head, "id", "profile", str, "")
+    if pid and Path(source).suffix == ".toml" and Path(source).stem != pid:
+        check.add("profile.id", f"got {pid!r}, expected the file name {Path(source).stem!r}")
+    fields = _fields(check, data.get("fields", {}))
+    checksum, request, reply = _framing(check, data.get("framing", {}))
+    replies = _replies(check, data.get("replies", {}), fields)
+    errors = tuple(check.get(head, "error_replies", "profile", list, []))
+    for i, name in enumerate(errors):
+        if name not in replies:
+            check.add(f"profile.error_replies[{i}]", f"unknown reply {name!r}")
+    transport = _transport(check, data.get("transport", {}))
+    commands = _commands(check, data.get("commands", {}), fields, replies, transport.timeout_ms)
+    poll = check.table(data.get("poll", {}), "poll", {"interval_s", "commands"})
+    poll_commands = tuple(check.get(poll, "commands", "poll", list, []))
+    for i, name in enumerate(poll_commands):
+        if name not in commands:
+            check.add(f"poll.commands[{i}]", f"unknown command {name!r}")
+    sim = check.table(data.get("simulator", {}), "simulator", {"unknown_command", "when_off", "initial"})
+    profile = Profile(
+        id=pid,
+        name=check.get(head, "name", "profile", str, ""),
+        kind=check.choice(head, "kind", "profile", KINDS),
+        path=source,
+        fold_case=check.get(head, "fold_case", "profile", bool, False),
+        text=check.get(head, "text", "profile", bool, False),
+        provenance=_provenance(check, data.get("provenance", {})),
+        transport=transport,
+        request_frame=request,
+        reply_frame=reply,
+        checksum=checksum,
+        fields=fields,
+        commands=commands,
+        replies=replies,
+        error_replies=errors,
+        poll_commands=poll_commands,
+        poll_interval_s=float(check.get(poll, "interval_s", "poll", (int, float), 10)),  # type: ignore[arg-type]
+        sim_unknown=_sim_reply(check, sim, "unknown_command", replies),
+        sim_when_off=_sim_reply(check, sim, "when_off", replies),
+        sim_initial=check.get(sim, "initial", "simulator", dict, {}),
+    )
+    if not check.problems:
+        _check_examples(check, data, profile)
+    return profile
+
+
+def _fields(check: _Checker, data: object) -> dict[str, FieldType]:
+    out: dict[str, FieldType] = {}
+    for name, spec in check.table(data, "fields", set(_table_keys(data))).items():
+        path = f"fields.{name}"
+        spec = check.table(spec, path, {"type", "min", "max", "values", "default", "doc"}, frozenset({"type"}))
+        kind = check.choice(spec, "type", path, ("int", "enum"))
+        values = check.get(spec, "values", path, dict, {})
+        for key, code in values.items():
+            if isinstance(code, bool) or not isinstance(code, (int, str)):
+                check.add(f"{path}.values.{key}", f"got {code!r}, expected an int or a string code")
+        if kind == "enum" and not values:
+            check.add(f"{path}.values", "an enum needs at least one value")
+        ftype = FieldType(
+            name=name,
+            kind=kind,
+            min=check.get(spec, "min", path, int, 0),
+            max=check.get(spec, "max", path, int, 255),
+            values=values,
+            default=spec.get("default"),
+            doc=check.get(spec, "doc", path, str, ""),
+        )
+        if ftype.default is not None:
+            try:
+                ftype.coerce(ftype.default)
+            except ArgumentError as exc:
+                check.add(f"{path}.default", str(exc))
+        out[name] = ftype
+    return out
+
+
+def _table_keys(data: object) -> list[str]:
+    return list(data) if isinstance(data, dict) else []
+
+
+def _framing(check: _Checker, data: object) -> tuple[Checksum | None, FrameRule, FrameRule]:
+    spec = check.table(data, "framing", {"checksum", "request", "reply"}, frozenset({"request", "reply"}))
+    checksum = None
+    if "checksum" in spec:
+        cs = check.table(spec["checksum"], "framing.checksum", {"type", "start", "end"}, frozenset({"type"}))
+        kind = check.choice(cs, "type", "framing.checksum", ("sum8", "xor8", "none"))
+        if kind != "none":
+            checksum = Checksum(kind, check.get(cs, "start", "framing.checksum", int, 0), check.get(cs, "end", "framing.checksum", int, 0))
+    return checksum, _frame_rule(check, spec.get("request", {}), "framing.request"), _frame_rule(check, spec.get("reply", {}), "framing.reply")
+
+
+def _frame_rule(check: _Checker, data: object, path: str) -> FrameRule:
+    spec = check.table(data, path, {"start", "end", "size", "length", "max_size"})
+    start = check.hexbytes(spec["start"], f"{path}.start") if "start" in spec else b""
+    end = check.hexbytes(spec["end"], f"{path}.end") if "end" in spec else b""
+    size = check.get(spec, "size", path, int, 0)
+    offset, add = -1, 0
+    if "length" in spec:
+        length = check.table(spec["length"], f"{path}.length", {"offset", "add"}, frozenset({"offset", "add"}))
+        offset = check.get(length, "offset", f"{path}.length", int, -1)
+        add = check.get(length, "add", f"{path}.length", int, 0)
+    if sum(bool(x) for x in (end, size, offset >= 0)) != 1:
+        check.add(path, "give exactly one of end, size, length")
+    if (size or offset >= 0) and not start:
+        check.add(f"{path}.start", "size and length framing need start bytes to resynchronise on")
+    return FrameRule(start, end, size, offset, add, check.get(spec, "max_size", path, int, 256))
+
+
+def _replies(check: _Checker, data: object, fields: Mapping[str, FieldType]) -> dict[str, ReplySpec]:
+    out: dict[str, ReplySpec] = {}
+    for name, spec in check.table(data, "replies", set(_table_keys(data))).items():
+        path = f"replies.{name}"
+        spec = check.table(spec, path, {"kind", "match", "regex", "examples", "doc"}, frozenset({"kind"}))
+        kind = check.choice(spec, "kind", path, REPLY_KINDS)
+        template, regex = None, None
+        if ("match" in spec) == ("regex" in spec):
+            check.add(path, "give exactly one of match, regex")
+        elif "match" in spec:
+            template = check.template(spec["match"], f"{path}.match")
+        else:
+            try:
+                regex = re.compile(check.get(spec, "regex", path, str, ""))
+            except re.error as exc:
+                check.add(f"{path}.regex", f"does not compile: {exc}")
+        reply = ReplySpec(name, kind, template, regex)
+        if template is not None or regex is not None:
+            _known_names(check, reply.names, fields, f"{path}.{'match' if template else 'regex'}")
+        out[name] = reply
+    return out
+
+
+def _known_names(check: _Checker, names: tuple[str, ...], fields: Mapping[str, FieldType], path: str) -> None:
+    for name in names:
+        if name != "checksum" and name not in fields:
+            check.add(path, f"field {{{name}}} has no [fields.{name}] definition")
+
+
+def _transport(check: _Checker, data: object) -> TransportDefaults:
+    path = "transport"
+    spec = check.table(data, path, {"serial", "tcp_port", "udp_port", "udp_encapsulation", "timeout_ms", "gap_ms"})
+    ser = check.table(spec.get("serial", {}), f"{path}.serial", {"baud", "bytesize", "parity", "stopbits"})
+    parity = check.get(ser, "parity", f"{path}.serial", str, "N")
+    if parity not in PARITIES:
+        check.add(f"{path}.serial.parity", f"got {parity!r}, expected one of {' | '.join(PARITIES)}")
+    encapsulation = check.get(spec, "udp_encapsulation", path, str, "")
+    if encapsulation and encapsulation not in ENCAPSULATIONS:
+        check.add(f"{path}.udp_encapsulation", f"got {encapsulation!r}, expected one of {' | '.join(ENCAPSULATIONS)}")
+    return TransportDefaults(
+        serial=SerialDefaults(
+            baud=check.get(ser, "baud", f"{path}.serial", int, 9600),
+            bytesize=check.get(ser, "bytesize", f"{path}.serial", int, 8),
+            parity=parity,
+            stopbits=check.get(ser, "stopbits", f"{path}.serial", int, 1),
+        ),
+        tcp_port=check.get(spec, "tcp_port", path, int, 0),
+        udp_port=check.get(spec, "udp_port", path, int, 0),
+        udp_encapsulation=encapsulation,
+        timeout_ms=check.get(spec, "timeout_ms", path, int, 1000),
+        gap_ms=check.get(spec, "gap_ms", path, int, 0),
+    )
+
+
+def _commands(
+    check: _Checker,
+    data: object,
+    fields: Mapping[str, FieldType],
+    replies: Mapping[str, ReplySpec],
+    timeout_ms: int,
+) -> dict[str, CommandSpec]:
+    out: dict[str, CommandSpec] = {}
+    for name, spec in check.table(data, "commands", set(_table_keys(data))).items():
+        path = f"commands.{name}"
+        spec = check.table(spec, path, {"send", "replies", "timeout_ms", "retry", "doc", "examples"}, frozenset({"send"}))
+        send = check.template(spec.get("send"), f"{path}.send")
+        if send is None:
+            continue
+        _known_names(check, send.names, fields, f"{path}.send")
+        reply_names = tuple(check.get(spec, "replies", path, list, []))
+        for i, rname in enumerate(reply_names):
+            if rname not in replies:
+                check.add(f"{path}.replies[{i}]", f"unknown reply {rname!r}")
+        out[name] = CommandSpec(
+            name=name,
+            send=send,
+            replies=reply_names,
+            params=tuple(n for n in send.names if n != "checksum"),
+            timeout_ms=check.get(spec, "timeout_ms", path, int, timeout_ms),
+            retry=check.get(spec, "retry", path, bool, True),
+            doc=check.get(spec, "doc", path, str, ""),
+        )
+    return out
+
+
+def _provenance(check: _Checker, data: object) -> Provenance:
+    path = "provenance"
+    spec = check.table(data, path, {"document", "url", "confidence", "notes"}, frozenset({"document", "confidence"}))
+    return Provenance(
+        document=check.get(spec, "document", path, str, ""),
+        confidence=check.choice(spec, "confidence", path, CONFIDENCE),
+        url=check.get(spec, "url", path, str, ""),
+        notes=check.get(spec, "notes", path, str, ""),
+    )
+
+
+def _sim_reply(check: _Checker, sim: Mapping[str, Any], key: str, replies: Mapping[str, ReplySpec]) -> SimReply | None:
+    if key not in sim:
+        return None
+    path = f"simulator.{key}"
+    spec = check.table(sim[key], path, {"reply", "fields"}, frozenset({"reply"}))
+    name = check.get(spec, "reply", path, str, "")
+    if name not in replies:
+        check.add(f"{path}.reply", f"unknown reply {name!r}")
+    return SimReply(name, check.get(spec, "fields", path, dict, {}))
+
+
+def _check_examples(check: _Checker, data: dict[str, Any], profile: Profile) -> None:
+    """Every example must come out of (commands) or match (replies) its own rule."""
+    from drivers.protocol.engine import Codec
+
+    codec = Codec(profile)
+    for name, spec in data.get("commands", {}).items():
+        for i, ex in enumerate(check.get(spec, "examples", f"commands.{name}", list, [])):
+            path = f"commands.{name}.examples[{i}]"
+            ex = check.table(ex, path, {"args", "bytes"}, frozenset({"bytes"}))
+            want = check.hexbytes(ex.get("bytes"), f"{path}.bytes")
+            try:
+                got = codec.encode(name, ex.get("args", {}))
+            except (ArgumentError, EncodeError) as exc:
+                check.add(path, f"does not encode: {exc}")
+                continue
+            if want and got != want:
+                check.add(f"{path}.bytes", f"profile encodes {got.hex(' ').upper()}, example says {want.hex(' ').upper()}")
+    for name, spec in data.get("replies", {}).items():
+        for i, ex in enumerate(check.get(spec, "examples", f"replies.{name}", list, [])):
+            path = f"replies.{name}.examples[{i}]"
+            ex = check.table(ex, path, {"args", "bytes", "text", "fields"})
+            frame = ex["text"].encode("latin-1") if isinstance(ex.get("text"), str) else check.hexbytes(ex.get("bytes"), f"{path}.bytes")
+            got = codec.match_reply(profile.replies[name], frame, profile.codes(ex.get("args", {})))
+            if got is None:
+                check.add(path, f"{frame!r} does not match the reply's own rule")
+            elif got != ex.get("fields", {}):
+                check.add(f"{path}.fields", f"parsed {got}, example says {ex.get('fields', {})}")

@@ -1,0 +1,172 @@
+"""A simulated device, sans-IO: request bytes in, reply bytes out, state kept.
+
+It reads requests with the same profile the controller writes them with, keeps the state a
+real device keeps (power, input, volume, mute, presets, pan/tilt/zoom) and answers with the
+profile's own reply templates, so what it sends is what the published protocol says.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from drivers.profile_model import FieldType, Profile, SimReply
+from drivers.protocol.engine import Codec, Framer
+
+# Motion while a move/zoom is held: units per second at speed 1.
+PAN_RATE = 20.0
+ZOOM_RATE = 400.0
+
+DIRECTIONS = {
+    "up": (0, 1), "down": (0, -1), "left": (-1, 0), "right": (1, 0),
+    "upleft": (-1, 1), "upright": (1, 1), "downleft": (-1, -1), "downright": (1, -1),
+}
+
+
+@dataclass
+class DeviceState:
+    """What a device remembers; the field names are the profiles' reply field names."""
+
+    power: str = "on"
+    source: str = ""
+    volume: int = 10
+    mute: str = "off"
+    focus: str = "auto"
+    preset: int = 0
+    pan: float = 0.0
+    tilt: float = 0.0
+    zoom: float = 0.0
+    presets: dict[int, tuple[float, float, float]] = field(default_factory=dict)
+    pan_velocity: tuple[float, float] = (0.0, 0.0)
+    zoom_velocity: float = 0.0
+    since: float = 0.0
+
+    def values(self) -> dict[str, object]:
+        """The state as reply field values."""
+        return {
+            "power": self.power, "source": self.source, "volume": self.volume,
+            "mute": self.mute, "focus": self.focus, "preset": self.preset,
+            "pan": round(self.pan), "tilt": round(self.tilt), "zoom": round(self.zoom),
+        }
+
+
+class Simulator:
+    """One simulated device speaking one profile."""
+
+    def __init__(self, profile: Profile, clock: Callable[[], float] = time.monotonic) -> None:
+        """Start in the profile's initial state (``[simulator] initial``)."""
+        self.profile = profile
+        self.codec = Codec(profile)
+        self.framer = Framer(profile.request_frame, profile.checksum)
+        self.clock = clock
+        self.state = DeviceState(since=clock())
+        source = profile.fields.get("source")
+        if source is not None and source.kind == "enum":
+            self.state.source = next(iter(source.values))
+        for key, value in profile.sim_initial.items():
+            setattr(self.state, key, value)
+        self.handled: list[str] = []
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Bytes from the controller in; the reply frames to send back out, in order."""
+        out: list[bytes] = []
+        for frame, garbage in self.framer.feed(data):
+            if not garbage:
+                out.extend(self.handle(frame))
+        return out
+
+    def handle(self, frame: bytes) -> list[bytes]:
+        """Answer one complete request frame."""
+        found = self.codec.match_request(frame)
+        if found is None:
+            return self._special(self.profile.sim_unknown, {})
+        name, args = found
+        self.handled.append(name)
+        self._settle()
+        if self.state.power != "on" and name not in ("power_on", "get_power") and self.profile.sim_when_off:
+            return self._special(self.profile.sim_when_off, args)
+        self._apply(name, args)
+        command = self.profile.commands[name]
+        values = {**self._defaults(), **self.state.values(), **args}
+        return [
+            self.codec.build_reply(self.profile.replies[r], values)
+            for r in command.replies
+            if self.profile.replies[r].kind != "error"
+        ]
+
+    def _special(self, sim: SimReply | None, args: Mapping[str, object]) -> list[bytes]:
+        if sim is None:
+            return []
+        values = {**self._defaults(), **args, **sim.fields}
+        return [self.codec.build_reply(self.profile.replies[sim.reply], values)]
+
+    def _defaults(self) -> dict[str, object]:
+        return {name: _default(ftype) for name, ftype in self.profile.fields.items()}
+
+    def _settle(self) -> None:
+        """Advance held motion to now, clamped to the profile's ranges."""
+        now = self.clock()
+        dt, s = now - self.state.since, self.state
+        s.since = now
+        s.pan = self._clamp("pan", s.pan + s.pan_velocity[0] * dt)
+        s.tilt = self._clamp("tilt", s.tilt + s.pan_velocity[1] * dt)
+        s.zoom = self._clamp("zoom", s.zoom + s.zoom_velocity * dt, "position")
+
+    def _clamp(self, name: str, value: float, alt: str = "") -> float:
+        ftype = self.profile.fields.get(alt) or self.profile.fields.get(name)
+        if ftype is None or ftype.kind != "int":
+            return value
+        return max(ftype.min, min(ftype.max, value))
+
+    def _apply(self, name: str, args: Mapping[str, object]) -> None:
+        s = self.state
+        if name in ("power_on", "power_off"):
+            s.power = "on" if name == "power_on" else "off"
+        elif name in ("mute_on", "mute_off"):
+            s.mute = "on" if name == "mute_on" else "off"
+        elif name in ("focus_auto", "focus_manual"):
+            s.focus = "auto" if name == "focus_auto" else "manual"
+        elif name == "set_input":
+            s.source = str(args["source"])
+        elif name == "set_volume":
+            s.volume = int(args["level"])  # type: ignore[call-overload]
+        else:
+            self._apply_ptz(name, args)
+
+    def _apply_ptz(self, name: str, args: Mapping[str, object]) -> None:
+        s = self.state
+        if name == "move":
+            dx, dy = DIRECTIONS[str(args["direction"])]
+            speed_p = float(args.get("pan_speed", 1))  # type: ignore[arg-type]
+            speed_t = float(args.get("tilt_speed", 1))  # type: ignore[arg-type]
+            s.pan_velocity = (dx * speed_p * PAN_RATE, dy * speed_t * PAN_RATE)
+        elif name == "stop":
+            s.pan_velocity = (0.0, 0.0)
+        elif name in ("zoom_tele", "zoom_wide"):
+            speed = float(args.get("speed", 3)) + 1  # type: ignore[arg-type]
+            s.zoom_velocity = speed * ZOOM_RATE * (1 if name == "zoom_tele" else -1)
+        elif name == "zoom_stop":
+            s.zoom_velocity = 0.0
+        elif name == "zoom_to":
+            s.zoom = float(args["position"])  # type: ignore[arg-type]
+        elif name == "home":
+            s.pan = s.tilt = 0.0
+        elif name == "goto":
+            s.pan, s.tilt = float(args["pan"]), float(args["tilt"])  # type: ignore[arg-type]
+        elif name == "preset_set":
+            s.presets[int(args["n"])] = (s.pan, s.tilt, s.zoom)  # type: ignore[call-overload]
+        elif name == "preset_recall":
+            n = int(args["n"])  # type: ignore[call-overload]
+            s.pan, s.tilt, s.zoom = s.presets.get(n, (s.pan, s.tilt, s.zoom))
+            s.preset = n
+        elif name == "preset_clear":
+            s.presets.pop(int(args["n"]), None)  # type: ignore[call-overload]
+
+
+def _default(ftype: FieldType) -> object:
+    if ftype.default is not None:
+        return ftype.name_of(ftype.coerce(ftype.default))
+    if ftype.kind == "enum":
+        return next(iter(ftype.values))
+    return max(ftype.min, 0) if ftype.min <= 0 <= ftype.max else ftype.min

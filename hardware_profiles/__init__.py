@@ -1,0 +1,1 @@
+"""Hardware profiles: data only (TOML profiles and their transcripts)."""
