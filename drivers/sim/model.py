@@ -68,13 +68,20 @@ class Simulator:
             setattr(self.state, key, value)
         self.handled: list[str] = []
 
-    def feed(self, data: bytes) -> list[bytes]:
-        """Bytes from the controller in; the reply frames to send back out, in order."""
+    def feed(self, data: bytes, framer: Framer | None = None) -> list[bytes]:
+        """Bytes from the controller in; the reply frames to send back out, in order.
+
+        A simulator serving several connections passes each one's own `framer`.
+        """
         out: list[bytes] = []
-        for frame, garbage in self.framer.feed(data):
+        for frame, garbage in (framer or self.framer).feed(data):
             if not garbage:
                 out.extend(self.handle(frame))
         return out
+
+    def new_framer(self) -> Framer:
+        """A request framer for one more connection."""
+        return Framer(self.profile.request_frame, self.profile.checksum)
 
     def handle(self, frame: bytes) -> list[bytes]:
         """Answer one complete request frame."""

@@ -1,0 +1,234 @@
+"""Serve a simulated device on a pty, a serial port, TCP or UDP, with injectable faults."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from drivers.errors import ArgumentError, TransportError
+from drivers.protocol import visca_ip
+from drivers.protocol.engine import Framer
+from drivers.sim.model import Simulator
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Faults:
+    """What a misbehaving device or line does: lose replies, add noise, answer late."""
+
+    drop_replies: float = 0.0
+    garbage: float = 0.0
+    delay_ms: int = 0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def __post_init__(self) -> None:
+        """Check the probabilities."""
+        for name in ("drop_replies", "garbage"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ArgumentError(f"--{name.replace('_', '-')} must be a probability 0..1")
+        if self.delay_ms < 0:
+            raise ArgumentError("--delay-ms must not be negative")
+
+    def apply(self, replies: list[bytes]) -> list[bytes]:
+        """The replies as this line delivers them: some dropped, some after noise."""
+        out = []
+        for reply in replies:
+            if self.rng.random() < self.drop_replies:
+                continue
+            if self.rng.random() < self.garbage:
+                out.append(self.rng.randbytes(self.rng.randint(1, 6)))
+            out.append(reply)
+        return out
+
+
+Report = Callable[[str], None]
+Send = Callable[[bytes], Awaitable[None]]
+
+
+def _sender(write: Callable[[bytes], object]) -> Send:
+    async def send(data: bytes) -> None:
+        write(data)
+
+    return send
+
+
+class SimServer:
+    """One simulated device listening at one ADDRESS (`pty`, a serial port, tcp://, udp://)."""
+
+    def __init__(self, sim: Simulator, address: str, faults: Faults | None = None, report: Report | None = None) -> None:
+        """Nothing is opened until `start`."""
+        self.sim = sim
+        self.address = address
+        self.faults = faults or Faults()
+        self.report = report or (lambda line: log.info("%s", line))
+        self.device_path = ""
+        self._closers: list[Callable[[], object]] = []
+        self._last_udp: dict[tuple[str, int], tuple[int, list[bytes]]] = {}
+
+    async def start(self) -> str:
+        """Open the address; returns where a controller should connect (the pty's path)."""
+        parts = urlsplit(self.address)
+        if self.address == "pty":
+            self.device_path = self._start_pty()
+        elif parts.scheme == "tcp":
+            await self._start_tcp(parts.hostname or "127.0.0.1", parts.port or self.sim.profile.transport.tcp_port)
+            self.device_path = self.address
+        elif parts.scheme == "udp":
+            await self._start_udp(parts.hostname or "127.0.0.1", parts.port or self.sim.profile.transport.udp_port)
+            self.device_path = self.address
+        else:
+            await self._start_serial(self.address)
+            self.device_path = self.address
+        return self.device_path
+
+    async def close(self) -> None:
+        """Stop serving (a pty vanishes, as an unplugged adapter does)."""
+        while self._closers:
+            with contextlib.suppress(OSError):
+                done = self._closers.pop()()
+                if asyncio.iscoroutine(done):
+                    await done
+
+    async def __aenter__(self) -> SimServer:
+        """Start on entry."""
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        """Close on exit."""
+        await self.close()
+
+    async def _answer(self, data: bytes, framer: Framer, send: Send) -> None:
+        replies = self.sim.feed(data, framer)
+        self.report(f"{self.sim.profile.id}: {data.hex(' ')} -> {' | '.join(r.hex(' ') for r in replies) or '(no reply)'}")
+        out = self.faults.apply(replies)
+        if self.faults.delay_ms:
+            await asyncio.sleep(self.faults.delay_ms / 1000)
+        if out:
+            await send(b"".join(out))
+
+    def _start_pty(self) -> str:
+        import tty
+
+        master, slave = os.openpty()
+        tty.setraw(slave)  # no echo, no CR/LF translation: the line carries bytes as they are
+        os.set_blocking(master, False)
+        loop = asyncio.get_running_loop()
+        framer = self.sim.new_framer()
+        pending: set[asyncio.Task[None]] = set()
+
+        def readable() -> None:
+            try:
+                data = os.read(master, 4096)
+            except BlockingIOError:
+                return
+            except OSError:
+                return  # no controller has the slave open yet
+            task = loop.create_task(self._answer(data, framer, _sender(lambda b: os.write(master, b))))
+            pending.add(task)  # answers keep their order: each waits for the same delay
+            task.add_done_callback(pending.discard)
+
+        loop.add_reader(master, readable)
+        self._closers += [lambda: os.close(slave), lambda: os.close(master), lambda: loop.remove_reader(master)]
+        return os.ttyname(slave)
+
+    async def _start_serial(self, path: str) -> None:
+        from drivers.transport.serial_port import SerialTransport
+
+        port = SerialTransport(path, self.sim.profile.transport.serial)
+        try:
+            await port.open()
+        except TransportError as exc:
+            raise ArgumentError(str(exc)) from exc
+        framer = self.sim.new_framer()
+
+        async def pump() -> None:
+            while True:
+                data = await port.read()
+                await self._answer(data, framer, port.write)
+
+        task = asyncio.get_running_loop().create_task(pump(), name=f"sim[{path}].serve")
+        self._closers += [port.close, task.cancel]
+
+    async def _start_tcp(self, host: str, port: int) -> None:
+        writers: set[asyncio.StreamWriter] = set()
+
+        async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            framer = self.sim.new_framer()
+            writers.add(writer)
+            try:
+                while data := await reader.read(4096):
+                    await self._answer(data, framer, _sender(writer.write))
+            except (OSError, asyncio.CancelledError):
+                pass  # the controller went away, or we are shutting down
+            finally:
+                writers.discard(writer)
+                writer.close()
+
+        def close_clients() -> None:
+            for writer in list(writers):
+                writer.close()
+
+        try:
+            server = await asyncio.start_server(client, host, port)
+        except OSError as exc:
+            raise ArgumentError(f"tcp://{host}:{port}: cannot listen: {exc}") from exc
+        self._closers += [server.close, close_clients]
+
+    async def _start_udp(self, host: str, port: int) -> None:
+        loop = asyncio.get_running_loop()
+        server = self
+        framers: dict[tuple[str, int], Framer] = {}
+
+        class Datagrams(asyncio.DatagramProtocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                self.sock = transport
+
+            def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+                sock = self.sock
+                framer = framers.setdefault(addr, server.sim.new_framer())
+                loop.create_task(server._udp(data, addr, framer, _sender(lambda b: sock.sendto(b, addr))))  # type: ignore[attr-defined]
+
+        try:
+            sock, _ = await loop.create_datagram_endpoint(Datagrams, local_addr=(host, port))
+        except OSError as exc:
+            raise ArgumentError(f"udp://{host}:{port}: cannot bind: {exc}") from exc
+        self._closers.append(sock.close)
+
+    async def _udp(self, data: bytes, addr: tuple[str, int], framer: Framer, send: Send) -> None:
+        if self.sim.profile.transport.udp_encapsulation != "visca-ip":
+            await self._answer(data, framer, send)
+            return
+        try:
+            msg = visca_ip.Datagram.parse(data)
+        except ValueError:
+            await send(bytes(visca_ip.Datagram(visca_ip.CONTROL_REPLY, 0, visca_ip.MESSAGE_ERROR)))
+            return
+        if msg.type == visca_ip.CONTROL:
+            if msg.payload == visca_ip.RESET:
+                self._last_udp.pop(addr, None)
+                await send(bytes(visca_ip.Datagram(visca_ip.CONTROL_REPLY, msg.sequence, visca_ip.RESET)))
+            return
+        if msg.type not in (visca_ip.COMMAND, visca_ip.INQUIRY, visca_ip.SETTING):
+            await send(bytes(visca_ip.Datagram(visca_ip.CONTROL_REPLY, msg.sequence, visca_ip.MESSAGE_ERROR)))
+            return
+        last = self._last_udp.get(addr)
+        if last is not None and last[0] == msg.sequence:
+            replies = last[1]  # a resend: answer again, do not act twice
+        else:
+            # Inquiries sent as 0x0100 are answered too, as real cameras do.
+            replies = self.sim.feed(msg.payload, framer)
+            self._last_udp[addr] = (msg.sequence, replies)
+            self.report(f"{self.sim.profile.id}: seq {msg.sequence} {msg.payload.hex(' ')} -> "
+                        f"{' | '.join(r.hex(' ') for r in replies) or '(no reply)'}")
+        if self.faults.delay_ms:
+            await asyncio.sleep(self.faults.delay_ms / 1000)
+        for reply in self.faults.apply(replies):
+            await send(bytes(visca_ip.Datagram(visca_ip.REPLY, msg.sequence, reply)))

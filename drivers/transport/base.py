@@ -1,0 +1,78 @@
+"""The transport base class: bytes in, bytes out, nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+
+from drivers.errors import TransportError
+
+
+class Transport(ABC):
+    """A byte pipe to one device: a serial port, a TCP connection or a UDP peer.
+
+    Received bytes collect in a buffer; `read` waits for some, `drain` takes what is there
+    without waiting.  A transport that fails raises TransportError from every call until it
+    is opened again.
+    """
+
+    def __init__(self, name: str) -> None:
+        """`name` is what error messages call the port (``/dev/ttyUSB0``, ``tcp://h:p``)."""
+        self.name = name
+        self._buffer = bytearray()
+        self._ready = asyncio.Event()
+        self._error: BaseException | None = None
+        self.is_open = False
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Open the port or connection; TransportError if it cannot be opened."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Close it; safe to call twice."""
+
+    @abstractmethod
+    async def write(self, data: bytes) -> None:
+        """Send bytes; TransportError when the port is gone."""
+
+    async def resend(self, data: bytes) -> None:
+        """Send a request again after a lost reply (VISCA over IP keeps the sequence number)."""
+        await self.write(data)
+
+    async def read(self) -> bytes:
+        """Wait for received bytes and return all of them (cancel it to stop waiting)."""
+        while not self._buffer:
+            self._raise_if_failed()
+            self._ready.clear()
+            await self._ready.wait()
+        return self.drain()
+
+    def drain(self) -> bytes:
+        """Take whatever has been received, without waiting."""
+        self._raise_if_failed()
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        return data
+
+    def _received(self, data: bytes) -> None:
+        """Called (on the event loop) by subclasses when bytes arrive."""
+        self._buffer += data
+        self._ready.set()
+
+    def _failed(self, exc: BaseException) -> None:
+        """Called (on the event loop) by subclasses when the port dies under us."""
+        self._error = exc
+        self.is_open = False
+        self._ready.set()
+
+    def _opened(self) -> None:
+        self._error = None
+        self._buffer.clear()
+        self.is_open = True
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None and not self._buffer:
+            raise TransportError(f"{self.name}: port gone: {self._error}") from self._error
+        if not self.is_open and not self._buffer:
+            raise TransportError(f"{self.name}: not open")

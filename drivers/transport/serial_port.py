@@ -1,0 +1,101 @@
+"""Serial ports through pyserial: a reader thread per port, never blocking the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import serial
+
+from drivers.errors import TransportError
+from drivers.profile_model import SerialDefaults
+from drivers.transport.base import Transport
+
+_PARITY = {"N": serial.PARITY_NONE, "E": serial.PARITY_EVEN, "O": serial.PARITY_ODD}
+
+
+class SerialTransport(Transport):
+    """A serial port (RS-232/RS-485 adapter, or a pty in tests and the simulator)."""
+
+    def __init__(self, path: str, settings: SerialDefaults) -> None:
+        """`path` is the device (``/dev/ttyUSB0``, ``COM3``); settings come from the profile."""
+        super().__init__(path)
+        self.path = path
+        self.settings = settings
+        self._port: Any = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    async def open(self) -> None:
+        """Open the port and start its reader thread."""
+        await self.close()
+        try:
+            self._port = await asyncio.to_thread(self._open_port)
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise TransportError(f"{self.path}: cannot open: {exc}") from exc
+        self._opened()
+        self._stop = threading.Event()
+        loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(
+            target=self._reader, args=(self._port, self._stop, loop), name=f"serial[{self.path}].reader", daemon=True
+        )
+        self._thread.start()
+
+    def _open_port(self) -> Any:
+        s = self.settings
+        return serial.Serial(
+            self.path,
+            baudrate=s.baud,
+            bytesize=s.bytesize,
+            parity=_PARITY[s.parity],
+            stopbits=s.stopbits,
+            timeout=0.05,
+            write_timeout=2,
+            exclusive=True,
+        )
+
+    def _reader(self, port: Any, stop: threading.Event, loop: asyncio.AbstractEventLoop) -> None:
+        """Blocking reads in this thread; bytes cross to the loop with call_soon_threadsafe."""
+        try:
+            while not stop.is_set():
+                data = port.read(max(1, port.in_waiting))
+                if data:
+                    loop.call_soon_threadsafe(self._received, data)
+        except (serial.SerialException, OSError, TypeError) as exc:
+            # TypeError: pyserial's read on a port closed under it.
+            if not stop.is_set():
+                loop.call_soon_threadsafe(self._failed, exc)
+        except RuntimeError:
+            pass  # the event loop closed first; nobody is listening any more
+
+    async def close(self) -> None:
+        """Stop the reader and close the port."""
+        self._stop.set()
+        port, self._port = self._port, None
+        thread, self._thread = self._thread, None
+        self.is_open = False
+        if thread is not None:
+            await asyncio.to_thread(thread.join, 1.0)
+        if port is not None:
+            try:
+                port.close()
+            except (serial.SerialException, OSError):
+                pass
+
+    async def write(self, data: bytes) -> None:
+        """Write in a worker thread: a port with flow control may block."""
+        port = self._port
+        if port is None or not self.is_open:
+            self._raise_if_failed()
+            raise TransportError(f"{self.path}: not open")
+        try:
+            await asyncio.to_thread(_write_all, port, data)
+        except (serial.SerialException, OSError, TypeError) as exc:
+            self._failed(exc)
+            raise TransportError(f"{self.path}: write failed: {exc}") from exc
+
+
+def _write_all(port: Any, data: bytes) -> None:
+    port.write(data)
+    port.flush()
