@@ -78,8 +78,9 @@ class SimServer:
         if self.address == "pty":
             self.device_path = self._start_pty()
         elif parts.scheme == "tcp":
-            await self._start_tcp(parts.hostname or "127.0.0.1", parts.port or self.sim.profile.transport.tcp_port)
-            self.device_path = self.address
+            host = parts.hostname or "127.0.0.1"
+            port = await self._start_tcp(host, parts.port or self.sim.profile.transport.tcp_port)
+            self.device_path = f"tcp://{host}:{port}"
         elif parts.scheme == "udp":
             await self._start_udp(parts.hostname or "127.0.0.1", parts.port or self.sim.profile.transport.udp_port)
             self.device_path = self.address
@@ -157,7 +158,7 @@ class SimServer:
         task = asyncio.get_running_loop().create_task(pump(), name=f"sim[{path}].serve")
         self._closers += [port.close, task.cancel]
 
-    async def _start_tcp(self, host: str, port: int) -> None:
+    async def _start_tcp(self, host: str, port: int) -> int:
         writers: set[asyncio.StreamWriter] = set()
 
         async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -181,6 +182,7 @@ class SimServer:
         except OSError as exc:
             raise ArgumentError(f"tcp://{host}:{port}: cannot listen: {exc}") from exc
         self._closers += [server.close, close_clients]
+        return int(server.sockets[0].getsockname()[1])
 
     async def _start_udp(self, host: str, port: int) -> None:
         loop = asyncio.get_running_loop()

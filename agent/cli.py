@@ -1,0 +1,116 @@
+"""The ``classroom-agent`` command line.
+
+Bad arguments (unknown profile or command, a value out of range, malformed hex) print one
+line naming the problem and exit with status 2; a device that fails exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from drivers.errors import ArgumentError, DriverError, ProfileError
+
+log = logging.getLogger("classroom-agent")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="classroom-agent", description="Classroom device controller.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every exchange")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+
+    profiles = sub.add_parser("profiles", help="inspect hardware profiles").add_subparsers(dest="action", required=True)
+    profiles.add_parser("list", help="list shipped profiles")
+    show = profiles.add_parser("show", help="show one profile's commands")
+    show.add_argument("id")
+    enc = profiles.add_parser("encode", help="print a command's frame as hex")
+    enc.add_argument("id")
+    enc.add_argument("command")
+    enc.add_argument("args", nargs="*", metavar="NAME=VALUE")
+    dec = profiles.add_parser("decode", help="parse reply bytes (hex) as JSON")
+    dec.add_argument("id")
+    dec.add_argument("command")
+    dec.add_argument("hex", nargs="+", metavar="HEX")
+
+    dev = sub.add_parser("device", help="send one command to a device and print the result")
+    dev.add_argument("--profile", required=True)
+    dev.add_argument("--at", required=True, metavar="ADDRESS", help="/dev/ttyUSB0, tcp://HOST:PORT, udp://HOST:PORT")
+    dev.add_argument("command")
+    dev.add_argument("args", nargs="*", metavar="NAME=VALUE")
+
+    sim = sub.add_parser("simulate", help="run a simulated device")
+    sim.add_argument("id")
+    sim.add_argument("--at", required=True, metavar="ADDRESS", help="pty, /dev/..., tcp://HOST:PORT, udp://HOST:PORT")
+    sim.add_argument("--drop-replies", type=float, default=0.0, metavar="P", help="drop each reply with probability P")
+    sim.add_argument("--garbage", type=float, default=0.0, metavar="P", help="send noise before a reply with probability P")
+    sim.add_argument("--delay-ms", type=int, default=0, metavar="N", help="answer N ms late")
+    sim.add_argument("--seed", type=int, default=None, help="seed the fault generator (repeatable runs)")
+
+    demo = sub.add_parser("demo", help="drive a simulated panel and camera through a short lesson setup")
+    demo.add_argument("--pause", type=float, default=0.3, help="seconds between steps")
+    return parser
+
+
+def parse_assignments(items: Sequence[str]) -> dict[str, str]:
+    """``["level=30", "source=hdmi1"]`` -> ``{"level": "30", "source": "hdmi1"}``."""
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ArgumentError(f"argument {item!r}: expected NAME=VALUE")
+        out[name] = value
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        if args.cmd == "profiles":
+            from agent import cli_profiles
+
+            return cli_profiles.run(args)
+        if args.cmd == "device":
+            return asyncio.run(_device(args))
+        if args.cmd == "simulate":
+            from agent import cli_simulate
+
+            return asyncio.run(cli_simulate.simulate(args))
+        from agent import demo
+
+        return asyncio.run(demo.run(pause=args.pause))
+    except (ArgumentError, ProfileError) as exc:
+        print(f"classroom-agent: error: {exc}", file=sys.stderr)
+        return 2
+    except DriverError as exc:
+        print(f"classroom-agent: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _device(args: argparse.Namespace) -> int:
+    from drivers.device import Device
+    from drivers.profile import find_profile
+    from drivers.transport import make_transport
+
+    profile = find_profile(args.profile)
+    values = parse_assignments(args.args)
+    profile.resolve_args(profile.command(args.command), values)  # bad input never opens the port
+    async with Device(profile, make_transport(args.at, profile)) as device:
+        result = await device.call(args.command, values)
+    print(json.dumps(result.to_dict(), ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
