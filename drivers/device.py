@@ -184,6 +184,10 @@ class Device:
                         if is_final(event, request.command, self.profile):
                             return replies, junk
         except TimeoutError:
+            left = self._protocol.flush()
+            if left is not None:
+                self._noise(left.frame, left.reason)
+                junk += left.frame
             return replies, junk
 
     async def _keep_gap(self) -> None:

@@ -248,6 +248,12 @@ class ControllerProtocol:
             events.extend(self._read(frame))
         return events
 
+    def flush(self) -> Unrecognised | None:
+        """At a deadline: bytes still waiting for the rest of a frame are noise."""
+        left = bytes(self.framer.buffer)
+        self.framer.buffer.clear()
+        return Unrecognised(left, "incomplete frame at the deadline") if left else None
+
     def _read(self, frame: bytes) -> list[Reply | Unrecognised]:
         # Noise in front of a terminator-framed reply sticks to it; try later starts.
         for skip in range(len(frame)):

@@ -8,6 +8,7 @@ profile's own reply templates, so what it sends is what the published protocol s
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -66,7 +67,7 @@ class Simulator:
             self.state.source = next(iter(source.values))
         for key, value in profile.sim_initial.items():
             setattr(self.state, key, value)
-        self.handled: list[str] = []
+        self.handled: deque[str] = deque(maxlen=1000)  # recent command names, newest last
 
     def feed(self, data: bytes, framer: Framer | None = None) -> list[bytes]:
         """Bytes from the controller in; the reply frames to send back out, in order.

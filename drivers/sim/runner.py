@@ -27,6 +27,7 @@ class Faults:
     garbage: float = 0.0
     delay_ms: int = 0
     rng: random.Random = field(default_factory=random.Random)
+    drop_first: int = 0  # lose exactly the next N replies (repeatable tests and demos)
 
     def __post_init__(self) -> None:
         """Check the probabilities."""
@@ -40,10 +41,13 @@ class Faults:
         """The replies as this line delivers them: some dropped, some after noise."""
         out = []
         for reply in replies:
-            if self.rng.random() < self.drop_replies:
-                continue
             if self.rng.random() < self.garbage:
                 out.append(self.rng.randbytes(self.rng.randint(1, 6)))
+            if self.drop_first > 0:
+                self.drop_first -= 1
+                continue
+            if self.rng.random() < self.drop_replies:
+                continue
             out.append(reply)
         return out
 
@@ -224,6 +228,7 @@ class SimServer:
         last = self._last_udp.get(addr)
         if last is not None and last[0] == msg.sequence:
             replies = last[1]  # a resend: answer again, do not act twice
+            self.report(f"{self.sim.profile.id}: seq {msg.sequence} again: answered again, not run twice")
         else:
             # Inquiries sent as 0x0100 are answered too, as real cameras do.
             replies = self.sim.feed(msg.payload, framer)

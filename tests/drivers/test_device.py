@@ -1,0 +1,168 @@
+"""The device layer against the simulator over real ptys and real UDP on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import socket
+import struct
+from pathlib import Path
+
+import pytest
+
+from drivers.device import Device
+from drivers.errors import ArgumentError, DeviceRejected, DeviceTimeout, GarbageReceived, TransportError
+from drivers.profile import find_profile
+from drivers.profile_model import Profile
+from drivers.sim.model import Simulator
+from drivers.sim.runner import Faults, SimServer
+from drivers.transport import make_transport
+
+
+@pytest.fixture
+def visca() -> Profile:
+    return find_profile("sony-visca")
+
+
+def fast(profile: Profile, device_path: str, **kw: object) -> Device:
+    return Device(profile, make_transport(device_path, profile), **kw)  # type: ignore[arg-type]
+
+
+async def test_commands_change_what_the_camera_reports(visca: Profile) -> None:
+    async with SimServer(Simulator(visca), "pty") as sim, fast(visca, sim.device_path) as cam:
+        assert (await cam.call("get_power")).fields == {"power": "on"}
+        done = await cam.call("goto", {"pan": -600, "tilt": 150})
+        assert [r.kind for r in done.replies] == ["ack", "completion"]
+        assert (await cam.call("get_position")).fields == {"pan": -600, "tilt": 150}
+        assert cam.health.online
+
+
+async def test_poll_fills_the_state_technicians_see(visca: Profile) -> None:
+    async with SimServer(Simulator(visca), "pty") as sim, fast(visca, sim.device_path) as cam:
+        await cam.call("zoom_to", {"position": 0x1234})
+        state = await cam.poll()
+    assert state == {"power": "on", "zoom": 0x1234, "pan": 0, "tilt": 0}
+
+
+async def test_silent_device_times_out_after_retries(visca: Profile) -> None:
+    simulator = Simulator(visca)
+    async with SimServer(simulator, "pty", Faults(drop_replies=1.0)) as sim, fast(visca, sim.device_path, retries=2) as cam:
+        with pytest.raises(DeviceTimeout, match="get_power: no reply") as err:
+            await cam.call("get_power")
+    assert list(simulator.handled) == ["get_power"] * 3
+    assert sim.device_path in str(err.value)
+    assert not cam.health.online
+
+
+async def test_lost_reply_is_recovered_by_a_retry(visca: Profile) -> None:
+    simulator = Simulator(visca)
+    async with SimServer(simulator, "pty", Faults(drop_first=1)) as sim, fast(visca, sim.device_path) as cam:
+        assert (await cam.call("get_zoom")).fields == {"zoom": 0}
+    assert list(simulator.handled) == ["get_zoom", "get_zoom"]
+
+
+async def test_device_error_reply_raises_rejected_and_link_stays_up(visca: Profile) -> None:
+    async with SimServer(Simulator(visca), "pty") as sim, fast(visca, sim.device_path) as cam:
+        await cam.call("power_off")
+        with pytest.raises(DeviceRejected) as err:
+            await cam.call("home")
+        assert err.value.code == "not_executable"
+        assert err.value.last_bytes == bytes.fromhex("90 61 41 FF")
+        assert (await cam.call("get_power")).fields == {"power": "off"}
+
+
+async def test_only_garbage_is_reported_as_garbage(visca: Profile) -> None:
+    faults = Faults(garbage=1.0, drop_replies=1.0, rng=random.Random(7))
+    async with SimServer(Simulator(visca), "pty", faults) as sim, fast(visca, sim.device_path, retries=1) as cam:
+        with pytest.raises(GarbageReceived, match="unreadable"):
+            await cam.call("get_power")
+        assert cam.health.garbage_bytes > 0
+
+
+async def test_noise_on_the_line_is_skipped(visca: Profile) -> None:
+    faults = Faults(garbage=1.0, rng=random.Random(3))
+    async with SimServer(Simulator(visca), "pty", faults) as sim, fast(visca, sim.device_path) as cam:
+        for _ in range(10):
+            assert (await cam.call("get_power")).fields == {"power": "on"}
+        assert cam.health.garbage_bytes > 0
+
+
+async def test_bad_arguments_never_reach_the_device(visca: Profile) -> None:
+    simulator = Simulator(visca)
+    async with SimServer(simulator, "pty") as sim, fast(visca, sim.device_path) as cam:
+        with pytest.raises(ArgumentError, match="pan=9999: out of range"):
+            await cam.call("goto", {"pan": 9999, "tilt": 0})
+        with pytest.raises(ArgumentError, match="unknown argument 'speed'"):
+            await cam.call("home", {"speed": 3})
+    assert not simulator.handled
+
+
+async def test_unplugged_adapter_is_reopened_when_it_comes_back(visca: Profile, tmp_path: Path) -> None:
+    link = tmp_path / "ttyUSB0"  # the stable name udev gives an adapter
+    first = SimServer(Simulator(visca), "pty")
+    link.symlink_to(await first.start())
+    cam = fast(visca, str(link))
+    await cam.open()
+    try:
+        await cam.call("goto", {"pan": 100, "tilt": 10})
+        await first.close()  # unplugged
+        with pytest.raises((TransportError, DeviceTimeout)):
+            await cam.call("get_power")
+        with pytest.raises(TransportError):
+            await cam.call("get_power")  # still gone: a clear error, no hang
+        async with SimServer(Simulator(visca), "pty") as second:  # plugged back in
+            link.unlink()
+            link.symlink_to(second.device_path)
+            assert (await cam.call("get_power")).fields == {"power": "on"}
+            assert cam.health.online
+            assert cam.health.reconnects >= 1
+    finally:
+        await cam.close()
+
+
+async def test_visca_over_ip_resends_a_lost_datagram_with_the_same_sequence(visca: Profile) -> None:
+    simulator, lines = Simulator(visca), []
+    port = free_udp_port()
+    async with (
+        SimServer(simulator, f"udp://127.0.0.1:{port}", Faults(drop_first=2), report=lines.append) as sim,
+        fast(visca, sim.device_path) as cam,
+    ):
+        done = await cam.call("preset_set", {"n": 4})
+        assert [r.kind for r in done.replies] == ["ack", "completion"]
+    assert list(simulator.handled) == ["preset_set"]  # run once although sent twice
+    assert any("again" in line for line in lines)
+    assert 4 in simulator.state.presets
+
+
+async def test_visca_over_ip_answers_inquiries_sent_as_commands(visca: Profile) -> None:
+    port = free_udp_port()
+    async with SimServer(Simulator(visca), f"udp://127.0.0.1:{port}"):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(2)
+            s.connect(("127.0.0.1", port))
+            s.send(bytes.fromhex("02 00 00 01 00 00 00 00 01"))  # RESET
+            assert await asyncio.to_thread(s.recv, 64) == bytes.fromhex("02 01 00 01 00 00 00 00 01")
+            s.send(bytes.fromhex("01 00 00 05 00 00 00 07 81 09 04 00 FF"))  # inquiry, typed as command
+            reply = await asyncio.to_thread(s.recv, 64)
+    kind, length, seq = struct.unpack(">HHI", reply[:8])
+    assert (kind, length, seq, reply[8:]) == (0x0111, 4, 7, bytes.fromhex("90 50 02 FF"))
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_pty_path_is_a_terminal() -> None:
+    async def path() -> str:
+        server = SimServer(Simulator(find_profile("sony-visca")), "pty")
+        p = await server.start()
+        try:
+            assert os.isatty(os.open(p, os.O_RDWR | os.O_NOCTTY))
+        finally:
+            await server.close()
+        return p
+
+    assert asyncio.run(path()).startswith("/dev/")
