@@ -46,7 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("id")
     sim.add_argument("--at", required=True, metavar="ADDRESS", help="pty, /dev/..., tcp://HOST:PORT, udp://HOST:PORT")
     sim.add_argument("--drop-replies", type=float, default=0.0, metavar="P", help="drop each reply with probability P")
-    sim.add_argument("--garbage", type=float, default=0.0, metavar="P", help="send noise before a reply with probability P")
+    sim.add_argument(
+        "--garbage", type=float, default=0.0, metavar="P", help="send noise before a reply with probability P"
+    )
     sim.add_argument("--delay-ms", type=int, default=0, metavar="N", help="answer N ms late")
     sim.add_argument("--seed", type=int, default=None, help="seed the fault generator (repeatable runs)")
 

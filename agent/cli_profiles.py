@@ -36,7 +36,7 @@ def _list() -> int:
         rows.append((pid, p.kind, p.provenance.confidence, _ports(p), p.name))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[4])
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[4])
     return 0
 
 
@@ -46,15 +46,15 @@ def _ports(p: Profile) -> str:
     if p.transport.tcp_port:
         parts.append(f"tcp {p.transport.tcp_port}")
     if p.transport.udp_port:
-        parts.append(f"udp {p.transport.udp_port}" + (f" ({p.transport.udp_encapsulation})" if p.transport.udp_encapsulation else ""))
+        parts.append(
+            f"udp {p.transport.udp_port}"
+            + (f" ({p.transport.udp_encapsulation})" if p.transport.udp_encapsulation else "")
+        )
     return ", ".join(parts)
 
 
 def _type(f: FieldType) -> str:
-    if f.kind == "enum":
-        text = "|".join(f.values)
-    else:
-        text = f"{f.min}..{f.max}"
+    text = "|".join(f.values) if f.kind == "enum" else f"{f.min}..{f.max}"
     return text + (f" (default {f.default})" if f.default is not None else "")
 
 
@@ -68,7 +68,11 @@ def describe(p: Profile) -> str:
         lines.append(f"  url: {p.provenance.url}")
     if p.provenance.notes:
         lines.append(f"  notes: {p.provenance.notes}")
-    lines += [f"  control: {_ports(p)}", f"  polls every {p.poll_interval_s:g} s: {', '.join(p.poll_commands) or '-'}", "  commands:"]
+    lines += [
+        f"  control: {_ports(p)}",
+        f"  polls every {p.poll_interval_s:g} s: {', '.join(p.poll_commands) or '-'}",
+        "  commands:",
+    ]
     for c in p.commands.values():
         params = " ".join(f"{n}={_type(p.fields[n])}" for n in c.params)
         replies = ", ".join(p.replies[r].kind for r in c.replies) or "no reply"

@@ -48,24 +48,42 @@ async def run(pause: float = 0.3) -> int:
             Device(camera_profile, make_transport(camera_sim.device_path, camera_profile), device_id="camera") as cam,
         ):
             print("\nstart of lesson: panel on, HDMI, volume")
-            for command, args in [
-                ("power_on", {}), ("set_input", {"source": hdmi}), ("set_volume", {"level": 30}),
-                ("get_power", {}), ("get_volume", {}), ("set_volume", {"level": 150}),
-            ]:
+            panel_steps: list[tuple[str, dict[str, object]]] = [
+                ("power_on", {}),
+                ("set_input", {"source": hdmi}),
+                ("set_volume", {"level": 30}),
+                ("get_power", {}),
+                ("get_volume", {}),
+                ("set_volume", {"level": 150}),
+            ]
+            for command, args in panel_steps:
                 await _step(panel, "panel", command, args, pause)
             print("\ncamera: frame the blackboard, store it as preset 1, go home, recall it")
-            for command, args in [
-                ("get_power", {}), ("goto", {"pan": -600, "tilt": 150}), ("zoom_to", {"position": 0x2000}),
-                ("preset_set", {"n": 1}), ("home", {}), ("get_position", {}), ("preset_recall", {"n": 1}),
-                ("get_position", {}), ("get_zoom", {}),
-            ]:
+            camera_steps: list[tuple[str, dict[str, object]]] = [
+                ("get_power", {}),
+                ("goto", {"pan": -600, "tilt": 150}),
+                ("zoom_to", {"position": 0x2000}),
+                ("preset_set", {"n": 1}),
+                ("home", {}),
+                ("get_position", {}),
+                ("preset_recall", {"n": 1}),
+                ("get_position", {}),
+                ("get_zoom", {}),
+            ]
+            for command, args in camera_steps:
                 await _step(cam, "camera", command, args, pause)
             print("\nend of lesson: camera to standby, a command it cannot run in standby, panel off")
-            for device, label, command in [(cam, "camera", "power_off"), (cam, "camera", "home"), (panel, "panel", "power_off")]:
+            for device, label, command in [
+                (cam, "camera", "power_off"),
+                (cam, "camera", "home"),
+                (panel, "panel", "power_off"),
+            ]:
                 await _step(device, label, command, {}, pause)
         print("\nnoisy line: the camera's simulator now drops 30% of replies and adds noise; the driver retries")
         camera_sim.faults = Faults(drop_replies=0.3, garbage=0.3)
-        async with Device(camera_profile, make_transport(camera_sim.device_path, camera_profile), device_id="camera") as cam:
+        async with Device(
+            camera_profile, make_transport(camera_sim.device_path, camera_profile), device_id="camera"
+        ) as cam:
             for _ in range(5):
                 await _step(cam, "camera", "get_power", {}, pause / 3)
             print(f"  camera link: {cam.health.garbage_bytes} bytes of noise skipped, online={cam.health.online}")

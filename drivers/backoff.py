@@ -20,7 +20,7 @@ class Backoff:
         """The wait before the next attempt; each call counts one more failure."""
         delay = min(self.cap, self.base * (2 ** min(self.failures, 30)))
         self.failures += 1
-        return delay * (1 - self.jitter * self.rng.random())
+        return float(delay * (1 - self.jitter * self.rng.random()))
 
     def reset(self) -> None:
         """Call after a success: the next failure waits the base delay again."""

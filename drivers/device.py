@@ -157,10 +157,13 @@ class Device:
             if replies:
                 raise DeviceTimeout(
                     f"{spec.name}: got {replies[-1].kind} but no final reply within {spec.timeout_ms} ms",
-                    device=self.id, last_bytes=replies[-1].frame,
+                    device=self.id,
+                    last_bytes=replies[-1].frame,
                 )
         if garbage:
-            raise GarbageReceived(f"{spec.name}: only unreadable bytes came back", device=self.id, last_bytes=garbage[-32:])
+            raise GarbageReceived(
+                f"{spec.name}: only unreadable bytes came back", device=self.id, last_bytes=garbage[-32:]
+            )
         raise DeviceTimeout(f"{spec.name}: no reply within {spec.timeout_ms} ms ({attempts} attempts)", device=self.id)
 
     async def _collect(self, request: Request, seconds: float) -> tuple[list[Reply], bytes]:
@@ -179,7 +182,9 @@ class Device:
                         if event.kind == "error":
                             raise DeviceRejected(
                                 f"{request.command.name}: device answered error {event.fields.get('error', '?')}",
-                                code=event.fields.get("error"), device=self.id, last_bytes=event.frame,
+                                code=event.fields.get("error"),
+                                device=self.id,
+                                last_bytes=event.frame,
                             )
                         if is_final(event, request.command, self.profile):
                             return replies, junk

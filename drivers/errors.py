@@ -37,9 +37,7 @@ class DeviceTimeout(DeviceError):
 class DeviceRejected(DeviceError):
     """The device answered with an error reply (NAK); retrying the same request will not help."""
 
-    def __init__(
-        self, message: str, *, code: object, device: str = "", last_bytes: bytes = b""
-    ) -> None:
+    def __init__(self, message: str, *, code: object, device: str = "", last_bytes: bytes = b"") -> None:
         """Build the error with the device's own error code."""
         self.code = code
         super().__init__(message, device=device, last_bytes=last_bytes)

@@ -31,7 +31,7 @@ from drivers.profile_model import (
     SimReply,
     TransportDefaults,
 )
-from drivers.protocol.template import Checksum, EncodeError, Raw, Template, TemplateError
+from drivers.protocol.template import Checksum, EncodeError, Template, TemplateError
 
 __all__ = ["Profile", "find_profile", "load_profile", "load_profile_text", "profile_ids", "profiles_dir"]
 
@@ -144,7 +144,12 @@ def find_profile(profile_id: str) -> Profile:
 
 
 def _build(check: _Checker, data: dict[str, Any], source: str) -> Profile:
-    head = check.table(data.get("profile", {}), "profile", {"id", "name", "kind", "text", "fold_case", "error_replies"}, frozenset({"id", "name", "kind"}))
+    head = check.table(
+        data.get("profile", {}),
+        "profile",
+        {"id", "name", "kind", "text", "fold_case", "error_replies"},
+        frozenset({"id", "name", "kind"}),
+    )
     pid = check.get(head, "id", "profile", str, "")
     if pid and Path(source).suffix == ".toml" and Path(source).stem != pid:
         check.add("profile.id", f"got {pid!r}, expected the file name {Path(source).stem!r}")
@@ -231,8 +236,16 @@ def _framing(check: _Checker, data: object) -> tuple[Checksum | None, FrameRule,
         cs = check.table(spec["checksum"], "framing.checksum", {"type", "start", "end"}, frozenset({"type"}))
         kind = check.choice(cs, "type", "framing.checksum", ("sum8", "xor8", "none"))
         if kind != "none":
-            checksum = Checksum(kind, check.get(cs, "start", "framing.checksum", int, 0), check.get(cs, "end", "framing.checksum", int, 0))
-    return checksum, _frame_rule(check, spec.get("request", {}), "framing.request"), _frame_rule(check, spec.get("reply", {}), "framing.reply")
+            checksum = Checksum(
+                kind,
+                check.get(cs, "start", "framing.checksum", int, 0),
+                check.get(cs, "end", "framing.checksum", int, 0),
+            )
+    return (
+        checksum,
+        _frame_rule(check, spec.get("request", {}), "framing.request"),
+        _frame_rule(check, spec.get("reply", {}), "framing.reply"),
+    )
 
 
 def _frame_rule(check: _Checker, data: object, path: str) -> FrameRule:
@@ -290,7 +303,10 @@ def _transport(check: _Checker, data: object) -> TransportDefaults:
         check.add(f"{path}.serial.parity", f"got {parity!r}, expected one of {' | '.join(PARITIES)}")
     encapsulation = check.get(spec, "udp_encapsulation", path, str, "")
     if encapsulation and encapsulation not in ENCAPSULATIONS:
-        check.add(f"{path}.udp_encapsulation", f"got {encapsulation!r}, expected one of {' | '.join(ENCAPSULATIONS)}")
+        check.add(
+            f"{path}.udp_encapsulation",
+            f"got {encapsulation!r}, expected one of {' | '.join(ENCAPSULATIONS)}",
+        )
     return TransportDefaults(
         serial=SerialDefaults(
             baud=check.get(ser, "baud", f"{path}.serial", int, 9600),
@@ -316,7 +332,9 @@ def _commands(
     out: dict[str, CommandSpec] = {}
     for name, spec in check.table(data, "commands", set(_table_keys(data))).items():
         path = f"commands.{name}"
-        spec = check.table(spec, path, {"send", "replies", "timeout_ms", "retry", "doc", "examples"}, frozenset({"send"}))
+        spec = check.table(
+            spec, path, {"send", "replies", "timeout_ms", "retry", "doc", "examples"}, frozenset({"send"})
+        )
         send = check.template(spec.get("send"), f"{path}.send")
         if send is None:
             continue
@@ -375,14 +393,21 @@ def _check_examples(check: _Checker, data: dict[str, Any], profile: Profile) -> 
                 check.add(path, f"does not encode: {exc}")
                 continue
             if want and got != want:
-                check.add(f"{path}.bytes", f"profile encodes {got.hex(' ').upper()}, example says {want.hex(' ').upper()}")
+                check.add(
+                    f"{path}.bytes",
+                    f"profile encodes {got.hex(' ').upper()}, example says {want.hex(' ').upper()}",
+                )
     for name, spec in data.get("replies", {}).items():
         for i, ex in enumerate(check.get(spec, "examples", f"replies.{name}", list, [])):
             path = f"replies.{name}.examples[{i}]"
             ex = check.table(ex, path, {"args", "bytes", "text", "fields"})
-            frame = ex["text"].encode("latin-1") if isinstance(ex.get("text"), str) else check.hexbytes(ex.get("bytes"), f"{path}.bytes")
-            got = codec.match_reply(profile.replies[name], frame, profile.codes(ex.get("args", {})))
-            if got is None:
-                check.add(path, f"{frame!r} does not match the reply's own rule")
-            elif got != ex.get("fields", {}):
-                check.add(f"{path}.fields", f"parsed {got}, example says {ex.get('fields', {})}")
+            frame = (
+                ex["text"].encode("latin-1")
+                if isinstance(ex.get("text"), str)
+                else check.hexbytes(ex.get("bytes"), f"{path}.bytes")
+            )
+            parsed = codec.match_reply(profile.replies[name], frame, profile.codes(ex.get("args", {})))
+            if parsed is None:
+                check.add(path, f"{frame.hex(' ').upper()} does not match the reply's own rule")
+            elif parsed != ex.get("fields", {}):
+                check.add(f"{path}.fields", f"parsed {parsed}, example says {ex.get('fields', {})}")

@@ -211,5 +211,3 @@ class Profile:
     def codes(self, values: Mapping[str, object]) -> dict[str, Raw]:
         """Turn user-facing values into device codes, field by field."""
         return {k: self.fields[k].coerce(v) for k, v in values.items() if k in self.fields}
-
-

@@ -210,7 +210,7 @@ class Template:
                 raise TemplateError(f'bad token {tok!r}: expected a hex byte, "text" or {{field}}')
         if not tokens:
             raise TemplateError("empty template")
-        for a, b in zip(tokens, tokens[1:]):
+        for a, b in zip(tokens, tokens[1:], strict=False):
             if isinstance(a, Field) and a.variable and isinstance(b, Field):
                 raise TemplateError(f"variable-width field {{{a.name}}} must be followed by a literal")
         return cls(source, tuple(_merge(tokens)))
@@ -251,7 +251,8 @@ class Template:
 
         Fields named in `known` must carry exactly that value; others are captured.
         """
-        pos, captured, check_at = 0, {}, -1
+        pos, check_at = 0, -1
+        captured: dict[str, Raw] = {}
         data = frame.lower() if fold_case else frame
         for i, tok in enumerate(self.tokens):
             if isinstance(tok, Literal):

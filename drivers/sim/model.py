@@ -20,8 +20,14 @@ PAN_RATE = 20.0
 ZOOM_RATE = 400.0
 
 DIRECTIONS = {
-    "up": (0, 1), "down": (0, -1), "left": (-1, 0), "right": (1, 0),
-    "upleft": (-1, 1), "upright": (1, 1), "downleft": (-1, -1), "downright": (1, -1),
+    "up": (0, 1),
+    "down": (0, -1),
+    "left": (-1, 0),
+    "right": (1, 0),
+    "upleft": (-1, 1),
+    "upright": (1, 1),
+    "downleft": (-1, -1),
+    "downright": (1, -1),
 }
 
 
@@ -46,9 +52,15 @@ class DeviceState:
     def values(self) -> dict[str, object]:
         """The state as reply field values."""
         return {
-            "power": self.power, "source": self.source, "volume": self.volume,
-            "mute": self.mute, "focus": self.focus, "preset": self.preset,
-            "pan": round(self.pan), "tilt": round(self.tilt), "zoom": round(self.zoom),
+            "power": self.power,
+            "source": self.source,
+            "volume": self.volume,
+            "mute": self.mute,
+            "focus": self.focus,
+            "preset": self.preset,
+            "pan": round(self.pan),
+            "tilt": round(self.tilt),
+            "zoom": round(self.zoom),
         }
 
 

@@ -66,7 +66,9 @@ def _sender(write: Callable[[bytes], object]) -> Send:
 class SimServer:
     """One simulated device listening at one ADDRESS (`pty`, a serial port, tcp://, udp://)."""
 
-    def __init__(self, sim: Simulator, address: str, faults: Faults | None = None, report: Report | None = None) -> None:
+    def __init__(
+        self, sim: Simulator, address: str, faults: Faults | None = None, report: Report | None = None
+    ) -> None:
         """Nothing is opened until `start`."""
         self.sim = sim
         self.address = address
@@ -112,7 +114,9 @@ class SimServer:
 
     async def _answer(self, data: bytes, framer: Framer, send: Send) -> None:
         replies = self.sim.feed(data, framer)
-        self.report(f"{self.sim.profile.id}: {data.hex(' ')} -> {' | '.join(r.hex(' ') for r in replies) or '(no reply)'}")
+        self.report(
+            f"{self.sim.profile.id}: {data.hex(' ')} -> {' | '.join(r.hex(' ') for r in replies) or '(no reply)'}"
+        )
         out = self.faults.apply(replies)
         if self.faults.delay_ms:
             await asyncio.sleep(self.faults.delay_ms / 1000)
@@ -141,7 +145,11 @@ class SimServer:
             task.add_done_callback(pending.discard)
 
         loop.add_reader(master, readable)
-        self._closers += [lambda: os.close(slave), lambda: os.close(master), lambda: loop.remove_reader(master)]
+        self._closers += [
+            lambda: os.close(slave),
+            lambda: os.close(master),
+            lambda: loop.remove_reader(master),
+        ]
         return os.ttyname(slave)
 
     async def _start_serial(self, path: str) -> None:
@@ -233,8 +241,10 @@ class SimServer:
             # Inquiries sent as 0x0100 are answered too, as real cameras do.
             replies = self.sim.feed(msg.payload, framer)
             self._last_udp[addr] = (msg.sequence, replies)
-            self.report(f"{self.sim.profile.id}: seq {msg.sequence} {msg.payload.hex(' ')} -> "
-                        f"{' | '.join(r.hex(' ') for r in replies) or '(no reply)'}")
+            self.report(
+                f"{self.sim.profile.id}: seq {msg.sequence} {msg.payload.hex(' ')} -> "
+                f"{' | '.join(r.hex(' ') for r in replies) or '(no reply)'}"
+            )
         if self.faults.delay_ms:
             await asyncio.sleep(self.faults.delay_ms / 1000)
         for reply in self.faults.apply(replies):

@@ -12,7 +12,9 @@ __all__ = ["Transport", "make_transport"]
 
 
 def make_transport(address: str, profile: Profile) -> Transport:
-    """A transport for ADDRESS: ``/dev/ttyUSB0`` or ``COM3`` (serial, profile's line settings,
+    """A transport for ADDRESS, with the profile's defaults for what the address leaves out.
+
+    ``/dev/ttyUSB0`` or ``COM3`` (serial, profile's line settings,
     ``?baud=19200`` to override), ``tcp://HOST[:PORT]``, ``udp://HOST[:PORT]`` (VISCA over IP
     when the profile says so); a missing port is the profile's default.
     """

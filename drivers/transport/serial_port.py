@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from typing import Any
 
@@ -38,7 +39,10 @@ class SerialTransport(Transport):
         self._stop = threading.Event()
         loop = asyncio.get_running_loop()
         self._thread = threading.Thread(
-            target=self._reader, args=(self._port, self._stop, loop), name=f"serial[{self.path}].reader", daemon=True
+            target=self._reader,
+            args=(self._port, self._stop, loop),
+            name=f"serial[{self.path}].reader",
+            daemon=True,
         )
         self._thread.start()
 
@@ -78,10 +82,8 @@ class SerialTransport(Transport):
         if thread is not None:
             await asyncio.to_thread(thread.join, 1.0)
         if port is not None:
-            try:
+            with contextlib.suppress(serial.SerialException, OSError):
                 port.close()
-            except (serial.SerialException, OSError):
-                pass
 
     async def write(self, data: bytes) -> None:
         """Write in a worker thread: a port with flow control may block."""

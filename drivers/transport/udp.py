@@ -123,8 +123,11 @@ class ViscaIpTransport(UdpTransport):
             if msg.payload == visca_ip.RESET:
                 self._reset_done.set()
             elif msg.payload in (visca_ip.SEQUENCE_ERROR, visca_ip.MESSAGE_ERROR):
-                log.warning("%s: camera reports %s error", self.name,
-                            "sequence" if msg.payload == visca_ip.SEQUENCE_ERROR else "message")
+                log.warning(
+                    "%s: camera reports %s error",
+                    self.name,
+                    "sequence" if msg.payload == visca_ip.SEQUENCE_ERROR else "message",
+                )
                 self._needs_reset = True
             return
         if msg.type == visca_ip.REPLY and self._in_flight and msg.sequence == self._in_flight.sequence:

@@ -47,7 +47,10 @@ async def test_poll_fills_the_state_technicians_see(visca: Profile) -> None:
 
 async def test_silent_device_times_out_after_retries(visca: Profile) -> None:
     simulator = Simulator(visca)
-    async with SimServer(simulator, "pty", Faults(drop_replies=1.0)) as sim, fast(visca, sim.device_path, retries=2) as cam:
+    async with (
+        SimServer(simulator, "pty", Faults(drop_replies=1.0)) as sim,
+        fast(visca, sim.device_path, retries=2) as cam,
+    ):
         with pytest.raises(DeviceTimeout, match="get_power: no reply") as err:
             await cam.call("get_power")
     assert list(simulator.handled) == ["get_power"] * 3
@@ -74,7 +77,10 @@ async def test_device_error_reply_raises_rejected_and_link_stays_up(visca: Profi
 
 async def test_only_garbage_is_reported_as_garbage(visca: Profile) -> None:
     faults = Faults(garbage=1.0, drop_replies=1.0, rng=random.Random(7))
-    async with SimServer(Simulator(visca), "pty", faults) as sim, fast(visca, sim.device_path, retries=1) as cam:
+    async with (
+        SimServer(Simulator(visca), "pty", faults) as sim,
+        fast(visca, sim.device_path, retries=1) as cam,
+    ):
         with pytest.raises(GarbageReceived, match="unreadable"):
             await cam.call("get_power")
         assert cam.health.garbage_bytes > 0
