@@ -66,6 +66,7 @@ class Device:
         *,
         device_id: str = "",
         retries: int = 2,
+        poll_interval: float | None = None,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -74,6 +75,8 @@ class Device:
         self.transport = transport
         self.id = device_id or f"{profile.id}@{transport.name}"
         self.retries = retries
+        self.poll_interval = profile.poll_interval_s if poll_interval is None else poll_interval
+        self._opened_before = False
         self.backoff = backoff or Backoff()
         self.clock = clock
         self.health = Health()
@@ -89,6 +92,9 @@ class Device:
             self._offline(str(exc))
             raise
         self._protocol = ControllerProtocol(self.profile)
+        if self._opened_before:
+            self.health.reconnects += 1
+        self._opened_before = True
 
     async def close(self) -> None:
         """Close the transport."""
@@ -128,7 +134,6 @@ class Device:
         return result
 
     async def _reopen(self) -> None:
-        self.health.reconnects += 1
         await self.open()
         log.info("%s: port %s open again", self.id, self.transport.name)
 
@@ -237,7 +242,7 @@ class Device:
                 if not self.transport.is_open:
                     await self._reopen()
                 await self.poll()
-                delay = self.profile.poll_interval_s
+                delay = self.poll_interval
             except (TransportError, DeviceTimeout, GarbageReceived) as exc:
                 self._offline(str(exc))
                 delay = self.backoff.next_delay()

@@ -21,6 +21,7 @@ from drivers.profile_model import (
     KINDS,
     PARITIES,
     REPLY_KINDS,
+    STATE_KEYS,
     CommandSpec,
     FieldType,
     FrameRule,
@@ -188,7 +189,7 @@ def _build(check: _Checker, data: dict[str, Any], source: str) -> Profile:
         poll_interval_s=float(check.get(poll, "interval_s", "poll", (int, float), 10)),  # type: ignore[arg-type]
         sim_unknown=_sim_reply(check, sim, "unknown_command", replies),
         sim_when_off=_sim_reply(check, sim, "when_off", replies),
-        sim_initial=check.get(sim, "initial", "simulator", dict, {}),
+        sim_initial=_sim_initial(check, sim),
     )
     if not check.problems:
         _check_examples(check, data, profile)
@@ -364,6 +365,14 @@ def _provenance(check: _Checker, data: object) -> Provenance:
         url=check.get(spec, "url", path, str, ""),
         notes=check.get(spec, "notes", path, str, ""),
     )
+
+
+def _sim_initial(check: _Checker, sim: Mapping[str, Any]) -> dict[str, object]:
+    initial: dict[str, object] = check.get(sim, "initial", "simulator", dict, {})
+    for key in initial:
+        if key not in STATE_KEYS:
+            check.add(f"simulator.initial.{key}", f"unknown state; expected one of {', '.join(STATE_KEYS)}")
+    return initial
 
 
 def _sim_reply(check: _Checker, sim: Mapping[str, Any], key: str, replies: Mapping[str, ReplySpec]) -> SimReply | None:

@@ -14,6 +14,8 @@ REPLY_KINDS = ("ack", "completion", "value", "error")
 CONFIDENCE = ("primary", "secondary", "unconfirmed")
 PARITIES = ("N", "E", "O")
 ENCAPSULATIONS = ("visca-ip",)
+# What a simulated device remembers; `[simulator] initial` may set these.
+STATE_KEYS = ("power", "source", "volume", "mute", "focus", "preset", "pan", "tilt", "zoom")
 
 
 @dataclass(frozen=True, slots=True)

@@ -174,6 +174,9 @@ class Framer:
         """Bind to a rule; `checksum` lets size/length framing resynchronise on bad frames."""
         self.rule = rule
         self.checksum = checksum if checksum is not None and checksum.end == -1 else None
+        # A check byte just before the end marker may equal it (NEC's BCC can be 0D).
+        tail = -1 - len(rule.end)
+        self.end_check = checksum if checksum is not None and rule.end and checksum.end == tail else None
         self.buffer = bytearray()
 
     def feed(self, data: bytes) -> list[tuple[bytes, bool]]:
@@ -201,7 +204,14 @@ class Framer:
             at = buf.find(rule.end, len(rule.start))
             if at < 0:
                 return self._take(len(buf), garbage=True) if len(buf) > rule.max_size else None
-            return self._take(at + len(rule.end), garbage=False)
+            size = at + len(rule.end)
+            if self.end_check is not None and not self._checks(size):
+                longer = size + len(rule.end)
+                if len(buf) < longer:
+                    return None  # the marker may be the check byte: wait for one more
+                if buf[size:longer] == rule.end and self._checks(longer):
+                    size = longer
+            return self._take(size, garbage=False)
         size = rule.size
         if not size:
             if len(buf) <= rule.length_offset:
@@ -216,6 +226,12 @@ class Framer:
             if frame[-1] != self.checksum.compute(frame, size - 1):
                 return self._take(len(rule.start), garbage=True)
         return self._take(size, garbage=False)
+
+    def _checks(self, size: int) -> bool:
+        assert self.end_check is not None
+        frame = bytes(self.buffer[:size])
+        at = size + self.end_check.end
+        return at >= 0 and frame[at] == self.end_check.compute(frame, at)
 
     def _take(self, n: int, garbage: bool) -> tuple[bytes, bool]:
         chunk = bytes(self.buffer[:n])

@@ -67,8 +67,13 @@ class DeviceState:
 class Simulator:
     """One simulated device speaking one profile."""
 
-    def __init__(self, profile: Profile, clock: Callable[[], float] = time.monotonic) -> None:
-        """Start in the profile's initial state (``[simulator] initial``)."""
+    def __init__(
+        self,
+        profile: Profile,
+        clock: Callable[[], float] = time.monotonic,
+        initial: Mapping[str, object] | None = None,
+    ) -> None:
+        """Start in the profile's initial state (``[simulator] initial``), updated by `initial`."""
         self.profile = profile
         self.codec = Codec(profile)
         self.framer = Framer(profile.request_frame, profile.checksum)
@@ -77,7 +82,7 @@ class Simulator:
         source = profile.fields.get("source")
         if source is not None and source.kind == "enum":
             self.state.source = next(iter(source.values))
-        for key, value in profile.sim_initial.items():
+        for key, value in {**profile.sim_initial, **(initial or {})}.items():
             setattr(self.state, key, value)
         self.handled: deque[str] = deque(maxlen=1000)  # recent command names, newest last
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from drivers.device import Device
+from drivers.backoff import Backoff
+from drivers.device import Device, Health
 from drivers.errors import ArgumentError, DeviceRejected, DeviceTimeout, GarbageReceived, TransportError
 from drivers.profile import find_profile
 from drivers.profile_model import Profile
@@ -172,3 +173,40 @@ def test_pty_path_is_a_terminal() -> None:
         return p
 
     assert asyncio.run(path()).startswith("/dev/")
+
+
+async def test_polling_reports_offline_then_online_again(visca: Profile, tmp_path: Path) -> None:
+    link = tmp_path / "ttyUSB1"
+    first = SimServer(Simulator(visca), "pty")
+    link.symlink_to(await first.start())
+    seen: list[tuple[bool, dict[str, object]]] = []
+    changed = asyncio.Event()
+
+    async def on_update(health: Health) -> None:
+        if not seen or seen[-1][0] != health.online:
+            seen.append((health.online, dict(health.state)))
+            changed.set()
+
+    cam = fast(visca, str(link), poll_interval=0.05, retries=0, backoff=Backoff(base=0.05, cap=0.2))
+    async with asyncio.TaskGroup() as tg:
+        poller = tg.create_task(cam.run(on_update), name="camera.poll")
+        await wait_for(changed)
+        assert seen[-1] == (True, {"power": "on", "zoom": 0, "pan": 0, "tilt": 0})
+        await first.close()
+        await wait_for(changed)
+        assert seen[-1][0] is False
+        assert cam.health.last_error
+        async with SimServer(Simulator(visca, initial={"power": "off"}), "pty") as second:
+            link.unlink()
+            link.symlink_to(second.device_path)
+            await wait_for(changed)
+            assert seen[-1][0] is True
+            assert cam.health.state["power"] == "off"
+        poller.cancel()
+    await cam.close()
+
+
+async def wait_for(event: asyncio.Event) -> None:
+    async with asyncio.timeout(10):
+        await event.wait()
+    event.clear()
