@@ -163,6 +163,10 @@ def _build(check: _Checker, data: dict[str, Any], source: str) -> Profile:
             check.add(f"profile.error_replies[{i}]", f"unknown reply {name!r}")
     transport = _transport(check, data.get("transport", {}))
     commands = _commands(check, data.get("commands", {}), fields, replies, transport.timeout_ms)
+    if checksum is None:
+        for path, template in _templates(commands, replies):
+            if "checksum" in template.names:
+                check.add(path, "uses {checksum} but [framing] has no checksum rule")
     poll = check.table(data.get("poll", {}), "poll", {"interval_s", "commands"})
     poll_commands = tuple(check.get(poll, "commands", "poll", list, []))
     for i, name in enumerate(poll_commands):
@@ -365,6 +369,14 @@ def _provenance(check: _Checker, data: object) -> Provenance:
         url=check.get(spec, "url", path, str, ""),
         notes=check.get(spec, "notes", path, str, ""),
     )
+
+
+def _templates(
+    commands: Mapping[str, CommandSpec], replies: Mapping[str, ReplySpec]
+) -> list[tuple[str, Template]]:
+    out = [(f"commands.{name}.send", c.send) for name, c in commands.items()]
+    out += [(f"replies.{name}.match", r.template) for name, r in replies.items() if r.template is not None]
+    return out
 
 
 def _sim_initial(check: _Checker, sim: Mapping[str, Any]) -> dict[str, object]:

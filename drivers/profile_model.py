@@ -41,7 +41,7 @@ class FieldType:
         if isinstance(value, bool):
             raise ArgumentError(f"{self.name}={value!r}: expected an integer")
         try:
-            number = value if isinstance(value, int) else int(str(value), 0)
+            number = value if isinstance(value, int) else _parse_int(str(value))
         except ValueError:
             raise ArgumentError(f"{self.name}={value!r}: expected an integer") from None
         if not self.min <= number <= self.max:
@@ -61,6 +61,13 @@ class FieldType:
         if self.kind == "enum":
             return any(_same_code(known, code) for known in self.values.values())
         return isinstance(code, int) and self.min <= code <= self.max
+
+
+def _parse_int(text: str) -> int:
+    """Decimal (leading zeros allowed: ``007``), or ``0x``/``0b``/``0o`` prefixed."""
+    text = text.strip()
+    body = text.lstrip("+-")
+    return int(text, 0) if body[:2].lower() in ("0x", "0b", "0o") else int(text, 10)
 
 
 def _same_code(a: Raw, b: Raw) -> bool:

@@ -205,6 +205,9 @@ class Framer:
             if at < 0:
                 return self._take(len(buf), garbage=True) if len(buf) > rule.max_size else None
             size = at + len(rule.end)
+            if size > rule.max_size:
+                # Too long to be one frame: the head is noise, the tail may still be a reply.
+                return self._take(size - rule.max_size, garbage=True)
             if self.end_check is not None and not self._checks(size):
                 longer = size + len(rule.end)
                 if len(buf) < longer:
@@ -217,7 +220,7 @@ class Framer:
             if len(buf) <= rule.length_offset:
                 return None
             size = buf[rule.length_offset] + rule.length_add
-            if size > rule.max_size:
+            if size > rule.max_size or size <= rule.length_offset:
                 return self._take(len(rule.start), garbage=True)
         if len(buf) < size:
             return None

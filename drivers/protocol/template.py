@@ -82,7 +82,12 @@ class Field:
         try:
             return _pack(self.fmt, self.width, code)
         except (OverflowError, ValueError, TypeError) as exc:
-            raise EncodeError(f"{self.name}={value!r} does not fit format {self.fmt}{self.width or ''}") from exc
+            raise EncodeError(f"{self.name}={value!r} does not fit format {self.format_name}") from exc
+
+    @property
+    def format_name(self) -> str:
+        """The format as a profile writes it: ``u8``, ``snib4``, ``dec``."""
+        return self.fmt if self.fmt in ("u8", "u16", "text") or not self.width else f"{self.fmt}{self.width}"
 
     def unpack(self, data: bytes) -> Raw | None:
         """Read one value; None when the bytes are not of this format."""

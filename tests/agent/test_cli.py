@@ -1,0 +1,153 @@
+"""The ``classroom-agent`` console script, run as a technician would run it."""
+
+from __future__ import annotations
+
+import json
+import select
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_SCRIPT = Path(sys.executable).with_name("classroom-agent")
+AGENT = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "agent.cli"]
+TIMEOUT = 30
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*AGENT, *args], capture_output=True, text=True, timeout=TIMEOUT, check=False)
+
+
+def json_lines(out: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+# ---- profiles -----------------------------------------------------------------------
+
+
+def test_profiles_list_shows_sony_visca_with_confidence() -> None:
+    result = run("profiles", "list")
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()]
+    assert rows[0][:3] == ["ID", "KIND", "CONFIDENCE"]
+    visca = next(row for row in rows if row[0] == "sony-visca")
+    assert visca[1:3] == ["camera", "primary"]
+
+
+def test_profiles_show_lists_goto_parameters_with_ranges() -> None:
+    result = run("profiles", "show", "sony-visca")
+    assert result.returncode == 0, result.stderr
+    goto = next(line for line in result.stdout.splitlines() if line.strip().startswith("goto "))
+    assert "pan=-2448..2448" in goto
+    assert "tilt=-400..1200" in goto
+    assert "pan_speed=1..24 (default 8)" in goto
+
+
+def test_profiles_encode_goto() -> None:
+    # VISCA absolute position: 8x 01 06 02 VV WW 0Y 0Y 0Y 0Y 0Z 0Z 0Z 0Z FF, speeds default 8;
+    # pan -100 = 0xFF9C -> 0F 0F 09 0C, tilt 20 = 0x0014 -> 00 00 01 04.
+    result = run("profiles", "encode", "sony-visca", "goto", "pan=-100", "tilt=20")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "81 01 06 02 08 08 0F 0F 09 0C 00 00 01 04 FF\n"
+
+
+def test_profiles_decode_position_prints_one_json_object() -> None:
+    result = run("profiles", "decode", "sony-visca", "get_position", "90 50 0F 0F 09 0C 00 00 01 04 FF")
+    assert result.returncode == 0, result.stderr
+    [reply] = json_lines(result.stdout)
+    assert reply["kind"] == "value"
+    assert (reply["pan"], reply["tilt"]) == (-100, 20)
+
+
+def test_profiles_decode_ack_and_completion_prints_two_lines() -> None:
+    result = run("profiles", "decode", "sony-visca", "goto", "90 41 FF 90 51 FF")
+    assert result.returncode == 0, result.stderr
+    replies = json_lines(result.stdout)
+    assert [(r["kind"], r["socket"]) for r in replies] == [("ack", 1), ("completion", 1)]
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["profiles", "show", "no-such-camera"], "'no-such-camera'"),
+        (["profiles", "encode", "no-such-camera", "goto"], "'no-such-camera'"),
+        (["profiles", "encode", "sony-visca", "jump"], "'jump'"),
+        (["profiles", "encode", "sony-visca", "goto", "pan=5000", "tilt=0"], "pan=5000: out of range -2448..2448"),
+        (["profiles", "decode", "sony-visca", "get_power", "90 5G FF"], "malformed hex"),
+        (["profiles", "encode", "sony-visca", "goto", "pan", "tilt=0"], "'pan': expected NAME=VALUE"),
+        (["profiles", "decode", "sony-visca", "get_power", "90 41 FF"], "90 41 FF is not a reply"),
+        (["profiles", "decode", "sony-visca", "get_power", "90 50"], "not a complete reply"),
+        (["device", "--profile", "sony-visca", "--at", "/nonexistent/tty", "get_power", "volume=3"], "'volume'"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_naming_the_problem(args: list[str], names: str) -> None:
+    result = run(*args)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("classroom-agent: error: ")
+    assert names in lines[0]
+
+
+def test_device_on_missing_port_exits_1_naming_the_port() -> None:
+    result = run("device", "--profile", "sony-visca", "--at", "/nonexistent/tty", "get_power")
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    assert "/nonexistent/tty" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
+# ---- a simulated camera on a pty, driven by the CLI --------------------------------------
+
+
+@pytest.fixture
+def simulator() -> Iterator[tuple[subprocess.Popen[str], str]]:
+    proc = subprocess.Popen(
+        [*AGENT, "simulate", "sony-visca", "--at", "pty"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], TIMEOUT)
+        assert ready, "simulator printed nothing"
+        first = proc.stdout.readline()
+        assert first.startswith("simulating sony-visca"), first
+        path = first.split(" at ")[-1].strip()
+        assert path.startswith("/dev/pts/"), first
+        yield proc, path
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=TIMEOUT)
+
+
+def device(path: str, *args: str) -> dict[str, object]:
+    result = run("device", "--profile", "sony-visca", "--at", path, *args)
+    assert result.returncode == 0, result.stderr
+    [reply] = json_lines(result.stdout)
+    return reply
+
+
+def test_device_reads_power_from_simulated_camera(simulator: tuple[subprocess.Popen[str], str]) -> None:
+    _, path = simulator
+    assert device(path, "get_power") == {"command": "get_power", "kind": "value", "power": "on"}
+
+
+def test_device_goto_moves_the_simulated_camera(simulator: tuple[subprocess.Popen[str], str]) -> None:
+    _, path = simulator
+    assert device(path, "goto", "pan=300", "tilt=-50")["kind"] == "completion"
+    position = device(path, "get_position")
+    assert (position["kind"], position["pan"], position["tilt"]) == ("value", 300, -50)
+
+
+def test_simulator_exits_0_on_sigterm(simulator: tuple[subprocess.Popen[str], str]) -> None:
+    proc, path = simulator
+    assert device(path, "get_power")["power"] == "on"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=5) == 0
