@@ -210,3 +210,19 @@ async def wait_for(event: asyncio.Event) -> None:
     async with asyncio.timeout(10):
         await event.wait()
     event.clear()
+
+
+async def test_simulator_serves_a_real_serial_port(visca: Profile) -> None:
+    # `simulate --at /dev/ttyS1`: the simulator opens the port like a device's UART would.
+    master, slave = os.openpty()
+    try:
+        async with SimServer(Simulator(visca), os.ttyname(slave)):
+            os.write(master, bytes.fromhex("81 09 04 00 FF"))
+            reply = b""
+            async with asyncio.timeout(5):
+                while not reply.endswith(b"\xff"):
+                    reply += await asyncio.to_thread(os.read, master, 64)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert reply == bytes.fromhex("90 50 02 FF")
