@@ -105,12 +105,12 @@ class Simulator:
         """Answer one complete request frame."""
         found = self.codec.match_request(frame)
         if found is None:
-            return self._special(self.profile.sim_unknown, {})
+            return self._special(self.profile.sim_unknown, {}, frame)
         name, args = found
         self.handled.append(name)
         self._settle()
         if self.state.power != "on" and name not in ("power_on", "get_power") and self.profile.sim_when_off:
-            return self._special(self.profile.sim_when_off, args)
+            return self._special(self.profile.sim_when_off, args, frame)
         self._apply(name, args)
         command = self.profile.commands[name]
         values = {**self._defaults(), **self.state.values(), **args}
@@ -120,11 +120,25 @@ class Simulator:
             if self.profile.replies[r].kind != "error"
         ]
 
-    def _special(self, sim: SimReply | None, args: Mapping[str, object]) -> list[bytes]:
+    def _special(self, sim: SimReply | None, args: Mapping[str, object], frame: bytes) -> list[bytes]:
         if sim is None:
             return []
-        values = {**self._defaults(), **args, **sim.fields}
+        values = {**self._defaults(), **args}
+        for name, value in sim.fields.items():
+            values[name] = self._from_request(name, value, frame, values[name])
         return [self.codec.build_reply(self.profile.replies[sim.reply], values)]
+
+    def _from_request(self, name: str, value: object, frame: bytes, fallback: object) -> object:
+        """``"@N"`` stands for the request's byte N (a NAK echoing the command it refuses)."""
+        if not (isinstance(value, str) and value.startswith("@") and value[1:].isdigit()):
+            return value
+        index = int(value[1:])
+        if index >= len(frame):
+            return fallback
+        ftype = self.profile.fields[name]
+        text_codes = any(isinstance(c, str) for c in ftype.values.values())
+        code = chr(frame[index]) if text_codes else frame[index]
+        return ftype.name_of(code) if ftype.knows(code) else fallback
 
     def _defaults(self) -> dict[str, object]:
         return {name: _default(ftype) for name, ftype in self.profile.fields.items()}
