@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 from collections.abc import Mapping
 
@@ -26,7 +27,7 @@ async def _step(device: Device, label: str, command: str, args: Mapping[str, obj
         outcome = json.dumps(result.fields, ensure_ascii=False) if result.fields else result.kind
         status = "ok  "
     except (ArgumentError, DeviceError) as exc:
-        outcome, status = str(exc), "FAIL"
+        outcome, status = f"refused: {exc}", "no  "
     ms = (time.perf_counter() - started) * 1000
     print(f"  {status} {label:<7} {command:<14} {shown:<28} -> {outcome}  ({ms:.1f} ms)", flush=True)
     await asyncio.sleep(pause)
@@ -47,7 +48,7 @@ async def run(pause: float = 0.3) -> int:
             Device(panel_profile, make_transport(panel_sim.device_path, panel_profile), device_id="panel") as panel,
             Device(camera_profile, make_transport(camera_sim.device_path, camera_profile), device_id="camera") as cam,
         ):
-            print("\nstart of lesson: panel on, HDMI, volume")
+            print("\nstart of lesson: panel on, HDMI, volume (and a volume the panel cannot take)")
             panel_steps: list[tuple[str, dict[str, object]]] = [
                 ("power_on", {}),
                 ("set_input", {"source": hdmi}),
@@ -80,7 +81,7 @@ async def run(pause: float = 0.3) -> int:
             ]:
                 await _step(device, label, command, {}, pause)
         print("\nnoisy line: the camera's simulator now drops 30% of replies and adds noise; the driver retries")
-        camera_sim.faults = Faults(drop_replies=0.3, garbage=0.3)
+        camera_sim.faults = Faults(drop_replies=0.3, garbage=0.3, rng=random.Random(2028))  # same run each time
         async with Device(
             camera_profile, make_transport(camera_sim.device_path, camera_profile), device_id="camera"
         ) as cam:

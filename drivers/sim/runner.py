@@ -85,15 +85,23 @@ class SimServer:
             self.device_path = self._start_pty()
         elif parts.scheme == "tcp":
             host = parts.hostname or "127.0.0.1"
-            port = await self._start_tcp(host, parts.port or self.sim.profile.transport.tcp_port)
+            port = await self._start_tcp(host, self._port(parts.port, self.sim.profile.transport.tcp_port))
             self.device_path = f"tcp://{host}:{port}"
         elif parts.scheme == "udp":
-            await self._start_udp(parts.hostname or "127.0.0.1", parts.port or self.sim.profile.transport.udp_port)
+            await self._start_udp(
+                parts.hostname or "127.0.0.1", self._port(parts.port, self.sim.profile.transport.udp_port)
+            )
             self.device_path = self.address
         else:
             await self._start_serial(self.address)
             self.device_path = self.address
         return self.device_path
+
+    def _port(self, given: int | None, default: int) -> int:
+        """The address's port; the profile's port when it names none (0 picks a free one)."""
+        if given is None and not default:
+            raise ArgumentError(f"{self.address}: give a port ({self.sim.profile.id} has no default)")
+        return default if given is None else given
 
     async def close(self) -> None:
         """Stop serving (a pty vanishes, as an unplugged adapter does)."""
