@@ -226,3 +226,22 @@ async def test_simulator_serves_a_real_serial_port(visca: Profile) -> None:
         os.close(master)
         os.close(slave)
     assert reply == bytes.fromhex("90 50 02 FF")
+
+
+async def test_tcp_panel_reconnects_after_the_connection_drops() -> None:
+    mdc = find_profile("samsung-mdc")
+    first = SimServer(Simulator(mdc), "tcp://127.0.0.1:0")
+    address = await first.start()
+    panel = fast(mdc, address)
+    await panel.open()
+    try:
+        assert (await panel.call("set_volume", {"level": 42})).fields == {"volume": 42}
+        await first.close()  # the panel rebooted: its end of the connection is gone
+        with pytest.raises((TransportError, DeviceTimeout)):
+            await panel.call("get_volume")
+        port = int(address.rsplit(":", 1)[1])
+        async with SimServer(Simulator(mdc, initial={"volume": 7}), f"tcp://127.0.0.1:{port}"):
+            assert (await panel.call("get_volume")).fields == {"volume": 7}
+            assert panel.health.reconnects == 1
+    finally:
+        await panel.close()
