@@ -24,8 +24,11 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "encode":
         print(codec.encode(args.command, parse_assignments(args.args)).hex(" ").upper())
         return 0
-    for reply in decode(profile, args.command, "".join(args.hex)):
-        print(json.dumps(reply, ensure_ascii=False))
+    replies = decode(profile, args.command, "".join(args.hex))
+    final = dict(replies[-1])
+    if len(replies) > 1:
+        final["replies"] = replies
+    print(json.dumps(final, ensure_ascii=False))
     return 0
 
 

@@ -16,6 +16,9 @@ from drivers.transport.base import Transport
 
 log = logging.getLogger(__name__)
 
+# Unanswered requests in a row after which a stream connection is reopened.
+SILENT_RECONNECT = 3
+
 # Reply fields that describe the exchange, not the device.
 _NOT_STATE = frozenset({"address", "socket", "error", "command"})
 
@@ -83,6 +86,7 @@ class Device:
         self._lock = asyncio.Lock()
         self._protocol = ControllerProtocol(profile)
         self._last_send = float("-inf")
+        self._silent = 0
 
     async def open(self) -> None:
         """Open the transport; TransportError if the port is not there."""
@@ -129,7 +133,13 @@ class Device:
                 raise
             except (DeviceTimeout, GarbageReceived) as exc:
                 self._offline(str(exc))
+                self._silent += 1
+                if self._silent >= SILENT_RECONNECT and self.transport.reconnect_when_silent:
+                    # A panel that rebooted leaves a TCP connection that looks open: start afresh.
+                    log.info("%s: %d requests unanswered, reconnecting", self.id, self._silent)
+                    await self.transport.close()
                 raise
+        self._silent = 0
         self._online(result)
         return result
 
@@ -156,9 +166,12 @@ class Device:
             if not spec.replies:
                 return Result(spec.name, ())
             replies, junk = await self._collect(request, spec.timeout_ms / 1000)
+            self._last_send = self.clock()  # the gap counts from the end of the exchange
             garbage += junk
             if replies and is_final(replies[-1], spec, self.profile):
                 return Result(spec.name, tuple(replies))
+            if replies and self.transport.resend_is_same_request and attempt + 1 < attempts:
+                continue  # VISCA over IP: the camera answers a resend again without acting twice
             if replies:
                 raise DeviceTimeout(
                     f"{spec.name}: got {replies[-1].kind} but no final reply within {spec.timeout_ms} ms",
@@ -183,11 +196,15 @@ class Device:
                             self._noise(event.frame, event.reason)
                             junk += event.frame
                             continue
+                        stray = self._stray_completion(event, replies, request)
+                        if stray:
+                            self._noise(event.frame, stray)
+                            continue
                         replies.append(event)
                         if event.kind == "error":
                             raise DeviceRejected(
-                                f"{request.command.name}: device answered error {event.fields.get('error', '?')}",
-                                code=event.fields.get("error"),
+                                f"{request.command.name}: device answered {event.fields.get('error', event.name)}",
+                                code=event.fields.get("error", event.name),
                                 device=self.id,
                                 last_bytes=event.frame,
                             )
@@ -199,6 +216,20 @@ class Device:
                 self._noise(left.frame, left.reason)
                 junk += left.frame
             return replies, junk
+
+    def _stray_completion(self, reply: Reply, so_far: list[Reply], request: Request) -> str:
+        """Why a completion is not this command's (VISCA: one per socket, after its ack)."""
+        if reply.kind != "completion":
+            return ""
+        if not any(self.profile.replies[n].kind == "ack" for n in request.command.replies):
+            return ""
+        acks = [r for r in so_far if r.kind == "ack"]
+        if not acks:
+            return "completion before our ack (an earlier command's)"
+        ours, theirs = acks[-1].fields.get("socket"), reply.fields.get("socket")
+        if ours is not None and theirs is not None and ours != theirs:
+            return f"completion for socket {theirs}, ours is {ours} (an earlier command's)"
+        return ""
 
     async def _keep_gap(self) -> None:
         gap = self.profile.transport.gap_ms / 1000 - (self.clock() - self._last_send)

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from drivers.errors import ArgumentError, ProfileError
+from drivers.profile_checks import Checker, check_examples, sim_initial, sim_reply
 from drivers.profile_model import (
     CONFIDENCE,
     ENCAPSULATIONS,
     KINDS,
     PARITIES,
     REPLY_KINDS,
-    STATE_KEYS,
     CommandSpec,
     FieldType,
     FrameRule,
@@ -29,72 +29,11 @@ from drivers.profile_model import (
     Provenance,
     ReplySpec,
     SerialDefaults,
-    SimReply,
     TransportDefaults,
 )
-from drivers.protocol.template import Checksum, EncodeError, Template, TemplateError
+from drivers.protocol.template import Checksum, Template
 
 __all__ = ["Profile", "find_profile", "load_profile", "load_profile_text", "profile_ids", "profiles_dir"]
-
-
-class _Checker:
-    """Collects every problem in one file, each with its key path."""
-
-    def __init__(self) -> None:
-        self.problems: list[str] = []
-
-    def add(self, path: str, message: str) -> None:
-        self.problems.append(f"{path}: {message}")
-
-    def table(
-        self, data: object, path: str, allowed: set[str], required: frozenset[str] = frozenset()
-    ) -> dict[str, Any]:
-        if not isinstance(data, dict):
-            self.add(path, f"expected a table, got {data!r}")
-            return {}
-        for key in sorted(set(data) - allowed):
-            self.add(_join(path, key), "unknown key")
-        for key in sorted(required - set(data)):
-            self.add(_join(path, key), "missing")
-        return data
-
-    def get(self, data: Mapping[str, Any], key: str, path: str, kind: type, default: Any = None) -> Any:
-        if key not in data:
-            return default
-        got = data[key]
-        if (kind is int and isinstance(got, bool)) or not isinstance(got, kind):
-            self.add(_join(path, key), f"got {got!r}, expected {kind.__name__}")
-            return default
-        return got
-
-    def choice(self, data: Mapping[str, Any], key: str, path: str, options: tuple[str, ...]) -> str:
-        got = self.get(data, key, path, str, "")
-        if got not in options:
-            self.add(_join(path, key), f"got {got!r}, expected one of {' | '.join(options)}")
-        return str(got)
-
-    def template(self, text: object, path: str) -> Template | None:
-        if not isinstance(text, str):
-            self.add(path, f"got {text!r}, expected a template string")
-            return None
-        try:
-            return Template.parse(text)
-        except TemplateError as exc:
-            self.add(path, str(exc))
-            return None
-
-    def hexbytes(self, text: object, path: str) -> bytes:
-        if isinstance(text, str):
-            try:
-                return bytes.fromhex(text)
-            except ValueError:
-                pass
-        self.add(path, f"got {text!r}, expected hex bytes like '90 41 FF'")
-        return b""
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
 
 
 _TOP = {"profile", "provenance", "transport", "framing", "poll", "fields", "commands", "replies", "simulator"}
@@ -106,7 +45,7 @@ def load_profile_text(text: str, source: str) -> Profile:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{source}: not valid TOML: {exc}") from exc
-    check = _Checker()
+    check = Checker()
     check.table(data, "", _TOP, frozenset({"profile", "provenance", "framing", "commands"}))
     profile = _build(check, data, source)
     if check.problems:
@@ -144,7 +83,7 @@ def find_profile(profile_id: str) -> Profile:
     return load_profile(path)
 
 
-def _build(check: _Checker, data: dict[str, Any], source: str) -> Profile:
+def _build(check: Checker, data: dict[str, Any], source: str) -> Profile:
     head = check.table(
         data.get("profile", {}),
         "profile",
@@ -190,17 +129,17 @@ def _build(check: _Checker, data: dict[str, Any], source: str) -> Profile:
         replies=replies,
         error_replies=errors,
         poll_commands=poll_commands,
-        poll_interval_s=float(check.get(poll, "interval_s", "poll", (int, float), 10)),  # type: ignore[arg-type]
-        sim_unknown=_sim_reply(check, sim, "unknown_command", replies),
-        sim_when_off=_sim_reply(check, sim, "when_off", replies),
-        sim_initial=_sim_initial(check, sim),
+        poll_interval_s=float(check.positive(poll, "interval_s", "poll", 10)),
+        sim_unknown=sim_reply(check, sim, "unknown_command", replies, fields),
+        sim_when_off=sim_reply(check, sim, "when_off", replies, fields),
+        sim_initial=sim_initial(check, sim, fields),
     )
     if not check.problems:
-        _check_examples(check, data, profile)
+        check_examples(check, data, profile)
     return profile
 
 
-def _fields(check: _Checker, data: object) -> dict[str, FieldType]:
+def _fields(check: Checker, data: object) -> dict[str, FieldType]:
     out: dict[str, FieldType] = {}
     for name, spec in check.table(data, "fields", set(_table_keys(data))).items():
         path = f"fields.{name}"
@@ -221,6 +160,8 @@ def _fields(check: _Checker, data: object) -> dict[str, FieldType]:
             default=spec.get("default"),
             doc=check.get(spec, "doc", path, str, ""),
         )
+        if ftype.kind == "int" and ftype.min > ftype.max:
+            check.add(f"{path}.min", f"{ftype.min} is above max {ftype.max}")
         if ftype.default is not None:
             try:
                 ftype.coerce(ftype.default)
@@ -234,7 +175,7 @@ def _table_keys(data: object) -> list[str]:
     return list(data) if isinstance(data, dict) else []
 
 
-def _framing(check: _Checker, data: object) -> tuple[Checksum | None, FrameRule, FrameRule]:
+def _framing(check: Checker, data: object) -> tuple[Checksum | None, FrameRule, FrameRule]:
     spec = check.table(data, "framing", {"checksum", "request", "reply"}, frozenset({"request", "reply"}))
     checksum = None
     if "checksum" in spec:
@@ -253,11 +194,13 @@ def _framing(check: _Checker, data: object) -> tuple[Checksum | None, FrameRule,
     )
 
 
-def _frame_rule(check: _Checker, data: object, path: str) -> FrameRule:
+def _frame_rule(check: Checker, data: object, path: str) -> FrameRule:
     spec = check.table(data, path, {"start", "end", "size", "length", "max_size"})
     start = check.hexbytes(spec["start"], f"{path}.start") if "start" in spec else b""
     end = check.hexbytes(spec["end"], f"{path}.end") if "end" in spec else b""
     size = check.get(spec, "size", path, int, 0)
+    if size < 0:
+        check.add(f"{path}.size", f"got {size}, expected a frame size in bytes")
     offset, add = -1, 0
     if "length" in spec:
         length = check.table(spec["length"], f"{path}.length", {"offset", "add"}, frozenset({"offset", "add"}))
@@ -270,7 +213,7 @@ def _frame_rule(check: _Checker, data: object, path: str) -> FrameRule:
     return FrameRule(start, end, size, offset, add, check.get(spec, "max_size", path, int, 256))
 
 
-def _replies(check: _Checker, data: object, fields: Mapping[str, FieldType]) -> dict[str, ReplySpec]:
+def _replies(check: Checker, data: object, fields: Mapping[str, FieldType]) -> dict[str, ReplySpec]:
     out: dict[str, ReplySpec] = {}
     for name, spec in check.table(data, "replies", set(_table_keys(data))).items():
         path = f"replies.{name}"
@@ -293,13 +236,13 @@ def _replies(check: _Checker, data: object, fields: Mapping[str, FieldType]) -> 
     return out
 
 
-def _known_names(check: _Checker, names: tuple[str, ...], fields: Mapping[str, FieldType], path: str) -> None:
+def _known_names(check: Checker, names: tuple[str, ...], fields: Mapping[str, FieldType], path: str) -> None:
     for name in names:
         if name != "checksum" and name not in fields:
             check.add(path, f"field {{{name}}} has no [fields.{name}] definition")
 
 
-def _transport(check: _Checker, data: object) -> TransportDefaults:
+def _transport(check: Checker, data: object) -> TransportDefaults:
     path = "transport"
     spec = check.table(data, path, {"serial", "tcp_port", "udp_port", "udp_encapsulation", "timeout_ms", "gap_ms"})
     ser = check.table(spec.get("serial", {}), f"{path}.serial", {"baud", "bytesize", "parity", "stopbits"})
@@ -322,13 +265,13 @@ def _transport(check: _Checker, data: object) -> TransportDefaults:
         tcp_port=check.get(spec, "tcp_port", path, int, 0),
         udp_port=check.get(spec, "udp_port", path, int, 0),
         udp_encapsulation=encapsulation,
-        timeout_ms=check.get(spec, "timeout_ms", path, int, 1000),
-        gap_ms=check.get(spec, "gap_ms", path, int, 0),
+        timeout_ms=int(check.positive(spec, "timeout_ms", path, 1000)),
+        gap_ms=max(0, check.get(spec, "gap_ms", path, int, 0)),
     )
 
 
 def _commands(
-    check: _Checker,
+    check: Checker,
     data: object,
     fields: Mapping[str, FieldType],
     replies: Mapping[str, ReplySpec],
@@ -353,14 +296,14 @@ def _commands(
             send=send,
             replies=reply_names,
             params=tuple(n for n in send.names if n != "checksum"),
-            timeout_ms=check.get(spec, "timeout_ms", path, int, timeout_ms),
+            timeout_ms=int(check.positive(spec, "timeout_ms", path, timeout_ms)),
             retry=check.get(spec, "retry", path, bool, True),
             doc=check.get(spec, "doc", path, str, ""),
         )
     return out
 
 
-def _provenance(check: _Checker, data: object) -> Provenance:
+def _provenance(check: Checker, data: object) -> Provenance:
     path = "provenance"
     spec = check.table(data, path, {"document", "url", "confidence", "notes"}, frozenset({"document", "confidence"}))
     return Provenance(
@@ -371,64 +314,7 @@ def _provenance(check: _Checker, data: object) -> Provenance:
     )
 
 
-def _templates(
-    commands: Mapping[str, CommandSpec], replies: Mapping[str, ReplySpec]
-) -> list[tuple[str, Template]]:
+def _templates(commands: Mapping[str, CommandSpec], replies: Mapping[str, ReplySpec]) -> list[tuple[str, Template]]:
     out = [(f"commands.{name}.send", c.send) for name, c in commands.items()]
     out += [(f"replies.{name}.match", r.template) for name, r in replies.items() if r.template is not None]
     return out
-
-
-def _sim_initial(check: _Checker, sim: Mapping[str, Any]) -> dict[str, object]:
-    initial: dict[str, object] = check.get(sim, "initial", "simulator", dict, {})
-    for key in initial:
-        if key not in STATE_KEYS:
-            check.add(f"simulator.initial.{key}", f"unknown state; expected one of {', '.join(STATE_KEYS)}")
-    return initial
-
-
-def _sim_reply(check: _Checker, sim: Mapping[str, Any], key: str, replies: Mapping[str, ReplySpec]) -> SimReply | None:
-    if key not in sim:
-        return None
-    path = f"simulator.{key}"
-    spec = check.table(sim[key], path, {"reply", "fields"}, frozenset({"reply"}))
-    name = check.get(spec, "reply", path, str, "")
-    if name not in replies:
-        check.add(f"{path}.reply", f"unknown reply {name!r}")
-    return SimReply(name, check.get(spec, "fields", path, dict, {}))
-
-
-def _check_examples(check: _Checker, data: dict[str, Any], profile: Profile) -> None:
-    """Every example must come out of (commands) or match (replies) its own rule."""
-    from drivers.protocol.engine import Codec
-
-    codec = Codec(profile)
-    for name, spec in data.get("commands", {}).items():
-        for i, ex in enumerate(check.get(spec, "examples", f"commands.{name}", list, [])):
-            path = f"commands.{name}.examples[{i}]"
-            ex = check.table(ex, path, {"args", "bytes"}, frozenset({"bytes"}))
-            want = check.hexbytes(ex.get("bytes"), f"{path}.bytes")
-            try:
-                got = codec.encode(name, ex.get("args", {}))
-            except (ArgumentError, EncodeError) as exc:
-                check.add(path, f"does not encode: {exc}")
-                continue
-            if want and got != want:
-                check.add(
-                    f"{path}.bytes",
-                    f"profile encodes {got.hex(' ').upper()}, example says {want.hex(' ').upper()}",
-                )
-    for name, spec in data.get("replies", {}).items():
-        for i, ex in enumerate(check.get(spec, "examples", f"replies.{name}", list, [])):
-            path = f"replies.{name}.examples[{i}]"
-            ex = check.table(ex, path, {"args", "bytes", "text", "fields"})
-            frame = (
-                ex["text"].encode("latin-1")
-                if isinstance(ex.get("text"), str)
-                else check.hexbytes(ex.get("bytes"), f"{path}.bytes")
-            )
-            parsed = codec.match_reply(profile.replies[name], frame, profile.codes(ex.get("args", {})))
-            if parsed is None:
-                check.add(path, f"{frame.hex(' ').upper()} does not match the reply's own rule")
-            elif parsed != ex.get("fields", {}):
-                check.add(f"{path}.fields", f"parsed {parsed}, example says {ex.get('fields', {})}")

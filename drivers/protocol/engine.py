@@ -68,9 +68,7 @@ class Codec:
         """The frame bytes for `command` with `args`."""
         return self.request(command, args).frame
 
-    def match_reply(
-        self, reply: ReplySpec, frame: bytes, known: Mapping[str, Raw]
-    ) -> dict[str, object] | None:
+    def match_reply(self, reply: ReplySpec, frame: bytes, known: Mapping[str, Raw]) -> dict[str, object] | None:
         """The user-facing fields of `frame` read as `reply`, or None if it is not one."""
         if reply.template is not None:
             raw = reply.template.match(frame, known, self.profile.checksum, self.profile.fold_case)
@@ -79,15 +77,15 @@ class Codec:
         if raw is None:
             return None
         fields = self.profile.fields
-        # An int outside its declared range means this is some other reply (a VISCA
-        # completion 90 51 FF is not an ack from socket 0x11).
-        if any(fields[k].kind == "int" and not fields[k].knows(v) for k, v in raw.items()):
+        # A code packed into part of a byte ({socket+0x40}) outside its range means this is
+        # some other reply (a VISCA completion 90 51 FF is not an ack from socket 0x11).
+        # Measured values (a position beyond the documented range) are reported as they are.
+        coded = reply.template.coded_names if reply.template is not None else frozenset()
+        if any(k in coded and fields[k].kind == "int" and not fields[k].knows(v) for k, v in raw.items()):
             return None
         return {k: fields[k].name_of(v) for k, v in raw.items()}
 
-    def _match_regex(
-        self, reply: ReplySpec, frame: bytes, known: Mapping[str, Raw]
-    ) -> dict[str, Raw] | None:
+    def _match_regex(self, reply: ReplySpec, frame: bytes, known: Mapping[str, Raw]) -> dict[str, Raw] | None:
         assert reply.regex is not None
         flags = re.IGNORECASE if self.profile.fold_case else 0
         m = re.fullmatch(reply.regex.pattern, frame.decode("latin-1"), flags | re.DOTALL)

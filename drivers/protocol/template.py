@@ -221,6 +221,11 @@ class Template:
         return cls(source, tuple(_merge(tokens)))
 
     @property
+    def coded_names(self) -> frozenset[str]:
+        """Fields written through an expression (``{socket+0x40}``): codes, not measurements."""
+        return frozenset(t.name for t in self.tokens if isinstance(t, Field) and (t.mul != 1 or t.add != 0))
+
+    @property
     def names(self) -> tuple[str, ...]:
         """Field names in order of appearance (``checksum`` included)."""
         return tuple(dict.fromkeys(t.name for t in self.tokens if isinstance(t, Field)))
@@ -282,15 +287,11 @@ class Template:
             pos = end
         if pos != len(frame):
             return None
-        if check_at >= 0 and (
-            checksum is None or frame[check_at] != checksum.compute(frame, check_at)
-        ):
+        if check_at >= 0 and (checksum is None or frame[check_at] != checksum.compute(frame, check_at)):
             return None
         return {k: v for k, v in captured.items() if k not in known}
 
-    def _field_end(
-        self, tok: Field, i: int, data: bytes, pos: int, fold_case: bool
-    ) -> int | None:
+    def _field_end(self, tok: Field, i: int, data: bytes, pos: int, fold_case: bool) -> int | None:
         if not tok.variable:
             return pos + tok.width
         following = self.tokens[i + 1] if i + 1 < len(self.tokens) else None

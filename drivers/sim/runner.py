@@ -7,8 +7,9 @@ import contextlib
 import logging
 import os
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from drivers.errors import ArgumentError, TransportError
@@ -28,6 +29,8 @@ class Faults:
     delay_ms: int = 0
     rng: random.Random = field(default_factory=random.Random)
     drop_first: int = 0  # lose exactly the next N replies (repeatable tests and demos)
+    drop_index: frozenset[int] = frozenset()  # lose the replies with these numbers (0 = the first sent)
+    _sent: int = 0
 
     def __post_init__(self) -> None:
         """Check the probabilities."""
@@ -43,6 +46,9 @@ class Faults:
         for reply in replies:
             if self.rng.random() < self.garbage:
                 out.append(self.rng.randbytes(self.rng.randint(1, 6)))
+            number, self._sent = self._sent, self._sent + 1
+            if number in self.drop_index:
+                continue
             if self.drop_first > 0:
                 self.drop_first -= 1
                 continue
@@ -76,6 +82,7 @@ class SimServer:
         self.report = report or (lambda line: log.info("%s", line))
         self.device_path = ""
         self._closers: list[Callable[[], object]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
         self._last_udp: dict[tuple[str, int], tuple[int, list[bytes]]] = {}
 
     async def start(self) -> str:
@@ -97,6 +104,17 @@ class SimServer:
             self.device_path = self.address
         return self.device_path
 
+    def _spawn(self, work: Coroutine[Any, Any, None], what: str) -> None:
+        """Run `work` as a task this server owns: `close` cancels whatever is still running."""
+        task = asyncio.get_running_loop().create_task(work, name=f"sim[{self.sim.profile.id}].{what}")
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("simulator %s: %s", self.sim.profile.id, task.exception())
+
     def _port(self, given: int | None, default: int) -> int:
         """The address's port; the profile's port when it names none (0 picks a free one)."""
         if given is None and not default:
@@ -105,6 +123,8 @@ class SimServer:
 
     async def close(self) -> None:
         """Stop serving (a pty vanishes, as an unplugged adapter does)."""
+        for task in list(self._tasks):
+            task.cancel()
         while self._closers:
             with contextlib.suppress(OSError):
                 done = self._closers.pop()()
@@ -139,7 +159,6 @@ class SimServer:
         os.set_blocking(master, False)
         loop = asyncio.get_running_loop()
         framer = self.sim.new_framer()
-        pending: set[asyncio.Task[None]] = set()
 
         def readable() -> None:
             try:
@@ -148,9 +167,8 @@ class SimServer:
                 return
             except OSError:
                 return  # no controller has the slave open yet
-            task = loop.create_task(self._answer(data, framer, _sender(lambda b: os.write(master, b))))
-            pending.add(task)  # answers keep their order: each waits for the same delay
-            task.add_done_callback(pending.discard)
+            # Answers keep their order: each waits for the same delay.
+            self._spawn(self._answer(data, framer, _sender(lambda b: os.write(master, b))), "pty.answer")
 
         loop.add_reader(master, readable)
         self._closers += [
@@ -175,8 +193,8 @@ class SimServer:
                 data = await port.read()
                 await self._answer(data, framer, port.write)
 
-        task = asyncio.get_running_loop().create_task(pump(), name=f"sim[{path}].serve")
-        self._closers += [port.close, task.cancel]
+        self._spawn(pump(), "serial.serve")
+        self._closers.append(port.close)
 
     async def _start_tcp(self, host: str, port: int) -> int:
         writers: set[asyncio.StreamWriter] = set()
@@ -216,7 +234,8 @@ class SimServer:
             def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
                 sock = self.sock
                 framer = framers.setdefault(addr, server.sim.new_framer())
-                loop.create_task(server._udp(data, addr, framer, _sender(lambda b: sock.sendto(b, addr))))  # type: ignore[attr-defined]
+                send = _sender(lambda b: sock.sendto(b, addr))  # type: ignore[attr-defined]
+                server._spawn(server._udp(data, addr, framer, send), "udp.answer")
 
         try:
             sock, _ = await loop.create_datagram_endpoint(Datagrams, local_addr=(host, port))

@@ -16,6 +16,12 @@ class Transport(ABC):
     is opened again.
     """
 
+    #: `resend` repeats the request itself (same sequence number), so the device answers
+    #: again without acting twice: safe to resend after a partial answer too.
+    resend_is_same_request = False
+    #: A connection that can look open while the far end is gone (TCP): reopen when silent.
+    reconnect_when_silent = False
+
     def __init__(self, name: str) -> None:
         """`name` is what error messages call the port (``/dev/ttyUSB0``, ``tcp://h:p``)."""
         self.name = name

@@ -31,8 +31,13 @@ class SerialTransport(Transport):
     async def open(self) -> None:
         """Open the port and start its reader thread."""
         await self.close()
+        opening = asyncio.ensure_future(asyncio.to_thread(self._open_port))
         try:
-            self._port = await asyncio.to_thread(self._open_port)
+            self._port = await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            # The thread still opens the port (exclusively): close it when it does.
+            opening.add_done_callback(_close_opened)
+            raise
         except (serial.SerialException, OSError, ValueError) as exc:
             raise TransportError(f"{self.path}: cannot open: {exc}") from exc
         self._opened()
@@ -79,11 +84,13 @@ class SerialTransport(Transport):
         port, self._port = self._port, None
         thread, self._thread = self._thread, None
         self.is_open = False
-        if thread is not None:
-            await asyncio.to_thread(thread.join, 1.0)
-        if port is not None:
-            with contextlib.suppress(serial.SerialException, OSError):
-                port.close()
+        try:
+            if thread is not None:
+                await asyncio.to_thread(thread.join, 1.0)
+        finally:
+            if port is not None:
+                with contextlib.suppress(serial.SerialException, OSError):
+                    port.close()
 
     async def write(self, data: bytes) -> None:
         """Write in a worker thread: a port with flow control may block."""
@@ -96,6 +103,12 @@ class SerialTransport(Transport):
         except (serial.SerialException, OSError, TypeError) as exc:
             self._failed(exc)
             raise TransportError(f"{self.path}: write failed: {exc}") from exc
+
+
+def _close_opened(opening: asyncio.Future[Any]) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        with contextlib.suppress(serial.SerialException, OSError):
+            opening.result().close()
 
 
 def _write_all(port: Any, data: bytes) -> None:

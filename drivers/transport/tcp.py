@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 from drivers.errors import TransportError
 from drivers.transport.base import Transport
@@ -23,6 +24,8 @@ class _Stream(asyncio.Protocol):
 class TcpTransport(Transport):
     """One TCP connection to a device's control port."""
 
+    reconnect_when_silent = True
+
     def __init__(self, host: str, port: int, connect_timeout: float = 3.0) -> None:
         """Connect lazily, on `open`."""
         super().__init__(f"tcp://{host}:{port}")
@@ -39,6 +42,9 @@ class TcpTransport(Transport):
                 sock, _ = await loop.create_connection(lambda: _Stream(self), self.host, self.port)
         except (OSError, TimeoutError) as exc:
             raise TransportError(f"{self.name}: cannot connect: {exc or 'timed out'}") from exc
+        raw = sock.get_extra_info("socket")
+        if raw is not None:
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         self._socket = sock
         self._opened()
 

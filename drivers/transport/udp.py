@@ -73,6 +73,8 @@ class ViscaIpTransport(UdpTransport):
     late reply to an earlier request can never be taken for the current one.
     """
 
+    resend_is_same_request = True
+
     def __init__(self, host: str, port: int, reset_timeout: float = 1.0) -> None:
         """`reset_timeout` bounds the wait for the camera's answer to RESET."""
         super().__init__(host, port)
@@ -119,7 +121,7 @@ class ViscaIpTransport(UdpTransport):
         except ValueError as exc:
             log.warning("%s: dropped malformed datagram %s: %s", self.name, data.hex(" "), exc)
             return
-        if msg.type == visca_ip.CONTROL_REPLY:
+        if msg.type in (visca_ip.CONTROL_REPLY, visca_ip.CONTROL):  # Sony lists 0F yy under both
             if msg.payload == visca_ip.RESET:
                 self._reset_done.set()
             elif msg.payload in (visca_ip.SEQUENCE_ERROR, visca_ip.MESSAGE_ERROR):

@@ -62,11 +62,13 @@ def test_profiles_decode_position_prints_one_json_object() -> None:
     assert (reply["pan"], reply["tilt"]) == (-100, 20)
 
 
-def test_profiles_decode_ack_and_completion_prints_two_lines() -> None:
+def test_profiles_decode_ack_and_completion_prints_one_object() -> None:
+    # One JSON object: the final reply, with every frame that came before it under "replies".
     result = run("profiles", "decode", "sony-visca", "goto", "90 41 FF 90 51 FF")
     assert result.returncode == 0, result.stderr
-    replies = json_lines(result.stdout)
-    assert [(r["kind"], r["socket"]) for r in replies] == [("ack", 1), ("completion", 1)]
+    [reply] = json_lines(result.stdout)
+    assert (reply["kind"], reply["socket"]) == ("completion", 1)
+    assert [(r["kind"], r["socket"]) for r in reply["replies"]] == [("ack", 1), ("completion", 1)]
 
 
 @pytest.mark.parametrize(

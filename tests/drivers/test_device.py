@@ -162,19 +162,6 @@ def free_udp_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_pty_path_is_a_terminal() -> None:
-    async def path() -> str:
-        server = SimServer(Simulator(find_profile("sony-visca")), "pty")
-        p = await server.start()
-        try:
-            assert os.isatty(os.open(p, os.O_RDWR | os.O_NOCTTY))
-        finally:
-            await server.close()
-        return p
-
-    assert asyncio.run(path()).startswith("/dev/")
-
-
 async def test_polling_reports_offline_then_online_again(visca: Profile, tmp_path: Path) -> None:
     link = tmp_path / "ttyUSB1"
     first = SimServer(Simulator(visca), "pty")

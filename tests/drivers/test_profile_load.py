@@ -132,7 +132,7 @@ def test_regex_that_does_not_compile(tmp_path: Path) -> None:
 
 
 def test_template_that_does_not_parse(tmp_path: Path) -> None:
-    text = edit("send = \"AA {address} {level} {checksum}\"", "send = \"AA {address} {level:hexx} {checksum}\"")
+    text = edit('send = "AA {address} {level} {checksum}"', 'send = "AA {address} {level:hexx} {checksum}"')
     message = load_error(tmp_path, text)
     assert "commands.set_level.send:" in message
     assert "{level:hexx}" in message
@@ -145,7 +145,7 @@ def test_reply_template_that_does_not_parse(tmp_path: Path) -> None:
 
 
 def test_field_without_definition(tmp_path: Path) -> None:
-    text = edit("send = \"AA {address} {level} {checksum}\"", "send = \"AA {address} {volume} {checksum}\"")
+    text = edit('send = "AA {address} {level} {checksum}"', 'send = "AA {address} {volume} {checksum}"')
     assert "commands.set_level.send: field {volume} has no [fields.volume] definition" in load_error(tmp_path, text)
 
 
@@ -224,7 +224,7 @@ def test_checksum_token_without_checksum_rule_is_a_load_error(tmp_path: Path) ->
     # Without a rule every {checksum} reply silently never matches and every command fails
     # at run time; the profile must not load.
     text = edit('checksum = { type = "sum8", start = 1, end = -1 }\n', "")
-    text = text.replace("examples = [{ args = { level = 16 }, bytes = \"AA 01 10 11\" }]\n", "")
+    text = text.replace('examples = [{ args = { level = 16 }, bytes = "AA 01 10 11" }]\n', "")
     text = text.replace('examples = [{ bytes = "AA 01 41 42", args = { address = 1 }, fields = {} }]\n', "")
     text = text.replace('examples = [{ bytes = "AA 02 01 03", fields = { address = 2, power = "on" } }]\n', "")
     assert "{checksum}" in load_error(tmp_path, text)

@@ -107,19 +107,25 @@ PARSE_CASES = [
     ("samsung-mdc", "set_volume", {"level": 50}, "AA FF 01 03 4E 12 01 64", {"kind": "error", "cmd": 0x12, "error": 1}),
     # NEC §7.1 power status reply "0200D6000004" + current mode (BCC by hand).
     (
-        "nec-lfd", "get_power", {},
+        "nec-lfd",
+        "get_power",
+        {},
         "01 30 30 41 42 31 32 02 30 32 30 30 44 36 30 30 30 30 30 34 30 30 30 32 03 77 0D",
         {"kind": "value", "power": "standby"},
     ),
     # NEC §7.2 power control reply: result 00, C203D6, mode 0001 (BCC by hand).
     (
-        "nec-lfd", "power_on", {},
+        "nec-lfd",
+        "power_on",
+        {},
         "01 30 30 41 42 30 45 02 30 30 43 32 30 33 44 36 30 30 30 31 03 76 0D",
         {"kind": "value", "power": "on"},
     ),
     # NEC E657Q p.21 step 4: set-parameter reply, max 0064h, requested value 0050h.
     (
-        "nec-lfd", "set_brightness", {"level": 80},
+        "nec-lfd",
+        "set_brightness",
+        {"level": 80},
         "01 30 30 41 46 31 32 02 30 30 30 30 31 30 30 30 30 30 36 34 30 30 35 30 03 03 0D",
         {"kind": "value", "max_value": 100},
     ),
@@ -127,7 +133,9 @@ PARSE_CASES = [
     ("nec-lfd", "set_input", {"source": "hdmi1"}, "01 30 30 41 42 30 34 02 42 45 03 01 0D", {"kind": "error"}),
     # NEC §5.2: result code 01 = unsupported operation (remaining fields zero).
     (
-        "nec-lfd", "get_volume", {},
+        "nec-lfd",
+        "get_volume",
+        {},
         "01 30 30 41 44 31 32 02 30 31 30 30 36 32 30 30 30 30 30 30 30 30 30 30 03 02 0D",
         {"kind": "error", "error": 1, "opcode": 0x62, "ptype": 0, "max_value": 0, "current": 0},
     ),

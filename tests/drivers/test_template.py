@@ -224,7 +224,7 @@ def test_width_missing_says_a_width_is_needed() -> None:
         Template.parse("{b:hex} FF")
 
 
-@pytest.mark.parametrize("source", ['"v" {a:dec} {b} "x"', '{a:text} {checksum}'])
+@pytest.mark.parametrize("source", ['"v" {a:dec} {b} "x"', "{a:text} {checksum}"])
 def test_variable_field_followed_by_field_is_rejected(source: str) -> None:
     with pytest.raises(TemplateError, match=r"\{a\}.*followed by a literal"):
         Template.parse(source)
