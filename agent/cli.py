@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from central.errors import ConfigError
 from drivers.errors import ArgumentError, DriverError, ProfileError
 
 log = logging.getLogger("classroom-agent")
@@ -52,6 +53,16 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--delay-ms", type=int, default=0, metavar="N", help="answer N ms late")
     sim.add_argument("--seed", type=int, default=None, help="seed the fault generator (repeatable runs)")
 
+    run = sub.add_parser("run", help="run the agent service for one classroom")
+    run.add_argument("--config", required=True, metavar="FILE", help="the site config (see examples/site.toml)")
+    run.add_argument("--broker", metavar="URL", help="mqtt://HOST:PORT or mqtts://HOST:PORT, overrides the config")
+
+    call = sub.add_parser("call", help="send a command to the running agent and print its reply")
+    call.add_argument("--config", metavar="FILE", help="the running agent's site config (for its local address)")
+    call.add_argument("--by", default="", help="who is asking (for the audit log)")
+    call.add_argument("command")
+    call.add_argument("args", nargs="*", metavar="NAME=VALUE")
+
     demo = sub.add_parser("demo", help="drive a simulated panel and camera through a short lesson setup")
     demo.add_argument("--pause", type=float, default=0.3, help="seconds between steps")
     return parser
@@ -83,6 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cli_profiles.run(args)
         if args.cmd == "device":
             return asyncio.run(_device(args))
+        if args.cmd in ("run", "call"):
+            from agent import cli_service
+
+            return cli_service.run(args)
         if args.cmd == "simulate":
             from agent import cli_simulate
 
@@ -90,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from agent import demo
 
         return asyncio.run(demo.run(pause=args.pause))
-    except (ArgumentError, ProfileError) as exc:
+    except (ArgumentError, ProfileError, ConfigError) as exc:
         print(f"classroom-agent: error: {exc}", file=sys.stderr)
         return 2
     except DriverError as exc:

@@ -95,8 +95,13 @@ def make_client(
     keepalive: int = 30,
     timeout: float = 10.0,
     max_queued_incoming: int = 0,
+    clean_session: bool = True,
 ) -> Client:
-    """An aiomqtt client for `address` (not yet connected: use ``async with``)."""
+    """An aiomqtt client for `address` (not yet connected: use ``async with``).
+
+    `clean_session=False` keeps the subscriber's session (and its QoS 1 messages) at the broker
+    while it is away.
+    """
     return Client(
         address.host,
         address.port,
@@ -108,5 +113,5 @@ def make_client(
         timeout=timeout,
         tls_context=address.tls_context(),
         max_queued_incoming_messages=max_queued_incoming or None,
-        clean_session=True,
+        clean_session=clean_session,
     )

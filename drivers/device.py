@@ -145,7 +145,7 @@ class Device:
 
     async def _reopen(self) -> None:
         await self.open()
-        log.info("%s: port %s open again", self.id, self.transport.name)
+        log.info("%s: port %s open", self.id, self.transport.name)
 
     async def _exchange(self, request: Request) -> Result:
         spec = request.command

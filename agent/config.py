@@ -1,0 +1,236 @@
+"""The site configuration: one TOML file per classroom PC, validated before anything starts.
+
+Every problem is reported at once, as ``key.path: got X, expected Y``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from central.errors import ConfigError
+from central.mqtt import BrokerAddress
+from drivers.errors import ArgumentError, ProfileError
+from drivers.profile import find_profile
+from drivers.profile_model import Profile
+
+SIM = "sim"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceConfig:
+    """One device of the room: its id, profile and where it is (``sim`` for a simulator)."""
+
+    id: str
+    profile: Profile
+    address: str
+    poll_s: float
+
+    @property
+    def kind(self) -> str:
+        """``display`` or ``camera``, from the profile."""
+        return self.profile.kind
+
+
+@dataclass(frozen=True, slots=True)
+class SiteConfig:
+    """Everything the agent needs to run in one room."""
+
+    agent_id: str
+    site: str
+    room: str
+    data_dir: Path
+    broker: BrokerAddress
+    devices: tuple[DeviceConfig, ...]
+    telemetry_s: float = 10.0
+    http_host: str = "127.0.0.1"
+    http_port: int = 8765
+    disk_path: Path = field(default_factory=lambda: Path("."))
+    disk_low_percent: float = 10.0
+    outbox_max_age_h: float = 72.0
+    outbox_max_rows: int = 100_000
+
+    @property
+    def db_path(self) -> Path:
+        """The agent's one SQLite file."""
+        return self.data_dir / "agent.db"
+
+    def device(self, device_id: str) -> DeviceConfig | None:
+        """The device with this id."""
+        return next((d for d in self.devices if d.id == device_id), None)
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, path: str, message: str) -> None:
+        self.items.append(f"{path}: {message}")
+
+    def get(self, data: Mapping[str, Any], key: str, path: str, kind: type | tuple[type, ...], default: Any) -> Any:
+        if key not in data:
+            return default
+        value = data[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+            names = " or ".join(k.__name__ for k in kinds)
+            self.add(f"{path}{key}", f"got {value!r}, expected {names}")
+            return default
+        return value
+
+    def known(self, data: Mapping[str, Any], path: str, allowed: set[str]) -> None:
+        for key in sorted(set(data) - allowed):
+            self.add(f"{path}{key}", "unknown key")
+
+
+_TOP = {"agent_id", "site", "room", "data_dir", "broker", "devices", "intervals", "http", "health", "outbox"}
+
+
+def load_config(path: str | Path, *, broker_url: str | None = None) -> SiteConfig:
+    """Load and check a site config; ConfigError lists every problem found."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_config(data, base=path.parent, broker_url=broker_url, source=str(path))
+
+
+def parse_config(
+    data: Mapping[str, Any], *, base: Path = Path("."), broker_url: str | None = None, source: str = "config"
+) -> SiteConfig:
+    """Check a parsed config mapping (see `load_config`)."""
+    p = _Problems()
+    p.known(data, "", _TOP)
+    ident = {k: _ident(p, data, k) for k in ("agent_id", "site")}
+    room = p.get(data, "room", "", str, "")
+    if not room:
+        p.add("room", "missing (the room's name, shown to technicians)")
+    broker = _broker(p, data.get("broker", {}), broker_url)
+    devices = _devices(p, data.get("devices", []))
+    sections = {name: _section(p, data, name) for name in ("intervals", "http", "health", "outbox")}
+    intervals, http, health, outbox = (sections[n] for n in ("intervals", "http", "health", "outbox"))
+    p.known(intervals, "intervals.", {"telemetry_s"})
+    p.known(http, "http.", {"host", "port"})
+    p.known(health, "health.", {"disk_path", "disk_low_percent"})
+    p.known(outbox, "outbox.", {"max_age_h", "max_rows"})
+    config = SiteConfig(
+        agent_id=ident["agent_id"],
+        site=ident["site"],
+        room=room,
+        data_dir=_path(base, p.get(data, "data_dir", "", str, "var")),
+        broker=broker or BrokerAddress("127.0.0.1", 1883),
+        devices=devices,
+        telemetry_s=_positive(p, intervals, "telemetry_s", "intervals.", 10.0),
+        http_host=p.get(http, "host", "http.", str, "127.0.0.1"),
+        http_port=_port(p, http, "port", "http.", 8765),
+        disk_path=_path(base, p.get(health, "disk_path", "health.", str, ".")),
+        disk_low_percent=_positive(p, health, "disk_low_percent", "health.", 10.0),
+        outbox_max_age_h=_positive(p, outbox, "max_age_h", "outbox.", 72.0),
+        outbox_max_rows=int(_positive(p, outbox, "max_rows", "outbox.", 100_000)),
+    )
+    if p.items:
+        raise ConfigError(f"{source}: {len(p.items)} problem(s):\n  " + "\n  ".join(p.items))
+    return config
+
+
+def _section(p: _Problems, data: Mapping[str, Any], name: str) -> dict[str, Any]:
+    section = data.get(name, {})
+    if not isinstance(section, dict):
+        p.add(name, f"got {section!r}, expected a table [{name}]")
+        return {}
+    return section
+
+
+def _ident(p: _Problems, data: Mapping[str, Any], key: str) -> str:
+    value = p.get(data, key, "", str, "")
+    if not value:
+        p.add(key, "missing")
+    elif any(c in value for c in "/+#") or not value.isprintable() or value.startswith("_"):
+        p.add(key, f"got {value!r}, expected a name without / + # that does not start with _")
+    return str(value)
+
+
+def _path(base: Path, text: str) -> Path:
+    path = Path(text).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _positive(p: _Problems, data: Mapping[str, Any], key: str, path: str, default: float) -> float:
+    value = p.get(data, key, path, (int, float), default)
+    if value <= 0:
+        p.add(f"{path}{key}", f"got {value!r}, expected a positive number")
+        return default
+    return float(value)
+
+
+def _port(p: _Problems, data: Mapping[str, Any], key: str, path: str, default: int) -> int:
+    value = p.get(data, key, path, int, default)
+    if not 0 <= value <= 65535:
+        p.add(f"{path}{key}", f"got {value!r}, expected a port 0..65535")
+        return default
+    return int(value)
+
+
+def _broker(p: _Problems, data: object, override: str | None) -> BrokerAddress | None:
+    if not isinstance(data, dict):
+        p.add("broker", f"got {data!r}, expected a table [broker]")
+        return None
+    p.known(data, "broker.", {"url", "username", "password", "ca_file", "cert_file", "key_file"})
+    url = override or p.get(data, "url", "broker.", str, "mqtt://127.0.0.1:1883")
+    try:
+        return BrokerAddress.parse(
+            url,
+            **{
+                k: p.get(data, k, "broker.", str, "")
+                for k in ("username", "password", "ca_file", "cert_file", "key_file")
+            },
+        )
+    except ConfigError as exc:
+        p.add("broker.url" if not override else "--broker", str(exc))
+        return None
+
+
+def _devices(p: _Problems, data: object) -> tuple[DeviceConfig, ...]:
+    if not isinstance(data, list):
+        p.add("devices", f"got {data!r}, expected [[devices]] tables")
+        return ()
+    out: list[DeviceConfig] = []
+    seen: set[str] = set()
+    for i, dev in enumerate(data):
+        path = f"devices[{i}]."
+        if not isinstance(dev, dict):
+            p.add(f"devices[{i}]", "expected a table")
+            continue
+        p.known(dev, path, {"id", "profile", "address", "poll_s"})
+        dev_id = p.get(dev, "id", path, str, "")
+        if not dev_id or any(c in dev_id for c in "/+#"):
+            p.add(f"{path}id", f"got {dev_id!r}, expected a name without / + #")
+        elif dev_id in seen:
+            p.add(f"{path}id", f"duplicate device id {dev_id!r}")
+        seen.add(dev_id)
+        address = p.get(dev, "address", path, str, "")
+        if not address:
+            p.add(f"{path}address", "missing (a serial port, tcp://HOST:PORT, udp://HOST:PORT or sim)")
+        profile = _profile(p, dev, path)
+        poll = _positive(p, dev, "poll_s", path, profile.poll_interval_s if profile else 10.0)
+        if profile is not None and dev_id and address:
+            out.append(DeviceConfig(dev_id, profile, address, poll))
+    return tuple(out)
+
+
+def _profile(p: _Problems, dev: Mapping[str, Any], path: str) -> Profile | None:
+    name = p.get(dev, "profile", path, str, "")
+    if not name:
+        p.add(f"{path}profile", "missing")
+        return None
+    try:
+        return find_profile(name)
+    except (ArgumentError, ProfileError) as exc:
+        p.add(f"{path}profile", str(exc))
+        return None

@@ -1,0 +1,87 @@
+"""One service per configured device: polling, state reports, offline alarms, and calls."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from agent.alarms import Alarms
+from agent.commands import Failed, Rejected
+from agent.config import SIM, DeviceConfig
+from central.contract import DeviceState, now_iso
+from drivers.device import Device, Health, Result
+from drivers.errors import ArgumentError, DeviceError
+from drivers.sim.model import Simulator
+from drivers.sim.runner import SimServer
+from drivers.transport import make_transport
+
+log = logging.getLogger(__name__)
+
+StateSink = Callable[[DeviceState], Awaitable[None]]
+
+
+class DeviceService:
+    """Keeps one device polled and its state reported; runs commands on it."""
+
+    def __init__(self, config: DeviceConfig, on_state: StateSink, alarms: Alarms) -> None:
+        """Nothing opens until `run`."""
+        self.config = config
+        self.on_state = on_state
+        self.alarms = alarms
+        self.device: Device | None = None
+        self.simulator: Simulator | None = None
+        self._last: DeviceState | None = None
+
+    @property
+    def id(self) -> str:
+        """The device id from the config."""
+        return self.config.id
+
+    def state(self) -> DeviceState:
+        """The last known state (offline until the first poll)."""
+        return self._last or DeviceState(self.id, False, now_iso(), {}, "not polled yet")
+
+    async def run(self) -> None:
+        """Open (starting the simulator for ``sim``), then poll until cancelled."""
+        async with contextlib.AsyncExitStack() as stack:
+            address = self.config.address
+            if address == SIM:
+                self.simulator = Simulator(self.config.profile)
+                server = SimServer(self.simulator, "tcp://127.0.0.1:0", report=lambda line: log.debug("%s", line))
+                address = (await stack.enter_async_context(server)).device_path
+            profile = self.config.profile
+            self.device = Device(
+                profile, make_transport(address, profile), device_id=self.id, poll_interval=self.config.poll_s
+            )
+            stack.push_async_callback(self.device.close)
+            await self.device.run(self._update)
+
+    async def call(self, command: str, args: Mapping[str, Any]) -> dict[str, Any]:
+        """Run one driver command; Rejected for bad arguments, Failed when the device fails."""
+        if self.device is None:
+            raise Failed(f"{self.id}: not started yet")
+        try:
+            result: Result = await self.device.call(command, args)
+        except ArgumentError as exc:
+            raise Rejected(f"{self.id}: {exc}") from exc
+        except DeviceError as exc:
+            await self._update(self.device.health)
+            raise Failed(f"{self.id}: {exc}") from exc
+        with contextlib.suppress(DeviceError):
+            await self.device.poll()  # report the new state now, not at the next poll
+        await self._update(self.device.health)
+        return {"device": self.id, "reply": result.kind, **result.fields}
+
+    async def _update(self, health: Health) -> None:
+        error = "" if health.online else health.last_error
+        state = DeviceState(self.id, health.online, now_iso(), dict(health.state), error)
+        last = self._last
+        self._last = state
+        if health.online:
+            self.alarms.clear("device_offline", self.id)
+        else:
+            self.alarms.raise_("device_offline", "warning", f"{self.id} does not answer: {error}", self.id)
+        if last is None or (last.online, dict(last.state), last.error) != (state.online, dict(state.state), error):
+            await self.on_state(state)

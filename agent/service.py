@@ -1,0 +1,161 @@
+"""The agent service: config in, every service supervised, reporting to the centre."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from importlib import metadata
+from typing import Any
+
+from agent.alarms import Alarms
+from agent.commands import CommandTable, Outcome
+from agent.config import SiteConfig
+from agent.devices import DeviceService
+from agent.health import HealthService
+from agent.http_api import create_api, serve
+from agent.room_commands import RoomCommands
+from agent.store import AgentStore
+from agent.supervisor import Supervisor
+from central.contract import Command, CommandReply, DeviceInfo, Event, Info, Topics
+from central.link import AgentLink
+
+log = logging.getLogger(__name__)
+
+OUTBOX_TRIM_S = 60.0
+
+
+def version() -> str:
+    """The installed package's version."""
+    try:
+        return metadata.version("classroom-agent")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+class Agent:
+    """One classroom's agent: devices, health, the central link, the command table, the local API."""
+
+    def __init__(self, config: SiteConfig) -> None:
+        """Wire everything; nothing runs until `run`."""
+        self.config = config
+        self.version = version()
+        self.store = AgentStore(config.db_path)
+        self.alarms = Alarms(self._emit)
+        self.link = AgentLink(
+            config.broker,
+            Topics(config.site, config.agent_id),
+            self.store,
+            version=self.version,
+            info=self.info,
+            states=lambda: [d.state() for d in self.devices.values()],
+            run_command=self._run_command,
+        )
+        self.devices = {d.id: DeviceService(d, self.link.publish_state, self.alarms) for d in config.devices}
+        self.supervisor = Supervisor(self.alarms, config.agent_id)
+        self.table: CommandTable = RoomCommands(
+            self.devices,
+            version=self.version,
+            restart_service=self.supervisor.restart,
+            services=self.supervisor.names,
+        ).table()
+        self.table.audit = self._audit
+        self.health = HealthService(
+            config.disk_path,
+            config.telemetry_s,
+            config.disk_low_percent,
+            self.alarms,
+            self.link.publish_telemetry,
+            extra=self._telemetry_extra,
+        )
+        self.supervisor.add("link", self.link.run)
+        self.supervisor.add("health", self.health.run)
+        self.supervisor.add("outbox", self._trim_outbox)
+        for device in self.devices.values():
+            self.supervisor.add(f"device.{device.id}", device.run)
+
+    def _emit(self, event: Event) -> None:
+        self.link.send_event(event)
+
+    def info(self) -> Info:
+        """What the centre shows about this room."""
+        devices = tuple(DeviceInfo(d.id, d.config.kind, d.config.profile.id) for d in self.devices.values())
+        return Info(self.config.room, socket.gethostname(), self.version, devices, self.config.telemetry_s)
+
+    def status(self) -> dict[str, Any]:
+        """The local API's view of the room."""
+        return {
+            "agent_id": self.config.agent_id,
+            "site": self.config.site,
+            "room": self.config.room,
+            "version": self.version,
+            "broker": {"url": self.config.broker.url, "connected": self.link.connected, "session": self.link.session},
+            "devices": [d.state().to_dict() for d in self.devices.values()],
+            "alarms": [_alarm(a) for a in self.alarms.open.values()],
+            "outbox": self.store.outbox_size(),
+        }
+
+    def _telemetry_extra(self) -> dict[str, object]:
+        states = [d.state() for d in self.devices.values()]
+        return {
+            "devices_online": sum(s.online for s in states),
+            "devices_total": len(states),
+            "outbox": self.store.outbox_size(),
+        }
+
+    async def _run_command(self, command: Command) -> CommandReply:
+        outcome = await self.table.execute(command.name, command.args, by=command.by, door="mqtt")
+        return CommandReply(command.id, outcome.status, outcome.result, outcome.error, command.name)
+
+    def _audit(self, name: str, args: Any, by: str, door: str, outcome: Outcome) -> None:
+        message = f"{name} by {by or '?'} via {door}: {outcome.status}"
+        self.alarms.log(
+            "command",
+            message,
+            command=name,
+            args=dict(args),
+            by=by,
+            door=door,
+            status=outcome.status,
+            error=outcome.error,
+        )
+
+    async def _trim_outbox(self) -> None:
+        """Keep the outbox within its bounds; say so in an alarm when anything is dropped."""
+        while True:
+            dropped = self.store.outbox_trim(self.config.outbox_max_age_h * 3600, self.config.outbox_max_rows)
+            if dropped:
+                log.warning("outbox full or too old: dropped %d undelivered messages", dropped)
+                self.alarms.raise_(
+                    "outbox_dropped", "warning", f"{dropped} undelivered events/replies dropped (outbox bounds)"
+                )
+            elif self.store.outbox_size() == 0:
+                self.alarms.clear("outbox_dropped")
+            await asyncio.sleep(OUTBOX_TRIM_S)
+
+    async def run(self) -> None:
+        """Run until cancelled; a clean stop publishes ``offline``."""
+        runner = await serve(create_api(self.table, self.status), self.config.http_host, self.config.http_port)
+        try:
+            await self.supervisor.run()
+        finally:
+            await runner.cleanup()
+            self.store.close()
+
+
+def _alarm(alarm: Any) -> dict[str, Any]:
+    return {k: getattr(alarm, k) for k in ("type", "severity", "message", "device", "since")}
+
+
+async def run_until_signalled(config: SiteConfig) -> None:
+    """Run the agent until SIGTERM or SIGINT."""
+    agent = Agent(config)
+    task = asyncio.ensure_future(agent.run())
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

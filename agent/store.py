@@ -1,0 +1,106 @@
+"""agent.db: what the agent must remember across a reboot (sqlite-utils, WAL).
+
+The session counter, the outbox of events and replies not yet delivered, and the ids of
+recent commands with the reply each got.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlite_utils
+
+SEEN_KEEP_S = 24 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """One outbox entry."""
+
+    id: int
+    topic: str
+    payload: bytes
+
+
+class AgentStore:
+    """The agent's one SQLite file."""
+
+    def __init__(self, path: str | Path) -> None:
+        """Open (creating if needed) the database in WAL mode."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db = sqlite_utils.Database(self.conn)
+        self.db.enable_wal()
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self._create()
+
+    def _create(self) -> None:
+        if "meta" not in self.db.table_names():
+            self.db.table("meta").create({"key": str, "value": str}, pk="key")
+        if "outbox" not in self.db.table_names():
+            self.db.table("outbox").create({"id": int, "topic": str, "payload": bytes, "created": float}, pk="id")
+        if "seen" not in self.db.table_names():
+            self.db.table("seen").create({"id": str, "reply": str, "at": float}, pk="id")
+
+    def close(self) -> None:
+        """Close the file."""
+        self.conn.close()
+
+    def next_session(self) -> int:
+        """Increment and return the session counter (one per broker connection)."""
+        with self.conn:
+            row = self.conn.execute("SELECT value FROM meta WHERE key='session'").fetchone()
+            session = int(row[0]) + 1 if row else 1
+            self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('session', ?)", (str(session),))
+        return session
+
+    def outbox_add(self, topic: str, payload: bytes) -> int:
+        """Queue a message; it stays until `outbox_remove` says it was delivered."""
+        cur = self.conn.execute(
+            "INSERT INTO outbox(topic, payload, created) VALUES (?, ?, ?)", (topic, payload, time.time())
+        )
+        return int(cur.lastrowid or 0)
+
+    def outbox_peek(self, limit: int = 100) -> list[Pending]:
+        """The oldest undelivered messages, in order."""
+        rows = self.conn.execute("SELECT id, topic, payload FROM outbox ORDER BY id LIMIT ?", (limit,))
+        return [Pending(int(i), str(t), bytes(p)) for i, t, p in rows]
+
+    def outbox_remove(self, ids: list[int]) -> None:
+        """Forget delivered messages."""
+        if ids:
+            with self.conn:
+                self.conn.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+
+    def outbox_size(self) -> int:
+        """How many messages wait."""
+        return int(self.conn.execute("SELECT count(*) FROM outbox").fetchone()[0])
+
+    def outbox_trim(self, max_age_s: float, max_rows: int) -> int:
+        """Drop what is too old or beyond the size bound (oldest first); returns how many."""
+        with self.conn:
+            old = self.conn.execute("DELETE FROM outbox WHERE created < ?", (time.time() - max_age_s,)).rowcount
+            over = self.conn.execute(
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id DESC LIMIT -1 OFFSET ?)",
+                (max_rows,),
+            ).rowcount
+        return int(old) + int(over)
+
+    def seen_reply(self, command_id: str) -> dict[str, object] | None:
+        """The reply a command id already got, if it ran recently."""
+        row = self.conn.execute("SELECT reply FROM seen WHERE id = ?", (command_id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def remember(self, command_id: str, reply: dict[str, object]) -> None:
+        """Record a command's reply, so a redelivery is answered again, not run again."""
+        now = time.time()
+        with self.conn:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO seen(id, reply, at) VALUES (?, ?, ?)", (command_id, json.dumps(reply), now)
+            )
+            self.conn.execute("DELETE FROM seen WHERE at < ?", (now - SEEN_KEEP_S,))

@@ -1,0 +1,279 @@
+"""The agent's link to the broker: the MQTT contract, spoken from the classroom's side.
+
+Retained status (Will: ``lost``), info and device states, re-published on every connect;
+telemetry at QoS 0; events and replies through a persistent outbox, delivered in order once
+the broker takes them; commands with ids and expiry, each run at most once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+from central.contract import (
+    Command,
+    CommandReply,
+    DeviceState,
+    Event,
+    Info,
+    PayloadError,
+    Status,
+    Telemetry,
+    Topic,
+    Topics,
+    decode,
+    encode,
+    now_iso,
+)
+from central.mqtt import BrokerAddress, Client, Message, MqttError, Will, make_client
+from drivers.backoff import Backoff
+
+log = logging.getLogger(__name__)
+
+PUBLISH_TIMEOUT = 10.0
+
+
+class PendingMessage(Protocol):
+    """An outbox row."""
+
+    @property
+    def id(self) -> int:
+        """Its place in the outbox."""
+
+    @property
+    def topic(self) -> str:
+        """Where it goes."""
+
+    @property
+    def payload(self) -> bytes:
+        """What it says."""
+
+
+class LinkStore(Protocol):
+    """What the link needs persisted (the agent's store implements it)."""
+
+    def next_session(self) -> int:
+        """Increment and return the persisted session counter."""
+
+    def outbox_add(self, topic: str, payload: bytes) -> int:
+        """Persist a message to deliver."""
+
+    def outbox_peek(self, limit: int = 100) -> Sequence[PendingMessage]:
+        """The oldest undelivered messages."""
+
+    def outbox_remove(self, ids: list[int]) -> None:
+        """Forget delivered messages."""
+
+    def seen_reply(self, command_id: str) -> dict[str, object] | None:
+        """The reply a command id already got."""
+
+    def remember(self, command_id: str, reply: dict[str, object]) -> None:
+        """Record a command's reply."""
+
+
+CommandRunner = Callable[[Command], Awaitable[CommandReply]]
+
+
+class AgentLink:
+    """One agent's connection to the broker, kept up until cancelled."""
+
+    def __init__(
+        self,
+        address: BrokerAddress,
+        topics: Topics,
+        store: LinkStore,
+        *,
+        version: str,
+        info: Callable[[], Info],
+        states: Callable[[], list[DeviceState]],
+        run_command: CommandRunner,
+        backoff: Backoff | None = None,
+    ) -> None:
+        """`info` and `states` are read on every connect, so the broker always gets the truth."""
+        self.address = address
+        self.topics = topics
+        self.store = store
+        self.version = version
+        self.info = info
+        self.states = states
+        self.run_command = run_command
+        self.backoff = backoff or Backoff(base=0.5, cap=30.0)
+        self.client: Client | None = None
+        self.session = 0
+        self.since = now_iso()
+        self.connects = 0
+        self._outbox_ready = asyncio.Event()
+        self._in_flight: set[str] = set()
+        self._connected = asyncio.Event()
+        self._states: dict[str, DeviceState] = {}
+
+    @property
+    def connected(self) -> bool:
+        """Whether the broker has us right now."""
+        return self._connected.is_set()
+
+    async def wait_connected(self) -> None:
+        """Wait until connected (callers bound it with a timeout)."""
+        await self._connected.wait()
+
+    # -- producing ---------------------------------------------------------------------
+
+    def send_event(self, event: Event) -> None:
+        """Queue an alarm or audit event (persisted first; delivered in order)."""
+        self._queue(self.topics.event, event.to_dict())
+
+    def send_reply(self, reply: CommandReply) -> None:
+        """Queue a command reply (persisted first)."""
+        self._queue(self.topics.reply, reply.to_dict())
+
+    def _queue(self, topic: str, payload: dict[str, Any]) -> None:
+        self.store.outbox_add(topic, encode(payload))
+        self._outbox_ready.set()
+
+    async def publish_state(self, state: DeviceState) -> None:
+        """Publish a device's state, retained, if connected (it is re-published on connect)."""
+        self._states[state.device] = state
+        await self._publish_now(self.topics.state(state.device), encode(state.to_dict()), qos=1, retain=True)
+
+    async def publish_telemetry(self, telemetry: Telemetry) -> None:
+        """Publish telemetry at QoS 0 if connected; dropped otherwise (it is periodic)."""
+        await self._publish_now(self.topics.telemetry, encode(telemetry.to_dict()), qos=0, retain=False)
+
+    async def _publish_now(self, topic: str, payload: bytes, *, qos: int, retain: bool) -> None:
+        client = self.client
+        if client is None:  # not connected: the connect re-publishes the retained truth
+            return
+        try:
+            await client.publish(topic, payload, qos=qos, retain=retain, timeout=PUBLISH_TIMEOUT)
+        except MqttError as exc:
+            log.warning("publish to %s failed: %s", topic, exc)
+
+    # -- the connection ------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Connect, serve, reconnect with backoff; on cancellation publish ``offline`` first."""
+        while True:
+            try:
+                await self._connection()
+            except MqttError as exc:
+                self._connected.clear()
+                delay = self.backoff.next_delay()
+                log.warning("broker %s: %s; retrying in %.1f s", self.address.url, exc, delay)
+                await asyncio.sleep(delay)
+
+    async def _connection(self) -> None:
+        self.session = self.store.next_session()
+        self.since = now_iso()
+        will = Will(self.topics.status, self._status("lost"), qos=1, retain=True)
+        identifier = f"agent-{self.topics.site}-{self.topics.agent}"
+        async with make_client(self.address, identifier, will=will) as client:
+            self.client = client
+            try:
+                await self._announce(client)
+                self.connects += 1
+                self.backoff.reset()
+                self._connected.set()
+                log.info("connected to %s (session %d)", self.address.url, self.session)
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(self._drain_outbox(client), name=f"link[{self.topics.agent}].outbox")
+                    tg.create_task(self._commands(client, tg), name=f"link[{self.topics.agent}].commands")
+            except asyncio.CancelledError:
+                await self._goodbye(client)
+                raise
+            finally:
+                self._connected.clear()
+                self.client = None
+
+    def _status(self, state: str) -> bytes:
+        return encode(Status(state, self.session, self.since, self.version).to_dict())
+
+    async def _announce(self, client: Client) -> None:
+        """Re-publish every retained topic, then listen for commands."""
+        await client.publish(self.topics.status, self._status("online"), qos=1, retain=True, timeout=PUBLISH_TIMEOUT)
+        await client.publish(
+            self.topics.info, encode(self.info().to_dict()), qos=1, retain=True, timeout=PUBLISH_TIMEOUT
+        )
+        for seed in self.states():
+            self._states.setdefault(seed.device, seed)
+        for device in list(self._states):
+            # Read the newest state right as it is sent, so a change racing this loop is not
+            # overwritten by an older one (publishes go out in call order).
+            payload = encode(self._states[device].to_dict())
+            await client.publish(self.topics.state(device), payload, qos=1, retain=True, timeout=PUBLISH_TIMEOUT)
+        await client.subscribe(self.topics.cmd(), qos=1, timeout=PUBLISH_TIMEOUT)
+
+    async def _goodbye(self, client: Client) -> None:
+        """A clean stop: say ``offline`` (retained) so the Will never fires."""
+        with contextlib.suppress(MqttError, TimeoutError):
+            async with asyncio.timeout(3):
+                await client.publish(self.topics.status, self._status("offline"), qos=1, retain=True, timeout=3)
+        log.info("published offline (session %d)", self.session)
+
+    async def _drain_outbox(self, client: Client) -> None:
+        """Deliver queued events and replies in order; each leaves the outbox once acknowledged."""
+        while True:
+            pending = self.store.outbox_peek(100)
+            if not pending:
+                self._outbox_ready.clear()
+                await self._outbox_ready.wait()
+                continue
+            for item in pending:
+                await client.publish(item.topic, item.payload, qos=1, timeout=PUBLISH_TIMEOUT)
+                self.store.outbox_remove([item.id])
+
+    async def _commands(self, client: Client, tg: asyncio.TaskGroup) -> None:
+        async for message in client.messages:
+            command = self._parse_command(message)
+            if command is None or command.id in self._in_flight:
+                continue  # a redelivery of a command still running is answered when it ends
+            self._in_flight.add(command.id)
+            tg.create_task(self._answer(command), name=f"link[{self.topics.agent}].cmd[{command.id}]")
+
+    def _parse_command(self, message: Message) -> Command | None:
+        topic = str(message.topic)
+        try:
+            parsed = Topic.parse(topic)
+            if (parsed.site, parsed.agent, parsed.kind) != (
+                self.topics.site,
+                self.topics.agent,
+                "cmd",
+            ) or not parsed.rest:
+                raise PayloadError("not a command topic of this agent")
+            payload = message.payload if isinstance(message.payload, (bytes, bytearray, str)) else b""
+            return Command.from_dict(parsed.rest, decode(payload))
+        except PayloadError as exc:
+            log.warning("ignored message on %s: %s", topic, exc)
+            ident = _salvage_id(message.payload)
+            if ident:
+                self.send_reply(CommandReply(ident, "rejected", error=f"malformed command: {exc}"))
+            return None
+
+    async def _answer(self, command: Command) -> None:
+        try:
+            previous = self.store.seen_reply(command.id)
+            if previous is not None:
+                log.info("command %s (%s) already ran: answering again", command.id, command.name)
+                self._queue(self.topics.reply, previous)
+                return
+            if command.expired():
+                reply = CommandReply(command.id, "expired", error=f"expired at {command.expires}", name=command.name)
+            else:
+                reply = await self.run_command(command)
+            self.store.remember(command.id, reply.to_dict())
+            self.send_reply(reply)
+        finally:
+            self._in_flight.discard(command.id)
+
+
+def _salvage_id(payload: object) -> str:
+    """The id of a command too broken to run, so its sender still gets an answer."""
+    try:
+        data = json.loads(payload) if isinstance(payload, (bytes, bytearray, str)) else None
+    except ValueError:
+        return ""
+    ident = data.get("id") if isinstance(data, dict) else None
+    return ident if isinstance(ident, str) and ident else ""
