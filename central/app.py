@@ -1,0 +1,138 @@
+"""classroom-central composed: writer, collector, retention and (optionally) the dashboard, one TaskGroup."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from central.collector import BatchWriter, Collector
+from central.contract import to_iso
+from central.errors import ConfigError
+from central.fleetdb import FleetDB, PruneTelemetry
+from central.live import Changes
+from central.mqtt import BrokerAddress
+from central.sender import BrokerLink, CommandSender
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+AppFactory = Callable[[FleetDB, Changes, CommandSender], "web.Application"]
+
+
+def dashboard_factory() -> AppFactory:
+    """`central.web.create_app`, imported only when the dashboard is wanted; ConfigError when missing."""
+    try:
+        from central.web import create_app
+    except ImportError as exc:
+        raise ConfigError(f"the web dashboard is not available (central.web: {exc}); run without --http") from exc
+    return create_app
+
+
+class Central:
+    """The centre's services around one fleet.db: build, then `run` until cancelled, then `close`."""
+
+    def __init__(
+        self,
+        broker: BrokerAddress,
+        db_path: str | Path,
+        *,
+        retention_days: float = 30.0,
+        retention_every_s: float = 3600.0,
+        silence_check_s: float = 0.25,
+        version: str = "",
+    ) -> None:
+        """Open fleet.db and wire writer, collector and sender together (nothing runs yet)."""
+        self.db = FleetDB(db_path)
+        self.changes = Changes()
+        self.writer = BatchWriter(self.db, self.changes)
+        self.link = BrokerLink()
+        self.sender = CommandSender(self.db, self.writer, self.link)
+        self.collector = Collector(
+            broker,
+            self.db,
+            self.writer,
+            link=self.link,
+            sender=self.sender,
+            version=version,
+            silence_check_s=silence_check_s,
+        )
+        self._retention = timedelta(days=retention_days)
+        self._retention_every = retention_every_s
+        self.http_url = ""
+        self.http_ready = asyncio.Event()
+
+    async def run(self, http: tuple[str, int] | None = None) -> None:
+        """Run every service until cancelled; the dashboard only when `http` is given."""
+        factory = dashboard_factory() if http is not None else None  # fail before anything starts
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self.writer.run(), name=f"writer[{self.db.path.name}].flush")
+            tg.create_task(self.collector.run(), name="collector[fleet].run")
+            tg.create_task(self._retention_loop(), name=f"retention[{self.db.path.name}].prune")
+            if http is not None and factory is not None:
+                tg.create_task(self._serve(factory, *http), name=f"web[{http[0]}:{http[1]}].serve")
+
+    def close(self) -> None:
+        """Close fleet.db (after `run` has ended)."""
+        self.db.close()
+
+    async def _retention_loop(self) -> None:
+        while True:
+            before = to_iso(datetime.now(UTC) - self._retention)
+            await self.writer.put(PruneTelemetry(before))
+            await asyncio.sleep(self._retention_every)
+
+    async def _serve(self, factory: AppFactory, host: str, port: int) -> None:
+        from aiohttp import web
+
+        runner = web.AppRunner(factory(self.db, self.changes, self.sender))
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, host, port)
+            await site.start()
+            bound = runner.addresses[0] if runner.addresses else (host, port)
+            self.http_url = f"http://{host}:{bound[1]}/"
+            self.http_ready.set()
+            log.info("dashboard on %s", self.http_url)
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+
+async def run_central(
+    broker: BrokerAddress,
+    db_path: str | Path,
+    http: tuple[str, int] | None,
+    *,
+    retention_days: float = 30.0,
+    version: str = "",
+) -> None:
+    """Run classroom-central until SIGTERM or SIGINT, then stop cleanly (status ``offline``)."""
+    if http is not None:
+        dashboard_factory()  # a missing dashboard is a plain ConfigError, before anything starts
+    central = Central(broker, db_path, retention_days=retention_days, version=version)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with asyncio.TaskGroup() as tg:
+            service = tg.create_task(central.run(http), name="central[main].run")
+            waiter = tg.create_task(stop.wait(), name="central[main].signals")
+            await asyncio.wait({service, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            log.info("stopping")
+            service.cancel()
+            waiter.cancel()
+    finally:
+        for sig in signals:
+            with contextlib.suppress(ValueError, RuntimeError):
+                loop.remove_signal_handler(sig)
+        central.close()

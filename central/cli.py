@@ -1,0 +1,284 @@
+"""The ``classroom-central`` command line: run the centre, look at the fleet, send commands.
+
+Bad arguments print one line naming the problem and exit with status 2; a command that did not
+succeed (failed, rejected, expired, timeout, broker unreachable) exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import json
+import logging
+import sys
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from central.errors import CentralError, ConfigError
+
+if TYPE_CHECKING:
+    from central.collector import BatchWriter
+    from central.fleetdb import FleetDB
+    from central.mqtt import BrokerAddress, Client
+    from central.sender import CommandSender
+
+log = logging.getLogger("classroom-central")
+
+
+def _broker_config() -> ModuleType | None:
+    """Another engineer's ``broker-config`` module, if it is installed."""
+    try:
+        from central import broker_config
+    except ImportError:
+        return None
+    return broker_config
+
+
+def _broker_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--broker", required=True, metavar="URL", help="mqtt://HOST:PORT or mqtts://HOST:PORT")
+    parser.add_argument("--username", default="", help="broker user name")
+    parser.add_argument("--password", default="", help="broker password")
+    parser.add_argument("--ca-file", default="", metavar="FILE", help="CA certificate that signed the broker's")
+
+
+def _parser(broker_config: ModuleType | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="classroom-central", description="The technicians' side of the fleet.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+
+    run = sub.add_parser("run", help="collect the fleet into fleet.db and serve the dashboard")
+    _broker_options(run)
+    run.add_argument("--db", default="fleet.db", type=Path, help="the fleet database (created if missing)")
+    run.add_argument("--http", metavar="HOST:PORT", help="serve the dashboard here")
+    run.add_argument("--retention-days", type=float, default=30.0, help="keep telemetry this many days")
+
+    fleet = sub.add_parser("fleet", help="print the fleet as a table")
+    fleet.add_argument("--db", default="fleet.db", type=Path)
+    fleet.add_argument("--site", help="only this site")
+    fleet.add_argument("--offline", action="store_true", help="only agents that are not online")
+    fleet.add_argument("--alarms", action="store_true", help="only agents with open alarms")
+
+    send = sub.add_parser("send", help="send a command to an agent and print its reply as JSON")
+    send.add_argument("agent")
+    send.add_argument("command")
+    send.add_argument("args", nargs="*", metavar="NAME=VALUE", help="values are JSON when they parse, else text")
+    _broker_options(send)
+    send.add_argument("--db", default="fleet.db", type=Path)
+    send.add_argument("--by", default="", metavar="USER", help="who sends it (default: the login name)")
+    send.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds to wait for the reply")
+
+    alarms = sub.add_parser("alarms", help="print alarms (open ones unless --all)")
+    alarms.add_argument("--db", default="fleet.db", type=Path)
+    alarms.add_argument("--all", action="store_true", help="cleared alarms too")
+
+    if broker_config is not None:
+        broker_config.add_parser(sub)
+    else:
+        sub.add_parser("broker-config", help="(unavailable in this installation)")
+    return parser
+
+
+def parse_value(text: str) -> Any:
+    """``true`` -> True, ``30`` -> 30, ``"x"`` -> "x"; anything that is not JSON stays text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_args_list(items: Sequence[str]) -> dict[str, Any]:
+    """``["on=true", "source=hdmi1"]`` -> ``{"on": True, "source": "hdmi1"}``; ConfigError on bad items."""
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"argument {item!r}: expected NAME=VALUE")
+        out[name] = parse_value(value)
+    return out
+
+
+def parse_http(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` -> (host, port); ConfigError otherwise."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"--http {text!r}: expected HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """Columns padded to their widest cell, two spaces apart."""
+    cells = [[str(c) for c in headers], *[["" if c is None else str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
+
+
+def _existing_db(path: Path) -> Path:
+    if not path.is_file():
+        raise ConfigError(f"no fleet database at {path} (classroom-central run --db {path} creates it)")
+    return path
+
+
+def _fleet(args: argparse.Namespace) -> int:
+    from central.fleetdb import FleetDB
+
+    db = FleetDB(_existing_db(args.db))
+    try:
+        agents = db.agents(site=args.site, offline_only=args.offline, alarms_only=args.alarms)
+    finally:
+        db.close()
+    rows = [
+        (
+            a["site"],
+            a["agent_id"],
+            a["room"],
+            a["state"],
+            a["last_seen"] or "-",
+            f"{sum(1 for d in a['devices'] if d['online'])}/{len(a['devices'])}",
+            a["open_alarms"],
+        )
+        for a in agents
+    ]
+    print(format_table(("SITE", "AGENT", "ROOM", "STATE", "LAST SEEN", "DEVICES", "ALARMS"), rows))
+    return 0
+
+
+def _alarms(args: argparse.Namespace) -> int:
+    from central.fleetdb import FleetDB
+
+    db = FleetDB(_existing_db(args.db))
+    try:
+        alarms = db.alarms(open_only=not args.all)
+    finally:
+        db.close()
+    headers = ("ID", "SITE", "AGENT", "SEVERITY", "TYPE", "DEVICE", "RAISED", "CLEARED", "ACKED BY", "MESSAGE")
+    keys = ("id", "site", "agent_id", "severity", "type", "device", "raised_ts", "cleared_ts", "acked_by", "message")
+    print(format_table(headers, [[a[k] or ("-" if k != "message" else "") for k in keys] for a in alarms]))
+    return 0
+
+
+def _address(args: argparse.Namespace) -> BrokerAddress:
+    from central.mqtt import BrokerAddress
+
+    return BrokerAddress.parse(args.broker, username=args.username, password=args.password, ca_file=args.ca_file)
+
+
+async def _send(args: argparse.Namespace) -> int:
+    from central.fleetdb import FleetDB
+
+    values = parse_args_list(args.args)
+    broker = _address(args)
+    db = FleetDB(_existing_db(args.db))
+    try:
+        if db.site_of(args.agent) is None:
+            raise ConfigError(f"unknown agent {args.agent!r} (not in {args.db})")
+        reply = await send_once(broker, db, args.agent, args.command, values, args.by or _login(), args.timeout)
+    finally:
+        db.close()
+    print(json.dumps(reply, ensure_ascii=False))
+    return 0 if reply.get("status") == "succeeded" else 1
+
+
+def _login() -> str:
+    with contextlib.suppress(Exception):
+        return getpass.getuser()
+    return "cli"
+
+
+async def send_once(
+    broker: BrokerAddress, db: FleetDB, agent_id: str, name: str, args: dict[str, Any], by: str, timeout: float
+) -> dict[str, Any]:
+    """Connect, send one command, wait for its reply, record it all in fleet.db, disconnect."""
+    from central.collector import BatchWriter
+    from central.contract import Topics
+    from central.mqtt import MqttError, make_client
+    from central.sender import BrokerLink, CommandSender
+
+    writer, link = BatchWriter(db), BrokerLink()
+    sender = CommandSender(db, writer, link)
+    site = db.site_of(agent_id)
+    if site is None:
+        raise ConfigError(f"unknown agent {agent_id!r}")
+    client: Client = make_client(broker, f"classroom-central-send-{uuid.uuid4().hex[:12]}", timeout=timeout)
+    try:
+        async with asyncio.TaskGroup() as tg:
+            flush = tg.create_task(writer.run(), name=f"writer[{db.path.name}].flush")
+            async with contextlib.AsyncExitStack() as stack:
+                async with asyncio.timeout(timeout):
+                    await stack.enter_async_context(client)
+                    await client.subscribe(Topics(site, agent_id).reply, qos=1)
+                link.attach(client)
+                reader = tg.create_task(_relay_replies(client, writer, sender), name=f"send[{agent_id}].replies")
+                try:
+                    return await sender.send(agent_id, name, args, by, timeout=timeout)
+                finally:
+                    reader.cancel()
+                    flush.cancel()
+    except* (MqttError, TimeoutError) as group:
+        raise CentralError(f"broker {broker.url}: {group.exceptions[0] or 'no answer in time'}") from None
+
+
+async def _relay_replies(client: Client, writer: BatchWriter, sender: CommandSender) -> None:
+    """Replies on the subscribed topic: into the audit log, and to the waiting sender."""
+    from central.collector import to_row
+    from central.contract import PayloadError, now_iso
+    from central.fleetdb import CommandReplied
+
+    async for message in client.messages:
+        payload = message.payload if isinstance(message.payload, bytes) else b""
+        try:
+            row = to_row(message.topic.value, payload, False, now_iso())
+        except PayloadError as exc:
+            log.warning("skipped a malformed reply on %s: %s", message.topic.value, exc)
+            continue
+        if isinstance(row, CommandReplied):
+            await writer.put(row)
+            sender.deliver(row.agent_id, row.reply)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status."""
+    broker_config = _broker_config()
+    args = _parser(broker_config).parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose or args.cmd == "run" else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return _dispatch(args, broker_config)
+    except ConfigError as exc:
+        print(f"classroom-central: error: {exc}", file=sys.stderr)
+        return 2
+    except CentralError as exc:
+        print(f"classroom-central: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, broker_config: ModuleType | None) -> int:
+    if args.cmd == "fleet":
+        return _fleet(args)
+    if args.cmd == "alarms":
+        return _alarms(args)
+    if args.cmd == "send":
+        return asyncio.run(_send(args))
+    if args.cmd == "broker-config":
+        if broker_config is None:
+            print("classroom-central: broker-config is unavailable in this installation", file=sys.stderr)
+            return 2
+        return int(broker_config.run(args))
+    from central.app import run_central
+
+    http = parse_http(args.http) if args.http else None
+    asyncio.run(run_central(_address(args), args.db, http, retention_days=args.retention_days))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

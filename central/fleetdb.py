@@ -1,0 +1,450 @@
+"""fleet.db: what the centre knows about every agent, written by one batched writer.
+
+Writes arrive as typed rows (one per MQTT message, command or housekeeping step) and are applied
+many at a time in ONE transaction by `FleetDB.write_batch`, on a connection of their own (the
+writer may run in a worker thread).  Reads use a second connection: with WAL they never wait for
+the writer.  Timestamps are stored as contract ISO strings, so they compare as text.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from central.contract import Command, CommandReply, DeviceState, Event, Info, Status, Telemetry, now_iso
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS agents (
+  agent_id TEXT PRIMARY KEY, site TEXT NOT NULL, room TEXT NOT NULL DEFAULT '',
+  hostname TEXT NOT NULL DEFAULT '', version TEXT NOT NULL DEFAULT '', state TEXT NOT NULL DEFAULT 'offline',
+  session INTEGER NOT NULL DEFAULT 0, since TEXT, last_seen TEXT, telemetry_interval_s REAL NOT NULL DEFAULT 10,
+  telemetry TEXT);
+CREATE TABLE IF NOT EXISTS devices (
+  agent_id TEXT NOT NULL, device_id TEXT NOT NULL, kind TEXT NOT NULL DEFAULT '',
+  profile TEXT NOT NULL DEFAULT '', online INTEGER, state TEXT NOT NULL DEFAULT '{}',
+  error TEXT NOT NULL DEFAULT '', ts TEXT, PRIMARY KEY (agent_id, device_id));
+CREATE TABLE IF NOT EXISTS status_history (
+  id INTEGER PRIMARY KEY, agent_id TEXT NOT NULL, state TEXT NOT NULL, session INTEGER NOT NULL,
+  since TEXT, ts TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS status_history_agent ON status_history (agent_id, id);
+CREATE TABLE IF NOT EXISTS telemetry (
+  id INTEGER PRIMARY KEY, agent_id TEXT NOT NULL, ts TEXT NOT NULL, received TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS telemetry_agent ON telemetry (agent_id, id);
+CREATE INDEX IF NOT EXISTS telemetry_received ON telemetry (received);
+CREATE TABLE IF NOT EXISTS alarms (
+  id INTEGER PRIMARY KEY, agent_id TEXT NOT NULL, site TEXT NOT NULL, type TEXT NOT NULL,
+  severity TEXT NOT NULL, device TEXT NOT NULL DEFAULT '', message TEXT NOT NULL DEFAULT '',
+  raised_ts TEXT NOT NULL, cleared_ts TEXT, acked_by TEXT, acked_ts TEXT);
+CREATE INDEX IF NOT EXISTS alarms_open ON alarms (agent_id, type, device, cleared_ts);
+CREATE TABLE IF NOT EXISTS events (
+  id INTEGER PRIMARY KEY, agent_id TEXT NOT NULL, site TEXT NOT NULL, type TEXT NOT NULL,
+  severity TEXT NOT NULL, action TEXT NOT NULL, device TEXT NOT NULL DEFAULT '',
+  message TEXT NOT NULL DEFAULT '', ts TEXT NOT NULL, received TEXT NOT NULL, data TEXT NOT NULL DEFAULT '{}');
+CREATE INDEX IF NOT EXISTS events_agent ON events (agent_id, id);
+CREATE TABLE IF NOT EXISTS commands (
+  id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, site TEXT NOT NULL, name TEXT NOT NULL,
+  args TEXT NOT NULL DEFAULT '{}', "by" TEXT NOT NULL DEFAULT '', sent_ts TEXT NOT NULL, expires TEXT NOT NULL,
+  status TEXT NOT NULL, result TEXT, error TEXT NOT NULL DEFAULT '', replied_ts TEXT);
+CREATE INDEX IF NOT EXISTS commands_agent ON commands (agent_id, sent_ts);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+_TOUCH = """
+INSERT INTO agents (agent_id, site, last_seen) VALUES (:agent, :site, :heard)
+ON CONFLICT (agent_id) DO UPDATE SET site = excluded.site,
+  last_seen = CASE WHEN :live THEN excluded.last_seen ELSE coalesce(agents.last_seen, excluded.last_seen) END
+"""
+
+_ALARM_COLUMNS = "id, agent_id, site, type, severity, device, message, raised_ts, cleared_ts, acked_by, acked_ts"
+_COMMAND_COLUMNS = 'id, agent_id, name, args, "by", sent_ts, expires, status, result, error, replied_ts'
+
+
+Payload = Status | Info | DeviceState | Telemetry | Event
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """A contract message from an agent (``retained``: replayed by the broker, not heard live)."""
+
+    site: str
+    agent_id: str
+    payload: Payload
+    received: str
+    retained: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Silent:
+    """The agent has sent nothing for 3 telemetry intervals."""
+
+    agent_id: str
+    received: str
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSent:
+    """A command published to an agent (the audit log's first line)."""
+
+    site: str
+    agent_id: str
+    command: Command
+    sent_ts: str
+
+
+@dataclass(frozen=True, slots=True)
+class CommandReplied:
+    """An agent's reply to a command."""
+
+    agent_id: str
+    reply: CommandReply
+    received: str
+
+
+@dataclass(frozen=True, slots=True)
+class CommandTimedOut:
+    """No reply came in time."""
+
+    command_id: str
+    received: str
+
+
+@dataclass(frozen=True, slots=True)
+class PruneTelemetry:
+    """Retention: delete telemetry received before `before`."""
+
+    before: str
+
+
+Row = Seen | Silent | CommandSent | CommandReplied | CommandTimedOut | PruneTelemetry
+Change = tuple[str, str]  # (kind, agent_id)
+
+
+def _open(path: Path) -> sqlite_utils.Database:
+    conn = sqlite3.connect(str(path), timeout=10.0, check_same_thread=False)
+    return sqlite_utils.Database(conn)
+
+
+class FleetDB:
+    """fleet.db (sqlite-utils, WAL): one writer connection, one reader connection."""
+
+    def __init__(self, path: str | Path) -> None:
+        """Open (creating the tables if needed)."""
+        self.path = Path(path)
+        self._w = _open(self.path)
+        self._w.enable_wal()
+        self._w.execute("PRAGMA synchronous=NORMAL")
+        with self._w.atomic():
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self._w.execute(statement)
+        self._r = _open(self.path)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close both connections (after the write in progress, if any)."""
+        with self._lock:
+            self._w.close()
+        self._r.close()
+
+    # ---- writes ------------------------------------------------------------------------
+
+    def write_batch(self, rows: list[Row]) -> list[Change]:
+        """Apply `rows` in order, in ONE transaction; the (kind, agent_id) pairs that changed."""
+        changes: dict[Change, None] = {}
+        with self._lock, self._w.atomic():
+            for row in rows:
+                try:
+                    change = self._apply(row)
+                except sqlite3.IntegrityError as exc:
+                    log.error("fleet.db: skipped %s: %s", type(row).__name__, exc)
+                    continue
+                if change:
+                    changes[change] = None
+        return list(changes)
+
+    def _apply(self, row: Row) -> Change | None:
+        match row:
+            case Seen(payload=Status() as status):
+                return ("agent", row.agent_id) if self._status(row, status) else None
+            case Seen(payload=Info() as info):
+                self._info(row, info)
+                return ("agent", row.agent_id)
+            case Seen(payload=DeviceState() as state):
+                self._device(row, state)
+                return ("device", row.agent_id)
+            case Seen(payload=Telemetry() as telemetry):
+                self._telemetry(row, telemetry)
+                return ("agent", row.agent_id)
+            case Seen(payload=Event() as event):
+                return ("alarm", row.agent_id) if self._event(row, event) else None
+            case Silent():
+                return ("agent", row.agent_id) if self._silent(row) else None
+            case CommandSent() | CommandReplied() | CommandTimedOut():
+                return self._command(row)
+            case PruneTelemetry():
+                count = self._w.execute("DELETE FROM telemetry WHERE received < ?", [row.before]).rowcount
+                log.info("fleet.db: retention deleted %d telemetry rows before %s", count, row.before)
+        return None
+
+    def _touch(self, site: str, agent_id: str, heard: str, live: bool) -> None:
+        """Make sure the agent exists; a live message is news of it: last_seen, silent -> online."""
+        self._w.execute(_TOUCH, {"agent": agent_id, "site": site, "heard": heard, "live": live})
+        if live:
+            cur = self._w.execute(
+                "UPDATE agents SET state = 'online' WHERE agent_id = ? AND state = 'silent' RETURNING session",
+                [agent_id],
+            ).fetchone()
+            if cur is not None:
+                self._history(agent_id, "online", cur[0], None, heard)
+
+    def _history(self, agent_id: str, state: str, session: int, since: str | None, ts: str) -> None:
+        self._w.execute(
+            "INSERT INTO status_history (agent_id, state, session, since, ts) VALUES (?, ?, ?, ?, ?)",
+            [agent_id, state, session, since, ts],
+        )
+
+    def _status(self, row: Seen, status: Status) -> bool:
+        current = self._w.execute("SELECT state, session FROM agents WHERE agent_id = ?", [row.agent_id]).fetchone()
+        if current is not None:
+            state, session = current
+            if status.session < session:
+                log.info(
+                    "%s: ignored a late %r from session %d (now %d)",
+                    row.agent_id,
+                    status.state,
+                    status.session,
+                    session,
+                )
+                return False
+            if row.retained and (status.state, status.session) == ("online", session) and state == "silent":
+                return False  # a replay of the retained truth is no news that a silent agent is back
+            if (state, session) == (status.state, status.session):
+                return False
+        live = not row.retained and status.state == "online"  # a Will is the broker speaking, not the agent
+        self._touch(row.site, row.agent_id, row.received if live else status.since, live)
+        self._w.execute(
+            "UPDATE agents SET state = ?, session = ?, since = ?, version = CASE WHEN ? != '' THEN ? ELSE version END"
+            " WHERE agent_id = ?",
+            [status.state, status.session, status.since, status.version, status.version, row.agent_id],
+        )
+        self._history(row.agent_id, status.state, status.session, status.since, row.received)
+        return True
+
+    def _info(self, row: Seen, info: Info) -> None:
+        self._touch(row.site, row.agent_id, row.received, not row.retained)
+        self._w.execute(
+            "UPDATE agents SET room = ?, hostname = ?, version = ?, telemetry_interval_s = ? WHERE agent_id = ?",
+            [info.room, info.hostname, info.version, info.telemetry_interval_s, row.agent_id],
+        )
+        ids = [device.id for device in info.devices]
+        marks = ",".join("?" * len(ids))
+        self._w.execute(f"DELETE FROM devices WHERE agent_id = ? AND device_id NOT IN ({marks})", [row.agent_id, *ids])
+        for device in info.devices:
+            self._w.execute(
+                "INSERT INTO devices (agent_id, device_id, kind, profile) VALUES (?, ?, ?, ?) ON CONFLICT"
+                " (agent_id, device_id) DO UPDATE SET kind = excluded.kind, profile = excluded.profile",
+                [row.agent_id, device.id, device.kind, device.profile],
+            )
+
+    def _device(self, row: Seen, state: DeviceState) -> None:
+        self._touch(row.site, row.agent_id, row.received if not row.retained else state.ts, not row.retained)
+        self._w.execute(
+            "INSERT INTO devices (agent_id, device_id, online, state, error, ts) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (agent_id, device_id) DO UPDATE SET online = excluded.online, state = excluded.state,"
+            " error = excluded.error, ts = excluded.ts",
+            [row.agent_id, state.device, state.online, json.dumps(dict(state.state)), state.error, state.ts],
+        )
+
+    def _telemetry(self, row: Seen, telemetry: Telemetry) -> None:
+        data = json.dumps(telemetry.to_dict(), ensure_ascii=False)
+        self._touch(row.site, row.agent_id, row.received, True)
+        self._w.execute("UPDATE agents SET telemetry = ? WHERE agent_id = ?", [data, row.agent_id])
+        self._w.execute(
+            "INSERT INTO telemetry (agent_id, ts, received, data) VALUES (?, ?, ?, ?)",
+            [row.agent_id, telemetry.ts, row.received, data],
+        )
+
+    def _event(self, row: Seen, event: Event) -> bool:
+        """Record the event; open or close an alarm.  Whether an alarm changed."""
+        agent = row.agent_id
+        self._touch(row.site, agent, row.received, True)
+        self._w.execute(
+            "INSERT INTO events (agent_id, site, type, severity, action, device, message, ts, received, data)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [agent, row.site, event.type, event.severity, event.action, event.device, event.message, event.ts]
+            + [row.received, json.dumps(dict(event.extra), ensure_ascii=False)],
+        )
+        key = [agent, event.type, event.device]
+        if event.action == "clear":
+            sql = (
+                "UPDATE alarms SET cleared_ts = ? WHERE agent_id = ? AND type = ? AND device = ? AND cleared_ts IS NULL"
+            )
+            return bool(self._w.execute(sql, [event.ts, *key]).rowcount)
+        if event.action != "raise":
+            return False
+        sql = "UPDATE alarms SET severity = ?, message = ? WHERE agent_id = ? AND type = ? AND device = ?"
+        if self._w.execute(f"{sql} AND cleared_ts IS NULL", [event.severity, event.message, *key]).rowcount:
+            return True  # already open: a re-raise updates it rather than opening a second one
+        self._w.execute(
+            "INSERT INTO alarms (agent_id, site, type, severity, device, message, raised_ts)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [agent, row.site, event.type, event.severity, event.device, event.message, event.ts],
+        )
+        return True
+
+    def _silent(self, row: Silent) -> bool:
+        cur = self._w.execute(
+            "UPDATE agents SET state = 'silent' WHERE agent_id = ? AND state = 'online' RETURNING session",
+            [row.agent_id],
+        ).fetchone()
+        if cur is None:
+            return False
+        self._history(row.agent_id, "silent", cur[0], None, row.received)
+        return True
+
+    def _command(self, row: CommandSent | CommandReplied | CommandTimedOut) -> Change | None:
+        if isinstance(row, CommandSent):
+            c = row.command
+            self._w.execute(
+                f"INSERT OR IGNORE INTO commands ({_COMMAND_COLUMNS}, site)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [c.id, row.agent_id, c.name, json.dumps(dict(c.args), ensure_ascii=False), c.by, row.sent_ts]
+                + [c.expires, "sent", None, "", None, row.site],
+            )
+            return ("command", row.agent_id)
+        if isinstance(row, CommandTimedOut):
+            sql = "UPDATE commands SET status = 'timeout', replied_ts = ? WHERE id = ? AND status = 'sent'"
+            sql += " RETURNING agent_id"
+            found = self._w.execute(sql, [row.received, row.command_id]).fetchone()
+        else:
+            r = row.reply
+            result = None if r.result is None else json.dumps(r.result, ensure_ascii=False)
+            sql = (
+                "UPDATE commands SET status = ?, result = ?, error = ?, replied_ts = ? WHERE id = ? RETURNING agent_id"
+            )
+            found = self._w.execute(sql, [r.status, result, r.error, row.received, r.id]).fetchone()
+        return ("command", str(found[0])) if found else None
+
+    def next_session(self) -> int:
+        """The centre's own session counter, incremented (for its status topic)."""
+        with self._lock, self._w.atomic():
+            cur = self._w.execute("SELECT value FROM meta WHERE key = 'session'").fetchone()
+            session = int(cur[0]) + 1 if cur else 1
+            self._w.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('session', ?)", [str(session)])
+        return session
+
+    def ack_alarm(self, alarm_id: int, user: str) -> bool:
+        """Acknowledge an alarm; False when there is no such alarm or it is already acknowledged."""
+        with self._lock, self._w.atomic():
+            sql = "UPDATE alarms SET acked_by = ?, acked_ts = ? WHERE id = ? AND acked_by IS NULL"
+            return bool(self._w.execute(sql, [user, now_iso(), alarm_id]).rowcount)
+
+    # ---- reads -------------------------------------------------------------------------
+
+    def _rows(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+        cursor = self._r.execute(sql, params or [])
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+
+    def agents(
+        self, *, site: str | None = None, offline_only: bool = False, alarms_only: bool = False
+    ) -> list[dict[str, Any]]:
+        """Every agent (filtered), with its devices, open alarm count and latest telemetry."""
+        where, params = ["1"], []
+        if site is not None:
+            where.append("site = ?")
+            params.append(site)
+        if offline_only:
+            where.append("state != 'online'")
+        return self._agents(" AND ".join(where), params, alarms_only)
+
+    def agent(self, agent_id: str) -> dict[str, Any] | None:
+        """One agent, in the shape of `agents`; None when unknown."""
+        found = self._agents("agent_id = ?", [agent_id], False)
+        return found[0] if found else None
+
+    def _agents(self, where: str, params: list[Any], alarms_only: bool) -> list[dict[str, Any]]:
+        agents = self._rows(
+            "SELECT agent_id, site, room, hostname, version, state, session, since, last_seen, telemetry,"
+            " (SELECT count(*) FROM alarms a WHERE a.agent_id = agents.agent_id AND a.cleared_ts IS NULL)"
+            f" AS open_alarms FROM agents WHERE {where} ORDER BY site, room, agent_id",
+            params,
+        )
+        if alarms_only:
+            agents = [a for a in agents if a["open_alarms"]]
+        devices: dict[str, list[dict[str, Any]]] = {a["agent_id"]: [] for a in agents}
+        for d in self._rows(
+            f"SELECT * FROM devices WHERE agent_id IN (SELECT agent_id FROM agents WHERE {where})", params
+        ):
+            if d["agent_id"] in devices:
+                devices[d["agent_id"]].append(_device_dict(d))
+        for a in agents:
+            a["devices"] = sorted(devices[a["agent_id"]], key=lambda d: str(d["id"]))
+            a["telemetry"] = json.loads(a["telemetry"]) if a["telemetry"] else None
+        return agents
+
+    def site_of(self, agent_id: str) -> str | None:
+        """The site an agent reports under; None when unknown."""
+        found = self._rows("SELECT site FROM agents WHERE agent_id = ?", [agent_id])
+        return str(found[0]["site"]) if found else None
+
+    def telemetry_intervals(self) -> dict[str, float]:
+        """Each agent's telemetry interval in seconds (for the silence watch)."""
+        rows = self._rows("SELECT agent_id, telemetry_interval_s FROM agents")
+        return {str(r["agent_id"]): float(r["telemetry_interval_s"]) for r in rows}
+
+    def sites(self) -> list[str]:
+        """Every site, sorted."""
+        return [str(r["site"]) for r in self._rows("SELECT DISTINCT site FROM agents ORDER BY site")]
+
+    def status_history(self, agent_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """State changes of one agent, newest first."""
+        sql = "SELECT state, session, ts, since FROM status_history WHERE agent_id = ? ORDER BY id DESC LIMIT ?"
+        return self._rows(sql, [agent_id, limit])
+
+    def telemetry_history(self, agent_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """Telemetry of one agent, newest first (each as the agent sent it)."""
+        sql = "SELECT data FROM telemetry WHERE agent_id = ? ORDER BY id DESC LIMIT ?"
+        return [json.loads(r["data"]) for r in self._rows(sql, [agent_id, limit])]
+
+    def alarms(self, *, open_only: bool = True, agent_id: str | None = None) -> list[dict[str, Any]]:
+        """Alarms, newest first (only the open ones unless `open_only` is False)."""
+        where, params = ["1"], []
+        if open_only:
+            where.append("cleared_ts IS NULL")
+        if agent_id is not None:
+            where.append("agent_id = ?")
+            params.append(agent_id)
+        return self._rows(f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE {' AND '.join(where)} ORDER BY id DESC", params)
+
+    def commands(self, *, agent_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """The command audit log, newest first."""
+        where, params = ("agent_id = ?", [agent_id]) if agent_id is not None else ("1", [])
+        sql = f"SELECT {_COMMAND_COLUMNS} FROM commands WHERE {where} ORDER BY sent_ts DESC, rowid DESC LIMIT ?"
+        rows = self._rows(sql, [*params, limit])
+        for r in rows:
+            r["args"] = json.loads(r["args"])
+            r["result"] = json.loads(r["result"]) if r["result"] is not None else None
+        return rows
+
+
+def _device_dict(row: dict[str, Any]) -> dict[str, Any]:
+    online = row["online"]
+    return {
+        "id": row["device_id"],
+        "kind": row["kind"],
+        "profile": row["profile"],
+        "online": None if online is None else bool(online),
+        "state": json.loads(row["state"]),
+        "error": row["error"],
+        "ts": row["ts"],
+    }

@@ -1,0 +1,142 @@
+"""Commands from the centre to one agent: publish, audit, wait for the reply."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from central.contract import Command, CommandReply, Topics, encode, now_iso, to_iso
+from central.errors import BrokerError
+from central.fleetdb import CommandReplied, CommandSent, CommandTimedOut, FleetDB, Row
+from central.mqtt import Client, MqttError
+
+log = logging.getLogger(__name__)
+
+
+class Recorder(Protocol):
+    """Where rows for fleet.db go: the batched writer."""
+
+    async def put(self, row: Row) -> None:
+        """Queue one row."""
+
+
+class BrokerLink:
+    """The broker client that is connected right now, if any: what the sender publishes through.
+
+    The collector (or the CLI's one-shot link) attaches its client after connecting and detaches it
+    when the connection ends, so a sender never holds a dead client.
+    """
+
+    def __init__(self, publish_timeout: float = 5.0) -> None:
+        """`publish_timeout`: the deadline of one publish."""
+        self._client: Client | None = None
+        self._timeout = publish_timeout
+
+    def attach(self, client: Client) -> None:
+        """Publish through `client` from now on."""
+        self._client = client
+
+    def detach(self) -> None:
+        """The connection ended."""
+        self._client = None
+
+    @property
+    def connected(self) -> bool:
+        """Whether a client is attached."""
+        return self._client is not None
+
+    async def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
+        """Publish; BrokerError when not connected, refused or late."""
+        client = self._client
+        if client is None:
+            raise BrokerError(f"cannot publish to {topic}: not connected to the broker")
+        try:
+            async with asyncio.timeout(self._timeout):
+                await client.publish(topic, payload, qos=qos, retain=retain)
+        except TimeoutError:
+            raise BrokerError(f"publish to {topic}: no acknowledgement within {self._timeout} s") from None
+        except MqttError as exc:
+            raise BrokerError(f"publish to {topic}: {exc}") from exc
+
+
+@dataclass
+class _Pending:
+    agent_id: str
+    reply: asyncio.Future[CommandReply]
+
+
+def _expiry(ttl: float) -> str:
+    """Now + `ttl`, rounded up to the next whole second (the contract's precision)."""
+    moment = datetime.now(UTC) + timedelta(seconds=ttl)
+    return to_iso(datetime.fromtimestamp(math.ceil(moment.timestamp()), UTC))
+
+
+def reply_dict(reply: CommandReply) -> dict[str, Any]:
+    """The reply as `CommandSender.send` returns it: ``id``, ``status``, ``result`` or ``error``."""
+    out: dict[str, Any] = {"id": reply.id, "status": reply.status}
+    if reply.status == "succeeded":
+        out["result"] = reply.result
+    else:
+        out["error"] = reply.error
+    return out
+
+
+class CommandSender:
+    """Send a command to an agent and wait for its reply; every command goes in the audit log."""
+
+    def __init__(self, db: FleetDB, recorder: Recorder, link: BrokerLink) -> None:
+        """`db` tells where an agent lives; `recorder` takes the audit rows; `link` publishes."""
+        self._db = db
+        self._recorder = recorder
+        self._link = link
+        self._pending: dict[str, _Pending] = {}
+
+    async def send(
+        self, agent_id: str, name: str, args: dict[str, Any], by: str, *, timeout: float = 10.0, ttl: float = 60.0
+    ) -> dict[str, Any]:
+        """Publish ``cmd/<name>`` and return the reply (status ``timeout`` when none came in time)."""
+        site = self._db.site_of(agent_id)
+        if site is None:
+            raise ValueError(f"unknown agent {agent_id!r}")
+        command = Command(uuid.uuid4().hex, name, dict(args), _expiry(ttl), by)
+        future: asyncio.Future[CommandReply] = asyncio.get_running_loop().create_future()
+        self._pending[command.id] = _Pending(agent_id, future)
+        try:
+            # Recorded before publishing: the writer keeps order, so the reply never precedes it.
+            await self._recorder.put(CommandSent(site, agent_id, command, now_iso()))
+            try:
+                await self._link.publish(Topics(site, agent_id).cmd(name), encode(command.to_dict()), qos=1)
+            except BrokerError as exc:
+                reply = CommandReply(command.id, "failed", error=f"not sent: {exc}")
+                await self._recorder.put(CommandReplied(agent_id, reply, now_iso()))
+                return reply_dict(reply)
+            async with asyncio.timeout(timeout):
+                return reply_dict(await future)
+        except TimeoutError:
+            await self._recorder.put(CommandTimedOut(command.id, now_iso()))
+            return {"id": command.id, "status": "timeout", "error": f"no reply from {agent_id} within {timeout:g} s"}
+        finally:
+            self._pending.pop(command.id, None)
+
+    def deliver(self, agent_id: str, reply: CommandReply) -> bool:
+        """Hand a reply to the `send` waiting for it; False when nobody waits (or the wrong agent answered)."""
+        pending = self._pending.get(reply.id)
+        if pending is None or pending.reply.done():
+            return False
+        if pending.agent_id != agent_id:
+            log.warning(
+                "reply %s came from %s, but the command went to %s: ignored", reply.id, agent_id, pending.agent_id
+            )
+            return False
+        pending.reply.set_result(reply)
+        return True
+
+    @property
+    def waiting(self) -> int:
+        """Commands waiting for their reply."""
+        return len(self._pending)

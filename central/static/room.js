@@ -1,0 +1,198 @@
+// One classroom: its devices with their controls, the outcome of commands, alarms, history.
+"use strict";
+
+(() => {
+  const main = document.getElementById("main");
+  const agentId = BOOT.data.agent_id;
+  const back = el("p", { class: "back" }, el("a", { href: "/" }, t("back")));
+
+  if (!BOOT.data.agent) {
+    main.replaceChildren(back, el("h1", {}, t("room_not_found")), el("p", { class: "sub" }, agentId));
+    return;
+  }
+
+  const SOURCES = ["hdmi1", "hdmi2", "hdmi3", "displayport", "vga", "usbc1", "ops", "android"];
+  const header = el("section", { class: "room-head", id: "room-head" });
+  const outcomes = el("ul", { class: "outcomes", id: "outcomes", "aria-live": "polite" });
+  const devices = el("div", { class: "cards", id: "devices" });
+  const tables = el("div", { class: "tables" });
+  let deviceLayout = "";
+  let current = BOOT.data;
+
+  async function send(name, args, button) {
+    const line = el("li", { class: "outcome pending" }, t("sending", { name: commandName(name) }));
+    outcomes.prepend(line);
+    while (outcomes.children.length > 5) outcomes.lastChild.remove();
+    if (button) button.disabled = true;
+    try {
+      const reply = await postJSON("/api/agents/" + encodeURIComponent(agentId) + "/commands", { name, args });
+      const status = reply.data.status || (reply.ok ? "succeeded" : "failed");
+      line.textContent = outcomeWords(name, { status, result: reply.data.result, error: reply.data.error });
+      line.className = "outcome status-" + (status === "succeeded" ? "ok" : "bad");
+      line.dataset.status = status;
+    } catch (err) {
+      line.textContent = t("error_network");
+      line.className = "outcome status-bad";
+    } finally {
+      if (button) button.disabled = false;
+    }
+  }
+
+  function button(action, label, name, args) {
+    const node = el("button", { type: "button", "data-action": action }, label);
+    node.addEventListener("click", () => send(name, typeof args === "function" ? args() : args, node));
+    return node;
+  }
+
+  function numberInput(cls, min, max, value) {
+    return el("input", { type: "number", class: cls, min, max, value, step: 1 });
+  }
+
+  function displayControls(id) {
+    const dev = { device: id };
+    const source = el("input", { class: "source", list: "sources", size: 10, value: "hdmi1" });
+    const level = numberInput("level", 0, 100, 30);
+    return el("div", { class: "controls" },
+      el("div", { class: "row" },
+        button("power_on", t("power_on"), "panel.power", { ...dev, on: true }),
+        button("power_off", t("power_off"), "panel.power", { ...dev, on: false }),
+        button("mute_on", t("mute_on"), "panel.mute", { ...dev, on: true }),
+        button("mute_off", t("mute_off"), "panel.mute", { ...dev, on: false })),
+      el("div", { class: "row" }, source,
+        button("input", t("input"), "panel.input", () => ({ ...dev, source: source.value.trim() }))),
+      el("div", { class: "row" }, level,
+        button("volume", t("set_volume"), "panel.volume", () => ({ ...dev, level: Number(level.value) }))));
+  }
+
+  function cameraControls(id) {
+    const dev = { device: id };
+    const preset = numberInput("preset", 0, 255, 1);
+    const speed = numberInput("speed", 1, 24, 8);
+    const move = (direction) =>
+      button("move_" + direction, t("move_" + direction), "camera.move",
+        () => ({ ...dev, direction, speed: Number(speed.value) }));
+    return el("div", { class: "controls" },
+      el("div", { class: "row" }, el("label", {}, t("preset") + " ", preset),
+        button("preset_recall", t("preset_recall"), "camera.preset.recall", () => ({ ...dev, preset: Number(preset.value) })),
+        button("preset_save", t("preset_save"), "camera.preset.save", () => ({ ...dev, preset: Number(preset.value) }))),
+      el("div", { class: "row pad" }, move("up"), move("down"), move("left"), move("right"),
+        button("move_stop", t("move_stop"), "camera.stop", dev),
+        el("label", {}, t("speed") + " ", speed)),
+      el("div", { class: "row" },
+        button("zoom_tele", t("zoom_tele"), "camera.zoom", { ...dev, direction: "tele" }),
+        button("zoom_wide", t("zoom_wide"), "camera.zoom", { ...dev, direction: "wide" }),
+        button("zoom_stop", t("zoom_stop"), "camera.zoom", { ...dev, direction: "stop" })));
+  }
+
+  function card(device) {
+    let controls = null;
+    if (BOOT.can_command && device.kind === "display") controls = displayControls(device.id);
+    if (BOOT.can_command && device.kind === "camera") controls = cameraControls(device.id);
+    return el("section", { class: "card", "data-device": device.id, "data-kind": device.kind },
+      el("h3", {}, tr("kind_", device.kind) + " " + device.id, " ", el("span", { class: "sub" }, device.profile)),
+      el("p", { class: "device-state" }),
+      el("p", { class: "sub device-ts" }),
+      controls);
+  }
+
+  function renderDevices(list) {
+    const layout = JSON.stringify(list.map((d) => [d.id, d.kind, d.profile]));
+    if (layout !== deviceLayout) {
+      // Controls are built once per device list, so typing in them survives live updates.
+      devices.replaceChildren(...list.map(card));
+      deviceLayout = layout;
+    }
+    for (const device of list) {
+      const node = [...devices.children].find((c) => c.dataset.device === device.id);
+      const state = node.querySelector(".device-state");
+      state.textContent = deviceWords(device);
+      state.className = "device-state" + (device.online === false ? " device-offline" : "");
+      node.querySelector(".device-ts").replaceChildren(when(device.ts));
+    }
+  }
+
+  function renderHeader(agent) {
+    const item = (key, value) => el("div", {}, el("dt", {}, t(key)), el("dd", {}, value));
+    header.replaceChildren(
+      el("h1", { id: "room-name" }, agent.room || agent.agent_id, " ", stateBadge(agent.state)),
+      el("dl", { class: "facts" },
+        item("site", agent.site), item("agent", agent.agent_id), item("hostname", agent.hostname || "—"),
+        item("version", agent.version || "—"), item("since", when(agent.since)),
+        item("last_seen", when(agent.last_seen)), item("session", agent.session),
+        item("open_alarms", String(agent.open_alarms))));
+    document.title = (agent.room || agent.agent_id) + " · " + t("title");
+  }
+
+  function table(id, title, columns, rows, cells) {
+    const body = rows.length
+      ? el("table", { class: "list" }, el("thead", {}, el("tr", {}, columns.map((c) => el("th", {}, t(c))))),
+          el("tbody", {}, rows.map((r) => el("tr", {}, cells(r).map((c) => el("td", {}, c))))))
+      : el("p", { class: "empty" }, t("no_rows"));
+    return el("section", { id }, el("h2", {}, title), body);
+  }
+
+  function ackCell(alarm) {
+    if (alarm.acked_by) return t("acked", { user: alarm.acked_by });
+    if (!BOOT.can_command) return "—";
+    const node = el("button", { type: "button", "data-action": "ack" }, t("ack"));
+    node.addEventListener("click", async () => {
+      node.disabled = true;
+      const reply = await postJSON("/api/alarms/" + encodeURIComponent(alarm.id) + "/ack", {});
+      if (!reply.ok) node.replaceWith(reply.data.error || t("error_forbidden"));
+      else refresh();
+    });
+    return node;
+  }
+
+  function commandOutcome(c) {
+    const words = [tr("status_", c.status)];
+    if (c.result !== null && c.result !== undefined) words.push(fieldsWords(c.result));
+    if (c.error) words.push(c.error);
+    return el("span", { class: "status-" + (c.status === "succeeded" ? "ok" : c.status === "sent" ? "wait" : "bad") },
+      words.filter(Boolean).join(" — "));
+  }
+
+  function telemetryCells(s) {
+    const temps = Object.values(s.temperatures || {});
+    const pct = (v) => (typeof v === "number" ? v.toFixed(0) + " %" : "—");
+    return [
+      when(s.ts), pct(s.cpu_percent), pct(s.memory_percent), pct(s.disk_percent),
+      typeof s.disk_free_bytes === "number" ? (s.disk_free_bytes / 1e9).toFixed(1) + " GB" : "—",
+      temps.length ? Math.max(...temps).toFixed(0) + " °C" : "—",
+      typeof s.uptime_s === "number" ? (s.uptime_s / 3600).toFixed(1) + " h" : "—",
+    ];
+  }
+
+  function render(data) {
+    current = data;
+    renderHeader(data.agent);
+    renderDevices(data.agent.devices || []);
+    tables.replaceChildren(
+      table("alarms", t("alarms"), ["time", "severity", "type", "device", "message", "state", "ack"], data.alarms,
+        (a) => [when(a.raised_ts), tr("severity_", a.severity), tr("alarm_", a.type), a.device || "—", a.message,
+          a.cleared_ts ? t("cleared") : t("open"), ackCell(a)]),
+      table("commands", t("commands"), ["time", "command", "by", "result"], data.commands,
+        (c) => [when(c.sent_ts), commandName(c.name) + (fieldsWords(c.args) ? "（" + fieldsWords(c.args) + "）" : ""),
+          c.by, commandOutcome(c)]),
+      table("history", t("history"), ["time", "state", "session"], data.status_history,
+        (h) => [when(h.ts), stateBadge(h.state), h.session]),
+      table("telemetry", t("telemetry"), ["time", "cpu", "memory", "disk", "disk_free", "temperature", "uptime"],
+        data.telemetry, telemetryCells));
+  }
+
+  async function refresh() {
+    render(await getJSON("/api/agents/" + encodeURIComponent(agentId)));
+  }
+
+  const top = [back, header];
+  if (BOOT.can_command) {
+    top.push(el("div", { class: "row" }, button("ping", t("agent_ping"), "agent.ping", {})));
+  } else {
+    top.push(el("p", { class: "note" }, t("viewer_note")));
+  }
+  main.replaceChildren(...top, outcomes, el("h2", {}, t("devices")), devices, tables,
+    el("datalist", { id: "sources" }, SOURCES.map((s) => el("option", { value: s }))));
+  render(BOOT.data);
+  listen("?agent=" + encodeURIComponent(agentId), refresh, refresh);
+  setInterval(() => render(current), 30000); // keeps "… ago" true
+})();

@@ -1,0 +1,214 @@
+"""Dashboard users: scrypt-hashed passwords and a role, in the ``users`` table of fleet.db.
+
+Roles: ``viewer`` sees everything; ``technician`` and ``admin`` may also send commands and
+acknowledge alarms.  User management is done from the command line (`main`), not the web.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import hashlib
+import hmac
+import os
+import sqlite3
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import sqlite_utils
+
+from central.errors import CentralError
+
+ROLES = ("viewer", "technician", "admin")
+COMMANDERS = frozenset({"technician", "admin"})
+MIN_PASSWORD = 8
+
+# scrypt cost: about 15 ms and 16 MiB per check here; the parameters travel with each hash,
+# so raising them later leaves older hashes readable.
+_N, _R, _P, _DKLEN = 2**14, 8, 1, 32
+_TABLE = "users"
+
+
+class UserError(CentralError):
+    """A user operation that cannot be done: unknown or duplicate name, bad role, weak password."""
+
+
+def hash_password(password: str, *, salt: bytes | None = None) -> str:
+    """``scrypt$N$r$p$<salt hex>$<hash hex>`` with a fresh 16-byte salt."""
+    salt = salt if salt is not None else os.urandom(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=_DKLEN)
+    return f"scrypt${_N}${_R}${_P}${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """Whether `password` matches `stored` (constant-time compare of the digests)."""
+    try:
+        scheme, n, r, p, salt_hex, digest_hex = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        salt, expected = bytes.fromhex(salt_hex), bytes.fromhex(digest_hex)
+        digest = hashlib.scrypt(
+            password.encode(), salt=salt, n=int(n), r=int(r), p=int(p), dklen=len(expected), maxmem=2**26
+        )
+    except ValueError:
+        return False
+    return hmac.compare_digest(digest, expected)
+
+
+# Checked against when the user does not exist, so that a wrong name costs as long as a wrong password.
+_DUMMY_HASH = hash_password("not a password", salt=b"\0" * 16)
+
+
+class Users:
+    """The users of the dashboard, stored beside the fleet in one SQLite file."""
+
+    def __init__(self, path: str | Path) -> None:
+        """Open (and create if needed) the ``users`` table."""
+        self.path = Path(path)
+        # `check` runs in a worker thread (scrypt is slow on purpose); the lock serialises the
+        # connection between that thread and the event loop.
+        self._lock = threading.Lock()
+        self._db = sqlite_utils.Database(sqlite3.connect(self.path, check_same_thread=False))
+        with self._lock:
+            self._db.enable_wal()
+            self._db.table(_TABLE).create(
+                {"username": str, "hash": str, "role": str}, pk="username", if_not_exists=True
+            )
+
+    def _row(self, username: str) -> dict[str, Any] | None:
+        with self._lock:
+            rows = list(self._db.query(f"select * from {_TABLE} where username = ?", [username]))
+        return rows[0] if rows else None
+
+    def _write(self, action: str, username: str, values: dict[str, str] | None = None) -> None:
+        with self._lock:
+            table = self._db.table(_TABLE)
+            if action == "insert":
+                try:
+                    table.insert({"username": username, **(values or {})})
+                except sqlite3.IntegrityError:
+                    raise UserError(f"user {username!r} already exists") from None
+            elif action == "update":
+                table.update(username, values or {})
+            else:
+                table.delete(username)
+
+    def add(self, username: str, password: str, role: str = "viewer") -> None:
+        """Create a user; UserError if the name is taken, the role unknown or the password short."""
+        _check_name(username)
+        _check_role(role)
+        _check_password(password)
+        if self._row(username) is not None:
+            raise UserError(f"user {username!r} already exists")
+        self._write("insert", username, {"hash": hash_password(password), "role": role})
+
+    def set_password(self, username: str, password: str) -> None:
+        """Change a user's password; UserError if there is no such user."""
+        _check_password(password)
+        self._require(username)
+        self._write("update", username, {"hash": hash_password(password)})
+
+    def set_role(self, username: str, role: str) -> None:
+        """Change a user's role; UserError if there is no such user or role."""
+        _check_role(role)
+        self._require(username)
+        self._write("update", username, {"role": role})
+
+    def remove(self, username: str) -> None:
+        """Delete a user; UserError if there is no such user."""
+        self._require(username)
+        self._write("delete", username)
+
+    def check(self, username: str, password: str) -> str | None:
+        """The user's role when the password is right, None otherwise."""
+        row = self._row(username)
+        ok = verify_password(password, row["hash"] if row else _DUMMY_HASH)
+        return str(row["role"]) if row is not None and ok else None
+
+    def role(self, username: str) -> str | None:
+        """The current role of a user, None if the user no longer exists."""
+        row = self._row(username)
+        return str(row["role"]) if row else None
+
+    def list(self) -> list[dict[str, str]]:
+        """Every user's name and role, sorted by name."""
+        with self._lock:
+            rows = list(self._db.query(f"select username, role from {_TABLE} order by username"))
+        return [{"username": r["username"], "role": r["role"]} for r in rows]
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock:
+            self._db.close()
+
+    def _require(self, username: str) -> None:
+        if self._row(username) is None:
+            raise UserError(f"no user {username!r}")
+
+
+def _check_name(username: str) -> None:
+    if not username or len(username) > 64 or not username.isprintable() or username.strip() != username:
+        raise UserError(f"user name {username!r}: 1 to 64 printable characters, no surrounding spaces")
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise UserError(f"role {role!r}: expected one of {', '.join(ROLES)}")
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise UserError(f"password: at least {MIN_PASSWORD} characters")
+
+
+def _read_password(stdin: IO[str], prompt: str) -> str:
+    """Prompt on a terminal; read one line otherwise (so scripts can pipe the password in)."""
+    if stdin.isatty():
+        first = getpass.getpass(prompt)
+        if getpass.getpass("again: ") != first:
+            raise UserError("the two passwords differ")
+        return first
+    return stdin.readline().rstrip("\r\n")
+
+
+def parser() -> argparse.ArgumentParser:
+    """``users --db fleet.db add|passwd|role|remove|list``: the command-line door for admins."""
+    p = argparse.ArgumentParser(prog="classroom-central users", description="Manage dashboard users.")
+    p.add_argument("--db", default="fleet.db", help="the fleet database (default: fleet.db)")
+    sub = p.add_subparsers(dest="action", required=True)
+    add = sub.add_parser("add", help="add a user (password read from the terminal or stdin)")
+    add.add_argument("username")
+    add.add_argument("--role", choices=ROLES, default="viewer")
+    sub.add_parser("passwd", help="set a user's password").add_argument("username")
+    role = sub.add_parser("role", help="change a user's role")
+    role.add_argument("username")
+    role.add_argument("role", choices=ROLES)
+    sub.add_parser("remove", help="delete a user").add_argument("username")
+    sub.add_parser("list", help="list users and roles")
+    return p
+
+
+def main(argv: Sequence[str] | None = None, *, stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
+    """Run a ``users`` command; 0 on success, 1 with a message on stderr otherwise."""
+    args = parser().parse_args(argv)
+    stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
+    users = Users(args.db)
+    try:
+        if args.action == "add":
+            users.add(args.username, _read_password(stdin, "password: "), args.role)
+        elif args.action == "passwd":
+            users.set_password(args.username, _read_password(stdin, "new password: "))
+        elif args.action == "role":
+            users.set_role(args.username, args.role)
+        elif args.action == "remove":
+            users.remove(args.username)
+        else:
+            for row in users.list():
+                print(f"{row['username']}\t{row['role']}", file=stdout)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,340 @@
+"""The technicians' dashboard: pages, the JSON API and live updates (Server-Sent Events).
+
+Routes (everything but ``/login``, ``/lang/…`` and ``/static/…`` needs a logged-in user):
+
+- ``GET /``: the fleet at a glance (filters ``site``, ``offline=1``, ``alarms=1``)
+- ``GET /room/{agent_id}``: one classroom: devices, controls, history, commands, alarms
+- ``GET /api/fleet``: ``{"agents", "sites", "filters"}`` (same filters)
+- ``GET /api/agents/{agent_id}``: ``{"agent", "status_history", "telemetry", "commands", "alarms"}``
+  (``?brief=1``: ``{"agent"}`` only)
+- ``POST /api/agents/{agent_id}/commands`` ``{"name", "args"}``: the reply (technician, admin)
+- ``POST /api/alarms/{alarm_id}/ack``: acknowledge an alarm (technician, admin)
+- ``GET /api/events``: ``text/event-stream`` of change events (``?agent=ID`` for one agent)
+
+Pages are a shell: the page's data and the strings of the chosen language travel as JSON in the
+page, and ``static/dashboard.js`` renders them with text nodes only (never ``innerHTML``), so
+room names and every other piece of fleet data are shown as text, never run as markup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from aiohttp import web
+
+from central.errors import CentralError
+from central.users import COMMANDERS, Users
+from central.web_auth import ROLE_KEY, USER_KEY, Sessions, add_routes, make_middleware, request_lang
+from central.web_text import strings
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).with_name("static")
+SSE_KEEPALIVE_S = 15.0
+TRUE_WORDS = frozenset({"1", "true", "on", "yes"})
+
+
+class FleetView(Protocol):
+    """What the dashboard reads from the fleet database (`central.fleetdb.FleetDB`)."""
+
+    path: Path
+
+    def agents(self, *, site: str | None = None, offline_only: bool = False, alarms_only: bool = False) -> Any:
+        """Agents with their devices, open alarm count and latest telemetry."""
+
+    def agent(self, agent_id: str) -> Any:
+        """One agent, None when unknown."""
+
+    def sites(self) -> Any:
+        """Every site name."""
+
+    def status_history(self, agent_id: str, limit: int = 100) -> Any:
+        """Status changes, newest first."""
+
+    def telemetry_history(self, agent_id: str, limit: int = 100) -> Any:
+        """Telemetry samples, newest first."""
+
+    def alarms(self, *, open_only: bool = True, agent_id: str | None = None) -> Any:
+        """Alarms."""
+
+    def ack_alarm(self, alarm_id: int, user: str) -> bool:
+        """Acknowledge; False when there is no such open alarm."""
+
+    def commands(self, *, agent_id: str | None = None, limit: int = 100) -> Any:
+        """The command audit log, newest first."""
+
+
+class ChangeFeed(Protocol):
+    """Change notifications (`central.live.Changes`)."""
+
+    def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
+        """A queue receiving every change from now on."""
+
+    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        """Stop feeding `queue`."""
+
+    def publish(self, event: dict[str, Any]) -> None:
+        """Tell every subscriber."""
+
+
+class Sender(Protocol):
+    """Sends a command and waits for its reply (`central.sender.CommandSender`)."""
+
+    async def send(
+        self, agent_id: str, name: str, args: dict[str, Any], by: str, *, timeout: float = 10.0, ttl: float = 60.0
+    ) -> dict[str, Any]:
+        """The outcome: ``{"id", "status", "result" | "error"}``."""
+
+
+DB_KEY = web.AppKey("db", FleetView)
+CHANGES_KEY = web.AppKey("changes", ChangeFeed)
+SENDER_KEY = web.AppKey("sender", Sender)
+STREAMS_KEY: web.AppKey[set[asyncio.Task[Any]]] = web.AppKey("streams")
+
+
+def create_app(
+    db: FleetView,
+    changes: ChangeFeed,
+    sender: Sender,
+    *,
+    users: Users | None = None,
+    secret: bytes | None = None,
+) -> web.Application:
+    """The dashboard application; users default to the ``users`` table of the fleet database."""
+    own_users = users is None
+    users = users if users is not None else Users(db.path)
+    sessions = Sessions(secret if secret is not None else os.urandom(32))
+    app = web.Application(middlewares=[_security_headers, make_middleware(sessions, users)])
+    app[DB_KEY], app[CHANGES_KEY], app[SENDER_KEY] = db, changes, sender
+    app[STREAMS_KEY] = set()
+    add_routes(app, sessions, users)
+    app.router.add_get("/", fleet_page)
+    app.router.add_get("/room/{agent_id}", room_page)
+    app.router.add_get("/api/fleet", api_fleet)
+    app.router.add_get("/api/agents/{agent_id}", api_agent)
+    app.router.add_post("/api/agents/{agent_id}/commands", api_command)
+    app.router.add_post("/api/alarms/{alarm_id}/ack", api_ack)
+    app.router.add_get("/api/events", api_events)
+    app.router.add_static("/static/", STATIC, name="static")
+    app.on_shutdown.append(_end_streams)
+    if own_users:
+
+        async def close_users(_: web.Application) -> None:
+            users.close()
+
+        app.on_cleanup.append(close_users)
+    return app
+
+
+@web.middleware
+async def _security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
+    """A strict content security policy: our own scripts only, nothing inline runs."""
+    response: web.StreamResponse = await handler(request)
+    response.headers.setdefault(
+        "Content-Security-Policy", "default-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'none'"
+    )
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
+# --- pages -------------------------------------------------------------------------------
+
+
+def _filters(query: Any) -> dict[str, Any]:
+    return {
+        "site": query.get("site") or None,
+        "offline_only": query.get("offline", "").lower() in TRUE_WORDS,
+        "alarms_only": query.get("alarms", "").lower() in TRUE_WORDS,
+    }
+
+
+def _fleet(db: FleetView, filters: dict[str, Any]) -> dict[str, Any]:
+    return {"agents": db.agents(**filters), "sites": db.sites(), "filters": filters}
+
+
+def _room(db: FleetView, agent_id: str) -> dict[str, Any] | None:
+    agent = db.agent(agent_id)
+    if agent is None:
+        return None
+    return {
+        "agent": agent,
+        "status_history": db.status_history(agent_id, limit=50),
+        "telemetry": db.telemetry_history(agent_id, limit=20),
+        "commands": db.commands(agent_id=agent_id, limit=30),
+        "alarms": db.alarms(open_only=False, agent_id=agent_id),
+    }
+
+
+def script_json(data: Any) -> str:
+    """JSON safe inside ``<script type="application/json">``: no ``<``, ``>`` or ``&`` left."""
+    text = json.dumps(data, ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _shell(request: web.Request, page: str, title: str, data: Any, status: int = 200) -> web.Response:
+    lang = request_lang(request)
+    t = strings(lang)
+    esc = html.escape
+    boot = {
+        "page": page,
+        "lang": lang,
+        "t": t,
+        "user": request[USER_KEY],
+        "role": request[ROLE_KEY],
+        "can_command": request[ROLE_KEY] in COMMANDERS,
+        "data": data,
+    }
+    other = "en" if lang == "zh" else "zh"
+    body = f"""<!doctype html>
+<html lang="{esc(t["html_lang"])}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{esc(title)}</title><link rel="stylesheet" href="/static/style.css"></head>
+<body>
+<header class="top"><a class="brand" href="/">{esc(t["title"])}</a>
+<span id="live" class="live" aria-live="polite"></span>
+<span class="who">{esc(request[USER_KEY])} · {esc(t["role_" + request[ROLE_KEY]])}</span>
+<a class="lang" href="/lang/{other}?next={esc(quote(request.path_qs, safe=""))}">{esc(t["switch_lang"])}</a>
+<form method="post" action="/logout"><button type="submit" class="link">{esc(t["logout"])}</button></form>
+</header>
+<main id="main"></main>
+<script type="application/json" id="boot">{script_json(boot)}</script>
+<script src="/static/dashboard.js"></script><script src="/static/{page}.js"></script>
+</body></html>
+"""
+    return web.Response(text=body, content_type="text/html", status=status)
+
+
+async def fleet_page(request: web.Request) -> web.Response:
+    """The fleet at a glance."""
+    t = strings(request_lang(request))
+    return _shell(request, "fleet", t["title"], _fleet(request.app[DB_KEY], _filters(request.query)))
+
+
+async def room_page(request: web.Request) -> web.Response:
+    """One classroom (404 with a readable page when the agent is unknown)."""
+    t = strings(request_lang(request))
+    agent_id = request.match_info["agent_id"]
+    room = _room(request.app[DB_KEY], agent_id)
+    if room is None:
+        return _shell(request, "room", t["room_not_found"], {"agent_id": agent_id, "agent": None}, status=404)
+    title = f"{room['agent'].get('room') or agent_id} · {t['title']}"
+    return _shell(request, "room", title, {"agent_id": agent_id, **room})
+
+
+# --- JSON API ----------------------------------------------------------------------------
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def api_fleet(request: web.Request) -> web.Response:
+    """Every agent matching the filters, the site list, and the filters applied."""
+    return web.json_response(_fleet(request.app[DB_KEY], _filters(request.query)))
+
+
+async def api_agent(request: web.Request) -> web.Response:
+    """One agent with its history, commands and alarms (``?brief=1``: the agent only)."""
+    db, agent_id = request.app[DB_KEY], request.match_info["agent_id"]
+    if request.query.get("brief", "").lower() in TRUE_WORDS:
+        agent = db.agent(agent_id)
+        return web.json_response({"agent": agent}) if agent is not None else _error(404, f"no agent {agent_id!r}")
+    room = _room(db, agent_id)
+    return web.json_response(room) if room is not None else _error(404, f"no agent {agent_id!r}")
+
+
+def _forbidden(request: web.Request) -> web.Response | None:
+    if request[ROLE_KEY] not in COMMANDERS:
+        return _error(403, f"role {request[ROLE_KEY]!r} may not do this")
+    if request.content_type != "application/json":
+        # Only a script of our own origin can send JSON: a form posted from elsewhere cannot.
+        return _error(415, "expected application/json")
+    return None
+
+
+async def api_command(request: web.Request) -> web.Response:
+    """Send ``{"name", "args"}`` to the agent as the logged-in user and answer with the reply."""
+    if (refusal := _forbidden(request)) is not None:
+        return refusal
+    agent_id = request.match_info["agent_id"]
+    if request.app[DB_KEY].agent(agent_id) is None:
+        return _error(404, f"no agent {agent_id!r}")
+    try:
+        body = await request.json()
+    except ValueError:
+        return _error(400, "body: expected a JSON object")
+    if not isinstance(body, dict):
+        return _error(400, "body: expected a JSON object")
+    name, args = body.get("name"), body.get("args", {})
+    if not isinstance(name, str) or not name:
+        return _error(400, "name: expected a command name such as panel.power")
+    if not isinstance(args, dict):
+        return _error(400, "args: expected a JSON object")
+    try:
+        outcome = await request.app[SENDER_KEY].send(agent_id, name, args, by=request[USER_KEY])
+    except CentralError as exc:
+        log.warning("command %s to %s by %s not sent: %s", name, agent_id, request[USER_KEY], exc)
+        return web.json_response({"status": "failed", "error": f"not sent: {exc}"}, status=503)
+    return web.json_response(outcome)
+
+
+async def api_ack(request: web.Request) -> web.Response:
+    """Acknowledge an open alarm as the logged-in user."""
+    if (refusal := _forbidden(request)) is not None:
+        return refusal
+    try:
+        alarm_id = int(request.match_info["alarm_id"])
+    except ValueError:
+        return _error(404, "no such alarm")
+    db = request.app[DB_KEY]
+    owner = next((a["agent_id"] for a in db.alarms(open_only=False) if a["id"] == alarm_id), None)
+    if owner is None or not db.ack_alarm(alarm_id, request[USER_KEY]):
+        return _error(404, f"no open alarm {alarm_id}")
+    request.app[CHANGES_KEY].publish({"kind": "alarm", "agent_id": owner})
+    return web.json_response({"id": alarm_id, "acked_by": request[USER_KEY]})
+
+
+async def api_events(request: web.Request) -> web.StreamResponse:
+    """Server-Sent Events: one ``data: {json}`` per change (``?agent=ID``: that agent's only)."""
+    only = request.query.get("agent") or None
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+    await response.prepare(request)
+    changes, streams = request.app[CHANGES_KEY], request.app[STREAMS_KEY]
+    queue = changes.subscribe()
+    task = asyncio.current_task()
+    if task is not None:
+        streams.add(task)  # cancelled at shutdown, so that a stopping server does not wait for browsers
+    try:
+        await response.write(b"retry: 2000\nevent: ready\ndata: {}\n\n")
+        while True:
+            try:
+                async with asyncio.timeout(SSE_KEEPALIVE_S):
+                    event = await queue.get()
+            except TimeoutError:
+                await response.write(b": keepalive\n\n")  # also how a vanished browser is noticed
+                continue
+            if only is None or event.get("agent_id") == only:
+                await response.write(f"data: {json.dumps(event)}\n\n".encode())
+    except ConnectionResetError:
+        pass
+    finally:
+        changes.unsubscribe(queue)
+        if task is not None:
+            streams.discard(task)
+    return response
+
+
+async def _end_streams(app: web.Application) -> None:
+    streams = app[STREAMS_KEY]
+    for task in tuple(streams):
+        task.cancel()

@@ -1,0 +1,506 @@
+"""The technicians' dashboard: login, roles, escaping, filters, JSON shapes, live events, and the
+whole thing in real headless Chromium against a real Mosquitto, the real collector and two
+stand-in agents speaking the MQTT contract."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from central.app import Central
+from central.contract import DeviceInfo, DeviceState, Event, Info, Status, Telemetry, now_iso
+from central.fleetdb import FleetDB, Seen
+from central.live import Changes
+from central.mosquitto import LocalBroker
+from central.mqtt import BrokerAddress
+from central.users import Users
+from central.web import create_app
+from central.web_text import STRINGS
+
+SECRET = b"0123456789abcdef0123456789abcdef"
+PASSWORD = "pass-word-1"
+HOSTILE = '</script><script>alert("x")</script><b>&amp;'
+DEVICES = (DeviceInfo("panel", "display", "lg-rs232"), DeviceInfo("camera", "camera", "sony-visca"))
+
+
+class RecordingSender:
+    """Stands in for CommandSender: records every command and answers like an agent."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, dict[str, Any], str]] = []
+
+    async def send(
+        self, agent_id: str, name: str, args: dict[str, Any], by: str, *, timeout: float = 10.0, ttl: float = 60.0
+    ) -> dict[str, Any]:
+        self.sent.append((agent_id, name, args, by))
+        return {"id": "c1", "status": "succeeded", "result": {"power": "off"}}
+
+
+def _seen(site: str, agent: str, payload: Any) -> Seen:
+    return Seen(site, agent, payload, now_iso())
+
+
+def _fill(db: FleetDB) -> None:
+    now = now_iso()
+    rows = []
+    for site, agent, room, state in [
+        ("east", "a1", HOSTILE, "online"),
+        ("east", "a2", "高一(2)班", "lost"),
+        ("west", "b1", "物理实验室", "online"),
+    ]:
+        rows += [
+            _seen(site, agent, Status("online", 1, now, "1.0")),
+            _seen(site, agent, Info(room, f"pc-{agent}", "1.0", DEVICES)),
+            _seen(site, agent, DeviceState("panel", True, now, {"power": "on", "volume": 30})),
+            _seen(site, agent, DeviceState("camera", False, now, {}, "no answer on 10.0.0.9:52381")),
+        ]
+        if state != "online":
+            rows.append(Seen(site, agent, Status(state, 1, now, "1.0"), now, retained=True))
+    rows.append(_seen("west", "b1", Telemetry(now, 12.5, 40.0, 50 * 10**9, 61.0)))
+    rows.append(_seen("west", "b1", Event("disk_low", "warning", "raise", now, "磁盘剩余 5 GB")))
+    db.write_batch(rows)
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[FleetDB]:
+    db = FleetDB(tmp_path / "fleet.db")
+    _fill(db)
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def users(fleet: FleetDB) -> Users:
+    users = Users(fleet.path)
+    users.add("wang", PASSWORD, "viewer")
+    users.add("li", PASSWORD, "technician")
+    return users
+
+
+@pytest.fixture
+def sender() -> RecordingSender:
+    return RecordingSender()
+
+
+@pytest.fixture
+def changes() -> Changes:
+    return Changes()
+
+
+@pytest.fixture
+async def client(fleet: FleetDB, users: Users, changes: Changes, sender: RecordingSender) -> AsyncIterator[TestClient]:
+    app = create_app(fleet, changes, sender, users=users, secret=SECRET)
+    async with TestClient(TestServer(app)) as test_client:
+        yield test_client
+
+
+async def login(client: TestClient, username: str, password: str = PASSWORD) -> int:
+    form = {"username": username, "password": password, "next": "/"}
+    response = await client.post("/login", data=form, allow_redirects=False)
+    if response.status == 303:
+        cookie = response.headers["Set-Cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie, cookie
+    return response.status
+
+
+def boot(page: str) -> dict[str, Any]:
+    """The JSON a page hands to its script."""
+    found = re.search(r'<script type="application/json" id="boot">(.*?)</script>', page, re.S)
+    assert found, "no boot data in the page"
+    data: dict[str, Any] = json.loads(found.group(1))
+    return data
+
+
+# --- login ------------------------------------------------------------------------------------
+
+
+async def test_everything_needs_a_login(client: TestClient) -> None:
+    page = await client.get("/room/a1", allow_redirects=False)
+    location = urlsplit(page.headers["Location"])
+    assert page.status == 303 and location.path == "/login" and parse_qs(location.query) == {"next": ["/room/a1"]}
+    for path in ("/api/fleet", "/api/agents/a1", "/api/events"):
+        assert (await client.get(path)).status == 401, path
+    command = await client.post("/api/agents/a1/commands", json={"name": "agent.ping", "args": {}})
+    assert command.status == 401
+    assert (await client.post("/api/alarms/1/ack", json={})).status == 401
+    assert (await client.get("/static/style.css")).status == 200  # the login page needs its style
+
+
+async def test_wrong_password_then_login_then_logout(client: TestClient) -> None:
+    assert await login(client, "li", "wrong-password") == 401
+    assert (await client.get("/api/fleet")).status == 401
+    assert await login(client, "li") == 303  # login() checks the cookie is HttpOnly, SameSite=Strict
+    assert (await client.get("/api/fleet")).status == 200
+    assert (await client.post("/logout", allow_redirects=False)).status == 303
+    assert (await client.get("/api/fleet")).status == 401
+
+
+async def test_forged_or_stale_session_is_refused(client: TestClient, users: Users) -> None:
+    await login(client, "li")
+    jar = client.session.cookie_jar
+    value = jar.filter_cookies(client.make_url("/"))["classroom_session"].value
+    body, signature = value.rsplit(".", 1)
+    forged = body.replace(body[5], "A" if body[5] != "A" else "B") + "." + signature
+    jar.update_cookies({"classroom_session": forged}, client.make_url("/"))
+    assert (await client.get("/api/fleet")).status == 401
+    jar.update_cookies({"classroom_session": value}, client.make_url("/"))
+    assert (await client.get("/api/fleet")).status == 200
+    users.remove("li")  # a removed user's cookie stops working at once
+    assert (await client.get("/api/fleet")).status == 401
+
+
+# --- roles ------------------------------------------------------------------------------------
+
+
+async def test_viewer_sees_but_cannot_command_or_ack(
+    client: TestClient, fleet: FleetDB, sender: RecordingSender
+) -> None:
+    await login(client, "wang")
+    assert (await client.get("/api/agents/b1")).status == 200
+    page = boot(await (await client.get("/room/b1")).text())
+    assert page["role"] == "viewer" and page["can_command"] is False
+    command = await client.post("/api/agents/b1/commands", json={"name": "panel.power", "args": {"on": False}})
+    assert command.status == 403
+    alarm = fleet.alarms(agent_id="b1")[0]
+    assert (await client.post(f"/api/alarms/{alarm['id']}/ack", json={})).status == 403
+    assert sender.sent == []
+    assert fleet.alarms(agent_id="b1")[0]["acked_by"] is None
+
+
+async def test_technician_sends_commands_as_himself(
+    client: TestClient, sender: RecordingSender, changes: Changes, fleet: FleetDB
+) -> None:
+    await login(client, "li")
+    body = {"name": "panel.power", "args": {"device": "panel", "on": False}}
+    response = await client.post("/api/agents/a1/commands", json=body)
+    assert response.status == 200
+    assert await response.json() == {"id": "c1", "status": "succeeded", "result": {"power": "off"}}
+    assert sender.sent == [("a1", "panel.power", {"device": "panel", "on": False}, "li")]
+
+    events = changes.subscribe()
+    alarm = fleet.alarms(agent_id="b1")[0]
+    ack = await client.post(f"/api/alarms/{alarm['id']}/ack", json={})
+    assert ack.status == 200 and await ack.json() == {"id": alarm["id"], "acked_by": "li"}
+    assert fleet.alarms(agent_id="b1")[0]["acked_by"] == "li"
+    assert events.get_nowait() == {"kind": "alarm", "agent_id": "b1"}  # other pages learn of it
+    assert (await client.post(f"/api/alarms/{alarm['id']}/ack", json={})).status == 404  # already done
+
+
+async def test_bad_command_requests_are_refused_before_sending(client: TestClient, sender: RecordingSender) -> None:
+    await login(client, "li")
+    cases = [
+        ("/api/agents/nope/commands", {"name": "agent.ping", "args": {}}, 404),
+        ("/api/agents/a1/commands", {"args": {}}, 400),
+        ("/api/agents/a1/commands", {"name": "agent.ping", "args": [1]}, 400),
+        ("/api/agents/a1/commands", ["agent.ping"], 400),
+    ]
+    for path, body, status in cases:
+        assert (await client.post(path, json=body)).status == status, body
+    form = await client.post("/api/agents/a1/commands", data={"name": "agent.ping"})
+    assert form.status == 415  # only our own script posts JSON; a cross-site form cannot
+    assert sender.sent == []
+
+
+# --- escaping ---------------------------------------------------------------------------------
+
+
+async def test_room_names_and_paths_are_escaped(client: TestClient) -> None:
+    await login(client, "li")
+    for path in ("/", "/room/a1"):
+        html = await (await client.get(path)).text()
+        assert "<script>alert" not in html and "<b>" not in html, path
+        assert html.count("</script>") == 3  # the boot data and the two page scripts, no more
+    fleet_page = boot(await (await client.get("/")).text())
+    assert HOSTILE in [a["room"] for a in fleet_page["data"]["agents"]]  # intact, only encoded
+    response = await client.get("/room/<script>alert(1)<%2Fscript>")
+    assert response.status == 404
+    assert "<script>alert(1)" not in await response.text()
+    assert boot(await response.text())["data"]["agent_id"] == "<script>alert(1)</script>"
+
+
+async def test_failed_login_echoes_the_name_escaped(client: TestClient) -> None:
+    response = await client.post("/login", data={"username": '"><script>x()</script>', "password": "nope-nope"})
+    text = await response.text()
+    assert response.status == 401
+    assert "<script>x()" not in text and "&quot;&gt;&lt;script&gt;x()" in text
+    assert "用户名或密码错误" in text
+
+
+async def test_pages_forbid_inline_scripts(client: TestClient) -> None:
+    await login(client, "li")
+    policy = (await client.get("/")).headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+
+
+# --- filters and JSON shapes ------------------------------------------------------------------
+
+
+async def _agents(client: TestClient, query: str) -> list[str]:
+    data = await (await client.get("/api/fleet" + query)).json()
+    return sorted(a["agent_id"] for a in data["agents"])
+
+
+async def test_filters(client: TestClient) -> None:
+    await login(client, "wang")
+    assert await _agents(client, "") == ["a1", "a2", "b1"]
+    assert await _agents(client, "?site=east") == ["a1", "a2"]
+    assert await _agents(client, "?offline=1") == ["a2"]
+    assert await _agents(client, "?alarms=1") == ["b1"]
+    assert await _agents(client, "?site=east&alarms=1") == []
+    page = boot(await (await client.get("/?site=west")).text())
+    assert [a["agent_id"] for a in page["data"]["agents"]] == ["b1"]
+    assert page["data"]["filters"] == {"site": "west", "offline_only": False, "alarms_only": False}
+
+
+async def test_json_shapes(client: TestClient) -> None:
+    await login(client, "wang")
+    fleet = await (await client.get("/api/fleet")).json()
+    assert set(fleet) == {"agents", "sites", "filters"}
+    assert fleet["sites"] == ["east", "west"]
+    b1 = next(a for a in fleet["agents"] if a["agent_id"] == "b1")
+    assert {"agent_id", "site", "room", "hostname", "version", "state", "last_seen", "devices", "open_alarms"} <= set(
+        b1
+    )
+    assert (b1["room"], b1["state"], b1["open_alarms"]) == ("物理实验室", "online", 1)
+    panel, camera = sorted(b1["devices"], key=lambda d: d["id"] != "panel")
+    assert panel == panel | {"id": "panel", "kind": "display", "online": True, "state": {"power": "on", "volume": 30}}
+    assert camera["online"] is False and camera["error"] == "no answer on 10.0.0.9:52381"
+
+    room = await (await client.get("/api/agents/b1")).json()
+    assert set(room) == {"agent", "status_history", "telemetry", "commands", "alarms"}
+    assert room["agent"]["agent_id"] == "b1" and room["telemetry"][0]["cpu_percent"] == 12.5
+    assert [(a["type"], a["severity"]) for a in room["alarms"]] == [("disk_low", "warning")]
+    assert room["status_history"][0]["state"] == "online"
+    assert await (await client.get("/api/agents/b1?brief=1")).json() == {"agent": room["agent"]}
+    missing = await client.get("/api/agents/nope")
+    assert missing.status == 404 and "nope" in (await missing.json())["error"]
+
+
+# --- language ---------------------------------------------------------------------------------
+
+
+def test_every_language_has_every_string() -> None:
+    assert set(STRINGS["zh"]) == set(STRINGS["en"])
+
+
+async def test_chinese_by_default_english_on_request(client: TestClient) -> None:
+    await login(client, "wang")
+    page = await (await client.get("/")).text()
+    assert '<html lang="zh-CN">' in page and "教室设备集中管理" in page
+    switched = await client.get("/lang/en?next=%2F%3Fsite%3Deast", allow_redirects=False)
+    assert switched.status == 303 and switched.headers["Location"] == "/?site=east"
+    page = await (await client.get("/")).text()
+    assert '<html lang="en">' in page and boot(page)["t"]["fleet"] == "All classrooms"
+    away = await client.get("/lang/zh?next=//evil.example/", allow_redirects=False)
+    assert away.headers["Location"] == "/"  # never sends anyone to another site
+
+
+# --- live events ------------------------------------------------------------------------------
+
+
+async def test_events_stream_the_changes_of_the_agent_asked_for(client: TestClient, changes: Changes) -> None:
+    await login(client, "wang")
+    response = await client.get("/api/events?agent=a1")
+    assert response.headers["Content-Type"].startswith("text/event-stream")
+    assert await response.content.readuntil(b"\n\n") == b"retry: 2000\nevent: ready\ndata: {}\n\n"
+    changes.publish({"kind": "device", "agent_id": "a2"})
+    changes.publish({"kind": "device", "agent_id": "a1"})
+    async with asyncio.timeout(5):
+        line = await response.content.readuntil(b"\n\n")
+    assert json.loads(line.removeprefix(b"data: ")) == {"kind": "device", "agent_id": "a1"}
+    response.close()
+
+
+# --- the whole thing, in real headless Chromium -----------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+REPO = Path(__file__).resolve().parents[2]
+
+# A stand-in agent in its own process (so that SIGKILL makes the broker publish its Will): it
+# publishes the contract's retained status, info and device states, telemetry and, if asked, an
+# alarm; it answers panel.power with a reply and a new retained state.  SIGTERM is a clean stop.
+STANDIN_AGENT = r"""
+import asyncio, signal, sys
+from central.contract import (Command, CommandReply, DeviceInfo, DeviceState, Event, Info, Status, Telemetry,
+                              Topics, decode, encode, now_iso)
+from central.mqtt import BrokerAddress, Will, make_client
+
+async def main(url, site, agent, room, alarm):
+    topics, since = Topics(site, agent), now_iso()
+    status = lambda state: encode(Status(state, 1, since, "1.0.0").to_dict())
+    panel = {"power": "on", "source": "hdmi1", "volume": 30, "mute": False}
+    camera = {"power": "on", "preset": 1, "pan": 0, "tilt": 0, "zoom": 0}
+    devices = (DeviceInfo("panel", "display", "lg-rs232"), DeviceInfo("camera", "camera", "sony-visca"))
+    will = Will(topics.status, status("lost"), qos=1, retain=True)
+    async with make_client(BrokerAddress.parse(url), agent, will=will) as client:
+        async def publish_state(device, values):
+            payload = DeviceState(device, True, now_iso(), dict(values)).to_dict()
+            await client.publish(topics.state(device), encode(payload), qos=1, retain=True)
+
+        await client.subscribe(topics.cmd(), qos=1)
+        await client.publish(topics.status, status("online"), qos=1, retain=True)
+        info = Info(room, f"pc-{agent}", "1.0.0", devices, telemetry_interval_s=60.0)
+        await client.publish(topics.info, encode(info.to_dict()), qos=1, retain=True)
+        await publish_state("panel", panel)
+        await publish_state("camera", camera)
+        for cpu in (12.0, 18.5):
+            sample = Telemetry(now_iso(), cpu, 41.0, 120 * 10**9, 38.0, {"cpu": 52.0}, 7200.0)
+            await client.publish(topics.telemetry, encode(sample.to_dict()))
+        if alarm == "alarm":
+            event = Event("disk_low", "warning", "raise", now_iso(), "录像盘剩余 8 GB")
+            await client.publish(topics.event, encode(event.to_dict()), qos=1)
+        print("ready", flush=True)
+        me = asyncio.current_task()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, me.cancel)
+        try:
+            async for message in client.messages:
+                name = message.topic.value.rsplit("/cmd/", 1)[1]
+                command = Command.from_dict(name, decode(message.payload))
+                if name == "panel.power" and command.args.get("device") == "panel":
+                    panel["power"] = "on" if command.args["on"] else "off"
+                    await publish_state("panel", panel)
+                    reply = CommandReply(command.id, "succeeded", {"power": panel["power"]}, name=name)
+                else:
+                    reply = CommandReply(command.id, "rejected", error=f"{name}: not in this stand-in", name=name)
+                await client.publish(topics.reply, encode(reply.to_dict()), qos=1)
+        except asyncio.CancelledError:
+            await client.publish(topics.status, status("offline"), qos=1, retain=True)
+
+asyncio.run(main(*sys.argv[1:6]))
+"""
+
+
+async def _start_agent(url: str, site: str, agent: str, room: str, alarm: str) -> asyncio.subprocess.Process:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        STANDIN_AGENT,
+        url,
+        site,
+        agent,
+        room,
+        alarm,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    async with asyncio.timeout(20):
+        line = await proc.stdout.readline()
+    assert line == b"ready\n", f"stand-in agent {agent} did not start: {line!r}"
+    return proc
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.kill()
+    await proc.wait()
+
+
+async def _browse(url: str, agents: dict[str, asyncio.subprocess.Process]) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 860})
+            script_errors: list[str] = []
+            page.on("pageerror", lambda error: script_errors.append(str(error)))
+            await page.goto(url)
+            await expect(page).to_have_url(re.compile(r"/login\?next="))
+            await page.fill('input[name="username"]', "tech")
+            await page.fill('input[name="password"]', PASSWORD)
+            await page.click('button[type="submit"]')
+
+            # The fleet: two rooms online, in Chinese.
+            rows = page.locator("#fleet tbody tr")
+            await expect(rows).to_have_count(2)
+            await expect(page.locator('tr[data-state="online"] .badge')).to_have_text(["在线", "在线"])
+            await expect(page.locator('tr[data-agent="agent-1"] .room a')).to_have_text("高一(1)班")
+            await expect(page.locator('tr[data-agent="agent-1"] [data-device="panel"] .device-state')).to_contain_text(
+                "电源 开"
+            )
+
+            # Room 1: power its panel off and watch the reply and the new state arrive.
+            await page.click('tr[data-agent="agent-1"] .room a')
+            await expect(page).to_have_url(re.compile(r"/room/agent-1$"))
+            panel_state = page.locator('[data-device="panel"] .device-state')
+            await expect(panel_state).to_contain_text("电源 开")
+            await expect(page.locator("#live.on")).to_have_count(1)
+            await page.evaluate("window.notReloaded = true")
+            await page.click('[data-device="panel"] button[data-action="power_off"]')
+            await expect(page.locator("#outcomes li").first).to_have_text("显示屏电源：成功 — 电源 关")
+            await expect(panel_state).to_contain_text("电源 关")
+            await expect(page.locator("#commands tbody tr").first).to_contain_text("tech")
+            await page.click('#alarms button[data-action="ack"]')
+            await expect(page.locator("#alarms")).to_contain_text("已由 tech 确认")
+            assert await page.evaluate("window.notReloaded") is True
+            await page.screenshot(path=str(SCREENSHOTS / "dashboard-room.png"), full_page=True)
+
+            # Back to the fleet: room 2's agent dies (its Will says lost), room 1's stops cleanly.
+            await page.click("a.brand")
+            await expect(page.locator("#live.on")).to_have_count(1)
+            await expect(page.locator('tr[data-state="online"]')).to_have_count(2)
+            await page.evaluate("window.notReloaded = true")
+            agents["agent-2"].kill()
+            await expect(page.locator('tr[data-agent="agent-2"]')).to_have_attribute("data-state", "lost")
+            await expect(page.locator('tr[data-agent="agent-2"] .badge')).to_have_text("失联")
+            await expect(page.locator('tr[data-agent="agent-1"] [data-device="panel"] .device-state')).to_contain_text(
+                "电源 关"
+            )
+            await page.screenshot(path=str(SCREENSHOTS / "dashboard-fleet.png"), full_page=True)
+            agents["agent-1"].terminate()
+            await expect(page.locator('tr[data-agent="agent-1"]')).to_have_attribute("data-state", "offline")
+            await expect(page.locator('tr[data-agent="agent-1"] .badge')).to_have_text("离线")
+            assert await page.evaluate("window.notReloaded") is True
+            assert script_errors == []
+        finally:
+            await browser.close()
+
+
+async def test_dashboard_in_chromium(broker: LocalBroker, tmp_path: Path) -> None:
+    if not CHROMIUM.exists():
+        print(f"SKIPPED: {CHROMIUM} is absent (Debian: apt-get install chromium); the browser test needs it")
+        pytest.skip(f"{CHROMIUM} is absent (Debian: apt-get install chromium)")
+    db_path = tmp_path / "fleet.db"
+    Users(db_path).add("tech", PASSWORD, "technician")
+    central = Central(BrokerAddress.parse(broker.url), db_path)
+    agents: dict[str, asyncio.subprocess.Process] = {}
+    try:
+        async with asyncio.TaskGroup() as tg:
+            service = tg.create_task(central.run(("127.0.0.1", 0)), name="central[test].run")
+            try:
+                async with asyncio.timeout(15):
+                    await central.http_ready.wait()
+                    await central.collector.connected.wait()
+                agents["agent-1"] = await _start_agent(broker.url, "no1-school", "agent-1", "高一(1)班", "alarm")
+                agents["agent-2"] = await _start_agent(broker.url, "no1-school", "agent-2", "录播教室", "")
+                async with asyncio.timeout(90):
+                    await _browse(central.http_url, agents)
+            finally:
+                service.cancel()
+    finally:
+        for proc in agents.values():
+            await _stop(proc)
+        central.close()
