@@ -149,13 +149,34 @@ def _alarm(alarm: Any) -> dict[str, Any]:
     return {k: getattr(alarm, k) for k in ("type", "severity", "message", "device", "since")}
 
 
+STOP_GRACE_S = 15.0
+
+
 async def run_until_signalled(config: SiteConfig) -> None:
-    """Run the agent until SIGTERM or SIGINT."""
+    """Run the agent until SIGTERM or SIGINT, then stop cleanly (publishing ``offline``)."""
     agent = Agent(config)
     task = asyncio.ensure_future(agent.run())
+    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, task.cancel)
+            loop.add_signal_handler(sig, stop.set)
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not task.done():
+        log.info("stopping")
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=STOP_GRACE_S)
+        if not done:
+            for other in asyncio.all_tasks():
+                if other is not asyncio.current_task():
+                    log.error(
+                        "still running %.0f s after stop: %s %s",
+                        STOP_GRACE_S,
+                        other.get_name(),
+                        other.get_stack(limit=8),
+                    )
+            raise SystemExit("classroom-agent: services did not stop in time")
     with contextlib.suppress(asyncio.CancelledError):
         await task

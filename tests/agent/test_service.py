@@ -255,7 +255,10 @@ def test_kill_9_turns_the_status_lost_and_a_restart_starts_a_newer_session(tmp_p
             finally:
                 proc.kill()
                 proc.wait(10)
-            proc = subprocess.Popen([sys.executable, "-m", "agent.cli", "run", "--config", str(config_path)])
+            log = open(tmp_path / "agent2.log", "w")  # noqa: SIM115
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "agent.cli", "-v", "run", "--config", str(config_path)], stderr=log
+            )
             try:
                 again = await inbox.until(
                     lambda: [
@@ -266,7 +269,11 @@ def test_kill_9_turns_the_status_lost_and_a_restart_starts_a_newer_session(tmp_p
                 )
                 assert again
                 proc.send_signal(signal.SIGTERM)  # a clean stop says offline; no Will follows
-                await inbox.until(lambda: inbox.on(f"{ROOT}/status")[-1]["state"] == "offline")
+                try:
+                    await inbox.until(lambda: inbox.on(f"{ROOT}/status")[-1]["state"] == "offline")
+                except TimeoutError:
+                    print(inbox.on(f"{ROOT}/status"), (tmp_path / "agent2.log").read_text()[-3000:])
+                    raise
                 assert proc.wait(30) == 0
             finally:
                 proc.kill()
