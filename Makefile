@@ -3,9 +3,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup system-deps demo test lint bench clean
 
-setup: $(VENV)/.installed
+setup: system-deps $(VENV)/.installed
+
+system-deps:
+	@scripts/system-deps $(if $(findstring test,$(MAKECMDGOALS)),--test,)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +28,8 @@ test: lint
 
 bench: setup
 	$(BIN)/python bench/serial_roundtrip.py
+	$(BIN)/python bench/agent_footprint.py
+	$(BIN)/python bench/central_ingest.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

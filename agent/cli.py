@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from central.errors import ConfigError
 from drivers.errors import ArgumentError, DriverError, ProfileError
@@ -65,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="drive a simulated panel and camera through a short lesson setup")
     demo.add_argument("--pause", type=float, default=0.3, help="seconds between steps")
+    demo.add_argument("--broker", metavar="URL", help="use this broker (default: start a local Mosquitto)")
+    demo.add_argument("--http", default="127.0.0.1:8080", metavar="HOST:PORT", help="the dashboard's address")
+    demo.add_argument("--data", default="var/demo", metavar="DIR", help="where fleet.db and the rooms' agent.db go")
+    demo.add_argument(
+        "--duration", type=float, default=None, metavar="S", help="stop after S seconds (default: run until Ctrl-C)"
+    )
     return parser
 
 
@@ -104,7 +111,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(cli_simulate.simulate(args))
         from agent import demo
 
-        return asyncio.run(demo.run(pause=args.pause))
+        host, _, port = args.http.rpartition(":")
+        if not host or not port.isdigit():
+            raise ArgumentError(f"--http {args.http!r}: expected HOST:PORT")
+        try:
+            return asyncio.run(
+                demo.run(
+                    args.pause,
+                    data=Path(args.data),
+                    broker_url=args.broker,
+                    http=(host, int(port)),
+                    duration=args.duration,
+                )
+            )
+        except KeyboardInterrupt:
+            print("\ndemo stopped")
+            return 0
     except (ArgumentError, ProfileError, ConfigError) as exc:
         print(f"classroom-agent: error: {exc}", file=sys.stderr)
         return 2

@@ -1,4 +1,4 @@
-"""The demo: a simulated panel (TCP) and PTZ camera (pty), driven as a teacher's room would be."""
+"""The demo: devices first (a simulated panel and PTZ camera driven directly), then the fleet."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import random
 import time
 from collections.abc import Mapping
+from pathlib import Path
 
 from drivers.device import Device
 from drivers.errors import ArgumentError, DeviceError
@@ -33,7 +34,24 @@ async def _step(device: Device, label: str, command: str, args: Mapping[str, obj
     await asyncio.sleep(pause)
 
 
-async def run(pause: float = 0.3) -> int:
+async def run(
+    pause: float = 0.3,
+    *,
+    data: Path = Path("var/demo"),
+    broker_url: str | None = None,
+    http: tuple[str, int] = ("127.0.0.1", 8080),
+    duration: float | None = None,
+) -> int:
+    """The device walkthrough, then the fleet (centre + two rooms) until `duration` or Ctrl-C."""
+    print("== devices: a panel and a PTZ camera, driven directly through their profiles ==")
+    await devices(pause)
+    print("\n== the fleet: classroom-central and two classrooms ==")
+    from agent.demo_fleet import run_fleet
+
+    return await run_fleet(data, broker_url=broker_url, http=http, pause=pause, duration=duration)
+
+
+async def devices(pause: float = 0.3) -> int:
     """Start both simulators, drive them, print what happens; returns the exit status."""
     panel_profile, camera_profile = find_profile(PANEL), find_profile(CAMERA)
     source = panel_profile.fields["source"]

@@ -67,18 +67,42 @@ class Supervisor:
                     done, _ = await asyncio.wait({inner}, timeout=self.stable_s)
                     if not done:  # up again and staying up: the alarm is over
                         self.alarms.clear("service_restarted", slot.name)
-                await inner
-                log.warning("service %s returned; starting it again", slot.name)
-                delay = slot.backoff.next_delay()
+                await asyncio.wait({inner})  # a cancel of ours lands here, not in the service
             except asyncio.CancelledError:
-                if not slot.restart_requested:
-                    raise
-                slot.restart_requested = False
-                log.info("service %s restarted on request", slot.name)
-                delay = 0.0
-            except Exception as exc:  # a crashed service must not take the others down
-                slot.restarts += 1
-                delay = slot.backoff.next_delay()
-                log.exception("service %s crashed; restarting in %.1f s", slot.name, delay)
-                self.alarms.raise_("service_restarted", "warning", f"{slot.name} crashed: {exc!r}", slot.name)
+                await _stop(inner)
+                raise
+            delay = self._outcome(slot, inner)
             await asyncio.sleep(delay)
+
+    def _outcome(self, slot: _Slot, inner: asyncio.Task[None]) -> float:
+        """Log how a service ended; the wait before starting it again."""
+        if inner.cancelled():
+            if not slot.restart_requested:
+                log.warning("service %s was cancelled from inside; starting it again", slot.name)
+                return slot.backoff.next_delay()
+            slot.restart_requested = False
+            log.info("service %s restarted on request", slot.name)
+            return 0.0
+        exc = inner.exception()
+        if exc is None:
+            log.warning("service %s returned; starting it again", slot.name)
+            return slot.backoff.next_delay()
+        slot.restarts += 1
+        delay = slot.backoff.next_delay()
+        log.error("service %s crashed; restarting in %.1f s", slot.name, delay, exc_info=exc)
+        self.alarms.raise_("service_restarted", "warning", f"{slot.name} crashed: {exc!r}", slot.name)
+        return delay
+
+
+async def _stop(task: asyncio.Task[None], attempts: int = 10) -> None:
+    """Cancel a service and wait for it, cancelling again if the first cancellation was lost.
+
+    Python 3.11's asyncio.wait_for (used inside aiomqtt) swallows a cancellation that lands
+    just as its future completes.
+    """
+    for _ in range(attempts):
+        if task.done():
+            return
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)
+    log.error("service task %s ignored %d cancellations", task.get_name(), attempts)

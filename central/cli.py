@@ -72,6 +72,7 @@ def _parser(broker_config: ModuleType | None) -> argparse.ArgumentParser:
     send.add_argument("--by", default="", metavar="USER", help="who sends it (default: the login name)")
     send.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds to wait for the reply")
 
+    sub.add_parser("users", help="manage dashboard users: users --db fleet.db add NAME --role technician")
     alarms = sub.add_parser("alarms", help="print alarms (open ones unless --all)")
     alarms.add_argument("--db", default="fleet.db", type=Path)
     alarms.add_argument("--all", action="store_true", help="cleared alarms too")
@@ -242,6 +243,11 @@ async def _relay_replies(client: Client, writer: BatchWriter, sender: CommandSen
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["users"]:  # user management has its own parser
+        from central import users
+
+        return users.main(argv[1:])
     broker_config = _broker_config()
     args = _parser(broker_config).parse_args(argv)
     logging.basicConfig(

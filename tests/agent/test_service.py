@@ -274,7 +274,8 @@ def test_kill_9_turns_the_status_lost_and_a_restart_starts_a_newer_session(tmp_p
                 except TimeoutError:
                     print(inbox.on(f"{ROOT}/status"), (tmp_path / "agent2.log").read_text()[-3000:])
                     raise
-                assert proc.wait(30) == 0
+                code = proc.wait(30)
+                assert code == 0, (tmp_path / "agent2.log").read_text()[-5000:]
             finally:
                 proc.kill()
                 proc.wait(10)
