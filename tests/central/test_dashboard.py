@@ -1,6 +1,6 @@
 """The technicians' dashboard: login, roles, escaping, filters, JSON shapes, live events, and the
 whole thing in real headless Chromium against a real Mosquitto, the real collector and two
-stand-in agents speaking the MQTT contract."""
+real agents on simulated devices."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from central.app import Central
 from central.contract import DeviceInfo, DeviceState, Event, Info, Status, Telemetry, now_iso
 from central.fleetdb import FleetDB, Seen
 from central.live import Changes
-from central.mosquitto import LocalBroker
+from central.mosquitto import LocalBroker, free_port
 from central.mqtt import BrokerAddress
 from central.users import Users
 from central.web import create_app
@@ -336,79 +336,58 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 REPO = Path(__file__).resolve().parents[2]
 
-# A stand-in agent in its own process (so that SIGKILL makes the broker publish its Will): it
-# publishes the contract's retained status, info and device states, telemetry and, if asked, an
-# alarm; it answers panel.power with a reply and a new retained state.  SIGTERM is a clean stop.
-STANDIN_AGENT = r"""
-import asyncio, signal, sys
-from central.contract import (Command, CommandReply, DeviceInfo, DeviceState, Event, Info, Status, Telemetry,
-                              Topics, decode, encode, now_iso)
-from central.mqtt import BrokerAddress, Will, make_client
-
-async def main(url, site, agent, room, alarm):
-    topics, since = Topics(site, agent), now_iso()
-    status = lambda state: encode(Status(state, 1, since, "1.0.0").to_dict())
-    panel = {"power": "on", "source": "hdmi1", "volume": 30, "mute": False}
-    camera = {"power": "on", "preset": 1, "pan": 0, "tilt": 0, "zoom": 0}
-    devices = (DeviceInfo("panel", "display", "lg-rs232"), DeviceInfo("camera", "camera", "sony-visca"))
-    will = Will(topics.status, status("lost"), qos=1, retain=True)
-    async with make_client(BrokerAddress.parse(url), agent, will=will) as client:
-        async def publish_state(device, values):
-            payload = DeviceState(device, True, now_iso(), dict(values)).to_dict()
-            await client.publish(topics.state(device), encode(payload), qos=1, retain=True)
-
-        await client.subscribe(topics.cmd(), qos=1)
-        await client.publish(topics.status, status("online"), qos=1, retain=True)
-        info = Info(room, f"pc-{agent}", "1.0.0", devices, telemetry_interval_s=60.0)
-        await client.publish(topics.info, encode(info.to_dict()), qos=1, retain=True)
-        await publish_state("panel", panel)
-        await publish_state("camera", camera)
-        for cpu in (12.0, 18.5):
-            sample = Telemetry(now_iso(), cpu, 41.0, 120 * 10**9, 38.0, {"cpu": 52.0}, 7200.0)
-            await client.publish(topics.telemetry, encode(sample.to_dict()))
-        if alarm == "alarm":
-            event = Event("disk_low", "warning", "raise", now_iso(), "录像盘剩余 8 GB")
-            await client.publish(topics.event, encode(event.to_dict()), qos=1)
-        print("ready", flush=True)
-        me = asyncio.current_task()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, me.cancel)
-        try:
-            async for message in client.messages:
-                name = message.topic.value.rsplit("/cmd/", 1)[1]
-                command = Command.from_dict(name, decode(message.payload))
-                if name == "panel.power" and command.args.get("device") == "panel":
-                    panel["power"] = "on" if command.args["on"] else "off"
-                    await publish_state("panel", panel)
-                    reply = CommandReply(command.id, "succeeded", {"power": panel["power"]}, name=name)
-                else:
-                    reply = CommandReply(command.id, "rejected", error=f"{name}: not in this stand-in", name=name)
-                await client.publish(topics.reply, encode(reply.to_dict()), qos=1)
-        except asyncio.CancelledError:
-            await client.publish(topics.status, status("offline"), qos=1, retain=True)
-
-asyncio.run(main(*sys.argv[1:6]))
+# Real agents (classroom-agent run) on simulated devices, each in its own process, so that
+# SIGKILL makes the broker publish its Will and SIGTERM is a clean stop.  Room 1 is configured
+# so that its disk is always "low": a real alarm for the technician to acknowledge.
+AGENT_CONFIG = """
+agent_id = "{agent}"
+site = "no1-school"
+room = "{room}"
+data_dir = "{data}"
+[broker]
+url = "{url}"
+[intervals]
+telemetry_s = 60
+[http]
+port = {port}
+[health]
+disk_low_percent = {disk_low}
+[[devices]]
+id = "panel"
+profile = "samsung-mdc"
+address = "sim"
+[[devices]]
+id = "camera"
+profile = "sony-visca"
+address = "sim"
 """
 
 
-async def _start_agent(url: str, site: str, agent: str, room: str, alarm: str) -> asyncio.subprocess.Process:
-    proc = await asyncio.create_subprocess_exec(
+async def _start_agent(url: str, tmp: Path, agent: str, room: str, alarm: bool) -> asyncio.subprocess.Process:
+    config = tmp / f"{agent}.toml"
+    config.write_text(
+        AGENT_CONFIG.format(
+            agent=agent, room=room, data=tmp / agent, url=url, port=free_port(), disk_low=100 if alarm else 1
+        )
+    )
+    return await asyncio.create_subprocess_exec(
         sys.executable,
-        "-c",
-        STANDIN_AGENT,
-        url,
-        site,
-        agent,
-        room,
-        alarm,
+        "-m",
+        "agent.cli",
+        "run",
+        "--config",
+        str(config),
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=asyncio.subprocess.PIPE,
     )
-    assert proc.stdout is not None
-    async with asyncio.timeout(20):
-        line = await proc.stdout.readline()
-    assert line == b"ready\n", f"stand-in agent {agent} did not start: {line!r}"
-    return proc
+
+
+async def _wait_online(central: Central, agents: set[str]) -> None:
+    async with asyncio.timeout(30):
+        while {a["agent_id"] for a in central.db.agents() if a["state"] == "online"} != agents:
+            await asyncio.sleep(0.1)
+        while not central.db.alarms(agent_id="agent-1"):
+            await asyncio.sleep(0.1)
 
 
 async def _stop(proc: asyncio.subprocess.Process) -> None:
@@ -494,8 +473,9 @@ async def test_dashboard_in_chromium(broker: LocalBroker, tmp_path: Path) -> Non
                 async with asyncio.timeout(15):
                     await central.http_ready.wait()
                     await central.collector.connected.wait()
-                agents["agent-1"] = await _start_agent(broker.url, "no1-school", "agent-1", "高一(1)班", "alarm")
-                agents["agent-2"] = await _start_agent(broker.url, "no1-school", "agent-2", "录播教室", "")
+                agents["agent-1"] = await _start_agent(broker.url, tmp_path, "agent-1", "高一(1)班", True)
+                agents["agent-2"] = await _start_agent(broker.url, tmp_path, "agent-2", "录播教室", False)
+                await _wait_online(central, {"agent-1", "agent-2"})
                 async with asyncio.timeout(90):
                     await _browse(central.http_url, agents)
             finally:
