@@ -8,10 +8,9 @@ import json
 import sys
 import urllib.error
 import urllib.request
-from typing import Any
 
-from agent.cli import parse_assignments
 from agent.config import load_config
+from central.cli import parse_args_list
 from drivers.errors import ArgumentError
 
 DEFAULT_API = "http://127.0.0.1:8765"
@@ -29,22 +28,13 @@ def run(args: argparse.Namespace) -> int:
     return call(args)
 
 
-def parse_value(text: str) -> Any:
-    """``true``/``false``/numbers as JSON; anything else as the text itself."""
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return text
-    return value if isinstance(value, (bool, int, float)) else text
-
-
 def call(args: argparse.Namespace) -> int:
     """POST one command to the running agent's local API and print its reply."""
     base = DEFAULT_API
     if args.config:
         config = load_config(args.config)
         base = f"http://{config.http_host}:{config.http_port}"
-    values = {k: parse_value(v) for k, v in parse_assignments(args.args).items()}
+    values = parse_args_list(args.args)
     body = json.dumps({"name": args.command, "args": values, "by": args.by}).encode()
     request = urllib.request.Request(f"{base}/api/commands", body, {"Content-Type": "application/json"}, method="POST")
     try:

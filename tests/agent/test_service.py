@@ -318,3 +318,31 @@ profile = "samsung-mdc"
 @pytest.fixture(autouse=True)
 def _quiet_paho(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("WARNING")
+
+
+async def test_cli_call_goes_through_the_same_command_table(tmp_path: Path, broker: LocalBroker) -> None:
+    config_path = write_config(tmp_path, broker)
+    config = load_config(config_path)
+
+    def call(*words: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "agent.cli", "call", "--config", str(config_path), "--by", "teacher", *words]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+
+    async with running(config), listen(broker, f"{ROOT}/event") as (inbox, _):
+        ok = await asyncio.to_thread(call, "panel.volume", "device=panel", "level=33")
+        assert ok.returncode == 0, ok.stderr
+        assert json.loads(ok.stdout)["result"]["volume"] == 33
+        bad = await asyncio.to_thread(call, "panel.mute", "device=panel", "on=maybe")
+        assert bad.returncode == 2
+        assert json.loads(bad.stdout) == {
+            "command": "panel.mute",
+            "status": "rejected",
+            "error": "on: got 'maybe', expected true or false",
+        }
+        # Both requests are in the audit trail the centre receives, with who asked and how.
+        audit = await inbox.until(lambda: [p for p in inbox.on(f"{ROOT}/event") if p["type"] == "command"][1:])
+        assert {(p["command"], p["status"], p["by"], p["door"]) for p in audit} >= {
+            ("panel.mute", "rejected", "teacher", "local")
+        }
+    gone = await asyncio.to_thread(call, "agent.ping")
+    assert gone.returncode == 2 and "no agent answers" in gone.stderr
