@@ -12,13 +12,36 @@ import json
 import logging
 import sqlite3
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
-from central.contract import Command, CommandReply, DeviceState, Event, Info, Status, Telemetry, now_iso
+from central.contract import DeviceState, Event, Info, Status, Telemetry, now_iso
+from central.fleet_rows import (
+    Change,
+    CommandReplied,
+    CommandSent,
+    CommandTimedOut,
+    Payload,
+    PruneTelemetry,
+    Row,
+    Seen,
+    Silent,
+)
+
+__all__ = [
+    "Change",
+    "CommandReplied",
+    "CommandSent",
+    "CommandTimedOut",
+    "FleetDB",
+    "Payload",
+    "PruneTelemetry",
+    "Row",
+    "Seen",
+    "Silent",
+]
 
 log = logging.getLogger(__name__)
 
@@ -66,66 +89,6 @@ ON CONFLICT (agent_id) DO UPDATE SET site = excluded.site,
 
 _ALARM_COLUMNS = "id, agent_id, site, type, severity, device, message, raised_ts, cleared_ts, acked_by, acked_ts"
 _COMMAND_COLUMNS = 'id, agent_id, name, args, "by", sent_ts, expires, status, result, error, replied_ts'
-
-
-Payload = Status | Info | DeviceState | Telemetry | Event
-
-
-@dataclass(frozen=True, slots=True)
-class Seen:
-    """A contract message from an agent (``retained``: replayed by the broker, not heard live)."""
-
-    site: str
-    agent_id: str
-    payload: Payload
-    received: str
-    retained: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Silent:
-    """The agent has sent nothing for 3 telemetry intervals."""
-
-    agent_id: str
-    received: str
-
-
-@dataclass(frozen=True, slots=True)
-class CommandSent:
-    """A command published to an agent (the audit log's first line)."""
-
-    site: str
-    agent_id: str
-    command: Command
-    sent_ts: str
-
-
-@dataclass(frozen=True, slots=True)
-class CommandReplied:
-    """An agent's reply to a command."""
-
-    agent_id: str
-    reply: CommandReply
-    received: str
-
-
-@dataclass(frozen=True, slots=True)
-class CommandTimedOut:
-    """No reply came in time."""
-
-    command_id: str
-    received: str
-
-
-@dataclass(frozen=True, slots=True)
-class PruneTelemetry:
-    """Retention: delete telemetry received before `before`."""
-
-    before: str
-
-
-Row = Seen | Silent | CommandSent | CommandReplied | CommandTimedOut | PruneTelemetry
-Change = tuple[str, str]  # (kind, agent_id)
 
 
 def _open(path: Path) -> sqlite_utils.Database:
