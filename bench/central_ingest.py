@@ -1,0 +1,486 @@
+"""classroom-central's ingest rate (MQTT -> collector -> batched writer -> fleet.db) vs the broker's, same run.
+
+For each fleet size N, on a fresh Mosquitto (LocalBroker, loopback, own port) and a fresh fleet.db:
+  centre:  the real `central.app.Central` (collector + writer + retention, no web) in its own process
+  anchor:  `mosquitto_sub -q 1 -t 'classroom/v1/#'` on the same stream (the broker's delivery rate)
+  load:    N simulated agents multiplexed over several publisher processes (one connection each,
+           pre-encoded QoS 1 PUBLISH packets, a large in-flight window, paced to --rate; paho-mqtt
+           with --generator paho costs ~200 us of CPU a message here, which the centre would miss),
+           each agent publishing retained status + info once, then rounds of
+           telemetry + state/panel + state/camera (real contract payloads; state is retained, as the
+           agent sends it; telemetry goes at QoS 1 here, not the agent's QoS 0, so the broker may not
+           drop it under overload)
+Every process is released at the same instant t0; each rate is count / (time of its last message - t0).
+The centre's count is the rows its writer committed; fleet.db is audited afterwards (telemetry rows,
+agents, devices' last state) so a lost message shows up even if a counter lies.
+Target (issue 3): centre/broker >= 0.9 at >= 5,000 messages/s, no message lost.
+
+    .venv/bin/python bench/central_ingest.py [--agents 1000 10000] [--messages 200000] [--rate 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from central.contract import FLEET, DeviceInfo, DeviceState, Info, Status, Telemetry, Topics, encode, now_iso
+from central.mosquitto import LocalBroker
+
+ROOT = Path(__file__).resolve().parent.parent
+SITE = "bench"
+DEVICES = (("panel", "panel", "nec-p"), ("camera", "camera", "sony-visca"))
+INFLIGHT = 2000  # unacked PUBLISHes per publisher connection
+CHUNK = 200  # PUBLISHes per sendall
+DEADLINE_S = 150.0  # per fleet size: from t0 until everything has been counted (or given up)
+STALL_S = 10.0  # nothing new for this long after the last PUBACK: the rest is lost
+
+# ---- the load: one publisher process ------------------------------------------------------------
+
+
+def agent_id(i: int) -> str:
+    return f"room-{i:05d}"
+
+
+def agent_messages(i: int, rounds: int) -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes]]]:
+    """One agent's retained status + info, and its rounds of telemetry + device states."""
+    topics, ts = Topics(SITE, agent_id(i)), now_iso()
+    devices = tuple(DeviceInfo(d, kind, profile) for d, kind, profile in DEVICES)
+    retained = [
+        (topics.status, encode(Status("online", 1, ts, "bench").to_dict())),
+        (topics.info, encode(Info(f"R{i}", f"pc-{i}", "bench", devices, 60.0).to_dict())),
+    ]
+    live = []
+    for seq in range(1, rounds + 1):
+        telemetry = Telemetry(ts, 12.5, 41.0, 120_000_000_000, 37.5, {"cpu": 48.0}, 3600.0 + seq, {"seq": seq})
+        live.append((topics.telemetry, encode(telemetry.to_dict())))
+        panel = {"power": "on", "input": "hdmi1", "volume": seq % 101, "seq": seq}
+        live.append((topics.state("panel"), encode(DeviceState("panel", True, ts, panel).to_dict())))
+        camera = {"preset": seq % 8, "seq": seq}
+        live.append((topics.state("camera"), encode(DeviceState("camera", True, ts, camera).to_dict())))
+    return retained, live
+
+
+def packet(topic: str, payload: bytes, pid: int, retain: bool) -> bytes:
+    """An MQTT 3.1.1 PUBLISH at QoS 1, encoded once before the clock starts."""
+    body = len(topic).to_bytes(2, "big") + topic.encode() + pid.to_bytes(2, "big") + payload
+    size, length = len(body), bytearray()
+    while True:
+        size, digit = divmod(size, 128)
+        length.append(digit | (0x80 if size else 0))
+        if not size:
+            return bytes([0x32 | retain]) + bytes(length) + body
+
+
+def fleet_messages(first: int, count: int, rounds: int) -> list[tuple[str, bytes, bool]]:
+    """Agents [first, first+count): every retained status + info, then round after round (as a fleet sends)."""
+    retained, per_agent = [], []
+    for i in range(first, first + count):
+        r, lv = agent_messages(i, rounds)
+        retained += [(t, p, True) for t, p in r]
+        per_agent.append(lv)
+    live = [(t, p, "/state/" in t) for k in range(rounds) for agent in per_agent for t, p in agent[3 * k : 3 * k + 3]]
+    return retained + live
+
+
+class Acks:
+    """PUBACKs counted by a reader thread (4 bytes each after the 4-byte CONNACK); the sender waits on it."""
+
+    def __init__(self, sock: socket.socket, total: int) -> None:
+        self.sock, self.total, self.count, self.last = sock, total, 0, 0.0
+        self.changed = threading.Condition()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        seen = 0
+        while chunk := self.sock.recv(1 << 16):
+            seen += len(chunk)
+            with self.changed:
+                self.count = max(0, (seen - 4) // 4)
+                if self.count >= self.total and not self.last:
+                    self.last = time.monotonic()
+                self.changed.notify_all()
+
+    def wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        with self.changed:
+            return self.changed.wait_for(predicate, timeout)
+
+
+def publisher(url: str, first: int, count: int, rounds: int, rate: float) -> None:
+    """Raw pre-encoded QoS 1 PUBLISHes over ONE connection, INFLIGHT unacked at most, paced when rate > 0."""
+    messages = fleet_messages(first, count, rounds)
+    packets = [packet(t, p, k % 65535 + 1, r) for k, (t, p, r) in enumerate(messages)]
+    chunks = [b"".join(packets[k : k + CHUNK]) for k in range(0, len(packets), CHUNK)]
+    host, port = url.removeprefix("mqtt://").split(":")
+    sock = socket.create_connection((host, int(port)))
+    client_id = f"bench-pub-{first}".encode()
+    connect = b"\x00\x04MQTT\x04\x02\x00\x00" + len(client_id).to_bytes(2, "big") + client_id
+    sock.sendall(bytes([0x10, len(connect)]) + connect)
+    acks = Acks(sock, len(packets))
+    print("ready", flush=True)
+    sys.stdin.readline()  # "go": every publisher starts at the same t0
+    t0 = time.monotonic()
+    for k, chunk in enumerate(chunks):
+        sent = k * CHUNK
+        if not acks.wait(lambda sent=sent: sent - acks.count < INFLIGHT, DEADLINE_S):  # type: ignore[misc]
+            break
+        if rate > 0:
+            time.sleep(max(0.0, t0 + sent / rate - time.monotonic()))
+        sock.sendall(chunk)
+    queued = time.monotonic()
+    acks.wait(lambda: acks.count >= acks.total, DEADLINE_S)
+    sock.sendall(b"\xe0\x00")  # DISCONNECT: the broker closes, the reader sees the end
+    acks.reader.join(5)
+    sock.close()
+    print(json.dumps({"offered": len(packets), "acked": acks.count, "queued": queued, "last": acks.last}), flush=True)
+
+
+def paho_publisher(url: str, first: int, count: int, rounds: int, rate: float) -> None:
+    """The same load through paho-mqtt (its CPU cost per message is the comparison; `rate` is ignored)."""
+    import paho.mqtt.client as mqtt
+
+    messages = fleet_messages(first, count, rounds)
+    total = len(messages)
+    acked, done, last = [0], threading.Event(), [0.0]
+
+    def on_publish(client: Any, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
+        acked[0] += 1
+        if acked[0] == total:
+            last[0] = time.monotonic()
+            done.set()
+
+    connected = threading.Event()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{first}")
+    client.max_inflight_messages_set(INFLIGHT)
+    client.max_queued_messages_set(0)
+    client.on_publish = on_publish
+    client.on_connect = lambda *a: connected.set()
+    host, port = url.removeprefix("mqtt://").split(":")
+    client.connect(host, int(port))
+    client.loop_start()
+    connected.wait(10)
+    print("ready", flush=True)
+    sys.stdin.readline()  # "go": every publisher starts at the same t0
+    for topic, payload, retain in messages:
+        client.publish(topic, payload, qos=1, retain=retain)
+    queued = time.monotonic()
+    done.wait(DEADLINE_S)
+    client.disconnect()
+    client.loop_stop()
+    print(json.dumps({"offered": total, "acked": acked[0], "queued": queued, "last": last[0]}), flush=True)
+
+
+# ---- the centre: classroom-central's collector + writer in its own process ----------------------
+
+
+async def centre(url: str, db: str, target: int) -> None:
+    """Run Central (no web); report its counters; note when the writer has committed `target` rows."""
+    from central.app import Central
+    from central.mqtt import BrokerAddress
+
+    central = Central(BrokerAddress.parse(url), db, version="bench")
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    try:
+        async with asyncio.TaskGroup() as tg:
+            service = tg.create_task(central.run(), name="bench[centre].run")
+            await report(central, target, stop)
+            service.cancel()
+    finally:
+        central.close()
+    stats = central.collector.stats
+    print(json.dumps({"final": True, "malformed": stats.malformed, "foreign": stats.foreign}), flush=True)
+
+
+async def report(central: Any, target: int, stop: asyncio.Event) -> None:
+    await central.collector.connected.wait()
+    await asyncio.sleep(0.5)  # the retention row and the centre's own status echo come before the load
+    writer, stats = central.writer, central.collector.stats
+    base_rows, base_msgs = writer.written, stats.messages
+    print(json.dumps({"ready": True}), flush=True)
+    done, next_print = 0.0, 0.0
+    while not stop.is_set():
+        now, written = time.monotonic(), writer.written - base_rows
+        if not done and written >= target:
+            done = now
+        if now >= next_print or done == now:
+            line = {"t": now, "written": written, "received": stats.messages - base_msgs, "backlog": writer.backlog}
+            print(json.dumps(line | {"done": done}), flush=True)
+            next_print = now + 0.5
+        await asyncio.sleep(0.005)
+
+
+# ---- the run: one fleet size ------------------------------------------------------------------
+
+
+@dataclass
+class Lines:
+    """A child's stdout read in a thread: JSON lines kept, the newest progress line at hand."""
+
+    proc: subprocess.Popen[bytes]
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    ready: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> Lines:
+        threading.Thread(target=self._read, daemon=True).start()
+        return self
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            text = raw.decode().strip()
+            if text == "ready" or text.startswith('{"ready"'):
+                self.ready.set()
+            elif text.startswith("{"):
+                self.lines.append(json.loads(text))
+
+    def wait_ready(self, timeout: float) -> None:
+        if not self.ready.wait(timeout):
+            raise RuntimeError(f"{self.proc.args!r} did not get ready within {timeout} s")
+
+
+@dataclass
+class Anchor:
+    """mosquitto_sub on the same stream: counts lines (one per message, topic only) and times the last."""
+
+    proc: subprocess.Popen[bytes]
+    target: int
+    count: int = 0
+    last: float = 0.0
+    first_seen: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> Anchor:
+        threading.Thread(target=self._read, daemon=True).start()
+        return self
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        while chunk := os.read(fd, 1 << 16):
+            self.count += chunk.count(b"\n")
+            self.last = time.monotonic()
+            self.first_seen.set()
+
+
+def spawn(*args: str, stdin: int | None = None) -> subprocess.Popen[bytes]:
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, __file__, *args], stdin=stdin, stdout=subprocess.PIPE, env=env)
+
+
+def plan(n: int, messages: int, publishers: int) -> tuple[int, list[tuple[int, int]]]:
+    """Rounds per agent and each publisher's (first agent, agent count)."""
+    rounds = max(1, (messages - 2 * n) // (3 * n))
+    share = [(n // publishers) + (1 if k < n % publishers else 0) for k in range(publishers)]
+    starts = [sum(share[:k]) for k in range(publishers)]
+    return rounds, [(s, c) for s, c in zip(starts, share, strict=True) if c]
+
+
+@dataclass(frozen=True)
+class Load:
+    """How the fleet is simulated."""
+
+    messages: int
+    publishers: int
+    rate: float  # msg/s offered in total; 0: as fast as the broker takes them
+    generator: str  # "raw" (pre-encoded packets) or "paho"
+
+
+def run_size(n: int, load: Load, folder: Path) -> dict[str, Any]:
+    rounds, groups = plan(n, load.messages, load.publishers)
+    rate = str(load.rate / len(groups))
+    offered = n * (2 + 3 * rounds)
+    broker = LocalBroker(folder / "broker")
+    broker.start()
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        db = folder / "fleet.db"
+        centre_out = Lines(spawn("_centre", broker.url, str(db), str(offered))).start()
+        procs.append(centre_out.proc)
+        centre_out.wait_ready(30)
+        sub = ["mosquitto_sub", "-h", broker.host, "-p", str(broker.port), "-q", "1", "-t", "classroom/v1/#"]
+        sub += ["-F", "%t", "-C", str(offered + 1), "-W", str(int(DEADLINE_S + 60))]
+        anchor = Anchor(subprocess.Popen(sub, stdout=subprocess.PIPE), offered + 1).start()
+        procs.append(anchor.proc)
+        if not anchor.first_seen.wait(10):  # the centre's retained status: the anchor is subscribed
+            raise RuntimeError("mosquitto_sub received nothing")
+        pubs = [
+            Lines(
+                spawn("_publish", load.generator, broker.url, str(a), str(c), str(rounds), rate, stdin=subprocess.PIPE)
+            ).start()
+            for a, c in groups
+        ]
+        procs += [p.proc for p in pubs]
+        for p in pubs:
+            p.wait_ready(120)
+        watched = {"centre": [centre_out.proc.pid], "broker": [broker.process.pid] if broker.process else []}
+        watched |= {"anchor": [anchor.proc.pid], "publishers": [p.proc.pid for p in pubs]}
+        cpu0 = cpu_seconds(watched)
+        t0 = time.monotonic()
+        for p in pubs:
+            assert p.proc.stdin is not None
+            p.proc.stdin.write(b"go\n")
+            p.proc.stdin.flush()
+        wait_until_counted(centre_out, anchor, pubs, offered, t0)
+        cpu = {k: v - cpu0[k] for k, v in cpu_seconds(watched).items()}
+        centre_out.proc.send_signal(signal.SIGTERM)
+        centre_out.proc.wait(30)
+        return summarise(n, rounds, offered, t0, centre_out, anchor, pubs, cpu, audit(db, n, rounds))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
+        broker.stop()
+
+
+def wait_until_counted(centre_out: Lines, anchor: Anchor, pubs: list[Lines], offered: int, t0: float) -> None:
+    """Until the centre has written all and the anchor has counted all, or nothing has moved for STALL_S."""
+    moved, last = time.monotonic(), (-1, -1, -1)
+    while time.monotonic() - t0 < DEADLINE_S:
+        time.sleep(0.1)
+        centre_now = centre_out.lines[-1] if centre_out.lines else {"written": 0, "received": 0}
+        now = (centre_now["written"], centre_now["received"], anchor.count)
+        if now != last:
+            moved, last = time.monotonic(), now
+        if now[0] >= offered and now[2] >= anchor.target:
+            return
+        if all(p.lines for p in pubs) and time.monotonic() - moved > STALL_S:
+            return  # the publishers are done and nothing arrives any more: what is missing is lost
+    print(f"  gave up after {DEADLINE_S:.0f} s", file=sys.stderr)
+
+
+def cpu_seconds(watched: dict[str, list[int]]) -> dict[str, float]:
+    out = {}
+    for name, pids in watched.items():
+        total = 0.0
+        for pid in pids:
+            try:
+                t = psutil.Process(pid).cpu_times()
+                total += t.user + t.system + t.children_user + t.children_system
+            except psutil.NoSuchProcess:
+                pass
+        out[name] = total
+    return out
+
+
+def audit(db: Path, n: int, rounds: int) -> dict[str, int]:
+    """What fleet.db holds, counted independently of the centre's counters."""
+    with sqlite3.connect(db) as conn:
+        one = lambda sql: int(conn.execute(sql).fetchone()[0])  # noqa: E731
+        return {
+            "telemetry": one("SELECT count(*) FROM telemetry"),
+            "agents_online": one(f"SELECT count(*) FROM agents WHERE state = 'online' AND site = '{SITE}'"),
+            "info_rows": one("SELECT count(*) FROM agents WHERE hostname LIKE 'pc-%'"),
+            "status_rows": one("SELECT count(*) FROM status_history WHERE state = 'online'"),
+            "devices_last": one(f"SELECT count(*) FROM devices WHERE json_extract(state, '$.seq') = {rounds}"),
+        }
+
+
+def summarise(
+    n: int,
+    rounds: int,
+    offered: int,
+    t0: float,
+    centre_out: Lines,
+    anchor: Anchor,
+    pubs: list[Lines],
+    cpu: dict[str, float],
+    db: dict[str, int],
+) -> dict[str, Any]:
+    progress = [line for line in centre_out.lines if "written" in line]
+    last = progress[-1] if progress else {"written": 0, "received": 0, "done": 0.0, "t": t0}
+    centre_end = last["done"] or last["t"]
+    acked = sum(p.lines[-1]["acked"] for p in pubs if p.lines)
+    pub_end = max((p.lines[-1]["last"] for p in pubs if p.lines), default=0.0) or time.monotonic()
+    got = anchor.count - 1  # minus the centre's own retained status
+    return {
+        "n": n,
+        "rounds": rounds,
+        "offered": offered,
+        "acked": acked,
+        "offer_s": pub_end - t0,
+        "anchor": got,
+        "anchor_s": anchor.last - t0,
+        "written": last["written"],
+        "received": last["received"],
+        "centre_s": centre_end - t0,
+        "cpu": cpu,
+        "db": db,
+        "peak_backlog": max((line["backlog"] for line in progress), default=0),
+    }
+
+
+def show(r: dict[str, Any]) -> None:
+    offer, broker, central = r["acked"] / r["offer_s"], r["anchor"] / r["anchor_s"], r["written"] / r["centre_s"]
+    n, rounds, offered = r["n"], r["rounds"], r["offered"]
+    print(f"N={n} agents: {offered} messages (2 retained + {rounds} x (telemetry + 2 states) per agent)")
+    print(f"  offered  (QoS 1, acked by the broker)  {r['acked']:>8}  in {r['offer_s']:6.2f} s  {offer:8.0f} msg/s")
+    print(f"  broker   (mosquitto_sub -q 1)          {r['anchor']:>8}  in {r['anchor_s']:6.2f} s  {broker:8.0f} msg/s")
+    print(
+        f"  centre   (rows committed to fleet.db)  {r['written']:>8}  in {r['centre_s']:6.2f} s  {central:8.0f} msg/s"
+    )
+    db = r["db"]
+    expected = {"telemetry": n * rounds, "agents": n, "status": n, "devices": 2 * n}
+    print(
+        f"  fleet.db telemetry rows {db['telemetry']}/{expected['telemetry']}, agents online {db['agents_online']}/{n},"
+        f" info applied {db['info_rows']}/{n}, online history {db['status_rows']}/{n},"
+        f" devices at last state {db['devices_last']}/{2 * n}"
+    )
+    lost = offered - r["written"]
+    audit_ok = (db["telemetry"], db["agents_online"], db["info_rows"], db["status_rows"], db["devices_last"]) == (
+        expected["telemetry"],
+        n,
+        n,
+        n,
+        2 * n,
+    )
+    print(f"  lost (offered - written) {lost}   fleet.db audit {'complete' if audit_ok else 'INCOMPLETE'}")
+    cpu = "  ".join(f"{k} {v / r['centre_s'] * 100:.0f} %" for k, v in r["cpu"].items())
+    print(f"  CPU over the centre's window (% of one core): {cpu}   peak writer backlog {r['peak_backlog']}")
+    ok = central / broker >= 0.9 and central >= 5000 and lost == 0 and audit_ok
+    print(
+        f"  ratio centre/broker {central / broker:.2f}   (target >= 0.9 at >= 5,000 msg/s, 0 lost: "
+        f"{'met' if ok else 'MISSED'})"
+    )
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "_publish":
+        generator, url, (first, count, rounds), rate = sys.argv[2], sys.argv[3], map(int, sys.argv[4:7]), sys.argv[7]
+        (publisher if generator == "raw" else paho_publisher)(url, first, count, rounds, float(rate))
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "_centre":
+        asyncio.run(centre(sys.argv[2], sys.argv[3], int(sys.argv[4])))
+        return
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--agents", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--messages", type=int, default=200_000, help="messages offered per fleet size")
+    parser.add_argument("--publishers", type=int, default=4, help="publisher processes (one connection each)")
+    parser.add_argument("--rate", type=float, default=10_000, help="total msg/s offered (0: as fast as taken)")
+    parser.add_argument("--generator", choices=["raw", "paho"], default="raw")
+    args = parser.parse_args()
+    load = Load(args.messages, args.publishers, args.rate, args.generator)
+    print(f"central ingest through Mosquitto on loopback, {os.cpu_count()} cores, subscription {FLEET}")
+    for n in args.agents:
+        with tempfile.TemporaryDirectory(prefix="central-ingest-") as tmp:
+            show(run_size(n, load, Path(tmp)))
+
+
+if __name__ == "__main__":
+    main()
