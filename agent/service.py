@@ -123,17 +123,21 @@ class Agent:
         )
 
     async def _trim_outbox(self) -> None:
-        """Keep the outbox within its bounds; say so in an alarm when anything is dropped."""
         while True:
-            dropped = self.store.outbox_trim(self.config.outbox_max_age_h * 3600, self.config.outbox_max_rows)
-            if dropped:
-                log.warning("outbox full or too old: dropped %d undelivered messages", dropped)
-                self.alarms.raise_(
-                    "outbox_dropped", "warning", f"{dropped} undelivered events/replies dropped (outbox bounds)"
-                )
-            elif self.store.outbox_size() == 0:
-                self.alarms.clear("outbox_dropped")
+            self.trim_outbox()
             await asyncio.sleep(OUTBOX_TRIM_S)
+
+    def trim_outbox(self) -> int:
+        """Keep the outbox within its bounds; say so in an alarm when anything is dropped."""
+        dropped = self.store.outbox_trim(self.config.outbox_max_age_h * 3600, self.config.outbox_max_rows)
+        if dropped:
+            log.warning("outbox full or too old: dropped %d undelivered messages", dropped)
+            self.alarms.raise_(
+                "outbox_dropped", "warning", f"{dropped} undelivered events/replies dropped (outbox bounds)"
+            )
+        elif self.store.outbox_size() == 0:
+            self.alarms.clear("outbox_dropped")
+        return dropped
 
     async def run(self) -> None:
         """Run until cancelled; a clean stop publishes ``offline``."""

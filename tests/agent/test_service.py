@@ -346,3 +346,42 @@ async def test_cli_call_goes_through_the_same_command_table(tmp_path: Path, brok
         }
     gone = await asyncio.to_thread(call, "agent.ping")
     assert gone.returncode == 2 and "no agent answers" in gone.stderr
+
+
+async def test_a_full_outbox_drops_the_oldest_and_says_so(tmp_path: Path, broker: LocalBroker) -> None:
+    path = write_config(tmp_path, broker)
+    path.write_text(path.read_text() + "[outbox]\nmax_rows = 5\n")
+    config = load_config(path)
+    async with running(config) as agent, listen(broker, f"{ROOT}/event", identifier="reader-3", clean_session=False):
+        pass
+    broker.stop()
+    async with running_offline(config) as agent:
+        for n in range(12):
+            agent.alarms.log("flood", f"event {n}", n=n)
+        assert agent.trim_outbox() == 7
+        assert ("outbox_dropped", "") in agent.alarms.open
+    broker.start()
+    async with (
+        running(config),
+        listen(broker, f"{ROOT}/event", identifier="reader-3", clean_session=False) as (
+            inbox,
+            _,
+        ),
+    ):
+        await inbox.until(lambda: any(p["type"] == "outbox_dropped" for p in inbox.on(f"{ROOT}/event")))
+        kept = [p["n"] for p in inbox.on(f"{ROOT}/event") if p["type"] == "flood"]
+        # The newest five messages survive, in order: four events and the alarm that says so.
+        assert kept == [8, 9, 10, 11]
+
+
+@asynccontextmanager
+async def running_offline(config: SiteConfig) -> AsyncIterator[Agent]:
+    """An agent whose broker is down (it keeps retrying in the background)."""
+    agent = Agent(config)
+    task = asyncio.create_task(agent.run(), name="agent")
+    try:
+        await asyncio.sleep(0.2)
+        yield agent
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
