@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -304,6 +305,16 @@ class FleetDB:
             session = int(cur[0]) + 1 if cur else 1
             self._w.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('session', ?)", [str(session)])
         return session
+
+    def session_secret(self) -> bytes:
+        """The dashboard's cookie-signing secret, made once and kept, so logins survive a restart."""
+        with self._lock, self._w.atomic():
+            cur = self._w.execute("SELECT value FROM meta WHERE key = 'session_secret'").fetchone()
+            if cur:
+                return bytes.fromhex(cur[0])
+            secret = os.urandom(32)
+            self._w.execute("INSERT INTO meta (key, value) VALUES ('session_secret', ?)", [secret.hex()])
+        return secret
 
     def ack_alarm(self, alarm_id: int, user: str) -> bool:
         """Acknowledge an alarm; False when there is no such alarm or it is already acknowledged."""

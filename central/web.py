@@ -22,7 +22,6 @@ import asyncio
 import html
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -67,6 +66,9 @@ class FleetView(Protocol):
     def ack_alarm(self, alarm_id: int, user: str) -> bool:
         """Acknowledge; False when there is no such open alarm."""
 
+    def session_secret(self) -> bytes:
+        """The kept cookie-signing secret."""
+
     def commands(self, *, agent_id: str | None = None, limit: int = 100) -> Any:
         """The command audit log, newest first."""
 
@@ -110,7 +112,7 @@ def create_app(
     """The dashboard application; users default to the ``users`` table of the fleet database."""
     own_users = users is None
     users = users if users is not None else Users(db.path)
-    sessions = Sessions(secret if secret is not None else os.urandom(32))
+    sessions = Sessions(secret if secret is not None else db.session_secret())
     app = web.Application(middlewares=[_security_headers, make_middleware(sessions, users)])
     app[DB_KEY], app[CHANGES_KEY], app[SENDER_KEY] = db, changes, sender
     app[STREAMS_KEY] = set()
