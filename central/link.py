@@ -192,7 +192,8 @@ class AgentLink:
         return encode(Status(state, self.session, self.since, self.version).to_dict())
 
     async def _announce(self, client: Client) -> None:
-        """Re-publish every retained topic, then listen for commands."""
+        """Listen for commands, then re-publish every retained topic: ``online`` means ready."""
+        await client.subscribe(self.topics.cmd(), qos=1, timeout=PUBLISH_TIMEOUT)
         await client.publish(self.topics.status, self._status("online"), qos=1, retain=True, timeout=PUBLISH_TIMEOUT)
         await client.publish(
             self.topics.info, encode(self.info().to_dict()), qos=1, retain=True, timeout=PUBLISH_TIMEOUT
@@ -204,7 +205,6 @@ class AgentLink:
             # overwritten by an older one (publishes go out in call order).
             payload = encode(self._states[device].to_dict())
             await client.publish(self.topics.state(device), payload, qos=1, retain=True, timeout=PUBLISH_TIMEOUT)
-        await client.subscribe(self.topics.cmd(), qos=1, timeout=PUBLISH_TIMEOUT)
 
     async def _goodbye(self, client: Client) -> None:
         """A clean stop: say ``offline`` (retained) so the Will never fires."""

@@ -385,3 +385,18 @@ async def running_offline(config: SiteConfig) -> AsyncIterator[Agent]:
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_command_sent_the_moment_the_agent_says_online_is_answered(tmp_path: Path, broker: LocalBroker) -> None:
+    config = load_config(write_config(tmp_path, broker))
+    async with listen(broker) as (inbox, client):
+        agent = Agent(config)
+        task = asyncio.create_task(agent.run())
+        try:
+            await inbox.until(lambda: any(p["state"] == "online" for p in inbox.on(f"{ROOT}/status")))
+            await client.publish(f"{ROOT}/cmd/agent.ping", command("agent.ping", {}, ident="first"), qos=1)
+            reply = await inbox.until(lambda: [p for p in inbox.on(f"{ROOT}/reply") if p["id"] == "first"], 15)
+            assert reply[0]["status"] == "succeeded"
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
