@@ -1,0 +1,139 @@
+"""Real media servers for the streaming tests: a GStreamer RTSP camera and an Xvfb screen."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's: it has gi and GstRtspServer, the venv does not
+SERVER_SCRIPT = Path(__file__).with_name("rtsp_server.py")
+GST_CHECK = "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def read_line(process: subprocess.Popen[str], deadline: float) -> str:
+    """The next stdout line of `process`, or "" at EOF or the deadline."""
+    assert process.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        if not selector.select(max(0.0, deadline - time.monotonic())):
+            return ""
+    return process.stdout.readline()
+
+
+class RtspTestServer:
+    """GStreamer's RTSP server in its own process, serving H.264 + AAC test signals on loopback."""
+
+    def __init__(self, port: int, size: tuple[int, int] = (320, 240), fps: int = 20, path: str = "/cam") -> None:
+        self.port, self.size, self.fps, self.path = port, size, fps, path
+        self.url = f"rtsp://127.0.0.1:{port}{path}"
+        self._process: subprocess.Popen[str] | None = None
+
+    def start(self, timeout: float = 15.0) -> None:
+        """Start and wait for "ready"; retries while the port is still held by a killed predecessor."""
+        deadline = time.monotonic() + timeout
+        command = [SYSTEM_PYTHON, str(SERVER_SCRIPT), "--port", str(self.port), "--path", self.path]
+        command += ["--width", str(self.size[0]), "--height", str(self.size[1]), "--fps", str(self.fps)]
+        while True:
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            if read_line(process, deadline).strip() == "ready":
+                self._process = process
+                return
+            process.kill()
+            _, stderr = process.communicate(timeout=5)
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"RTSP test server did not start on port {self.port}: {stderr.strip()}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        """kill -9, like a camera losing power."""
+        process, self._process = self._process, None
+        if process is not None:
+            process.send_signal(signal.SIGKILL)
+            process.communicate(timeout=5)
+
+    def restart(self) -> None:
+        """Start again on the same port."""
+        self.stop()
+        self.start()
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A loopback TCP port with nobody listening (an unreachable camera)."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def gst_rtsp_available() -> None:
+    """Skip (with the reason) when Debian's python3 lacks GStreamer's RTSP server bindings."""
+    if not Path(SYSTEM_PYTHON).exists():
+        pytest.skip(f"{SYSTEM_PYTHON} is missing: the RTSP test server needs Debian's python3-gi")
+    check = subprocess.run([SYSTEM_PYTHON, "-c", GST_CHECK], capture_output=True, text=True, timeout=30)
+    if check.returncode != 0:
+        reason = check.stderr.strip().splitlines()[-1:] or ["?"]
+        pytest.skip(
+            f"{SYSTEM_PYTHON} cannot import GstRtspServer ({reason[0]}): apt-get install python3-gi "
+            "gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly gstreamer1.0-libav"
+        )
+
+
+@pytest.fixture
+def rtsp_server(gst_rtsp_available: None) -> Iterator[RtspTestServer]:
+    """A running RTSP camera (320x240, 20 fps) on a free loopback port, killed after the test."""
+    server = RtspTestServer(free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class XDisplay:
+    """A running Xvfb: its display name and a way to paint its root window."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def paint(self, colour: str) -> None:
+        """Fill the root window with one colour (what a screen grab should then see)."""
+        subprocess.run(["xsetroot", "-display", self.name, "-solid", colour], check=True, timeout=10)
+
+
+@pytest.fixture
+def xvfb() -> Iterator[XDisplay]:
+    """A real X server (Xvfb, 1280x720x24) on a display number it picks itself (-displayfd)."""
+    if shutil.which("Xvfb") is None or shutil.which("xsetroot") is None:
+        pytest.skip("Xvfb / xsetroot missing: apt-get install xvfb x11-xserver-utils")
+    read_end, write_end = os.pipe()
+    # -noreset: otherwise the server resets (and forgets the root colour) when xsetroot disconnects
+    process = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x720x24", "-nolisten", "tcp", "-noreset"],
+        pass_fds=(write_end,),
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write_end)
+    try:
+        with os.fdopen(read_end) as numbers, selectors.DefaultSelector() as selector:
+            selector.register(numbers, selectors.EVENT_READ)
+            assert selector.select(15), "Xvfb did not report its display within 15 s"
+            display = f":{numbers.readline().strip()}"
+        yield XDisplay(display)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
