@@ -23,7 +23,7 @@ from av.container import InputContainer
 
 from drivers.backoff import Backoff
 from streaming.reconnect import ReconnectingSource, SourceUnavailable
-from streaming.source import Image
+from streaming.source import Image, ReaderThread
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class ScreenSource(ReconnectingSource):
             container.close()
 
 
-class MicrophoneSource:
+class MicrophoneSource(ReaderThread):
     """A microphone through PyAV (ALSA or PulseAudio): the newest audio frames in a bounded deque.
 
     Not a video `Source`: consumers take `frames()` (the newest `keep` blocks of samples, oldest
@@ -139,7 +139,7 @@ class MicrophoneSource:
         backoff: Backoff | None = None,
     ) -> None:
         """`backend` is the FFmpeg input format ("alsa" or "pulse"); nothing opens until `start`."""
-        self.name = name
+        super().__init__(name)
         self.device = device
         self.backend = backend
         self.sample_rate = sample_rate
@@ -148,26 +148,10 @@ class MicrophoneSource:
         self._backoff = backoff if backoff is not None else Backoff()
         self._frames: deque[AudioFrame] = deque(maxlen=keep)
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.connected = False
         self.error = ""
         self.reconnects = 0
         self.last_frame_at: float | None = None  # time.monotonic()
-
-    def start(self) -> None:
-        """Start the reader thread."""
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name=f"source[{self.name}].reader", daemon=True)
-            self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop the reader thread and release the device."""
-        self._stop.set()
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join(timeout)
 
     def frames(self) -> list[AudioFrame]:
         """The newest audio frames, oldest first."""

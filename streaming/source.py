@@ -72,22 +72,18 @@ class _Rate:
         return (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else 0.0
 
 
-class Source(ABC):
-    """A named source of frames with a reader thread that keeps only the newest one."""
+class ReaderThread(ABC):
+    """A named blocking reader loop in a thread of its own: `start`, `stop`, `stopping`."""
 
     def __init__(self, name: str) -> None:
         """Nothing runs until `start`."""
         self.name = name
-        self._lock = threading.Lock()
-        self._frame: Frame | None = None
-        self._new_frame = threading.Condition(self._lock)
-        self._rate = _Rate()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.connected = False
-        self.reconnects = 0
-        self.error = ""
-        self._count = 0
+
+    @abstractmethod
+    def _run(self) -> None:
+        """The reader loop; returns once `stopping` is set."""
 
     def start(self) -> None:
         """Start the reader thread."""
@@ -108,6 +104,22 @@ class Source(ABC):
     def stopping(self) -> bool:
         """True once `stop` was called (reader loops check it)."""
         return self._stop.is_set()
+
+
+class Source(ReaderThread):
+    """A named source of frames with a reader thread that keeps only the newest one."""
+
+    def __init__(self, name: str) -> None:
+        """Nothing runs until `start`."""
+        super().__init__(name)
+        self._lock = threading.Lock()
+        self._frame: Frame | None = None
+        self._new_frame = threading.Condition(self._lock)
+        self._rate = _Rate()
+        self.connected = False
+        self.reconnects = 0
+        self.error = ""
+        self._count = 0
 
     @abstractmethod
     def _run(self) -> None:
