@@ -72,6 +72,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--duration", type=float, default=None, metavar="S", help="stop after S seconds (default: run until Ctrl-C)"
     )
+
+    from agent import cli_record  # argparse only: the media stack loads when the command runs
+
+    cli_record.add_parser(sub)
     return parser
 
 
@@ -105,6 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from agent import cli_service
 
             return cli_service.run(args)
+        if args.cmd == "record":
+            from agent import cli_record
+
+            return cli_record.run(args)
         if args.cmd == "simulate":
             from agent import cli_simulate
 

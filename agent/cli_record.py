@@ -1,0 +1,140 @@
+"""``classroom-agent record``: record sources straight to disk, without the service.
+
+For technicians testing cameras: the same compositor, segments and final MP4 as the service.
+The media stack (PyAV, OpenCV, numpy) is imported here, inside the command, never by `agent.cli`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import signal
+import sys
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from drivers.errors import ArgumentError
+
+if TYPE_CHECKING:
+    from streaming.source import Source
+
+FIRST_FRAME_WAIT_S = 10.0
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Declare the `record` subcommand."""
+    rec = sub.add_parser("record", help="record sources into segments and a final MP4, without the service")
+    rec.add_argument("urls", nargs="+", metavar="URL", help="rtsp://..., synthetic[:LABEL], screen[:DISPLAY]")
+    rec.add_argument("--layout", default="single", help="single, pip, side_by_side, grid, courseware_teacher")
+    rec.add_argument("--seconds", type=float, required=True, metavar="N", help="how long to record")
+    rec.add_argument("--out", required=True, metavar="DIR", help="where segments, index.json and the MP4 go")
+    rec.add_argument("--size", default="1280x720", metavar="WxH", help="output size (default 1280x720)")
+    rec.add_argument("--fps", type=float, default=30.0, metavar="N", help="output frame rate (default 30)")
+    rec.add_argument("--corner", default="bottom-right", help="inset corner for pip / courseware_teacher")
+    rec.add_argument("--audio", choices=("silence", "tone", "none"), default="silence", help="the AAC track")
+    rec.add_argument("--segment-s", type=float, default=600.0, metavar="S", help="start a new file every S seconds")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"1280x720"`` -> ``(1280, 720)``."""
+    match = re.fullmatch(r"(\d+)x(\d+)", text)
+    if not match:
+        raise ArgumentError(f"--size {text!r}: expected WxH, e.g. 1280x720")
+    return int(match.group(1)), int(match.group(2))
+
+
+def make_source(url: str, name: str, size: tuple[int, int], fps: float) -> Source:
+    """A source for one URL; the RTSP and screen modules load only when asked for."""
+    scheme, _, rest = url.partition(":")
+    if scheme == "synthetic":
+        from streaming.synthetic import SyntheticSource
+
+        return SyntheticSource(name, size, fps, label=rest or name)
+    if scheme in ("rtsp", "rtsps"):
+        try:
+            from streaming.rtsp import RtspSource
+        except ImportError as exc:
+            raise ArgumentError(f"{url}: RTSP sources are not available in this build ({exc})") from exc
+        return RtspSource(name, url)
+    if scheme == "screen":
+        try:
+            from streaming.capture import ScreenSource
+        except ImportError as exc:
+            raise ArgumentError(f"{url}: screen capture is not available in this build ({exc})") from exc
+        return ScreenSource(name, rest or ":0")
+    raise ArgumentError(f"source {url!r}: expected rtsp://..., synthetic[:LABEL] or screen[:DISPLAY]")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Record for `--seconds`, then print where the final MP4 is and how long it runs."""
+    size = parse_size(args.size)
+    if args.seconds <= 0 or args.fps <= 0 or args.segment_s <= 0:
+        raise ArgumentError("--seconds, --fps and --segment-s must be positive")
+
+    from streaming.compose import Compositor, Layout, LayoutError
+    from streaming.recorder import Recorder, RecordingError
+    from streaming.synthetic import ToneSource
+
+    names = [_source_name(url, i) for i, url in enumerate(args.urls)]
+    try:
+        layout = Layout(args.layout, tuple(names), size=size, corner=args.corner)
+    except LayoutError as exc:
+        raise ArgumentError(str(exc)) from exc
+    sources = [make_source(url, name, size, args.fps) for url, name in zip(args.urls, names, strict=True)]
+    audio = None if args.audio == "none" else ToneSource(level=0.1 if args.audio == "tone" else 0.0)
+    compositor = Compositor(layout, sources)
+    recorder = Recorder(
+        args.out, size, args.fps, picture=compositor.render, audio=audio, duration_s=args.seconds,
+        segment_s=args.segment_s,
+    )  # fmt: skip
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        for source in sources:
+            source.start()
+        for source in sources:
+            source.wait_newer(0, FIRST_FRAME_WAIT_S)  # a source that stays silent shows "no signal"
+        recorder.start()
+        try:
+            recorder.wait()
+        except KeyboardInterrupt:
+            print("record: interrupted, finishing the recording", file=sys.stderr)
+        recording = recorder.stop()
+    except RecordingError as exc:
+        print(f"classroom-agent: record failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for source in sources:
+            source.stop()
+    print(
+        f"{recording.final}  {recording.duration_s:.2f} s  {recording.frames} frames  {recording.segments} segment(s)"
+    )
+    return _report_sources(sources)
+
+
+def _report_sources(sources: list[Source]) -> int:
+    """One line per source: its gaps (a camera that dropped out) or why it never showed a picture."""
+    status = 0
+    for source in sources:
+        health = source.health()
+        outages = getattr(source, "outages", lambda: [])()
+        if health.last_frame_age_s is None:
+            print(f"{source.name}: no picture at all ({health.error or 'no frames'})")
+            status = 1
+        elif outages:
+            gaps = ", ".join(f"{o.seconds:.1f} s ({o.error})" for o in outages)
+            print(f"{source.name}: {len(outages)} gap(s): {gaps}; reconnected {health.reconnects} time(s)")
+        else:
+            print(f"{source.name}: no gaps")
+    return status
+
+
+def _source_name(url: str, position: int) -> str:
+    scheme, _, rest = url.partition(":")
+    if scheme == "synthetic" and rest:
+        return rest
+    return f"{scheme.split('/')[0] or 'source'}{position + 1}"
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
