@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from drivers.errors import ArgumentError
 
 if TYPE_CHECKING:
+    from streaming.reconnect import Outage
     from streaming.source import Source
 
 FIRST_FRAME_WAIT_S = 10.0
@@ -114,10 +115,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _report_sources(sources: list[Source]) -> int:
     """One line per source: its gaps (a camera that dropped out) or why it never showed a picture."""
+    from streaming.reconnect import ReconnectingSource
+
     status = 0
     for source in sources:
         health = source.health()
-        outages = getattr(source, "outages", lambda: [])()
+        outages: list[Outage] = source.outages() if isinstance(source, ReconnectingSource) else []
         if health.last_frame_age_s is None:
             print(f"{source.name}: no picture at all ({health.error or 'no frames'})")
             status = 1
