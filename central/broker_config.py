@@ -231,7 +231,10 @@ def acl_text(registry: Registry) -> str:
         own = f"{ROOT}/{agent.site}/{agent.agent_id}"
         lines.append(f"user {agent.username}")
         lines += [f"topic write {own}/{kind}" for kind in AGENT_WRITES]
-        lines += [f"topic read {own}/cmd/#", f"topic read {CENTRAL_STATUS}", ""]
+        # WebRTC signalling (DESIGN.md): a peer writes rtc/<this agent> in its own subtree, in any
+        # school; this agent may read exactly the messages addressed to it.
+        lines += [f"topic read {own}/cmd/#", f"topic read {ROOT}/+/+/rtc/{agent.agent_id}"]
+        lines += [f"topic read {CENTRAL_STATUS}", ""]
     for user in registry.users:
         lines += [f"user {user.username}", f"topic read {ROOT}/#"]
         if user.role == "central":

@@ -101,6 +101,27 @@ async def test_agent_reads_only_its_own_commands_and_the_centre_status(secured: 
     assert set(topics_of(got)) == {CENTRAL_STATUS, T101.cmd("agent.ping")}
 
 
+async def test_webrtc_signalling_reaches_only_the_agent_it_is_addressed_to(secured: LocalBroker) -> None:
+    # 专递课堂 across schools: room-201 (school-b) signals room-101 (school-a) through the broker.
+    rtc_201_to_101 = str(Topic(ROOM_201.site, ROOM_201.agent_id, "rtc", ROOM_101.agent_id))
+    rtc_201_to_102 = str(Topic(ROOM_201.site, ROOM_201.agent_id, "rtc", ROOM_102.agent_id))
+    async with (
+        connect(secured, ROOM_201) as caller,
+        connect(secured, ROOM_101) as callee,
+        connect(secured, ROOM_102) as bystander,
+    ):
+        await callee.subscribe("classroom/v1/+/+/rtc/room-101", qos=1)
+        await bystander.subscribe("classroom/v1/+/+/rtc/#", qos=1)  # would love to listen in
+        await bystander.subscribe("classroom/v1/+/+/rtc/room-102", qos=1)
+        await caller.publish(rtc_201_to_101, b'{"offer": 1}', qos=1)
+        await caller.publish(rtc_201_to_102, SENTINEL, qos=1)
+        await caller.publish(rtc_201_to_101, SENTINEL, qos=1)
+        got_callee = await receive_until(callee, rtc_201_to_101)
+        got_bystander = await receive_until(bystander, rtc_201_to_102)
+    assert [m.payload for m in got_callee] == [b'{"offer": 1}', SENTINEL]
+    assert topics_of(got_bystander) == [rtc_201_to_102]  # nothing addressed to room-101
+
+
 async def test_only_the_centre_sends_commands(secured: LocalBroker) -> None:
     async with (
         connect(secured, CENTRAL) as centre,
