@@ -1,0 +1,388 @@
+"""Timetable (课表) behaviour with an injected clock: parsing, the planner, the scheduler, schedule.*."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tomllib
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.commands import Arg, CommandDef, CommandTable, Failed
+from agent.schedule_commands import Schedule, TimetableStore, register_schedule_commands
+from agent.scheduler import SchedulerService
+from agent.timetable import Timetable, TimetableError, next_change, plan
+
+BEIJING = timezone(timedelta(hours=8))
+MONDAY = date(2025, 9, 1)
+
+TIMETABLE: dict[str, Any] = {
+    "timezone": "+08:00",
+    "power_on_before_min": 15,
+    "power_off_after_min": 10,
+    "skip_dates": ["2025-10-01..2025-10-07"],
+    "makeup_days": {"2025-09-28": 3},
+    "lessons": [
+        {"day": [1, 3], "start": "08:00", "end": "08:45", "name": "语文", "teacher": "王老师", "record": True},
+        {"day": [1, 3], "start": "08:55", "end": "09:40", "name": "数学", "teacher": "李老师"},
+        {"day": [1, 3], "start": "10:00", "end": "10:45", "name": "英语", "teacher": "张老师", "record": True},
+        {"day": 6, "start": "09:00", "end": "09:45", "name": "兴趣课", "record": True, "layout": "pip"},
+    ],
+}
+
+
+def at(day: date, hhmm: str) -> datetime:
+    return datetime.combine(day, time.fromisoformat(hhmm), tzinfo=BEIJING)
+
+
+# --- parsing -------------------------------------------------------------------------------
+
+
+def test_every_problem_is_reported_at_once_with_its_key_path() -> None:
+    bad = {
+        "timezone": "Mars/Olympus",
+        "power_on_before_min": -5,
+        "colour": "red",
+        "skip_dates": ["2025-13-01"],
+        "lessons": [
+            {"day": 1, "start": "08:00", "end": "08:45", "name": "语文"},
+            {"day": 1, "start": "08:30", "end": "09:15", "name": "数学"},
+            {"day": 8, "start": "25:00", "end": "09:00", "name": ""},
+            {"day": 2, "start": "10:00", "end": "09:00", "name": "英语", "room": "A"},
+        ],
+    }
+    with pytest.raises(TimetableError) as caught:
+        Timetable.from_dict(bad)
+    problems = caught.value.problems
+    expected = [
+        "timetable.timezone:",
+        "timetable.power_on_before_min:",
+        "timetable.colour: unknown key",
+        "timetable.skip_dates[0]:",
+        "timetable.lessons[2].day:",
+        "timetable.lessons[2].start:",
+        "timetable.lessons[2].name: missing",
+        "timetable.lessons[3].end: 09:00 is not after start 10:00",
+        "timetable.lessons[3].room: unknown key",
+    ]
+    for prefix in expected:
+        assert any(p.startswith(prefix) for p in problems), (prefix, problems)
+    assert str(len(problems)) in str(caught.value)
+
+
+def test_overlapping_lessons_on_a_day_are_named() -> None:
+    data = {
+        "lessons": [
+            {"day": [1, 2], "start": "08:00", "end": "08:45", "name": "语文"},
+            {"day": 2, "start": "08:40", "end": "09:20", "name": "数学"},
+            {"dates": ["2025-09-01"], "start": "08:30", "end": "09:00", "name": "公开课"},
+        ]
+    }
+    with pytest.raises(TimetableError) as caught:
+        Timetable.from_dict(data)
+    assert caught.value.problems == (
+        "timetable.lessons[1]: overlaps lessons[0] (语文 08:00-08:45 / 数学 08:40-09:20) on weekday 2",
+        "timetable.lessons[2]: overlaps lessons[0] (语文 08:00-08:45 / 公开课 08:30-09:00) on 2025-09-01",
+    )
+
+
+def test_round_trip_and_toml_native_times_and_dates() -> None:
+    timetable = Timetable.from_dict(TIMETABLE)
+    assert Timetable.from_dict(json.loads(json.dumps(timetable.to_dict()))) == timetable
+    toml = tomllib.loads(
+        """
+        [timetable]
+        skip_dates = [2025-10-01, "2025-10-02..2025-10-07"]
+        [[timetable.lessons]]
+        day = 6
+        start = 09:00:00
+        end = 09:45:00
+        name = "兴趣课"
+        record = true
+        """
+    )
+    parsed = Timetable.from_dict(toml["timetable"])
+    assert parsed.lessons[0].start == time(9, 0) and parsed.lessons[0].days == (6,)
+    assert parsed.skip_dates == ((date(2025, 10, 1), date(2025, 10, 1)), (date(2025, 10, 2), date(2025, 10, 7)))
+
+
+# --- the planner ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("when", "lesson", "record", "on"),
+    [
+        (at(MONDAY, "07:40"), None, None, False),  # before the power window
+        (at(MONDAY, "07:45"), None, None, True),  # 15 minutes before the first lesson
+        (at(MONDAY, "08:00"), "语文", "语文", True),
+        (at(MONDAY, "08:44:59"), "语文", "语文", True),
+        (at(MONDAY, "08:45"), None, None, True),  # break
+        (at(MONDAY, "09:00"), "数学", None, True),  # not marked for recording
+        (at(MONDAY, "10:50"), None, None, True),  # within 10 minutes after the last
+        (at(MONDAY, "10:55"), None, None, False),
+        (at(MONDAY + timedelta(days=1), "08:10"), None, None, False),  # Tuesday: no lessons
+        (at(date(2025, 9, 6), "09:10"), "兴趣课", "兴趣课", True),  # Saturday
+        (at(date(2025, 9, 7), "08:10"), None, None, False),  # Sunday
+        (at(date(2025, 10, 1), "08:10"), None, None, False),  # National Day holiday, a Wednesday
+        (at(date(2025, 9, 28), "08:10"), "语文", "语文", True),  # Sunday working as a Wednesday (调休)
+        (datetime(2025, 9, 1, 0, 10, tzinfo=UTC), "语文", "语文", True),  # 08:10 in Beijing
+    ],
+)
+def test_plan_says_what_should_be_true(when: datetime, lesson: str | None, record: str | None, on: bool) -> None:
+    now = plan(Timetable.from_dict(TIMETABLE), when)
+    assert (now.lesson.name if now.lesson else None) == lesson
+    assert (now.should_record.lesson if now.should_record else None) == record
+    assert now.devices_on is on
+
+
+def test_record_start_arguments_carry_teacher_and_layout() -> None:
+    timetable = Timetable.from_dict(TIMETABLE)
+    monday = plan(timetable, at(MONDAY, "08:10")).should_record
+    saturday = plan(timetable, at(date(2025, 9, 6), "09:10")).should_record
+    assert monday is not None and monday.args() == {"lesson": "语文", "teacher": "王老师"}
+    assert monday.starts == at(MONDAY, "08:00") and monday.ends == at(MONDAY, "08:45")
+    assert saturday is not None and saturday.args() == {"lesson": "兴趣课", "layout": "pip"}
+
+
+def test_next_change_is_the_next_boundary() -> None:
+    timetable = Timetable.from_dict(TIMETABLE)
+    assert next_change(timetable, at(MONDAY, "07:00")) == at(MONDAY, "07:45")
+    assert next_change(timetable, at(MONDAY, "08:10")) == at(MONDAY, "08:45")
+    assert next_change(timetable, at(MONDAY, "11:00")) == at(MONDAY + timedelta(days=2), "07:45")
+    assert next_change(Timetable(), at(MONDAY, "11:00")) is None
+
+
+# --- the scheduler, in virtual time ---------------------------------------------------------
+
+
+class VirtualTime:
+    """A clock and a sleep that advance together; the sleep blocks once `until` is reached."""
+
+    def __init__(self, start: datetime, until: datetime) -> None:
+        self.now = start
+        self.until = until
+        self.reached = asyncio.Event()
+        self.sleeps: list[float] = []
+        self.hooks: dict[datetime, Callable[[], None]] = {}
+
+    def clock(self) -> datetime:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        assert 0 <= seconds <= 60, seconds  # every wait is bounded
+        self.sleeps.append(seconds)
+        assert len(self.sleeps) < 10_000, "the scheduler is spinning"
+        if self.now + timedelta(seconds=seconds) > self.until:
+            self.reached.set()
+            await asyncio.Event().wait()
+        self.now += timedelta(seconds=seconds)
+        for when in [w for w in self.hooks if w <= self.now]:
+            self.hooks.pop(when)()
+        await asyncio.sleep(0)
+
+
+class Room:
+    """The real command table with stub handlers under the real names; calls logged in virtual time."""
+
+    def __init__(self, time: VirtualTime, recording: str | None = None) -> None:
+        self.time = time
+        self.recording = recording
+        self.calls: list[tuple[str, str, dict[str, Any]]] = []
+        self.failures: dict[str, int] = {}
+        self.table = CommandTable()
+        lesson = (Arg("lesson"), Arg("teacher", required=False), Arg("layout", required=False))
+        self.table.add(CommandDef("record.start", lesson, self._start))
+        self.table.add(CommandDef("record.stop", (), self._stop))
+        device = Arg("device", choices=("panel-1", "panel-2"))
+        self.table.add(CommandDef("panel.power", (device, Arg("on", "bool")), self._power))
+
+    async def execute(self, name: str, args: Mapping[str, Any]) -> Any:
+        return await self.table.execute(name, args, by="timetable", door="scheduler")
+
+    def _log(self, name: str, args: Mapping[str, Any]) -> None:
+        if self.failures.get(name):
+            self.failures[name] -= 1
+            raise Failed(f"{name}: recorder busy")
+        self.calls.append((self.time.now.astimezone(BEIJING).strftime("%H:%M:%S"), name, dict(args)))
+
+    async def _start(self, args: Mapping[str, Any]) -> None:
+        self._log("record.start", args)
+        self.recording = args["lesson"]
+
+    async def _stop(self, args: Mapping[str, Any]) -> None:
+        self._log("record.stop", args)
+        self.recording = None
+
+    async def _power(self, args: Mapping[str, Any]) -> None:
+        self._log("panel.power", args)
+
+
+def scheduler(room: Room, timetable: Timetable, time: VirtualTime) -> SchedulerService:
+    return SchedulerService(
+        lambda: timetable,
+        room.execute,
+        clock=time.clock,
+        is_recording=lambda: room.recording,
+        displays=("panel-1", "panel-2"),
+        sleep=time.sleep,
+    )
+
+
+async def run_until_reached(service: SchedulerService, time: VirtualTime) -> None:
+    task = asyncio.create_task(service.run())
+    try:
+        async with asyncio.timeout(10):
+            await time.reached.wait()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def recordings(room: Room) -> list[tuple[str, str, dict[str, Any]]]:
+    return [c for c in room.calls if c[1].startswith("record.")]
+
+
+async def test_a_school_day_records_each_marked_lesson_once_and_powers_the_displays() -> None:
+    time = VirtualTime(at(MONDAY, "06:00"), until=at(MONDAY, "12:00"))
+    room = Room(time)
+    await run_until_reached(scheduler(room, Timetable.from_dict(TIMETABLE), time), time)
+    off, on = {"on": False}, {"on": True}
+    assert room.calls == [
+        ("06:00:00", "panel.power", {"device": "panel-1", **off}),  # start-up applies the plan
+        ("06:00:00", "panel.power", {"device": "panel-2", **off}),
+        ("07:45:00", "panel.power", {"device": "panel-1", **on}),
+        ("07:45:00", "panel.power", {"device": "panel-2", **on}),
+        ("08:00:00", "record.start", {"lesson": "语文", "teacher": "王老师"}),
+        ("08:45:00", "record.stop", {}),
+        ("10:00:00", "record.start", {"lesson": "英语", "teacher": "张老师"}),
+        ("10:45:00", "record.stop", {}),
+        ("10:55:00", "panel.power", {"device": "panel-1", **off}),
+        ("10:55:00", "panel.power", {"device": "panel-2", **off}),
+    ]
+
+
+async def test_booted_in_the_middle_of_a_lesson_records_at_once() -> None:
+    time = VirtualTime(at(MONDAY, "08:20:17"), until=at(MONDAY, "09:00"))
+    room = Room(time)
+    await run_until_reached(scheduler(room, Timetable.from_dict(TIMETABLE), time), time)
+    assert recordings(room) == [
+        ("08:20:17", "record.start", {"lesson": "语文", "teacher": "王老师"}),
+        ("08:45:00", "record.stop", {}),
+    ]
+
+
+async def test_booted_while_the_right_lesson_records_does_nothing_until_it_ends() -> None:
+    time = VirtualTime(at(MONDAY, "08:20"), until=at(MONDAY, "09:00"))
+    room = Room(time, recording="语文")
+    await run_until_reached(scheduler(room, Timetable.from_dict(TIMETABLE), time), time)
+    assert recordings(room) == [("08:45:00", "record.stop", {})]
+
+
+async def test_a_failed_record_start_is_retried_until_it_succeeds() -> None:
+    time = VirtualTime(at(MONDAY, "07:59"), until=at(MONDAY, "08:50"))
+    room = Room(time)
+    room.failures["record.start"] = 2
+    await run_until_reached(scheduler(room, Timetable.from_dict(TIMETABLE), time), time)
+    assert recordings(room) == [
+        ("08:01:00", "record.start", {"lesson": "语文", "teacher": "王老师"}),  # 08:00 and 08:00:30 failed
+        ("08:45:00", "record.stop", {}),
+    ]
+
+
+async def test_a_recording_stopped_by_hand_is_not_restarted_within_the_lesson() -> None:
+    time = VirtualTime(at(MONDAY, "07:59"), until=at(MONDAY, "10:10"))
+    room = Room(time)
+
+    def teacher_presses_stop() -> None:
+        room.recording = None
+
+    time.hooks[at(MONDAY, "08:30")] = teacher_presses_stop
+    await run_until_reached(scheduler(room, Timetable.from_dict(TIMETABLE), time), time)
+    assert [(t, n) for t, n, _ in recordings(room)] == [("08:00:00", "record.start"), ("10:00:00", "record.start")]
+
+
+async def test_a_restarted_scheduler_resumes_the_lesson() -> None:
+    time = VirtualTime(at(MONDAY, "07:59"), until=at(MONDAY, "08:30"))
+    room = Room(time)
+    service = scheduler(room, Timetable.from_dict(TIMETABLE), time)
+    await run_until_reached(service, time)
+    room.recording = None  # the recorder crashed with the agent
+    time.until, time.reached = at(MONDAY, "08:50"), asyncio.Event()
+    await run_until_reached(service, time)  # the supervisor starts it again
+    assert [(t, n) for t, n, _ in recordings(room)] == [
+        ("08:00:00", "record.start"),
+        ("08:30:00", "record.start"),
+        ("08:45:00", "record.stop"),
+    ]
+
+
+async def test_a_dead_display_is_given_up_and_a_crashing_handler_does_not_stop_the_timetable() -> None:
+    time = VirtualTime(at(MONDAY, "07:40"), until=at(MONDAY, "08:50"))
+    room = Room(time)
+    room.failures["panel.power"] = 1_000  # every switch fails
+
+    async def crashing(args: Mapping[str, Any]) -> None:
+        raise RuntimeError("recorder bug")
+
+    room.table.commands["record.stop"] = CommandDef("record.stop", (), crashing)
+    await run_until_reached(scheduler(room, Timetable.from_dict(TIMETABLE), time), time)
+    tried = 1_000 - room.failures["panel.power"]
+    assert tried == 2 * 5 * 2  # two displays, five attempts, for the start-up "off" and the 07:45 "on"
+    assert recordings(room) == [("08:00:00", "record.start", {"lesson": "语文", "teacher": "王老师"})]
+    assert time.sleeps[-1] == 30.0  # the stop is still being retried, every 30 s
+
+
+async def test_schedule_set_replans_a_running_scheduler(tmp_path: Path) -> None:
+    time = VirtualTime(at(MONDAY + timedelta(days=1), "13:55"), until=at(MONDAY + timedelta(days=1), "14:05"))
+    room = Room(time)
+    schedule = Schedule(TimetableStore(tmp_path / "agent.db"), Timetable.from_dict(TIMETABLE), clock=time.clock)
+    service = SchedulerService(
+        schedule.current, room.execute, clock=time.clock, is_recording=lambda: room.recording, sleep=time.sleep
+    )
+    register_schedule_commands(room.table, schedule, on_change=service.changed)
+    task = asyncio.create_task(service.run())
+    try:
+        async with asyncio.timeout(10):
+            await time.reached.wait()  # 14:05 on a Tuesday: nothing to record; the scheduler sleeps
+            assert room.recording is None
+            lesson = {"day": 2, "start": "14:00", "end": "14:45", "name": "物理", "teacher": "赵老师", "record": True}
+            outcome = await room.table.execute("schedule.set", {"timetable": {"lessons": [lesson]}, "by": "centre"})
+            assert outcome.status == "succeeded", outcome
+            while room.recording != "物理":
+                await asyncio.sleep(0)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+# --- schedule.* -----------------------------------------------------------------------------
+
+
+async def test_schedule_set_rejects_a_bad_timetable_and_persists_a_good_one(tmp_path: Path) -> None:
+    db = tmp_path / "agent.db"
+    configured = Timetable.from_dict({"lessons": [{"day": 5, "start": "08:00", "end": "08:45", "name": "音乐"}]})
+    changes: list[str] = []
+    table = CommandTable()
+    register_schedule_commands(table, Schedule(TimetableStore(db), configured), lambda: changes.append("x"))
+
+    bad = {"lessons": [{"day": 1, "start": "09:00", "end": "08:00", "name": "语文"}], "colour": 1}
+    rejected = await table.execute("schedule.set", {"timetable": bad})
+    assert rejected.status == "rejected"
+    assert "timetable.lessons[0].end: 08:00 is not after start 09:00" in rejected.error
+    assert "timetable.colour: unknown key" in rejected.error
+    assert changes == []
+    assert (await table.execute("schedule.get", {})).result["source"] == "config"
+
+    ok = await table.execute("schedule.set", {"timetable": json.dumps(TIMETABLE), "by": "centre"})
+    assert ok.status == "succeeded" and ok.result["lessons"] == 4 and changes == ["x"]
+
+    reopened = Schedule(TimetableStore(db), configured)  # as after a restart
+    assert reopened.current() == Timetable.from_dict(TIMETABLE)
+    described = reopened.describe()
+    assert described["source"] == "command" and described["set_by"] == "centre" and described["set_at"]
+    assert reopened.clear() is True
+    assert Schedule(TimetableStore(db), configured).current() == configured
