@@ -13,6 +13,7 @@ import sys
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from agent.sources import EXPECTED, make_source
 from drivers.errors import ArgumentError
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ FIRST_FRAME_WAIT_S = 10.0
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Declare the `record` subcommand."""
     rec = sub.add_parser("record", help="record sources into segments and a final MP4, without the service")
-    rec.add_argument("urls", nargs="+", metavar="URL", help="rtsp://..., synthetic[:LABEL], screen[:DISPLAY]")
+    rec.add_argument("urls", nargs="+", metavar="URL", help=EXPECTED)
     rec.add_argument("--layout", default="single", help="single, pip, side_by_side, grid, courseware_teacher")
     rec.add_argument("--seconds", type=float, required=True, metavar="N", help="how long to record")
     rec.add_argument("--out", required=True, metavar="DIR", help="where segments, index.json and the MP4 go")
@@ -42,28 +43,6 @@ def parse_size(text: str) -> tuple[int, int]:
     if not match:
         raise ArgumentError(f"--size {text!r}: expected WxH, e.g. 1280x720")
     return int(match.group(1)), int(match.group(2))
-
-
-def make_source(url: str, name: str, size: tuple[int, int], fps: float) -> Source:
-    """A source for one URL; the RTSP and screen modules load only when asked for."""
-    scheme, _, rest = url.partition(":")
-    if scheme == "synthetic":
-        from streaming.synthetic import SyntheticSource
-
-        return SyntheticSource(name, size, fps, label=rest or name)
-    if scheme in ("rtsp", "rtsps"):
-        try:
-            from streaming.rtsp import RtspSource
-        except ImportError as exc:
-            raise ArgumentError(f"{url}: RTSP sources are not available in this build ({exc})") from exc
-        return RtspSource(name, url)
-    if scheme == "screen":
-        try:
-            from streaming.capture import ScreenSource
-        except ImportError as exc:
-            raise ArgumentError(f"{url}: screen capture is not available in this build ({exc})") from exc
-        return ScreenSource(name, rest or ":0")
-    raise ArgumentError(f"source {url!r}: expected rtsp://..., synthetic[:LABEL] or screen[:DISPLAY]")
 
 
 def run(args: argparse.Namespace) -> int:

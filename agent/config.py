@@ -5,12 +5,14 @@ Every problem is reported at once, as ``key.path: got X, expected Y``.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent.sources import EXPECTED, source_kind
 from central.errors import ConfigError
 from central.mqtt import BrokerAddress
 from drivers.errors import ArgumentError, ProfileError
@@ -36,6 +38,43 @@ class DeviceConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceConfig:
+    """One video source of the room: its id and URL (rtsp://..., synthetic, screen:0, usb:0)."""
+
+    id: str
+    url: str
+
+    @property
+    def kind(self) -> str:
+        """``rtsp``, ``synthetic``, ``screen`` or ``usb``."""
+        return source_kind(self.url) or "?"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingConfig:
+    """How lessons are recorded: where, which sources in which layout, and the disk guard."""
+
+    dir: Path
+    layout: str
+    sources: tuple[str, ...]  # in role order (see streaming.compose.Layout)
+    size: tuple[int, int] = (1280, 720)
+    fps: float = 25.0
+    corner: str = "bottom-right"
+    fragment_s: float = 2.0
+    segment_s: float = 600.0
+    audio: str = "silence"  # silence | tone | none
+    bitrate_mbps: float = 4.0  # estimate for the disk guard
+    planned_minutes: float = 45.0  # how long a recording must be able to run
+    disk_min_free_gb: float = 1.0  # never start below this much free space
+    retention_days: float = 30.0  # uploaded recordings are deleted after this
+
+    def needed_bytes(self) -> int:
+        """Free space a recording needs to finish: segments plus the final remux, or the floor."""
+        planned = self.bitrate_mbps * 1e6 / 8 * self.planned_minutes * 60
+        return int(max(2 * planned, self.disk_min_free_gb * 2**30))
+
+
+@dataclass(frozen=True, slots=True)
 class SiteConfig:
     """Everything the agent needs to run in one room."""
 
@@ -52,6 +91,8 @@ class SiteConfig:
     disk_low_percent: float = 10.0
     outbox_max_age_h: float = 72.0
     outbox_max_rows: int = 100_000
+    sources: tuple[SourceConfig, ...] = ()
+    recording: RecordingConfig | None = None
 
     @property
     def db_path(self) -> Path:
@@ -86,7 +127,10 @@ class _Problems:
             self.add(f"{path}{key}", "unknown key")
 
 
-_TOP = {"agent_id", "site", "room", "data_dir", "broker", "devices", "intervals", "http", "health", "outbox"}
+_TOP = {
+    "agent_id", "site", "room", "data_dir", "broker", "devices", "intervals", "http", "health", "outbox",
+    "sources", "recording",
+}  # fmt: skip
 
 
 def load_config(path: str | Path, *, broker_url: str | None = None) -> SiteConfig:
@@ -119,11 +163,14 @@ def parse_config(
     p.known(http, "http.", {"host", "port"})
     p.known(health, "health.", {"disk_path", "disk_low_percent"})
     p.known(outbox, "outbox.", {"max_age_h", "max_rows"})
+    data_dir = _path(base, p.get(data, "data_dir", "", str, "var"))
+    sources = _sources(p, _section(p, data, "sources"))
+    recording = _recording(p, data, data_dir, base, sources)
     config = SiteConfig(
         agent_id=ident["agent_id"],
         site=ident["site"],
         room=room,
-        data_dir=_path(base, p.get(data, "data_dir", "", str, "var")),
+        data_dir=data_dir,
         broker=broker or BrokerAddress("127.0.0.1", 1883),
         devices=devices,
         telemetry_s=_positive(p, intervals, "telemetry_s", "intervals.", 10.0),
@@ -133,6 +180,8 @@ def parse_config(
         disk_low_percent=_positive(p, health, "disk_low_percent", "health.", 10.0),
         outbox_max_age_h=_positive(p, outbox, "max_age_h", "outbox.", 72.0),
         outbox_max_rows=int(_positive(p, outbox, "max_rows", "outbox.", 100_000)),
+        sources=sources,
+        recording=recording,
     )
     if p.items:
         raise ConfigError(f"{source}: {len(p.items)} problem(s):\n  " + "\n  ".join(p.items))
@@ -234,3 +283,90 @@ def _profile(p: _Problems, dev: Mapping[str, Any], path: str) -> Profile | None:
     except (ArgumentError, ProfileError) as exc:
         p.add(f"{path}profile", str(exc))
         return None
+
+
+def _sources(p: _Problems, data: Mapping[str, Any]) -> tuple[SourceConfig, ...]:
+    out = []
+    for source_id, url in data.items():
+        path = f"sources.{source_id}"
+        if any(c in source_id for c in "/+#") or not source_id.isprintable():
+            p.add(path, "expected a name without / + #")
+        elif not isinstance(url, str):
+            p.add(path, f"got {url!r}, expected a URL string ({EXPECTED})")
+        elif source_kind(url) is None:
+            p.add(path, f"got {url!r}, expected {EXPECTED}")
+        else:
+            out.append(SourceConfig(source_id, url))
+    return tuple(out)
+
+
+_RECORDING = {
+    "dir", "layout", "sources", "size", "fps", "corner", "fragment_s", "segment_s", "audio", "bitrate_mbps",
+    "planned_minutes", "disk_min_free_gb", "retention_days",
+}  # fmt: skip
+
+
+def _recording(
+    p: _Problems, data: Mapping[str, Any], data_dir: Path, base: Path, sources: tuple[SourceConfig, ...]
+) -> RecordingConfig | None:
+    if "recording" not in data:
+        return None
+    rec = _section(p, data, "recording")
+    p.known(rec, "recording.", _RECORDING)
+    declared = {s.id for s in sources}
+    roles = p.get(rec, "sources", "recording.", list, [s.id for s in sources][:1])
+    for i, name in enumerate(roles):
+        if name not in declared:
+            p.add(f"recording.sources[{i}]", f"got {name!r}, expected a source declared in [sources]")
+    size = _size(p, rec)
+    config = RecordingConfig(
+        dir=_path(base, p.get(rec, "dir", "recording.", str, "")) if "dir" in rec else data_dir / "recordings",
+        layout=p.get(rec, "layout", "recording.", str, "single"),
+        sources=tuple(str(r) for r in roles),
+        size=size,
+        fps=_positive(p, rec, "fps", "recording.", 25.0),
+        corner=p.get(rec, "corner", "recording.", str, "bottom-right"),
+        fragment_s=_positive(p, rec, "fragment_s", "recording.", 2.0),
+        segment_s=_positive(p, rec, "segment_s", "recording.", 600.0),
+        audio=p.get(rec, "audio", "recording.", str, "silence"),
+        bitrate_mbps=_positive(p, rec, "bitrate_mbps", "recording.", 4.0),
+        planned_minutes=_positive(p, rec, "planned_minutes", "recording.", 45.0),
+        disk_min_free_gb=_non_negative(p, rec, "disk_min_free_gb", 1.0),
+        retention_days=_positive(p, rec, "retention_days", "recording.", 30.0),
+    )
+    if config.audio not in ("silence", "tone", "none"):
+        p.add("recording.audio", f"got {config.audio!r}, expected silence, tone or none")
+    if config.fragment_s > config.segment_s:
+        p.add("recording.fragment_s", f"got {config.fragment_s:g}, expected at most segment_s ({config.segment_s:g})")
+    if not roles:
+        p.add("recording.sources", "missing (declare [sources] and name them here in role order)")
+    elif not any(i.startswith("recording.sources") for i in p.items):
+        _layout(p, config)
+    return config
+
+
+def _layout(p: _Problems, config: RecordingConfig) -> None:
+    """Check the layout with the compositor's own rules (the media stack is loaded: there are sources)."""
+    from streaming.compose import Layout, LayoutError
+
+    try:
+        Layout(config.layout, config.sources, config.size, config.corner)
+    except LayoutError as exc:
+        p.add("recording.layout", str(exc))
+
+
+def _size(p: _Problems, rec: Mapping[str, Any]) -> tuple[int, int]:
+    text = p.get(rec, "size", "recording.", str, "1280x720")
+    match = re.fullmatch(r"(\d+)x(\d+)", text)
+    if not match or int(match.group(1)) % 2 or int(match.group(2)) % 2:
+        p.add("recording.size", f"got {text!r}, expected WIDTHxHEIGHT in even numbers, e.g. 1280x720")
+        return 1280, 720
+    return int(match.group(1)), int(match.group(2))
+
+
+def _non_negative(p: _Problems, data: Mapping[str, Any], key: str, default: float) -> float:
+    value = p.get(data, key, "recording.", (int, float), default)
+    if value < 0:
+        p.add(f"recording.{key}", f"got {value!r}, expected 0 or more")
+        return default
+    return float(value)

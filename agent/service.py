@@ -16,10 +16,13 @@ from agent.config import SiteConfig
 from agent.devices import DeviceService
 from agent.health import HealthService
 from agent.http_api import create_api, serve
+from agent.record_commands import add_record_commands
+from agent.recording import RecordingService
 from agent.room_commands import RoomCommands
+from agent.sources import SourceService, make_source
 from agent.store import AgentStore
 from agent.supervisor import Supervisor
-from central.contract import Command, CommandReply, DeviceInfo, Event, Info, Topics
+from central.contract import Command, CommandReply, DeviceInfo, Event, Info, SourceInfo, Topics
 from central.link import AgentLink
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,14 @@ class Agent:
             services=self.supervisor.names,
         ).table()
         self.table.audit = self._audit
+        size, fps = (config.recording.size, config.recording.fps) if config.recording else ((1280, 720), 25.0)
+        self.sources = {
+            s.id: SourceService(s.id, s.url, make_source(s.url, s.id, size, fps), self.alarms) for s in config.sources
+        }
+        self.recording = RecordingService(
+            config.recording, {i: s.source for i, s in self.sources.items()}, self.store, self.alarms
+        )
+        add_record_commands(self.table, self.recording)
         self.health = HealthService(
             config.disk_path,
             config.telemetry_s,
@@ -75,6 +86,9 @@ class Agent:
         self.supervisor.add("outbox", self._trim_outbox)
         for device in self.devices.values():
             self.supervisor.add(f"device.{device.id}", device.run)
+        for source in self.sources.values():
+            self.supervisor.add(f"source.{source.id}", source.run)
+        self.supervisor.add("recording", self.recording.run)
 
     def _emit(self, event: Event) -> None:
         self.link.send_event(event)
@@ -82,7 +96,8 @@ class Agent:
     def info(self) -> Info:
         """What the centre shows about this room."""
         devices = tuple(DeviceInfo(d.id, d.config.kind, d.config.profile.id) for d in self.devices.values())
-        return Info(self.config.room, socket.gethostname(), self.version, devices, self.config.telemetry_s)
+        sources = tuple(SourceInfo(**s.info()) for s in self.sources.values())
+        return Info(self.config.room, socket.gethostname(), self.version, devices, self.config.telemetry_s, sources)
 
     def status(self) -> dict[str, Any]:
         """The local API's view of the room."""
@@ -95,6 +110,8 @@ class Agent:
             "devices": [d.state().to_dict() for d in self.devices.values()],
             "alarms": [_alarm(a) for a in self.alarms.open.values()],
             "outbox": self.store.outbox_size(),
+            "sources": {i: s.health() for i, s in self.sources.items()},
+            "recording": self.recording.telemetry(),
         }
 
     def _telemetry_extra(self) -> dict[str, object]:
@@ -103,6 +120,8 @@ class Agent:
             "devices_online": sum(s.online for s in states),
             "devices_total": len(states),
             "outbox": self.store.outbox_size(),
+            "sources": {i: s.health() for i, s in self.sources.items()},
+            "recording": self.recording.telemetry(),
         }
 
     async def _run_command(self, command: Command) -> CommandReply:

@@ -1,7 +1,7 @@
 """agent.db: what the agent must remember across a reboot (sqlite-utils, WAL).
 
-The session counter, the outbox of events and replies not yet delivered, and the ids of
-recent commands with the reply each got.
+The session counter, the outbox of events and replies not yet delivered, the ids of
+recent commands with the reply each got, and the index of recordings.
 """
 
 from __future__ import annotations
@@ -9,12 +9,18 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
 SEEN_KEEP_S = 24 * 3600.0
+RECORDING_COLUMNS = {
+    "id": str, "lesson": str, "teacher": str, "started": str, "ended": str, "sources": str, "layout": str,
+    "path": str, "size": int, "sha256": str, "state": str, "error": str,
+}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +52,32 @@ class AgentStore:
             self.db.table("outbox").create({"id": int, "topic": str, "payload": bytes, "created": float}, pk="id")
         if "seen" not in self.db.table_names():
             self.db.table("seen").create({"id": str, "reply": str, "at": float}, pk="id")
+        if "recordings" not in self.db.table_names():
+            self.db.table("recordings").create(RECORDING_COLUMNS, pk="id", defaults={"size": 0})
+            self.db.table("recordings").create_index(["lesson"])
+
+    def recording_put(self, row: Mapping[str, Any]) -> None:
+        """Insert or update one recording (columns as in `RECORDING_COLUMNS`; ``sources`` a list)."""
+        values = {k: (json.dumps(v) if k == "sources" else v) for k, v in row.items() if k in RECORDING_COLUMNS}
+        self.db.table("recordings").upsert(values, pk="id")
+
+    def recordings(self, where: str = "", params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        """Recordings, newest first (``where`` is an SQL condition on the columns)."""
+        sql = "SELECT * FROM recordings" + (f" WHERE {where}" if where else "") + " ORDER BY started DESC"
+        cursor = self.conn.execute(sql, params)
+        names = [c[0] for c in cursor.description]
+        rows = [dict(zip(names, r, strict=True)) for r in cursor]
+        for row in rows:
+            row["sources"] = json.loads(row["sources"] or "[]")
+        return rows
+
+    def recordings_interrupted(self) -> int:
+        """Mark recordings left ``recording`` by a crash as ``interrupted`` (resumable); how many."""
+        return int(self.conn.execute("UPDATE recordings SET state='interrupted' WHERE state='recording'").rowcount)
+
+    def recording_delete(self, recording_id: str) -> None:
+        """Forget one recording."""
+        self.conn.execute("DELETE FROM recordings WHERE id = ?", (recording_id,))
 
     def close(self) -> None:
         """Close the file."""

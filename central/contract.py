@@ -198,6 +198,19 @@ class DeviceInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceInfo:
+    """One video source in ``info``: its id, kind and URL (without a password)."""
+
+    id: str
+    kind: str
+    url: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Payload fields."""
+        return {"id": self.id, "kind": self.kind, "url": self.url}
+
+
+@dataclass(frozen=True, slots=True)
 class Info:
     """``info``: what and where this agent is."""
 
@@ -206,6 +219,7 @@ class Info:
     version: str
     devices: tuple[DeviceInfo, ...]
     telemetry_interval_s: float = 10.0
+    sources: tuple[SourceInfo, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Payload fields."""
@@ -215,6 +229,7 @@ class Info:
             "version": self.version,
             "devices": [d.to_dict() for d in self.devices],
             "telemetry_interval_s": self.telemetry_interval_s,
+            "sources": [s.to_dict() for s in self.sources],
         }
 
     @classmethod
@@ -228,12 +243,21 @@ class Info:
                 devices.append(DeviceInfo(_get(d, "id", str), _get(d, "kind", str, ""), _get(d, "profile", str, "")))
             except PayloadError as exc:
                 raise PayloadError(f"devices[{i}].{exc}") from None
+        sources = []
+        for i, s in enumerate(_get(data, "sources", list, [])):
+            if not isinstance(s, dict):
+                raise PayloadError(f"sources[{i}]: expected an object")
+            try:
+                sources.append(SourceInfo(_get(s, "id", str), _get(s, "kind", str, ""), _get(s, "url", str, "")))
+            except PayloadError as exc:
+                raise PayloadError(f"sources[{i}].{exc}") from None
         return cls(
             _get(data, "room", str, ""),
             _get(data, "hostname", str, ""),
             _get(data, "version", str, ""),
             tuple(devices),
             float(_get(data, "telemetry_interval_s", (int, float), 10.0)),
+            tuple(sources),
         )
 
 

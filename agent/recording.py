@@ -1,0 +1,278 @@
+"""The recording service: `record.start` / `record.stop`, the recordings index, the disk guard, retention.
+
+The `streaming.recorder.Recorder` encodes in a thread of its own; starting it (which may probe a
+crashed segment) and stopping it (which remuxes the final MP4 and checksums it) run in worker
+threads too, so nothing blocks the event loop.  Every recording is a row in agent.db, written on
+start and on stop; a row still ``recording`` when the agent starts was cut off by a crash: it
+becomes ``interrupted``, and the next `record.start` for the same lesson continues it in the same
+directory as a new segment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from agent.alarms import Alarms
+from agent.commands import Failed, Rejected
+from agent.config import RecordingConfig
+from agent.store import AgentStore
+from central.contract import now_iso, to_iso
+
+if TYPE_CHECKING:
+    from streaming.recorder import Recorder
+    from streaming.source import Source
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+WATCH_S = 1.0
+RETENTION_EVERY_S = 3600.0
+GIB = 2**30
+
+
+@dataclass
+class _Active:
+    """The recording in progress."""
+
+    row: dict[str, Any]
+    recorder: Recorder
+    since: float = field(default_factory=time.monotonic)
+
+
+class RecordingService:
+    """Owns the one recording a room makes at a time, and the recordings index in agent.db."""
+
+    def __init__(
+        self,
+        config: RecordingConfig | None,
+        sources: Mapping[str, Source],
+        store: AgentStore,
+        alarms: Alarms,
+    ) -> None:
+        """A recording left ``recording`` by a crash is marked ``interrupted`` here, once per process."""
+        self.config = config
+        self.sources = sources
+        self.store = store
+        self.alarms = alarms
+        self._active: _Active | None = None
+        self._lock = asyncio.Lock()
+        interrupted = store.recordings_interrupted()
+        if interrupted:
+            log.warning("%d recording(s) cut off by a crash; record.start the same lesson continues", interrupted)
+
+    async def run(self) -> None:
+        """Watch the recorder for failure and apply retention, until cancelled (then finish cleanly)."""
+        next_retention = 0.0
+        try:
+            while True:
+                await self._watch()
+                if time.monotonic() >= next_retention:
+                    await self.apply_retention()
+                    next_retention = time.monotonic() + RETENTION_EVERY_S
+                await asyncio.sleep(WATCH_S)
+        finally:
+            if self._active is not None:
+                log.info("agent stopping while recording %s: closing it (resumable)", self._active.row["id"])
+                with contextlib.suppress(Failed):  # already recorded in the row and the alarm
+                    await self._end("interrupted")
+
+    async def start(self, lesson: str = "", teacher: str = "", layout: str = "") -> dict[str, Any]:
+        """Start recording (or continue an interrupted recording of the same lesson)."""
+        async with self._lock:
+            config = self._config()
+            if self._active is not None:
+                row = self._active.row
+                name = row["lesson"] or row["id"]
+                raise Rejected(f"already recording {name!r} since {row['started']}; record.stop first")
+            resume = self._resumable(lesson)
+            path = Path(resume["path"]) if resume else self._new_dir(config, lesson)
+            recorder = self._recorder(config, layout or config.layout, path)
+            await self._guard(config, path)
+            try:
+                await _in_thread(recorder.start)
+            except Exception as exc:
+                raise Failed(f"cannot start recording in {path}: {exc}") from exc
+            row = {
+                **(resume or {"id": path.name, "started": now_iso(), "size": 0, "sha256": ""}),
+                "lesson": lesson,
+                "teacher": teacher or (resume or {}).get("teacher", ""),
+                "sources": list(_layout_sources(config, layout or config.layout)),
+                "layout": layout or config.layout,
+                "path": str(path),
+                "state": "recording",
+                "ended": "",
+                "error": "",
+            }
+            self.store.recording_put(row)
+            self._active = _Active(row, recorder)
+            self.alarms.clear("recording_failed")
+            log.info("recording %s %s in %s", "continues" if resume else "started", row["id"], path)
+            return {"id": row["id"], "lesson": lesson, "path": str(path), "resumed": resume is not None}
+
+    async def stop(self) -> dict[str, Any]:
+        """Stop, write the final MP4 and its checksum, and mark the recording finished."""
+        async with self._lock:
+            if self._active is None:
+                raise Rejected("not recording")
+            return await self._end("finished")
+
+    def telemetry(self) -> dict[str, object]:
+        """``recording: {active, lesson, seconds, frames}``."""
+        active = self._active
+        if active is None:
+            return {"active": False, "lesson": "", "seconds": 0.0, "frames": 0}
+        seconds = round(time.monotonic() - active.since, 1)
+        return {"active": True, "lesson": active.row["lesson"], "seconds": seconds, "frames": active.recorder.frames}
+
+    async def apply_retention(self) -> int:
+        """Delete uploaded recordings (rows and files) older than ``retention_days``; how many."""
+        if self.config is None:
+            return 0
+        cutoff = to_iso(datetime.now(UTC) - timedelta(days=self.config.retention_days))
+        expired = self.store.recordings("state = 'uploaded' AND ended != '' AND ended < ?", (cutoff,))
+        root = self.config.dir.resolve()
+        for row in expired:
+            path = Path(row["path"]).resolve()
+            if path.is_relative_to(root) and path != root:  # never delete outside the recordings directory
+                await asyncio.to_thread(shutil.rmtree, path, True)
+            self.store.recording_delete(row["id"])
+            log.info("retention: deleted recording %s (uploaded, ended %s)", row["id"], row["ended"])
+        return len(expired)
+
+    def _config(self) -> RecordingConfig:
+        if self.config is None:
+            raise Rejected("recording is not configured: add [sources] and [recording] to the site config")
+        return self.config
+
+    def _resumable(self, lesson: str) -> dict[str, Any] | None:
+        if not lesson:
+            return None
+        rows = self.store.recordings("lesson = ? AND state = 'interrupted'", (lesson,))
+        return next((r for r in rows if Path(r["path"]).is_dir()), None)
+
+    def _new_dir(self, config: RecordingConfig, lesson: str) -> Path:
+        slug = re.sub(r"[^\w-]+", "_", lesson).strip("_")[:60] or "recording"
+        base = config.dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
+        path, n = base, 1
+        while path.exists() or self.store.recordings("id = ?", (path.name,)):
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
+        return path
+
+    def _recorder(self, config: RecordingConfig, layout_name: str, path: Path) -> Recorder:
+        from streaming.compose import Compositor, Layout, LayoutError
+        from streaming.recorder import Recorder, RecordingError
+        from streaming.synthetic import ToneSource
+
+        try:
+            layout = Layout(layout_name, _layout_sources(config, layout_name), config.size, config.corner)
+        except LayoutError as exc:
+            raise Rejected(f"layout: {exc}") from None
+        audio = None if config.audio == "none" else ToneSource(level=0.1 if config.audio == "tone" else 0.0)
+        compositor = Compositor(layout, {n: self.sources[n] for n in layout.sources})
+        try:
+            return Recorder(
+                path, config.size, config.fps, picture=compositor.render, audio=audio,
+                fragment_s=config.fragment_s, segment_s=config.segment_s,
+            )  # fmt: skip
+        except RecordingError as exc:
+            raise Failed(str(exc)) from exc
+
+    async def _guard(self, config: RecordingConfig, path: Path) -> None:
+        """Refuse to start when the recording could not finish; say so in the disk alarm."""
+        where = path
+        while not where.exists() and where != where.parent:
+            where = where.parent
+        free = (await asyncio.to_thread(shutil.disk_usage, where)).free
+        needed = config.needed_bytes()
+        if free < needed:
+            message = (
+                f"not enough disk space to record: {free / GIB:.1f} GiB free on {where}, {needed / GIB:.1f} GiB needed "
+                f"({config.planned_minutes:g} min at {config.bitrate_mbps:g} Mbit/s plus the final file, "
+                f"at least {config.disk_min_free_gb:g} GiB)"
+            )
+            self.alarms.raise_("disk_low", "critical", message, "recording")
+            raise Failed(message)
+        self.alarms.clear("disk_low", "recording")
+
+    async def _watch(self) -> None:
+        """A recorder that ended by itself has failed (disk full, encoder error): close it out."""
+        active = self._active
+        if active is not None and active.recorder.wait(0) and not self._lock.locked():
+            async with self._lock:
+                if self._active is active:
+                    await self._end("failed")
+
+    async def _end(self, state: str) -> dict[str, Any]:
+        """Stop the recorder (in a thread), write the final file's size and checksum, update the row."""
+        assert self._active is not None
+        active, self._active = self._active, None
+        row = active.row
+        try:
+            recording, size, digest = await _in_thread(lambda: _finish(active.recorder))
+        except Exception as exc:
+            row.update(state="failed", ended=now_iso(), error=str(exc))
+            self.store.recording_put(row)
+            self.alarms.raise_("recording_failed", "critical", f"recording {row['id']} failed: {exc}")
+            raise Failed(f"recording {row['id']} failed: {exc}") from exc
+        final_state = "failed" if state == "failed" else state
+        row.update(state=final_state, ended=now_iso(), size=size, sha256=digest)
+        if state == "failed":
+            row["error"] = "the recorder stopped by itself"
+        self.store.recording_put(row)
+        log.info("recording %s %s: %s, %d frames", row["id"], final_state, recording.final, recording.frames)
+        return {
+            "id": row["id"],
+            "lesson": row["lesson"],
+            "state": final_state,
+            "file": str(recording.final),
+            "duration_s": round(recording.duration_s, 3),
+            "frames": recording.frames,
+            "segments": recording.segments,
+            "size": size,
+            "sha256": digest,
+        }
+
+
+def _layout_sources(config: RecordingConfig, layout_name: str) -> tuple[str, ...]:
+    """The configured sources in role order, as many as the layout takes."""
+    from streaming.compose import LAYOUTS
+
+    most = LAYOUTS.get(layout_name, (0, len(config.sources)))[1]
+    return config.sources[:most]
+
+
+def _finish(recorder: Recorder) -> tuple[Any, int, str]:
+    """Stop and remux (blocking); the recording, the final file's size and SHA-256."""
+    from streaming.segments import sha256
+
+    recording = recorder.stop()
+    return recording, recording.final.stat().st_size, sha256(recording.final)
+
+
+async def _in_thread(work: Callable[[], T]) -> T:
+    """Run blocking work in a thread and see it through: a cancellation waits for the work, then applies.
+
+    Stopping a recorder half way would leave the index and the row disagreeing with the disk.
+    """
+    future = asyncio.get_running_loop().run_in_executor(None, work)
+    cancelled = False
+    while not future.done():
+        try:
+            await asyncio.wait({future})
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return future.result()
