@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.sources import EXPECTED, source_kind
+from agent.timetable import Timetable, TimetableError
 from central.errors import ConfigError
 from central.mqtt import BrokerAddress
 from drivers.errors import ArgumentError, ProfileError
@@ -93,6 +94,7 @@ class SiteConfig:
     outbox_max_rows: int = 100_000
     sources: tuple[SourceConfig, ...] = ()
     recording: RecordingConfig | None = None
+    timetable: Timetable = field(default_factory=Timetable)
 
     @property
     def db_path(self) -> Path:
@@ -129,7 +131,7 @@ class _Problems:
 
 _TOP = {
     "agent_id", "site", "room", "data_dir", "broker", "devices", "intervals", "http", "health", "outbox",
-    "sources", "recording",
+    "sources", "recording", "timetable",
 }  # fmt: skip
 
 
@@ -166,6 +168,7 @@ def parse_config(
     data_dir = _path(base, p.get(data, "data_dir", "", str, "var"))
     sources = _sources(p, _section(p, data, "sources"))
     recording = _recording(p, data, data_dir, base, sources)
+    timetable = _timetable(p, data)
     config = SiteConfig(
         agent_id=ident["agent_id"],
         site=ident["site"],
@@ -182,10 +185,22 @@ def parse_config(
         outbox_max_rows=int(_positive(p, outbox, "max_rows", "outbox.", 100_000)),
         sources=sources,
         recording=recording,
+        timetable=timetable,
     )
     if p.items:
         raise ConfigError(f"{source}: {len(p.items)} problem(s):\n  " + "\n  ".join(p.items))
     return config
+
+
+def _timetable(p: _Problems, data: Mapping[str, Any]) -> Timetable:
+    """``[timetable]`` (see agent.timetable); its problems join the others."""
+    if "timetable" not in data:
+        return Timetable()
+    try:
+        return Timetable.from_dict(data["timetable"])
+    except TimetableError as exc:
+        p.items.extend(exc.problems)
+        return Timetable()
 
 
 def _section(p: _Problems, data: Mapping[str, Any], name: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 import socket
+from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
@@ -19,6 +20,8 @@ from agent.http_api import create_api, serve
 from agent.record_commands import add_record_commands
 from agent.recording import RecordingService
 from agent.room_commands import RoomCommands
+from agent.schedule_commands import Schedule, TimetableStore, register_schedule_commands
+from agent.scheduler import SchedulerService
 from agent.sources import SourceService, make_source
 from agent.store import AgentStore
 from agent.supervisor import Supervisor
@@ -73,6 +76,15 @@ class Agent:
             config.recording, {i: s.source for i, s in self.sources.items()}, self.store, self.alarms
         )
         add_record_commands(self.table, self.recording)
+        self.schedule = Schedule(TimetableStore(config.db_path), config.timetable)
+        self.scheduler = SchedulerService(
+            self.schedule.current,
+            lambda name, args: self.table.execute(name, args, by="timetable", door="scheduler"),
+            clock=lambda: datetime.now(UTC),
+            is_recording=self._recording_lesson,
+            displays=[d.id for d in config.devices if d.kind == "display"],
+        )
+        register_schedule_commands(self.table, self.schedule, on_change=self.scheduler.changed)
         self.health = HealthService(
             config.disk_path,
             config.telemetry_s,
@@ -89,6 +101,11 @@ class Agent:
         for source in self.sources.values():
             self.supervisor.add(f"source.{source.id}", source.run)
         self.supervisor.add("recording", self.recording.run)
+        self.supervisor.add("scheduler", self.scheduler.run)
+
+    def _recording_lesson(self) -> str | None:
+        now = self.recording.telemetry()
+        return str(now["lesson"]) if now["active"] else None
 
     def _emit(self, event: Event) -> None:
         self.link.send_event(event)
@@ -166,6 +183,7 @@ class Agent:
         finally:
             await runner.cleanup()
             self.store.close()
+            self.schedule.store.close()
 
 
 def _alarm(alarm: Any) -> dict[str, Any]:
