@@ -65,6 +65,9 @@ class SegmentWriter:
         options = {
             "movflags": "frag_keyframe+empty_moov+default_base_moof",
             "frag_duration": str(int(fragment_s * 1_000_000)),
+            # For a regular file FFmpeg keeps written fragments in its 32 KB I/O buffer: a low
+            # bitrate recording killed at 8 s had nothing but its ftyp on disk.  Flush instead.
+            "flush_packets": "1",
         }
         self.container = av.open(str(path), "w", format="mp4", options=options)
         video = self.container.add_stream(

@@ -178,6 +178,23 @@ def test_kill_9_loses_at_most_the_open_fragment_and_a_rerun_continues(tmp_path: 
     assert final_frames == survived + index["segments"][1]["frames"] == index["final"]["frames"]
 
 
+def test_a_low_bitrate_recording_is_on_disk_fragment_by_fragment(tmp_path: Path) -> None:
+    # A small picture makes fragments smaller than FFmpeg's I/O buffer: unless each fragment is
+    # flushed, a kill -9 after 6 s left only the file's 28-byte header on disk.
+    out = tmp_path / "lesson"
+    first = out / "segment-0001.mp4"
+    process = run_cli("synthetic", "--size", "320x180", "--fps", str(FPS), "--seconds", "30", "--out", str(out))
+    try:
+        wait_for(first.exists, 40, "the first segment")
+        time.sleep(6)  # three fragments' worth of recording
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+    finally:
+        process.kill()
+        process.communicate()
+    assert decoded_frames(first) >= FRAGMENT_S * FPS
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
