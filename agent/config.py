@@ -52,6 +52,15 @@ class SourceConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DirectorConfig:
+    """``[director]``: the rules that choose the ``directed`` layout's main picture (see streaming.director)."""
+
+    rules: tuple[tuple[str, str], ...]  # (when, show) in priority order
+    hold_s: float = 5.0
+    thresholds: tuple[tuple[str, float], ...] = ()  # (source, activity threshold in [0, 1])
+
+
+@dataclass(frozen=True, slots=True)
 class RecordingConfig:
     """How lessons are recorded: where, which sources in which layout, and the disk guard."""
 
@@ -68,11 +77,26 @@ class RecordingConfig:
     planned_minutes: float = 45.0  # how long a recording must be able to run
     disk_min_free_gb: float = 1.0  # never start below this much free space
     retention_days: float = 30.0  # uploaded recordings are deleted after this
+    director: DirectorConfig | None = None  # [director]: needed by the ``directed`` layout
 
     def needed_bytes(self) -> int:
         """Free space a recording needs to finish: segments plus the final remux, or the floor."""
         planned = self.bitrate_mbps * 1e6 / 8 * self.planned_minutes * 60
         return int(max(2 * planned, self.disk_min_free_gb * 2**30))
+
+
+@dataclass(frozen=True, slots=True)
+class UploadConfig:
+    """``[upload]``: where finished recordings go (classroom-central's HTTP server) and this agent's token."""
+
+    url: str
+    token: str
+    chunk_mib: float = 4.0  # at most 8 (the centre's bound on a chunk)
+
+    @property
+    def chunk_bytes(self) -> int:
+        """The chunk size in bytes."""
+        return max(1, int(self.chunk_mib * 2**20))
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +119,7 @@ class SiteConfig:
     sources: tuple[SourceConfig, ...] = ()
     recording: RecordingConfig | None = None
     timetable: Timetable = field(default_factory=Timetable)
+    upload: UploadConfig | None = None  # [upload]: without it recordings stay on this PC
 
     @property
     def db_path(self) -> Path:
@@ -131,7 +156,7 @@ class _Problems:
 
 _TOP = {
     "agent_id", "site", "room", "data_dir", "broker", "devices", "intervals", "http", "health", "outbox",
-    "sources", "recording", "timetable",
+    "sources", "recording", "director", "timetable", "upload",
 }  # fmt: skip
 
 
@@ -168,6 +193,8 @@ def parse_config(
     data_dir = _path(base, p.get(data, "data_dir", "", str, "var"))
     sources = _sources(p, _section(p, data, "sources"))
     recording = _recording(p, data, data_dir, base, sources)
+    if "director" in data and recording is None:
+        p.add("director", "expected [recording] too (the director chooses a recording's main picture)")
     timetable = _timetable(p, data)
     config = SiteConfig(
         agent_id=ident["agent_id"],
@@ -186,6 +213,7 @@ def parse_config(
         sources=sources,
         recording=recording,
         timetable=timetable,
+        upload=_upload(p, data),
     )
     if p.items:
         raise ConfigError(f"{source}: {len(p.items)} problem(s):\n  " + "\n  ".join(p.items))
@@ -348,6 +376,7 @@ def _recording(
         planned_minutes=_positive(p, rec, "planned_minutes", "recording.", 45.0),
         disk_min_free_gb=_non_negative(p, rec, "disk_min_free_gb", 1.0),
         retention_days=_positive(p, rec, "retention_days", "recording.", 30.0),
+        director=_director(p, data, tuple(str(r) for r in roles)) if "director" in data else None,
     )
     if config.audio not in ("silence", "tone", "none"):
         p.add("recording.audio", f"got {config.audio!r}, expected silence, tone or none")
@@ -357,7 +386,49 @@ def _recording(
         p.add("recording.sources", "missing (declare [sources] and name them here in role order)")
     elif not any(i.startswith("recording.sources") for i in p.items):
         _layout(p, config)
+    if config.layout == "directed" and config.director is None:
+        p.add("recording.layout", "got 'directed', expected a [director] section with its rules")
     return config
+
+
+def _director(p: _Problems, data: Mapping[str, Any], roles: tuple[str, ...]) -> DirectorConfig:
+    """``[director]``: rules and thresholds name the recording's sources; every problem is reported."""
+    from streaming.director import DirectorError, parse_when
+
+    section = _section(p, data, "director")
+    p.known(section, "director.", {"rules", "hold_s", "thresholds"})
+    expected = f"expected one of the recording's sources ({', '.join(roles)})"
+    hold_s = _non_negative(p, section, "hold_s", 5.0, "director.")
+    thresholds = []
+    for name, value in p.get(section, "thresholds", "director.", dict, {}).items():
+        if name not in roles:
+            p.add(f"director.thresholds.{name}", f"unknown source, {expected}")
+        elif isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            p.add(f"director.thresholds.{name}", f"got {value!r}, expected a number from 0 to 1")
+        else:
+            thresholds.append((name, float(value)))
+    rules = []
+    raw = p.get(section, "rules", "director.", list, [])
+    if not raw:
+        p.add("director.rules", 'missing (e.g. [{ when = "courseware active", show = "courseware" }, ...])')
+    for i, rule in enumerate(raw):
+        path = f"director.rules[{i}]."
+        if not isinstance(rule, dict):
+            p.add(f"director.rules[{i}]", f"got {rule!r}, expected a table {{ when = ..., show = ... }}")
+            continue
+        p.known(rule, path, {"when", "show"})
+        when, show = p.get(rule, "when", path, str, ""), p.get(rule, "show", path, str, "")
+        try:
+            watches = parse_when(when)
+        except DirectorError as exc:
+            p.add(f"{path}when", str(exc))
+        else:
+            if watches is not None and watches not in roles:
+                p.add(f"{path}when", f"got {when!r}: {watches!r} is not a source, {expected}")
+        if show not in roles:
+            p.add(f"{path}show", f"got {show!r}, {expected}")
+        rules.append((when, show))
+    return DirectorConfig(tuple(rules), hold_s, tuple(thresholds))
 
 
 def _layout(p: _Problems, config: RecordingConfig) -> None:
@@ -379,9 +450,27 @@ def _size(p: _Problems, rec: Mapping[str, Any]) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def _non_negative(p: _Problems, data: Mapping[str, Any], key: str, default: float) -> float:
-    value = p.get(data, key, "recording.", (int, float), default)
+def _non_negative(p: _Problems, data: Mapping[str, Any], key: str, default: float, path: str = "recording.") -> float:
+    value = p.get(data, key, path, (int, float), default)
     if value < 0:
-        p.add(f"recording.{key}", f"got {value!r}, expected 0 or more")
+        p.add(f"{path}{key}", f"got {value!r}, expected 0 or more")
         return default
     return float(value)
+
+
+def _upload(p: _Problems, data: Mapping[str, Any]) -> UploadConfig | None:
+    """``[upload] url, token, chunk_mib`` (see agent.upload); None when the section is absent."""
+    if "upload" not in data:
+        return None
+    section = _section(p, data, "upload")
+    p.known(section, "upload.", {"url", "token", "chunk_mib"})
+    url = p.get(section, "url", "upload.", str, "")
+    if not re.fullmatch(r"https?://[^/\s]+/?", url):
+        p.add("upload.url", f"got {url!r}, expected classroom-central's address, e.g. http://central:8080")
+    token = p.get(section, "token", "upload.", str, "")
+    if len(token) < 16:
+        p.add("upload.token", "expected this agent's upload token (16 characters or more, registered at the centre)")
+    chunk = _positive(p, section, "chunk_mib", "upload.", 4.0)
+    if chunk > 8:
+        p.add("upload.chunk_mib", f"got {chunk:g}, expected at most 8")
+    return UploadConfig(url.rstrip("/"), token, min(chunk, 8.0))

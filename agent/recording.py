@@ -29,6 +29,7 @@ from agent.store import AgentStore
 from central.contract import now_iso, to_iso
 
 if TYPE_CHECKING:
+    from streaming.director import Director
     from streaming.recorder import Recorder
     from streaming.source import Source
 
@@ -67,6 +68,7 @@ class RecordingService:
         self.alarms = alarms
         self._active: _Active | None = None
         self._lock = asyncio.Lock()
+        self.director = _director(config)
         interrupted = store.recordings_interrupted()
         if interrupted:
             log.warning("%d recording(s) cut off by a crash; record.start the same lesson continues", interrupted)
@@ -127,6 +129,20 @@ class RecordingService:
                 raise Rejected("not recording")
             return await self._end("finished")
 
+    def override(self, source: str | None) -> dict[str, Any]:
+        """Show `source` as the ``directed`` layout's main picture; None hands it back to the rules."""
+        if self.director is None:
+            raise Rejected("directing is not configured: add [director] to the site config")
+        if source is not None and source not in self.director_sources():
+            raise Rejected(f"source: got {source!r}, expected one of {', '.join(self.director_sources())}")
+        self.director.override(source)
+        log.info("director: %s", f"manual override, showing {source}" if source else "automatic")
+        return {"automatic": source is None, "source": source or ""}
+
+    def director_sources(self) -> tuple[str, ...]:
+        """The sources the director may show: the recording's sources in the ``directed`` layout."""
+        return _layout_sources(self.config, "directed") if self.config is not None else ()
+
     def telemetry(self) -> dict[str, object]:
         """``recording: {active, lesson, seconds, frames}``."""
         active = self._active
@@ -181,9 +197,16 @@ class RecordingService:
             raise Rejected(f"layout: {exc}") from None
         audio = None if config.audio == "none" else ToneSource(level=0.1 if config.audio == "tone" else 0.0)
         compositor = Compositor(layout, {n: self.sources[n] for n in layout.sources})
+        picture: Callable[[], Any] = compositor.render
+        if layout.name == "directed":
+            from streaming.director import DirectedPicture
+
+            if self.director is None:
+                raise Rejected("layout 'directed' needs a [director] section in the site config")
+            picture = DirectedPicture(compositor, self.director).render
         try:
             return Recorder(
-                path, config.size, config.fps, picture=compositor.render, audio=audio,
+                path, config.size, config.fps, picture=picture, audio=audio,
                 fragment_s=config.fragment_s, segment_s=config.segment_s,
             )  # fmt: skip
         except RecordingError as exc:
@@ -251,6 +274,16 @@ def _layout_sources(config: RecordingConfig, layout_name: str) -> tuple[str, ...
 
     most = LAYOUTS.get(layout_name, (0, len(config.sources)))[1]
     return config.sources[:most]
+
+
+def _director(config: RecordingConfig | None) -> Director | None:
+    """The director the ``directed`` layout follows (its override outlives a single recording)."""
+    if config is None or config.director is None:
+        return None
+    from streaming.director import Director, Rule
+
+    rules = [Rule(when, show) for when, show in config.director.rules]
+    return Director(rules, config.director.hold_s, dict(config.director.thresholds))
 
 
 def _finish(recorder: Recorder) -> tuple[Any, int, str]:

@@ -25,6 +25,7 @@ from agent.scheduler import SchedulerService
 from agent.sources import SourceService, make_source
 from agent.store import AgentStore
 from agent.supervisor import Supervisor
+from agent.upload import Uploader
 from central.contract import Command, CommandReply, DeviceInfo, Event, Info, SourceInfo, Topics
 from central.link import AgentLink
 
@@ -102,6 +103,9 @@ class Agent:
             self.supervisor.add(f"source.{source.id}", source.run)
         self.supervisor.add("recording", self.recording.run)
         self.supervisor.add("scheduler", self.scheduler.run)
+        self.uploader = Uploader(config.upload, config.agent_id, self.store, self.alarms) if config.upload else None
+        if self.uploader is not None:
+            self.supervisor.add("upload", self.uploader.run)
 
     def _recording_lesson(self) -> str | None:
         now = self.recording.telemetry()
@@ -129,6 +133,7 @@ class Agent:
             "outbox": self.store.outbox_size(),
             "sources": {i: s.health() for i, s in self.sources.items()},
             "recording": self.recording.telemetry(),
+            "upload": self.uploader.telemetry() if self.uploader else None,
         }
 
     def _telemetry_extra(self) -> dict[str, object]:
@@ -139,6 +144,7 @@ class Agent:
             "outbox": self.store.outbox_size(),
             "sources": {i: s.health() for i, s in self.sources.items()},
             "recording": self.recording.telemetry(),
+            "upload": self.uploader.telemetry() if self.uploader else None,
         }
 
     async def _run_command(self, command: Command) -> CommandReply:

@@ -1,7 +1,7 @@
 """agent.db: what the agent must remember across a reboot (sqlite-utils, WAL).
 
 The session counter, the outbox of events and replies not yet delivered, the ids of
-recent commands with the reply each got, and the index of recordings.
+recent commands with the reply each got, the index of recordings and how far each upload got.
 """
 
 from __future__ import annotations
@@ -20,6 +20,11 @@ SEEN_KEEP_S = 24 * 3600.0
 RECORDING_COLUMNS = {
     "id": str, "lesson": str, "teacher": str, "started": str, "ended": str, "sources": str, "layout": str,
     "path": str, "size": int, "sha256": str, "state": str, "error": str,
+}  # fmt: skip
+UPLOAD_COLUMNS = {
+    "recording_id": str, "upload_id": str, "offset": int, "size": int, "error": str,
+    "error_final": int,  # 1: the centre rejected the whole file; not retried by itself
+    "updated": float,
 }  # fmt: skip
 
 
@@ -55,6 +60,8 @@ class AgentStore:
         if "recordings" not in self.db.table_names():
             self.db.table("recordings").create(RECORDING_COLUMNS, pk="id", defaults={"size": 0})
             self.db.table("recordings").create_index(["lesson"])
+        if "uploads" not in self.db.table_names():
+            self.db.table("uploads").create(UPLOAD_COLUMNS, pk="recording_id", defaults={"offset": 0, "error_final": 0})
 
     def recording_put(self, row: Mapping[str, Any]) -> None:
         """Insert or update one recording (columns as in `RECORDING_COLUMNS`; ``sources`` a list)."""
@@ -78,6 +85,18 @@ class AgentStore:
     def recording_delete(self, recording_id: str) -> None:
         """Forget one recording."""
         self.conn.execute("DELETE FROM recordings WHERE id = ?", (recording_id,))
+
+    def upload_progress(self, recording_id: str) -> dict[str, Any] | None:
+        """How far a recording's upload got: ``{upload_id, offset, size, error}``; None before it began."""
+        cursor = self.conn.execute("SELECT * FROM uploads WHERE recording_id = ?", (recording_id,))
+        names = [c[0] for c in cursor.description]
+        row = cursor.fetchone()
+        return dict(zip(names, row, strict=True)) if row else None
+
+    def upload_put(self, recording_id: str, **values: Any) -> None:
+        """Record upload progress (columns as in `UPLOAD_COLUMNS`)."""
+        row = {"recording_id": recording_id, **values, "updated": time.time()}
+        self.db.table("uploads").upsert({k: v for k, v in row.items() if k in UPLOAD_COLUMNS}, pk="recording_id")
 
     def close(self) -> None:
         """Close the file."""

@@ -18,13 +18,14 @@ from central.fleetdb import FleetDB, PruneTelemetry
 from central.live import Changes
 from central.mqtt import BrokerAddress
 from central.sender import BrokerLink, CommandSender
+from central.uploads import Uploads
 
 if TYPE_CHECKING:
     from aiohttp import web
 
 log = logging.getLogger(__name__)
 
-AppFactory = Callable[[FleetDB, Changes, CommandSender], "web.Application"]
+AppFactory = Callable[..., "web.Application"]  # central.web.create_app(db, changes, sender, uploads=...)
 
 
 def dashboard_factory() -> AppFactory:
@@ -48,9 +49,14 @@ class Central:
         retention_every_s: float = 3600.0,
         silence_check_s: float = 0.25,
         version: str = "",
+        recordings_dir: str | Path | None = None,
     ) -> None:
-        """Open fleet.db and wire writer, collector and sender together (nothing runs yet)."""
+        """Open fleet.db and wire writer, collector and sender together (nothing runs yet).
+
+        Uploaded recordings are kept in `recordings_dir` (default: ``recordings`` beside fleet.db).
+        """
         self.db = FleetDB(db_path)
+        self.uploads = Uploads(db_path, recordings_dir or Path(db_path).parent / "recordings")
         self.changes = Changes()
         self.writer = BatchWriter(self.db, self.changes)
         self.link = BrokerLink()
@@ -81,6 +87,7 @@ class Central:
 
     def close(self) -> None:
         """Close fleet.db (after `run` has ended)."""
+        self.uploads.close()
         self.db.close()
 
     async def _retention_loop(self) -> None:
@@ -92,7 +99,7 @@ class Central:
     async def _serve(self, factory: AppFactory, host: str, port: int) -> None:
         from aiohttp import web
 
-        runner = web.AppRunner(factory(self.db, self.changes, self.sender))
+        runner = web.AppRunner(factory(self.db, self.changes, self.sender, uploads=self.uploads))
         await runner.setup()
         try:
             site = web.TCPSite(runner, host, port)
@@ -113,11 +120,12 @@ async def run_central(
     *,
     retention_days: float = 30.0,
     version: str = "",
+    recordings_dir: str | Path | None = None,
 ) -> None:
     """Run classroom-central until SIGTERM or SIGINT, then stop cleanly (status ``offline``)."""
     if http is not None:
         dashboard_factory()  # a missing dashboard is a plain ConfigError, before anything starts
-    central = Central(broker, db_path, retention_days=retention_days, version=version)
+    central = Central(broker, db_path, retention_days=retention_days, version=version, recordings_dir=recordings_dir)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     signals = (signal.SIGTERM, signal.SIGINT)

@@ -56,6 +56,12 @@ def _parser(broker_config: ModuleType | None) -> argparse.ArgumentParser:
     run.add_argument("--db", default="fleet.db", type=Path, help="the fleet database (created if missing)")
     run.add_argument("--http", metavar="HOST:PORT", help="serve the dashboard here")
     run.add_argument("--retention-days", type=float, default=30.0, help="keep telemetry this many days")
+    run.add_argument("--recordings", type=Path, metavar="DIR", help="uploaded recordings (default: beside --db)")
+
+    token = sub.add_parser("upload-token", help="let an agent upload recordings with this token (its [upload] token)")
+    token.add_argument("agent", help="the agent id")
+    token.add_argument("token", nargs="?", help="the token (default: a new random one, printed)")
+    token.add_argument("--db", default="fleet.db", type=Path)
 
     fleet = sub.add_parser("fleet", help="print the fleet as a table")
     fleet.add_argument("--db", default="fleet.db", type=Path)
@@ -274,6 +280,8 @@ def _dispatch(args: argparse.Namespace, broker_config: ModuleType | None) -> int
         return _alarms(args)
     if args.cmd == "send":
         return asyncio.run(_send(args))
+    if args.cmd == "upload-token":
+        return _upload_token(args)
     if args.cmd == "broker-config":
         if broker_config is None:
             print("classroom-central: broker-config is unavailable in this installation", file=sys.stderr)
@@ -282,7 +290,24 @@ def _dispatch(args: argparse.Namespace, broker_config: ModuleType | None) -> int
     from central.app import run_central
 
     http = parse_http(args.http) if args.http else None
-    asyncio.run(run_central(_address(args), args.db, http, retention_days=args.retention_days))
+    asyncio.run(
+        run_central(_address(args), args.db, http, retention_days=args.retention_days, recordings_dir=args.recordings)
+    )
+    return 0
+
+
+def _upload_token(args: argparse.Namespace) -> int:
+    import secrets
+
+    from central.uploads import Uploads
+
+    token = args.token or secrets.token_urlsafe(24)
+    uploads = Uploads(args.db, args.db.parent / "recordings")
+    try:
+        uploads.register_agent(args.agent, token)
+    finally:
+        uploads.close()
+    print(f"{args.agent}: put this in its site config: [upload] token = {token!r}")
     return 0
 
 

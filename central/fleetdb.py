@@ -39,6 +39,7 @@ __all__ = [
     "FleetDB",
     "Payload",
     "PruneTelemetry",
+    "RECORDINGS_SCHEMA",
     "Row",
     "Seen",
     "Silent",
@@ -81,6 +82,13 @@ CREATE TABLE IF NOT EXISTS commands (
 CREATE INDEX IF NOT EXISTS commands_agent ON commands (agent_id, sent_ts);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+# Recordings received from agents (written by `central.uploads.Uploads`; ``file`` is relative to its store).
+RECORDINGS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS recordings (
+  id INTEGER PRIMARY KEY, agent_id TEXT NOT NULL, recording_id TEXT NOT NULL, lesson TEXT NOT NULL DEFAULT '',
+  started TEXT NOT NULL DEFAULT '', size INTEGER NOT NULL, sha256 TEXT NOT NULL, file TEXT NOT NULL,
+  received TEXT NOT NULL, UNIQUE (agent_id, recording_id));
+"""
 
 _TOUCH = """
 INSERT INTO agents (agent_id, site, last_seen) VALUES (:agent, :site, :heard)
@@ -107,7 +115,7 @@ class FleetDB:
         self._w.enable_wal()
         self._w.execute("PRAGMA synchronous=NORMAL")
         with self._w.atomic():
-            for statement in _SCHEMA.split(";"):
+            for statement in (_SCHEMA + RECORDINGS_SCHEMA).split(";"):
                 if statement.strip():
                     self._w.execute(statement)
         self._r = _open(self.path)
@@ -408,6 +416,17 @@ class FleetDB:
         for r in rows:
             r["args"] = json.loads(r["args"])
             r["result"] = json.loads(r["result"]) if r["result"] is not None else None
+        return rows
+
+    def recordings(self, agent_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """Recordings received from one agent, newest first (``url``: where the dashboard plays it)."""
+        sql = (
+            "SELECT id, recording_id, lesson, started, size, sha256, received FROM recordings WHERE agent_id = ?"
+            " ORDER BY received DESC, id DESC LIMIT ?"
+        )
+        rows = self._rows(sql, [agent_id, limit])
+        for r in rows:
+            r["url"] = f"/recordings/{r['id']}"
         return rows
 
 

@@ -1,15 +1,17 @@
 """The technicians' dashboard: pages, the JSON API and live updates (Server-Sent Events).
 
-Routes (everything but ``/login``, ``/lang/…`` and ``/static/…`` needs a logged-in user):
+Routes (everything but ``/login``, ``/lang/…``, ``/static/…`` and ``/api/uploads…`` needs a logged-in user):
 
 - ``GET /``: the fleet at a glance (filters ``site``, ``offline=1``, ``alarms=1``)
 - ``GET /room/{agent_id}``: one classroom: devices, controls, history, commands, alarms
 - ``GET /api/fleet``: ``{"agents", "sites", "filters"}`` (same filters)
-- ``GET /api/agents/{agent_id}``: ``{"agent", "status_history", "telemetry", "commands", "alarms"}``
+- ``GET /api/agents/{agent_id}``: ``{"agent", "status_history", "telemetry", "commands", "alarms", "recordings"}``
   (``?brief=1``: ``{"agent"}`` only)
 - ``POST /api/agents/{agent_id}/commands`` ``{"name", "args"}``: the reply (technician, admin)
 - ``POST /api/alarms/{alarm_id}/ack``: acknowledge an alarm (technician, admin)
 - ``GET /api/events``: ``text/event-stream`` of change events (``?agent=ID`` for one agent)
+- ``GET /recordings/{id}``: a received recording's MP4 (ranges), when uploads are on
+- ``/api/uploads…``: the agents' uploads, token-authenticated, not logged in (`central.uploads`)
 
 Pages are a shell: the page's data and the strings of the chosen language travel as JSON in the
 page, and ``static/dashboard.js`` renders them with text nodes only (never ``innerHTML``), so
@@ -29,6 +31,8 @@ from urllib.parse import quote
 from aiohttp import web
 
 from central.errors import CentralError
+from central.uploads import Uploads
+from central.uploads import add_routes as add_upload_routes
 from central.users import COMMANDERS, Users
 from central.web_auth import ROLE_KEY, USER_KEY, Sessions, add_routes, make_middleware, request_lang
 from central.web_text import strings
@@ -72,6 +76,9 @@ class FleetView(Protocol):
     def commands(self, *, agent_id: str | None = None, limit: int = 100) -> Any:
         """The command audit log, newest first."""
 
+    def recordings(self, agent_id: str, limit: int = 100) -> Any:
+        """Recordings received from one agent, newest first."""
+
 
 class ChangeFeed(Protocol):
     """Change notifications (`central.live.Changes`)."""
@@ -108,8 +115,12 @@ def create_app(
     *,
     users: Users | None = None,
     secret: bytes | None = None,
+    uploads: Uploads | None = None,
 ) -> web.Application:
-    """The dashboard application; users default to the ``users`` table of the fleet database."""
+    """The dashboard application; users default to the ``users`` table of the fleet database.
+
+    With `uploads`, agents upload recordings here and the room page plays them (`central.uploads`).
+    """
     own_users = users is None
     users = users if users is not None else Users(db.path)
     sessions = Sessions(secret if secret is not None else db.session_secret())
@@ -125,6 +136,8 @@ def create_app(
     app.router.add_post("/api/alarms/{alarm_id}/ack", api_ack)
     app.router.add_get("/api/events", api_events)
     app.router.add_static("/static/", STATIC, name="static")
+    if uploads is not None:
+        add_upload_routes(app, uploads)
     app.on_shutdown.append(_end_streams)
     if own_users:
 
@@ -172,6 +185,7 @@ def _room(db: FleetView, agent_id: str) -> dict[str, Any] | None:
         "telemetry": db.telemetry_history(agent_id, limit=20),
         "commands": db.commands(agent_id=agent_id, limit=30),
         "alarms": db.alarms(open_only=False, agent_id=agent_id),
+        "recordings": db.recordings(agent_id, limit=50),
     }
 
 

@@ -20,6 +20,7 @@ from urllib.parse import quote
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from central.uploads import is_agent_path
 from central.users import Users
 from central.web_text import DEFAULT_LANG, STRINGS, strings
 
@@ -84,8 +85,8 @@ def make_middleware(sessions: Sessions, users: Users) -> Middleware:
 
     @web.middleware
     async def require_login(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith(PUBLIC_PREFIXES):
-            return await handler(request)
+        if request.path.startswith(PUBLIC_PREFIXES) or is_agent_path(request.path):
+            return await handler(request)  # agents' uploads carry a token of their own
         username = sessions.read(request.cookies.get(SESSION_COOKIE, ""))
         role = users.role(username) if username is not None else None
         if username is None or role is None:

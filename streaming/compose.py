@@ -26,6 +26,7 @@ LAYOUTS: dict[str, tuple[int, int]] = {
     "side_by_side": (2, 2),
     "grid": (1, 4),
     "courseware_teacher": (2, 2),
+    "directed": (1, 6),  # one source full screen at a time, chosen by streaming.director
 }
 
 
@@ -50,6 +51,7 @@ class Layout:
 
     `sources` are in role order: `pip` is (main, inset[, second inset beside the first]), `courseware_teacher` is
     (courseware, teacher), `side_by_side` is (left, right), `grid` fills rows left to right.
+    `directed` shows one of its sources full screen: the compositor's `main` (see streaming.director).
     """
 
     name: str
@@ -82,6 +84,8 @@ class Layout:
         names = self.sources
         if self.name == "single":
             return (View(names[0], 0, 0, width, height),)
+        if self.name == "directed":  # every source full screen; the compositor draws only `main`
+            return tuple(View(name, 0, 0, width, height) for name in names)
         if self.name in ("pip", "courseware_teacher"):
             return (View(names[0], 0, 0, width, height), *(self._inset(n, i) for i, n in enumerate(names[1:])))
         if self.name == "side_by_side":  # letterboxed halves keep the output's aspect ratio
@@ -157,6 +161,7 @@ class Compositor:
         self._no_signal = {v.source: _no_signal_tile(v) for v in layout.views()}
         self._halves: dict[tuple[str, int, int], Image] = {}  # scratch for cascaded downscaling
         self.missing: tuple[str, ...] = ()
+        self.main = layout.sources[0]  # the one source the `directed` layout shows
 
     def render(self, now: float | None = None) -> Image:
         """Compose the sources' newest frames (the recorder calls this once per output frame)."""
@@ -168,6 +173,8 @@ class Compositor:
         now = time.monotonic() if now is None else now
         missing = []
         for view, target in self._views:
+            if self.layout.name == "directed" and view.source != self.main:
+                continue
             frame = frames.get(view.source)
             if frame is None or now - frame.captured > self.stale_s:
                 np.copyto(target, self._no_signal[view.source])

@@ -16,6 +16,7 @@
   const outcomes = el("ul", { class: "outcomes", id: "outcomes", "aria-live": "polite" });
   const devices = el("div", { class: "cards", id: "devices" });
   const tables = el("div", { class: "tables" });
+  const player = el("div", { class: "player", id: "player" }); // outside `tables`: live updates keep it playing
   let deviceLayout = "";
   let current = BOOT.data;
 
@@ -163,11 +164,28 @@
     ];
   }
 
+  function playCell(r) {
+    const node = el("button", { type: "button", "data-action": "play", "data-url": r.url }, t("play"));
+    node.addEventListener("click", () => {
+      const video = el("video", { controls: true, preload: "metadata", src: r.url });
+      player.replaceChildren(el("p", {}, r.lesson || r.recording_id, " ",
+        el("button", { type: "button", onclick: () => player.replaceChildren() }, t("close_player"))), video);
+      video.play().catch(() => {});
+    });
+    return node;
+  }
+
+  function size(bytes) {
+    return bytes >= 1e9 ? (bytes / 1e9).toFixed(2) + " GB" : (bytes / 1e6).toFixed(1) + " MB";
+  }
+
   function render(data) {
     current = data;
     renderHeader(data.agent);
     renderDevices(data.agent.devices || []);
     tables.replaceChildren(
+      table("recordings", t("recordings"), ["lesson", "time", "size", "play"], data.recordings || [],
+        (r) => [r.lesson || r.recording_id, when(r.started || r.received), size(r.size), playCell(r)]),
       table("alarms", t("alarms"), ["time", "severity", "type", "device", "message", "state", "ack"], data.alarms,
         (a) => [when(a.raised_ts), tr("severity_", a.severity), tr("alarm_", a.type), a.device || "—", a.message,
           a.cleared_ts ? t("cleared") : t("open"), ackCell(a)]),
@@ -190,7 +208,7 @@
   } else {
     top.push(el("p", { class: "note" }, t("viewer_note")));
   }
-  main.replaceChildren(...top, outcomes, el("h2", {}, t("devices")), devices, tables,
+  main.replaceChildren(...top, outcomes, el("h2", {}, t("devices")), devices, player, tables,
     el("datalist", { id: "sources" }, SOURCES.map((s) => el("option", { value: s }))));
   render(BOOT.data);
   listen("?agent=" + encodeURIComponent(agentId), refresh, refresh);
