@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from agent.commands import Arg, CommandDef, CommandTable, Rejected
+from agent.store import connect
 from agent.timetable import Timetable, TimetableError
 
 log = logging.getLogger(__name__)
@@ -39,11 +37,7 @@ class TimetableStore:
 
     def __init__(self, path: str | Path) -> None:
         """Open (creating if needed) the table in the agent's SQLite file."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        db = sqlite_utils.Database(self.conn)
-        db.enable_wal()
+        self.conn, db = connect(path)
         if "timetable" not in db.table_names():
             db.table("timetable").create({"id": int, "json": str, "set_at": str, "set_by": str}, pk="id")
 

@@ -37,17 +37,23 @@ class Pending:
     payload: bytes
 
 
+def connect(path: str | Path) -> tuple[sqlite3.Connection, sqlite_utils.Database]:
+    """Open (creating if needed) agent.db in WAL mode, autocommit, usable from worker threads."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db = sqlite_utils.Database(conn)
+    db.enable_wal()
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn, db
+
+
 class AgentStore:
     """The agent's one SQLite file."""
 
     def __init__(self, path: str | Path) -> None:
         """Open (creating if needed) the database in WAL mode."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.db = sqlite_utils.Database(self.conn)
-        self.db.enable_wal()
-        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn, self.db = connect(path)
         self._create()
 
     def _create(self) -> None:
