@@ -46,7 +46,7 @@ class RecordingConfig:
     corner: str = "bottom-right"
     fragment_s: float = 2.0
     segment_s: float = 600.0
-    audio: str = "silence"  # silence | tone | none
+    audio: str = "silence"  # silence | tone | none | mic | mic:DEVICE | an rtsp source id (the camera's sound)
     bitrate_mbps: float = 4.0  # estimate for the disk guard
     planned_minutes: float = 45.0  # how long a recording must be able to run
     disk_min_free_gb: float = 1.0  # never start below this much free space
@@ -125,8 +125,12 @@ def parse_recording(
         retention_days=positive(p, rec, "retention_days", "recording.", 30.0),
         director=_director(p, data, tuple(str(r) for r in roles)) if "director" in data else None,
     )
-    if config.audio not in ("silence", "tone", "none"):
-        p.add("recording.audio", f"got {config.audio!r}, expected silence, tone or none")
+    rtsp = {s.id for s in sources if source_kind(s.url) == "rtsp"}
+    if config.audio in declared and config.audio not in rtsp:
+        p.add("recording.audio", f"got {config.audio!r}, expected an rtsp source (only cameras carry sound)")
+    elif config.audio not in ("silence", "tone", "none", "mic", *rtsp) and not config.audio.startswith("mic:"):
+        expected = "silence, tone, none, mic, mic:DEVICE or an rtsp source"
+        p.add("recording.audio", f"got {config.audio!r}, expected {expected}")
     if config.fragment_s > config.segment_s:
         p.add("recording.fragment_s", f"got {config.fragment_s:g}, expected at most segment_s ({config.segment_s:g})")
     if not roles:

@@ -30,7 +30,7 @@ from central.contract import now_iso, to_iso
 
 if TYPE_CHECKING:
     from streaming.director import Director
-    from streaming.recorder import Recorder
+    from streaming.recorder import AudioSource, Recorder
     from streaming.source import Source
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,7 @@ class RecordingService:
         self._active: _Active | None = None
         self._lock = asyncio.Lock()
         self.director = _director(config)
+        self._release_audio: Callable[[], None] = lambda: None  # detaches the recording's sound source
         interrupted = store.recordings_interrupted()
         if interrupted:
             log.warning("%d recording(s) cut off by a crash; record.start the same lesson continues", interrupted)
@@ -99,12 +100,16 @@ class RecordingService:
                 raise Rejected(f"already recording {name!r} since {row['started']}; record.stop first")
             resume = self._resumable(lesson)
             path = Path(resume["path"]) if resume else self._new_dir(config, lesson)
-            recorder = self._recorder(config, layout or config.layout, path)
-            await self._guard(config, path)
             try:
-                await _in_thread(recorder.start)
-            except Exception as exc:
-                raise Failed(f"cannot start recording in {path}: {exc}") from exc
+                recorder = self._recorder(config, layout or config.layout, path)
+                await self._guard(config, path)
+                try:
+                    await _in_thread(recorder.start)
+                except Exception as exc:
+                    raise Failed(f"cannot start recording in {path}: {exc}") from exc
+            except BaseException:
+                self._drop_audio()
+                raise
             row = {
                 **(resume or {"id": path.name, "started": now_iso(), "size": 0, "sha256": ""}),
                 "lesson": lesson,
@@ -189,13 +194,12 @@ class RecordingService:
     def _recorder(self, config: RecordingConfig, layout_name: str, path: Path) -> Recorder:
         from streaming.compose import Compositor, Layout, LayoutError
         from streaming.recorder import Recorder, RecordingError
-        from streaming.synthetic import ToneSource
 
         try:
             layout = Layout(layout_name, _layout_sources(config, layout_name), config.size, config.corner)
         except LayoutError as exc:
             raise Rejected(f"layout: {exc}") from None
-        audio = None if config.audio == "none" else ToneSource(level=0.1 if config.audio == "tone" else 0.0)
+        audio = self._audio(config)
         compositor = Compositor(layout, {n: self.sources[n] for n in layout.sources})
         picture: Callable[[], Any] = compositor.render
         if layout.name == "directed":
@@ -211,6 +215,41 @@ class RecordingService:
             )  # fmt: skip
         except RecordingError as exc:
             raise Failed(str(exc)) from exc
+
+    def _audio(self, config: RecordingConfig) -> AudioSource | None:
+        """The recording's sound: a tone, silence, a camera's microphone or the PC's (see `_release_audio`)."""
+        from streaming.synthetic import ToneSource
+
+        if config.audio in ("none", "silence", "tone"):
+            return None if config.audio == "none" else ToneSource(level=0.1 if config.audio == "tone" else 0.0)
+        from streaming.audio import AudioFeed
+
+        feed = AudioFeed()
+        if config.audio == "mic" or config.audio.startswith("mic:"):
+            from streaming.capture import MicrophoneSource
+
+            mic = MicrophoneSource("mic", config.audio.partition(":")[2] or "default")
+            mic.audio = feed
+            mic.start()
+            self._release_audio = mic.stop
+            return feed
+        from streaming.rtsp import RtspSource
+
+        camera = self.sources.get(config.audio)
+        if not isinstance(camera, RtspSource):
+            raise Rejected(f"recording.audio: {config.audio!r} is not a running rtsp source")
+        camera.audio = feed
+
+        def release() -> None:
+            if camera.audio is feed:
+                camera.audio = None
+
+        self._release_audio = release
+        return feed
+
+    def _drop_audio(self) -> None:
+        release, self._release_audio = self._release_audio, lambda: None
+        release()
 
     async def _guard(self, config: RecordingConfig, path: Path) -> None:
         """Refuse to start when the recording could not finish; say so in the disk alarm."""
@@ -245,10 +284,12 @@ class RecordingService:
         try:
             recording, size, digest = await _in_thread(lambda: _finish(active.recorder))
         except Exception as exc:
+            self._drop_audio()
             row.update(state="failed", ended=now_iso(), error=str(exc))
             self.store.recording_put(row)
             self.alarms.raise_("recording_failed", "critical", f"recording {row['id']} failed: {exc}")
             raise Failed(f"recording {row['id']} failed: {exc}") from exc
+        self._drop_audio()
         final_state = "failed" if state == "failed" else state
         row.update(state=final_state, ended=now_iso(), size=size, sha256=digest)
         if state == "failed":

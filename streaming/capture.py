@@ -22,6 +22,7 @@ from av.audio.frame import AudioFrame
 from av.container import InputContainer
 
 from drivers.backoff import Backoff
+from streaming.audio import AudioFeed
 from streaming.reconnect import ReconnectingSource, SourceUnavailable
 from streaming.source import Image, ReaderThread
 
@@ -152,6 +153,7 @@ class MicrophoneSource(ReaderThread):
         self.error = ""
         self.reconnects = 0
         self.last_frame_at: float | None = None  # time.monotonic()
+        self.audio: AudioFeed | None = None  # set it to have every frame pushed into it (for recording)
 
     def frames(self) -> list[AudioFrame]:
         """The newest audio frames, oldest first."""
@@ -199,6 +201,8 @@ class MicrophoneSource(ReaderThread):
                     return
                 with self._lock:
                     self._frames.append(frame)
+                if (feed := self.audio) is not None:
+                    feed.push(frame)
                 self.last_frame_at = time.monotonic()
                 if not self.connected:
                     self._backoff.reset()

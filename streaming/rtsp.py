@@ -1,9 +1,10 @@
 """RTSP IP cameras through PyAV: decoded pictures for composition, or raw packets for recording.
 
-`RtspSource` decodes the camera's video to BGR in its reader thread, keeps only the newest
-picture and reconnects with backoff when the camera or the network drops (see
-`streaming.reconnect`).  `RtspPassthrough` hands out the demuxed, still-encoded packets, so a
-recorder that needs no composition can mux the camera's own H.264 (and AAC) without re-encoding.
+`RtspSource` decodes the camera's video to BGR in its reader thread (and its sound into an
+`AudioFeed`, when one is attached as `audio`), keeps only the newest picture and reconnects with
+backoff when the camera or the network drops (see `streaming.reconnect`).  `RtspPassthrough` hands
+out the demuxed, still-encoded packets, so a recorder that needs no composition can mux the
+camera's own H.264 (and AAC) without re-encoding.
 
 Both use RTSP over TCP (UDP loses packets on busy school networks and through NAT) and a
 socket timeout, so a camera that stops sending is noticed after `timeout_s`.
@@ -19,12 +20,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 import av
 import av.error
+from av.audio.frame import AudioFrame
 from av.audio.stream import AudioStream
 from av.container import InputContainer
 from av.packet import Packet
+from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
 from drivers.backoff import Backoff
+from streaming.audio import AudioFeed
 from streaming.reconnect import ReconnectingSource, SourceUnavailable
 from streaming.source import Image
 
@@ -64,16 +68,24 @@ class RtspSource(ReconnectingSource):
         super().__init__(name, f"RTSP {redact(url)}", backoff=backoff)
         self.url = url
         self.timeout_s = timeout_s
+        self.audio: AudioFeed | None = None  # set it to have the camera's sound decoded into it
 
     def _read(self) -> None:
         container = open_rtsp(self.url, self.timeout_s)
         try:
             if not container.streams.video:
                 raise SourceUnavailable(f"{self.where}: the stream has no video")
-            for frame in container.decode(container.streams.video[0]):
+            video = container.streams.video[0]
+            sound = container.streams.audio[0] if container.streams.audio else None
+            for packet in container.demux([video] + ([sound] if sound is not None else [])):
                 if self.stopping:
                     return
-                self._deliver(cast(Image, frame.to_ndarray(format="bgr24")))  # bgr24 is uint8
+                if packet.stream is video:
+                    for frame in packet.decode():
+                        self._deliver(cast(Image, cast(VideoFrame, frame).to_ndarray(format="bgr24")))  # bgr24 is uint8
+                elif (feed := self.audio) is not None:  # audio is demuxed anyway; decoded only when wanted
+                    for sample in packet.decode():
+                        feed.push(cast(AudioFrame, sample))
         except (av.error.FFmpegError, OSError) as exc:
             raise SourceUnavailable(f"{self.where}: {reason(exc)}") from exc
         finally:

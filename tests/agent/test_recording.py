@@ -291,6 +291,17 @@ def test_source_and_recording_problems_are_all_reported_at_once(tmp_path: Path) 
         parse_config(data, base=tmp_path)
 
 
+def test_recording_audio_names_the_mic_or_an_rtsp_camera(tmp_path: Path) -> None:
+    data = _toml(write_config(tmp_path, "mqtt://127.0.0.1:1883"))
+    data["sources"] = {"board": "synthetic", "cam": "rtsp://127.0.0.1:8554/cam"}
+    for audio in ("cam", "mic", "mic:hw:1", "tone", "none"):
+        data["recording"] = {"layout": "single", "sources": ["board"], "audio": audio}
+        assert parse_config(data, base=tmp_path).recording.audio == audio  # type: ignore[union-attr]
+    data["recording"] = {"layout": "single", "sources": ["board"], "audio": "board"}
+    with pytest.raises(ConfigError, match=r"recording.audio: got 'board', expected an rtsp source"):
+        parse_config(data, base=tmp_path)
+
+
 def test_an_agent_without_sources_does_not_load_the_media_stack(tmp_path: Path) -> None:
     path = write_config(tmp_path, "mqtt://127.0.0.1:1")
     data = _toml(path)
