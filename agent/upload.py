@@ -176,11 +176,8 @@ def _size_and_digest(path: Path, row: dict[str, Any]) -> tuple[int, str]:
         raise UploadError(f"{path} has {size} bytes, the index says {row['size']}: changed since", retry=False)
     if row.get("sha256"):
         return size, str(row["sha256"])
-    digest = hashlib.sha256()
     with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return size, digest.hexdigest()
+        return size, hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _read(path: Path, offset: int, length: int) -> bytes:

@@ -304,11 +304,8 @@ def _write_at(path: Path, offset: int, chunk: bytes) -> None:
 
 
 def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _sync_dir(path: Path) -> None:

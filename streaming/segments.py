@@ -140,12 +140,9 @@ def probe(path: Path) -> tuple[int, float]:
 
 
 def sha256(path: Path) -> str:
-    """Hex digest of a file, read in chunks."""
-    digest = hashlib.sha256()
+    """Hex SHA-256 of a file, read in chunks by hashlib."""
     with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def remux(sources: list[Path], dest: Path) -> tuple[int, float]:
