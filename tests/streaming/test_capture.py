@@ -8,11 +8,11 @@ unplugged) is tested.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from conftest import wait_until
 
 from drivers.backoff import Backoff
 from streaming.capture import MicrophoneSource, ScreenSource, UsbCameraSource
@@ -20,15 +20,6 @@ from streaming.source import Frame
 
 if TYPE_CHECKING:  # fixtures come through pytest; only their types are imported
     from conftest import XDisplay
-
-
-def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def looks(frame: Frame, bgr: tuple[int, int, int]) -> bool:

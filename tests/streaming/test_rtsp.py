@@ -6,12 +6,13 @@ import json
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import av
 import pytest
+from conftest import wait_until
 
 from drivers.backoff import Backoff
 from streaming.reconnect import SourceUnavailable
@@ -19,15 +20,6 @@ from streaming.rtsp import RtspPassthrough, RtspSource
 
 if TYPE_CHECKING:  # fixtures come through pytest; only their types are imported
     from conftest import RtspTestServer
-
-
-def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 @pytest.fixture
