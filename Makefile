@@ -24,7 +24,7 @@ lint: setup
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/pytest
+	scripts/loopback-ns $(BIN)/pytest
 
 bench: setup
 	$(BIN)/python bench/serial_roundtrip.py
