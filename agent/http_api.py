@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiohttp import web
@@ -16,8 +16,16 @@ log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 
 
-def create_api(table: CommandTable, status: Callable[[], dict[str, Any]]) -> web.Application:
-    """``POST /api/commands {"name", "args", "by"}`` and ``GET /api/status``."""
+WebPart = Callable[[web.Application], None]
+
+
+def create_api(
+    table: CommandTable, status: Callable[[], dict[str, Any]], parts: Iterable[WebPart] = ()
+) -> web.Application:
+    """``POST /api/commands {"name", "args", "by"}`` and ``GET /api/status``, plus each part's routes.
+
+    A part (the classroom page, WHEP/WHIP for lessons) adds its own routes to the app.
+    """
     app = web.Application(client_max_size=MAX_BODY)
 
     async def command(request: web.Request) -> web.Response:
@@ -43,6 +51,8 @@ def create_api(table: CommandTable, status: Callable[[], dict[str, Any]]) -> web
     app.router.add_post("/api/commands", command)
     app.router.add_get("/api/commands", commands)
     app.router.add_get("/api/status", get_status)
+    for add_routes in parts:
+        add_routes(app)
     return app
 
 

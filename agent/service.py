@@ -16,7 +16,7 @@ from agent.commands import CommandTable, Outcome
 from agent.config import SiteConfig
 from agent.devices import DeviceService
 from agent.health import HealthService
-from agent.http_api import create_api, serve
+from agent.http_api import WebPart, create_api, serve
 from agent.record_commands import add_record_commands
 from agent.recording import RecordingService
 from agent.room_commands import RoomCommands
@@ -69,6 +69,8 @@ class Agent:
             services=self.supervisor.names,
         ).table()
         self.table.audit = self._audit
+        # Features that serve pages or media on the local API add their routes here.
+        self.web_parts: list[WebPart] = []
         size, fps = (config.recording.size, config.recording.fps) if config.recording else ((1280, 720), 25.0)
         self.sources = {
             s.id: SourceService(s.id, s.url, make_source(s.url, s.id, size, fps), self.alarms) for s in config.sources
@@ -183,7 +185,8 @@ class Agent:
 
     async def run(self) -> None:
         """Run until cancelled; a clean stop publishes ``offline``."""
-        runner = await serve(create_api(self.table, self.status), self.config.http_host, self.config.http_port)
+        api = create_api(self.table, self.status, self.web_parts)
+        runner = await serve(api, self.config.http_host, self.config.http_port)
         try:
             await self.supervisor.run()
         finally:
