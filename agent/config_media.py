@@ -52,6 +52,7 @@ class RecordingConfig:
     disk_min_free_gb: float = 1.0  # never start below this much free space
     retention_days: float = 30.0  # uploaded recordings are deleted after this
     director: DirectorConfig | None = None  # [director]: needed by the ``directed`` layout
+    resource_mode: bool = False  # also each source in an MP4 of its own (<recording>/<source>.mp4)
 
     def needed_bytes(self) -> int:
         """Free space a recording needs to finish: segments plus the final remux, or the floor."""
@@ -91,7 +92,7 @@ def parse_sources(p: Problems, data: Mapping[str, Any]) -> tuple[SourceConfig, .
 
 _RECORDING = {
     "dir", "layout", "sources", "size", "fps", "corner", "fragment_s", "segment_s", "audio", "bitrate_mbps",
-    "planned_minutes", "disk_min_free_gb", "retention_days",
+    "planned_minutes", "disk_min_free_gb", "retention_days", "resource_mode",
 }  # fmt: skip
 
 
@@ -124,6 +125,7 @@ def parse_recording(
         disk_min_free_gb=non_negative(p, rec, "disk_min_free_gb", 1.0),
         retention_days=positive(p, rec, "retention_days", "recording.", 30.0),
         director=_director(p, data, tuple(str(r) for r in roles)) if "director" in data else None,
+        resource_mode=p.get(rec, "resource_mode", "recording.", bool, False),
     )
     rtsp = {s.id for s in sources if source_kind(s.url) == "rtsp"}
     if config.audio in declared and config.audio not in rtsp:

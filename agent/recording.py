@@ -5,13 +5,15 @@ crashed segment) and stopping it (which remuxes the final MP4 and checksums it) 
 threads too, so nothing blocks the event loop.  Every recording is a row in agent.db, written on
 start and on stop; a row still ``recording`` when the agent starts was cut off by a crash: it
 becomes ``interrupted``, and the next `record.start` for the same lesson continues it in the same
-directory as a new segment.
+directory as a new segment.  An agent stopping mid-lesson only *halts* the recorder (the open
+segment is closed, no remux: that fits the stop grace whatever the lesson's length) and leaves
+the row ``interrupted`` too; once its lesson is over, `agent.recording_finish` finishes it.
+In resource mode each source is also recorded on its own (`agent.resource_mode`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import shutil
@@ -20,24 +22,28 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from agent.alarms import Alarms
 from agent.commands import Failed, Rejected
 from agent.config import RecordingConfig
+from agent.recording_finish import Finisher, LessonOn, in_thread, timetable_lesson_on
+from agent.resource_mode import end_resources
 from agent.store import AgentStore
 from central.contract import now_iso, to_iso
 
 if TYPE_CHECKING:
+    from agent.resource_mode import ResourceSet
     from streaming.director import Director
     from streaming.recorder import AudioSource, Recorder
     from streaming.source import Source
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
+__all__ = ["RecordingService", "open_sound", "timetable_lesson_on"]
 
 WATCH_S = 1.0
+FINALISE_EVERY_S = 30.0
 RETENTION_EVERY_S = 3600.0
 GIB = 2**30
 
@@ -48,6 +54,7 @@ class _Active:
 
     row: dict[str, Any]
     recorder: Recorder
+    resources: ResourceSet | None = None  # resource mode: each source in a file of its own
     since: float = field(default_factory=time.monotonic)
 
 
@@ -60,14 +67,22 @@ class RecordingService:
         sources: Mapping[str, Source],
         store: AgentStore,
         alarms: Alarms,
+        lesson_on: LessonOn = lambda row: None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        """A recording left ``recording`` by a crash is marked ``interrupted`` here, once per process."""
+        """A recording left ``recording`` by a crash is marked ``interrupted`` here, once per process.
+
+        `lesson_on` says whether an interrupted recording's lesson is still on (see
+        `timetable_lesson_on`); when it does not know, the lesson counts as over
+        ``planned_minutes`` after the recording started.
+        """
         self.config = config
         self.sources = sources
         self.store = store
         self.alarms = alarms
         self._active: _Active | None = None
         self._lock = asyncio.Lock()
+        self.finisher = Finisher(config, store, alarms, self._lock, lesson_on, clock) if config else None
         self.director = _director(config)
         self._release_audio: Callable[[], None] = lambda: None  # detaches the recording's sound source
         interrupted = store.recordings_interrupted()
@@ -76,19 +91,21 @@ class RecordingService:
 
     async def run(self) -> None:
         """Watch the recorder for failure and apply retention, until cancelled (then finish cleanly)."""
-        next_retention = 0.0
+        next_retention = next_finalise = 0.0
         try:
             while True:
                 await self._watch()
+                if self.finisher is not None and time.monotonic() >= next_finalise:
+                    await self.finisher.finish_over()
+                    next_finalise = time.monotonic() + FINALISE_EVERY_S
                 if time.monotonic() >= next_retention:
                     await self.apply_retention()
                     next_retention = time.monotonic() + RETENTION_EVERY_S
                 await asyncio.sleep(WATCH_S)
         finally:
             if self._active is not None:
-                log.info("agent stopping while recording %s: closing it (resumable)", self._active.row["id"])
-                with contextlib.suppress(Failed):  # already recorded in the row and the alarm
-                    await self._end("interrupted")
+                log.info("agent stopping while recording %s: halting it (resumable)", self._active.row["id"])
+                await self._halt()
 
     async def start(self, lesson: str = "", teacher: str = "", layout: str = "") -> dict[str, Any]:
         """Start recording (or continue an interrupted recording of the same lesson)."""
@@ -100,16 +117,7 @@ class RecordingService:
                 raise Rejected(f"already recording {name!r} since {row['started']}; record.stop first")
             resume = self._resumable(lesson)
             path = Path(resume["path"]) if resume else self._new_dir(config, lesson)
-            try:
-                recorder = self._recorder(config, layout or config.layout, path)
-                await self._guard(config, path)
-                try:
-                    await _in_thread(recorder.start)
-                except Exception as exc:
-                    raise Failed(f"cannot start recording in {path}: {exc}") from exc
-            except BaseException:
-                self._drop_audio()
-                raise
+            recorder, resources = await self._start_recorders(config, layout or config.layout, path)
             row = {
                 **(resume or {"id": path.name, "started": now_iso(), "size": 0, "sha256": ""}),
                 "lesson": lesson,
@@ -122,10 +130,39 @@ class RecordingService:
                 "error": "",
             }
             self.store.recording_put(row)
-            self._active = _Active(row, recorder)
+            for extra in resources.rows(row) if resources else ():
+                self.store.recording_put(extra)
+            self._active = _Active(row, recorder, resources)
             self.alarms.clear("recording_failed")
             log.info("recording %s %s in %s", "continues" if resume else "started", row["id"], path)
             return {"id": row["id"], "lesson": lesson, "path": str(path), "resumed": resume is not None}
+
+    async def _start_recorders(
+        self, config: RecordingConfig, layout: str, path: Path
+    ) -> tuple[Recorder, ResourceSet | None]:
+        """The composed picture's recorder and, in resource mode, each source's, all started."""
+        try:
+            recorder = self._recorder(config, layout, path)
+            await self._guard(config, path)
+            resources = None
+            if config.resource_mode:
+                from agent.resource_mode import ResourceSet
+
+                resources = ResourceSet(config, {n: self.sources[n] for n in _layout_sources(config, layout)}, path)
+            try:
+                await in_thread(recorder.start)
+            except Exception as exc:
+                raise Failed(f"cannot start recording in {path}: {exc}") from exc
+            try:
+                if resources is not None:
+                    await in_thread(resources.start)
+            except Exception as exc:
+                await in_thread(recorder.halt)
+                raise Failed(f"cannot start resource mode recording in {path}: {exc}") from exc
+        except BaseException:
+            self._drop_audio()
+            raise
+        return recorder, resources
 
     async def stop(self) -> dict[str, Any]:
         """Stop, write the final MP4 and its checksum, and mark the recording finished."""
@@ -149,12 +186,22 @@ class RecordingService:
         return _layout_sources(self.config, "directed") if self.config is not None else ()
 
     def telemetry(self) -> dict[str, object]:
-        """``recording: {active, lesson, seconds, frames}``."""
+        """``recording: {active, lesson, seconds, frames}`` (and ``director``, ``resources`` where they apply).
+
+        ``director`` is what the directed layout shows and why; ``resources`` the frames per source.
+        """
         active = self._active
         if active is None:
             return {"active": False, "lesson": "", "seconds": 0.0, "frames": 0}
         seconds = round(time.monotonic() - active.since, 1)
-        return {"active": True, "lesson": active.row["lesson"], "seconds": seconds, "frames": active.recorder.frames}
+        out: dict[str, object] = {
+            "active": True, "lesson": active.row["lesson"], "seconds": seconds, "frames": active.recorder.frames,
+        }  # fmt: skip
+        if active.row["layout"] == "directed" and self.director is not None:
+            out["director"] = self.director.telemetry()
+        if active.resources is not None:
+            out["resources"] = active.resources.frames
+        return out
 
     async def apply_retention(self) -> int:
         """Delete uploaded recordings (rows and files) older than ``retention_days``; how many."""
@@ -179,7 +226,7 @@ class RecordingService:
     def _resumable(self, lesson: str) -> dict[str, Any] | None:
         if not lesson:
             return None
-        rows = self.store.recordings("lesson = ? AND state = 'interrupted'", (lesson,))
+        rows = self.store.recordings("lesson = ? AND state = 'interrupted' AND layout != 'resource'", (lesson,))
         return next((r for r in rows if Path(r["path"]).is_dir()), None)
 
     def _new_dir(self, config: RecordingConfig, lesson: str) -> Path:
@@ -217,35 +264,9 @@ class RecordingService:
             raise Failed(str(exc)) from exc
 
     def _audio(self, config: RecordingConfig) -> AudioSource | None:
-        """The recording's sound: a tone, silence, a camera's microphone or the PC's (see `_release_audio`)."""
-        from streaming.synthetic import ToneSource
-
-        if config.audio in ("none", "silence", "tone"):
-            return None if config.audio == "none" else ToneSource(level=0.1 if config.audio == "tone" else 0.0)
-        from streaming.audio import AudioFeed
-
-        feed = AudioFeed()
-        if config.audio == "mic" or config.audio.startswith("mic:"):
-            from streaming.capture import MicrophoneSource
-
-            mic = MicrophoneSource("mic", config.audio.partition(":")[2] or "default")
-            mic.audio = feed
-            mic.start()
-            self._release_audio = mic.stop
-            return feed
-        from streaming.rtsp import RtspSource
-
-        camera = self.sources.get(config.audio)
-        if not isinstance(camera, RtspSource):
-            raise Rejected(f"recording.audio: {config.audio!r} is not a running rtsp source")
-        camera.audio = feed
-
-        def release() -> None:
-            if camera.audio is feed:
-                camera.audio = None
-
-        self._release_audio = release
-        return feed
+        """The recording's sound (see `open_sound`); `_release_audio` lets go of it afterwards."""
+        audio, self._release_audio = open_sound(config.audio, self.sources)
+        return audio
 
     def _drop_audio(self) -> None:
         release, self._release_audio = self._release_audio, lambda: None
@@ -276,18 +297,42 @@ class RecordingService:
                 if self._active is active:
                     await self._end("failed")
 
+    async def _halt(self) -> None:
+        """Stop the recorder without the remux: the row stays ``interrupted`` (resumable, finished later)."""
+        assert self._active is not None
+        active, self._active = self._active, None
+        row = active.row
+        try:
+            segments = await in_thread(active.recorder.halt)
+        except Exception as exc:
+            row.update(state="failed", ended=now_iso(), error=str(exc))
+            self.alarms.raise_("recording_failed", "critical", f"recording {row['id']} failed: {exc}")
+        else:
+            row.update(state="interrupted", error="")
+            log.info("recording %s halted after %d segment(s); it continues or is finished later", row["id"], segments)
+        finally:
+            self._drop_audio()
+            self.store.recording_put(row)
+        if active.resources is not None:
+            errors = await in_thread(active.resources.halt)
+            for extra in active.resources.rows(row):
+                error = errors.get(extra["sources"][0], "")
+                self.store.recording_put({**extra, "state": "failed" if error else row["state"], "error": error})
+
     async def _end(self, state: str) -> dict[str, Any]:
         """Stop the recorder (in a thread), write the final file's size and checksum, update the row."""
         assert self._active is not None
         active, self._active = self._active, None
         row = active.row
         try:
-            recording, size, digest = await _in_thread(lambda: _finish(active.recorder))
+            recording, size, digest = await in_thread(lambda: _finish(active.recorder))
         except Exception as exc:
             self._drop_audio()
             row.update(state="failed", ended=now_iso(), error=str(exc))
             self.store.recording_put(row)
             self.alarms.raise_("recording_failed", "critical", f"recording {row['id']} failed: {exc}")
+            if active.resources is not None:
+                await end_resources(active.resources, row, self.store, self.alarms)
             raise Failed(f"recording {row['id']} failed: {exc}") from exc
         self._drop_audio()
         final_state = "failed" if state == "failed" else state
@@ -296,6 +341,7 @@ class RecordingService:
             row["error"] = "the recorder stopped by itself"
         self.store.recording_put(row)
         log.info("recording %s %s: %s, %d frames", row["id"], final_state, recording.final, recording.frames)
+        resources = await end_resources(active.resources, row, self.store, self.alarms) if active.resources else {}
         return {
             "id": row["id"],
             "lesson": row["lesson"],
@@ -306,7 +352,43 @@ class RecordingService:
             "segments": recording.segments,
             "size": size,
             "sha256": digest,
+            **({"resources": resources} if active.resources else {}),
         }
+
+
+def open_sound(spec: str, sources: Mapping[str, Source]) -> tuple[AudioSource | None, Callable[[], None]]:
+    """A recording's sound and how to let go of it; Rejected naming the choices for an unknown `spec`.
+
+    `spec` is ``silence``, ``tone``, ``none``, ``mic``, ``mic:DEVICE`` or an RTSP source's id (its microphone).
+    """
+    from streaming.synthetic import ToneSource
+
+    if spec in ("none", "silence", "tone"):
+        return (None if spec == "none" else ToneSource(level=0.1 if spec == "tone" else 0.0)), lambda: None
+    from streaming.audio import AudioFeed
+
+    feed = AudioFeed()
+    if spec == "mic" or spec.startswith("mic:"):
+        from streaming.capture import MicrophoneSource
+
+        mic = MicrophoneSource("mic", spec.partition(":")[2] or "default")
+        mic.audio = feed
+        mic.start()
+        return feed, mic.stop
+    from streaming.rtsp import RtspSource
+
+    camera = sources.get(spec)
+    if not isinstance(camera, RtspSource):
+        rtsp = [name for name, source in sources.items() if isinstance(source, RtspSource)]
+        choices = ", ".join(["silence", "tone", "none", "mic", "mic:DEVICE", *rtsp])
+        raise Rejected(f"audio: got {spec!r}, expected {choices} (only RTSP cameras carry sound)")
+    camera.audio = feed
+
+    def release() -> None:
+        if camera.audio is feed:
+            camera.audio = None
+
+    return feed, release
 
 
 def _layout_sources(config: RecordingConfig, layout_name: str) -> tuple[str, ...]:
@@ -333,20 +415,3 @@ def _finish(recorder: Recorder) -> tuple[Any, int, str]:
 
     recording = recorder.stop()
     return recording, recording.final.stat().st_size, sha256(recording.final)
-
-
-async def _in_thread(work: Callable[[], T]) -> T:
-    """Run blocking work in a thread and see it through: a cancellation waits for the work, then applies.
-
-    Stopping a recorder half way would leave the index and the row disagreeing with the disk.
-    """
-    future = asyncio.get_running_loop().run_in_executor(None, work)
-    cancelled = False
-    while not future.done():
-        try:
-            await asyncio.wait({future})
-        except asyncio.CancelledError:
-            cancelled = True
-    if cancelled:
-        raise asyncio.CancelledError
-    return future.result()

@@ -4,8 +4,10 @@ The protocol is `central.uploads`'s.  The centre's confirmed offset is the truth
 (after a network failure or an agent restart) first asks for it, then sends chunks from there,
 each with its SHA-256.  agent.db keeps the upload id and the last confirmed offset for the status
 page; the recording's row turns ``uploaded`` only when the centre says ``complete``.  Network
-failures, a stopped centre and a refused token are retried with the jittered backoff; a recording
-the centre received but whose whole-file checksum did not match is not sent again by itself.
+failures, a stopped centre and a refused token are retried with the jittered backoff.  A recording
+the centre received but whose whole-file checksum did not match (``failed``) is sent again from
+offset 0 after the centre discards what it has (``reset``), at most `max_resets` times; then the
+uploader gives up on it with a critical ``upload_failed`` alarm.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 IDLE_S = 10.0
 REQUEST_S = 120.0  # one chunk of at most 8 MiB on a slow school uplink
 CHUNK_RETRIES = 3
+MAX_RESETS = 3  # whole-file checksum failures that are sent again from 0 before giving up
 FINAL_NAME = "recording.mp4"  # streaming.segments.FINAL_NAME, without loading the media stack
 
 
@@ -52,6 +55,7 @@ class Uploader:
         *,
         backoff: Backoff | None = None,
         idle_s: float = IDLE_S,
+        max_resets: int = MAX_RESETS,
     ) -> None:
         """Nothing is sent until `run`."""
         self.config = config
@@ -60,6 +64,7 @@ class Uploader:
         self.alarms = alarms
         self.backoff = backoff or Backoff(base=1.0, cap=60.0)
         self.idle_s = idle_s
+        self.max_resets = max_resets
         self.current = ""
         self.bytes_sent = 0
         self.last_error = ""
@@ -104,7 +109,10 @@ class Uploader:
         log.warning("upload of %s: %s%s", recording_id, exc, "; retrying" if exc.retry else "; not retrying")
         self.store.upload_put(recording_id, error=str(exc), error_final=0 if exc.retry else 1)
         if self.alarms is not None:
-            self.alarms.raise_("upload_failed", "warning", f"upload of recording {recording_id}: {exc}")
+            if not exc.retry:  # given up: a warning already open becomes critical
+                self.alarms.clear("upload_failed")
+            severity = "warning" if exc.retry else "critical"
+            self.alarms.raise_("upload_failed", severity, f"upload of recording {recording_id}: {exc}")
 
     async def upload(self, session: aiohttp.ClientSession, row: dict[str, Any]) -> None:
         """Send one recording from the centre's confirmed offset; mark it ``uploaded`` when complete."""
@@ -118,6 +126,8 @@ class Uploader:
             error = f"the centre refused the upload ({status}): {answer.get('error', answer)}"
             raise UploadError(error, retry=status != 409)  # 409: announced before with another size or checksum
         upload_id, offset, state = answer["upload_id"], int(answer["offset"]), answer["state"]
+        if state == "failed":
+            offset, state = await self._reset(session, upload_id, answer)
         self.store.upload_put(recording_id, upload_id=upload_id, offset=offset, size=size, error="", error_final=0)
         refusals = 0
         while state == "uploading":
@@ -136,11 +146,27 @@ class Uploader:
                 offset, state, refusals = int(answer["offset"]), answer["state"], 0
                 self.store.upload_put(recording_id, offset=offset)
         self.bytes_sent = offset
-        if state != "complete":
-            raise UploadError(f"the centre says {state}: {answer.get('error', '')}", retry=False)
+        if state != "complete":  # failed: the next attempt asks for a reset (or gives up, see _reset)
+            raise UploadError(f"the centre says {state}: {answer.get('error', '')}", retry=state == "failed")
         self.store.recording_put({"id": recording_id, "state": "uploaded"})
         self.store.upload_put(recording_id, offset=size, error="")
         log.info("recording %s uploaded (%d bytes, upload %s)", recording_id, size, upload_id)
+
+    async def _reset(self, session: aiohttp.ClientSession, upload_id: str, answer: dict[str, Any]) -> tuple[int, str]:
+        """Have the centre discard a failed upload and start it again from 0; UploadError(final) after `max_resets`."""
+        resets = int(answer.get("resets", 0))
+        if resets >= self.max_resets:
+            raise UploadError(
+                f"the centre's copy failed its whole-file checksum {resets + 1} times, giving up "
+                f"(last: {answer.get('error', '')}); check the disk of this PC and of the centre",
+                retry=False,
+            )
+        log.warning("upload %s failed at the centre (%s): sending it again from 0", upload_id, answer.get("error", ""))
+        status, answer = await self._call(session, "POST", f"/api/uploads/{upload_id}/reset")
+        if status != 200:
+            why = answer.get("error", answer)
+            raise UploadError(f"the centre refused to reset upload {upload_id} ({status}): {why}")
+        return int(answer["offset"]), str(answer["state"])
 
     async def _call(
         self, session: aiohttp.ClientSession, method: str, path: str, **kwargs: Any

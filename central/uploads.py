@@ -13,6 +13,9 @@ upload token, not a dashboard login):
   file moves into the recordings store and a row goes into fleet.db's ``recordings``; state
   ``complete``, or ``failed`` (file kept aside in ``.failed/``) when the checksum does not match.
 - ``GET /api/uploads/{upload_id}`` -> the same shape as the POST.
+- ``POST /api/uploads/{upload_id}/reset`` on a ``failed`` upload: the centre discards what it
+  received (the partial and the copy kept aside), the offset goes back to 0, the state to
+  ``uploading`` and ``resets`` counts up; the agent decides how many resets it asks for.
 - ``GET /recordings/{id}`` (dashboard login): the received MP4, with HTTP ranges for the player.
 
 Agents are registered once with `Uploads.register_agent` (or ``classroom-central upload-token``);
@@ -51,7 +54,7 @@ CREATE TABLE IF NOT EXISTS uploads (
   id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, recording_id TEXT NOT NULL, lesson TEXT NOT NULL DEFAULT '',
   started TEXT NOT NULL DEFAULT '', size INTEGER NOT NULL, sha256 TEXT NOT NULL, "offset" INTEGER NOT NULL DEFAULT 0,
   received_bytes INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL, error TEXT NOT NULL DEFAULT '',
-  created TEXT NOT NULL, updated TEXT NOT NULL, UNIQUE (agent_id, recording_id));
+  created TEXT NOT NULL, updated TEXT NOT NULL, resets INTEGER NOT NULL DEFAULT 0, UNIQUE (agent_id, recording_id));
 """
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -112,10 +115,11 @@ class Upload:
     offset: int
     state: str  # uploading | complete | failed
     error: str = ""
+    resets: int = 0  # times a failed upload was started again from 0
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON answer."""
-        keys = ("offset", "size", "state", "error")
+        keys = ("offset", "size", "state", "error", "resets")
         return {"upload_id": self.id, **{k: getattr(self, k) for k in keys}}
 
 
@@ -132,6 +136,9 @@ class Uploads:
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA + RECORDINGS_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(uploads)")}
+            if "resets" not in columns:  # a fleet.db from before resets existed
+                self._db.execute("ALTER TABLE uploads ADD COLUMN resets INTEGER NOT NULL DEFAULT 0")
 
     def close(self) -> None:
         """Close the connection."""
@@ -166,7 +173,7 @@ class Uploads:
             row = self._db.execute("SELECT * FROM uploads WHERE id = ?", (upload_id,)).fetchone()
         if row is None:
             return None
-        keys = ("id", "agent_id", "recording_id", "size", "sha256", "offset", "state", "error")
+        keys = ("id", "agent_id", "recording_id", "size", "sha256", "offset", "state", "error", "resets")
         return Upload(*(row[k] for k in keys))
 
     def received_bytes(self, upload_id: str) -> int:
@@ -229,6 +236,25 @@ class Uploads:
             current = self.get(upload.id)
             assert current is not None
             return await self._complete(current) if current.offset == current.size else current
+
+    async def reset(self, upload: Upload) -> Upload:
+        """Start a ``failed`` upload again from 0, discarding what was received; an ``uploading`` one is left as is."""
+        async with self._busy_lock(upload.id):
+            current = self.get(upload.id)
+            assert current is not None
+            if current.state == "uploading":
+                return current  # reset twice (an answer lost on the way): nothing more to do
+            if current.state != "failed":
+                raise UploadRefused(409, f"upload {upload.id} is {current.state}: only a failed one is reset")
+            for path in (self._partial(current.id), self.dir / FAILED / f"{current.id}.part"):
+                path.unlink(missing_ok=True)
+            self._update(
+                current.id, "state = 'uploading', \"offset\" = 0, error = '', resets = resets + 1"
+            )
+            log.warning("upload %s from %s reset to 0 after: %s", current.id, current.agent_id, current.error)
+        done = self.get(upload.id)
+        assert done is not None
+        return done
 
     async def _complete(self, upload: Upload) -> Upload:
         """Check the whole file, move it into the store and record it (or keep it aside as failed)."""
@@ -333,6 +359,7 @@ def add_routes(app: web.Application, uploads: Uploads) -> None:
     app.router.add_post(AGENT_PATH, _begin)
     app.router.add_put(AGENT_PATH + "/{upload_id}", _put)
     app.router.add_get(AGENT_PATH + "/{upload_id}", _get)
+    app.router.add_post(AGENT_PATH + "/{upload_id}/reset", _reset)
     app.router.add_get("/recordings/{id:\\d+}", _play)
 
 
@@ -383,6 +410,14 @@ async def _put(request: web.Request) -> web.Response:
         async with asyncio.timeout(READ_CHUNK_S):
             chunk = await request.content.readexactly(length)
         upload = await request.app[UPLOADS_KEY].append(upload, offset, chunk, request.headers.get("X-Chunk-SHA256", ""))
+    except UploadRefused as exc:
+        return _refused(exc)
+    return web.json_response(upload.to_dict())
+
+
+async def _reset(request: web.Request) -> web.Response:
+    try:
+        upload = await request.app[UPLOADS_KEY].reset(_owned(request))
     except UploadRefused as exc:
         return _refused(exc)
     return web.json_response(upload.to_dict())

@@ -72,8 +72,11 @@ class Director:
 
     The first rule whose condition holds *and* whose source has a picture wins; a source absent
     from `activities` has no picture (no signal), so a later ``always`` rule is the fallback.
-    The choice changes only after it has been held `hold_s`, unless its source lost its picture.
-    `override` may be called from another thread than `choose` (a plain attribute swap).
+    A ``"<source> active"`` condition keeps holding until `hold_s` after the source's *last*
+    change, so courseware stays on screen while the teacher talks over a slide, not only
+    `hold_s` after it first changed.  The choice changes only after it has been held `hold_s`,
+    unless its source lost its picture.  `override` may be called from another thread than
+    `choose` (a plain attribute swap).  `reason` says why the current choice is shown.
     """
 
     def __init__(self, rules: Sequence[Rule], hold_s: float = 5.0, thresholds: Mapping[str, float] | None = None):
@@ -88,7 +91,10 @@ class Director:
         self.thresholds = dict(thresholds or {})
         self.manual: str | None = None
         self.current: str | None = None
+        self.reason = ""  # override | rule | hold | fallback
+        self.rule = ""  # the condition of the rule that chose (reason "rule" or "hold")
         self._since = 0.0
+        self._last_active: dict[str, float] = {}
 
     def override(self, source: str | None) -> None:
         """Show `source` whatever the rules say; None hands the choice back to the rules at once."""
@@ -96,27 +102,53 @@ class Director:
         if source is None:
             self.current = None  # the rules' choice shows at the next frame, not after a hold
 
-    def wanted(self, activities: Mapping[str, float]) -> str | None:
-        """What the rules want now, ignoring the hold time (None: no rule's source has a picture)."""
+    def wanted(self, activities: Mapping[str, float], now: float | None = None) -> str | None:
+        """What the rules want now, ignoring the hold time (None: no rule's source has a picture).
+
+        With `now`, a source counts as active until `hold_s` after its last activity `choose` saw.
+        """
+        rule = self._wanted(activities, now)
+        return rule.show if rule is not None else None
+
+    def _wanted(self, activities: Mapping[str, float], now: float | None) -> Rule | None:
         for rule, watches in zip(self.rules, self._watches, strict=True):
             if rule.show not in activities:
                 continue
-            if watches is None or activities.get(watches, 0.0) > self.thresholds.get(watches, DEFAULT_THRESHOLD):
-                return rule.show
+            if watches is None or self._active(watches, activities, now):
+                return rule
         return None
+
+    def _active(self, source: str, activities: Mapping[str, float], now: float | None) -> bool:
+        if activities.get(source, 0.0) > self.thresholds.get(source, DEFAULT_THRESHOLD):
+            return True
+        last = self._last_active.get(source)
+        return now is not None and last is not None and now - last < self.hold_s
 
     def choose(self, activities: Mapping[str, float], now: float) -> str:
         """The main picture: the override, else the rules' choice once the current one was held `hold_s`."""
         if self.manual is not None:
+            self.reason, self.rule = "override", ""
             return self.manual
-        wanted = self.wanted(activities)
-        if wanted is None:
+        for source in {w for w in self._watches if w is not None}:
+            if activities.get(source, 0.0) > self.thresholds.get(source, DEFAULT_THRESHOLD):
+                self._last_active[source] = now
+        rule = self._wanted(activities, now)
+        if rule is None:
+            self.reason, self.rule = "fallback", ""
             return self.current or self.rules[-1].show
         lost = self.current not in activities
-        if wanted != self.current and (lost or now - self._since >= self.hold_s):
-            self.current, self._since = wanted, now
+        if rule.show != self.current and (lost or now - self._since >= self.hold_s):
+            self.current, self._since = rule.show, now
+        self.reason = "rule" if rule.show == self.current else "hold"
+        self.rule = rule.when if rule.show == self.current else self.rule
         assert self.current is not None
         return self.current
+
+    def telemetry(self) -> dict[str, str]:
+        """``{source, reason, rule}``: what is shown and why (override, rule, hold or fallback)."""
+        if self.manual is not None:
+            return {"source": self.manual, "reason": "override", "rule": ""}
+        return {"source": self.current or "", "reason": self.reason, "rule": self.rule}
 
 
 class ActivityMeter:

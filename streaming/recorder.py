@@ -5,6 +5,9 @@ once (OpenCV: about 6x cheaper than handing BGR to PyAV's swscale), and encodes 
 libx264 (veryfast, zerolatency, a keyframe at every fragment boundary) plus AAC from an optional
 audio source, into fragmented MP4 segments (see `streaming.segments`).  A new segment starts
 every `segment_s`; a clean stop writes `index.json` and the final faststart MP4 (a remux).
+`halt` stops without the remux (an agent shutting down within its grace): the open segment is
+closed complete, the index stays ``recording``, and `streaming.segments.finalise` finishes it
+later (or a new `Recorder` on the same directory continues it).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Protocol
@@ -24,7 +27,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from streaming.segments import FINAL_NAME, INDEX_NAME, Index, RecordingError, Segment, probe, remux, sha256
+from streaming.segments import Index, Recording, RecordingError, Segment, finalise, probe
 from streaming.source import Image
 
 log = logging.getLogger(__name__)
@@ -41,19 +44,6 @@ class AudioSource(Protocol):
     def read(self, samples: int) -> npt.NDArray[np.float32]:
         """The next `samples` samples as float32 planes (channels x samples)."""
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class Recording:
-    """What a finished recording left on disk."""
-
-    out_dir: Path
-    final: Path
-    index: Path
-    frames: int
-    duration_s: float
-    segments: int
-    skipped: int  # output frame slots the recorder could not fill in time
 
 
 class SegmentWriter:
@@ -140,8 +130,12 @@ class Recorder:
         audio: AudioSource | None = None,
         duration_s: float | None = None,
         clock: Callable[[], float] = time.time,
+        final: Path | None = None,
     ) -> None:
-        """`picture` returns the BGR output (e.g. `Compositor.render`); `size` is (width, height)."""
+        """`picture` returns the BGR output (e.g. `Compositor.render`); `size` is (width, height).
+
+        `final` is where `stop` writes the final MP4 (default ``recording.mp4`` in `out_dir`).
+        """
         if size[0] % 2 or size[1] % 2 or fps <= 0 or not 0 < fragment_s <= segment_s:
             raise RecordingError(f"recorder: bad size {size}, fps {fps} or fragment/segment {fragment_s}/{segment_s}")
         self.out_dir = Path(out_dir)
@@ -151,6 +145,7 @@ class Recorder:
         self.segment_s = segment_s
         self.audio = audio
         self.duration_s = duration_s
+        self.final = final
         self._picture = picture
         self._clock = clock
         self._yuv: Image = np.empty((size[1] * 3 // 2, size[0]), np.uint8)
@@ -179,6 +174,17 @@ class Recorder:
 
     def stop(self) -> Recording:
         """Stop encoding, close the segment, write index.json and the final faststart MP4."""
+        return self._finish(self._join())
+
+    def halt(self) -> int:
+        """Stop encoding and close the open segment (complete and indexed), but leave the remux for later.
+
+        Returns how many segments the recording has; fast whatever the lesson's length.
+        """
+        return len(self._join().segments)
+
+    def _join(self) -> Index:
+        """Stop the encoding thread (which closes its segment); the index, or why the recording failed."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
@@ -186,7 +192,7 @@ class Recorder:
             raise RecordingError(f"{self.out_dir}: recording failed: {self._error}") from self._error
         if self._index is None:
             raise RecordingError(f"{self.out_dir}: recorder was never started")
-        return self._finish(self._index)
+        return self._index
 
     def _run(self) -> None:
         assert self._index is not None
@@ -243,24 +249,4 @@ class Recorder:
 
     def _finish(self, index: Index) -> Recording:
         """Checksums, the remuxed final file, and the index marked finished."""
-        out = self.out_dir
-        index.segments = [
-            replace(s, bytes=(out / s.file).stat().st_size, sha256=sha256(out / s.file))
-            for s in index.segments
-            if (out / s.file).exists()
-        ]
-        playable = [out / s.file for s in index.segments if s.frames > 0]
-        if not playable:
-            raise RecordingError(f"{out}: no frames were recorded")
-        final = out / FINAL_NAME
-        frames, duration = remux(playable, final)
-        index.final = {
-            "file": FINAL_NAME,
-            "frames": frames,
-            "duration_s": round(duration, 3),
-            "bytes": final.stat().st_size,
-            "sha256": sha256(final),
-        }
-        index.state = "finished"
-        index.save(out)
-        return Recording(out, final, out / INDEX_NAME, frames, duration, len(index.segments), self.skipped)
+        return finalise(self.out_dir, index, self.skipped, final=self.final)

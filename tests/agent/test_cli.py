@@ -153,3 +153,32 @@ def test_simulator_exits_0_on_sigterm(simulator: tuple[subprocess.Popen[str], st
     assert device(path, "get_power")["power"] == "on"
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=5) == 0
+
+
+# ---- record --layout directed ---------------------------------------------------------
+
+
+def test_record_directed_follows_the_rules_given_on_the_command_line(tmp_path: Path) -> None:
+    result = run(
+        "record", "synthetic:teacher", "synthetic:slides", "--layout", "directed", "--seconds", "2",
+        "--size", "320x180", "--fps", "10", "--out", str(tmp_path), "--hold", "0",
+        "--director", "slides active=slides; always=teacher",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert str(tmp_path / "recording.mp4") in result.stdout and "teacher: no gaps" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "--layout directed needs --director RULES"),
+        (["--director", "always"], "--director: got 'always', expected WHEN=SHOW"),
+        (["--director", "always=ghost"], "--director: 'ghost' is not a source; the sources are teacher, slides"),
+        (["--director", "sometimes=teacher"], "--director: got 'sometimes', expected \"always\" or"),
+    ],
+)
+def test_record_directed_rejects_bad_rules_in_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    argv = ["record", "synthetic:teacher", "synthetic:slides", "--layout", "directed", "--seconds", "1"]
+    result = run(*argv, "--out", str(tmp_path / "x"), *args)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "x").exists()

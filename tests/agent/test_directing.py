@@ -108,12 +108,14 @@ async def test_a_directed_recording_follows_the_courseware_and_the_override(tmp_
     try:
         assert (await table.execute("record.start", {"lesson": "maths"})).status == "succeeded"
         await asyncio.sleep(1.5)  # the slide stays put: the teacher
+        assert service.telemetry()["director"] == {"source": "teacher", "reason": "rule", "rule": "always"}
         for i in range(12):  # the teacher pages through slides (all blue, each a different grey)
             sources["courseware"].color = SLIDES[i % len(SLIDES)]
             await asyncio.sleep(0.15)
         bad = await table.execute("director.override", {"source": "panorama"})
         assert bad.status == "rejected" and "expected one of courseware, teacher, students" in bad.error
         assert (await table.execute("director.override", {"source": "students"})).status == "succeeded"
+        assert service.telemetry()["director"] == {"source": "students", "reason": "override", "rule": ""}
         await asyncio.sleep(1.5)
         stopped = await table.execute("record.stop", {})
         assert stopped.status == "succeeded", stopped.error

@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from agent.alarms import Alarms
 from agent.config import UploadConfig, parse_config
 from agent.store import AgentStore
 from agent.upload import Uploader
@@ -294,3 +295,59 @@ def test_the_upload_section_is_checked_with_the_rest_of_the_config() -> None:
         assert key in message
     config = parse_config({**base, "upload": {"url": "http://central:8080/", "token": TOKEN}})
     assert config.upload == UploadConfig("http://central:8080", TOKEN, 4.0)
+
+
+async def test_a_copy_corrupted_at_the_centre_is_reset_and_sent_again_from_zero(
+    centre: Centre, recording: tuple[AgentStore, bytes]
+) -> None:
+    store, content = recording
+    await centre.stop()
+    corrupted = False
+
+    async def gate(request: web.Request, handler: Any) -> web.StreamResponse:
+        nonlocal corrupted
+        response: web.StreamResponse = await handler(request)
+        if request.method == "PUT" and not corrupted:  # the centre's disk flips a byte of what it received
+            corrupted = True
+            partial = next((centre.root / "recordings" / ".partial").glob("*.part"))
+            with partial.open("r+b") as f:
+                first = f.read(1)
+                f.seek(0)
+                f.write(bytes([first[0] ^ 0xFF]))
+        return response
+
+    await centre.start(gate)
+    alarms = Alarms(lambda event: None)
+    agent = Uploader(UploadConfig(centre.url, TOKEN, chunk_mib=CHUNK / 2**20), "a1", store, alarms,
+                     backoff=Backoff(base=0.02, cap=0.1), idle_s=0.05)  # fmt: skip
+    async with asyncio.TaskGroup() as tg:
+        task = tg.create_task(agent.run())
+        await until(lambda: state(store) == "uploaded")
+        task.cancel()
+    row = centre.upload_row()  # the same upload, started again: no duplicate
+    assert (row["state"], row["offset"], row["resets"]) == ("complete", SIZE, 1)
+    files = [p for p in (centre.root / "recordings").rglob("*") if p.is_file()]
+    assert [p.name for p in files] == ["20250301-080000-math.mp4"]  # the bad copy is gone
+    assert hashlib.sha256(files[0].read_bytes()).hexdigest() == hashlib.sha256(content).hexdigest()
+    assert ("upload_failed", "") not in alarms.open
+
+
+async def test_a_recording_that_keeps_failing_its_checksum_is_given_up_after_the_resets_with_an_alarm(
+    centre: Centre, recording: tuple[AgentStore, bytes], tmp_path: Path
+) -> None:
+    store, content = recording
+    final = tmp_path / "agent" / "recordings" / "20250301-080000-math" / "recording.mp4"
+    final.write_bytes(content[:100] + bytes([content[100] ^ 0xFF]) + content[101:])  # rotted on this PC's disk
+    alarms = Alarms(lambda event: None)
+    agent = Uploader(UploadConfig(centre.url, TOKEN, chunk_mib=CHUNK / 2**20), "a1", store, alarms,
+                     backoff=Backoff(base=0.02, cap=0.1), idle_s=0.05, max_resets=2)  # fmt: skip
+    async with asyncio.TaskGroup() as tg:
+        task = tg.create_task(agent.run())
+        await until(lambda: (store.upload_progress("20250301-080000-math") or {}).get("error_final") == 1)
+        task.cancel()
+    assert state(store) == "finished" and agent.telemetry()["pending"] == 0  # not sent a fourth time
+    row = centre.upload_row()
+    assert (row["state"], row["resets"]) == ("failed", 2)
+    alarm = alarms.open[("upload_failed", "")]
+    assert alarm.severity == "critical" and "failed its whole-file checksum 3 times, giving up" in alarm.message
+    assert centre.fleet.recordings("a1") == []

@@ -148,3 +148,29 @@ def test_directed_layout_shows_the_courseware_full_screen_once_it_changes() -> N
     assert colour_at(0.5) == (120, 0, 0)
     assert colour_at(0.5) == (120, 0, 0)  # static again, but held
     assert colour_at(1.0) == (0, 200, 0)  # hold over: the teacher
+
+
+def test_courseware_stays_until_the_hold_after_its_last_change_not_after_the_switch() -> None:
+    d = director(hold_s=3.0)
+    slides = [(t, {"courseware": 0.2}) for t in (0.0, 2.0, 4.0)]  # a slide every 2 s, quiet in between
+    between = [(t, {}) for t in (1.0, 3.5, 5.0, 6.9)]
+    shown = run(d, sorted([(-10.0, {}), *slides, *between]))
+    assert shown == ["teacher", "courseware", "courseware", "courseware", "courseware", "courseware", "courseware",
+                     "courseware"]  # fmt: skip
+    assert run(d, [(7.1, {})]) == ["teacher"]  # 3 s after the last slide change
+
+
+def test_the_director_says_why_it_shows_what_it_shows() -> None:
+    d = director(hold_s=3.0)
+    d.choose(QUIET, 0.0)
+    assert d.telemetry() == {"source": "teacher", "reason": "rule", "rule": "always"}
+    d.choose({**QUIET, "students": 0.5}, 1.0)  # wanted, but the teacher is held
+    assert d.telemetry() == {"source": "teacher", "reason": "hold", "rule": "always"}
+    d.choose({**QUIET, "students": 0.5}, 3.0)
+    assert d.telemetry() == {"source": "students", "reason": "rule", "rule": "students active"}
+    d.override("panorama")
+    d.choose(QUIET, 4.0)
+    assert d.telemetry() == {"source": "panorama", "reason": "override", "rule": ""}
+    d.override(None)
+    d.choose({}, 5.0)  # no source has a picture
+    assert d.telemetry()["reason"] == "fallback"

@@ -19,7 +19,7 @@ import pytest
 
 from streaming.compose import Compositor, Layout
 from streaming.recorder import Recorder, Recording
-from streaming.segments import boxes, fragments
+from streaming.segments import boxes, finalise, fragments
 from streaming.synthetic import SyntheticSource, ToneSource
 
 FFPROBE = shutil.which("ffprobe")
@@ -149,8 +149,8 @@ def test_kill_9_loses_at_most_the_open_fragment_and_a_rerun_continues(tmp_path: 
     common = ["--layout", "pip", "--size", "640x360", "--fps", str(FPS), "--out", str(out)]
     process = run_cli("synthetic:teacher", "synthetic:slides", "--seconds", "30", *common)
     try:
-        # two fragments written means at least 4 s recorded, about 5 s in
-        wait_for(lambda: first.exists() and fragments(first) >= 2, 40, "two complete fragments")
+        # a third fragment begun means two complete ones: at least 4 s recorded, about 5 s in
+        wait_for(lambda: first.exists() and fragments(first) >= 3, 40, "two complete fragments")
         process.send_signal(signal.SIGKILL)
         process.wait(10)
     finally:
@@ -173,9 +173,10 @@ def test_kill_9_loses_at_most_the_open_fragment_and_a_rerun_continues(tmp_path: 
     index = json.loads((out / "index.json").read_text())
     states = [(s["file"], s["state"]) for s in index["segments"]]
     assert states == [("segment-0001.mp4", "recovered"), ("segment-0002.mp4", "closed")]
-    assert index["segments"][0]["frames"] == survived
+    recovered = index["segments"][0]["frames"]  # the complete fragments: a torn one is left out whole
+    assert survived - FRAGMENT_S * FPS <= recovered <= survived
     final_frames = int(ffprobe(out / "recording.mp4")["video"]["nb_read_frames"])
-    assert final_frames == survived + index["segments"][1]["frames"] == index["final"]["frames"]
+    assert final_frames == recovered + index["segments"][1]["frames"] == index["final"]["frames"]
 
 
 def test_a_low_bitrate_recording_is_on_disk_fragment_by_fragment(tmp_path: Path) -> None:
@@ -218,3 +219,71 @@ def test_the_cli_does_not_import_the_media_stack_until_record_runs() -> None:
     code = "import sys, agent.cli; agent.cli._parser(); print(sorted({'av', 'cv2', 'numpy'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def decode_errors(path: Path) -> tuple[int, int]:
+    """(frames decoded, packets that failed to decode), going through every packet to the end."""
+    frames = errors = 0
+    with av.open(str(path)) as container:
+        for packet in container.demux(container.streams.video[0]):
+            try:
+                frames += len(packet.decode())
+            except av.error.InvalidDataError:
+                errors += 1
+    return frames, errors
+
+
+def test_a_fragment_torn_by_a_crash_mid_write_stays_out_of_the_final_mp4(tmp_path: Path) -> None:
+    source = SyntheticSource("teacher", (320, 240), 10)
+    compositor = Compositor(Layout("single", ("teacher",), size=(320, 240)), [source])
+    source.start()
+    try:
+        recorder = Recorder(
+            tmp_path / "whole", (320, 240), 10, picture=compositor.render, fragment_s=0.5, duration_s=3.0,
+            audio=ToneSource(),
+        )  # fmt: skip
+        recorder.start()
+        assert recorder.wait(60)
+        recorder.halt()
+    finally:
+        source.stop()
+    # What a kill -9 in the middle of writing the last fragment leaves: its moof, half its mdat,
+    # and an index that still calls the segment open.
+    crashed = tmp_path / "crashed"
+    crashed.mkdir()
+    segment = crashed / "segment-0001.mp4"
+    shutil.copy(tmp_path / "whole" / "segment-0001.mp4", segment)
+    _, offset, size = [box for box in boxes(segment) if box[0] == "mdat"][-1]
+    os.truncate(segment, offset + size // 2)
+    index = json.loads((tmp_path / "whole" / "index.json").read_text())
+    index["segments"][0]["state"] = "open"
+    (crashed / "index.json").write_text(json.dumps(index))
+    whole_frames, _ = decode_errors(tmp_path / "whole" / "segment-0001.mp4")
+    torn_frames, torn_errors = decode_errors(segment)
+    assert torn_errors >= 1  # FFmpeg hands out the torn packet, which does not decode
+
+    recording = finalise(crashed)
+    frames, errors = decode_errors(recording.final)
+    assert errors == 0 and frames == recording.frames
+    assert whole_frames - 5 <= frames < whole_frames  # everything but the torn fragment (0.5 s at 10 fps)
+    checked = subprocess.run(
+        [str(FFPROBE), "-v", "error", "-count_packets", "-count_frames", "-show_streams", "-of", "json",
+         str(recording.final)], capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    assert checked.stderr == ""  # no corrupt packet, no decode error
+    video = next(s for s in json.loads(checked.stdout)["streams"] if s["codec_type"] == "video")
+    assert int(video["nb_read_frames"]) == int(video["nb_read_packets"]) == frames
+    assert segment.stat().st_size == offset + size // 2  # the crashed segment itself is left as it was
+
+
+def test_a_cancelled_remux_leaves_no_final_file(recording: Recording, tmp_path: Path) -> None:
+    import threading
+
+    from streaming.segments import RecordingError, remux
+
+    cancel = threading.Event()
+    cancel.set()  # an agent stopping while it finishes a lesson
+    dest = tmp_path / "recording.mp4"
+    with pytest.raises(RecordingError, match="remux cancelled"):
+        remux(sorted(recording.out_dir.glob("segment-*.mp4")), dest, cancel)
+    assert list(tmp_path.iterdir()) == []  # neither the final file nor its .part
