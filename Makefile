@@ -24,6 +24,7 @@ lint: setup
 	$(BIN)/mypy
 
 test: lint
+	scripts/whip-web-client
 	scripts/loopback-ns $(BIN)/pytest
 
 bench: setup

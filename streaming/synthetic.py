@@ -2,6 +2,8 @@
 
 The picture scrolls colour bars and burns in the wall clock (HH:MM:SS.mmm) and the frame
 counter, so a recording shows at a glance whether frames were dropped, repeated or delayed.
+Above the text, the same two numbers go in as a machine-readable stamp (`streaming.stamp`), so
+a receiver of a live stream can prove order, gaps and glass-to-glass latency.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from streaming import stamp
 from streaming.source import Image, Source
 
 _BARS_BGR = (
@@ -28,7 +31,7 @@ _BARS_BGR = (
 
 
 class SyntheticSource(Source):
-    """A test pattern paced to `fps`, with a burned-in wall clock and frame counter.
+    """A test pattern paced to `fps`, with a burned-in wall clock and frame counter (text and `stamp`).
 
     With `color` (BGR) every frame is that solid colour and carries no text: tests use it to
     check where a compositor put each source's pixels.
@@ -86,14 +89,18 @@ class SyntheticSource(Source):
         offset = (index * max(2, width // 160)) % period
         image = np.ascontiguousarray(self._pattern[:, offset : offset + width])
         now = self._clock()
-        stamp = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
+        clock_text = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
         scale = height / 360
-        lines = (self.label, stamp, f"#{index:06d}")
+        lines = (self.label, clock_text, f"#{index:06d}")
         line_h = int(34 * scale)
-        cv2.rectangle(image, (0, 0), (int(300 * scale), line_h * len(lines) + int(12 * scale)), (0, 0, 0), -1)
+        top = stamp.strip_size(height)[1] if stamp.fits(self.size) else 0
+        box = (int(300 * scale), top + line_h * len(lines) + int(12 * scale))
+        cv2.rectangle(image, (0, 0), box, (0, 0, 0), -1)
         for row, text in enumerate(lines, start=1):
-            origin = (int(10 * scale), row * line_h)
+            origin = (int(10 * scale), top + row * line_h)
             cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), max(1, int(2 * scale)))
+        if top:
+            stamp.burn(image, index, int(now * 1000))
         return image
 
 

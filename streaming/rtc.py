@@ -1,0 +1,541 @@
+"""WebRTC peers for live lessons: the only module that imports aiortc and aioice.
+
+A `Peer` is one RTCPeerConnection to one remote (another classroom's agent, or a browser).
+What it sends comes from shared encoders (`streaming.encoding`): each outgoing track yields the
+encoder's packets, so aiortc only packetises them and a source is encoded once whatever the
+number of peers.  What it receives becomes a `RemoteVideo` (a `Source`, usable like a camera by
+the compositor and the recorder) or a `RemoteAudio` (an `AudioFeed` with counters), keyed by
+the sender's track id, which our peers set to the source name (`teacher`, `courseware`, ...).
+
+aiortc does not trickle: `create_offer` and `accept_offer` return complete SDP, candidates
+included.  Every aiortc and aioice failure is translated into `RtcError` here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import aioice.ice
+import av
+import cv2
+import numpy as np
+from aiortc import (
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc import sdp as aiortc_sdp
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av.packet import Packet
+
+from streaming.audio import AudioFeed
+from streaming.encoding import AudioEncoder, PacketQueue, QueueClosed, VideoEncoder
+from streaming.source import Frame, Image, Source, SourceHealth
+
+log = logging.getLogger(__name__)
+
+__all__ = ["IceServer", "IceSettings", "Peer", "PeerStats", "RemoteAudio", "RemoteVideo", "RtcError"]
+
+NEGOTIATION_TIMEOUT_S = 20.0  # gathering with an unreachable STUN/TURN server gives up well before this
+CLOSE_TIMEOUT_S = 10.0
+_ICE_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
+
+
+class RtcError(Exception):
+    """A WebRTC negotiation failed or was given bad input; the message says which peer and what."""
+
+
+@dataclass(frozen=True)
+class IceServer:
+    """One STUN (`stun:host:port`) or TURN (`turn:host:port?transport=udp|tcp`, coturn) server."""
+
+    urls: tuple[str, ...]
+    username: str = ""
+    credential: str = ""
+
+    def __post_init__(self) -> None:
+        """Refuse URLs that are not STUN/TURN, and TURN without credentials."""
+        if not self.urls:
+            raise ValueError("ice server: urls is empty")
+        for url in self.urls:
+            if not url.startswith(_ICE_SCHEMES) or len(url.split(":")) < 2 or not url.split(":")[1]:
+                raise ValueError(f"ice server: url {url!r} is not stun:host[:port] or turn:host[:port][?transport=..]")
+            if url.startswith(("turn:", "turns:")) and not (self.username and self.credential):
+                raise ValueError(f"ice server: {url!r} is a TURN server and needs username and credential")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> IceServer:
+        """From config: {"urls": str | [str], "username": str, "credential": str}."""
+        raw = data.get("urls", ())
+        urls = (raw,) if isinstance(raw, str) else tuple(str(u) for u in raw) if isinstance(raw, list | tuple) else ()
+        unknown = set(data) - {"urls", "username", "credential"}
+        if unknown:
+            raise ValueError(f"ice server: unknown keys {sorted(unknown)}")
+        return cls(urls, str(data.get("username", "")), str(data.get("credential", "")))
+
+    def to_dict(self) -> dict[str, object]:
+        """For config and JSON."""
+        return {"urls": list(self.urls), "username": self.username, "credential": self.credential}
+
+
+@dataclass(frozen=True)
+class IceSettings:
+    """STUN/TURN servers (none: no STUN at all) and the host addresses ICE may offer (none: all but loopback)."""
+
+    servers: tuple[IceServer, ...] = ()
+    host_addresses: tuple[str, ...] = ()
+
+    def configuration(self) -> RTCConfiguration:
+        """The RTCConfiguration: always explicit, so aiortc never adds its default public STUN server."""
+        servers = [RTCIceServer(list(s.urls), s.username or None, s.credential or None) for s in self.servers]
+        return RTCConfiguration(iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+
+
+# aioice offers every address but 127.0.0.1 and has no setting to choose: a school PC has
+# several NICs (only one reaches the other classrooms) and the tests run on loopback.  Its
+# only hook is the module function `get_host_addresses`, called while candidates are gathered
+# inside `setLocalDescription`; `Peer` sets this context variable around that call, so two
+# peers with different settings in one process each get their own addresses.
+_HOST_ADDRESSES: ContextVar[tuple[str, ...]] = ContextVar("ice_host_addresses", default=())
+
+
+def _install_host_address_hook() -> None:
+    """Replace `aioice.ice.get_host_addresses` once per process (idempotent)."""
+    current = aioice.ice.get_host_addresses
+    if getattr(current, "classroom_agent_hook", False):
+        return
+
+    def configured(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        chosen = _HOST_ADDRESSES.get()
+        if not chosen:
+            return current(use_ipv4, use_ipv6)
+        return [a for a in chosen if (use_ipv6 if ":" in a else use_ipv4)]
+
+    configured.classroom_agent_hook = True  # type: ignore[attr-defined]
+    aioice.ice.get_host_addresses = configured
+
+
+class _PacketTrack(MediaStreamTrack):
+    """An outgoing track that yields a shared encoder's packets (aiortc only packetises them)."""
+
+    def __init__(self, name: str, encoder: VideoEncoder | AudioEncoder) -> None:
+        super().__init__()
+        self.kind = encoder.kind
+        self._id = name  # becomes the msid track id: the receiver learns the source name
+        self.encoder = encoder
+        self._queue: PacketQueue | None = None
+        self.sent = 0
+
+    async def recv(self) -> Packet:
+        # Subscribe at the first read, i.e. once the connection is up: an idle peer costs no encoding.
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._queue is None:
+            self._queue = self.encoder.subscribe()
+        try:
+            packet = await self._queue.get()
+        except QueueClosed as exc:
+            raise MediaStreamError from exc
+        self.sent += 1
+        return packet
+
+    def stop(self) -> None:
+        super().stop()
+        queue, self._queue = self._queue, None
+        if queue is not None:
+            self.encoder.unsubscribe(queue)
+
+
+class RemoteVideo(Source):
+    """A received video track as a `Source`: the newest decoded picture, converted to BGR when asked."""
+
+    def __init__(self, name: str) -> None:
+        """Fed by its `Peer`; `start`/`stop` do nothing (the peer owns the reading)."""
+        super().__init__(name)
+        self._raw: tuple[av.VideoFrame, float, int] | None = None
+        self._created = time.monotonic()
+        self.connected = True
+
+    def start(self) -> None:
+        """Nothing to start: the peer's task pushes the frames."""
+
+    def _run(self) -> None:
+        """Unused: no reader thread."""
+
+    def push(self, frame: av.VideoFrame) -> None:
+        """Keep `frame` as the newest (from the event loop; the BGR conversion waits for a reader)."""
+        now = time.monotonic()
+        with self._lock:
+            self._count += 1
+            self._raw = (frame, now, self._count)
+            self._rate.tick(now)
+            self._new_frame.notify_all()
+
+    def latest(self) -> Frame | None:
+        """The newest picture as BGR, or None before the first."""
+        with self._lock:
+            raw, done = self._raw, self._frame
+        if raw is None or (done is not None and done.index >= raw[2]):
+            return done
+        frame = Frame(_to_bgr(raw[0]), raw[1], raw[2])
+        with self._lock:
+            if self._frame is None or self._frame.index < frame.index:
+                self._frame = frame
+        return frame
+
+    def wait_newer(self, index: int, timeout: float) -> Frame | None:
+        """Block until a picture newer than `index` arrives (or `timeout`); returns the newest."""
+        with self._new_frame:
+            self._new_frame.wait_for(lambda: self._raw is not None and self._raw[2] > index, timeout)
+        return self.latest()
+
+    @property
+    def frames(self) -> int:
+        """Pictures received so far."""
+        return self._count
+
+    def frozen_for(self) -> float:
+        """Seconds since the last picture arrived (since creation if none did)."""
+        with self._lock:
+            last = self._raw[1] if self._raw is not None else self._created
+        return time.monotonic() - last
+
+    def health(self) -> SourceHealth:
+        """Connected, fps, age of the newest picture."""
+        now = time.monotonic()
+        with self._lock:
+            raw, fps = self._raw, self._rate.fps(now)
+        age = None if raw is None else now - raw[1]
+        return SourceHealth(self.name, self.connected, fps, age, self.reconnects, self.error)
+
+
+def _to_bgr(frame: av.VideoFrame) -> Image:
+    """Decoded picture -> BGR; OpenCV's I420 conversion is several times cheaper than swscale's."""
+    if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
+        return np.asarray(cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2BGR_I420), np.uint8)
+    return np.asarray(frame.to_ndarray(format="bgr24"), np.uint8)
+
+
+class RemoteAudio:
+    """A received audio track: its samples (48 kHz mono `AudioFeed`) and how many frames arrived."""
+
+    def __init__(self, name: str) -> None:
+        """An empty feed."""
+        self.name = name
+        self.feed = AudioFeed(48000, 1)
+        self.frames = 0
+        self._last = time.monotonic()
+
+    def push(self, frame: av.AudioFrame) -> None:
+        """Buffer one decoded frame."""
+        self.frames += 1
+        self._last = time.monotonic()
+        self.feed.push(frame)
+
+    def frozen_for(self) -> float:
+        """Seconds since the last frame arrived."""
+        return time.monotonic() - self._last
+
+
+@dataclass(frozen=True)
+class PeerStats:
+    """One peer's link as telemetry and `lesson.status` show it."""
+
+    peer_id: str
+    state: str
+    frames_sent: int
+    frames_received: int
+    rtt_ms: float | None
+    loss: float
+    bitrate_in_kbps: float
+    bitrate_out_kbps: float
+    fps_in: float
+
+    def to_dict(self) -> dict[str, object]:
+        """For JSON."""
+        return asdict(self)
+
+@dataclass
+class _Link:
+    """The numbers `Peer.stats` takes from one aiortc stats report."""
+
+    rtts: list[float] = field(default_factory=list)
+    lost_in: int = 0
+    received: int = 0
+    lost_out: float = 0.0
+    bytes_in: int = 0
+    bytes_out: int = 0
+
+    def add(self, report: Mapping[str, Any]) -> None:
+        for entry in report.values():
+            if entry.type == "remote-inbound-rtp":  # what the remote says about what we send
+                self.rtts.append(entry.roundTripTime)
+                self.lost_out = max(self.lost_out, entry.fractionLost / 256)  # RTCP's 8-bit fraction
+            elif entry.type == "inbound-rtp":
+                self.lost_in += max(0, entry.packetsLost)
+                self.received += entry.packetsReceived
+            elif entry.type == "transport":
+                self.bytes_in += entry.bytesReceived
+                self.bytes_out += entry.bytesSent
+
+    def loss(self) -> float:
+        """The worse of the two directions, as a fraction of packets."""
+        incoming = self.lost_in / (self.lost_in + self.received) if self.lost_in + self.received else 0.0
+        return max(incoming, self.lost_out)
+
+
+def _codec_preferences(kind: str) -> list[object]:
+    """The codecs our pre-encoded packets are in: H.264 (with its retransmission codec) or Opus."""
+    wanted = ("video/h264", "video/rtx") if kind == "video" else ("audio/opus",)
+    capabilities = RTCRtpSender.getCapabilities(kind)
+    assert capabilities is not None
+    return [c for c in capabilities.codecs if c.mimeType.lower() in wanted]
+
+
+def _parse_sdp(peer_id: str, sdp: str, what: str) -> aiortc_sdp.SessionDescription:
+    """Parse with aiortc's parser, with its exceptions turned into a message that names the peer and the problem."""
+    if not isinstance(sdp, str) or not sdp.strip().startswith("v=0"):
+        raise RtcError(f"peer {peer_id}: the {what} is not SDP (it must start with 'v=0')")
+    try:
+        parsed = aiortc_sdp.SessionDescription.parse(sdp)
+    except Exception as exc:  # aiortc's parser raises whatever the bad line provokes
+        raise RtcError(f"peer {peer_id}: the {what} is not valid SDP: {exc!r}") from exc
+    if not any(m.kind in ("audio", "video") for m in parsed.media):
+        raise RtcError(f"peer {peer_id}: the {what} has no audio or video section")
+    return parsed
+
+
+class Peer:
+    """One RTCPeerConnection to one remote agent or browser, sending shared encoders' packets."""
+
+    def __init__(
+        self,
+        peer_id: str,
+        ice: IceSettings,
+        *,
+        send: Mapping[str, VideoEncoder | AudioEncoder] | None = None,
+        receive_video: int = 0,
+        receive_audio: int = 0,
+    ) -> None:
+        """`send` maps source names (the track ids the remote sees) to encoders; nothing connects yet."""
+        if receive_video < 0 or receive_audio < 0:
+            raise RtcError(f"peer {peer_id}: receive_video/receive_audio must not be negative")
+        _install_host_address_hook()
+        self.peer_id = peer_id
+        self.ice = ice
+        self._tracks = {name: _PacketTrack(name, encoder) for name, encoder in (send or {}).items()}
+        self._receive = {"video": receive_video, "audio": receive_audio}
+        self._pc = RTCPeerConnection(configuration=ice.configuration())
+        self._pc.on("connectionstatechange", self._state_changed)
+        self._pc.on("track", self._track_arrived)
+        self.incoming: dict[str, RemoteVideo] = {}
+        self.incoming_audio: dict[str, RemoteAudio] = {}
+        self.track_names: dict[str, str] = {}  # mid -> name of what arrives on it
+        self._receivers: dict[str, RTCRtpReceiver] = {}
+        self._readers: dict[str, asyncio.Task[None]] = {}
+        self._hooks: list[Callable[[str], None]] = []
+        self._last_sample: tuple[float, int, int] | None = None  # (time, bytes in, bytes out)
+        self.state = "new"
+        self._closed = False
+
+    def on_state(self, hook: Callable[[str], None]) -> None:
+        """Call `hook(state)` on every state change ("connecting", "connected", "failed", "closed")."""
+        self._hooks.append(hook)
+
+    def _set_state(self, state: str) -> None:
+        if state == self.state:
+            return
+        self.state = state
+        log.info("peer %s: %s", self.peer_id, state)
+        for hook in list(self._hooks):
+            try:
+                hook(state)
+            except Exception:  # a broken hook must not break the connection
+                log.exception("peer %s: state hook failed", self.peer_id)
+
+    def _state_changed(self) -> None:
+        if not self._closed:
+            self._set_state(self._pc.connectionState)
+
+    def _attach(self, transceiver: RTCRtpTransceiver, track: _PacketTrack) -> None:
+        transceiver.setCodecPreferences(_codec_preferences(track.kind))  # type: ignore[arg-type]
+        # A receiver's keyframe request (PLI/FIR) reaches the sender's `_send_keyframe`, which only
+        # flags aiortc's own per-peer encoder.  Our packets come from the shared encoder, so the
+        # request goes there instead (an instance attribute, for this sender only).
+        setattr(transceiver.sender, "_send_keyframe", track.encoder.request_keyframe)  # noqa: B010
+
+    async def _describe(self, description: RTCSessionDescription) -> str:
+        """Set the local description (gathering candidates on the configured addresses); the complete SDP."""
+        token = _HOST_ADDRESSES.set(self.ice.host_addresses)
+        try:
+            async with asyncio.timeout(NEGOTIATION_TIMEOUT_S):
+                await self._pc.setLocalDescription(description)
+        except TimeoutError as exc:
+            limit = NEGOTIATION_TIMEOUT_S
+            raise RtcError(f"peer {self.peer_id}: gathering ICE candidates took over {limit} s") from exc
+        finally:
+            _HOST_ADDRESSES.reset(token)
+        local = self._pc.localDescription
+        if local is None or "a=candidate" not in local.sdp:
+            raise RtcError(f"peer {self.peer_id}: no ICE candidate (host addresses {self.ice.host_addresses or 'all'})")
+        return str(local.sdp)
+
+    def _check_open(self, what: str) -> None:
+        if self._closed:
+            raise RtcError(f"peer {self.peer_id}: cannot {what}, the peer is closed")
+
+    async def create_offer(self) -> str:
+        """Offer our send tracks (sendonly) and `receive_video`/`receive_audio` recvonly slots."""
+        self._check_open("create an offer")
+        if self._pc.signalingState != "stable" or self._pc.localDescription is not None:
+            raise RtcError(f"peer {self.peer_id}: an offer was already made")
+        if not self._tracks and not any(self._receive.values()):
+            raise RtcError(f"peer {self.peer_id}: nothing to send or receive")
+        for track in self._tracks.values():
+            self._attach(self._pc.addTransceiver(track, direction="sendonly"), track)
+        for kind, count in self._receive.items():
+            for _ in range(count):
+                self._pc.addTransceiver(kind, direction="recvonly")
+        offer = await self._pc.createOffer()
+        return await self._describe(offer)
+
+    async def accept_offer(self, sdp: str) -> str:
+        """Answer a remote offer: our send tracks go on its recvonly/sendrecv sections of their kind."""
+        self._check_open("accept an offer")
+        if self._pc.remoteDescription is not None or self._pc.localDescription is not None:
+            raise RtcError(f"peer {self.peer_id}: this peer already negotiated")
+        parsed = _parse_sdp(self.peer_id, sdp, "offer")
+        pending = {kind: [t for t in self._tracks.values() if t.kind == kind] for kind in ("audio", "video")}
+        # aiortc binds the offer's sections to existing transceivers of the same kind in order, so
+        # creating them in the offer's order decides which section carries which of our tracks.
+        for media in parsed.media:
+            if media.kind not in pending:
+                continue
+            remote_receives = (media.direction or "sendrecv") in ("recvonly", "sendrecv")
+            if remote_receives and pending[media.kind]:
+                track = pending[media.kind].pop(0)
+                direction = "sendrecv" if media.direction in (None, "sendrecv") else "sendonly"
+                self._attach(self._pc.addTransceiver(track, direction=direction), track)
+            else:
+                self._pc.addTransceiver(media.kind, direction="recvonly")
+        await self._remote(sdp, "offer")
+        answer = await self._pc.createAnswer()
+        return await self._describe(answer)
+
+    async def accept_answer(self, sdp: str) -> None:
+        """Apply the remote answer to our offer; media starts flowing once ICE and DTLS connect."""
+        self._check_open("accept an answer")
+        if self._pc.signalingState != "have-local-offer":
+            raise RtcError(f"peer {self.peer_id}: got an answer but made no offer (state {self._pc.signalingState})")
+        _parse_sdp(self.peer_id, sdp, "answer")
+        await self._remote(sdp, "answer")
+
+    async def _remote(self, sdp: str, kind: str) -> None:
+        try:
+            async with asyncio.timeout(NEGOTIATION_TIMEOUT_S):
+                await self._pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=kind))
+        except TimeoutError as exc:
+            raise RtcError(f"peer {self.peer_id}: applying the {kind} took over {NEGOTIATION_TIMEOUT_S} s") from exc
+        except Exception as exc:  # aiortc raises ValueError, OperationError, InvalidStateError, ...
+            raise RtcError(f"peer {self.peer_id}: the {kind} was refused: {exc}") from exc
+
+    def _track_arrived(self, track: MediaStreamTrack) -> None:
+        transceiver = next((t for t in self._pc.getTransceivers() if t.receiver.track is track), None)
+        name = track.id
+        if name in self.incoming or name in self.incoming_audio:  # two tracks with one id: keep both
+            name = f"{name}#{transceiver.mid if transceiver else len(self.track_names)}"
+        if transceiver is not None and transceiver.mid is not None:
+            self.track_names[transceiver.mid] = name
+            self._receivers[name] = transceiver.receiver
+        if track.kind == "video":
+            video = RemoteVideo(name)
+            self.incoming[name] = video
+            reader = self._read(track, video.push)
+        else:
+            audio = RemoteAudio(name)
+            self.incoming_audio[name] = audio
+            reader = self._read(track, audio.push)
+        self._readers[name] = asyncio.create_task(reader, name=f"peer[{self.peer_id}].recv[{name}]")
+
+    async def _read(self, track: MediaStreamTrack, push: Callable[[Any], None]) -> None:
+        """Hand every decoded frame to `push` until the track ends (the task is the Peer's; close cancels it)."""
+        while True:
+            try:
+                # A silent sender is not an error here: the lesson watches `frozen_for()`.
+                async with asyncio.timeout(5.0):
+                    frame = await track.recv()
+            except TimeoutError:
+                continue
+            except MediaStreamError:
+                return
+            push(frame)
+
+    async def request_keyframe(self, name: str) -> None:
+        """Ask the sender of incoming track `name` for a keyframe (RTCP PLI)."""
+        receiver = self._receivers.get(name)
+        if receiver is None:
+            raise RtcError(f"peer {self.peer_id}: no incoming track {name!r} (have {sorted(self._receivers)})")
+        for source in receiver.getSynchronizationSources():
+            async with asyncio.timeout(5.0):
+                await receiver._send_rtcp_pli(source.source)  # aiortc has no public PLI call
+
+    @property
+    def frames_sent(self) -> int:
+        """Video packets (frames) handed to the remote so far."""
+        return sum(t.sent for t in self._tracks.values() if t.kind == "video")
+
+    async def stats(self) -> PeerStats:
+        """State, frame counters, RTT, loss, bitrates since the previous call, incoming fps."""
+        link = _Link()
+        if not self._closed:
+            async with asyncio.timeout(5.0):
+                link.add(await self._pc.getStats())
+        now = time.monotonic()
+        rate_in = rate_out = 0.0
+        if self._last_sample is not None and now > self._last_sample[0]:
+            span = now - self._last_sample[0]
+            rate_in = max(0, link.bytes_in - self._last_sample[1]) * 8 / span / 1000
+            rate_out = max(0, link.bytes_out - self._last_sample[2]) * 8 / span / 1000
+        self._last_sample = (now, link.bytes_in, link.bytes_out)
+        return PeerStats(
+            peer_id=self.peer_id,
+            state=self.state,
+            frames_sent=self.frames_sent,
+            frames_received=sum(v.frames for v in self.incoming.values()),
+            rtt_ms=round(max(link.rtts) * 1000, 1) if link.rtts else None,
+            loss=round(link.loss(), 4),
+            bitrate_in_kbps=round(rate_in, 1),
+            bitrate_out_kbps=round(rate_out, 1),
+            fps_in=round(sum(v.health().fps for v in self.incoming.values()), 1),
+        )
+
+    async def close(self) -> None:
+        """Close the connection, stop the readers, let go of the encoders (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        for track in self._tracks.values():
+            track.stop()  # unsubscribes now, even if aiortc's sender never started
+        readers = list(self._readers.values())
+        for reader in readers:
+            reader.cancel()
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await self._pc.close()
+                await asyncio.gather(*readers, return_exceptions=True)
+        except TimeoutError:
+            log.warning("peer %s: closing took over %s s", self.peer_id, CLOSE_TIMEOUT_S)
+        for video in self.incoming.values():
+            video.connected = False
+        self._set_state("closed")

@@ -1,0 +1,242 @@
+"""WHEP (draft-ietf-wish-whep) egress and WHIP (RFC 9725) ingest as aiohttp handlers.
+
+`POST /whep/<source>` with an SDP offer gets `201 Created`, the answer and a `Location` to
+`DELETE` when the viewer leaves; the viewer is one more `Peer` on the source's shared encoder,
+so it costs packetising, not encoding.  `POST /whip/<name>` lets a browser send its camera and
+microphone into the agent (双师 from nothing but a browser): the received tracks are handed to
+`on_ingest(name, peer)` as `RemoteVideo`/`RemoteAudio`.  `GET /watch/<source>` is a small page
+that plays `/whep/<source>`.  aiortc does not trickle, so the answer carries every candidate and
+`PATCH` (trickle ICE) is answered 405, as both specifications allow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from streaming.encoding import AudioEncoder, VideoEncoder
+from streaming.rtc import IceServer, IceSettings, Peer, RtcError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["WhepService", "whep_routes"]
+
+MAX_SDP_BYTES = 64 * 1024
+WATCH_PAGE = Path(__file__).with_name("static") / "watch.html"
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "Location, Link, ETag",
+}
+PREFLIGHT = {
+    **CORS,
+    # No PATCH: clients that learn trickle support from this list then send complete offers.
+    "Access-Control-Allow-Methods": "POST, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, Authorization, If-Match",
+    "Access-Control-Max-Age": "600",
+}
+
+
+@dataclass
+class _Session:
+    """One viewer (WHEP) or one publisher (WHIP)."""
+
+    id: str
+    kind: str  # "whep" or "whip"
+    name: str  # the source watched, or the name ingested under
+    peer: Peer
+
+
+def _link(url: str, server: IceServer) -> str:
+    """One `Link` header value announcing an ICE server, with TURN credentials (RFC 9725 section 4.6)."""
+    value = f'<{url}>; rel="ice-server"'
+    if server.username:
+        value += f'; username="{server.username}"; credential="{server.credential}"; credential-type="password"'
+    return value
+
+
+def _fail(status: int, reason: str) -> web.Response:
+    """A plain-text error that says what was wrong (and CORS, so a browser's script can read it)."""
+    return web.Response(status=status, text=reason + "\n", headers=CORS)
+
+
+class WhepService:
+    """The WHEP/WHIP sessions of one agent and the aiohttp routes that create and end them."""
+
+    def __init__(
+        self,
+        video: Callable[[str], VideoEncoder | None],
+        ice: IceSettings,
+        *,
+        audio: Callable[[str], AudioEncoder | None] | None = None,
+        on_ingest: Callable[[str, Peer], None] | None = None,
+        on_ingest_end: Callable[[str, Peer], None] | None = None,
+        max_viewers: int = 8,
+    ) -> None:
+        """`video(source)`/`audio(source)` give the shared encoder for a source name, None if unknown."""
+        self._video = video
+        self._audio = audio
+        self._ice = ice
+        self._on_ingest = on_ingest
+        self._on_ingest_end = on_ingest_end
+        self.max_viewers = max_viewers
+        self.sessions: dict[str, _Session] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def routes(self) -> list[web.RouteDef]:
+        """The handlers, to add to an application (`app.add_routes`)."""
+        return [
+            web.post("/whep/{source}", self.whep_offer),
+            web.options("/whep/{source}", self.preflight),
+            web.delete("/whep/{source}/{session}", self.end),
+            web.patch("/whep/{source}/{session}", self.no_trickle),
+            web.options("/whep/{source}/{session}", self.preflight),
+            web.post("/whip/{source}", self.whip_offer),
+            web.options("/whip/{source}", self.preflight),
+            web.delete("/whip/{source}/{session}", self.end),
+            web.patch("/whip/{source}/{session}", self.no_trickle),
+            web.options("/whip/{source}/{session}", self.preflight),
+            web.get("/watch/{source}", self.watch_page),
+        ]
+
+    def attach(self, app: web.Application) -> None:
+        """Add the routes to `app` and close every session when it shuts down."""
+        app.add_routes(self.routes())
+
+        async def close_sessions(_: web.Application) -> None:
+            await self.close()
+
+        app.on_shutdown.append(close_sessions)
+
+    @property
+    def viewers(self) -> int:
+        """Open WHEP sessions."""
+        return sum(1 for s in self.sessions.values() if s.kind == "whep")
+
+    async def preflight(self, request: web.Request) -> web.Response:
+        """CORS preflight: a page on another origin (the centre's) may POST and DELETE."""
+        return web.Response(status=204, headers=PREFLIGHT)
+
+    async def no_trickle(self, request: web.Request) -> web.Response:
+        """Trickle ICE is not supported: the answer already carries every candidate."""
+        return web.Response(status=405, text="trickle ICE is not supported\n", headers={**CORS, "Allow": "DELETE"})
+
+    async def _read_offer(self, request: web.Request) -> str | web.Response:
+        content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if content_type != "application/sdp":
+            return _fail(415, f"expected Content-Type application/sdp, got {content_type or 'none'!r}")
+        if request.content_length is not None and request.content_length > MAX_SDP_BYTES:
+            return _fail(413, f"offer is {request.content_length} bytes, at most {MAX_SDP_BYTES}")
+        body = await request.content.read(MAX_SDP_BYTES + 1)
+        if len(body) > MAX_SDP_BYTES:
+            return _fail(413, f"offer is over {MAX_SDP_BYTES} bytes")
+        try:
+            return body.decode("utf-8")
+        except UnicodeDecodeError:
+            return _fail(400, "offer is not UTF-8 text")
+
+    async def whep_offer(self, request: web.Request) -> web.Response:
+        """A viewer's offer for `source`: 201 with the answer, or 404/415/400/503 with the reason."""
+        source = request.match_info["source"]
+        video = self._video(source)
+        if video is None:
+            return _fail(404, f"no live source {source!r}")
+        if self.viewers >= self.max_viewers:
+            return _fail(503, f"already {self.viewers} viewers, the limit is {self.max_viewers}")
+        offer = await self._read_offer(request)
+        if isinstance(offer, web.Response):
+            return offer
+        send: dict[str, VideoEncoder | AudioEncoder] = {source: video}
+        sound = self._audio(source) if self._audio is not None else None
+        if sound is not None:
+            send[f"{source}-audio"] = sound
+        session = secrets.token_urlsafe(12)
+        peer = Peer(f"whep-{source}-{session}", self._ice, send=send)
+        return await self._answer(request, _Session(session, "whep", source, peer), offer)
+
+    async def whip_offer(self, request: web.Request) -> web.Response:
+        """A publisher's offer to send under `name`: 201 with the answer; 409 if the name is taken."""
+        name = request.match_info["source"]
+        if self._on_ingest is None:
+            return _fail(404, "this agent accepts no WHIP ingest")
+        if any(s.kind == "whip" and s.name == name for s in self.sessions.values()):
+            return _fail(409, f"someone is already publishing as {name!r}")
+        offer = await self._read_offer(request)
+        if isinstance(offer, web.Response):
+            return offer
+        session = secrets.token_urlsafe(12)
+        peer = Peer(f"whip-{name}-{session}", self._ice)
+        return await self._answer(request, _Session(session, "whip", name, peer), offer)
+
+    async def _answer(self, request: web.Request, session: _Session, offer: str) -> web.Response:
+        try:
+            answer = await session.peer.accept_offer(offer)
+        except RtcError as exc:
+            await session.peer.close()
+            return _fail(400, f"bad offer: {exc}")
+        self.sessions[session.id] = session
+        session.peer.on_state(lambda state: self._state(session, state))
+        if session.kind == "whip" and self._on_ingest is not None:
+            self._on_ingest(session.name, session.peer)
+        location = f"{request.path.rstrip('/')}/{session.id}"
+        headers = {**CORS, "Location": location, "ETag": f'"{session.id}"', "Content-Type": "application/sdp"}
+        links = [_link(url, server) for server in self._ice.servers for url in server.urls]
+        if links:
+            headers["Link"] = ", ".join(links)
+        log.info("%s session %s for %r opened", session.kind, session.id, session.name)
+        return web.Response(status=201, text=answer, headers=headers)
+
+    def _state(self, session: _Session, state: str) -> None:
+        """A peer that failed (or that the remote closed) is forgotten: it frees its slot and its encoder."""
+        if state in ("failed", "closed") and session.id in self.sessions:
+            task = asyncio.get_running_loop().create_task(
+                self._end(session.id), name=f"whep[{session.id}].close-failed"
+            )
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    async def end(self, request: web.Request) -> web.Response:
+        """DELETE of a session's Location: the viewer or publisher left."""
+        session = self.sessions.get(request.match_info["session"])
+        if session is None or session.name != request.match_info["source"]:
+            return _fail(404, "no such session (already ended?)")
+        await self._end(session.id)
+        return web.Response(status=200, headers=CORS)
+
+    async def _end(self, session_id: str) -> None:
+        session = self.sessions.pop(session_id, None)
+        if session is None:
+            return
+        await session.peer.close()
+        if session.kind == "whip" and self._on_ingest_end is not None:
+            self._on_ingest_end(session.name, session.peer)
+        log.info("%s session %s for %r ended", session.kind, session.id, session.name)
+
+    async def watch_page(self, request: web.Request) -> web.Response:
+        """The page that plays `/whep/<source>` (static: the script reads the source from the URL)."""
+        return web.Response(text=WATCH_PAGE.read_text(encoding="utf-8"), content_type="text/html", charset="utf-8")
+
+    async def close(self) -> None:
+        """End every session (when the HTTP API stops)."""
+        for session_id in list(self.sessions):
+            await self._end(session_id)
+        for task in list(self._closing):
+            task.cancel()
+
+
+def whep_routes(
+    encoders: Callable[[str], VideoEncoder | None],
+    ice: IceSettings,
+    *,
+    audio: Callable[[str], AudioEncoder | None] | None = None,
+    on_ingest: Callable[[str, Peer], None] | None = None,
+    max_viewers: int = 8,
+) -> list[web.RouteDef]:
+    """The WHEP/WHIP/watch routes of a new `WhepService` (use `WhepService.attach` to also close on shutdown)."""
+    service = WhepService(encoders, ice, audio=audio, on_ingest=on_ingest, max_viewers=max_viewers)
+    return service.routes()

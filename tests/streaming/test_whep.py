@@ -1,0 +1,402 @@
+"""WHEP egress and WHIP ingest over real HTTP (aiohttp) with real aiortc peers as the clients.
+
+The browser side (headless Chromium) is in test_whep_browser.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from streaming import stamp
+from streaming.encoding import AudioEncoder, VideoEncoder
+from streaming.rtc import IceServer, IceSettings, Peer
+from streaming.synthetic import SyntheticSource, ToneSource
+from streaming.whep import WhepService
+
+ICE = IceSettings(host_addresses=("127.0.0.1",))
+SIZE = (640, 360)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def has_video(peer: Peer, name: str, frames: int = 0) -> bool:
+    """`peer` receives video track `name` and has decoded more than `frames` pictures of it."""
+    return name in peer.incoming and peer.incoming[name].frames > frames
+
+
+def has_audio(peer: Peer, name: str, frames: int = 0) -> bool:
+    """`peer` receives audio track `name` and has decoded more than `frames` frames of it."""
+    return name in peer.incoming_audio and peer.incoming_audio[name].frames > frames
+
+
+async def until(condition: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"{what} within {timeout} s"
+        await asyncio.sleep(0.02)
+
+
+@dataclass
+class Agent:
+    """An aiohttp app with the WHEP/WHIP routes, serving one `teacher` source (video + tone)."""
+
+    base: str
+    service: WhepService
+    encoder: VideoEncoder
+    ingested: dict[str, Peer] = field(default_factory=dict)
+    ended: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def teacher() -> Iterator[SyntheticSource]:
+    source = SyntheticSource("teacher", SIZE, 30)
+    source.start()
+    yield source
+    source.stop()
+
+
+@pytest.fixture
+async def agent(teacher: SyntheticSource) -> AsyncIterator[Agent]:
+    encoder = VideoEncoder(teacher, size=SIZE, bitrate=800_000)
+    tone = AudioEncoder("teacher-audio", ToneSource(440))
+    holder: dict[str, Peer] = {}
+    ended: list[str] = []
+    service = WhepService(
+        lambda name: encoder if name == "teacher" else None,
+        IceSettings(host_addresses=("127.0.0.1",)),
+        audio=lambda name: tone if name == "teacher" else None,
+        on_ingest=holder.__setitem__,
+        on_ingest_end=lambda name, peer: ended.append(name),
+        max_viewers=2,
+    )
+    app = web.Application()
+    service.attach(app)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield Agent(f"http://127.0.0.1:{port}", service, encoder, holder, ended)
+    finally:
+        await runner.cleanup()
+        encoder.close()
+        tone.close()
+
+
+async def post_offer(base: str, path: str, sdp: str, content_type: str = "application/sdp") -> aiohttp.ClientResponse:
+    async with aiohttp.ClientSession() as http, asyncio.timeout(30):
+        response = await http.post(base + path, data=sdp, headers={"Content-Type": content_type})
+        await response.read()
+        return response
+
+
+async def test_whep_viewer_plays_and_leaves(agent: Agent) -> None:
+    viewer = Peer("viewer", ICE, receive_video=1, receive_audio=1)
+    try:
+        response = await post_offer(agent.base, "/whep/teacher", await viewer.create_offer())
+        assert response.status == 201, await response.text()
+        assert response.headers["Content-Type"].startswith("application/sdp")
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+        assert "Link" not in response.headers  # no STUN/TURN configured
+        location = response.headers["Location"]
+        assert location.startswith("/whep/teacher/")
+        await viewer.accept_answer(await response.text())
+        await until(lambda: has_video(viewer, "teacher", 10), 20, "video")
+        picture = viewer.incoming["teacher"].latest()
+        assert picture is not None and stamp.read(picture.image) is not None
+        await until(lambda: has_audio(viewer, "teacher-audio", 10), 20, "audio")
+        assert agent.service.viewers == 1 and agent.encoder.subscribers == 1
+        async with aiohttp.ClientSession() as http, asyncio.timeout(10):
+            async with http.delete(agent.base + location) as gone:
+                assert gone.status == 200
+            async with http.delete(agent.base + location) as again:
+                assert again.status == 404 and "no such session" in await again.text()
+        assert agent.service.viewers == 0
+        await until(lambda: agent.encoder.subscribers == 0, 5, "the viewer to let go of the encoder")
+    finally:
+        await viewer.close()
+
+
+async def test_whep_refuses_bad_requests_with_the_reason(agent: Agent) -> None:
+    good = Peer("probe", ICE, receive_video=1)
+    try:
+        offer = await good.create_offer()
+        missing = await post_offer(agent.base, "/whep/nobody", offer)
+        assert missing.status == 404 and "no live source 'nobody'" in await missing.text()
+        wrong_type = await post_offer(agent.base, "/whep/teacher", offer, "application/json")
+        assert wrong_type.status == 415 and "application/sdp" in await wrong_type.text()
+        garbage = await post_offer(agent.base, "/whep/teacher", "this is not sdp")
+        assert garbage.status == 400 and "not SDP" in await garbage.text()
+        assert agent.service.viewers == 0
+    finally:
+        await good.close()
+    async with aiohttp.ClientSession() as http, asyncio.timeout(10):
+        async with http.options(agent.base + "/whep/teacher") as preflight:
+            assert preflight.status == 204
+            assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+            assert "Content-Type" in preflight.headers["Access-Control-Allow-Headers"]
+        async with http.patch(agent.base + "/whep/teacher/xyz", data="a=candidate") as patch:
+            assert patch.status == 405
+        async with http.get(agent.base + "/watch/teacher") as page:
+            html = await page.text()
+            assert page.status == 200 and "直播" in html and "<video" in html and "muted" in html
+
+
+async def test_viewer_cap_answers_503(agent: Agent) -> None:
+    viewers = [Peer(f"v{n}", ICE, receive_video=1) for n in range(3)]
+    try:
+        statuses = []
+        for viewer in viewers:
+            response = await post_offer(agent.base, "/whep/teacher", await viewer.create_offer())
+            statuses.append(response.status)
+            if response.status == 503:
+                assert "limit is 2" in await response.text()
+        assert statuses == [201, 201, 503]
+    finally:
+        for viewer in viewers:
+            await viewer.close()
+
+
+async def test_failed_viewer_session_is_closed(agent: Agent) -> None:
+    viewer = Peer("leaves", ICE, receive_video=1)
+    response = await post_offer(agent.base, "/whep/teacher", await viewer.create_offer())
+    await viewer.accept_answer(await response.text())
+    await until(lambda: has_video(viewer, "teacher", 3), 20, "video")
+    assert agent.service.viewers == 1
+    await viewer.close()  # gone without DELETE (tab closed, network lost): the agent notices by itself
+    await until(lambda: agent.service.viewers == 0, 60, "the failed session to be closed")
+    await until(lambda: agent.encoder.subscribers == 0, 5, "the encoder released")
+
+
+async def test_whip_ingest_arrives_as_a_named_source(agent: Agent, teacher: SyntheticSource) -> None:
+    publisher_encoder = VideoEncoder(teacher, size=SIZE, bitrate=600_000)
+    publisher = Peer("browser", ICE, send={"cam": publisher_encoder, "mic": AudioEncoder("mic", ToneSource(660))})
+    try:
+        response = await post_offer(agent.base, "/whip/master-teacher", await publisher.create_offer())
+        assert response.status == 201, await response.text()
+        await publisher.accept_answer(await response.text())
+        assert set(agent.ingested) == {"master-teacher"}
+        received = agent.ingested["master-teacher"]
+        await until(lambda: has_video(received, "cam", 10) and has_audio(received, "mic", 10), 20, "video and audio")
+        second = Peer("other", ICE, send={"cam": publisher_encoder})
+        try:
+            taken = await post_offer(agent.base, "/whip/master-teacher", await second.create_offer())
+            assert taken.status == 409 and "already publishing" in await taken.text()
+        finally:
+            await second.close()
+        async with aiohttp.ClientSession() as http, asyncio.timeout(10), http.delete(
+            agent.base + response.headers["Location"]
+        ) as gone:
+            assert gone.status == 200
+        assert agent.ended == ["master-teacher"] and received.state == "closed"
+    finally:
+        await publisher.close()
+        publisher_encoder.close()
+
+
+async def test_configured_ice_servers_are_announced_in_link_headers(agent: Agent) -> None:
+    stun = IceServer(("stun:127.0.0.1:3478",))  # nobody answers there: gathering waits for its timeout
+    service = WhepService(lambda name: agent.encoder, IceSettings(servers=(stun,), host_addresses=("127.0.0.1",)))
+    app = web.Application()
+    service.attach(app)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    viewer = Peer("viewer", ICE, receive_video=1)
+    try:
+        response = await post_offer(f"http://127.0.0.1:{port}", "/whep/teacher", await viewer.create_offer())
+        assert response.status == 201
+        assert response.headers["Link"] == '<stun:127.0.0.1:3478>; rel="ice-server"'
+    finally:
+        await viewer.close()
+        await runner.cleanup()
+
+
+# --- real headless Chromium: the watch page (WHEP) and a browser publisher (WHIP) ---------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+    # Without these two, Chromium offers no usable candidate in a loopback-only namespace.
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--use-fake-device-for-media-stream",  # a synthetic camera and microphone for WHIP
+    "--use-fake-ui-for-media-stream",
+]
+SCREENSHOTS = Path(tempfile.gettempdir()) / "classroom-agent-screenshots"
+FRAMES_DECODED_JS = """async () => {
+  let frames = 0;
+  (await window.whep.pc.getStats()).forEach((r) => {
+    if (r.type === "inbound-rtp" && r.kind === "video") frames = r.framesDecoded || 0;
+  });
+  return frames;
+}"""
+
+
+@pytest.fixture
+def chromium() -> Path:
+    """Debian's Chromium (the conftest already skips these tests outside a loopback-only namespace)."""
+    if not CHROMIUM.exists():
+        print(f"SKIPPED: {CHROMIUM} is absent (Debian: apt-get install chromium)")
+        pytest.skip(f"{CHROMIUM} is absent (Debian: apt-get install chromium)")
+    return CHROMIUM
+
+
+async def test_chromium_plays_the_watch_page(agent: Agent, chromium: Path) -> None:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 800, "height": 520})
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            await page.goto(agent.base + "/watch/teacher")
+            await page.wait_for_function("window.whep !== undefined", timeout=20_000)
+            await page.wait_for_function(
+                "() => document.querySelector('video').videoWidth > 0", timeout=20_000
+            )
+            first = await page.evaluate(FRAMES_DECODED_JS)
+            await page.wait_for_function(
+                f"async () => ({FRAMES_DECODED_JS})().then((n) => n > {first} + 30)", timeout=20_000
+            )
+            assert await page.evaluate("document.querySelector('video').videoWidth") == SIZE[0]
+            assert await page.text_content("#status") == "正在播放"
+            assert agent.service.viewers == 1 and not errors
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            await page.screenshot(path=str(SCREENSHOTS / "watch-teacher.png"))
+            await page.close(run_before_unload=True)  # pagehide sends the DELETE
+            await until(lambda: agent.service.viewers == 0, 30, "the page's session to end")
+        finally:
+            await browser.close()
+
+
+async def test_chromium_watch_page_says_why_it_cannot_play(agent: Agent, chromium: Path) -> None:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page()
+            await page.goto(agent.base + "/watch/nobody")
+            await page.wait_for_function("document.querySelector('#status').className === 'bad'", timeout=20_000)
+            assert "no live source 'nobody'" in (await page.text_content("#status") or "")
+        finally:
+            await browser.close()
+
+
+WHIP_PAGE = """<!doctype html><meta charset="utf-8"><title>WHIP publisher</title><script>
+// A plain WHIP client (RFC 9725): the browser's fake camera and microphone, one POST of the offer.
+async function publish(url) {
+  const media = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: true });
+  const pc = new RTCPeerConnection();
+  for (const track of media.getTracks()) pc.addTransceiver(track, { direction: "sendonly", streams: [media] });
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((resolve) => {
+    if (pc.iceGatheringState === "complete") return resolve();
+    pc.addEventListener("icegatheringstatechange", () => pc.iceGatheringState === "complete" && resolve());
+    setTimeout(resolve, 3000);
+  });
+  const headers = { "Content-Type": "application/sdp" };
+  const response = await fetch(url, { method: "POST", headers, body: pc.localDescription.sdp });
+  if (response.status !== 201) throw new Error(response.status + " " + (await response.text()));
+  await pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
+  window.whip = { pc, location: new URL(response.headers.get("Location"), url).href };
+  return window.whip.location;
+}
+</script>"""
+
+
+async def test_chromium_publishes_over_whip(agent: Agent, chromium: Path) -> None:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page()
+            await page.route("**/publisher.html", lambda route: route.fulfill(body=WHIP_PAGE, content_type="text/html"))
+            await page.goto(agent.base + "/publisher.html")  # same origin as the WHIP endpoint
+            location = await page.evaluate("(url) => publish(url)", agent.base + "/whip/master-teacher")
+            assert "/whip/master-teacher/" in location
+            peer = agent.ingested["master-teacher"]
+            await until(lambda: any(v.frames > 30 for v in peer.incoming.values()), 30, "the browser's video")
+            await until(lambda: any(a.frames > 50 for a in peer.incoming_audio.values()), 30, "the browser's sound")
+            (video,) = peer.incoming.values()
+            picture = video.latest()
+            assert picture is not None and picture.size == (640, 480)
+            assert picture.image.std() > 10  # Chromium's fake camera draws a moving pattern, not a blank
+            await page.evaluate("fetch(window.whip.location, { method: 'DELETE' })")
+            await until(lambda: agent.ended == ["master-teacher"], 10, "the DELETE to end the ingest")
+        finally:
+            await browser.close()
+
+
+REPO = Path(__file__).resolve().parents[2]
+WHIP_CLIENT = REPO / "var" / "whip-web-client" / "whip-client-1.1.7.js"
+EYEVINN_PAGE = """<!doctype html><meta charset="utf-8"><title>WHIP publisher (@eyevinn/whip-web-client)</title>
+<script src="/whip-client.js"></script><script>
+async function publish(endpoint) {
+  const media = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: true });
+  // No STUN: the client's default is a public server, unreachable (and not to be tried) here.
+  window.client = new WhipWebClient.WHIPClient({ endpoint, opts: { iceServers: [], timeout: 3000 } });
+  await window.client.ingest(media);
+  return await window.client.getResourceUrl();
+}
+</script>"""
+
+
+@pytest.fixture(scope="session")
+def whip_web_client() -> Path:
+    """The browser bundle of @eyevinn/whip-web-client, built from npm by scripts/whip-web-client."""
+    if not WHIP_CLIENT.exists():
+        build = subprocess.run([str(REPO / "scripts" / "whip-web-client")], capture_output=True, text=True, timeout=300)
+        if build.returncode != 0 or not WHIP_CLIENT.exists():
+            reason = f"{WHIP_CLIENT} is missing and scripts/whip-web-client failed: {build.stderr.strip()[-300:]}"
+            print(f"SKIPPED: {reason}")
+            pytest.skip(reason)
+    return WHIP_CLIENT
+
+
+async def test_independent_whip_client_publishes(agent: Agent, chromium: Path, whip_web_client: Path) -> None:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page()
+            page_html = {"body": EYEVINN_PAGE, "content_type": "text/html"}
+            await page.route("**/eyevinn.html", lambda route: route.fulfill(**page_html))
+            await page.route("**/whip-client.js", lambda route: route.fulfill(path=whip_web_client))
+            await page.goto(agent.base + "/eyevinn.html")
+            resource = await page.evaluate("(url) => publish(url)", agent.base + "/whip/master-teacher")
+            assert resource.startswith(agent.base + "/whip/master-teacher/")
+            peer = agent.ingested["master-teacher"]
+            await until(lambda: any(v.frames > 30 for v in peer.incoming.values()), 30, "the browser's video")
+            (video,) = peer.incoming.values()
+            picture = video.latest()
+            assert picture is not None and picture.size == (640, 480)
+            await page.evaluate("window.client.destroy()")  # the client's own DELETE
+            await until(lambda: agent.ended == ["master-teacher"], 10, "the client's DELETE to end the ingest")
+        finally:
+            await browser.close()
