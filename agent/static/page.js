@@ -1,0 +1,309 @@
+// The classroom page: big buttons, lights, camera and panel control. Renders from JSON with text
+// nodes only (never innerHTML) and stays live through Server-Sent Events (/page/events).
+"use strict";
+
+const BOOT = JSON.parse(document.getElementById("boot").textContent);
+const T = BOOT.t;
+const LAYOUT = BOOT.layout;
+// Hooks for lesson.js: called with every new view.
+const VIEW_HOOKS = [];
+
+function t(key, vars) {
+  let text = key in T ? T[key] : key;
+  for (const [name, value] of Object.entries(vars || {})) text = text.split("{" + name + "}").join(String(value));
+  return text;
+}
+
+// el("button", {class: "x", onclick: fn, "data-a": 1}, "text", child, [more]): children are text or nodes.
+function el(tag, props, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(props || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else if (name === "class") node.className = value;
+    else node.setAttribute(name, value === true ? "" : String(value));
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function hms(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  const pad = (n) => String(n).padStart(2, "0");
+  return pad(Math.floor(s / 3600)) + ":" + pad(Math.floor((s % 3600) / 60)) + ":" + pad(s % 60);
+}
+
+const outcomes = el("ul", { id: "outcomes", class: "outcomes", "aria-live": "polite" });
+
+// Run one command through the agent's command table; the outcome line says what happened.
+async function send(name, args, opts) {
+  const quiet = opts && opts.quiet;
+  const label = t("cmd_" + name);
+  const line = el("li", { class: "outcome pending", "data-command": name }, t("sending", { name: label }));
+  if (!quiet) {
+    outcomes.prepend(line);
+    while (outcomes.children.length > 4) outcomes.lastChild.remove();
+  }
+  let reply;
+  try {
+    const response = await fetch("/page/command", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      credentials: "same-origin",
+      body: JSON.stringify({ name, args }),
+    });
+    if (response.status === 401) window.location.assign("/page/login?next=%2F");
+    reply = await response.json();
+  } catch (err) {
+    reply = { status: "failed", words: t("error_network"), error: String(err) };
+  }
+  const ok = reply.status === "succeeded";
+  if (!ok && quiet) {
+    outcomes.prepend(line);
+    while (outcomes.children.length > 4) outcomes.lastChild.remove();
+  }
+  line.className = "outcome " + (ok ? "status-ok" : "status-bad");
+  line.dataset.status = reply.status;
+  line.replaceChildren(ok ? t("done", { name: label }) : t("failed", { name: label, words: reply.words || reply.error }));
+  if (!ok && reply.error) line.append(el("details", { class: "detail" }, el("summary", {}, t("detail")), reply.error));
+  return reply;
+}
+
+// A button that acts while pressed (camera move, zoom): press starts, release stops. The stop
+// goes only after the start has been answered: two requests may overtake each other, and a
+// stop that arrives first would leave the camera turning.
+function holdButton(cls, label, press, release) {
+  let held = false;
+  let pressing = Promise.resolve();
+  const node = el("button", { type: "button", class: "hold " + cls }, label);
+  const down = (event) => {
+    event.preventDefault();
+    if (held) return;
+    held = true;
+    node.classList.add("pressed");
+    pressing = press();
+  };
+  const up = () => {
+    if (!held) return;
+    held = false;
+    node.classList.remove("pressed");
+    pressing.finally(release);
+  };
+  node.addEventListener("pointerdown", down);
+  for (const name of ["pointerup", "pointerleave", "pointercancel"]) node.addEventListener(name, up);
+  node.addEventListener("contextmenu", (event) => event.preventDefault());
+  return node;
+}
+
+function cameraCard(camera) {
+  const dev = { device: camera.id };
+  let saving = false;
+  const hint = el("p", { class: "hint", hidden: true }, t("save_hint"));
+  const save = el("button", { type: "button", class: "save", "data-action": "save" }, t("save_preset"));
+  save.addEventListener("click", () => {
+    saving = !saving;
+    save.classList.toggle("pressed", saving);
+    hint.hidden = !saving;
+  });
+  const presets = Object.entries(camera.presets).map(([n, name]) => {
+    const node = el("button", { type: "button", class: "preset", "data-preset": n }, name);
+    node.addEventListener("click", () => {
+      const command = saving ? "camera.preset.save" : "camera.preset.recall";
+      if (saving) save.click();
+      send(command, { ...dev, preset: Number(n) });
+    });
+    return node;
+  });
+  const move = (direction, label) =>
+    holdButton("pad-" + direction, label,
+      () => send("camera.move", { ...dev, direction }, { quiet: true }),
+      () => send("camera.stop", dev, { quiet: true }));
+  const zoom = (direction, label) =>
+    holdButton("zoom-" + direction, label,
+      () => send("camera.zoom", { ...dev, direction }, { quiet: true }),
+      () => send("camera.zoom", { ...dev, direction: "stop" }, { quiet: true }));
+  return el("section", { class: "card camera", "data-device": camera.id },
+    el("h2", {}, t("camera"), " ", el("span", { class: "sub" }, camera.id)),
+    el("p", { class: "position" }),
+    el("div", { class: "presets" }, presets, save), hint,
+    el("div", { class: "ptz" },
+      el("div", { class: "pad" }, el("span"), move("up", "▲"), el("span"), move("left", "◀"), el("span"),
+        move("right", "▶"), el("span"), move("down", "▼"), el("span")),
+      el("div", { class: "zoom" }, zoom("tele", t("zoom_in")), zoom("wide", t("zoom_out")))));
+}
+
+function panelCard(panel) {
+  const dev = { device: panel.id };
+  const volume = el("input", { type: "range", min: 0, max: 100, step: 1, class: "volume", "aria-label": t("volume") });
+  volume.addEventListener("change", () => send("panel.volume", { ...dev, level: Number(volume.value) }));
+  const step = (delta) => () => {
+    volume.value = String(Math.min(100, Math.max(0, Number(volume.value) + delta)));
+    send("panel.volume", { ...dev, level: Number(volume.value) });
+  };
+  // A list rather than a button per input: profiles name up to a dozen, most of them unused.
+  const inputs = el("select", { class: "input", "aria-label": t("input") },
+    el("option", { value: "", disabled: true, selected: true }, "—"),
+    panel.inputs.map((name) => el("option", { value: name }, name)));
+  inputs.addEventListener("change", () => { if (inputs.value) send("panel.input", { ...dev, source: inputs.value }); });
+  return el("section", { class: "card panel", "data-device": panel.id },
+    el("h2", {}, t("panel"), " ", el("span", { class: "sub" }, panel.id)),
+    el("p", { class: "panel-state" }),
+    el("div", { class: "row" },
+      el("button", { type: "button", class: "power-on", onclick: () => send("panel.power", { ...dev, on: true }) }, t("power_on")),
+      el("button", { type: "button", class: "power-off", onclick: () => send("panel.power", { ...dev, on: false }) }, t("power_off"))),
+    panel.inputs.length ? el("div", { class: "row inputs" }, el("label", { class: "label" }, t("input"), " ", inputs)) : null,
+    el("div", { class: "row" },
+      el("button", { type: "button", class: "vol-down", onclick: step(-5) }, t("volume_down")), volume,
+      el("button", { type: "button", class: "vol-up", onclick: step(5) }, t("volume_up"))));
+}
+
+// --- the big buttons and the remote-classroom picker -------------------------------------
+
+const picker = el("dialog", { id: "picker" });
+let view = BOOT.view;
+
+function openPicker(mode) {
+  const current = (view.timetable && view.timetable.current) || {};
+  const chosen = new Set(current.remotes && current.remotes.length ? current.remotes : LAYOUT.default_remotes);
+  const single = mode === "dual_teacher";
+  const boxes = LAYOUT.trusted.map((id, i) =>
+    el("label", { class: "remote" },
+      el("input", { type: single ? "radio" : "checkbox", name: "remote", value: id,
+        checked: single ? (chosen.has(id) || (!chosen.size && i === 0)) : chosen.has(id) }), " ", id));
+  const go = el("button", { type: "button", class: "big go", "data-action": "go" }, t("start"));
+  go.addEventListener("click", () => {
+    const remotes = [...picker.querySelectorAll("input:checked")].map((b) => b.value);
+    picker.close();
+    send("lesson.start", { mode, remotes });
+  });
+  picker.replaceChildren(
+    el("h2", {}, t(mode === "zhuandi" ? "start_zhuandi" : "start_dual")),
+    el("p", {}, LAYOUT.trusted.length ? t("pick_remotes") : t("no_remotes")),
+    el("div", { class: "remotes" }, boxes),
+    el("div", { class: "row" }, LAYOUT.trusted.length ? go : null,
+      el("button", { type: "button", class: "big", onclick: () => picker.close() }, t("cancel"))));
+  picker.showModal();
+}
+
+const bigButtons = {
+  zhuandi: el("button", { type: "button", class: "big action", "data-action": "zhuandi", onclick: () => openPicker("zhuandi") }, t("start_zhuandi")),
+  dual: el("button", { type: "button", class: "big action", "data-action": "dual", onclick: () => openPicker("dual_teacher") }, t("start_dual")),
+  record: el("button", { type: "button", class: "big action", "data-action": "record" }, t("start_record")),
+  end: el("button", { type: "button", class: "big action end", "data-action": "end" }, t("end_all")),
+};
+bigButtons.record.addEventListener("click", () => {
+  if (view.recording.active) return send("record.stop", {});
+  const lesson = view.timetable && view.timetable.current;
+  const args = {};
+  if (lesson && lesson.name) args.lesson = lesson.name;
+  if (lesson && lesson.teacher) args.teacher = lesson.teacher;
+  return send("record.start", args);
+});
+bigButtons.end.addEventListener("click", async () => {
+  if (view.lesson && view.lesson.active) await send("lesson.stop", {});
+  if (view.recording.active) await send("record.stop", {});
+});
+if (!LAYOUT.can_lesson) {
+  for (const b of [bigButtons.zhuandi, bigButtons.dual]) b.title = t("lesson_not_configured");
+}
+if (!LAYOUT.can_record) bigButtons.record.disabled = true;
+
+// --- rendering the live view -------------------------------------------------------------
+
+const nowBox = el("section", { id: "now", class: "now" });
+const lights = el("ul", { id: "lights", class: "lights" });
+const banner = el("p", { id: "recording", class: "recording", hidden: true });
+const cards = el("div", { id: "controls", class: "cards" },
+  LAYOUT.panels.map(panelCard), LAYOUT.cameras.map(cameraCard));
+let recordingAt = null; // [seconds, when received]
+
+function lessonLine(key, lesson, none) {
+  if (!lesson) return el("p", { class: "slot slot-" + key }, el("b", {}, t(key)), " ", none);
+  const day = !lesson.in_days ? "" : lesson.in_days === 1 ? t("tomorrow") : t("weekday_" + lesson.weekday);
+  const when = (day ? day + " " : "") + lesson.start + "–" + lesson.end;
+  return el("p", { class: "slot slot-" + key }, el("b", {}, t(key)), " ", el("span", { class: "name" }, lesson.name),
+    lesson.teacher ? " · " + lesson.teacher : "", " · ", when);
+}
+
+function light(kind, id, l) {
+  return el("li", { class: "light light-" + l.level, "data-id": id, "data-level": l.level, title: l.detail || "" },
+    el("span", { class: "dot", "aria-hidden": "true" }),
+    el("span", { class: "what" }, t("kind_" + kind) + " " + id), "：",
+    el("span", { class: "why" }, t("why_" + l.why)));
+}
+
+function renderDevice(device) {
+  const card = cards.querySelector('[data-device="' + CSS.escape(device.id) + '"]');
+  if (!card) return;
+  const s = device.state;
+  if (device.kind === "camera") {
+    const pos = card.querySelector(".position");
+    pos.textContent = "pan" in s ? t("position", { pan: s.pan, tilt: s.tilt, zoom: s.zoom ?? "—" }) : t("why_" + device.light.why);
+    pos.dataset.pan = s.pan ?? "";
+    pos.dataset.tilt = s.tilt ?? "";
+  } else {
+    const words = [];
+    if (s.power) words.push(t("power") + " " + t("val_" + s.power));
+    if (s.volume !== undefined) words.push(t("volume") + " " + s.volume);
+    if (s.source) words.push(t("input") + " " + s.source);
+    card.querySelector(".panel-state").textContent = words.join(" · ") || t("why_" + device.light.why);
+    const volume = card.querySelector("input.volume");
+    if (s.volume !== undefined && document.activeElement !== volume) volume.value = s.volume;
+    const select = card.querySelector("select.input");
+    if (select && s.source && document.activeElement !== select) select.value = s.source;
+  }
+  card.dataset.level = device.light.level;
+}
+
+function render(next) {
+  view = next;
+  document.getElementById("room").textContent = view.room;
+  document.title = view.room + " · " + t("title");
+  const tt = view.timetable || {};
+  nowBox.replaceChildren(lessonLine("now", tt.current, t("no_lesson")), lessonLine("next", tt.next, t("no_next")));
+  lights.replaceChildren(
+    ...view.devices.map((d) => light(d.kind, d.id, d.light)),
+    ...view.sources.map((s) => light("source", s.id, s.light)));
+  for (const device of view.devices) renderDevice(device);
+  const rec = view.recording;
+  bigButtons.record.textContent = rec.active ? t("stop_record") : t("start_record");
+  bigButtons.record.classList.toggle("on", rec.active);
+  const lessonOn = Boolean(view.lesson && view.lesson.active);
+  bigButtons.end.disabled = !(lessonOn || rec.active);
+  for (const b of [bigButtons.zhuandi, bigButtons.dual]) b.disabled = !LAYOUT.can_lesson || lessonOn;
+  recordingAt = rec.active ? [rec.seconds, Date.now()] : null;
+  banner.hidden = !rec.active;
+  tick();
+  for (const hook of VIEW_HOOKS) hook(view);
+}
+
+function tick() {
+  const clock = document.getElementById("clock");
+  clock.textContent = new Date().toLocaleTimeString(T.html_lang, { hour12: false, hour: "2-digit", minute: "2-digit" });
+  if (!recordingAt) return;
+  const seconds = recordingAt[0] + (Date.now() - recordingAt[1]) / 1000;
+  banner.replaceChildren(el("span", { class: "rec-dot", "aria-hidden": "true" }),
+    t("recording_now", { lesson: view.recording.lesson }), " · ", t("recording_time", { time: hms(seconds) }));
+}
+
+function listen() {
+  const badge = document.getElementById("live");
+  const source = new EventSource("/page/events");
+  source.onopen = () => { badge.textContent = t("live_on"); badge.className = "live on"; };
+  source.onerror = () => { badge.textContent = t("live_off"); badge.className = "live off"; };
+  source.onmessage = (message) => render(JSON.parse(message.data));
+}
+
+document.getElementById("main").replaceChildren(
+  nowBox,
+  el("section", { id: "actions", class: "actions" }, Object.values(bigButtons)),
+  banner, outcomes,
+  el("section", { id: "lesson", class: "lesson-view", hidden: true }),
+  el("h2", { class: "section" }, t("lights")), lights,
+  cards, picker);
+render(BOOT.view);
+listen();
+setInterval(tick, 1000);

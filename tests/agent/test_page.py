@@ -1,0 +1,284 @@
+"""The classroom page in-process: what it shows, the PIN gate, errors in plain words, escaping.
+
+The command table here is the room's real one over real (not started) device services, so a
+command reaches a device that does not answer; the browser tests (test_page_browser.py) run a
+real agent process with simulated devices.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from agent.alarms import Alarms
+from agent.commands import CommandTable
+from agent.config import SiteConfig, parse_config
+from agent.devices import DeviceService
+from agent.http_api import create_api
+from agent.page import page_part
+from agent.page_auth import PinGate, host_name, is_loopback
+from agent.page_text import STRINGS, plain_error
+from agent.page_view import device_light, live_view, room_layout, source_light, timetable_now
+from agent.room_commands import RoomCommands
+from agent.timetable import Lesson, Timetable
+
+HOSTILE = '</script><script>alert("x")</script><b>&amp;'
+PIN = "2468"
+
+
+def site(tmp: Path, room: str = "高一(3)班") -> SiteConfig:
+    return parse_config(
+        {
+            "agent_id": "room-3",
+            "site": "no1",
+            "room": room,
+            "data_dir": str(tmp),
+            "devices": [
+                {"id": "panel", "profile": "samsung-mdc", "address": "sim"},
+                {"id": "camera", "profile": "sony-visca", "address": "sim"},
+            ],
+        }
+    )
+
+
+def room_table(config: SiteConfig) -> CommandTable:
+    alarms = Alarms(lambda event: None)
+
+    async def on_state(state: Any) -> None:
+        return None
+
+    devices = {d.id: DeviceService(d, on_state, alarms) for d in config.devices}
+    return RoomCommands(devices, version="t", restart_service=lambda n: None, services=lambda: []).table()
+
+
+def status_of(config: SiteConfig, **extra: Any) -> Callable[[], dict[str, Any]]:
+    def status() -> dict[str, Any]:
+        return {
+            "agent_id": config.agent_id,
+            "room": config.room,
+            "devices": [
+                {
+                    "device": "panel",
+                    "online": True,
+                    "ts": "2026-11-22T08:00:00Z",
+                    "state": {"power": "on", "volume": 30},
+                },
+                {"device": "camera", "online": False, "ts": "2026-11-22T08:00:00Z", "state": {}, "error": "no reply"},
+            ],
+            "sources": {},
+            "recording": {"active": False, "lesson": "", "seconds": 0.0, "frames": 0},
+            **extra,
+        }
+
+    return status
+
+
+def app_for(config: SiteConfig, *, pin: str = "", local: bool = True, **status: Any) -> web.Application:
+    table = room_table(config)
+    part = page_part(table, status_of(config, **status), config, Timetable, pin=pin, is_local=lambda r: local)
+    return create_api(table, status_of(config, **status), [part])
+
+
+@pytest.fixture
+async def panel_client(tmp_path: Path) -> AsyncIterator[TestClient]:
+    async with TestClient(TestServer(app_for(site(tmp_path)))) as client:
+        yield client
+
+
+def boot(page: str) -> dict[str, Any]:
+    found = re.search(r'<script type="application/json" id="boot">(.*?)</script>', page, re.S)
+    assert found, "no boot data in the page"
+    data: dict[str, Any] = json.loads(found.group(1))
+    return data
+
+
+# --- what the page shows ------------------------------------------------------------------------
+
+
+def test_lights_say_green_amber_red_with_the_reason() -> None:
+    assert device_light("display", {"online": True, "state": {"power": "on"}}).level == "green"
+    standby = device_light("display", {"online": True, "state": {"power": "standby"}})
+    assert (standby.level, standby.why) == ("amber", "standby")
+    assert device_light("camera", {"online": False, "error": "not polled yet"}).level == "amber"
+    down = device_light("display", {"online": False, "error": "tcp://10.0.0.5:1515: cannot connect: refused"})
+    assert (down.level, down.why, down.detail) == (
+        "red",
+        "panel_offline",
+        "tcp://10.0.0.5:1515: cannot connect: refused",
+    )
+    assert STRINGS["zh"]["why_" + down.why] == "面板没有响应，请检查电源和连线"
+    assert device_light("camera", {"online": False, "error": "no reply"}).why == "camera_offline"
+    assert source_light({"connected": True}).level == "green"
+    assert source_light({"connected": False, "error": "rtsp: 401"}).to_dict() == {
+        "level": "red",
+        "why": "source_offline",
+        "detail": "rtsp: 401",
+    }
+    assert source_light({"connected": False}).level == "amber"
+
+
+def test_current_and_next_lesson_from_the_timetable() -> None:
+    maths = Lesson(time(8, 0), time(8, 45), "数学", "王老师", days=(1,))
+    art = Lesson(time(9, 0), time(9, 45), "美术", days=(1,))
+    music = Lesson(time(8, 0), time(8, 45), "音乐", days=(3,))
+    table = Timetable((maths, art, music), timezone="+08:00")
+    monday_810 = datetime(2026, 11, 23, 0, 10, tzinfo=UTC)  # 08:10 in +08:00
+    now = timetable_now(table, monday_810)
+    assert now["current"]["name"] == "数学" and now["current"]["teacher"] == "王老师"
+    assert (now["next"]["name"], now["next"]["start"], now["next"]["day"]) == ("美术", "09:00", "")
+    evening = timetable_now(table, datetime(2026, 11, 23, 12, 0, tzinfo=UTC))  # 20:00 Monday
+    assert evening["current"] is None
+    assert (evening["next"]["name"], evening["next"]["day"], evening["next"]["in_days"]) == ("音乐", "2026-11-25", 2)
+    assert timetable_now(Timetable(), monday_810) == {"current": None, "next": None}
+
+
+def test_layout_offers_named_presets_panel_inputs_and_only_what_the_table_has(tmp_path: Path) -> None:
+    config = site(tmp_path)
+    layout = room_layout(config.devices, room_table(config).names())
+    assert layout["cameras"] == [{"id": "camera", "presets": {1: "讲台", 2: "黑板", 3: "学生全景"}}]
+    assert "hdmi1" in layout["panels"][0]["inputs"]
+    assert layout["can_record"] is False and layout["can_lesson"] is False
+    assert room_layout(config.devices, ["record.start", "lesson.start"])["can_lesson"] is True
+
+
+def test_live_view_keeps_device_state_only_while_online(tmp_path: Path) -> None:
+    config = site(tmp_path)
+    view = live_view(status_of(config)(), {"panel": "display", "camera": "camera"}, Timetable(), datetime.now(UTC))
+    panel, camera = view["devices"]
+    assert panel["state"] == {"power": "on", "volume": 30} and panel["light"]["level"] == "green"
+    assert camera["state"] == {} and camera["light"]["why"] == "camera_offline"
+
+
+def test_errors_in_plain_words() -> None:
+    timeout = "panel: get_power: no reply within 1000 ms (3 attempts); device=panel"
+    assert plain_error(timeout, "display", "zh") == "面板没有响应，请检查电源和连线"
+    assert plain_error("camera: tcp://x:1: cannot connect: refused", "camera", "zh").startswith("摄像机没有响应")
+    assert plain_error("panel: not started yet", "display", "en").startswith("The panel does not answer")
+    disk = "not enough disk space to record: 0.5 GiB free on /, 2.0 GiB needed"
+    assert plain_error(disk, "", "zh") == "磁盘空间不够，不能开始录制，请联系管理员"
+    assert plain_error("already recording 'x' since 08:00; record.stop first", "", "zh") == "已经在进行中"
+    assert plain_error("something odd", "", "zh") == "操作没有成功"
+
+
+def test_every_language_has_every_string() -> None:
+    assert set(STRINGS["zh"]) == set(STRINGS["en"])
+
+
+# --- the page over HTTP -------------------------------------------------------------------------
+
+
+async def test_home_is_chinese_by_default_and_escapes_the_room_name(tmp_path: Path) -> None:
+    async with TestClient(TestServer(app_for(site(tmp_path, HOSTILE)))) as client:
+        response = await client.get("/")
+        page = await response.text()
+        assert response.status == 200 and '<html lang="zh-CN">' in page
+        assert "<script>alert" not in page and "<b>" not in page
+        assert page.count("</script>") == 3  # the boot data and the two page scripts, no more
+        data = boot(page)
+        assert data["view"]["room"] == HOSTILE and data["t"]["start_zhuandi"] == "开始专递课堂"
+        assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+        assert (await client.get("/page/static/page.js")).status == 200
+        await client.get("/page/lang/en?next=%2F")
+        assert boot(await (await client.get("/")).text())["t"]["start_record"] == "Start recording"
+
+
+async def test_a_command_that_fails_says_why_in_plain_words(panel_client: TestClient) -> None:
+    response = await panel_client.post(
+        "/page/command", json={"name": "panel.power", "args": {"device": "panel", "on": True}}
+    )
+    reply = await response.json()
+    assert reply["status"] == "failed" and reply["words"] == "面板没有响应，请检查电源和连线"
+    assert "not started" in reply["error"]  # the technical reason stays beside the words
+    bad = await (
+        await panel_client.post(
+            "/page/command", json={"name": "camera.preset.recall", "args": {"device": "camera", "preset": 999}}
+        )
+    ).json()
+    assert bad["status"] == "rejected" and "preset" in bad["error"] and bad["words"] == "请求不正确"
+    unknown = await (await panel_client.post("/page/command", json={"name": "agent.format_disk", "args": {}})).json()
+    assert unknown["status"] == "rejected" and unknown["words"] == "本教室不支持这个功能"
+    assert (await panel_client.post("/page/command", json=["panel.power"])).status == 400
+
+
+async def test_a_form_posted_from_another_site_cannot_run_commands(panel_client: TestClient) -> None:
+    for path in ("/page/command", "/api/commands"):
+        response = await panel_client.post(path, data='{"name": "agent.ping", "args": {}}')
+        assert response.status == 415, path
+    # The CLI's JSON still works as before.
+    ping = await (await panel_client.post("/api/commands", json={"name": "agent.ping", "args": {}})).json()
+    assert ping["status"] == "succeeded"
+
+
+async def test_events_push_the_view_at_once(panel_client: TestClient) -> None:
+    response = await panel_client.get("/page/events")
+    assert response.headers["Content-Type"].startswith("text/event-stream")
+    assert await response.content.readuntil(b"\n\n") == b"retry: 2000\n\n"
+    async with asyncio.timeout(10):
+        line = await response.content.readuntil(b"\n\n")
+    view = json.loads(line.removeprefix(b"data: "))
+    assert view["room"] == "高一(3)班" and [d["id"] for d in view["devices"]] == ["panel", "camera"]
+    response.close()
+
+
+# --- the PIN ------------------------------------------------------------------------------------
+
+
+def test_pin_gate_rate_limits_and_signs_sessions() -> None:
+    clock = [100.0]
+    wall = [1_800_000_000.0]
+    gate = PinGate(PIN, clock=lambda: clock[0], wall=lambda: wall[0])
+    assert [gate.attempt("0000").left for _ in range(4)] == [4, 3, 2, 1]
+    locked = gate.attempt("0000")
+    assert (locked.ok, locked.wait_s) == (False, 30)
+    assert gate.attempt(PIN).wait_s == 30  # even the right PIN waits: guessing gains nothing
+    clock[0] += 30
+    assert gate.attempt(PIN).ok
+    cookie = gate.issue()
+    assert gate.valid(cookie)
+    body, signature = cookie.rsplit(".", 1)
+    assert not gate.valid(body + "." + signature[::-1])
+    assert not PinGate(PIN).valid(cookie)  # another process's (or PIN's) cookie
+    wall[0] += 13 * 3600
+    assert not gate.valid(cookie)  # expired
+    assert not PinGate("").attempt("").ok  # no PIN configured: nobody gets in that way
+
+
+def test_who_is_local() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("::ffff:127.0.0.1")
+    assert not is_loopback("192.168.1.20") and not is_loopback(None) and not is_loopback("garbage")
+    assert host_name("127.0.0.1:8765") == "127.0.0.1" and host_name("[::1]:8765") == "::1"
+    assert host_name("evil.example") == "evil.example"
+
+
+async def test_another_device_needs_the_pin(tmp_path: Path) -> None:
+    app = app_for(site(tmp_path), pin=PIN, local=False)
+    async with TestClient(TestServer(app)) as client:
+        home = await client.get("/", allow_redirects=False)
+        assert home.status == 303 and home.headers["Location"] in ("/page/login?next=%2F", "/page/login?next=/")
+        for path in ("/api/status", "/page/state", "/page/events"):
+            assert (await client.get(path)).status == 401, path
+        assert (await client.post("/api/commands", json={"name": "agent.ping"})).status == 401
+        wrong = await client.post("/page/login", data={"pin": "1111", "next": "/"}, allow_redirects=False)
+        assert wrong.status == 401 and "PIN 码不对，还可以再试 4 次" in await wrong.text()
+        right = await client.post("/page/login", data={"pin": PIN, "next": "/"}, allow_redirects=False)
+        assert right.status == 303 and "HttpOnly" in right.headers["Set-Cookie"]
+        assert "SameSite=Strict" in right.headers["Set-Cookie"]
+        assert (await client.get("/api/status")).status == 200
+        assert (await client.get("/")).status == 200
+
+
+async def test_without_a_pin_other_devices_are_refused_with_the_reason(tmp_path: Path) -> None:
+    async with TestClient(TestServer(app_for(site(tmp_path), local=False))) as client:
+        page = await client.get("/")
+        assert page.status == 403 and "[http]" in await page.text()
+        api = await client.get("/api/status")
+        assert api.status == 403 and "pin" in (await api.json())["error"]

@@ -1,0 +1,265 @@
+"""The classroom page in real headless Chromium against a real agent process (simulated devices,
+synthetic sources, a real Mosquitto): recording, camera presets, an offline panel, live updates,
+and the PIN page for other devices."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import sys
+import tempfile
+import urllib.request
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+from test_page import PIN, app_for, site
+
+from central.mosquitto import LocalBroker, free_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+REPO = Path(__file__).resolve().parents[2]
+# The README's screenshots are refreshed with UPDATE_SCREENSHOTS=1; otherwise they go to a temp dir.
+SCREENSHOTS = (
+    REPO / "docs" / "screenshots"
+    if os.environ.get("UPDATE_SCREENSHOTS")
+    else Path(tempfile.gettempdir()) / "classroom-agent-screenshots"
+)
+
+# "board" is a panel at an address nothing answers on: the page must say so and keep working.
+AGENT_CONFIG = """
+agent_id = "room-5"
+site = "no1-school"
+room = "高二(5)班"
+data_dir = "{data}"
+[broker]
+url = "{url}"
+[intervals]
+telemetry_s = 60
+[http]
+port = {port}
+[[devices]]
+id = "panel"
+profile = "samsung-mdc"
+address = "sim"
+poll_s = 1
+[[devices]]
+id = "camera"
+profile = "sony-visca"
+address = "sim"
+poll_s = 0.5
+[[devices]]
+id = "board"
+profile = "samsung-mdc"
+address = "tcp://127.0.0.1:{dead_port}"
+poll_s = 2
+[sources]
+teacher = "synthetic:teacher"
+students = "synthetic:students"
+[recording]
+dir = "{data}/recordings"
+layout = "pip"
+sources = ["teacher", "students"]
+size = "320x240"
+fps = 10
+fragment_s = 0.5
+bitrate_mbps = 1
+planned_minutes = 1
+disk_min_free_gb = 0
+[timetable]
+timezone = "+00:00"
+auto_power = false
+[[timetable.lessons]]
+day = [1, 2, 3, 4, 5, 6, 7]
+start = "00:00"
+end = "23:59"
+name = "数学"
+teacher = "王老师"
+"""
+
+
+def skip_without_chromium() -> None:
+    if not CHROMIUM.exists():
+        print(f"SKIPPED: {CHROMIUM} is absent (Debian: apt-get install chromium); the browser test needs it")
+        pytest.skip(f"{CHROMIUM} is absent (Debian: apt-get install chromium)")
+
+
+def api(base: str, name: str, args: dict[str, Any]) -> dict[str, Any]:
+    """A command through the local API, as the CLI sends it."""
+    body = json.dumps({"name": name, "args": args, "by": "test"}).encode()
+    request = urllib.request.Request(f"{base}/api/commands", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        reply: dict[str, Any] = json.loads(response.read())
+    return reply
+
+
+@asynccontextmanager
+async def agent_process(broker: LocalBroker, tmp: Path) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
+    port = free_port()
+    config = tmp / "site.toml"
+    config.write_text(AGENT_CONFIG.format(data=tmp / "var", url=broker.url, port=port, dead_port=free_port()))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "agent.cli", "run", "--config", str(config),
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                try:
+                    await asyncio.to_thread(urllib.request.urlopen, f"{base}/api/status", None, 2)
+                    break
+                except OSError:
+                    assert proc.returncode is None, "the agent exited"
+                    await asyncio.sleep(0.2)
+        yield base, proc
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        try:
+            async with asyncio.timeout(20):
+                await proc.wait()
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+async def _teacher_session(base: str) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1920, "height": 1080})
+            script_errors: list[str] = []
+            page.on("pageerror", lambda error: script_errors.append(str(error)))
+            await page.goto(base + "/")
+            await expect(page.locator("#room")).to_have_text("高二(5)班")
+            await expect(page.locator("#now .slot-now")).to_contain_text("数学")
+            await expect(page.locator("#now .slot-next")).to_contain_text("明天 00:00–23:59")
+            await expect(page.locator("#live.on")).to_have_count(1)
+            await page.evaluate("window.notReloaded = true")
+
+            # The lights: the offline panel is red and says what to check, the rest turns green.
+            board = page.locator('#lights [data-id="board"]')
+            await expect(board).to_have_attribute("data-level", "red", timeout=20_000)
+            await expect(board).to_contain_text("面板没有响应，请检查电源和连线")
+            for ident in ("panel", "camera", "teacher", "students"):
+                await expect(page.locator(f'#lights [data-id="{ident}"]')).to_have_attribute("data-level", "green")
+
+            # Recording: one touch, and the page shows it running.
+            await page.click('button[data-action="record"]')
+            await expect(page.locator("#outcomes li").first).to_have_text("开始录制：完成", timeout=30_000)
+            await expect(page.locator("#recording")).to_be_visible()
+            await expect(page.locator("#recording")).to_contain_text("正在录制：数学")
+            await expect(page.locator('button[data-action="record"]')).to_have_text("停止录制")
+            await page.screenshot(path=str(SCREENSHOTS / "page-home.png"))
+
+            # Camera: keep this position as 讲台, turn right while pressed, then 讲台 brings it back.
+            camera = page.locator('.card.camera[data-device="camera"]')
+            position = camera.locator(".position")
+            await expect(position).to_have_attribute("data-pan", re.compile(r"^-?\d+$"))
+            home_pan = await position.get_attribute("data-pan")
+            await camera.locator('button[data-action="save"]').click()
+            await camera.locator('button[data-preset="1"]').click()
+            await expect(page.locator("#outcomes li").first).to_have_text("保存预置位：完成")
+            await camera.locator("button.pad-right").hover()
+            await page.mouse.down()
+            await expect(position).not_to_have_attribute("data-pan", home_pan or "")
+            await page.mouse.up()
+            await expect(camera.locator("button.pad-right.pressed")).to_have_count(0)
+            await camera.locator('button[data-preset="1"]').click()
+            await expect(page.locator("#outcomes li").first).to_have_text("调用预置位：完成")
+            await expect(position).to_have_attribute("data-pan", home_pan or "")
+
+            # The panel's input, from the list its profile offers.
+            await page.select_option('.card.panel[data-device="panel"] select.input', "hdmi2")
+            await expect(page.locator("#outcomes li").first).to_have_text("切换信号源：完成")
+
+            # The offline panel: the command fails in plain words, and the page keeps working.
+            await page.click('.card.panel[data-device="board"] button.power-on')
+            failed = page.locator("#outcomes li").first
+            await expect(failed).to_contain_text("大屏电源：没有成功 — 面板没有响应，请检查电源和连线", timeout=30_000)
+            await expect(failed).to_have_attribute("data-status", "failed")
+
+            # Changes made elsewhere (the CLI, the centre) arrive without reloading.
+            await asyncio.to_thread(api, base, "panel.volume", {"device": "panel", "level": 42})
+            await expect(page.locator('.card.panel[data-device="panel"] .panel-state')).to_contain_text("音量 42")
+
+            await page.click('button[data-action="record"]')
+            await expect(page.locator("#recording")).to_be_hidden(timeout=60_000)
+            await expect(page.locator('button[data-action="record"]')).to_have_text("开始录制")
+            assert await page.evaluate("window.notReloaded") is True
+
+            # A phone: the same page, nothing wider than the screen.
+            phone = await browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+            await phone.goto(base + "/")
+            await expect(phone.locator("#room")).to_have_text("高二(5)班")
+            assert await phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+            assert script_errors == []
+        finally:
+            await browser.close()
+
+
+async def test_teacher_records_moves_the_camera_and_sees_an_offline_panel(broker: LocalBroker, tmp_path: Path) -> None:
+    skip_without_chromium()
+    async with agent_process(broker, tmp_path) as (base, _):
+        async with asyncio.timeout(150):
+            await _teacher_session(base)
+        status = await asyncio.to_thread(lambda: json.loads(urllib.request.urlopen(f"{base}/api/status").read()))
+        assert status["recording"]["active"] is False
+
+
+async def test_an_open_page_does_not_hold_up_the_agent_stopping(broker: LocalBroker, tmp_path: Path) -> None:
+    async with agent_process(broker, tmp_path) as (base, proc):
+        reader, writer = await asyncio.open_connection("127.0.0.1", int(base.rsplit(":", 1)[1]))
+        writer.write(b"GET /page/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        async with asyncio.timeout(15):
+            assert b"200 OK" in await reader.readline()
+            await reader.readuntil(b"data: ")  # the page is live
+        proc.terminate()
+        async with asyncio.timeout(20):
+            assert await proc.wait() == 0  # a clean stop, within the agent's stop grace
+        writer.close()
+
+
+async def test_wrong_pin_then_the_right_one_in_chromium(tmp_path: Path) -> None:
+    skip_without_chromium()
+    from playwright.async_api import async_playwright, expect
+
+    # Every request counts as another device's (is_local=False): the PIN page comes first.
+    server = TestServer(app_for(site(tmp_path), pin=PIN, local=False))
+    await server.start_server()
+    try:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                page = await browser.new_page(viewport={"width": 390, "height": 844})
+                await page.goto(str(server.make_url("/")))
+                await expect(page).to_have_url(re.compile(r"/page/login\?next="))
+                await page.fill('input[name="pin"]', "1111")
+                await page.click('button[type="submit"]')
+                await expect(page.locator("#pin-error")).to_have_text("PIN 码不对，还可以再试 4 次")
+                await page.fill('input[name="pin"]', PIN)
+                await page.click('button[type="submit"]')
+                await expect(page.locator("#room")).to_have_text("高一(3)班")
+                await expect(page.locator("#live.on")).to_have_count(1)
+            finally:
+                await browser.close()
+    finally:
+        await server.close()
