@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.config_checks import Problems, positive, resolve_path, section
+from agent.config_lesson import LessonConfig, parse_lesson
 from agent.config_media import (
     DirectorConfig,
     RecordingConfig,
@@ -67,6 +68,7 @@ class SiteConfig:
     recording: RecordingConfig | None = None
     timetable: Timetable = field(default_factory=Timetable)
     upload: UploadConfig | None = None  # [upload]: without it recordings stay on this PC
+    lesson: LessonConfig | None = None  # [lesson]: without it this room takes no part in live lessons
 
     @property
     def db_path(self) -> Path:
@@ -80,7 +82,7 @@ class SiteConfig:
 
 _TOP = {
     "agent_id", "site", "room", "data_dir", "broker", "devices", "intervals", "http", "health", "outbox",
-    "sources", "recording", "director", "timetable", "upload",
+    "sources", "recording", "director", "timetable", "upload", "lesson",
 }  # fmt: skip
 
 
@@ -138,6 +140,7 @@ def parse_config(
         recording=recording,
         timetable=timetable,
         upload=parse_upload(p, data),
+        lesson=parse_lesson(p, data, sources),
     )
     if p.items:
         raise ConfigError(f"{source}: {len(p.items)} problem(s):\n  " + "\n  ".join(p.items))
@@ -235,6 +238,7 @@ __all__ = [
     "SIM",
     "DeviceConfig",
     "DirectorConfig",
+    "LessonConfig",
     "RecordingConfig",
     "SiteConfig",
     "SourceConfig",

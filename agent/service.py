@@ -17,8 +17,13 @@ from agent.config import SiteConfig
 from agent.devices import DeviceService
 from agent.health import HealthService
 from agent.http_api import WebPart, create_api, serve
+from agent.lesson import LessonService
+from agent.lesson_commands import add_lesson_commands
+from agent.lesson_media import LessonMedia
+from agent.lesson_web import lesson_web_part
+from agent.page import page_part
 from agent.record_commands import add_record_commands
-from agent.recording import RecordingService
+from agent.recording import RecordingService, timetable_lesson_on
 from agent.room_commands import RoomCommands
 from agent.schedule_commands import Schedule, TimetableStore, register_schedule_commands
 from agent.scheduler import SchedulerService
@@ -26,7 +31,7 @@ from agent.sources import SourceService, make_source
 from agent.store import AgentStore
 from agent.supervisor import Supervisor
 from agent.upload import Uploader
-from central.contract import Command, CommandReply, DeviceInfo, Event, Info, SourceInfo, Topics
+from central.contract import Command, CommandReply, DeviceInfo, Event, Info, RtcMessage, SourceInfo, Topics
 from central.link import AgentLink
 
 log = logging.getLogger(__name__)
@@ -59,6 +64,7 @@ class Agent:
             info=self.info,
             states=lambda: [d.state() for d in self.devices.values()],
             run_command=self._run_command,
+            on_rtc=self._on_rtc if config.lesson else None,
         )
         self.devices = {d.id: DeviceService(d, self.link.publish_state, self.alarms) for d in config.devices}
         self.supervisor = Supervisor(self.alarms, config.agent_id)
@@ -71,12 +77,17 @@ class Agent:
         self.table.audit = self._audit
         # Features that serve pages or media on the local API add their routes here.
         self.web_parts: list[WebPart] = []
-        size, fps = (config.recording.size, config.recording.fps) if config.recording else ((1280, 720), 25.0)
+        self.web_parts.append(page_part(self.table, self.status, config, lambda: self.schedule.current()))
+        size, fps = _picture(config)
         self.sources = {
             s.id: SourceService(s.id, s.url, make_source(s.url, s.id, size, fps), self.alarms) for s in config.sources
         }
         self.recording = RecordingService(
-            config.recording, {i: s.source for i, s in self.sources.items()}, self.store, self.alarms
+            config.recording,
+            {i: s.source for i, s in self.sources.items()},
+            self.store,
+            self.alarms,
+            lesson_on=lambda row: timetable_lesson_on(self.schedule.current(), datetime.now(UTC), row),
         )
         add_record_commands(self.table, self.recording)
         self.schedule = Schedule(TimetableStore(config.db_path), config.timetable)
@@ -105,9 +116,35 @@ class Agent:
             self.supervisor.add(f"source.{source.id}", source.run)
         self.supervisor.add("recording", self.recording.run)
         self.supervisor.add("scheduler", self.scheduler.run)
+        self.lesson = self._build_lesson()
         self.uploader = Uploader(config.upload, config.agent_id, self.store, self.alarms) if config.upload else None
         if self.uploader is not None:
             self.supervisor.add("upload", self.uploader.run)
+
+    def _build_lesson(self) -> LessonService | None:
+        """The lesson service, its commands and its web part, only with ``[lesson]`` (media loads lazily)."""
+        lesson = self.config.lesson
+        if lesson is None:
+            return None
+        sources = {i: s.source for i, s in self.sources.items()}
+        kinds = {i: s.kind for i, s in self.sources.items()}
+        service = LessonService(
+            lesson,
+            agent_id=self.config.agent_id,
+            site=self.config.site,
+            room=self.config.room,
+            media=lambda: LessonMedia(lesson, sources, kinds),
+            send=self.link.send_rtc,
+            alarms=self.alarms,
+        )
+        add_lesson_commands(self.table, service, lambda: tuple(self.sources))
+        self.supervisor.add("lesson", service.run)
+        self.web_parts.append(lesson_web_part(service))
+        return service
+
+    def _on_rtc(self, site: str, agent: str, message: RtcMessage) -> None:
+        if self.lesson is not None:
+            self.lesson.on_rtc(site, agent, message)
 
     def _recording_lesson(self) -> str | None:
         now = self.recording.telemetry()
@@ -136,6 +173,7 @@ class Agent:
             "sources": {i: s.health() for i, s in self.sources.items()},
             "recording": self.recording.telemetry(),
             "upload": self.uploader.telemetry() if self.uploader else None,
+            "lesson": self.lesson.status() if self.lesson else None,
         }
 
     def _telemetry_extra(self) -> dict[str, object]:
@@ -147,6 +185,7 @@ class Agent:
             "sources": {i: s.health() for i, s in self.sources.items()},
             "recording": self.recording.telemetry(),
             "upload": self.uploader.telemetry() if self.uploader else None,
+            "lesson": self.lesson.status() if self.lesson else None,
         }
 
     async def _run_command(self, command: Command) -> CommandReply:
@@ -193,6 +232,16 @@ class Agent:
             await runner.cleanup()
             self.store.close()
             self.schedule.store.close()
+
+
+def _picture(config: SiteConfig) -> tuple[tuple[int, int], float]:
+    """The size and rate local sources are drawn or captured at: the recording's, else the lesson cameras'."""
+    if config.recording:
+        return config.recording.size, config.recording.fps
+    if config.lesson:
+        camera = config.lesson.video_for("camera", "")
+        return camera.size, camera.fps
+    return (1280, 720), 25.0
 
 
 def _alarm(alarm: Any) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Retained status (Will: ``lost``), info and device states, re-published on every connect;
 telemetry at QoS 0; events and replies through a persistent outbox, delivered in order once
-the broker takes them; commands with ids and expiry, each run at most once.
+the broker takes them; commands with ids and expiry, each run at most once.  WebRTC signalling
+(``rtc/<peer>``) is ephemeral: sent at once or not at all, never through the outbox.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from central.contract import (
     Event,
     Info,
     PayloadError,
+    RtcMessage,
     Status,
     Telemetry,
     Topic,
@@ -29,6 +31,7 @@ from central.contract import (
     encode,
     now_iso,
 )
+from central.errors import BrokerError
 from central.mqtt import BrokerAddress, Client, Message, MqttError, Will, make_client
 from drivers.backoff import Backoff
 
@@ -76,6 +79,8 @@ class LinkStore(Protocol):
 
 
 CommandRunner = Callable[[Command], Awaitable[CommandReply]]
+# (sender site, sender agent, message): called on the link's loop, so it must not block.
+RtcHandler = Callable[[str, str, RtcMessage], None]
 
 
 class AgentLink:
@@ -92,6 +97,7 @@ class AgentLink:
         states: Callable[[], list[DeviceState]],
         run_command: CommandRunner,
         backoff: Backoff | None = None,
+        on_rtc: RtcHandler | None = None,
     ) -> None:
         """`info` and `states` are read on every connect, so the broker always gets the truth."""
         self.address = address
@@ -101,6 +107,7 @@ class AgentLink:
         self.info = info
         self.states = states
         self.run_command = run_command
+        self.on_rtc = on_rtc
         self.backoff = backoff or Backoff(base=0.5, cap=30.0)
         self.client: Client | None = None
         self.session = 0
@@ -142,6 +149,21 @@ class AgentLink:
     async def publish_telemetry(self, telemetry: Telemetry) -> None:
         """Publish telemetry at QoS 0 if connected; dropped otherwise (it is periodic)."""
         await self._publish_now(self.topics.telemetry, encode(telemetry.to_dict()), qos=0, retain=False)
+
+    async def send_rtc(self, peer: str, message: RtcMessage) -> None:
+        """Send signalling to agent `peer` now (QoS 1, not retained); BrokerError when we cannot.
+
+        It goes to ``rtc/<peer>`` in our own subtree (the ACL lets us write nowhere else); the
+        peer's site does not appear: whoever reads it learns ours from the topic.
+        """
+        client = self.client
+        if client is None:
+            raise BrokerError(f"cannot send {message.type} to {peer}: not connected to {self.address.url}")
+        try:
+            payload = encode(message.to_dict())
+            await client.publish(self.topics.rtc(peer), payload, qos=1, retain=False, timeout=PUBLISH_TIMEOUT)
+        except MqttError as exc:
+            raise BrokerError(f"cannot send {message.type} to {peer}: {exc}") from exc
 
     async def _publish_now(self, topic: str, payload: bytes, *, qos: int, retain: bool) -> None:
         client = self.client
@@ -192,8 +214,10 @@ class AgentLink:
         return encode(Status(state, self.session, self.since, self.version).to_dict())
 
     async def _announce(self, client: Client) -> None:
-        """Listen for commands, then re-publish every retained topic: ``online`` means ready."""
+        """Listen for commands and signalling, then re-publish every retained topic: ``online`` means ready."""
         await client.subscribe(self.topics.cmd(), qos=1, timeout=PUBLISH_TIMEOUT)
+        if self.on_rtc is not None:
+            await client.subscribe(self.topics.rtc_inbox, qos=1, timeout=PUBLISH_TIMEOUT)
         await client.publish(self.topics.status, self._status("online"), qos=1, retain=True, timeout=PUBLISH_TIMEOUT)
         await client.publish(
             self.topics.info, encode(self.info().to_dict()), qos=1, retain=True, timeout=PUBLISH_TIMEOUT
@@ -227,6 +251,9 @@ class AgentLink:
 
     async def _commands(self, client: Client, tg: asyncio.TaskGroup) -> None:
         async for message in client.messages:
+            if _is_rtc(str(message.topic)):
+                self._signalling(message, tg)
+                continue
             command = self._parse_command(message)
             if command is None or command.id in self._in_flight:
                 continue  # a redelivery of a command still running is answered when it ends
@@ -252,6 +279,39 @@ class AgentLink:
                 self.send_reply(CommandReply(ident, "rejected", error=f"malformed command: {exc}"))
             return None
 
+    def _signalling(self, message: Message, tg: asyncio.TaskGroup) -> None:
+        """Hand signalling to `on_rtc`; garbage is logged and its sender told why, when it can be."""
+        topic = str(message.topic)
+        try:
+            parsed = Topic.parse(topic)
+        except PayloadError as exc:
+            log.warning("ignored signalling on %s: %s", topic, exc)
+            return
+        if parsed.rest != self.topics.agent or self.on_rtc is None:
+            return
+        payload = message.payload if isinstance(message.payload, (bytes, bytearray, str)) else b""
+        try:
+            rtc = RtcMessage.from_dict(decode(payload))
+        except PayloadError as exc:
+            log.warning("bad signalling from %s/%s: %s", parsed.site, parsed.agent, exc)
+            salvaged = _salvage(payload)
+            if salvaged.get("type") != "reject":  # never answer a reject: two agents would ping-pong
+                lesson = salvaged.get("lesson", "")
+                reject = RtcMessage("reject", lesson, now_iso(), reason=f"malformed signalling: {exc}")
+                name = f"link[{self.topics.agent}].rtc-reject[{parsed.agent}]"
+                tg.create_task(self._reject_quietly(parsed.agent, reject), name=name)
+            return
+        try:
+            self.on_rtc(parsed.site, parsed.agent, rtc)
+        except Exception:  # a bug in the handler must not take the command path down with it
+            log.exception("signalling handler failed on %s from %s", rtc.type, parsed.agent)
+
+    async def _reject_quietly(self, agent: str, message: RtcMessage) -> None:
+        try:
+            await self.send_rtc(agent, message)
+        except BrokerError as exc:
+            log.warning("%s", exc)
+
     async def _answer(self, command: Command) -> None:
         try:
             previous = self.store.seen_reply(command.id)
@@ -267,6 +327,22 @@ class AgentLink:
             self.send_reply(reply)
         finally:
             self._in_flight.discard(command.id)
+
+
+def _is_rtc(topic: str) -> bool:
+    parts = topic.split("/")
+    return len(parts) == 6 and parts[4] == "rtc"
+
+
+def _salvage(payload: object) -> dict[str, str]:
+    """The string fields of a payload too broken to parse (JSON objects only)."""
+    try:
+        data = json.loads(payload) if isinstance(payload, (bytes, bytearray, str)) else None
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
 
 
 def _salvage_id(payload: object) -> str:

@@ -175,6 +175,29 @@
     return node;
   }
 
+  // The live lesson as the agent's newest telemetry reports it: mode, role, and each peer's link.
+  function liveLesson(latest) {
+    const lesson = (latest || {}).lesson;
+    if (!lesson || !lesson.active) {
+      return el("section", { id: "lesson" },
+        el("h2", {}, t("live_lesson")), el("p", { class: "empty" }, t("live_lesson_none")));
+    }
+    const num = (v, digits, unit) => (typeof v === "number" ? v.toFixed(digits) + unit : "—");
+    const peers = Object.entries(lesson.peers || {}).map(([name, p]) => ({ name, ...p }));
+    const section = table("lesson", t("live_lesson"),
+      ["peer", "state", "peer_since", "rtt", "loss", "bitrate", "frames"], peers,
+      (p) => [p.name,
+        el("span", { class: p.state === "connected" ? "status-ok" : "status-bad", "data-peer-state": p.state },
+          tr("peer_state_", p.state) + (p.reason ? "（" + p.reason + "）" : "")),
+        when(p.since), num(p.rtt_ms, 0, " ms"), num(typeof p.loss === "number" ? p.loss * 100 : null, 1, " %"),
+        num(p.bitrate_in_kbps, 0, "") + " / " + num(p.bitrate_out_kbps, 0, " kbps"),
+        (p.frames_sent ?? "—") + " / " + (p.frames_received ?? "—")]);
+    section.querySelector("h2").after(el("p", { class: "sub", id: "lesson-head" },
+      t("live_lesson_head", { mode: tr("lesson_mode_", lesson.mode), role: tr("lesson_role_", lesson.role),
+        since: fmtTime(lesson.since) }), " · ", when(latest.ts)));
+    return section;
+  }
+
   function size(bytes) {
     return bytes >= 1e9 ? (bytes / 1e9).toFixed(2) + " GB" : (bytes / 1e6).toFixed(1) + " MB";
   }
@@ -184,6 +207,7 @@
     renderHeader(data.agent);
     renderDevices(data.agent.devices || []);
     tables.replaceChildren(
+      liveLesson((data.telemetry || [])[0]),
       table("recordings", t("recordings"), ["lesson", "time", "size", "play"], data.recordings || [],
         (r) => [r.lesson || r.recording_id, when(r.started || r.received), size(r.size), playCell(r)]),
       table("alarms", t("alarms"), ["time", "severity", "type", "device", "message", "state", "ack"], data.alarms,

@@ -1,0 +1,236 @@
+"""The site config's ``[lesson]`` section: live lessons (专递课堂, 双师) over WebRTC.
+
+```
+[lesson]
+trusted = ["room-main"]             # agents whose offers this room answers ("site/agent" for another school)
+send = ["teacher", "courseware"]    # what this room sends when it leads a lesson
+answer_with = ["students"]          # what it sends back when it is a remote classroom
+remotes = ["room-remote"]           # lesson.start's default remote classrooms
+audio = "tone:440"                  # tone[:HZ], mic, mic:DEVICE, an rtsp source id, or none
+ice_host_addresses = ["127.0.0.1"]  # the addresses ICE offers (school PCs have several NICs)
+[[lesson.ice_servers]]              # STUN/TURN (coturn)
+urls = ["turn:turn.school.example:3478"]
+username = "agent"
+credential = "..."
+[lesson.video.camera]               # every camera; [lesson.video.courseware] the screen; [lesson.video.<id>] one source
+size = "1280x720"
+fps = 30
+bitrate_kbps = 2000
+[lesson.sites]                      # rooms of another school: signalling from that name elsewhere is ignored
+room-201 = "school-b"
+```
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.config_checks import Problems, positive, section
+from agent.config_media import SourceConfig
+
+_LESSON = {
+    "trusted", "send", "answer_with", "remotes", "audio", "ice_host_addresses", "ice_servers", "video", "sites",
+    "offer_timeout_s", "keyframe_after_s", "renegotiate_after_s", "loss_alarm", "rtt_alarm_ms", "degraded_after_s",
+}  # fmt: skip
+_VIDEO = {"size", "fps", "bitrate_kbps"}
+ICE_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
+
+
+@dataclass(frozen=True, slots=True)
+class VideoSettings:
+    """How one outgoing source is encoded: picture size, frame rate, bitrate."""
+
+    size: tuple[int, int]
+    fps: float
+    bitrate_kbps: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """For status and logs."""
+        return {"size": f"{self.size[0]}x{self.size[1]}", "fps": self.fps, "bitrate_kbps": self.bitrate_kbps}
+
+
+# Cameras at 720p30; the courseware screen sharp (text legible) at a low frame rate.
+CAMERA = VideoSettings((1280, 720), 30.0, 2000)
+COURSEWARE = VideoSettings((1920, 1080), 5.0, 3000)
+
+
+@dataclass(frozen=True, slots=True)
+class IceServerConfig:
+    """One STUN or TURN server."""
+
+    urls: tuple[str, ...]
+    username: str = ""
+    credential: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LessonConfig:
+    """``[lesson]``: who this room trusts, what it sends, how ICE finds a path, when a link is bad."""
+
+    trusted: tuple[str, ...] = ()
+    send: tuple[str, ...] = ()
+    answer_with: tuple[str, ...] = ()
+    remotes: tuple[str, ...] = ()
+    audio: str = "none"
+    ice_host_addresses: tuple[str, ...] = ()
+    ice_servers: tuple[IceServerConfig, ...] = ()
+    video: Mapping[str, VideoSettings] = field(default_factory=dict)  # "camera", "courseware" or a source id
+    sites: Mapping[str, str] = field(default_factory=dict)  # agent id -> its site, when not ours
+    offer_timeout_s: float = 10.0
+    keyframe_after_s: float = 2.0
+    renegotiate_after_s: float = 6.0
+    loss_alarm: float = 0.05
+    rtt_alarm_ms: float = 400.0
+    degraded_after_s: float = 5.0
+
+    def video_for(self, source_id: str, kind: str) -> VideoSettings:
+        """A source's settings: its own, else its class's (the screen or ``courseware`` is sharp)."""
+        if source_id in self.video:
+            return self.video[source_id]
+        sharp = kind == "screen" or source_id == "courseware"
+        return self.video.get("courseware", COURSEWARE) if sharp else self.video.get("camera", CAMERA)
+
+    def trusts(self, site: str, agent: str) -> bool:
+        """Whether an offer from `agent` of `site` is answered."""
+        return agent in self.trusted or f"{site}/{agent}" in self.trusted
+
+
+def parse_lesson(p: Problems, data: Mapping[str, Any], sources: tuple[SourceConfig, ...]) -> LessonConfig | None:
+    """``[lesson]``, or None when absent (then the media stack is never loaded for lessons)."""
+    if "lesson" not in data:
+        return None
+    spec = section(p, data, "lesson")
+    p.known(spec, "lesson.", _LESSON)
+    declared = {s.id: s.kind for s in sources}
+    lists = {k: _names(p, spec, k) for k in ("trusted", "send", "answer_with", "remotes")}
+    for key in ("send", "answer_with"):
+        for i, name in enumerate(lists[key]):
+            if name not in declared:
+                p.add(f"lesson.{key}[{i}]", f"got {name!r}, expected a source declared in [sources]")
+    config = LessonConfig(
+        trusted=lists["trusted"],
+        send=lists["send"],
+        answer_with=lists["answer_with"],
+        remotes=lists["remotes"],
+        audio=_audio(p, spec, declared),
+        ice_host_addresses=_addresses(p, spec),
+        ice_servers=_ice_servers(p, spec),
+        video=_video(p, spec, declared),
+        sites=_sites(p, spec),
+        **{k: positive(p, spec, k, "lesson.", v) for k, v in _NUMBERS.items()},
+    )
+    if config.renegotiate_after_s <= config.keyframe_after_s:
+        p.add("lesson.renegotiate_after_s", "expected more than keyframe_after_s (a keyframe request comes first)")
+    return config
+
+
+_NUMBERS = {
+    "offer_timeout_s": 10.0,
+    "keyframe_after_s": 2.0,
+    "renegotiate_after_s": 6.0,
+    "loss_alarm": 0.05,
+    "rtt_alarm_ms": 400.0,
+    "degraded_after_s": 5.0,
+}
+
+
+def _names(p: Problems, spec: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    value = p.get(spec, key, "lesson.", list, [])
+    out = []
+    for i, name in enumerate(value):
+        if not isinstance(name, str) or not name or any(c in name for c in "+#"):
+            p.add(f"lesson.{key}[{i}]", f"got {name!r}, expected a name without + #")
+        else:
+            out.append(name)
+    return tuple(out)
+
+
+def _audio(p: Problems, spec: Mapping[str, Any], declared: Mapping[str, str]) -> str:
+    audio = p.get(spec, "audio", "lesson.", str, "none")
+    rtsp = {i for i, kind in declared.items() if kind == "rtsp"}
+    if audio in declared and audio not in rtsp:
+        p.add("lesson.audio", f"got {audio!r}, expected an rtsp source (only cameras carry sound)")
+    elif audio in ("none", "mic", *rtsp) or audio.startswith("mic:") or re.fullmatch(r"tone(:\d+(\.\d+)?)?", audio):
+        return str(audio)
+    else:
+        p.add("lesson.audio", f"got {audio!r}, expected tone, tone:HZ, mic, mic:DEVICE, none or an rtsp source")
+    return "none"
+
+
+def _addresses(p: Problems, spec: Mapping[str, Any]) -> tuple[str, ...]:
+    out = []
+    for i, text in enumerate(p.get(spec, "ice_host_addresses", "lesson.", list, [])):
+        try:
+            out.append(str(ipaddress.ip_address(text)))
+        except ValueError:
+            p.add(f"lesson.ice_host_addresses[{i}]", f"got {text!r}, expected an IP address of this PC")
+    return tuple(out)
+
+
+def _ice_servers(p: Problems, spec: Mapping[str, Any]) -> tuple[IceServerConfig, ...]:
+    out = []
+    for i, server in enumerate(p.get(spec, "ice_servers", "lesson.", list, [])):
+        path = f"lesson.ice_servers[{i}]."
+        if not isinstance(server, dict):
+            p.add(f"lesson.ice_servers[{i}]", "expected a table [[lesson.ice_servers]]")
+            continue
+        p.known(server, path, {"urls", "username", "credential"})
+        urls = server.get("urls", [])
+        urls = [urls] if isinstance(urls, str) else urls
+        if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
+            p.add(f"{path}urls", f"got {server.get('urls')!r}, expected stun:HOST[:PORT] or turn:HOST[:PORT] URLs")
+            continue
+        for url in urls:
+            if not url.startswith(ICE_SCHEMES):
+                p.add(f"{path}urls", f"got {url!r}, expected a stun:, stuns:, turn: or turns: URL")
+        username = p.get(server, "username", path, str, "")
+        credential = p.get(server, "credential", path, str, "")
+        if any(u.startswith(("turn:", "turns:")) for u in urls) and not (username and credential):
+            p.add(path.rstrip("."), "a TURN server needs username and credential")
+        out.append(IceServerConfig(tuple(urls), username, credential))
+    return tuple(out)
+
+
+def _video(p: Problems, spec: Mapping[str, Any], declared: Mapping[str, str]) -> dict[str, VideoSettings]:
+    out = {}
+    for name, table in section(p, spec, "video").items():
+        path = f"lesson.video.{name}."
+        if name not in ("camera", "courseware", *declared):
+            p.add(f"lesson.video.{name}", "expected camera, courseware or a source declared in [sources]")
+            continue
+        if not isinstance(table, dict):
+            p.add(f"lesson.video.{name}", "expected a table { size, fps, bitrate_kbps }")
+            continue
+        p.known(table, path, _VIDEO)
+        base = COURSEWARE if name == "courseware" or declared.get(name) == "screen" else CAMERA
+        out[name] = VideoSettings(
+            _size(p, table, path, base.size),
+            positive(p, table, "fps", path, base.fps),
+            int(positive(p, table, "bitrate_kbps", path, base.bitrate_kbps)),
+        )
+    return out
+
+
+def _size(p: Problems, table: Mapping[str, Any], path: str, default: tuple[int, int]) -> tuple[int, int]:
+    if "size" not in table:
+        return default
+    text = p.get(table, "size", path, str, "")
+    match = re.fullmatch(r"(\d+)x(\d+)", text)
+    if not match or int(match.group(1)) % 2 or int(match.group(2)) % 2 or int(match.group(1)) < 16:
+        p.add(f"{path}size", f"got {text!r}, expected WIDTHxHEIGHT in even numbers, e.g. 1280x720")
+        return default
+    return int(match.group(1)), int(match.group(2))
+
+
+def _sites(p: Problems, spec: Mapping[str, Any]) -> dict[str, str]:
+    out = {}
+    for agent, site in section(p, spec, "sites").items():
+        if not isinstance(site, str) or not site or any(c in site for c in "/+#"):
+            p.add(f"lesson.sites.{agent}", f"got {site!r}, expected the agent's site name")
+        else:
+            out[agent] = site
+    return out

@@ -1,0 +1,430 @@
+"""The lesson service: live 专递课堂 / 双师 lessons, signalled over MQTT, media over WebRTC.
+
+The main classroom (`lesson.start`) offers to each remote classroom and keeps every one in the
+lesson by itself (see `agent.lesson_peer.OutgoingPeer`).  A remote classroom answers offers only
+from the agents its config trusts, sends its students camera and sound back, and keeps the
+incoming teacher and courseware pictures (`pictures`).  `dual_teacher` is the same machinery with
+one remote.  Signalling arrives through `on_rtc` (called on the link's loop: it only queues) and
+is handled in order by the service's own task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from agent.alarms import Alarms
+from agent.commands import Failed, Rejected
+from agent.config_lesson import LessonConfig
+from agent.lesson_media import AUDIO, LessonMedia
+from agent.lesson_peer import WATCH_S, LessonInfo, OutgoingPeer, Send, Session
+from agent.lesson_watch import WatchRules
+from central.contract import RtcMessage, now_iso
+from central.errors import BrokerError
+
+log = logging.getLogger(__name__)
+
+INBOX_MAX = 256
+SEND_TIMEOUT_S = 5.0
+GIVE_UP_OFFERS = 6  # a remote classroom leaves a lesson whose leader sent no offer for this many offer timeouts
+
+
+class LessonService:
+    """One room's part in live lessons: leading one, or taking part in one led elsewhere."""
+
+    def __init__(
+        self,
+        config: LessonConfig,
+        *,
+        agent_id: str,
+        site: str,
+        room: str,
+        media: Callable[[], LessonMedia],
+        send: Send,
+        alarms: Alarms,
+    ) -> None:
+        """`media` builds the media stack on first use; `send` delivers signalling to an agent."""
+        self.config = config
+        self.agent_id = agent_id
+        self.site = site
+        self.room = room
+        self._make_media = media
+        self._media: LessonMedia | None = None
+        self.send = send
+        self.alarms = alarms
+        self.rules = WatchRules(
+            config.keyframe_after_s,
+            config.renegotiate_after_s,
+            config.loss_alarm,
+            config.rtt_alarm_ms,
+            config.degraded_after_s,
+        )
+        self.lesson: LessonInfo | None = None
+        self.outgoing: dict[str, OutgoingPeer] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self.main = ""  # the leading agent, when this room is a remote classroom
+        self.main_site = ""
+        self.session: Session | None = None
+        self.session_since = ""
+        self.session_state = ""
+        self._inbox: asyncio.Queue[tuple[str, str, RtcMessage]] = asyncio.Queue(INBOX_MAX)
+        self._tg: asyncio.TaskGroup | None = None
+        self._joining: dict[str, asyncio.Future[str]] = {}
+        self._ingested: dict[str, Any] = {}  # WHIP name -> its Peer
+
+    @property
+    def media(self) -> LessonMedia:
+        """The media stack (loaded on first use)."""
+        if self._media is None:
+            self._media = self._make_media()
+        return self._media
+
+    # -- the service -------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Handle signalling and watch the remote session until cancelled; then hang up on everyone."""
+        try:
+            async with asyncio.TaskGroup() as tg:
+                self._tg = tg
+                tg.create_task(self._dispatch(), name=f"lesson[{self.agent_id}].signalling")
+                tg.create_task(self._watch_session(), name=f"lesson[{self.agent_id}].session")
+        finally:
+            self._tg = None
+            await asyncio.shield(self._hang_up_all())
+
+    async def _hang_up_all(self) -> None:
+        with contextlib.suppress(Exception):
+            if self.lesson is not None and self.lesson.role == "main":
+                await self._end_main("agent stopping")
+            elif self.lesson is not None:
+                await self._end_remote("agent stopping", tell=True)
+            if self._media is not None:
+                await asyncio.to_thread(self._media.close)
+
+    def on_rtc(self, site: str, agent: str, message: RtcMessage) -> None:
+        """Signalling from the link (on its loop): queued, never blocking it."""
+        try:
+            self._inbox.put_nowait((site, agent, message))
+        except asyncio.QueueFull:
+            log.warning("signalling inbox full: dropped %s from %s", message.type, agent)
+
+    async def _dispatch(self) -> None:
+        while True:
+            site, agent, message = await self._inbox.get()
+            try:
+                await self._handle(site, agent, message)
+            except Exception:  # one bad message must not end the lesson for everyone
+                log.exception("handling %s from %s failed", message.type, agent)
+
+    async def _handle(self, site: str, agent: str, message: RtcMessage) -> None:
+        log.info("signalling %s from %s/%s (lesson %s)", message.type, site, agent, message.lesson)
+        if message.type == "offer":
+            await self._on_offer(site, agent, message)
+        elif message.type == "join":
+            self._on_join(site, agent)
+        elif agent in self.outgoing and site != self.config.sites.get(agent, self.site):
+            log.warning("ignored %s from %s/%s: not the room of that name we invited", message.type, site, agent)
+        elif agent in self.outgoing:
+            self.outgoing[agent].deliver(message)
+            if message.type == "leave":
+                self.alarms.log("lesson_leave", f"{agent} left lesson {message.lesson}", peer=agent)
+        elif message.type == "reject" and agent in self._joining:
+            if not self._joining[agent].done():
+                self._joining[agent].set_result(message.reason or "rejected")
+        elif message.type == "bye" and (site, agent) == (self.main_site, self.main):
+            await self._end_remote(f"{agent} ended the lesson", tell=False)
+        elif message.type in ("reject", "bye"):
+            log.info("%s from %s: %s", message.type, agent, message.reason)
+
+    async def _reply(self, agent: str, message: RtcMessage) -> None:
+        try:
+            async with asyncio.timeout(SEND_TIMEOUT_S):
+                await self.send(agent, message)
+        except BrokerError as exc:
+            log.warning("%s", exc)
+        except TimeoutError:
+            log.warning("cannot send %s to %s: no acknowledgement within %g s", message.type, agent, SEND_TIMEOUT_S)
+
+    async def _reject(self, agent: str, message: RtcMessage, reason: str) -> None:
+        log.warning("rejected %s from %s: %s", message.type, agent, reason)
+        await self._reply(agent, RtcMessage("reject", message.lesson, now_iso(), reason=reason, seq=message.seq))
+
+    # -- leading a lesson --------------------------------------------------------------
+
+    async def start(self, mode: str, remotes: tuple[str, ...], sources: tuple[str, ...]) -> dict[str, Any]:
+        """``lesson.start``: lead a lesson to `remotes`, sending `sources` (default: lesson.send)."""
+        remotes = remotes or self.config.remotes
+        sends = sources or self.config.send
+        _check_start(mode, remotes, sends, self.agent_id)
+        if self.lesson is not None:
+            raise Rejected(f"already in lesson {self.lesson.id} as {self.lesson.role}; lesson.stop first")
+        if self._tg is None:
+            raise Failed("the lesson service is not running")
+        for name in (*sends, *((AUDIO,) if self.config.audio != "none" else ())):
+            self.media.encoder(name)  # a source that cannot be encoded fails the command, not a peer
+        self.lesson = LessonInfo(uuid.uuid4().hex[:12], mode, "main", now_iso(), self.room, sends)
+        for remote in dict.fromkeys(remotes):
+            self._add_peer(remote)
+        self.alarms.log("lesson_start", f"lesson {self.lesson.id} ({mode}) to {', '.join(remotes)}", mode=mode)
+        return {"lesson": self.lesson.id, "mode": mode, "remotes": list(remotes), "sources": list(sends)}
+
+    def _add_peer(self, remote: str) -> None:
+        assert self.lesson is not None and self._tg is not None
+        peer = OutgoingPeer(
+            remote,
+            self.lesson,
+            self.media,
+            self.send,
+            self.alarms,
+            watch=self.rules,
+            offer_timeout_s=self.config.offer_timeout_s,
+        )
+        self.outgoing[remote] = peer
+        task = self._tg.create_task(self._keep(peer), name=f"lesson[{self.lesson.id}].peer[{remote}]")
+        self._tasks[remote] = task
+
+    async def _keep(self, peer: OutgoingPeer) -> None:
+        try:
+            await peer.run()
+        except Exception:  # never let one peer take the service (and every other peer) down
+            log.exception("lesson peer %s stopped", peer.remote)
+        finally:
+            if self.outgoing.get(peer.remote) is peer:
+                del self.outgoing[peer.remote]
+                self._tasks.pop(peer.remote, None)
+
+    def _on_join(self, site: str, agent: str) -> None:
+        lesson = self.lesson
+        if lesson is None or lesson.role != "main":
+            message = RtcMessage("join", "", now_iso())
+            self._spawn(self._reject(agent, message, f"{self.agent_id} is not leading a lesson"))
+            return
+        if agent in self.outgoing:
+            self.outgoing[agent].kick()
+            return
+        if not (self.config.trusts(site, agent) or agent in self.config.remotes):
+            reason = f"{self.agent_id} does not take {site}/{agent} into its lessons (lesson.trusted / lesson.remotes)"
+            self.alarms.log("lesson_join_refused", reason, peer=agent, reason=reason)
+            self._spawn(self._reject(agent, RtcMessage("join", lesson.id, now_iso()), reason))
+            return
+        self.alarms.log("lesson_join", f"{agent} joined lesson {lesson.id}", peer=agent)
+        self._add_peer(agent)
+
+    def _spawn(self, coro: Any) -> None:
+        if self._tg is not None:
+            self._tg.create_task(coro, name=f"lesson[{self.agent_id}].reply")
+
+    async def stop(self) -> dict[str, Any]:
+        """``lesson.stop``: end the lesson this room leads (or leave the one it takes part in)."""
+        lesson = self.lesson
+        if lesson is None:
+            raise Rejected("no lesson is running")
+        if lesson.role == "remote":
+            return await self.leave()
+        await self._end_main("lesson.stop")
+        self.alarms.log("lesson_stop", f"lesson {lesson.id} stopped", lesson=lesson.id)
+        return {"lesson": lesson.id, "stopped": True}
+
+    async def _end_main(self, reason: str) -> None:
+        lesson, self.lesson = self.lesson, None
+        peers, tasks = list(self.outgoing), list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.outgoing.clear()
+        self._tasks.clear()
+        if lesson is not None:
+            bye = RtcMessage("bye", lesson.id, now_iso(), reason=reason)
+            await asyncio.gather(*(self._reply(p, bye) for p in peers))
+
+    # -- taking part in a lesson led elsewhere ---------------------------------------------
+
+    async def _on_offer(self, site: str, agent: str, message: RtcMessage) -> None:
+        if not self.config.trusts(site, agent):
+            refusal = f"{self.agent_id} does not trust {site}/{agent} (not in its lesson.trusted)"
+            self.alarms.log("lesson_offer_rejected", refusal, peer=agent, site=site, reason=refusal)
+            await self._reject(agent, message, refusal)
+            return
+        busy = self._busy(agent)
+        if busy:
+            await self._reject(agent, message, busy)
+            return
+        await self._close_session()
+        sends = self.config.answer_with
+        audio = (AUDIO,) if self.config.audio != "none" else ()
+        try:
+            peer = self.media.peer(agent, (*sends, *audio), receive_video=len(message.sources), receive_audio=1)
+        except Failed as exc:
+            await self._reject(agent, message, f"{self.agent_id} cannot answer: {exc}")
+            return
+        session = Session(agent, peer, self.alarms, self.rules)
+        errors: tuple[type[BaseException], ...] = (TimeoutError, *self.media.errors)
+        try:
+            async with asyncio.timeout(self.config.offer_timeout_s):
+                answer = await peer.accept_offer(message.sdp)
+        except errors as exc:
+            await session.close()
+            await self._reject(agent, message, f"bad offer: {str(exc) or 'not answered in time'}")
+            return
+        self._begin_remote(site, agent, message, session)
+        reply = RtcMessage("answer", message.lesson, now_iso(), sdp=answer, seq=message.seq, sources=sends)
+        await self._reply(agent, reply)
+
+    def _busy(self, agent: str) -> str:
+        """Why a trusted agent's offer cannot be answered now ("" when it can)."""
+        lesson = self.lesson
+        if lesson is not None and lesson.role == "main":
+            return f"{self.agent_id} is leading lesson {lesson.id}"
+        busy = self.session is not None and self.session.connected and self.main != agent
+        if lesson is not None and busy:
+            return f"{self.agent_id} is in lesson {lesson.id} from {self.main}"
+        return ""
+
+    def _begin_remote(self, site: str, agent: str, message: RtcMessage, session: Session) -> None:
+        session.expect = message.sources
+        self.session, self.session_state, self.session_since = session, "connecting", now_iso()
+        if self.lesson is None or self.lesson.id != message.lesson or self.main != agent:
+            self.main, self.main_site = agent, site
+            self.lesson = LessonInfo(
+                message.lesson, message.mode, "remote", now_iso(), message.room, self.config.answer_with
+            )
+            self.alarms.log("lesson_join", f"joined lesson {message.lesson} from {agent}", peer=agent)
+        waiter = self._joining.get(agent)
+        if waiter is not None and not waiter.done():
+            waiter.set_result("")
+
+    async def _close_session(self) -> None:
+        session, self.session = self.session, None
+        if session is not None:
+            await session.close()
+
+    async def _watch_session(self) -> None:
+        """Watch the remote session: a failed or frozen one is closed and the leader's next offer awaited."""
+        waiting = 0.0
+        while True:
+            await asyncio.sleep(WATCH_S)
+            session = self.session
+            if session is None:
+                waiting = waiting + WATCH_S if self.lesson is not None and self.lesson.role == "remote" else 0.0
+                if waiting >= self.config.offer_timeout_s * GIVE_UP_OFFERS:  # the leader is gone for good
+                    await self._end_remote(f"no offer from {self.main} for {waiting:.0f} s", tell=False)
+                continue
+            waiting = 0.0
+            reason = await session.check()
+            if session is not self.session:
+                continue
+            if reason:
+                log.warning("lesson session with %s: %s; waiting for a new offer", self.main, reason)
+                self.alarms.raise_("lesson_peer_lost", "warning", f"lesson main {self.main}: {reason}", self.main)
+                self.session_state, self.session_since = "waiting", now_iso()
+                await self._close_session()
+            elif session.connected and self.session_state != "connected":
+                self.session_state, self.session_since = "connected", now_iso()
+                self.alarms.clear("lesson_peer_lost", self.main, f"lesson main {self.main} connected")
+
+    async def join(self, main: str) -> dict[str, Any]:
+        """``lesson.join``: ask `main` to take this room into its lesson; wait for its offer."""
+        if self._tg is None:
+            raise Failed("the lesson service is not running")
+        if self.lesson is not None and self.lesson.role == "main":
+            raise Rejected(f"leading lesson {self.lesson.id}; lesson.stop first")
+        if main == self.agent_id:
+            raise Rejected(f"main: {main!r} is this room")
+        if self.lesson is not None and self.main == main and self.session_state == "connected":
+            return {"lesson": self.lesson.id, "main": main}  # already in it
+        waiter: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._joining[main] = waiter
+        try:
+            try:
+                async with asyncio.timeout(SEND_TIMEOUT_S):
+                    await self.send(main, RtcMessage("join", "", now_iso(), room=self.room))
+            except (BrokerError, TimeoutError) as exc:
+                raise Failed(f"cannot reach {main}: {str(exc) or 'timed out'}") from None
+            try:
+                async with asyncio.timeout(self.config.offer_timeout_s * 2):
+                    refused = await waiter
+            except TimeoutError:
+                raise Failed(f"{main} sent no offer within {self.config.offer_timeout_s * 2:g} s") from None
+        finally:
+            self._joining.pop(main, None)
+        if refused:
+            raise Failed(f"{main} refused: {refused}")
+        return {"lesson": self.lesson.id if self.lesson else "", "main": main}
+
+    async def leave(self) -> dict[str, Any]:
+        """``lesson.leave``: leave the lesson this room takes part in."""
+        lesson = self.lesson
+        if lesson is None or lesson.role != "remote":
+            raise Rejected("not in a lesson led elsewhere" if lesson is None else "leading a lesson: use lesson.stop")
+        main = self.main
+        await self._end_remote("lesson.leave", tell=True)
+        return {"lesson": lesson.id, "left": main}
+
+    async def _end_remote(self, reason: str, *, tell: bool) -> None:
+        lesson, main = self.lesson, self.main
+        self.lesson, self.main, self.main_site, self.session_state = None, "", "", ""
+        self.alarms.clear("lesson_peer_lost", main, "lesson over")
+        await self._close_session()
+        if lesson is not None:
+            if tell:
+                await self._reply(main, RtcMessage("leave", lesson.id, now_iso(), reason=reason))
+            self.alarms.log("lesson_leave", f"left lesson {lesson.id} of {main}: {reason}", peer=main)
+
+    # -- what the rest of the agent sees -----------------------------------------------
+
+    def ingest(self, name: str, peer: Any) -> None:
+        """A browser began sending into this room over WHIP (双师 without a second agent)."""
+        self._ingested[name] = peer
+        self.alarms.log("lesson_ingest", f"WHIP ingest {name!r} started", name=name)
+
+    def ingest_end(self, name: str, peer: Any) -> None:
+        """That browser stopped."""
+        if self._ingested.get(name) is peer:
+            del self._ingested[name]
+            self.alarms.log("lesson_ingest", f"WHIP ingest {name!r} ended", name=name)
+
+    def pictures(self) -> dict[str, Any]:
+        """Incoming pictures, as ``<agent>/<source>`` (``whip:<name>/<track>`` from browsers) -> Source."""
+        sessions = [p.session for p in self.outgoing.values()] + [self.session]
+        out = {f"{s.agent}/{n}": v for s in sessions if s is not None for n, v in s.peer.incoming.items()}
+        for name, peer in self._ingested.items():
+            out |= {f"whip:{name}/{track}": video for track, video in peer.incoming.items()}
+        return out
+
+    def status(self) -> dict[str, Any]:
+        """For lesson.status, the local API and telemetry: mode, id, since, role, peers with their stats."""
+        lesson = self.lesson
+        if lesson is None:
+            return {"active": False}
+        if lesson.role == "main":
+            peers = {name: peer.status() for name, peer in self.outgoing.items()}
+        else:
+            stats = self.session.stats if self.session is not None else {}
+            peers = {self.main: {**stats, "state": self.session_state or "waiting", "since": self.session_since}}
+        return {
+            "active": True,
+            "id": lesson.id,
+            "mode": lesson.mode,
+            "role": lesson.role,
+            "since": lesson.since,
+            "sources": list(lesson.sends),
+            **({"main": self.main} if lesson.role == "remote" else {}),
+            "peers": peers,
+        }
+
+
+def _check_start(mode: str, remotes: tuple[str, ...], sends: tuple[str, ...], me: str) -> None:
+    """Rejected naming the argument when a lesson cannot be started as asked."""
+    if not remotes:
+        raise Rejected("remotes: missing (the remote classrooms' agent ids, or lesson.remotes in the config)")
+    if me in remotes:
+        raise Rejected(f"remotes: {me!r} is this room")
+    if mode == "dual_teacher" and len(remotes) != 1:
+        raise Rejected(f"remotes: dual_teacher takes exactly one remote classroom, got {len(remotes)}")
+    if not sends:
+        raise Rejected("sources: missing (the sources to send, or lesson.send in the config)")
+

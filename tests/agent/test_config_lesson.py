@@ -1,0 +1,139 @@
+"""The ``[lesson]`` section, the lesson commands' arguments, and an agent without lessons staying light."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.config import parse_config
+from agent.config_lesson import CAMERA, COURSEWARE, VideoSettings
+from agent.service import Agent
+from central.cli import parse_args_list
+from central.errors import ConfigError
+
+
+def site(tmp: Path, **lesson: Any) -> dict[str, Any]:
+    """A parsed site config with three synthetic sources and the given [lesson] (None: no section)."""
+    data: dict[str, Any] = {
+        "agent_id": "room-main",
+        "site": "s",
+        "room": "主讲教室",
+        "data_dir": str(tmp / "var"),
+        "broker": {"url": "mqtt://127.0.0.1:1"},
+        "sources": {"teacher": "synthetic:teacher", "courseware": "synthetic", "students": "synthetic"},
+    }
+    if lesson.pop("absent", False) is False:
+        data["lesson"] = lesson
+    return data
+
+
+def test_lesson_defaults_cameras_at_720p30_and_the_courseware_sharp(tmp_path: Path) -> None:
+    lesson = parse_config(site(tmp_path, send=["teacher", "courseware"])).lesson
+    assert lesson is not None
+    assert (CAMERA.size, CAMERA.fps, COURSEWARE.size, COURSEWARE.fps) == ((1280, 720), 30.0, (1920, 1080), 5.0)
+    assert lesson.video_for("teacher", "synthetic") == CAMERA
+    assert lesson.video_for("courseware", "synthetic") == COURSEWARE
+    assert lesson.video_for("board", "screen") == COURSEWARE
+    assert (lesson.audio, lesson.ice_servers, lesson.ice_host_addresses) == ("none", (), ())
+
+
+def test_lesson_settings_are_read_and_overridable(tmp_path: Path) -> None:
+    data = site(
+        tmp_path,
+        trusted=["room-a", "school-b/room-9"],
+        send=["teacher"],
+        answer_with=["students"],
+        audio="tone:523.25",
+        ice_host_addresses=["127.0.0.1", "::1"],
+        ice_servers=[{"urls": "stun:stun.school:3478"}, {"urls": ["turn:t:3478"], "username": "u", "credential": "p"}],
+        video={"camera": {"size": "640x360", "fps": 15}, "courseware": {"bitrate_kbps": 5000}},
+    )
+    lesson = parse_config(data).lesson
+    assert lesson is not None
+    assert lesson.trusts("s", "room-a") and lesson.trusts("school-b", "room-9") and not lesson.trusts("s", "room-9")
+    assert lesson.video_for("teacher", "synthetic") == VideoSettings((640, 360), 15.0, 2000)
+    assert lesson.video_for("courseware", "synthetic") == VideoSettings((1920, 1080), 5.0, 5000)
+    assert [s.urls for s in lesson.ice_servers] == [("stun:stun.school:3478",), ("turn:t:3478",)]
+    assert lesson.ice_host_addresses == ("127.0.0.1", "::1") and lesson.audio == "tone:523.25"
+
+
+def test_every_lesson_problem_is_reported_at_once(tmp_path: Path) -> None:
+    data = site(
+        tmp_path,
+        send=["teacher", "blackboard"],
+        answer_with="students",
+        audio="teacher",
+        ice_host_addresses=["eth0"],
+        ice_servers=[{"urls": ["http://x"]}, {"urls": "turn:t:3478"}],
+        video={"camera": {"size": "640x361", "fps": 0}, "projector": {}},
+        renegotiate_after_s=1,
+        colour="red",
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    text = str(caught.value)
+    for expected in (
+        "lesson.send[1]: got 'blackboard', expected a source declared in [sources]",
+        "lesson.answer_with: got 'students', expected list",
+        "lesson.audio: got 'teacher', expected an rtsp source",
+        "lesson.ice_host_addresses[0]: got 'eth0', expected an IP address",
+        "lesson.ice_servers[0].urls: got 'http://x', expected a stun:, stuns:, turn: or turns: URL",
+        "lesson.ice_servers[1]: a TURN server needs username and credential",
+        "lesson.video.camera.size: got '640x361', expected WIDTHxHEIGHT in even numbers",
+        "lesson.video.camera.fps: got 0, expected a positive number",
+        "lesson.video.projector: expected camera, courseware or a source declared in [sources]",
+        "lesson.renegotiate_after_s: expected more than keyframe_after_s",
+        "lesson.colour: unknown key",
+    ):
+        assert expected in text, text
+
+
+def test_an_agent_without_a_lesson_section_has_no_lesson_and_never_loads_webrtc(tmp_path: Path) -> None:
+    code = (
+        "import json, sys; from agent.config import parse_config; from agent.service import Agent; "
+        f"a = Agent(parse_config(json.loads({json.dumps(json.dumps(site(tmp_path, absent=True)))}))); "
+        "print(json.dumps([sorted({'aiortc', 'av'} & set(sys.modules)), a.lesson is None, "
+        "[n for n in a.table.names() if n.startswith('lesson.')], a.status()['lesson']]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert json.loads(out.stdout) == [[], True, [], None], out.stderr
+
+
+def test_an_agent_with_a_lesson_section_loads_webrtc_only_when_it_runs(tmp_path: Path) -> None:
+    code = (
+        "import json, sys; from agent.config import parse_config; from agent.service import Agent; "
+        f"a = Agent(parse_config(json.loads({json.dumps(json.dumps(site(tmp_path, send=['teacher'])))}))); "
+        "print(json.dumps(['aiortc' in sys.modules, [n for n in a.table.names() if n.startswith('lesson.')]]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    names = ["lesson.join", "lesson.leave", "lesson.start", "lesson.status", "lesson.stop"]
+    assert json.loads(out.stdout) == [False, names], out.stderr
+
+
+@pytest.mark.parametrize(
+    ("words", "outcome"),
+    [
+        (["mode=zhuandi", "remotes=room-a,room-b"], "failed: the lesson service is not running"),
+        (["mode=zhuandi", 'remotes=["room-a"]', "sources=teacher"], "failed: the lesson service is not running"),
+        (["mode=zhuandi", "remotes=101"], "failed: the lesson service is not running"),
+        (["mode=zhuandi", "remotes=[]"], "rejected: remotes: got [], expected a list of names"),
+        (["mode=zhuandi", "remotes=a/b"], "rejected: remotes: got 'a/b', expected a name without / + #"),
+        (["mode=zhuandi", "remotes=room-a", "sources=board"], "rejected: sources: got 'board', expected one of"),
+        (["mode=zhuandi", "remotes=room-main"], "rejected: remotes: 'room-main' is this room"),
+        (["mode=dual_teacher", "remotes=a,b"], "rejected: remotes: dual_teacher takes exactly one remote classroom"),
+        (["mode=solo", "remotes=a"], "rejected: mode: got 'solo', expected one of zhuandi, dual_teacher"),
+    ],
+)
+async def test_lesson_start_arguments_from_the_command_line(tmp_path: Path, words: list[str], outcome: str) -> None:
+    agent = Agent(parse_config(site(tmp_path, send=["teacher"])))
+    try:
+        result = await agent.table.execute("lesson.start", parse_args_list(words))
+        assert f"{result.status}: {result.error}".startswith(outcome), result
+    finally:
+        agent.store.close()
+        agent.schedule.store.close()

@@ -1,0 +1,174 @@
+"""The lesson on the classroom page, in real headless Chromium against two real agent processes
+(a main and a remote classroom) over a real Mosquitto and WebRTC on loopback only (this file runs
+in the loopback namespace: scripts/loopback-ns)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import urllib.request
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from test_page_browser import CHROMIUM, CHROMIUM_ARGS, REPO, SCREENSHOTS, skip_without_chromium
+
+from central.mosquitto import LocalBroker, free_port
+
+# Without the second flag Chromium offers no candidate at all in a loopback-only namespace (TRAPS.md).
+RTC_ARGS = [*CHROMIUM_ARGS, "--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns"]
+
+CONFIG = """
+agent_id = "{agent}"
+site = "no1-school"
+room = "{room}"
+data_dir = "{data}"
+[broker]
+url = "{url}"
+[intervals]
+telemetry_s = 60
+[http]
+port = {port}
+[[devices]]
+id = "panel"
+profile = "samsung-mdc"
+address = "sim"
+[[devices]]
+id = "camera"
+profile = "sony-visca"
+address = "sim"
+[sources]
+teacher = "synthetic:teacher"
+students = "synthetic:students"
+[lesson]
+trusted = ["{other}"]
+send = ["teacher"]
+answer_with = ["students"]
+remotes = ["{other}"]
+audio = "none"
+ice_host_addresses = ["127.0.0.1"]
+[lesson.video.camera]
+size = "320x180"
+fps = 10
+bitrate_kbps = 300
+"""
+
+
+def status(base: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{base}/api/status", timeout=10) as response:
+        data: dict[str, Any] = json.loads(response.read())
+    return data
+
+
+@asynccontextmanager
+async def classroom(broker: LocalBroker, tmp: Path, agent: str, room: str, other: str) -> AsyncIterator[str]:
+    port = free_port()
+    config = tmp / f"{agent}.toml"
+    config.write_text(CONFIG.format(agent=agent, room=room, data=tmp / agent, url=broker.url, port=port, other=other))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "agent.cli", "run", "--config", str(config),
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with asyncio.timeout(40):
+            while True:
+                try:
+                    if (await asyncio.to_thread(status, base))["broker"]["connected"]:
+                        break
+                except OSError:
+                    assert proc.returncode is None, f"agent {agent} exited"
+                await asyncio.sleep(0.3)
+        yield base
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        try:
+            async with asyncio.timeout(20):
+                await proc.wait()
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+# The newest frame count of a tile: a playing <video>'s decoded frames, or a snapshot's frame
+# number.  Functions, not strings: the page's CSP forbids eval.
+FRAMES = """(name) => {
+  const tile = document.querySelector(`[data-picture="${name}"]`);
+  if (!tile) return -1;
+  const video = tile.querySelector("video");
+  if (video) return video.getVideoPlaybackQuality().totalVideoFrames;
+  const img = tile.querySelector("img");
+  return img && img.dataset.frame ? Number(img.dataset.frame) : -1;
+}"""
+ABOVE = "([name, above]) => (" + FRAMES + ")(name) > above"
+
+
+async def advancing(page: Any, name: str) -> None:
+    """The picture `name` keeps changing on the page (its frame count goes up after it first shows)."""
+    await page.wait_for_function(ABOVE, arg=[name, 0], timeout=45_000)
+    start = await page.evaluate(FRAMES, name)
+    await page.wait_for_function(ABOVE, arg=[name, start], timeout=20_000)
+
+
+async def _lesson(main: str, remote: str) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=RTC_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1920, "height": 1080})
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            await page.goto(main + "/")
+            await expect(page.locator("#live.on")).to_have_count(1)
+            await page.click('button[data-action="zhuandi"]')
+            box = page.locator('#picker input[value="room-remote"]')
+            await expect(box).to_be_checked()  # the default remote classroom, from the config
+            await page.click('#picker button[data-action="go"]')
+            await expect(page.locator("#outcomes li").first).to_have_text("开始上课：完成", timeout=60_000)
+
+            lesson = page.locator("#lesson")
+            await expect(lesson).to_be_visible()
+            await expect(lesson.locator("h2")).to_have_text("专递课堂 · 主讲教室")
+            link = lesson.locator('.peer[data-peer="room-remote"]')
+            await expect(link).to_have_attribute("data-state", "connected", timeout=60_000)
+            await advancing(page, "teacher")  # the self view, played through WHEP
+            await advancing(page, "room-remote/students")  # the remote classroom's students
+            await expect(link).to_contain_text("延迟")
+            await expect(page.locator('button[data-action="zhuandi"]')).to_be_disabled()  # one lesson at a time
+            await page.screenshot(path=str(SCREENSHOTS / "page-lesson.png"))
+
+            # The remote classroom's own page: the main classroom's picture, playing.
+            other = await browser.new_page(viewport={"width": 1280, "height": 800})
+            await other.goto(remote + "/")
+            await expect(other.locator("#lesson h2")).to_have_text("专递课堂 · 听课教室", timeout=30_000)
+            await advancing(other, "room-main/teacher")
+            await expect(other.locator('[data-picture="room-main/teacher"] .who')).to_have_text("主讲教室画面")
+
+            await lesson.locator('button[data-action="stop-lesson"]').click()
+            await expect(lesson).to_be_hidden(timeout=30_000)
+            await expect(other.locator("#lesson")).to_be_hidden(timeout=30_000)
+
+            # 双师: one remote classroom, so the picker offers a single choice.
+            await page.click('button[data-action="dual"]')
+            await expect(page.locator('#picker input[type="radio"][value="room-remote"]')).to_be_checked()
+            await page.click('#picker button:not([data-action="go"])')
+            await expect(page.locator("#picker")).to_be_hidden()
+            assert errors == []
+        finally:
+            await browser.close()
+
+
+async def test_lesson_page_zhuandi_from_one_touch_to_stop(broker: LocalBroker, tmp_path: Path) -> None:
+    skip_without_chromium()
+    async with AsyncExitStack() as stack:
+        main = await stack.enter_async_context(classroom(broker, tmp_path, "room-main", "初二(1)班", "room-remote"))
+        remote = await stack.enter_async_context(classroom(broker, tmp_path, "room-remote", "村小 三年级", "room-main"))
+        async with asyncio.timeout(240):
+            await _lesson(main, remote)
+        assert (await asyncio.to_thread(status, main))["lesson"]["active"] is False

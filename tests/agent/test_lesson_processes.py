@@ -1,0 +1,202 @@
+"""Three agents as real processes: a remote classroom killed with -9 rejoins by itself, the other never stops."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import cv2
+import numpy as np
+
+from central.mosquitto import LocalBroker, free_port
+from streaming import stamp
+
+SITE = "lesson-school"
+
+
+def write_config(tmp: Path, broker: LocalBroker, agent_id: str, port: int, lesson: str, sources: str) -> Path:
+    """One room: a simulated panel, synthetic sources, 640x360 @ 15 pictures, ICE on loopback."""
+    path = tmp / f"{agent_id}.toml"
+    path.write_text(
+        f"""
+agent_id = "{agent_id}"
+site = "{SITE}"
+room = "教室 {agent_id}"
+data_dir = "{tmp / agent_id}"
+[broker]
+url = "{broker.url}"
+[http]
+port = {port}
+[[devices]]
+id = "panel"
+profile = "samsung-mdc"
+address = "sim"
+[sources]
+{sources}
+[lesson]
+audio = "tone:440"
+ice_host_addresses = ["127.0.0.1"]
+offer_timeout_s = 5
+{lesson}
+[lesson.video.camera]
+size = "640x360"
+fps = 15
+bitrate_kbps = 600
+[lesson.video.courseware]
+size = "640x360"
+fps = 5
+bitrate_kbps = 400
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+class Room:
+    """One agent process and its local API."""
+
+    def __init__(self, config: Path, port: int, log: Path) -> None:
+        self.config, self.port, self.log = config, port, log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[str] | None = None
+
+    def start(self) -> None:
+        self._log = open(self.log, "a", encoding="utf-8")  # noqa: SIM115
+        argv = [sys.executable, "-m", "agent.cli", "run", "--config", str(self.config)]
+        self.proc = subprocess.Popen(argv, stderr=self._log)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        if self._log is not None:
+            self._log.close()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.kill()
+
+    def get(self, path: str) -> bytes:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as response:
+            return bytes(response.read())
+
+    def status(self) -> dict[str, Any]:
+        return dict(json.loads(self.get("/api/status")))
+
+    def lesson(self) -> dict[str, Any]:
+        return dict(self.status()["lesson"])
+
+    def peer(self, name: str) -> dict[str, Any]:
+        return dict(self.lesson().get("peers", {}).get(name, {}))
+
+    def tail(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")[-3000:]
+
+
+def cli(room: Room, *words: str) -> dict[str, Any]:
+    """``classroom-agent call --config ROOM WORDS...``: the reply it prints."""
+    argv = [sys.executable, "-m", "agent.cli", "call", "--config", str(room.config), *words]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    return dict(json.loads(done.stdout))
+
+
+async def until(check: Callable[[], Any], timeout: float = 60.0) -> Any:
+    """Poll `check` (in a thread: it talks HTTP) until it returns something truthy; errors count as not yet."""
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                found = await asyncio.to_thread(check)
+            except (OSError, KeyError, ValueError):
+                found = None
+            if found:
+                return found
+            await asyncio.sleep(0.5)
+
+
+@contextmanager
+def rooms(tmp: Path, broker: LocalBroker) -> Iterator[tuple[Room, Room, Room]]:
+    """room-main (teacher, courseware) leading room-a and room-b (students each)."""
+    made = []
+    for agent_id in ("room-main", "room-a", "room-b"):
+        port = free_port()
+        if agent_id == "room-main":
+            sources = 'teacher = "synthetic:teacher"\ncourseware = "synthetic:courseware"'
+            lesson = 'send = ["teacher", "courseware"]'
+        else:
+            sources, lesson = 'students = "synthetic:students"', 'answer_with = ["students"]\ntrusted = ["room-main"]'
+        config = write_config(tmp, broker, agent_id, port, lesson, sources)
+        made.append(Room(config, port, tmp / f"{agent_id}.log"))
+    try:
+        for room in made:
+            room.start()
+        yield made[0], made[1], made[2]
+    finally:
+        for room in made:
+            room.stop()
+
+
+def teacher_stamp(room: Room) -> int | None:
+    """The frame counter burned into the newest teacher picture this remote classroom received."""
+    png = np.frombuffer(room.get("/api/lesson/pictures/room-main/teacher.png"), np.uint8)
+    read = stamp.read(cv2.imdecode(png, cv2.IMREAD_COLOR))
+    return None if read is None else read[0]
+
+
+def test_a_killed_remote_classroom_rejoins_and_the_other_never_stops(tmp_path: Path, broker: LocalBroker) -> None:
+    async def main() -> None:
+        with rooms(tmp_path, broker) as (leader, a, b):
+            for room in (leader, a, b):
+                await until(lambda r=room: r.status()["broker"]["connected"])  # type: ignore[misc]
+            started = cli(leader, "lesson.start", "mode=zhuandi", "remotes=room-a,room-b")
+            assert started["status"] == "succeeded", (started, leader.tail())
+            assert started["result"]["remotes"] == ["room-a", "room-b"]
+            for name in ("room-a", "room-b"):
+                await until(lambda n=name: leader.peer(n).get("state") == "connected")  # type: ignore[misc]
+            first = await until(lambda: teacher_stamp(a))
+
+            received: list[int | None] = []  # the counter burned into room-b's newest teacher picture
+
+            async def watch_b() -> None:
+                while True:
+                    received.append(await asyncio.to_thread(teacher_stamp, b))
+                    await asyncio.sleep(1.0)
+
+            watcher = asyncio.create_task(watch_b())
+            try:
+                a.kill()
+                lost = await until(lambda: [x for x in leader.status()["alarms"] if x["type"] == "lesson_peer_lost"])
+                assert lost[0]["device"] == "room-a", lost
+                a.start()
+                back = await until(lambda: leader.peer("room-a").get("state") == "connected" and leader.peer("room-a"))
+                assert back["attempts"] >= 2
+                assert (await until(lambda: teacher_stamp(a) is not None and teacher_stamp(a))) > 0
+                await until(lambda: a.peer("room-main").get("frames_received", 0) > 30)
+                await until(lambda: not [x for x in leader.status()["alarms"] if x["type"] == "lesson_peer_lost"])
+            finally:
+                watcher.cancel()
+            assert first is not None
+            counters = [c for c in received if c is not None]
+            assert len(counters) == len(received) >= 3, received  # every sample showed a stamped picture
+            assert all(x < y for x, y in zip(counters, counters[1:], strict=False)), received  # and it kept moving
+            assert leader.peer("room-b")["attempts"] == 1  # room-b's session was never rebuilt
+            assert a.lesson()["role"] == "remote" and a.lesson()["main"] == "room-main"
+
+            stopped = cli(leader, "lesson.stop")
+            assert stopped["status"] == "succeeded", stopped
+            await until(lambda: not b.lesson()["active"] and not a.lesson()["active"])
+
+    asyncio.run(main())

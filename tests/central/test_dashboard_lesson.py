@@ -1,0 +1,111 @@
+"""The room page shows the live lesson from the agent's telemetry: mode, role, each peer's link (in Chromium)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from central.contract import Info, Status, Telemetry, now_iso
+from central.fleetdb import FleetDB, Seen
+from central.live import Changes
+from central.users import Users
+from central.web import create_app
+from central.web_text import ZH
+
+CHROMIUM = Path("/usr/bin/chromium")
+PASSWORD = "pass-word-1"
+LESSON = {
+    "active": True,
+    "id": "0c6c577e0c24",
+    "mode": "zhuandi",
+    "role": "main",
+    "since": "2026-11-22T08:00:00Z",
+    "sources": ["teacher", "courseware"],
+    "peers": {
+        "room-a": {"state": "connected", "since": "2026-11-22T08:00:01Z", "attempts": 1, "frames_sent": 1200,
+                   "frames_received": 900, "rtt_ms": 3.4, "loss": 0.012, "bitrate_in_kbps": 420.0,
+                   "bitrate_out_kbps": 810.5, "fps_in": 15.0},
+        "room-b": {"state": "no_answer", "since": "2026-11-22T08:00:05Z", "attempts": 3,
+                   "reason": "offer 3 unanswered after 10 s"},
+    },
+}  # fmt: skip
+
+
+class NoSender:
+    async def send(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        raise AssertionError("this test sends no command")
+
+
+def fleet(tmp: Path, lesson: dict[str, Any] | None) -> FleetDB:
+    db = FleetDB(tmp / "fleet.db")
+    now = now_iso()
+    extra = {"lesson": lesson} if lesson is not None else {}
+    db.write_batch(
+        [
+            Seen("east", "room-main", Status("online", 1, now, "1.0"), now),
+            Seen("east", "room-main", Info("主讲教室", "pc-1", "1.0", ()), now),
+            Seen("east", "room-main", Telemetry(now, 12.5, 40.0, 50 * 10**9, 61.0, extra=extra), now),
+        ]
+    )
+    Users(db.path).add("wang", PASSWORD, "viewer")
+    return db
+
+
+async def room_page_text(db: FleetDB) -> tuple[str, list[str], list[str]]:
+    """The #lesson section's text, its peer states and any script errors, as Chromium renders them."""
+    from playwright.async_api import async_playwright, expect
+
+    app = create_app(db, Changes(), NoSender(), users=Users(db.path), secret=b"0" * 32)  # type: ignore[arg-type]
+    async with TestServer(app) as server, async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = await browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            await page.goto(str(server.make_url("/room/room-main")))
+            await page.fill('input[name="username"]', "wang")
+            await page.fill('input[name="password"]', PASSWORD)
+            await page.click('button[type="submit"]')
+            await expect(page).to_have_url(re.compile(r"/room/room-main"))
+            section = page.locator("#lesson")
+            await expect(section).to_have_count(1)
+            nodes = section.locator("[data-peer-state]")
+            states = await nodes.evaluate_all("(nodes) => nodes.map((n) => n.dataset.peerState)")
+            return await section.inner_text(), states, errors
+        finally:
+            await browser.close()
+
+
+@pytest.fixture(autouse=True)
+def chromium() -> None:
+    if not CHROMIUM.exists():
+        print(f"SKIPPED: {CHROMIUM} is absent (Debian: apt-get install chromium); the browser test needs it")
+        pytest.skip(f"{CHROMIUM} is absent (Debian: apt-get install chromium)")
+
+
+async def test_the_room_page_shows_the_live_lesson_and_each_peers_link(tmp_path: Path) -> None:
+    db = fleet(tmp_path, LESSON)
+    try:
+        text, states, errors = await room_page_text(db)
+    finally:
+        db.close()
+    assert errors == []
+    assert states == ["connected", "no_answer"]
+    assert "专递课堂，本教室为主讲教室" in text
+    assert "room-a" in text and "已连接" in text and "3 ms" in text and "1.2 %" in text and "420 / 811 kbps" in text
+    assert "1200 / 900" in text
+    assert "无应答（offer 3 unanswered after 10 s）" in text
+
+
+async def test_a_room_without_a_lesson_says_so(tmp_path: Path) -> None:
+    db = fleet(tmp_path, None)
+    try:
+        text, states, errors = await room_page_text(db)
+    finally:
+        db.close()
+    assert errors == [] and states == []
+    assert ZH["live_lesson_none"] in text and "room-a" not in text
