@@ -1,7 +1,8 @@
 """The fleet demo: classroom-central and two classrooms' agents on simulated devices.
 
 A local Mosquitto is started when no broker is given; the technicians' dashboard is served
-with a demo login; commands go from the centre to the rooms over MQTT, as in a school.
+with a demo login; commands go from the centre to the rooms over MQTT, as in a school; then
+room-102 teaches room-101 live (a 专递课堂 over WebRTC on loopback, synthetic cameras).
 """
 
 from __future__ import annotations
@@ -27,7 +28,12 @@ ROOMS = (("room-101", "初一(3)班 录播教室"), ("room-102", "高二(1)班 �
 SITE = "demo-school"
 
 
+def _peer(agent_id: str) -> str:
+    return next(a for a, _ in ROOMS if a != agent_id)
+
+
 def _room_config(agent_id: str, room: str, broker: str, data: Path) -> dict[str, Any]:
+    camera = {"size": "640x360", "fps": 15, "bitrate_kbps": 700}
     return {
         "agent_id": agent_id,
         "site": SITE,
@@ -40,6 +46,19 @@ def _room_config(agent_id: str, room: str, broker: str, data: Path) -> dict[str,
             {"id": "panel", "profile": "samsung-mdc", "address": "sim"},
             {"id": "camera", "profile": "sony-visca", "address": "sim", "poll_s": 2},
         ],
+        "sources": {
+            "teacher": f"synthetic:{agent_id} teacher",
+            "courseware": f"synthetic:{agent_id} courseware",
+            "students": f"synthetic:{agent_id} students",
+        },
+        "lesson": {
+            "trusted": [_peer(agent_id)],
+            "send": ["teacher", "courseware"],
+            "answer_with": ["students"],
+            "audio": "tone:440",
+            "ice_host_addresses": ["127.0.0.1"],  # the demo's media stays on loopback
+            "video": {"camera": camera, "courseware": {"size": "960x540", "fps": 5, "bitrate_kbps": 700}},
+        },
     }
 
 
@@ -98,6 +117,7 @@ async def run_fleet(
                 tasks = [tg.create_task(central.run(http), name="demo.central")]
                 tasks += [tg.create_task(a.run(), name=f"demo.agent[{a.config.agent_id}]") for a in agents]
                 await _script(central, url, password, pause)
+                await _lesson(central, agents, pause)
                 await asyncio.sleep(duration if duration is not None else float("inf"))
                 for task in tasks:
                     task.cancel()
@@ -135,3 +155,28 @@ async def _script(central: Central, broker: str, password: str, pause: float) ->
             f"{d['id']} {'online' if d['online'] else 'OFFLINE'} {d['state']}" for d in agent["devices"]
         )
         print(f"  {agent['agent_id']:<9} {agent['room']:<16} {agent['state']:<7} {devices}")
+
+
+async def _lesson(central: Central, agents: list[Agent], pause: float) -> None:
+    """Room-102 teaches room-101 live; print where to watch it and how the link is doing."""
+    main, remote = "room-102", "room-101"
+    print(f"\na 专递课堂: {main} teaches {remote} live (WebRTC on loopback; the centre sends the command):")
+    await _send(central, main, "lesson.start", {"mode": "zhuandi", "remotes": [remote]}, 0)
+    async with asyncio.timeout(30):
+        while True:
+            reply = await central.sender.send(main, "lesson.status", {}, by="demo-technician")
+            peer = (reply.get("result") or {}).get("peers", {}).get(remote, {})
+            if peer.get("state") == "connected" and peer.get("frames_received", 0) > 0:
+                break
+            await asyncio.sleep(0.5)
+    await asyncio.sleep(max(pause, 2.0))
+    reply = await central.sender.send(main, "lesson.status", {}, by="demo-technician")
+    peer = reply["result"]["peers"][remote]
+    print(
+        f"  {remote}: {peer['state']}, frames sent {peer['frames_sent']} / received {peer['frames_received']}, "
+        f"RTT {peer['rtt_ms']} ms, loss {peer['loss']}",
+        flush=True,
+    )
+    for agent in agents:
+        base = f"http://{agent.config.http_host}:{agent.config.http_port}"
+        print(f"  classroom page {agent.config.agent_id}: {base}/   live teacher camera: {base}/watch/teacher")

@@ -46,3 +46,8 @@ def test_demo_drives_devices_then_the_fleet(tmp_path: Path) -> None:
     assert re.search(r"room-101 .* online .*panel online \{'power': 'on', 'volume': 25\}", fleet)
     assert re.search(r"room-102 .* online", fleet)
     assert (tmp_path / "fleet.db").is_file()
+    # The live lesson: room-102 teaches room-101 over WebRTC, and pictures flow both ways.
+    lesson = out.split("a 专递课堂:", 1)[1]
+    assert re.search(r"succeeded room-102 +lesson\.start", lesson)
+    assert re.search(r"room-101: connected, frames sent [1-9]\d* / received [1-9]\d*", lesson)
+    assert re.search(r"classroom page room-101: http://127\.0\.0\.1:\d+/", lesson)
