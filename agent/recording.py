@@ -5,10 +5,12 @@ crashed segment) and stopping it (which remuxes the final MP4 and checksums it) 
 threads too, so nothing blocks the event loop.  Every recording is a row in agent.db, written on
 start and on stop; a row still ``recording`` when the agent starts was cut off by a crash: it
 becomes ``interrupted``, and the next `record.start` for the same lesson continues it in the same
-directory as a new segment.  An agent stopping mid-lesson only *halts* the recorder (the open
-segment is closed, no remux: that fits the stop grace whatever the lesson's length) and leaves
-the row ``interrupted`` too; once its lesson is over, `agent.recording_finish` finishes it.
-In resource mode each source is also recorded on its own (`agent.resource_mode`).
+directory as a new segment, but only while that lesson is still on (`Finisher.over`): last
+week's recording of the same weekly lesson is finished, never appended to.  An agent stopping
+mid-lesson only *halts* the recorder (the open segment is closed, no remux: that fits the stop
+grace whatever the lesson's length) and leaves the row ``interrupted`` too; once its lesson is
+over, `agent.recording_finish` finishes it.  In resource mode each source is also recorded on
+its own (`agent.resource_mode`).
 """
 
 from __future__ import annotations
@@ -28,12 +30,11 @@ from agent.alarms import Alarms
 from agent.commands import Failed, Rejected
 from agent.config import RecordingConfig
 from agent.recording_finish import Finisher, LessonOn, in_thread, timetable_lesson_on
-from agent.resource_mode import end_resources
+from agent.resource_mode import ResourceSet, end_resources, resource_bytes
 from agent.store import AgentStore
-from central.contract import now_iso, to_iso
+from central.contract import to_iso
 
 if TYPE_CHECKING:
-    from agent.resource_mode import ResourceSet
     from streaming.director import Director
     from streaming.recorder import AudioSource, Recorder
     from streaming.source import Source
@@ -80,6 +81,7 @@ class RecordingService:
         self.sources = sources
         self.store = store
         self.alarms = alarms
+        self.clock = clock
         self._active: _Active | None = None
         self._lock = asyncio.Lock()
         self.finisher = Finisher(config, store, alarms, self._lock, lesson_on, clock) if config else None
@@ -119,7 +121,7 @@ class RecordingService:
             path = Path(resume["path"]) if resume else self._new_dir(config, lesson)
             recorder, resources = await self._start_recorders(config, layout or config.layout, path)
             row = {
-                **(resume or {"id": path.name, "started": now_iso(), "size": 0, "sha256": ""}),
+                **(resume or {"id": path.name, "started": to_iso(self.clock()), "size": 0, "sha256": ""}),
                 "lesson": lesson,
                 "teacher": teacher or (resume or {}).get("teacher", ""),
                 "sources": list(_layout_sources(config, layout or config.layout)),
@@ -143,12 +145,9 @@ class RecordingService:
         """The composed picture's recorder and, in resource mode, each source's, all started."""
         try:
             recorder = self._recorder(config, layout, path)
-            await self._guard(config, path)
-            resources = None
-            if config.resource_mode:
-                from agent.resource_mode import ResourceSet
-
-                resources = ResourceSet(config, {n: self.sources[n] for n in _layout_sources(config, layout)}, path)
+            own = {n: self.sources[n] for n in _layout_sources(config, layout)} if config.resource_mode else {}
+            await self._guard(config, path, len(own))
+            resources = ResourceSet(config, own, path) if own else None
             try:
                 await in_thread(recorder.start)
             except Exception as exc:
@@ -188,7 +187,8 @@ class RecordingService:
     def telemetry(self) -> dict[str, object]:
         """``recording: {active, lesson, seconds, frames}`` (and ``director``, ``resources`` where they apply).
 
-        ``director`` is what the directed layout shows and why; ``resources`` the frames per source.
+        ``director`` is what the directed layout shows and why; ``resources`` the frames per source,
+        ``resource_gaps`` how often each camera's own file was interrupted by an outage.
         """
         active = self._active
         if active is None:
@@ -201,6 +201,7 @@ class RecordingService:
             out["director"] = self.director.telemetry()
         if active.resources is not None:
             out["resources"] = active.resources.frames
+            out["resource_gaps"] = active.resources.gaps
         return out
 
     async def apply_retention(self) -> int:
@@ -224,10 +225,15 @@ class RecordingService:
         return self.config
 
     def _resumable(self, lesson: str) -> dict[str, Any] | None:
-        if not lesson:
+        """An interrupted recording of `lesson` from this very lesson; an older one is left to the finisher."""
+        if not lesson or self.finisher is None:
             return None
         rows = self.store.recordings("lesson = ? AND state = 'interrupted' AND layout != 'resource'", (lesson,))
-        return next((r for r in rows if Path(r["path"]).is_dir()), None)
+        for row in (r for r in rows if Path(r["path"]).is_dir()):
+            if not self.finisher.over(row):
+                return row
+            log.info("recording %s (from %s) is from an earlier %r: not continued", row["id"], row["started"], lesson)
+        return None
 
     def _new_dir(self, config: RecordingConfig, lesson: str) -> Path:
         slug = re.sub(r"[^\w-]+", "_", lesson).strip("_")[:60] or "recording"
@@ -272,18 +278,19 @@ class RecordingService:
         release, self._release_audio = self._release_audio, lambda: None
         release()
 
-    async def _guard(self, config: RecordingConfig, path: Path) -> None:
-        """Refuse to start when the recording could not finish; say so in the disk alarm."""
+    async def _guard(self, config: RecordingConfig, path: Path, own_files: int) -> None:
+        """Refuse to start when the recording (and its `own_files` per-source files) could not finish."""
         where = path
         while not where.exists() and where != where.parent:
             where = where.parent
         free = (await asyncio.to_thread(shutil.disk_usage, where)).free
-        needed = config.needed_bytes()
+        needed = config.needed_bytes() + own_files * resource_bytes(config)
         if free < needed:
+            each = f" and {own_files} source file(s) of resource mode" if own_files else ""
             message = (
                 f"not enough disk space to record: {free / GIB:.1f} GiB free on {where}, {needed / GIB:.1f} GiB needed "
-                f"({config.planned_minutes:g} min at {config.bitrate_mbps:g} Mbit/s plus the final file, "
-                f"at least {config.disk_min_free_gb:g} GiB)"
+                f"({config.planned_minutes:g} min at {config.bitrate_mbps:g} Mbit/s for the composed picture{each}, "
+                f"plus the final files, at least {config.disk_min_free_gb:g} GiB)"
             )
             self.alarms.raise_("disk_low", "critical", message, "recording")
             raise Failed(message)
@@ -305,7 +312,7 @@ class RecordingService:
         try:
             segments = await in_thread(active.recorder.halt)
         except Exception as exc:
-            row.update(state="failed", ended=now_iso(), error=str(exc))
+            row.update(state="failed", ended=to_iso(self.clock()), error=str(exc))
             self.alarms.raise_("recording_failed", "critical", f"recording {row['id']} failed: {exc}")
         else:
             row.update(state="interrupted", error="")
@@ -328,7 +335,7 @@ class RecordingService:
             recording, size, digest = await in_thread(lambda: _finish(active.recorder))
         except Exception as exc:
             self._drop_audio()
-            row.update(state="failed", ended=now_iso(), error=str(exc))
+            row.update(state="failed", ended=to_iso(self.clock()), error=str(exc))
             self.store.recording_put(row)
             self.alarms.raise_("recording_failed", "critical", f"recording {row['id']} failed: {exc}")
             if active.resources is not None:
@@ -336,7 +343,7 @@ class RecordingService:
             raise Failed(f"recording {row['id']} failed: {exc}") from exc
         self._drop_audio()
         final_state = "failed" if state == "failed" else state
-        row.update(state=final_state, ended=now_iso(), size=size, sha256=digest)
+        row.update(state=final_state, ended=to_iso(self.clock()), size=size, sha256=digest)
         if state == "failed":
             row["error"] = "the recorder stopped by itself"
         self.store.recording_put(row)

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# A recording started this long before its lesson (a teacher pressing record early) belongs to it.
+RESUME_MARGIN = timedelta(minutes=10)
 RESOURCE = "resource"  # agent.resource_mode.LAYOUT: the layout column of a source's own file
 
 # Whether a recording's lesson (an agent.db row) is still on: True, over: False, unknown: None.
@@ -40,15 +42,21 @@ LessonOn = Callable[[Mapping[str, Any]], "bool | None"]
 def timetable_lesson_on(timetable: Timetable, now: datetime, row: Mapping[str, Any]) -> bool | None:
     """Whether the timetable has the recording's lesson on now (True), over (False), or does not know it (None).
 
-    On means: the lesson to record now has the same name and began before the recording did (an
-    earlier week's recording of the same lesson is over).
+    On means: the lesson to record now has the same name and the recording began on the same day,
+    no earlier than `RESUME_MARGIN` before the lesson's start.  Last week's recording of the same
+    weekly lesson is over, so it is finished and never continued.
     """
     from agent.timetable import plan
 
     lesson = str(row.get("lesson", ""))
     want = plan(timetable, now).should_record
-    if want is not None and want.lesson == lesson and str(row.get("started", "")) >= to_iso(want.starts):
-        return True
+    if want is not None and want.lesson == lesson:
+        try:
+            started = parse_iso(str(row.get("started", ""))).astimezone(want.starts.tzinfo)
+        except PayloadError:
+            return False  # a row we cannot date is not this lesson's
+        if started.date() == want.starts.date() and started >= want.starts - RESUME_MARGIN:
+            return True
     return False if any(x.name == lesson for x in timetable.lessons) else None
 
 

@@ -26,6 +26,7 @@ from agent.store import AgentStore
 from central.contract import now_iso
 
 if TYPE_CHECKING:
+    from streaming.rtsp import RtspRecorder
     from streaming.segments import Recording
     from streaming.source import Source
 
@@ -61,10 +62,11 @@ class ResourceSet:
 
         self.path = path
         self.recorders: dict[str, SourceRecorder] = {}
+        self.cameras: dict[str, RtspRecorder] = {}  # the cameras among them, whose gaps are counted
         for name, source in sources.items():
             out, final = path / name, path / f"{name}.mp4"
             if isinstance(source, RtspSource):
-                self.recorders[name] = RtspRecorder(
+                self.recorders[name] = self.cameras[name] = RtspRecorder(
                     out, source.url, fragment_s=config.fragment_s, segment_s=config.segment_s, final=final
                 )
             else:
@@ -116,6 +118,20 @@ class ResourceSet:
     def frames(self) -> dict[str, int]:
         """Frames written per source."""
         return {name: recorder.frames for name, recorder in self.recorders.items()}
+
+    @property
+    def gaps(self) -> dict[str, int]:
+        """How often each camera dropped out and came back during the recording (cameras only)."""
+        return {name: len(camera.outages()) for name, camera in self.cameras.items()}
+
+
+def resource_bytes(config: RecordingConfig) -> int:
+    """Disk one source's own file needs to finish: its segments plus its final remux.
+
+    A camera's own stream is copied at whatever bitrate the camera sends, so the recording's
+    ``bitrate_mbps`` stands in for it (set it to the cameras' bitrate in resource mode).
+    """
+    return int(2 * config.bitrate_mbps * 1e6 / 8 * config.planned_minutes * 60)
 
 
 def resource_row(main: Mapping[str, Any], name: str, final: Path) -> dict[str, Any]:

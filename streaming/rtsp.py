@@ -35,7 +35,7 @@ from av.video.stream import VideoStream
 
 from drivers.backoff import Backoff
 from streaming.audio import AudioFeed
-from streaming.reconnect import ReconnectingSource, SourceUnavailable
+from streaming.reconnect import Outage, ReconnectingSource, SourceUnavailable
 from streaming.segments import Index, Recording, RecordingError, Segment, finalise, probe
 from streaming.source import Image
 
@@ -186,7 +186,9 @@ class RtspRecorder:
     `start` / `wait` / `halt` / `stop` it mirrors), for "resource mode": each camera of the room
     in a file of its own beside the composed picture.  A segment rolls over at the first
     keyframe after `segment_s`; when the camera drops, the open segment is closed and the
-    recording continues, after a backoff, in a new one.
+    recording continues, after a backoff, in a new one.  Each such outage is a gap: kept in
+    `outages()` and in the index's ``gaps`` (the final MP4 plays the segments back to back, so
+    the index is what says where the camera's picture is missing).
     """
 
     def __init__(
@@ -213,6 +215,13 @@ class RtspRecorder:
         self._index: Index | None = None
         self.frames = 0
         self.error = ""  # the camera's last failure, for telemetry
+        self._last: tuple[float, float] | None = None  # (wall, monotonic) of the last video packet
+        self._down: tuple[float, float, str] | None = None  # the same and why, once the camera has dropped
+
+    def outages(self) -> list[Outage]:
+        """The camera's gaps in this recording, including those before a resume (from the index)."""
+        index = self._index
+        return [Outage(**gap) for gap in index.gaps] if index is not None else []
 
     def start(self) -> None:
         """Create the directory, pick up a crashed recording's index, start the copying thread."""
@@ -251,11 +260,13 @@ class RtspRecorder:
             try:
                 with RtspPassthrough(self.url, timeout_s=self.timeout_s) as camera:
                     self._copy(camera, self._index)
-                self.error = ""
+                self.error, why = "", "the camera ended the stream"
             except (SourceUnavailable, RecordingError, av.error.FFmpegError, OSError) as exc:
-                self.error = str(exc)
+                self.error = why = str(exc)
                 log.warning("resource recording %s: %s", self.out_dir.name, exc)
                 self._stop.wait(self.backoff.next_delay())
+            if self._down is None and self._last is not None and not self._stop.is_set():
+                self._down = (*self._last, why)  # the gap lasts until the camera sends again
 
     def _copy(self, camera: RtspPassthrough, index: Index) -> None:
         """Copy packets into segments until stopped or the camera drops (the open segment is closed)."""
@@ -263,7 +274,7 @@ class RtspRecorder:
         index.fps, index.size = float(rate or 0), (camera.video.width, camera.video.height)
         writer: _PacketWriter | None = None
         try:
-            for packet in camera.packets():
+            for packet in _whole(camera.packets()):
                 if self._stop.is_set():
                     break
                 video = packet.stream is camera.video
@@ -278,12 +289,19 @@ class RtspRecorder:
                 if writer.write(packet) and video:
                     self.frames += 1
                     self.backoff.reset()
+                    self._last = (self._clock(), time.monotonic())
         finally:
             if writer is not None:
                 self._close(writer, index)
 
     def _open(self, camera: RtspPassthrough, index: Index, first: Packet) -> _PacketWriter:
         name = index.next_file(self.out_dir)
+        if self._down is not None:  # pictures again after an outage: the gap goes into the index
+            (wall, mono, why), self._down = self._down, None
+            gap = Outage(wall, self._clock(), time.monotonic() - mono, why)
+            index.gaps.append(gap.to_dict())
+            self.error = ""  # the camera is back
+            log.info("resource recording %s: the camera is back after %.1f s", self.out_dir.name, gap.seconds)
         index.segments.append(Segment(name, self._clock()))
         index.save(self.out_dir)
         return _PacketWriter(self.out_dir / name, camera, first, self.fragment_s)
@@ -294,6 +312,23 @@ class RtspRecorder:
         frames, duration = probe(self.out_dir / segment.file)
         index.segments[-1] = replace(segment, state="closed", frames=frames, duration_s=duration)
         index.save(self.out_dir)
+
+
+def _whole(packets: Iterator[Packet]) -> Iterator[Packet]:
+    """The packets, each video one only once the next has arrived: the last before a drop may be torn.
+
+    A camera that loses power mid-packet leaves FFmpeg a truncated access unit (6 bytes of a
+    600-byte picture, measured), which would not decode in the final MP4; so the newest video
+    packet is held back and left out when the stream ends (one frame, at a drop or a stop).
+    """
+    held: Packet | None = None
+    for packet in packets:
+        if packet.stream.type != "video":
+            yield packet
+            continue
+        if held is not None:
+            yield held
+        held = packet
 
 
 class _PacketWriter:

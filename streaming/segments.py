@@ -89,6 +89,7 @@ class Index:
     segments: list[Segment] = field(default_factory=list)
     final: dict[str, Any] | None = None
     state: str = "recording"
+    gaps: list[dict[str, Any]] = field(default_factory=list)  # a camera's outages (`streaming.reconnect.Outage`)
 
     def to_dict(self) -> dict[str, Any]:
         """For index.json."""
@@ -99,6 +100,7 @@ class Index:
             "size": list(self.size),
             "segments": [s.to_dict() for s in self.segments],
             "final": self.final,
+            "gaps": self.gaps,
         }
 
     def save(self, out_dir: Path) -> None:
@@ -127,6 +129,7 @@ class Index:
             try:
                 data = json.loads(path.read_text())
                 index.segments = [Segment.from_dict(s) for s in data.get("segments", [])]
+                index.gaps = list(data.get("gaps", []))
             except (ValueError, TypeError) as exc:
                 raise RecordingError(f"{path}: unreadable index ({exc})") from exc
         known = {s.file for s in index.segments}

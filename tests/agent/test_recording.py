@@ -9,10 +9,11 @@ import asyncio
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,15 @@ import av.error
 import pytest
 from test_service import command, listen, running  # the agent test helpers (tests/agent is on sys.path)
 
+from agent.alarms import Alarms
+from agent.commands import Failed
 from agent.config import SiteConfig, load_config, parse_config
+from agent.recording import RecordingService, timetable_lesson_on
 from agent.service import Agent
+from agent.sources import make_source
 from agent.store import AgentStore
-from central.contract import DeviceInfo, Info, SourceInfo
+from agent.timetable import Timetable
+from central.contract import DeviceInfo, Info, SourceInfo, to_iso
 from central.errors import ConfigError
 from central.mosquitto import LocalBroker, free_port
 from streaming.segments import FINAL_NAME, INDEX_NAME, fragments
@@ -469,3 +475,108 @@ def test_resource_mode_is_a_boolean_in_the_recording_section(tmp_path: Path) -> 
     data["recording"]["resource_mode"] = "yes"
     with pytest.raises(ConfigError, match=r"recording.resource_mode: got 'yes', expected bool"):
         parse_config(data, base=tmp_path)
+
+
+BEIJING = timezone(timedelta(hours=8))
+MONDAY_8AM = datetime(2026, 11, 16, 8, 0, tzinfo=BEIJING)
+WEEKLY = Timetable.from_dict(
+    {"timezone": "+08:00", "lessons": [{"day": 1, "start": "08:00", "end": "08:45", "name": "物理", "record": True}]}
+)
+
+
+def test_only_this_lessons_recording_counts_as_on_a_few_minutes_early_included() -> None:
+    now = MONDAY_8AM + timedelta(minutes=30)
+
+    def on(started: datetime, lesson: str = "物理") -> bool | None:
+        return timetable_lesson_on(WEEKLY, now, {"lesson": lesson, "started": to_iso(started)})
+
+    assert on(MONDAY_8AM + timedelta(minutes=1)) is True
+    assert on(MONDAY_8AM - timedelta(minutes=5)) is True  # the teacher pressed record a little early
+    assert on(MONDAY_8AM - timedelta(minutes=30)) is False  # long before the lesson: another recording
+    assert on(MONDAY_8AM + timedelta(minutes=1) - timedelta(days=7)) is False  # last week's lesson
+    assert timetable_lesson_on(WEEKLY, now, {"lesson": "物理", "started": "garbage"}) is False
+    assert on(MONDAY_8AM, lesson="补课") is None  # not in the timetable: planned_minutes decides
+    assert timetable_lesson_on(WEEKLY, now + timedelta(hours=1), {"lesson": "物理", "started": to_iso(now)}) is False
+
+
+async def test_a_weekly_lesson_continues_only_its_own_interrupted_recording_never_last_weeks(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, "mqtt://127.0.0.1:1"))
+    assert config.recording is not None
+    size, fps = config.recording.size, config.recording.fps
+    sources = {name: make_source(f"synthetic:{name}", name, size, fps) for name in ("teacher", "students")}
+    store = AgentStore(config.db_path)
+    now = [MONDAY_8AM - timedelta(days=7) + timedelta(minutes=5)]  # last week's lesson, 08:05
+
+    async def agent_run(lesson: str, segment: str, until_row: tuple[str, str] | None = None) -> dict[str, Any]:
+        """One agent's life with the injected clock: record.start, a few fragments, the agent stops (halts)."""
+        service = RecordingService(
+            config.recording, sources, store, Alarms(lambda event: None),
+            lesson_on=lambda row: timetable_lesson_on(WEEKLY, now[0], row), clock=lambda: now[0],
+        )  # fmt: skip
+        started = await service.start(lesson)  # before the finisher's first pass: the race of a restart
+        task = asyncio.create_task(service.run())
+        try:
+            await until(lambda: segment_fragments(Path(started["path"]), segment) >= 2)
+            if until_row is not None:
+                await until(lambda: store.recordings("id = ? AND state = ?", until_row))
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        return started
+
+    for source in sources.values():
+        source.start()
+    try:
+        last_week = await agent_run("物理", "segment-0001.mp4")
+        old = Path(last_week["path"])
+        now[0] = MONDAY_8AM + timedelta(minutes=5)  # a week later, during the same weekly lesson
+        this_week = await agent_run("物理", "segment-0001.mp4", until_row=(old.name, "finished"))
+        assert this_week["resumed"] is False and this_week["path"] != str(old)
+        now[0] = MONDAY_8AM + timedelta(minutes=20)  # the agent restarts again inside today's lesson
+        again = await agent_run("物理", "segment-0002.mp4")
+        assert again == {**this_week, "resumed": True}
+
+        now[0] += timedelta(minutes=30)  # a manual recording the timetable does not know...
+        today = Path(this_week["path"])
+        manual = await agent_run("补课", "segment-0001.mp4", until_row=(today.name, "finished"))  # today's is over
+        now[0] += timedelta(minutes=config.recording.planned_minutes + 1)  # ...over after planned_minutes
+        later = await agent_run("补课", "segment-0001.mp4")
+        assert later["resumed"] is False and later["path"] != manual["path"]
+        rows = {r["id"]: r for r in store.recordings()}
+    finally:
+        for source in sources.values():
+            source.stop()
+        store.close()
+
+    assert segment_files(old) == ["segment-0001.mp4"]  # last week's recording was never appended to
+    assert rows[old.name]["state"] == "finished" and rows[old.name]["started"] == "2026-11-09T00:05:00Z"
+    index = json.loads((old / INDEX_NAME).read_text())
+    assert index["state"] == "finished" and index["final"]["frames"] == index["segments"][0]["frames"] > 0
+    assert segment_files(today) == ["segment-0001.mp4", "segment-0002.mp4"]
+    assert rows[today.name]["state"] == "finished" and rows[today.name]["started"] == "2026-11-16T00:05:00Z"
+    index = json.loads((today / INDEX_NAME).read_text())
+    assert index["final"]["frames"] == sum(s["frames"] for s in index["segments"])
+
+
+async def test_resource_mode_that_would_not_fit_is_refused_naming_the_per_source_files(tmp_path: Path) -> None:
+    free = shutil.disk_usage(tmp_path).free
+    # the composed picture alone needs 60 % of the free space; with each source's own file, 180 %
+    minutes = 0.3 * free / (1e6 / 8 * 60)  # at the config's 1 Mbit/s
+    path = write_config(tmp_path, "mqtt://127.0.0.1:1", planned_minutes=minutes, recording="resource_mode = true")
+    config = load_config(path)
+    assert config.recording is not None and config.recording.needed_bytes() < free
+    sources = {name: make_source(f"synthetic:{name}", name, (320, 240), 10) for name in ("teacher", "students")}
+    store = AgentStore(config.db_path)
+    alarms = Alarms(lambda event: None)
+    try:
+        with pytest.raises(Failed) as refused:
+            await RecordingService(config.recording, sources, store, alarms).start("物理")
+        assert store.recordings() == []
+    finally:
+        store.close()
+    message = str(refused.value)
+    assert "not enough disk space to record" in message and "and 2 source file(s) of resource mode" in message
+    needed_gib = float(message.split(" GiB needed")[0].rsplit(", ", 1)[1])
+    assert needed_gib > free / 2**30  # the per-source files are counted: the composed picture alone would fit
+    assert alarms.open[("disk_low", "recording")].message == message
+    assert not (tmp_path / "recordings").exists()

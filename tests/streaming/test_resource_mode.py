@@ -157,3 +157,47 @@ async def test_resource_mode_halts_with_the_agent_resumes_and_is_finished_after_
         info = probe(final)
         assert info["errors"] == "" and int(info["video"]["nb_read_frames"]) == index["final"]["frames"]
     assert rows[directory.name]["state"] == "finished" and probe(directory / "recording.mp4")["errors"] == ""
+
+
+def index_of(directory: Path) -> dict[str, Any]:
+    """A recording's index.json, or {} while there is none."""
+    path = directory / "index.json"
+    return dict(json.loads(path.read_text())) if path.exists() else {}
+
+
+async def test_a_camera_outage_is_a_gap_in_its_own_file_which_continues_after_it(
+    rtsp_server: RtspTestServer, tmp_path: Path, broker: LocalBroker
+) -> None:
+    agent = Agent(load_config(write_config(tmp_path, broker, rtsp_server.url)))
+    task = asyncio.create_task(agent.run())
+    try:
+        started = await agent.table.execute("record.start", {"lesson": "物理"})
+        assert started.status == "succeeded", started
+        directory = Path(started.result["path"])
+        own = directory / "teacher"  # the camera's own file, copied packet for packet
+        async with asyncio.timeout(60):
+            while not (own / "segment-0001.mp4").exists() or fragments(own / "segment-0001.mp4") < 2:
+                await asyncio.sleep(0.2)
+            await asyncio.to_thread(rtsp_server.stop)  # the camera loses power...
+            while [s["state"] for s in index_of(own).get("segments", [])] != ["closed"]:
+                await asyncio.sleep(0.2)  # ...the recorder notices and closes its segment
+            assert agent.recording.telemetry()["resource_gaps"] == {"teacher": 0}  # not a gap until it is over
+            await asyncio.to_thread(rtsp_server.restart)  # ...and comes back
+            while not (own / "segment-0002.mp4").exists() or fragments(own / "segment-0002.mp4") < 2:
+                await asyncio.sleep(0.2)
+        assert agent.recording.telemetry()["resource_gaps"] == {"teacher": 1}
+        stopped = await agent.table.execute("record.stop", {})
+        assert stopped.status == "succeeded", stopped
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    index = index_of(own)
+    first, second = index["segments"]
+    (gap,) = index["gaps"]
+    assert first["state"] == second["state"] == "closed" and first["frames"] > 0 and second["frames"] > 0
+    assert first["started"] <= gap["started"] < gap["ended"] <= second["started"]  # between the two segments
+    assert gap["seconds"] > 0 and gap["error"]  # why the camera dropped out
+    teacher = probe(directory / "teacher.mp4")  # one file across the outage, nothing torn in it
+    assert teacher["errors"] == ""
+    assert int(teacher["video"]["nb_read_frames"]) == index["final"]["frames"] == first["frames"] + second["frames"]
