@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.config_checks import Problems, non_negative, positive, resolve_path, section
+from agent.lesson_pictures import EXPECTED as LESSON_PICTURES
+from agent.lesson_pictures import PictureRef
 from agent.sources import EXPECTED, source_kind
 
 
@@ -107,8 +109,9 @@ def parse_recording(
     declared = {s.id for s in sources}
     roles = p.get(rec, "sources", "recording.", list, [s.id for s in sources][:1])
     for i, name in enumerate(roles):
-        if name not in declared:
-            p.add(f"recording.sources[{i}]", f"got {name!r}, expected a source declared in [sources]")
+        if name not in declared and not _lesson_picture(data, name):
+            expected = LESSON_PICTURES if "lesson" in data else "a source declared in [sources]"
+            p.add(f"recording.sources[{i}]", f"got {name!r}, expected {expected}")
     size = _size(p, rec)
     config = RecordingConfig(
         dir=resolve_path(base, p.get(rec, "dir", "recording.", str, "")) if "dir" in rec else data_dir / "recordings",
@@ -133,6 +136,9 @@ def parse_recording(
     elif config.audio not in ("silence", "tone", "none", "mic", *rtsp) and not config.audio.startswith("mic:"):
         expected = "silence, tone, none, mic, mic:DEVICE or an rtsp source"
         p.add("recording.audio", f"got {config.audio!r}, expected {expected}")
+    pictures = [s for s in config.sources if s not in declared]
+    if config.resource_mode and pictures:  # a lesson picture comes and goes: no file of its own to keep
+        p.add("recording.resource_mode", f"expected false: {', '.join(pictures)} are lesson pictures, not room sources")
     if config.fragment_s > config.segment_s:
         p.add("recording.fragment_s", f"got {config.fragment_s:g}, expected at most segment_s ({config.segment_s:g})")
     if not roles:
@@ -142,6 +148,11 @@ def parse_recording(
     if config.layout == "directed" and config.director is None:
         p.add("recording.layout", "got 'directed', expected a [director] section with its rules")
     return config
+
+
+def _lesson_picture(data: Mapping[str, Any], name: object) -> bool:
+    """Whether `name` is a lesson picture reference (``remote:1``...) and the room takes part in lessons."""
+    return "lesson" in data and isinstance(name, str) and PictureRef.parse(name) is not None
 
 
 def _director(p: Problems, data: Mapping[str, Any], roles: tuple[str, ...]) -> DirectorConfig:

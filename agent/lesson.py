@@ -1,8 +1,8 @@
 """The lesson service: live 专递课堂 / 双师 lessons, signalled over MQTT, media over WebRTC.
 
 The main classroom (`lesson.start`) offers to each remote classroom and keeps every one in the
-lesson by itself (see `agent.lesson_peer.OutgoingPeer`).  A remote classroom answers offers only
-from the agents its config trusts, sends its students camera and sound back, and keeps the
+lesson by itself (see `agent.lesson_peer.OutgoingPeer`).  A remote classroom (`agent.lesson_remote`)
+answers offers only from the agents its config trusts, sends its students camera and sound back, and keeps the
 incoming teacher and courseware pictures (`pictures`).  `dual_teacher` is the same machinery with
 one remote.  Signalling arrives through `on_rtc` (called on the link's loop: it only queues) and
 is handled in order by the service's own task.
@@ -21,19 +21,20 @@ from agent.alarms import Alarms
 from agent.commands import Failed, Rejected
 from agent.config_lesson import LessonConfig
 from agent.lesson_media import AUDIO, LessonMedia
-from agent.lesson_peer import WATCH_S, LessonInfo, OutgoingPeer, Send, Session
-from agent.lesson_watch import WatchRules
-from central.contract import RtcMessage, now_iso
-from central.errors import BrokerError
+from agent.lesson_peer import LessonInfo, OutgoingPeer, Send, Session
+from agent.lesson_pictures import Classroom
+from agent.lesson_remote import TakingPart
+from agent.lesson_watch import RefusalLog, WatchRules
+from central.contract import now_iso
+from central.contract_rtc import RtcMessage
 
 log = logging.getLogger(__name__)
 
 INBOX_MAX = 256
-SEND_TIMEOUT_S = 5.0
-GIVE_UP_OFFERS = 6  # a remote classroom leaves a lesson whose leader sent no offer for this many offer timeouts
+REFUSAL_AUDIT_S = 600.0  # one audit event per refused agent per this long (a leader re-offers every few seconds)
 
 
-class LessonService:
+class LessonService(TakingPart):
     """One room's part in live lessons: leading one, or taking part in one led elsewhere."""
 
     def __init__(
@@ -65,6 +66,8 @@ class LessonService:
         )
         self.lesson: LessonInfo | None = None
         self.outgoing: dict[str, OutgoingPeer] = {}
+        self.order: list[str] = []  # the remote classrooms in lesson.start order, then as they joined
+        self.refusals = RefusalLog(REFUSAL_AUDIT_S)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.main = ""  # the leading agent, when this room is a remote classroom
         self.main_site = ""
@@ -125,7 +128,7 @@ class LessonService:
         if message.type == "offer":
             await self._on_offer(site, agent, message)
         elif message.type == "join":
-            self._on_join(site, agent)
+            self._on_join(site, agent, message.sources)
         elif agent in self.outgoing and site != self.config.sites.get(agent, self.site):
             log.warning("ignored %s from %s/%s: not the room of that name we invited", message.type, site, agent)
         elif agent in self.outgoing:
@@ -139,19 +142,6 @@ class LessonService:
             await self._end_remote(f"{agent} ended the lesson", tell=False)
         elif message.type in ("reject", "bye"):
             log.info("%s from %s: %s", message.type, agent, message.reason)
-
-    async def _reply(self, agent: str, message: RtcMessage) -> None:
-        try:
-            async with asyncio.timeout(SEND_TIMEOUT_S):
-                await self.send(agent, message)
-        except BrokerError as exc:
-            log.warning("%s", exc)
-        except TimeoutError:
-            log.warning("cannot send %s to %s: no acknowledgement within %g s", message.type, agent, SEND_TIMEOUT_S)
-
-    async def _reject(self, agent: str, message: RtcMessage, reason: str) -> None:
-        log.warning("rejected %s from %s: %s", message.type, agent, reason)
-        await self._reply(agent, RtcMessage("reject", message.lesson, now_iso(), reason=reason, seq=message.seq))
 
     # -- leading a lesson --------------------------------------------------------------
 
@@ -172,7 +162,8 @@ class LessonService:
         self.alarms.log("lesson_start", f"lesson {self.lesson.id} ({mode}) to {', '.join(remotes)}", mode=mode)
         return {"lesson": self.lesson.id, "mode": mode, "remotes": list(remotes), "sources": list(sends)}
 
-    def _add_peer(self, remote: str) -> None:
+    def _add_peer(self, remote: str, sends: tuple[str, ...] = ()) -> None:
+        """Keep `remote` in the lesson; `sends` is what it said it sends back, when it said so (a join)."""
         assert self.lesson is not None and self._tg is not None
         peer = OutgoingPeer(
             remote,
@@ -182,8 +173,11 @@ class LessonService:
             self.alarms,
             watch=self.rules,
             offer_timeout_s=self.config.offer_timeout_s,
+            expect=sends,
         )
         self.outgoing[remote] = peer
+        if remote not in self.order:
+            self.order.append(remote)
         task = self._tg.create_task(self._keep(peer), name=f"lesson[{self.lesson.id}].peer[{remote}]")
         self._tasks[remote] = task
 
@@ -197,7 +191,7 @@ class LessonService:
                 del self.outgoing[peer.remote]
                 self._tasks.pop(peer.remote, None)
 
-    def _on_join(self, site: str, agent: str) -> None:
+    def _on_join(self, site: str, agent: str, sends: tuple[str, ...]) -> None:
         lesson = self.lesson
         if lesson is None or lesson.role != "main":
             message = RtcMessage("join", "", now_iso())
@@ -208,11 +202,11 @@ class LessonService:
             return
         if not (self.config.trusts(site, agent) or agent in self.config.remotes):
             reason = f"{self.agent_id} does not take {site}/{agent} into its lessons (lesson.trusted / lesson.remotes)"
-            self.alarms.log("lesson_join_refused", reason, peer=agent, reason=reason)
+            self._audit_refusal("lesson_join_refused", site, agent, reason)
             self._spawn(self._reject(agent, RtcMessage("join", lesson.id, now_iso()), reason))
             return
         self.alarms.log("lesson_join", f"{agent} joined lesson {lesson.id}", peer=agent)
-        self._add_peer(agent)
+        self._add_peer(agent, sends)
 
     def _spawn(self, coro: Any) -> None:
         if self._tg is not None:
@@ -231,148 +225,17 @@ class LessonService:
 
     async def _end_main(self, reason: str) -> None:
         lesson, self.lesson = self.lesson, None
-        peers, tasks = list(self.outgoing), list(self._tasks.values())
+        # `order`, not `outgoing`: on agent stop the peers' tasks are cancelled (and leave `outgoing`) first.
+        peers, tasks = list(self.order), list(self._tasks.values())
         for task in tasks:
-            task.cancel()
+            task.cancel()  # no new offer after the bye
+        if lesson is not None:  # the bye first: closing the peers takes seconds an agent stopping may not have
+            bye = RtcMessage("bye", lesson.id, now_iso(), reason=reason)
+            await asyncio.gather(*(self._reply(p, bye) for p in peers))
         await asyncio.gather(*tasks, return_exceptions=True)
         self.outgoing.clear()
         self._tasks.clear()
-        if lesson is not None:
-            bye = RtcMessage("bye", lesson.id, now_iso(), reason=reason)
-            await asyncio.gather(*(self._reply(p, bye) for p in peers))
-
-    # -- taking part in a lesson led elsewhere ---------------------------------------------
-
-    async def _on_offer(self, site: str, agent: str, message: RtcMessage) -> None:
-        if not self.config.trusts(site, agent):
-            refusal = f"{self.agent_id} does not trust {site}/{agent} (not in its lesson.trusted)"
-            self.alarms.log("lesson_offer_rejected", refusal, peer=agent, site=site, reason=refusal)
-            await self._reject(agent, message, refusal)
-            return
-        busy = self._busy(agent)
-        if busy:
-            await self._reject(agent, message, busy)
-            return
-        await self._close_session()
-        sends = self.config.answer_with
-        audio = (AUDIO,) if self.config.audio != "none" else ()
-        try:
-            peer = self.media.peer(agent, (*sends, *audio), receive_video=len(message.sources), receive_audio=1)
-        except Failed as exc:
-            await self._reject(agent, message, f"{self.agent_id} cannot answer: {exc}")
-            return
-        session = Session(agent, peer, self.alarms, self.rules)
-        errors: tuple[type[BaseException], ...] = (TimeoutError, *self.media.errors)
-        try:
-            async with asyncio.timeout(self.config.offer_timeout_s):
-                answer = await peer.accept_offer(message.sdp)
-        except errors as exc:
-            await session.close()
-            await self._reject(agent, message, f"bad offer: {str(exc) or 'not answered in time'}")
-            return
-        self._begin_remote(site, agent, message, session)
-        reply = RtcMessage("answer", message.lesson, now_iso(), sdp=answer, seq=message.seq, sources=sends)
-        await self._reply(agent, reply)
-
-    def _busy(self, agent: str) -> str:
-        """Why a trusted agent's offer cannot be answered now ("" when it can)."""
-        lesson = self.lesson
-        if lesson is not None and lesson.role == "main":
-            return f"{self.agent_id} is leading lesson {lesson.id}"
-        busy = self.session is not None and self.session.connected and self.main != agent
-        if lesson is not None and busy:
-            return f"{self.agent_id} is in lesson {lesson.id} from {self.main}"
-        return ""
-
-    def _begin_remote(self, site: str, agent: str, message: RtcMessage, session: Session) -> None:
-        session.expect = message.sources
-        self.session, self.session_state, self.session_since = session, "connecting", now_iso()
-        if self.lesson is None or self.lesson.id != message.lesson or self.main != agent:
-            self.main, self.main_site = agent, site
-            self.lesson = LessonInfo(
-                message.lesson, message.mode, "remote", now_iso(), message.room, self.config.answer_with
-            )
-            self.alarms.log("lesson_join", f"joined lesson {message.lesson} from {agent}", peer=agent)
-        waiter = self._joining.get(agent)
-        if waiter is not None and not waiter.done():
-            waiter.set_result("")
-
-    async def _close_session(self) -> None:
-        session, self.session = self.session, None
-        if session is not None:
-            await session.close()
-
-    async def _watch_session(self) -> None:
-        """Watch the remote session: a failed or frozen one is closed and the leader's next offer awaited."""
-        waiting = 0.0
-        while True:
-            await asyncio.sleep(WATCH_S)
-            session = self.session
-            if session is None:
-                waiting = waiting + WATCH_S if self.lesson is not None and self.lesson.role == "remote" else 0.0
-                if waiting >= self.config.offer_timeout_s * GIVE_UP_OFFERS:  # the leader is gone for good
-                    await self._end_remote(f"no offer from {self.main} for {waiting:.0f} s", tell=False)
-                continue
-            waiting = 0.0
-            reason = await session.check()
-            if session is not self.session:
-                continue
-            if reason:
-                log.warning("lesson session with %s: %s; waiting for a new offer", self.main, reason)
-                self.alarms.raise_("lesson_peer_lost", "warning", f"lesson main {self.main}: {reason}", self.main)
-                self.session_state, self.session_since = "waiting", now_iso()
-                await self._close_session()
-            elif session.connected and self.session_state != "connected":
-                self.session_state, self.session_since = "connected", now_iso()
-                self.alarms.clear("lesson_peer_lost", self.main, f"lesson main {self.main} connected")
-
-    async def join(self, main: str) -> dict[str, Any]:
-        """``lesson.join``: ask `main` to take this room into its lesson; wait for its offer."""
-        if self._tg is None:
-            raise Failed("the lesson service is not running")
-        if self.lesson is not None and self.lesson.role == "main":
-            raise Rejected(f"leading lesson {self.lesson.id}; lesson.stop first")
-        if main == self.agent_id:
-            raise Rejected(f"main: {main!r} is this room")
-        if self.lesson is not None and self.main == main and self.session_state == "connected":
-            return {"lesson": self.lesson.id, "main": main}  # already in it
-        waiter: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._joining[main] = waiter
-        try:
-            try:
-                async with asyncio.timeout(SEND_TIMEOUT_S):
-                    await self.send(main, RtcMessage("join", "", now_iso(), room=self.room))
-            except (BrokerError, TimeoutError) as exc:
-                raise Failed(f"cannot reach {main}: {str(exc) or 'timed out'}") from None
-            try:
-                async with asyncio.timeout(self.config.offer_timeout_s * 2):
-                    refused = await waiter
-            except TimeoutError:
-                raise Failed(f"{main} sent no offer within {self.config.offer_timeout_s * 2:g} s") from None
-        finally:
-            self._joining.pop(main, None)
-        if refused:
-            raise Failed(f"{main} refused: {refused}")
-        return {"lesson": self.lesson.id if self.lesson else "", "main": main}
-
-    async def leave(self) -> dict[str, Any]:
-        """``lesson.leave``: leave the lesson this room takes part in."""
-        lesson = self.lesson
-        if lesson is None or lesson.role != "remote":
-            raise Rejected("not in a lesson led elsewhere" if lesson is None else "leading a lesson: use lesson.stop")
-        main = self.main
-        await self._end_remote("lesson.leave", tell=True)
-        return {"lesson": lesson.id, "left": main}
-
-    async def _end_remote(self, reason: str, *, tell: bool) -> None:
-        lesson, main = self.lesson, self.main
-        self.lesson, self.main, self.main_site, self.session_state = None, "", "", ""
-        self.alarms.clear("lesson_peer_lost", main, "lesson over")
-        await self._close_session()
-        if lesson is not None:
-            if tell:
-                await self._reply(main, RtcMessage("leave", lesson.id, now_iso(), reason=reason))
-            self.alarms.log("lesson_leave", f"left lesson {lesson.id} of {main}: {reason}", peer=main)
+        self.order.clear()
 
     # -- what the rest of the agent sees -----------------------------------------------
 
@@ -395,6 +258,16 @@ class LessonService:
             out |= {f"whip:{name}/{track}": video for track, video in peer.incoming.items()}
         return out
 
+    def classrooms(self) -> list[Classroom]:
+        """The lesson's other classrooms in order, with their pictures now (read from the recorder's thread too)."""
+        lesson = self.lesson
+        if lesson is None:
+            return []
+        if lesson.role == "remote":
+            return [_classroom(self.main, self.session)]
+        peers = [(remote, self.outgoing.get(remote)) for remote in list(self.order)]
+        return [_classroom(remote, peer.session if peer is not None else None) for remote, peer in peers]
+
     def status(self) -> dict[str, Any]:
         """For lesson.status, the local API and telemetry: mode, id, since, role, peers with their stats."""
         lesson = self.lesson
@@ -415,6 +288,13 @@ class LessonService:
             **({"main": self.main} if lesson.role == "remote" else {}),
             "peers": peers,
         }
+
+
+def _classroom(agent: str, session: Session | None) -> Classroom:
+    """What a recording can see of one classroom: nothing while its session is down."""
+    if session is None:
+        return Classroom(agent, {}, ())
+    return Classroom(agent, dict(session.peer.incoming), session.expect)
 
 
 def _check_start(mode: str, remotes: tuple[str, ...], sends: tuple[str, ...], me: str) -> None:

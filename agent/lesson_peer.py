@@ -20,7 +20,8 @@ from agent.alarms import Alarms
 from agent.commands import Failed
 from agent.lesson_media import AUDIO, LessonMedia, RtcPeer
 from agent.lesson_watch import PeerWatch, WatchRules
-from central.contract import RtcMessage, now_iso
+from central.contract import now_iso
+from central.contract_rtc import RtcMessage
 from central.errors import BrokerError
 from drivers.backoff import Backoff
 
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 WATCH_S = 1.0
 CLOSE_TIMEOUT_S = 5.0
 SDP_TIMEOUT_S = 15.0  # ICE gathering happens inside create_offer / accept_offer
+MAX_PICTURES = 8  # receive slots offered to one remote classroom at most, whatever it claims to send
 
 Send = Callable[[str, RtcMessage], Awaitable[None]]
 
@@ -121,8 +123,9 @@ class OutgoingPeer:
         *,
         watch: WatchRules,
         offer_timeout_s: float,
+        expect: tuple[str, ...] = (),
     ) -> None:
-        """`send` delivers signalling to an agent; nothing happens until `run`."""
+        """`send` delivers signalling; `expect` is what the remote said it sends (if it did); nothing runs yet."""
         self.remote = remote
         self.lesson = lesson
         self.media = media
@@ -136,6 +139,9 @@ class OutgoingPeer:
         self.reason = ""
         self.attempts = 0
         self.session: Session | None = None
+        # One receive slot per picture the remote sends: learnt from its join or its answer.
+        self.slots = min(max(1, len(expect)), MAX_PICTURES)
+        self._again = False  # the answer asked for more slots: offer again at once
         self._seq = 0
         self._reply: asyncio.Future[RtcMessage] | None = None
         self._kick = asyncio.Event()
@@ -153,6 +159,10 @@ class OutgoingPeer:
                 lost = await self._attempt()
                 if self.left:
                     break
+                if self._again:
+                    log.info("lesson peer %s: %s", self.remote, lost)
+                    self._again = False
+                    continue
                 if self.state != "rejected":  # a refusal stays visible (with its reason) until the next offer
                     self._set("retrying", lost)
                 self.alarms.raise_("lesson_peer_lost", "warning", f"lesson peer {self.remote}: {lost}", self.remote)
@@ -189,7 +199,8 @@ class OutgoingPeer:
         self._set("offering")
         sends = (*self.lesson.sends, *self._audio())
         try:
-            peer = self.media.peer(self.remote, sends, receive_video=1, receive_audio=1)
+            slots = self.slots
+            peer = self.media.peer(self.remote, sends, receive_video=slots, receive_audio=1)
         except Failed as exc:
             self._set("failed", str(exc))
             return str(exc)
@@ -201,7 +212,10 @@ class OutgoingPeer:
             if reply.type != "answer":
                 self._set("rejected" if reply.type == "reject" else reply.type, reply.reason)
                 return f"{reply.type}: {reply.reason or 'no reason given'}"
-            session.expect = reply.sources or ("students",)
+            if len(reply.sources) > slots and slots < MAX_PICTURES:
+                self.slots, self._again = min(len(reply.sources), MAX_PICTURES), True
+                return f"answered with {len(reply.sources)} pictures to {slots} slot(s): offering {self.slots}"
+            session.expect = (reply.sources or ("students",))[:slots]
             async with asyncio.timeout(SDP_TIMEOUT_S):
                 await peer.accept_answer(reply.sdp)
             return await self._watch(session)

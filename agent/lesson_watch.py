@@ -1,4 +1,4 @@
-"""Sans-IO judgement of one lesson peer's health: frozen pictures and degraded links.
+"""Sans-IO judgements for lessons: one peer's health (frozen pictures, degraded links), repeated refusals.
 
 Fed a sample a second (the peer's incoming pictures' freeze ages, its loss and RTT), it says
 what to do: ask the sender for a keyframe, renegotiate, raise or clear ``link_degraded``.  No
@@ -74,3 +74,29 @@ class PeerWatch:
             self.degraded = False
             return False, "loss and RTT back under their thresholds"
         return None, ""
+
+
+REFUSALS_KEPT = 256  # refused agents remembered at once (the broker's ACL keeps the real number small)
+
+
+@dataclass
+class RefusalLog:
+    """One audit event per refused agent per `every_s`, standing for every refusal since the previous one.
+
+    A refused leader re-offers every few seconds for as long as its lesson runs; an event for each
+    would bury the audit trail.  Sans-IO: the caller passes the time.
+    """
+
+    every_s: float
+    last: dict[str, tuple[float, int]] = field(default_factory=dict)  # key -> (when reported, kept quiet since)
+
+    def note(self, key: str, now: float) -> int:
+        """A refusal of `key` now: how many refusals to report (this one and those kept quiet), or 0 to stay quiet."""
+        seen = self.last.get(key)
+        if seen is not None and now - seen[0] < self.every_s:
+            self.last[key] = (seen[0], seen[1] + 1)
+            return 0
+        if len(self.last) >= REFUSALS_KEPT:
+            self.last = {k: v for k, v in self.last.items() if now - v[0] < self.every_s}
+        self.last[key] = (now, 0)
+        return 1 + (seen[1] if seen is not None else 0)

@@ -20,6 +20,7 @@ from agent.http_api import WebPart, create_api, serve
 from agent.lesson import LessonService
 from agent.lesson_commands import add_lesson_commands
 from agent.lesson_media import LessonMedia
+from agent.lesson_pictures import RecordingSources
 from agent.lesson_web import lesson_web_part
 from agent.page import page_part
 from agent.record_commands import add_record_commands
@@ -31,7 +32,8 @@ from agent.sources import SourceService, make_source
 from agent.store import AgentStore
 from agent.supervisor import Supervisor
 from agent.upload import Uploader
-from central.contract import Command, CommandReply, DeviceInfo, Event, Info, RtcMessage, SourceInfo, Topics
+from central.contract import Command, CommandReply, DeviceInfo, Event, Info, SourceInfo, Topics
+from central.contract_rtc import RtcMessage
 from central.link import AgentLink
 
 log = logging.getLogger(__name__)
@@ -82,9 +84,13 @@ class Agent:
         self.sources = {
             s.id: SourceService(s.id, s.url, make_source(s.url, s.id, size, fps), self.alarms) for s in config.sources
         }
+        self.lesson: LessonService | None = None
+        own = {i: s.source for i, s in self.sources.items()}
+        # A recording may show lesson pictures (remote:1, ...): looked up in the lesson on every frame.
+        recordable = RecordingSources(own, lambda: self.lesson.classrooms() if self.lesson is not None else [])
         self.recording = RecordingService(
             config.recording,
-            {i: s.source for i, s in self.sources.items()},
+            recordable,
             self.store,
             self.alarms,
             lesson_on=lambda row: timetable_lesson_on(self.schedule.current(), datetime.now(UTC), row),
@@ -107,7 +113,7 @@ class Agent:
             self.link.publish_telemetry,
             extra=self._telemetry_extra,
         )
-        self.supervisor.add("link", self.link.run)
+        self.supervisor.add("link", self.link.run, stop_last=True)  # the others' goodbyes still go out
         self.supervisor.add("health", self.health.run)
         self.supervisor.add("outbox", self._trim_outbox)
         for device in self.devices.values():

@@ -13,6 +13,9 @@ from drivers.backoff import Backoff
 log = logging.getLogger(__name__)
 
 Service = Callable[[], Awaitable[None]]
+# On stop, how long the other services get to finish (say goodbye, halt a recording) before the
+# services marked `stop_last` (the broker link that carries those goodbyes) are stopped too.
+FIRST_STOP_S = 10.0
 
 
 @dataclass
@@ -23,6 +26,7 @@ class _Slot:
     restarts: int = 0
     task: asyncio.Task[None] | None = None
     restart_requested: bool = False
+    stop_last: bool = False
 
 
 class Supervisor:
@@ -35,19 +39,33 @@ class Supervisor:
         self.agent_id = agent_id
         self.slots: dict[str, _Slot] = {}
 
-    def add(self, name: str, run: Service) -> None:
-        """Register a service (a coroutine function that runs until cancelled)."""
-        self.slots[name] = _Slot(name, run)
+    def add(self, name: str, run: Service, *, stop_last: bool = False) -> None:
+        """Register a service (a coroutine function that runs until cancelled); `stop_last`: outlive the others."""
+        self.slots[name] = _Slot(name, run, stop_last=stop_last)
 
     def names(self) -> list[str]:
         """The services, by name."""
         return sorted(self.slots)
 
     async def run(self) -> None:
-        """Run every service until cancelled."""
+        """Run every service until cancelled; then stop the others first, the `stop_last` ones after them."""
         async with asyncio.TaskGroup() as tg:
-            for slot in self.slots.values():
+            first = [
                 tg.create_task(self._keep(slot), name=f"{self.agent_id}.{slot.name}")
+                for slot in self.slots.values()
+                if not slot.stop_last
+            ]
+            for slot in self.slots.values():
+                if slot.stop_last:
+                    tg.create_task(self._keep(slot), name=f"{self.agent_id}.{slot.name}")
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                for task in first:
+                    task.cancel()
+                if first:
+                    await asyncio.wait(first, timeout=FIRST_STOP_S)
+                raise
 
     def restart(self, name: str) -> None:
         """Restart one service now (the ``agent.restart_service`` command)."""

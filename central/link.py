@@ -22,7 +22,6 @@ from central.contract import (
     Event,
     Info,
     PayloadError,
-    RtcMessage,
     Status,
     Telemetry,
     Topic,
@@ -31,6 +30,7 @@ from central.contract import (
     encode,
     now_iso,
 )
+from central.contract_rtc import RtcMessage
 from central.errors import BrokerError
 from central.mqtt import BrokerAddress, Client, Message, MqttError, Will, make_client
 from drivers.backoff import Backoff

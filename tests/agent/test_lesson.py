@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import SiteConfig, load_config
+from agent.lesson_watch import RefusalLog
 from agent.service import Agent
-from central.contract import RtcMessage, encode, now_iso
+from central.contract import encode, now_iso
+from central.contract_rtc import RtcMessage
 from central.mosquitto import LocalBroker, free_port
 from central.mqtt import BrokerAddress, make_client
 from streaming import stamp
@@ -203,8 +205,27 @@ async def test_an_untrusted_offer_is_rejected_with_the_reason_and_audited(tmp_pa
         assert remote.lesson.pictures() == {}
         audit = await until(lambda: [e for e in seen.of(remote) if e["type"] == "lesson_offer_rejected"])
         assert audit[0]["peer"] == "room-stranger" and "lesson.trusted" in audit[0]["reason"]
+        assert audit[0]["count"] == 1
         lost = await until(lambda: [e for e in seen.of(stranger) if e["type"] == "lesson_peer_lost"])
         assert lost[0]["action"] == "raise" and "does not trust" in lost[0]["message"]
+
+        # The stranger keeps re-offering and is refused each time, but audited once (per 10 minutes).
+        await until(lambda: peer(stranger, "room-a").get("attempts", 0) >= 4 and peer(stranger, "room-a"))
+        await until(lambda: peer(stranger, "room-a").get("state") == "rejected")
+        await call(remote, "lesson.status")  # its audit event comes after every refusal's in the outbox
+        await until(lambda: "command" in seen.types(remote))
+        quiet = remote.lesson.refusals.last["lesson_offer_rejected lesson-school/room-stranger"][1]
+        assert quiet >= 3  # the later refusals were counted, not reported
+        assert len([e for e in seen.of(remote) if e["type"] == "lesson_offer_rejected"]) == 1
+
+
+def test_repeated_refusals_are_reported_once_per_period_with_their_count() -> None:
+    log = RefusalLog(every_s=600.0)
+    assert log.note("room-x", 0.0) == 1  # the first is reported at once
+    assert [log.note("room-x", t) for t in (5.0, 10.0, 300.0)] == [0, 0, 0]
+    assert log.note("room-y", 301.0) == 1  # another agent is its own story
+    assert log.note("room-x", 600.0) == 4  # the next report stands for this one and the three kept quiet
+    assert log.note("room-x", 601.0) == 0
 
 
 async def test_garbage_sdp_is_rejected_and_the_room_still_takes_a_real_lesson(

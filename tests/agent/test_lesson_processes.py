@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ import cv2
 import numpy as np
 
 from central.mosquitto import LocalBroker, free_port
+from central.mqtt import BrokerAddress, make_client
 from streaming import stamp
 
 SITE = "lesson-school"
@@ -71,7 +73,7 @@ class Room:
 
     def start(self) -> None:
         self._log = open(self.log, "a", encoding="utf-8")  # noqa: SIM115
-        argv = [sys.executable, "-m", "agent.cli", "run", "--config", str(self.config)]
+        argv = [sys.executable, "-m", "agent.cli", "-v", "run", "--config", str(self.config)]
         self.proc = subprocess.Popen(argv, stderr=self._log)
 
     def kill(self) -> None:
@@ -198,5 +200,50 @@ def test_a_killed_remote_classroom_rejoins_and_the_other_never_stops(tmp_path: P
             stopped = cli(leader, "lesson.stop")
             assert stopped["status"] == "succeeded", stopped
             await until(lambda: not b.lesson()["active"] and not a.lesson()["active"])
+
+    asyncio.run(main())
+
+
+def test_a_main_classroom_stopped_with_sigterm_says_bye_and_the_remote_leaves_at_once(
+    tmp_path: Path, broker: LocalBroker
+) -> None:
+    async def main() -> None:
+        rooms_made = []
+        for agent_id, sources, lesson in (
+            ("room-main", 'teacher = "synthetic:teacher"', 'send = ["teacher"]'),
+            ("room-a", 'students = "synthetic:students"', 'answer_with = ["students"]\ntrusted = ["room-main"]'),
+        ):
+            port = free_port()
+            config = write_config(tmp_path, broker, agent_id, port, lesson, sources)
+            rooms_made.append(Room(config, port, tmp_path / f"{agent_id}.log"))
+        leader, a = rooms_made
+        events: list[dict[str, Any]] = []
+        async with make_client(BrokerAddress.parse(broker.url), f"events-{uuid.uuid4().hex[:6]}") as client:
+            await client.subscribe(f"classroom/v1/{SITE}/room-a/event", qos=1)
+
+            async def pump() -> None:
+                async for message in client.messages:
+                    events.append(json.loads(message.payload))  # type: ignore[arg-type]
+
+            listener = asyncio.create_task(pump())
+            try:
+                for room in rooms_made:
+                    room.start()
+                for room in rooms_made:
+                    await until(lambda r=room: r.status()["broker"]["connected"])  # type: ignore[misc]
+                started = cli(leader, "lesson.start", "mode=zhuandi", "remotes=room-a")
+                assert started["status"] == "succeeded", (started, leader.tail())
+                await until(lambda: a.peer("room-main").get("state") == "connected")
+                assert leader.proc is not None
+                leader.proc.send_signal(signal.SIGTERM)
+                assert await asyncio.to_thread(leader.proc.wait, 30) == 0, leader.tail()
+                await until(lambda: not a.lesson()["active"])
+                left = await until(lambda: [e for e in events if e["type"] == "lesson_leave"])
+                # The bye arrived: not the remote giving up on a leader that went silent.
+                assert "room-main ended the lesson" in left[0]["message"], (left, leader.tail())
+            finally:
+                listener.cancel()
+                for room in rooms_made:
+                    room.stop()
 
     asyncio.run(main())

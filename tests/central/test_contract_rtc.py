@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from agent.store import AgentStore
-from central.contract import Command, CommandReply, Info, PayloadError, RtcMessage, Topics, decode, encode, now_iso
+from central.contract import Command, CommandReply, Info, PayloadError, Topics, decode, encode, now_iso
+from central.contract_rtc import RtcMessage
 from central.errors import BrokerError
 from central.link import AgentLink
 from central.mosquitto import LocalBroker

@@ -1,0 +1,72 @@
+"""The MQTT contract's signalling payload: ``rtc/<peer>`` messages between agents (WebRTC lessons).
+
+Kept apart from `central.contract` (topics and the other payloads) so each stays small; it
+follows the same rules: JSON objects, ISO 8601 UTC timestamps, PayloadError naming the key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from central.contract import PayloadError, _choice, _get, _ts
+
+RTC_TYPES = ("offer", "answer", "reject", "bye", "join", "leave")
+LESSON_MODES = ("zhuandi", "dual_teacher")
+
+
+@dataclass(frozen=True, slots=True)
+class RtcMessage:
+    """``rtc/<peer>``: one WebRTC signalling message; the sender is the topic's agent, never a field.
+
+    `seq` numbers a sender's offers in one lesson, so an answer to a superseded offer is ignored.
+    `sources` names the video sources the sender sends (the receiver sets up that many tracks).
+    """
+
+    type: str
+    lesson: str
+    ts: str
+    mode: str = ""
+    room: str = ""
+    sdp: str = ""
+    reason: str = ""
+    seq: int = 0
+    sources: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        """Refuse a message the other side could not act on."""
+        if self.type not in RTC_TYPES:
+            raise PayloadError(f"type: got {self.type!r}, expected one of {', '.join(RTC_TYPES)}")
+        if self.type in ("offer", "answer") and not self.sdp.strip():
+            raise PayloadError(f"sdp: missing (an {self.type} carries a session description)")
+        if self.type == "offer" and self.mode not in LESSON_MODES:
+            raise PayloadError(f"mode: got {self.mode!r}, expected one of {', '.join(LESSON_MODES)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Payload fields (empty ones left out)."""
+        out: dict[str, Any] = {"type": self.type, "lesson": self.lesson, "ts": self.ts, "seq": self.seq}
+        for key in ("mode", "room", "sdp", "reason"):
+            if getattr(self, key):
+                out[key] = getattr(self, key)
+        if self.sources:
+            out["sources"] = list(self.sources)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RtcMessage:
+        """Parse; PayloadError names the bad key."""
+        sources = _get(data, "sources", list, [])
+        if not all(isinstance(s, str) and s for s in sources):
+            raise PayloadError(f"sources: got {sources!r}, expected a list of source names")
+        return cls(
+            _choice(data, "type", RTC_TYPES),
+            _get(data, "lesson", str),
+            _ts(data, "ts"),
+            _get(data, "mode", str, ""),
+            _get(data, "room", str, ""),
+            _get(data, "sdp", str, ""),
+            _get(data, "reason", str, ""),
+            _get(data, "seq", int, 0),
+            tuple(sources),
+        )
