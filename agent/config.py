@@ -5,6 +5,7 @@ Every problem is reported at once, as ``key.path: got X, expected Y``.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ class DeviceConfig:
     profile: Profile
     address: str
     poll_s: float
+    presets: Mapping[int, str] = field(default_factory=dict)  # camera preset number -> name on the page
 
     @property
     def kind(self) -> str:
@@ -60,6 +62,8 @@ class SiteConfig:
     telemetry_s: float = 10.0
     http_host: str = "127.0.0.1"
     http_port: int = 8765
+    http_pin: str = ""  # [http] pin: other devices on the LAN may use the page and the API with it
+    http_allowed_origins: tuple[str, ...] = ()  # web sites (the centre's) that may watch over WHEP
     disk_path: Path = field(default_factory=lambda: Path("."))
     disk_low_percent: float = 10.0
     outbox_max_age_h: float = 72.0
@@ -113,7 +117,7 @@ def parse_config(
     sections = {name: section(p, data, name) for name in ("intervals", "http", "health", "outbox")}
     intervals, http, health, outbox = (sections[n] for n in ("intervals", "http", "health", "outbox"))
     p.known(intervals, "intervals.", {"telemetry_s"})
-    p.known(http, "http.", {"host", "port"})
+    p.known(http, "http.", {"host", "port", "pin", "allowed_origins"})
     p.known(health, "health.", {"disk_path", "disk_low_percent"})
     p.known(outbox, "outbox.", {"max_age_h", "max_rows"})
     data_dir = resolve_path(base, p.get(data, "data_dir", "", str, "var"))
@@ -132,6 +136,8 @@ def parse_config(
         telemetry_s=positive(p, intervals, "telemetry_s", "intervals.", 10.0),
         http_host=p.get(http, "host", "http.", str, "127.0.0.1"),
         http_port=_port(p, http, "port", "http.", 8765),
+        http_pin=_pin(p, http),
+        http_allowed_origins=_origins(p, http),
         disk_path=resolve_path(base, p.get(health, "disk_path", "health.", str, ".")),
         disk_low_percent=positive(p, health, "disk_low_percent", "health.", 10.0),
         outbox_max_age_h=positive(p, outbox, "max_age_h", "outbox.", 72.0),
@@ -205,7 +211,7 @@ def _devices(p: Problems, data: object) -> tuple[DeviceConfig, ...]:
         if not isinstance(dev, dict):
             p.add(f"devices[{i}]", "expected a table")
             continue
-        p.known(dev, path, {"id", "profile", "address", "poll_s"})
+        p.known(dev, path, {"id", "profile", "address", "poll_s", "presets"})
         dev_id = p.get(dev, "id", path, str, "")
         if not dev_id or any(c in dev_id for c in "/+#"):
             p.add(f"{path}id", f"got {dev_id!r}, expected a name without / + #")
@@ -217,8 +223,52 @@ def _devices(p: Problems, data: object) -> tuple[DeviceConfig, ...]:
             p.add(f"{path}address", "missing (a serial port, tcp://HOST:PORT, udp://HOST:PORT or sim)")
         profile = _profile(p, dev, path)
         poll = positive(p, dev, "poll_s", path, profile.poll_interval_s if profile else 10.0)
+        presets = _presets(p, dev, path, profile)
         if profile is not None and dev_id and address:
-            out.append(DeviceConfig(dev_id, profile, address, poll))
+            out.append(DeviceConfig(dev_id, profile, address, poll, presets))
+    return tuple(out)
+
+
+def _presets(p: Problems, dev: Mapping[str, Any], path: str, profile: Profile | None) -> dict[int, str]:
+    """``presets = {1 = "讲台", ...}``: a camera's preset numbers (0..255) and the names the page shows."""
+    if "presets" not in dev:
+        return {}
+    table = p.get(dev, "presets", path, dict, {})
+    if profile is not None and profile.kind != "camera":
+        p.add(f"{path}presets", f"got presets on a {profile.kind}, expected them only on a camera")
+        return {}
+    out: dict[int, str] = {}
+    for key, name in table.items():
+        where = f"{path}presets.{key}"
+        if not key.isdigit() or not 0 <= int(key) <= 255:
+            p.add(where, f"got preset number {key!r}, expected a number 0..255")
+        elif not isinstance(name, str) or not name.strip():
+            p.add(where, f"got {name!r}, expected the preset's name (e.g. \"讲台\")")
+        else:
+            out[int(key)] = name.strip()
+    return dict(sorted(out.items()))
+
+
+def _pin(p: Problems, http: Mapping[str, Any]) -> str:
+    """``[http] pin``: 4 to 12 digits (a string, so that a leading 0 stays)."""
+    if isinstance(http.get("pin"), int) and not isinstance(http.get("pin"), bool):
+        p.add("http.pin", "got a number, expected the PIN in quotes (a leading 0 would be lost), e.g. \"2468\"")
+        return ""
+    value = p.get(http, "pin", "http.", str, "")
+    if value and not (value.isascii() and value.isdigit() and 4 <= len(value) <= 12):
+        p.add("http.pin", f"got {len(value)} characters, expected 4 to 12 digits in quotes, e.g. \"2468\"")
+        return ""
+    return str(value)
+
+
+def _origins(p: Problems, http: Mapping[str, Any]) -> tuple[str, ...]:
+    """``[http] allowed_origins``: ``scheme://host[:port]`` of the sites that may use WHEP/WHIP from a browser."""
+    out = []
+    for i, origin in enumerate(p.get(http, "allowed_origins", "http.", list, [])):
+        if not isinstance(origin, str) or not re.fullmatch(r"https?://[^/\s?#]+", origin):
+            p.add(f"http.allowed_origins[{i}]", f"got {origin!r}, expected an origin like https://central.example:8080")
+        else:
+            out.append(origin.lower())
     return tuple(out)
 
 

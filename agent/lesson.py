@@ -286,6 +286,7 @@ class LessonService(TakingPart):
             "since": lesson.since,
             "sources": list(lesson.sends),
             **({"main": self.main} if lesson.role == "remote" else {}),
+            "muted": self._media.muted if self._media is not None else False,
             "peers": peers,
         }
 

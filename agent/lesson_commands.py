@@ -1,4 +1,4 @@
-"""The lesson commands: ``lesson.start``, ``lesson.stop``, ``lesson.join``, ``lesson.leave``, ``lesson.status``."""
+"""The lesson commands: start, stop, join, leave, status and mute (``lesson.*``)."""
 
 from __future__ import annotations
 
@@ -53,6 +53,10 @@ def add_lesson_commands(table: CommandTable, lesson: LessonService, sources: Cal
     async def status(args: Mapping[str, Any]) -> dict[str, Any]:
         return lesson.status()
 
+    async def mute(args: Mapping[str, Any]) -> dict[str, Any]:
+        lesson.media.mute(args["on"])
+        return {"muted": args["on"]}
+
     start_args = (
         Arg("mode", choices=MODES, doc="zhuandi (one main classroom, N remote) or dual_teacher (one remote)"),
         ListArg("remotes", required=False, doc="the remote classrooms' agent ids (default: lesson.remotes)"),
@@ -64,3 +68,5 @@ def add_lesson_commands(table: CommandTable, lesson: LessonService, sources: Cal
     table.add(CommandDef("lesson.join", (main,), join, "ask a main classroom to take this room in", JOIN_TIMEOUT_S))
     table.add(CommandDef("lesson.leave", (), leave, "leave the live lesson led by another classroom"))
     table.add(CommandDef("lesson.status", (), status, "the live lesson: mode, role, peers and their link stats"))
+    on = Arg("on", "bool", doc="true: send silence to every other classroom and viewer; false: the sound again")
+    table.add(CommandDef("lesson.mute", (on,), mute, "mute (or unmute) this classroom's outgoing sound"))

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from agent.commands import Failed
+from agent.commands import Failed, Rejected
 from agent.config_lesson import LessonConfig
 
 if TYPE_CHECKING:
@@ -68,7 +68,10 @@ class LessonMedia:
         self.sources = sources
         self.kinds = kinds
         self._encoders: dict[str, Any] = {}
+        self._pictures: dict[str, tuple[Any, Any]] = {}  # received picture name -> (its Source, encoder)
+        self._retired: list[Any] = []  # picture encoders to close (closing blocks: not on the loop)
         self._release_audio: Callable[[], None] = lambda: None
+        self.muted = False
         from streaming.rtc import RtcError
 
         self.errors: tuple[type[Exception], ...] = (RtcError,)
@@ -98,6 +101,43 @@ class LessonMedia:
         """The room's sound for any source a browser watches, or None when it sends none."""
         return self.encoder(AUDIO) if self.sends_audio() and name in self.sources else None
 
+    def picture_encoder(self, name: str, video: Source) -> Any:
+        """The one encoder sending received picture `name` on (to the page over WHEP), made for its first viewer.
+
+        A picture that arrives anew under the same name (a renegotiated link) gets a new encoder;
+        the old one is retired and closed by `retire`.
+        """
+        from streaming.encoding import EncoderError, VideoEncoder
+
+        held = self._pictures.get(name)
+        if held is not None and held[0] is video:
+            return held[1]
+        if held is not None:
+            self._retired.append(held[1])
+        frame = video.latest()
+        camera = self.config.video_for(name, "")
+        width, height = frame.size if frame is not None else camera.size
+        size = (max(16, width - width % 2), max(16, height - height % 2))
+        try:
+            encoder = VideoEncoder(video, size=size, fps=camera.fps, bitrate=camera.bitrate_kbps * 1000)
+        except EncoderError as exc:
+            raise Failed(str(exc)) from exc
+        self._pictures[name] = (video, encoder)
+        return encoder
+
+    def retire(self, live: Mapping[str, Any]) -> tuple[list[str], list[Any]]:
+        """Forget the picture encoders whose picture is gone from `live`: (their names, encoders to close)."""
+        gone = [name for name, (video, _) in self._pictures.items() if live.get(name) is not video]
+        closing, self._retired = [*self._retired, *(self._pictures.pop(name)[1] for name in gone)], []
+        return gone, closing
+
+    def mute(self, on: bool) -> None:
+        """Send silence instead of the room's sound to every peer and viewer at once (or the sound again)."""
+        if not self.sends_audio():
+            raise Rejected("this room sends no sound (lesson.audio = \"none\"): there is nothing to mute")
+        self.encoder(AUDIO).mute(on)
+        self.muted = on
+
     def encoder(self, name: str) -> Any:
         """The one encoder of a local source (or of the room's sound, ``audio``); Failed when it cannot be."""
         from streaming.encoding import EncoderError
@@ -121,7 +161,9 @@ class LessonMedia:
     def _audio_encoder(self) -> Any:
         from streaming.encoding import AudioEncoder
 
-        return AudioEncoder(AUDIO, self._sound())
+        encoder = AudioEncoder(AUDIO, self._sound())
+        encoder.mute(self.muted)
+        return encoder
 
     def _sound(self) -> Any:
         """The room's sound: a tone, the PC's microphone or a camera's (see `LessonConfig.audio`)."""
@@ -154,6 +196,8 @@ class LessonMedia:
     def close(self) -> None:
         """Stop every encoder and let go of the microphone (blocking: call from a worker thread)."""
         encoders, self._encoders = list(self._encoders.values()), {}
+        encoders += [encoder for _, encoder in self._pictures.values()] + self._retired
+        self._pictures, self._retired = {}, []
         for encoder in encoders:
             encoder.close()
         release, self._release_audio = self._release_audio, lambda: None

@@ -165,12 +165,12 @@ def page_part(
 ) -> WebPart:
     """The page as a web part; `pin` defaults to the site config's ``[http] pin`` ("" = this PC only)."""
     page = ClassroomPage(table, status, config, timetable)
-    gate = PinGate(pin if pin is not None else str(getattr(config, "http_pin", "") or ""))
+    gate = PinGate(pin if pin is not None else config.http_pin)
     if not gate.pin and not (config.http_host == "localhost" or is_loopback(config.http_host)):
         log.warning("http.host is %s but no [http] pin is set: the page refuses every other device", config.http_host)
 
     def add_routes(app: web.Application) -> None:
-        app.middlewares.append(make_gate(gate, is_local))
+        app.middlewares.append(make_gate(gate, is_local, config.http_allowed_origins))
         app.middlewares.append(_page_headers)
         add_pin_routes(app, gate)
         app.router.add_get("/", page.home)

@@ -18,7 +18,7 @@ import html
 import ipaddress
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -139,8 +139,24 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def make_gate(gate: PinGate, is_local: Callable[[web.Request], bool] = request_is_local) -> Middleware:
-    """The middleware: local requests pass, others need the PIN session; JSON only for POSTs to commands."""
+def foreign_origin(request: web.Request, allowed: Collection[str]) -> str:
+    """The ``Origin`` of another site's script that is not allowed ("" for ours, an allowed one or none)."""
+    origin = (request.headers.get("Origin") or "").lower()
+    if not origin or origin == f"{request.scheme}://{request.host}".lower() or origin in allowed:
+        return ""
+    return origin
+
+
+def make_gate(
+    gate: PinGate,
+    is_local: Callable[[web.Request], bool] = request_is_local,
+    allowed_origins: Collection[str] = (),
+) -> Middleware:
+    """The middleware: local requests pass, others need the PIN session; JSON only for POSTs to commands.
+
+    Scripts of other web sites are refused on the machine paths whatever the client: a page open
+    in the panel's browser is local too (only `allowed_origins`, the centre's, may).
+    """
 
     @web.middleware
     async def pin_gate(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -148,6 +164,10 @@ def make_gate(gate: PinGate, is_local: Callable[[web.Request], bool] = request_i
         if posts and request.content_type != "application/json":
             # A form on any other web site can post here; only a script of our own can send JSON.
             return web.json_response({"status": "rejected", "error": "expected application/json"}, status=415)
+        foreign = foreign_origin(request, allowed_origins) if request.path.startswith(MACHINE) else ""
+        if foreign:
+            error = f"origin {foreign!r} may not use this agent (not this page, not in [http] allowed_origins)"
+            return web.json_response({"error": error}, status=403, headers={"Vary": "Origin"})
         if request.path.startswith(PUBLIC) or is_local(request):
             return await handler(request)
         t = strings(request_lang(request))

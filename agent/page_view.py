@@ -57,10 +57,7 @@ def source_light(health: Mapping[str, Any]) -> Light:
 
 def camera_presets(device: DeviceConfig) -> dict[int, str]:
     """The named presets of a camera: the site config's (a ``presets`` table on the device), else the defaults."""
-    configured = getattr(device, "presets", None)
-    if isinstance(configured, Mapping) and configured:
-        return {int(n): str(name) for n, name in configured.items()}
-    return dict(DEFAULT_PRESETS)
+    return dict(device.presets or DEFAULT_PRESETS)
 
 
 def panel_inputs(device: DeviceConfig) -> list[str]:
@@ -87,6 +84,7 @@ def room_layout(devices: Sequence[DeviceConfig], commands: Iterable[str], lesson
         "kinds": {d.id: d.kind for d in devices},
         "can_record": "record.start" in names,
         "can_lesson": "lesson.start" in names,
+        "can_mute": "lesson.mute" in names and str(getattr(lesson, "audio", "none")) != "none",
         "trusted": list(getattr(lesson, "trusted", ()) or ()),
         "default_remotes": list(getattr(lesson, "remotes", ()) or ()),
     }

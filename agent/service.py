@@ -145,7 +145,7 @@ class Agent:
         )
         add_lesson_commands(self.table, service, lambda: tuple(self.sources))
         self.supervisor.add("lesson", service.run)
-        self.web_parts.append(lesson_web_part(service))
+        self.web_parts.append(lesson_web_part(service, allowed_origins=self.config.http_allowed_origins))
         return service
 
     def _on_rtc(self, site: str, agent: str, message: RtcMessage) -> None:

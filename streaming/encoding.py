@@ -7,32 +7,25 @@ no B-frames, an IDR every `gop_s`).  An `AudioEncoder` does the same for sound w
 20 ms packets.  The packets go to every subscriber's `PacketQueue`; the WebRTC side
 (`streaming.rtc`) only packetises them per peer.
 
-Each queue holds a few packets.  When a subscriber falls behind, its queue drops what it holds
-and then skips until the next keyframe (a P-frame after a gap would smear the picture) and
-asks the encoder for one, so delay never builds up.  The thread runs only while it has
-subscribers; a new subscriber starts at a keyframe it asks for.
+How packets reach each subscriber (bounded queues, skipping to the next keyframe when one falls
+behind, the thread running only while someone listens) is `streaming.fanout`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
 from fractions import Fraction
 
 import av
-import av.error
 import cv2
 import numpy as np
 from av.audio.codeccontext import AudioCodecContext
 from av.codec.context import CodecContext
-from av.packet import Packet
 from av.video.codeccontext import VideoCodecContext
 
+from streaming.fanout import PacketQueue, QueueClosed, SharedEncoder
 from streaming.recorder import AudioSource
 from streaming.source import Image, Source
 
@@ -60,218 +53,7 @@ class EncoderError(ValueError):
     """An encoder was set up with impossible settings (the message names the setting)."""
 
 
-class QueueClosed(Exception):
-    """The encoder let go of this queue (unsubscribed or shut down)."""
-
-
-class PacketQueue:
-    """A subscriber's few newest packets, filled by an encoder thread and read with `await get()`."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, request_keyframe: Callable[[], None], maxsize: int = 4) -> None:
-        """`request_keyframe` is called (from the loop) when the queue had to drop packets."""
-        self._loop = loop
-        self._request_keyframe = request_keyframe
-        self._packets: deque[Packet] = deque()
-        self._maxsize = maxsize
-        self._ready = asyncio.Event()
-        self._skipping = True  # a new subscriber waits for a keyframe
-        self._closed = False
-        self.delivered = 0
-        self.dropped = 0
-
-    def put_threadsafe(self, packet: Packet, keyframe: bool) -> None:
-        """Hand a packet over from the encoder thread (a closed loop just drops it)."""
-        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is listening any more
-            self._loop.call_soon_threadsafe(self._put, packet, keyframe)
-
-    def _put(self, packet: Packet, keyframe: bool) -> None:
-        if self._closed:
-            return
-        if keyframe:
-            self._skipping = False
-        elif self._skipping:
-            self.dropped += 1
-            return
-        if len(self._packets) >= self._maxsize:
-            self.dropped += len(self._packets)
-            self._packets.clear()
-            if not keyframe:  # what follows would refer to what was dropped
-                self._skipping = True
-                self.dropped += 1
-                self._request_keyframe()
-                return
-        self._packets.append(packet)
-        self._ready.set()
-
-    def close(self) -> None:
-        """Wake the reader with `QueueClosed` (thread-safe)."""
-        with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(self._close)
-
-    def _close(self) -> None:
-        self._closed = True
-        self._packets.clear()
-        self._ready.set()
-
-    async def get(self) -> Packet:
-        """The oldest packet; raises `QueueClosed` once the encoder let go of the queue."""
-        while not self._packets:
-            if self._closed:
-                raise QueueClosed("the encoder closed this queue")
-            self._ready.clear()
-            await self._ready.wait()
-        self.delivered += 1
-        return self._packets.popleft()
-
-
-class _Meter:
-    """Packets, bytes and keyframes, with a rate over the last two seconds."""
-
-    def __init__(self) -> None:
-        self.frames = 0
-        self.keyframes = 0
-        self._recent: deque[tuple[float, int]] = deque()
-
-    def add(self, size: int, keyframe: bool) -> None:
-        now = time.monotonic()
-        self.frames += 1
-        self.keyframes += keyframe
-        self._recent.append((now, size))
-        while self._recent and now - self._recent[0][0] > 2.0:
-            self._recent.popleft()
-
-    def rates(self) -> tuple[float, float]:
-        """(packets per second, bits per second) over the window."""
-        recent = list(self._recent)
-        if len(recent) < 2 or recent[-1][0] <= recent[0][0]:
-            return 0.0, 0.0
-        span = recent[-1][0] - recent[0][0]
-        return (len(recent) - 1) / span, 8 * sum(size for _, size in recent[1:]) / span
-
-
-class _SharedEncoder:
-    """Subscribers, the encoder thread's start/stop, keyframe requests and stats (for video and audio)."""
-
-    kind = "media"
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self._lock = threading.Lock()
-        self._queues: list[PacketQueue] = []
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._keyframe = threading.Event()
-        self._meter = _Meter()
-        self.error = ""
-
-    def subscribe(self) -> PacketQueue:
-        """A new queue of this source's packets (call from the event loop); starts the thread if idle."""
-        queue = PacketQueue(asyncio.get_running_loop(), self.request_keyframe)
-        with self._lock:
-            self._queues.append(queue)
-            self._stop.clear()  # cancels a stop still on its way (the last subscriber just left)
-            starting = self._thread is None
-            if starting:
-                self._thread = threading.Thread(target=self._guarded_run, name=f"{self.kind}[{self.name}].encoder")
-        self.request_keyframe()
-        if starting and self._thread is not None:
-            self._thread.start()
-        return queue
-
-    def unsubscribe(self, queue: PacketQueue) -> None:
-        """Forget `queue` (idempotent); the thread stops after the last subscriber leaves."""
-        with self._lock:
-            if queue in self._queues:
-                self._queues.remove(queue)
-            last = not self._queues
-            if last:
-                self._stop.set()  # the thread notices within one frame; nothing blocks here
-        queue.close()
-
-    def close(self, timeout: float = 5.0) -> None:
-        """Drop every subscriber and wait for the thread (for shutdown, not from the event loop)."""
-        with self._lock:
-            queues, self._queues = self._queues, []
-            self._stop.set()
-            thread = self._thread
-        for queue in queues:
-            queue.close()
-        if thread is not None:
-            thread.join(timeout)
-
-    @property
-    def running(self) -> bool:
-        """True while the encoder thread is alive."""
-        with self._lock:
-            return self._thread is not None and self._thread.is_alive()
-
-    @property
-    def subscribers(self) -> int:
-        """How many queues are subscribed."""
-        with self._lock:
-            return len(self._queues)
-
-    def request_keyframe(self) -> None:
-        """Make the next frame a keyframe; any number of requests before it give one."""
-        self._keyframe.set()
-
-    def stats(self) -> dict[str, object]:
-        """frames_encoded, fps, bitrate_bps, keyframes, subscribers (for telemetry)."""
-        fps, bps = self._meter.rates()
-        return {
-            "frames_encoded": self._meter.frames,
-            "fps": round(fps, 1),
-            "bitrate_bps": int(bps),
-            "keyframes": self._meter.keyframes,
-            "subscribers": self.subscribers,
-            "error": self.error,
-        }
-
-    def _deliver(self, packet: Packet, keyframe: bool) -> None:
-        self._meter.add(packet.size, keyframe)
-        with self._lock:
-            queues = list(self._queues)
-        for queue in queues:
-            queue.put_threadsafe(packet, keyframe)
-
-    def _guarded_run(self) -> None:
-        failed = False
-        try:
-            self._run()
-        except (av.error.FFmpegError, ValueError, OSError) as exc:
-            failed = True
-            self.error = f"{self.kind} encoder {self.name!r}: {exc}"
-            log.error("%s", self.error)
-        finally:
-            with self._lock:
-                self._thread = None
-                restart = bool(self._queues) and not self._stop.is_set() and not failed
-            if restart:  # someone subscribed while this thread was on its way out
-                self._restart()
-
-    def _restart(self) -> None:
-        with self._lock:
-            if self._thread is not None:
-                return
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._guarded_run, name=f"{self.kind}[{self.name}].encoder")
-            thread = self._thread
-        thread.start()
-
-    def _pace(self, start: float, index: int, period: float) -> int:
-        """Sleep until frame `index + 1` is due; returns the next index (skipping slots when late)."""
-        index += 1
-        now = time.monotonic()
-        if now - (start + index * period) > period:  # fell behind: skip, never burst
-            index = int((now - start) / period) + 1
-        self._stop.wait(max(0.0, start + index * period - time.monotonic()))
-        return index
-
-    def _run(self) -> None:
-        raise NotImplementedError
-
-
-class VideoEncoder(_SharedEncoder):
+class VideoEncoder(SharedEncoder):
     """One H.264 encoder for one `Source`, shared by every peer that sends it."""
 
     kind = "video"
@@ -362,7 +144,7 @@ class VideoEncoder(_SharedEncoder):
             index = self._pace(start, index, period)
 
 
-class AudioEncoder(_SharedEncoder):
+class AudioEncoder(SharedEncoder):
     """One Opus encoder (48 kHz, 20 ms packets) for one audio source, shared by every peer."""
 
     kind = "audio"
@@ -380,6 +162,23 @@ class AudioEncoder(_SharedEncoder):
         self.source = source
         self.bitrate = bitrate
         self._layout = "mono" if source.channels == 1 else "stereo"
+        self._muted = threading.Event()
+
+    @property
+    def muted(self) -> bool:
+        """Whether silence is sent instead of the source (to every peer at once)."""
+        return self._muted.is_set()
+
+    def mute(self, on: bool) -> None:
+        """Send silence (`on`) or the source again; takes effect within one 20 ms packet."""
+        if on:
+            self._muted.set()
+        else:
+            self._muted.clear()
+
+    def stats(self) -> dict[str, object]:
+        """The shared stats and whether the sound is muted."""
+        return {**super().stats(), "muted": self.muted}
 
     def _open(self) -> AudioCodecContext:
         context = CodecContext.create("libopus", "w")
@@ -401,7 +200,9 @@ class AudioEncoder(_SharedEncoder):
         position = 0
         first_pts: int | None = None
         while not self._stop.is_set():
-            planes = self.source.read(AUDIO_FRAME)
+            planes = self.source.read(AUDIO_FRAME)  # read even when muted: a microphone's backlog must not grow
+            if self._muted.is_set():
+                planes = np.zeros_like(planes)
             interleaved = np.ascontiguousarray(planes.T.reshape(1, -1), dtype=np.float32)
             frame = av.AudioFrame.from_ndarray(interleaved, format="flt", layout=self._layout)
             frame.sample_rate = AUDIO_RATE

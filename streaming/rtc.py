@@ -3,9 +3,9 @@
 A `Peer` is one RTCPeerConnection to one remote (another classroom's agent, or a browser).
 What it sends comes from shared encoders (`streaming.encoding`): each outgoing track yields the
 encoder's packets, so aiortc only packetises them and a source is encoded once whatever the
-number of peers.  What it receives becomes a `RemoteVideo` (a `Source`, usable like a camera by
-the compositor and the recorder) or a `RemoteAudio` (an `AudioFeed` with counters), keyed by
-the sender's track id, which our peers set to the source name (`teacher`, `courseware`, ...).
+number of peers.  What it receives becomes a `RemoteVideo` or a `RemoteAudio`
+(`streaming.remote`, re-exported here), keyed by the sender's track id, which our peers set to
+the source name (`teacher`, `courseware`, ...).
 
 aiortc does not trickle: `create_offer` and `accept_offer` return complete SDP, candidates
 included.  Every aiortc and aioice failure is translated into `RtcError` here.
@@ -18,13 +18,10 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aioice.ice
-import av
-import cv2
-import numpy as np
 from aiortc import (
     RTCBundlePolicy,
     RTCConfiguration,
@@ -39,9 +36,8 @@ from aiortc import sdp as aiortc_sdp
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av.packet import Packet
 
-from streaming.audio import AudioFeed
 from streaming.encoding import AudioEncoder, PacketQueue, QueueClosed, VideoEncoder
-from streaming.source import Frame, Image, Source, SourceHealth
+from streaming.remote import LinkTally, PeerStats, RemoteAudio, RemoteVideo
 
 log = logging.getLogger(__name__)
 
@@ -155,144 +151,6 @@ class _PacketTrack(MediaStreamTrack):
         queue, self._queue = self._queue, None
         if queue is not None:
             self.encoder.unsubscribe(queue)
-
-
-class RemoteVideo(Source):
-    """A received video track as a `Source`: the newest decoded picture, converted to BGR when asked."""
-
-    def __init__(self, name: str) -> None:
-        """Fed by its `Peer`; `start`/`stop` do nothing (the peer owns the reading)."""
-        super().__init__(name)
-        self._raw: tuple[av.VideoFrame, float, int] | None = None
-        self._created = time.monotonic()
-        self.connected = True
-
-    def start(self) -> None:
-        """Nothing to start: the peer's task pushes the frames."""
-
-    def _run(self) -> None:
-        """Unused: no reader thread."""
-
-    def push(self, frame: av.VideoFrame) -> None:
-        """Keep `frame` as the newest (from the event loop; the BGR conversion waits for a reader)."""
-        now = time.monotonic()
-        with self._lock:
-            self._count += 1
-            self._raw = (frame, now, self._count)
-            self._rate.tick(now)
-            self._new_frame.notify_all()
-
-    def latest(self) -> Frame | None:
-        """The newest picture as BGR, or None before the first."""
-        with self._lock:
-            raw, done = self._raw, self._frame
-        if raw is None or (done is not None and done.index >= raw[2]):
-            return done
-        frame = Frame(_to_bgr(raw[0]), raw[1], raw[2])
-        with self._lock:
-            if self._frame is None or self._frame.index < frame.index:
-                self._frame = frame
-        return frame
-
-    def wait_newer(self, index: int, timeout: float) -> Frame | None:
-        """Block until a picture newer than `index` arrives (or `timeout`); returns the newest."""
-        with self._new_frame:
-            self._new_frame.wait_for(lambda: self._raw is not None and self._raw[2] > index, timeout)
-        return self.latest()
-
-    @property
-    def frames(self) -> int:
-        """Pictures received so far."""
-        return self._count
-
-    def frozen_for(self) -> float:
-        """Seconds since the last picture arrived (since creation if none did)."""
-        with self._lock:
-            last = self._raw[1] if self._raw is not None else self._created
-        return time.monotonic() - last
-
-    def health(self) -> SourceHealth:
-        """Connected, fps, age of the newest picture."""
-        now = time.monotonic()
-        with self._lock:
-            raw, fps = self._raw, self._rate.fps(now)
-        age = None if raw is None else now - raw[1]
-        return SourceHealth(self.name, self.connected, fps, age, self.reconnects, self.error)
-
-
-def _to_bgr(frame: av.VideoFrame) -> Image:
-    """Decoded picture -> BGR; OpenCV's I420 conversion is several times cheaper than swscale's."""
-    if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
-        return np.asarray(cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2BGR_I420), np.uint8)
-    return np.asarray(frame.to_ndarray(format="bgr24"), np.uint8)
-
-
-class RemoteAudio:
-    """A received audio track: its samples (48 kHz mono `AudioFeed`) and how many frames arrived."""
-
-    def __init__(self, name: str) -> None:
-        """An empty feed."""
-        self.name = name
-        self.feed = AudioFeed(48000, 1)
-        self.frames = 0
-        self._last = time.monotonic()
-
-    def push(self, frame: av.AudioFrame) -> None:
-        """Buffer one decoded frame."""
-        self.frames += 1
-        self._last = time.monotonic()
-        self.feed.push(frame)
-
-    def frozen_for(self) -> float:
-        """Seconds since the last frame arrived."""
-        return time.monotonic() - self._last
-
-
-@dataclass(frozen=True)
-class PeerStats:
-    """One peer's link as telemetry and `lesson.status` show it."""
-
-    peer_id: str
-    state: str
-    frames_sent: int
-    frames_received: int
-    rtt_ms: float | None
-    loss: float
-    bitrate_in_kbps: float
-    bitrate_out_kbps: float
-    fps_in: float
-
-    def to_dict(self) -> dict[str, object]:
-        """For JSON."""
-        return asdict(self)
-
-@dataclass
-class _Link:
-    """The numbers `Peer.stats` takes from one aiortc stats report."""
-
-    rtts: list[float] = field(default_factory=list)
-    lost_in: int = 0
-    received: int = 0
-    lost_out: float = 0.0
-    bytes_in: int = 0
-    bytes_out: int = 0
-
-    def add(self, report: Mapping[str, Any]) -> None:
-        for entry in report.values():
-            if entry.type == "remote-inbound-rtp":  # what the remote says about what we send
-                self.rtts.append(entry.roundTripTime)
-                self.lost_out = max(self.lost_out, entry.fractionLost / 256)  # RTCP's 8-bit fraction
-            elif entry.type == "inbound-rtp":
-                self.lost_in += max(0, entry.packetsLost)
-                self.received += entry.packetsReceived
-            elif entry.type == "transport":
-                self.bytes_in += entry.bytesReceived
-                self.bytes_out += entry.bytesSent
-
-    def loss(self) -> float:
-        """The worse of the two directions, as a fraction of packets."""
-        incoming = self.lost_in / (self.lost_in + self.received) if self.lost_in + self.received else 0.0
-        return max(incoming, self.lost_out)
 
 
 def _codec_preferences(kind: str) -> list[object]:
@@ -497,7 +355,7 @@ class Peer:
 
     async def stats(self) -> PeerStats:
         """State, frame counters, RTT, loss, bitrates since the previous call, incoming fps."""
-        link = _Link()
+        link = LinkTally()
         if not self._closed:
             async with asyncio.timeout(5.0):
                 link.add(await self._pc.getStats())

@@ -4,9 +4,15 @@
 `DELETE` when the viewer leaves; the viewer is one more `Peer` on the source's shared encoder,
 so it costs packetising, not encoding.  `POST /whip/<name>` lets a browser send its camera and
 microphone into the agent (双师 from nothing but a browser): the received tracks are handed to
-`on_ingest(name, peer)` as `RemoteVideo`/`RemoteAudio`.  `GET /watch/<source>` is a small page
+`on_ingest(name, peer)` as `RemoteVideo`/`RemoteAudio` (streaming.remote).  `GET /watch/<source>` is a small page
 that plays `/whep/<source>`.  aiortc does not trickle, so the answer carries every candidate and
 `PATCH` (trickle ICE) is answered 405, as both specifications allow.
+
+Browsers: the server's own pages may always use these endpoints; scripts of another site only
+when its origin is in `allowed_origins` (e.g. the centre's dashboard for 巡课), since any page
+open in the panel's browser can reach the agent on loopback.  Requests without ``Origin`` (the
+CLI, another agent) are not a browser's cross-site script.  Who may come in at all (a PIN off
+loopback) is the embedding application's middleware's business.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,17 +35,14 @@ __all__ = ["WhepService", "whep_routes"]
 
 MAX_SDP_BYTES = 64 * 1024
 WATCH_PAGE = Path(__file__).with_name("static") / "watch.html"
-CORS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Expose-Headers": "Location, Link, ETag",
-}
+EXPOSE = {"Access-Control-Expose-Headers": "Location, Link, ETag", "Vary": "Origin"}
 PREFLIGHT = {
-    **CORS,
     # No PATCH: clients that learn trickle support from this list then send complete offers.
     "Access-Control-Allow-Methods": "POST, DELETE, OPTIONS",
     "Access-Control-Allow-Headers": "Content-Type, Authorization, If-Match",
     "Access-Control-Max-Age": "600",
 }
+Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
 @dataclass
@@ -61,8 +64,26 @@ def _link(url: str, server: IceServer) -> str:
 
 
 def _fail(status: int, reason: str) -> web.Response:
-    """A plain-text error that says what was wrong (and CORS, so a browser's script can read it)."""
-    return web.Response(status=status, text=reason + "\n", headers=CORS)
+    """A plain-text error that says what was wrong."""
+    return web.Response(status=status, text=reason + "\n")
+
+
+def request_origin(request: web.Request) -> str:
+    """The server's own origin as a browser names it (``http://127.0.0.1:8765``)."""
+    return f"{request.scheme}://{request.host}".lower()
+
+
+def origin_refusal(request: web.Request, allowed: Iterable[str]) -> str:
+    """Why a browser script from another site may not use this endpoint ("" when it may).
+
+    No ``Origin`` header: not a browser's cross-site script (the CLI, an agent).  The same origin:
+    the agent's own pages.  Any other site must be listed: a page open in the panel's browser
+    reaches loopback, and must not be able to watch the classroom's cameras.
+    """
+    origin = request.headers.get("Origin")
+    if origin is None or origin.lower() == request_origin(request) or origin.lower() in allowed:
+        return ""
+    return f"origin {origin!r} may not use WHEP/WHIP here (not this server, not in allowed_origins)"
 
 
 class WhepService:
@@ -77,32 +98,56 @@ class WhepService:
         on_ingest: Callable[[str, Peer], None] | None = None,
         on_ingest_end: Callable[[str, Peer], None] | None = None,
         max_viewers: int = 8,
+        allowed_origins: Iterable[str] = (),
     ) -> None:
-        """`video(source)`/`audio(source)` give the shared encoder for a source name, None if unknown."""
+        """`video(source)`/`audio(source)` give the shared encoder for a source name, None if unknown.
+
+        `allowed_origins` (``https://host[:port]``) are the other sites whose scripts may watch or
+        publish from a browser; the server's own origin always may.
+        """
         self._video = video
         self._audio = audio
         self._ice = ice
         self._on_ingest = on_ingest
         self._on_ingest_end = on_ingest_end
         self.max_viewers = max_viewers
+        self.allowed_origins = frozenset(o.lower().rstrip("/") for o in allowed_origins)
         self.sessions: dict[str, _Session] = {}
         self._closing: set[asyncio.Task[None]] = set()
 
     def routes(self) -> list[web.RouteDef]:
         """The handlers, to add to an application (`app.add_routes`)."""
+        guard = self._guard
         return [
-            web.post("/whep/{source}", self.whep_offer),
-            web.options("/whep/{source}", self.preflight),
-            web.delete("/whep/{source}/{session}", self.end),
-            web.patch("/whep/{source}/{session}", self.no_trickle),
-            web.options("/whep/{source}/{session}", self.preflight),
-            web.post("/whip/{source}", self.whip_offer),
-            web.options("/whip/{source}", self.preflight),
-            web.delete("/whip/{source}/{session}", self.end),
-            web.patch("/whip/{source}/{session}", self.no_trickle),
-            web.options("/whip/{source}/{session}", self.preflight),
+            web.post("/whep/{source}", guard(self.whep_offer)),
+            web.options("/whep/{source}", guard(self.preflight)),
+            web.delete("/whep/{source}/{session}", guard(self.end)),
+            web.patch("/whep/{source}/{session}", guard(self.no_trickle)),
+            web.options("/whep/{source}/{session}", guard(self.preflight)),
+            web.post("/whip/{source}", guard(self.whip_offer)),
+            web.options("/whip/{source}", guard(self.preflight)),
+            web.delete("/whip/{source}/{session}", guard(self.end)),
+            web.patch("/whip/{source}/{session}", guard(self.no_trickle)),
+            web.options("/whip/{source}/{session}", guard(self.preflight)),
             web.get("/watch/{source}", self.watch_page),
         ]
+
+    def _guard(self, handler: Handler) -> Handler:
+        """Refuse scripts of sites not allowed; let allowed ones read the answer (CORS)."""
+
+        async def guarded(request: web.Request) -> web.Response:
+            refusal = origin_refusal(request, self.allowed_origins)
+            if refusal:
+                log.warning("%s %s refused: %s", request.method, request.path, refusal)
+                return web.Response(status=403, text=refusal + "\n", headers={"Vary": "Origin"})
+            response = await handler(request)
+            origin = request.headers.get("Origin")
+            response.headers.update(EXPOSE)
+            if origin is not None:
+                response.headers["Access-Control-Allow-Origin"] = origin
+            return response
+
+        return guarded
 
     def attach(self, app: web.Application) -> None:
         """Add the routes to `app` and close every session when it shuts down."""
@@ -119,12 +164,12 @@ class WhepService:
         return sum(1 for s in self.sessions.values() if s.kind == "whep")
 
     async def preflight(self, request: web.Request) -> web.Response:
-        """CORS preflight: a page on another origin (the centre's) may POST and DELETE."""
+        """CORS preflight: a page of an allowed origin (the centre's) may POST and DELETE."""
         return web.Response(status=204, headers=PREFLIGHT)
 
     async def no_trickle(self, request: web.Request) -> web.Response:
         """Trickle ICE is not supported: the answer already carries every candidate."""
-        return web.Response(status=405, text="trickle ICE is not supported\n", headers={**CORS, "Allow": "DELETE"})
+        return web.Response(status=405, text="trickle ICE is not supported\n", headers={"Allow": "DELETE"})
 
     async def _read_offer(self, request: web.Request) -> str | web.Response:
         content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
@@ -183,8 +228,9 @@ class WhepService:
         session.peer.on_state(lambda state: self._state(session, state))
         if session.kind == "whip" and self._on_ingest is not None:
             self._on_ingest(session.name, session.peer)
-        location = f"{request.path.rstrip('/')}/{session.id}"
-        headers = {**CORS, "Location": location, "ETag": f'"{session.id}"', "Content-Type": "application/sdp"}
+        # The raw path: a source name may hold an escaped "/" (a received picture, ``room-2%2Fstudents``).
+        location = f"{request.raw_path.split('?')[0].rstrip('/')}/{session.id}"
+        headers = {"Location": location, "ETag": f'"{session.id}"', "Content-Type": "application/sdp"}
         links = [_link(url, server) for server in self._ice.servers for url in server.urls]
         if links:
             headers["Link"] = ", ".join(links)
@@ -206,7 +252,7 @@ class WhepService:
         if session is None or session.name != request.match_info["source"]:
             return _fail(404, "no such session (already ended?)")
         await self._end(session.id)
-        return web.Response(status=200, headers=CORS)
+        return web.Response(status=200)
 
     async def _end(self, session_id: str) -> None:
         session = self.sessions.pop(session_id, None)
@@ -216,6 +262,13 @@ class WhepService:
         if session.kind == "whip" and self._on_ingest_end is not None:
             self._on_ingest_end(session.name, session.peer)
         log.info("%s session %s for %r ended", session.kind, session.id, session.name)
+
+    async def end_watchers(self, source: str) -> int:
+        """End every viewer of `source` (its picture is gone); how many there were."""
+        ids = [s.id for s in self.sessions.values() if s.kind == "whep" and s.name == source]
+        for session_id in ids:
+            await self._end(session_id)
+        return len(ids)
 
     async def watch_page(self, request: web.Request) -> web.Response:
         """The page that plays `/whep/<source>` (static: the script reads the source from the URL)."""
@@ -236,7 +289,10 @@ def whep_routes(
     audio: Callable[[str], AudioEncoder | None] | None = None,
     on_ingest: Callable[[str, Peer], None] | None = None,
     max_viewers: int = 8,
+    allowed_origins: Iterable[str] = (),
 ) -> list[web.RouteDef]:
     """The WHEP/WHIP/watch routes of a new `WhepService` (use `WhepService.attach` to also close on shutdown)."""
-    service = WhepService(encoders, ice, audio=audio, on_ingest=on_ingest, max_viewers=max_viewers)
+    service = WhepService(
+        encoders, ice, audio=audio, on_ingest=on_ingest, max_viewers=max_viewers, allowed_origins=allowed_origins
+    )
     return service.routes()

@@ -1,16 +1,18 @@
-// The live lesson on the classroom page: this room's outgoing picture (WHEP), the other
-// classrooms' pictures, each link's quality, mute, and a clear stop. Text nodes only.
+// The live lesson on the classroom page: this room's outgoing picture and the other classrooms'
+// pictures (all played over WHEP), each link's quality, muting this room's sound, and a clear
+// stop. Text nodes only.
 "use strict";
 
 (() => {
   const section = document.getElementById("lesson");
   const PICTURES_EVERY_MS = 2000;
   let shown = null; // the lesson id on screen
-  let tiles = new Map(); // picture name -> { node, stop() }
+  let tiles = new Map(); // picture name -> { node, stream, stop() }
   let grid = null;
   let peersList = null;
   let muteButton = null;
-  let muted = true; // browsers only autoplay muted video
+  let muteNote = null;
+  let roomMuted = false; // this room's outgoing sound (lesson.mute)
   let timer = null;
 
   function gathered(pc, ms) {
@@ -23,6 +25,7 @@
   }
 
   // WHEP: POST the offer, set the answer; DELETE the session's Location when done. Null on refusal.
+  // A received picture's name holds a "/": escaped, it stays one path segment.
   async function whep(source, video) {
     const pc = new RTCPeerConnection({ iceServers: [] });
     const stream = new MediaStream();
@@ -73,25 +76,29 @@
     return () => { running = false; if (url) URL.revokeObjectURL(url); };
   }
 
-  function tile(cls, name, caption) {
+  // A received picture shows as PNG snapshots at once, and as video as soon as its stream plays
+  // (the snapshots stay when the agent cannot stream it).
+  function tile(cls, name, caption, stream) {
     const video = el("video", { autoplay: true, playsinline: true, muted: true });
     video.muted = true;
     const node = el("figure", { class: "tile " + cls, "data-picture": name }, video,
       el("figcaption", { class: "caption" }, el("span", { class: "who" }, caption), el("span", { class: "quality" })));
-    const entry = { node, stop: () => {} };
-    whep(name, video).then((stop) => {
-      if (stop) {
-        entry.stop = stop;
-        // Only a remote classroom's played video has sound worth unmuting (never our own: echo).
-        if (cls.includes("remote") && muteButton) muteButton.hidden = false;
-        return;
-      }
-      if (!name.includes("/")) return;
-      // Received pictures have no WHEP endpoint of their own: show the agent's snapshots instead.
+    const entry = { node, stream, stopVideo: () => {}, stopSnapshots: () => {} };
+    entry.stop = () => { entry.stopVideo(); entry.stopSnapshots(); };
+    const received = name.includes("/");
+    if (received) {
       const img = el("img", { alt: caption });
-      video.replaceWith(img);
-      entry.stop = snapshots(name, img);
-    }).catch(() => {});
+      video.hidden = true;
+      video.before(img);
+      entry.stopSnapshots = snapshots(name, img);
+      video.addEventListener("playing", () => {
+        entry.stopSnapshots();
+        entry.stopSnapshots = () => {};
+        img.remove();
+        video.hidden = false;
+      }, { once: true });
+    }
+    whep(name, video).then((stop) => { if (stop) entry.stopVideo = stop; }).catch(() => {});
     return entry;
   }
 
@@ -109,20 +116,38 @@
   }
 
   async function refreshPictures(lesson) {
-    let names = [];
+    let pictures = {};
     try {
       const response = await fetch("/api/lesson/pictures", { cache: "no-store" });
-      names = Object.keys((await response.json()).pictures || {});
+      pictures = (await response.json()).pictures || {};
     } catch (err) {
       return;
     }
-    for (const name of names.sort()) {
+    for (const [name, entry] of tiles) {
+      if (!name.includes("/")) continue; // this room's own picture stays
+      const now = pictures[name];
+      if (now && now.stream === entry.stream) continue;
+      // Gone, or arrived anew (the link was renegotiated): the old stream has ended.
+      entry.stop();
+      entry.node.remove();
+      tiles.delete(name);
+    }
+    for (const name of Object.keys(pictures).sort()) {
       if (tiles.has(name)) continue;
       const main = lesson.role === "remote" && !name.endsWith("/courseware");
-      const entry = tile(main ? "remote main" : "remote", name, pictureCaption(name, lesson));
+      const entry = tile(main ? "remote main" : "remote", name, pictureCaption(name, lesson), pictures[name].stream);
       tiles.set(name, entry);
       grid.append(entry.node);
     }
+  }
+
+  function showMuted(on) {
+    roomMuted = Boolean(on);
+    muteButton.textContent = roomMuted ? t("unmute_room") : t("mute_room");
+    muteButton.setAttribute("aria-pressed", String(roomMuted));
+    muteButton.classList.toggle("on", roomMuted);
+    muteNote.hidden = !roomMuted;
+    section.dataset.muted = String(roomMuted);
   }
 
   function build(lesson) {
@@ -130,12 +155,14 @@
     shown = lesson.id;
     const head = el("div", { class: "lesson-head row" },
       el("h2", {}, t("mode_" + lesson.mode), " · ", t("role_" + lesson.role)));
-    muteButton = el("button", { type: "button", class: "big mute", "data-action": "mute", hidden: true }, t("unmute"));
-    muteButton.addEventListener("click", () => {
-      muted = !muted;
-      for (const video of section.querySelectorAll(".tile.remote video")) video.muted = muted;
-      muteButton.textContent = muted ? t("unmute") : t("mute");
+    // This room's outgoing sound, for every other classroom at once (the command table's lesson.mute).
+    muteButton = el("button", { type: "button", class: "big mute", "data-action": "mute" });
+    muteNote = el("p", { class: "muted-note", role: "status" }, t("room_muted"));
+    muteButton.addEventListener("click", async () => {
+      const reply = await send("lesson.mute", { on: !roomMuted });
+      if (reply.status === "succeeded") showMuted(reply.result.muted);
     });
+    muteButton.hidden = !LAYOUT.can_mute; // a room that sends no sound has nothing to mute
     const stop = el("button", { type: "button", class: "big end", "data-action": "stop-lesson" }, t("stop_lesson"));
     stop.addEventListener("click", () => send("lesson.stop", {}));
     head.append(muteButton, stop);
@@ -146,7 +173,8 @@
     if (mine) tiles.set(own, mine);
     // Pictures take the width; this room's own picture and the links sit beside them.
     const aside = el("aside", { class: "lesson-side" }, mine ? mine.node : null, peersList);
-    section.replaceChildren(head, el("div", { class: "lesson-body" }, grid, aside));
+    section.replaceChildren(head, muteNote, el("div", { class: "lesson-body" }, grid, aside));
+    showMuted(Boolean(lesson.muted));
     refreshPictures(lesson);
     timer = setInterval(() => refreshPictures(lesson), PICTURES_EVERY_MS);
   }
@@ -181,6 +209,7 @@
     section.hidden = false;
     document.body.classList.add("in-lesson");
     if (shown !== lesson.id) build(lesson);
+    else if (typeof lesson.muted === "boolean" && lesson.muted !== roomMuted) showMuted(lesson.muted);
     updatePeers(lesson);
   });
   render(view); // the boot view may already be in a lesson

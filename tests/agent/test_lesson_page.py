@@ -14,6 +14,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from test_page_browser import CHROMIUM, CHROMIUM_ARGS, REPO, SCREENSHOTS, skip_without_chromium
 
 from central.mosquitto import LocalBroker, free_port
@@ -48,7 +49,7 @@ trusted = ["{other}"]
 send = ["teacher"]
 answer_with = ["students"]
 remotes = ["{other}"]
-audio = "none"
+audio = "tone:440"
 ice_host_addresses = ["127.0.0.1"]
 [lesson.video.camera]
 size = "320x180"
@@ -105,6 +106,13 @@ FRAMES = """(name) => {
   return img && img.dataset.frame ? Number(img.dataset.frame) : -1;
 }"""
 ABOVE = "([name, above]) => (" + FRAMES + ")(name) > above"
+# Frames decoded by a tile's <video> once it is what the tile shows (-1 while only a snapshot is).
+DECODED = """(name) => {
+  const video = document.querySelector(`[data-picture="${name}"] video`);
+  if (!video || video.hidden || !video.srcObject) return -1;
+  return video.getVideoPlaybackQuality().totalVideoFrames;
+}"""
+DECODED_ABOVE = "([name, above]) => (" + DECODED + ")(name) > above"
 
 
 async def advancing(page: Any, name: str) -> None:
@@ -112,6 +120,30 @@ async def advancing(page: Any, name: str) -> None:
     await page.wait_for_function(ABOVE, arg=[name, 0], timeout=45_000)
     start = await page.evaluate(FRAMES, name)
     await page.wait_for_function(ABOVE, arg=[name, start], timeout=20_000)
+
+
+async def playing(page: Any, name: str) -> None:
+    """The picture `name` plays as video: its decoded frames go up, and no snapshot is left in its tile."""
+    await page.wait_for_function(DECODED_ABOVE, arg=[name, 0], timeout=45_000)
+    start = await page.evaluate(DECODED, name)
+    await page.wait_for_function(DECODED_ABOVE, arg=[name, start + 10], timeout=20_000)
+    assert await page.locator(f'[data-picture="{name}"] img').count() == 0
+
+
+def sound_level(base: str, name: str) -> float:
+    with urllib.request.urlopen(f"{base}/api/lesson/sounds", timeout=10) as response:
+        sound = json.loads(response.read())["sounds"].get(name)
+    return -1.0 if sound is None else float(sound["level"])
+
+
+async def heard(base: str, name: str, *, silent: bool) -> None:
+    """The agent at `base` receives sound `name`: silence (muted at the sender) or the tone (RMS ~0.07)."""
+    async with asyncio.timeout(20):
+        while True:
+            level = await asyncio.to_thread(sound_level, base, name)
+            if (silent and 0 <= level < 0.002) or (not silent and level > 0.03):
+                return
+            await asyncio.sleep(0.2)
 
 
 async def _lesson(main: str, remote: str) -> None:
@@ -137,17 +169,31 @@ async def _lesson(main: str, remote: str) -> None:
             await expect(lesson.locator("h2")).to_have_text("专递课堂 · 主讲教室")
             link = lesson.locator('.peer[data-peer="room-remote"]')
             await expect(link).to_have_attribute("data-state", "connected", timeout=60_000)
-            await advancing(page, "teacher")  # the self view, played through WHEP
-            await advancing(page, "room-remote/students")  # the remote classroom's students
+            await playing(page, "teacher")  # the self view, played through WHEP
+            await playing(page, "room-remote/students")  # the remote classroom's students, as video too
+            snapshot = f"{main}/api/lesson/pictures/room-remote/students.png"  # still there for technicians
+            assert (await page.request.get(snapshot)).headers["content-type"] == "image/png"
             await expect(link).to_contain_text("延迟")
             await expect(page.locator('button[data-action="zhuandi"]')).to_be_disabled()  # one lesson at a time
             await page.screenshot(path=str(SCREENSHOTS / "page-lesson.png"))
+
+            # Mute this room's sound for every other classroom, and see it said on the page.
+            mute = lesson.locator('button[data-action="mute"]')
+            await expect(mute).to_have_text("本教室静音")
+            await mute.click()
+            await expect(page.locator("#outcomes li").first).to_have_text("本教室静音：完成")
+            await expect(mute).to_have_text("取消静音")
+            await expect(lesson.locator(".muted-note")).to_be_visible()
+            await heard(remote, "room-main/audio", silent=True)  # the remote classroom now hears silence
+            await mute.click()
+            await expect(lesson.locator(".muted-note")).to_be_hidden()
+            await heard(remote, "room-main/audio", silent=False)
 
             # The remote classroom's own page: the main classroom's picture, playing.
             other = await browser.new_page(viewport={"width": 1280, "height": 800})
             await other.goto(remote + "/")
             await expect(other.locator("#lesson h2")).to_have_text("专递课堂 · 听课教室", timeout=30_000)
-            await advancing(other, "room-main/teacher")
+            await playing(other, "room-main/teacher")
             await expect(other.locator('[data-picture="room-main/teacher"] .who')).to_have_text("主讲教室画面")
 
             await lesson.locator('button[data-action="stop-lesson"]').click()
@@ -172,3 +218,32 @@ async def test_lesson_page_zhuandi_from_one_touch_to_stop(broker: LocalBroker, t
         async with asyncio.timeout(240):
             await _lesson(main, remote)
         assert (await asyncio.to_thread(status, main))["lesson"]["active"] is False
+
+
+def test_received_pictures_get_one_encoder_each_until_they_are_gone() -> None:
+    import av
+    import numpy as np
+
+    from agent.commands import Rejected
+    from agent.config_lesson import LessonConfig
+    from agent.lesson_media import LessonMedia
+    from streaming.remote import RemoteVideo
+
+    media = LessonMedia(LessonConfig(audio="tone:440"), {}, {})
+    try:
+        students = RemoteVideo("students")
+        students.push(av.VideoFrame.from_ndarray(np.zeros((180, 322, 3), np.uint8), format="bgr24"))
+        first = media.picture_encoder("room-2/students", students)
+        assert media.picture_encoder("room-2/students", students) is first  # every viewer shares it
+        assert first.size == (322, 180)  # sent on at the size it arrived
+        renegotiated = RemoteVideo("students")
+        second = media.picture_encoder("room-2/students", renegotiated)
+        assert second is not first
+        assert media.retire({"room-2/students": renegotiated}) == ([], [first])  # the old one is closed
+        assert media.retire({}) == (["room-2/students"], [second])  # the lesson ended
+        media.mute(True)
+        assert media.encoder("audio").muted
+        with pytest.raises(Rejected, match="sends no sound"):
+            LessonMedia(LessonConfig(audio="none"), {}, {}).mute(True)
+    finally:
+        media.close()

@@ -11,6 +11,7 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from agent.alarms import Alarms
 from agent.commands import CommandTable
 from agent.config import SiteConfig, parse_config
+from agent.config_lesson import LessonConfig
 from agent.devices import DeviceService
 from agent.http_api import create_api
 from agent.page import page_part
@@ -35,7 +37,7 @@ HOSTILE = '</script><script>alert("x")</script><b>&amp;'
 PIN = "2468"
 
 
-def site(tmp: Path, room: str = "高一(3)班") -> SiteConfig:
+def site(tmp: Path, room: str = "高一(3)班", **camera: Any) -> SiteConfig:
     return parse_config(
         {
             "agent_id": "room-3",
@@ -44,7 +46,7 @@ def site(tmp: Path, room: str = "高一(3)班") -> SiteConfig:
             "data_dir": str(tmp),
             "devices": [
                 {"id": "panel", "profile": "samsung-mdc", "address": "sim"},
-                {"id": "camera", "profile": "sony-visca", "address": "sim"},
+                {"id": "camera", "profile": "sony-visca", "address": "sim", **camera},
             ],
         }
     )
@@ -148,6 +150,9 @@ def test_layout_offers_named_presets_panel_inputs_and_only_what_the_table_has(tm
     assert "hdmi1" in layout["panels"][0]["inputs"]
     assert layout["can_record"] is False and layout["can_lesson"] is False
     assert room_layout(config.devices, ["record.start", "lesson.start"])["can_lesson"] is True
+    sound, silent = LessonConfig(audio="tone:440"), LessonConfig(audio="none")
+    assert room_layout(config.devices, ["lesson.mute"], sound)["can_mute"] is True
+    assert room_layout(config.devices, ["lesson.mute"], silent)["can_mute"] is False  # nothing to mute
 
 
 def test_live_view_keeps_device_state_only_while_online(tmp_path: Path) -> None:
@@ -189,6 +194,13 @@ async def test_home_is_chinese_by_default_and_escapes_the_room_name(tmp_path: Pa
         assert (await client.get("/page/static/page.js")).status == 200
         await client.get("/page/lang/en?next=%2F")
         assert boot(await (await client.get("/")).text())["t"]["start_record"] == "Start recording"
+
+
+async def test_the_page_offers_the_configured_preset_names(tmp_path: Path) -> None:
+    config = site(tmp_path, presets={"5": "实验台", "1": "讲台"})
+    async with TestClient(TestServer(app_for(config))) as client:
+        cameras = boot(await (await client.get("/")).text())["layout"]["cameras"]
+    assert cameras == [{"id": "camera", "presets": {"1": "讲台", "5": "实验台"}}]  # JSON keys, in number order
 
 
 async def test_a_command_that_fails_says_why_in_plain_words(panel_client: TestClient) -> None:
@@ -282,3 +294,37 @@ async def test_without_a_pin_other_devices_are_refused_with_the_reason(tmp_path:
         assert page.status == 403 and "[http]" in await page.text()
         api = await client.get("/api/status")
         assert api.status == 403 and "pin" in (await api.json())["error"]
+
+
+async def test_whep_off_loopback_needs_the_pin_session(tmp_path: Path) -> None:
+    from streaming.rtc import IceSettings
+    from streaming.whep import WhepService
+
+    config = site(tmp_path)
+    table = room_table(config)
+    whep = WhepService(lambda name: None, IceSettings())
+    part = page_part(table, status_of(config), config, Timetable, pin=PIN, is_local=lambda r: False)
+    sdp = {"Content-Type": "application/sdp"}
+    async with TestClient(TestServer(create_api(table, status_of(config), [part, whep.attach]))) as client:
+        refused = await client.post("/whep/teacher", data="v=0", headers=sdp)
+        assert refused.status == 401 and "PIN" in (await refused.json())["error"]
+        assert (await client.post("/whip/master", data="v=0", headers=sdp)).status == 401
+        await client.post("/page/login", data={"pin": PIN, "next": "/"}, allow_redirects=False)
+        reached = await client.post("/whep/teacher", data="v=0", headers=sdp)
+        assert reached.status == 404 and "no live source 'teacher'" in await reached.text()  # the WHEP service's
+
+
+async def test_scripts_of_other_sites_are_refused_even_on_the_panel(tmp_path: Path) -> None:
+    config = replace(site(tmp_path), http_allowed_origins=("https://central.example",))
+    table = room_table(config)
+    part = page_part(table, status_of(config), config, Timetable, is_local=lambda r: True)
+    async with TestClient(TestServer(create_api(table, status_of(config), [part]))) as client:
+        ping = {"name": "agent.ping", "args": {}}
+        evil = await client.post("/api/commands", json=ping, headers={"Origin": "https://evil.example"})
+        assert evil.status == 403 and "'https://evil.example' may not use this agent" in (await evil.json())["error"]
+        assert (await client.get("/api/status", headers={"Origin": "https://evil.example"})).status == 403
+        centre = await client.post("/api/commands", json=ping, headers={"Origin": "https://central.example"})
+        assert (await centre.json())["status"] == "succeeded"
+        own = f"http://{client.host}:{client.port}"
+        assert (await client.post("/page/command", json=ping, headers={"Origin": own})).status == 200
+        assert (await client.get("/", headers={"Origin": "https://evil.example"})).status == 200  # a link is fine

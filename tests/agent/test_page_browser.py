@@ -62,6 +62,7 @@ id = "camera"
 profile = "sony-visca"
 address = "sim"
 poll_s = 0.5
+presets = {{ 1 = "讲台", 2 = "黑板", 4 = "实验台" }}
 [[devices]]
 id = "board"
 profile = "samsung-mdc"
@@ -172,6 +173,7 @@ async def _teacher_session(base: str) -> None:
 
             # Camera: keep this position as 讲台, turn right while pressed, then 讲台 brings it back.
             camera = page.locator('.card.camera[data-device="camera"]')
+            await expect(camera.locator("button.preset")).to_have_text(["讲台", "黑板", "实验台"])  # the config's names
             position = camera.locator(".position")
             await expect(position).to_have_attribute("data-pan", re.compile(r"^-?\d+$"))
             home_pan = await position.get_attribute("data-pan")

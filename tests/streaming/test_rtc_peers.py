@@ -15,7 +15,8 @@ import pytest
 
 from streaming import stamp
 from streaming.encoding import AudioEncoder, VideoEncoder
-from streaming.rtc import IceServer, IceSettings, Peer, RemoteVideo, RtcError
+from streaming.remote import RemoteVideo
+from streaming.rtc import IceServer, IceSettings, Peer, RtcError
 from streaming.synthetic import SyntheticSource, ToneSource
 
 ICE = IceSettings(host_addresses=("127.0.0.1",))
@@ -223,3 +224,32 @@ async def test_closing_a_peer_releases_the_encoder(teacher: SyntheticSource) -> 
     await receiver.close()
     with pytest.raises(RtcError, match="closed"):
         await sender.create_offer()
+
+
+async def test_muting_the_shared_audio_silences_every_receiver(peers: list[Peer]) -> None:
+    sound = AudioEncoder("audio", ToneSource(440, level=0.1))
+    try:
+        receivers = [Peer(f"room-{n}", ICE, receive_audio=1) for n in range(2)]
+        senders = [Peer(f"main-to-{n}", ICE, send={"audio": sound}) for n in range(2)]
+        peers.extend([*receivers, *senders])
+        for sender, receiver in zip(senders, receivers, strict=True):
+            await connect(sender, receiver)
+
+        def levels() -> list[float]:
+            return [r.incoming_audio["audio"].level if "audio" in r.incoming_audio else -1.0 for r in receivers]
+
+        await until(lambda: min(levels()) > 0.03, 20, "the tone at both receivers")  # 0.1 peak: RMS ~0.07
+        assert sound.subscribers == 2  # one encoder for both
+        sound.mute(True)
+        await until(lambda: max(levels()) < 0.002, 10, "silence at both receivers")
+        before = [r.incoming_audio["audio"].frames for r in receivers]
+
+        def flowing() -> bool:
+            return all(r.incoming_audio["audio"].frames > n + 25 for r, n in zip(receivers, before, strict=True))
+
+        await until(flowing, 10, "silent packets still flowing (a muted room is not a frozen link)")
+        assert max(levels()) < 0.002 and sound.stats()["muted"] is True
+        sound.mute(False)
+        await until(lambda: min(levels()) > 0.03, 10, "the tone back at both receivers")
+    finally:
+        sound.close()

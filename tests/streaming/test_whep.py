@@ -111,7 +111,7 @@ async def test_whep_viewer_plays_and_leaves(agent: Agent) -> None:
         response = await post_offer(agent.base, "/whep/teacher", await viewer.create_offer())
         assert response.status == 201, await response.text()
         assert response.headers["Content-Type"].startswith("application/sdp")
-        assert response.headers["Access-Control-Allow-Origin"] == "*"
+        assert "Access-Control-Allow-Origin" not in response.headers  # no browser, no CORS
         assert "Link" not in response.headers  # no STUN/TURN configured
         location = response.headers["Location"]
         assert location.startswith("/whep/teacher/")
@@ -155,6 +155,72 @@ async def test_whep_refuses_bad_requests_with_the_reason(agent: Agent) -> None:
         async with http.get(agent.base + "/watch/teacher") as page:
             html = await page.text()
             assert page.status == 200 and "直播" in html and "<video" in html and "muted" in html
+
+
+CENTRE = "https://central.example:8443"
+
+
+async def serve(service: WhepService) -> tuple[str, web.AppRunner]:
+    app = web.Application()
+    service.attach(app)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return f"http://127.0.0.1:{port}", runner
+
+
+async def test_only_the_same_origin_and_allowed_sites_may_watch(agent: Agent) -> None:
+    service = WhepService(lambda name: agent.encoder if name == "teacher" else None, ICE, allowed_origins=[CENTRE])
+    base, runner = await serve(service)
+    viewer = Peer("viewer", ICE, receive_video=1)
+    try:
+        offer = await viewer.create_offer()
+        async with aiohttp.ClientSession() as http, asyncio.timeout(30):
+            sdp = {"Content-Type": "application/sdp"}
+            evil = {**sdp, "Origin": "https://evil.example"}
+            async with http.post(base + "/whep/teacher", data=offer, headers=evil) as refused:
+                assert refused.status == 403 and "'https://evil.example' may not use WHEP" in await refused.text()
+                assert "Access-Control-Allow-Origin" not in refused.headers
+            async with http.options(base + "/whep/teacher", headers={"Origin": "https://evil.example"}) as pre:
+                assert pre.status == 403 and "Access-Control-Allow-Origin" not in pre.headers
+            assert service.viewers == 0
+            async with http.options(base + "/whep/teacher", headers={"Origin": CENTRE}) as pre:
+                assert pre.status == 204 and pre.headers["Access-Control-Allow-Origin"] == CENTRE
+            async with http.post(base + "/whep/teacher", data=offer, headers={**sdp, "Origin": CENTRE}) as allowed:
+                assert allowed.status == 201 and allowed.headers["Access-Control-Allow-Origin"] == CENTRE
+                assert "Location" in allowed.headers["Access-Control-Expose-Headers"]
+                location = allowed.headers["Location"]
+            async with http.delete(base + location, headers={"Origin": "https://evil.example"}) as stranger:
+                assert stranger.status == 403 and service.viewers == 1  # nor may another site hang it up
+            async with http.delete(base + location, headers={"Origin": base}) as own:
+                assert own.status == 200 and service.viewers == 0  # the server's own page always may
+    finally:
+        await viewer.close()
+        await runner.cleanup()
+
+
+async def test_a_received_picture_is_watched_by_its_escaped_name(agent: Agent) -> None:
+    service = WhepService(lambda name: agent.encoder if name == "room-2/students" else None, ICE)
+    base, runner = await serve(service)
+    viewers = [Peer(f"v{n}", ICE, receive_video=1) for n in range(2)]
+    try:
+        first = await post_offer(base, "/whep/room-2%2Fstudents", await viewers[0].create_offer())
+        assert first.status == 201 and first.headers["Location"].startswith("/whep/room-2%2Fstudents/")
+        await viewers[0].accept_answer(await first.text())
+        await until(lambda: has_video(viewers[0], "room-2/students", 5), 20, "the received picture, sent on")
+        async with aiohttp.ClientSession() as http, asyncio.timeout(10), http.delete(
+            base + first.headers["Location"]
+        ) as gone:
+            assert gone.status == 200 and service.viewers == 0
+        second = await post_offer(base, "/whep/room-2%2Fstudents", await viewers[1].create_offer())
+        assert second.status == 201 and service.viewers == 1
+        assert await service.end_watchers("room-2/students") == 1  # the picture is gone: so are its viewers
+        assert service.viewers == 0
+    finally:
+        for viewer in viewers:
+            await viewer.close()
+        await runner.cleanup()
 
 
 async def test_viewer_cap_answers_503(agent: Agent) -> None:
@@ -212,15 +278,10 @@ async def test_whip_ingest_arrives_as_a_named_source(agent: Agent, teacher: Synt
 async def test_configured_ice_servers_are_announced_in_link_headers(agent: Agent) -> None:
     stun = IceServer(("stun:127.0.0.1:3478",))  # nobody answers there: gathering waits for its timeout
     service = WhepService(lambda name: agent.encoder, IceSettings(servers=(stun,), host_addresses=("127.0.0.1",)))
-    app = web.Application()
-    service.attach(app)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    base, runner = await serve(service)
     viewer = Peer("viewer", ICE, receive_video=1)
     try:
-        response = await post_offer(f"http://127.0.0.1:{port}", "/whep/teacher", await viewer.create_offer())
+        response = await post_offer(base, "/whep/teacher", await viewer.create_offer())
         assert response.status == 201
         assert response.headers["Link"] == '<stun:127.0.0.1:3478>; rel="ice-server"'
     finally:
@@ -304,6 +365,59 @@ async def test_chromium_watch_page_says_why_it_cannot_play(agent: Agent, chromiu
             assert "no live source 'nobody'" in (await page.text_content("#status") or "")
         finally:
             await browser.close()
+
+
+SNOOP_PAGE = """<!doctype html><meta charset="utf-8"><title>another site</title><script>
+// What any web page open in the panel's browser could try: watch the classroom over loopback.
+async function snoop(url) {
+  const pc = new RTCPeerConnection({ iceServers: [] });
+  pc.addTransceiver("video", { direction: "recvonly" });
+  await pc.setLocalDescription(await pc.createOffer());
+  try {
+    const response = await fetch(url, { method: "POST", headers: { "Content-Type": "application/sdp" },
+                                        body: pc.localDescription.sdp });
+    return "status " + response.status;
+  } catch (err) {
+    return "blocked: " + err.name;
+  } finally {
+    pc.close();
+  }
+}
+</script>"""
+
+
+async def test_chromium_page_of_another_site_cannot_watch(agent: Agent, chromium: Path) -> None:
+    from playwright.async_api import async_playwright
+
+    # Two other sites on loopback (a page's own address decides what Chromium lets it reach).
+    async def snoop_page(request: web.Request) -> web.Response:
+        return web.Response(text=SNOOP_PAGE, content_type="text/html")
+
+    sites = web.Application()
+    sites.router.add_get("/page.html", snoop_page)
+    site_runner = web.AppRunner(sites)
+    await site_runner.setup()
+    evil, centre = free_port(), free_port()
+    for port in (evil, centre):
+        await web.TCPSite(site_runner, "127.0.0.1", port).start()
+    service = WhepService(lambda name: agent.encoder, ICE, allowed_origins=[f"http://127.0.0.1:{centre}"])
+    base, runner = await serve(service)
+    try:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+            try:
+                page = await browser.new_page()
+                await page.goto(f"http://127.0.0.1:{evil}/page.html")
+                assert await page.evaluate("(url) => snoop(url)", base + "/whep/teacher") == "blocked: TypeError"
+                assert service.viewers == 0  # the browser's preflight was refused: no offer ever arrived
+                await page.goto(f"http://127.0.0.1:{centre}/page.html")  # the centre's dashboard (巡课)
+                assert await page.evaluate("(url) => snoop(url)", base + "/whep/teacher") == "status 201"
+                assert service.viewers == 1
+            finally:
+                await browser.close()
+    finally:
+        await runner.cleanup()
+        await site_runner.cleanup()
 
 
 WHIP_PAGE = """<!doctype html><meta charset="utf-8"><title>WHIP publisher</title><script>
