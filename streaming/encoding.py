@@ -27,7 +27,7 @@ from av.video.codeccontext import VideoCodecContext
 
 from streaming.fanout import PacketQueue, QueueClosed, SharedEncoder
 from streaming.recorder import AudioSource
-from streaming.source import Image, Source
+from streaming.source import Frame, Image, Source
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,10 @@ AUDIO_FRAME = 960  # 20 ms at 48 kHz: WebRTC's usual Opus packet
 # x264's rate buffer in seconds: a keyframe is at most about this long on a link at the target
 # rate, so it queues at most that long (0.5 s gave 200-300 ms p95 spikes at each IDR here).
 VBV_S = 0.25
+# Encode a new picture no sooner than MIN_GAP frame periods after the last one (a faster source
+# is thinned to `fps`), and repeat the last one after MAX_GAP periods without a new picture.
+MIN_GAP = 0.75
+MAX_GAP = 1.5
 
 
 class EncoderError(ValueError):
@@ -121,9 +125,10 @@ class VideoEncoder(SharedEncoder):
         converted: tuple[int, Image] | None = None  # (source frame index, I420) so a repeat costs nothing
         period = 1.0 / self.fps
         start = time.monotonic()
-        index, last_pts = 0, -1
+        last_pts = -1
+        frame = self.source.latest()
         while not self._stop.is_set():
-            frame = self.source.latest()
+            taken = time.monotonic()
             if frame is None:
                 yuv = black
             elif converted is not None and converted[0] == frame.index:
@@ -141,7 +146,20 @@ class VideoEncoder(SharedEncoder):
             for packet in context.encode(picture):
                 packet.time_base = VIDEO_TIME_BASE
                 self._deliver(packet, bool(packet.is_keyframe))
-            index = self._pace(start, index, period)
+            frame = self._next_frame(frame, taken, period)
+
+    def _next_frame(self, shown: Frame | None, taken: float, period: float) -> Frame | None:
+        """Wait for the source's next picture and take it as soon as it comes (at most `fps`).
+
+        Encoding on arrival, not on a clock of our own, keeps up to a frame period (33 ms at 30
+        fps) out of the glass-to-glass delay.  A source slower than `fps` (or silent) has its last
+        picture repeated after 1.5 periods, so receivers keep a steady stream.
+        """
+        if self._stop.wait(max(0.0, taken + period * MIN_GAP - time.monotonic())):
+            return shown
+        shown_index = -1 if shown is None else shown.index
+        timeout = max(0.0, taken + period * MAX_GAP - time.monotonic())
+        return self.source.wait_newer(shown_index, timeout)
 
 
 class AudioEncoder(SharedEncoder):
