@@ -1,4 +1,4 @@
-"""The timetable scheduler: starts and stops recordings and powers displays, through the command table.
+"""The timetable scheduler: starts and stops recordings and live lessons and powers displays, through the command table.
 
 It acts on changes of the plan and on start-up, never on every tick, so a teacher who stops a
 scheduled recording by hand is not overruled until the next lesson.  Each ``run`` is a start-up
@@ -9,6 +9,14 @@ running (the previous lesson's, or a manual one) is stopped first: the timetable
 end of a lesson only the recording the scheduler started or adopted is stopped.  A failed
 command is logged and retried at the next tick (recordings for as long as the lesson lasts,
 display power ``power_attempts`` times).
+
+Live lessons (``live`` on the timetable) follow the same rules through ``lesson.start`` /
+``lesson.stop``: started at the lesson's start (at once when booted inside it), and at its end
+only the lesson the scheduler started, or found this room already leading when the timetable's
+began (a teacher who started a minute early, or the scheduler's own lesson after a restart of the
+scheduler alone), is stopped.  Such a lesson is kept, never restarted: stopping it would cut
+every remote classroom off mid-sentence.  Back-to-back live lessons to the same classrooms (连堂)
+go on as one lesson.
 """
 
 from __future__ import annotations
@@ -16,11 +24,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from agent.commands import Outcome
-from agent.timetable import Plan, Recording, Timetable, next_change, plan
+from agent.timetable import Live, Plan, Recording, Timetable, next_change, plan
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +44,16 @@ class _Unknown:
 UNKNOWN = _Unknown()
 
 
+@dataclass(frozen=True, slots=True)
+class _Leading:
+    """The timetable's live lesson as applied: the id of the lesson serving it ("" when not told)."""
+
+    live: Live
+    id: str
+
+
 class SchedulerService:
-    """Drives record.start / record.stop / panel.power from the timetable in force."""
+    """Drives record.start / record.stop / lesson.start / lesson.stop / panel.power from the timetable in force."""
 
     def __init__(
         self,
@@ -45,6 +62,7 @@ class SchedulerService:
         *,
         clock: Callable[[], datetime],
         is_recording: Callable[[], str | None],
+        is_live: Callable[[], str | None] = lambda: None,
         displays: Sequence[str] = (),
         sleep: Sleep = asyncio.sleep,
         max_sleep_s: float = 60.0,
@@ -53,6 +71,9 @@ class SchedulerService:
     ) -> None:
         """`is_recording` returns the ``lesson`` argument of the running recording, or None.
 
+        `is_live` returns the id of the live lesson this room leads (``lesson.status``'s ``id`` when
+        its ``role`` is ``main``), or None; a lesson led elsewhere does not count.
+
         `clock` returns an aware datetime (a naive one is read in the timetable's zone).
         `max_sleep_s` bounds every wait, so a clock step (NTP) is noticed within it.
         """
@@ -60,6 +81,7 @@ class SchedulerService:
         self.execute = execute
         self.clock = clock
         self.is_recording = is_recording
+        self.is_live = is_live
         self.displays = tuple(displays)
         self.sleep = sleep
         self.max_sleep_s = max_sleep_s
@@ -68,6 +90,8 @@ class SchedulerService:
         self._changed = asyncio.Event()
         self._recording: Recording | None | _Unknown = UNKNOWN
         self._want: Recording | None = None
+        self._live: _Leading | None | _Unknown = UNKNOWN
+        self._want_live: Live | None = None
         self._power: bool | None = None
         self._power_left: dict[str, int] = {}
 
@@ -81,7 +105,7 @@ class SchedulerService:
 
     async def run(self) -> None:
         """Plan, act, sleep until the plan changes (or a bounded while), until cancelled."""
-        self._recording, self._power, self._power_left = UNKNOWN, None, {}
+        self._recording, self._live, self._power, self._power_left = UNKNOWN, UNKNOWN, None, {}
         while True:
             self._changed.clear()
             timetable = self.get_timetable()
@@ -92,15 +116,22 @@ class SchedulerService:
     async def tick(self, timetable: Timetable, now: datetime) -> None:
         """Bring the room in line with the plan for ``now``; never raises for a failed command."""
         current = plan(timetable, now)
-        self._want = current.should_record
+        self._want, self._want_live = current.should_record, current.should_lead
+        # A recording of a live lesson shows the remote classrooms: the lesson is up before the
+        # recording starts and still up when it stops.
+        if current.should_lead is not None:
+            await self._apply_live(current.should_lead)
         await self._apply_recording(current.should_record)
+        if current.should_lead is None:
+            await self._apply_live(None)
         if timetable.auto_power and timetable.lessons and self.displays:
             await self._apply_power(current.devices_on)
 
     @property
     def pending(self) -> bool:
         """Something the plan asks for has not been done yet (a command failed)."""
-        return bool(self._power_left) or self._recording != self._want
+        live = self._live.live if isinstance(self._live, _Leading) else self._live
+        return bool(self._power_left) or self._recording != self._want or live != self._want_live
 
     async def _apply_recording(self, want: Recording | None) -> None:
         applied = self._recording
@@ -126,6 +157,35 @@ class SchedulerService:
             return
         self._recording = want
 
+    async def _apply_live(self, want: Live | None) -> None:
+        applied = self._live
+        if (applied.live if isinstance(applied, _Leading) else applied) == want:
+            return
+        running = self.is_live()
+        if isinstance(applied, _Leading) and running is not None and running == applied.id:  # ours
+            if want is not None and applied.live.args() == want.args():
+                log.info("timetable: %s goes on in live lesson %s (the same classrooms)", want.lesson, running)
+                self._live = _Leading(want, applied.id)
+                return
+            why = f"{want.lesson} starts" if want is not None else f"{applied.live.lesson} is over"
+            if not await self._do("lesson.stop", {}, why):
+                return
+            self._live, running = None, None
+        if want is None:
+            self._live = None
+            return
+        if running is not None:
+            log.info("timetable: %s starts; this room already leads live lesson %s: kept", want.lesson, running)
+            self._live = _Leading(want, running)
+            return
+        outcome = await self._run("lesson.start", want.args(), f"{want.lesson} {want.starts:%H:%M}-{want.ends:%H:%M}")
+        if outcome is None:
+            if isinstance(self._live, _Leading):
+                self._live = None
+            return
+        result = outcome.result if isinstance(outcome.result, Mapping) else {}
+        self._live = _Leading(want, str(result.get("lesson", "")))
+
     async def _apply_power(self, on: bool) -> None:
         if on != self._power:
             self._power = on
@@ -141,6 +201,10 @@ class SchedulerService:
                 self._power_left[device] = left - 1
 
     async def _do(self, name: str, args: Mapping[str, Any], why: str) -> bool:
+        return await self._run(name, args, why) is not None
+
+    async def _run(self, name: str, args: Mapping[str, Any], why: str) -> Outcome | None:
+        """The succeeded outcome, or None (logged: retried at the next tick)."""
         try:
             outcome = await self.execute(name, args)
         except Exception as exc:  # a handler bug must not stop the timetable
@@ -148,9 +212,9 @@ class SchedulerService:
             outcome = Outcome("failed", error=repr(exc))
         if outcome.status == "succeeded":
             log.info("timetable: %s %s (%s): succeeded", name, dict(args), why)
-            return True
+            return outcome
         log.warning("timetable: %s %s (%s): %s: %s; retrying", name, dict(args), why, outcome.status, outcome.error)
-        return False
+        return None
 
     def _delay(self, timetable: Timetable, now: datetime) -> float:
         bound = self.retry_s if self.pending else self.max_sleep_s

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from agent.commands import Arg, CommandDef, CommandTable, Failed
+from agent.commands import Arg, CommandDef, CommandTable, Failed, ListArg, Rejected
 from agent.schedule_commands import Schedule, TimetableStore, register_schedule_commands
 from agent.scheduler import SchedulerService
-from agent.timetable import Timetable, TimetableError, next_change, plan
+from agent.timetable import Timetable, TimetableError, is_timetable_main, next_change, plan, timetable_main
 
 BEIJING = timezone(timedelta(hours=8))
 MONDAY = date(2025, 9, 1)
@@ -188,9 +188,11 @@ class VirtualTime:
 class Room:
     """The real command table with stub handlers under the real names; calls logged in virtual time."""
 
-    def __init__(self, time: VirtualTime, recording: str | None = None) -> None:
+    def __init__(self, time: VirtualTime, recording: str | None = None, live: str | None = None) -> None:
         self.time = time
         self.recording = recording
+        self.live = live  # the id of the live lesson this room leads
+        self.lessons = 0
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
         self.failures: dict[str, int] = {}
         self.table = CommandTable()
@@ -199,6 +201,9 @@ class Room:
         self.table.add(CommandDef("record.stop", (), self._stop))
         device = Arg("device", choices=("panel-1", "panel-2"))
         self.table.add(CommandDef("panel.power", (device, Arg("on", "bool")), self._power))
+        live = (Arg("mode", choices=("zhuandi", "dual_teacher")), ListArg("remotes", required=False))
+        self.table.add(CommandDef("lesson.start", live, self._lesson_start))
+        self.table.add(CommandDef("lesson.stop", (), self._lesson_stop))
 
     async def execute(self, name: str, args: Mapping[str, Any]) -> Any:
         return await self.table.execute(name, args, by="timetable", door="scheduler")
@@ -220,6 +225,21 @@ class Room:
     async def _power(self, args: Mapping[str, Any]) -> None:
         self._log("panel.power", args)
 
+    async def _lesson_start(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        if self.live is not None:  # as LessonService says
+            raise Rejected(f"already in lesson {self.live} as main; lesson.stop first")
+        self._log("lesson.start", {**args, "remotes": list(args["remotes"])})
+        self.lessons += 1
+        self.live = f"L{self.lessons}"
+        return {"lesson": self.live, "mode": args["mode"], "remotes": list(args["remotes"])}
+
+    async def _lesson_stop(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        if self.live is None:
+            raise Rejected("no lesson is running")
+        self._log("lesson.stop", args)
+        stopped, self.live = self.live, None
+        return {"lesson": stopped, "stopped": True}
+
 
 def scheduler(room: Room, timetable: Timetable, time: VirtualTime) -> SchedulerService:
     return SchedulerService(
@@ -227,6 +247,7 @@ def scheduler(room: Room, timetable: Timetable, time: VirtualTime) -> SchedulerS
         room.execute,
         clock=time.clock,
         is_recording=lambda: room.recording,
+        is_live=lambda: room.live,
         displays=("panel-1", "panel-2"),
         sleep=time.sleep,
     )
@@ -386,3 +407,219 @@ async def test_schedule_set_rejects_a_bad_timetable_and_persists_a_good_one(tmp_
     assert described["source"] == "command" and described["set_by"] == "centre" and described["set_at"]
     assert reopened.clear() is True
     assert Schedule(TimetableStore(db), configured).current() == configured
+
+
+# --- live lessons (专递课堂 / 双师) from the timetable ---------------------------------------------
+
+TUESDAY, WEDNESDAY, FRIDAY = MONDAY + timedelta(days=1), MONDAY + timedelta(days=2), MONDAY + timedelta(days=4)
+RURAL, SOLO = ["room-101", "room-102"], ["room-201"]
+
+LIVE: dict[str, Any] = {
+    "timezone": "+08:00",
+    "skip_dates": ["2025-10-01..2025-10-07"],
+    "makeup_days": {"2025-09-28": 2},
+    "lessons": [
+        {"day": [2, 4], "start": "09:00", "end": "09:45", "name": "英语", "live": "zhuandi", "remotes": RURAL},
+        {"day": [2, 4], "start": "09:45", "end": "10:30", "name": "英语连堂", "live": "zhuandi", "remotes": RURAL},
+        {"day": [2, 4], "start": "10:30", "end": "11:15", "name": "科学", "live": "dual_teacher", "remotes": SOLO},
+        {"day": 3, "start": "10:00", "end": "10:45", "name": "美术", "main": "room-100"},
+        {"day": 5, "start": "14:00", "end": "14:45", "name": "音乐", "live": "dual_teacher", "remotes": SOLO},
+        {
+            "dates": ["2025-10-03"],
+            "start": "09:00",
+            "end": "09:45",
+            "name": "公开课",
+            "live": "zhuandi",
+            "remotes": RURAL,
+        },
+    ],
+}
+
+
+def live_day() -> Timetable:
+    """LIVE with 英语 and 科学 recorded: a live lesson can be recorded too."""
+    data = json.loads(json.dumps(LIVE))
+    data["lessons"][0]["record"] = data["lessons"][2]["record"] = True
+    return Timetable.from_dict(data)
+
+
+@pytest.mark.parametrize(
+    ("when", "lesson", "mode", "remotes"),
+    [
+        (at(TUESDAY, "08:59:59"), None, None, None),
+        (at(TUESDAY, "09:00"), "英语", "zhuandi", RURAL),
+        (at(TUESDAY, "10:40"), "科学", "dual_teacher", ["room-201"]),
+        (at(TUESDAY, "11:15"), None, None, None),
+        (at(WEDNESDAY, "10:10"), None, None, None),  # another room leads 美术: nothing to start here
+        (at(FRIDAY, "14:10"), "音乐", "dual_teacher", ["room-201"]),
+        (at(date(2025, 9, 28), "09:10"), "英语", "zhuandi", RURAL),  # Sunday working as a Tuesday (调休)
+        (at(date(2025, 9, 30), "09:10"), "英语", "zhuandi", RURAL),  # the Tuesday before the holiday
+        (at(date(2025, 10, 2), "09:10"), None, None, None),  # a Thursday in the National Day holiday
+        (at(date(2025, 10, 3), "09:10"), "公开课", "zhuandi", RURAL),  # a dated lesson inside the holiday
+        (at(date(2025, 10, 3), "14:10"), None, None, None),  # that Friday's weekly 音乐 is skipped
+        (datetime(2025, 9, 2, 1, 10, tzinfo=UTC), "英语", "zhuandi", RURAL),  # 09:10 in Beijing
+    ],
+)
+def test_plan_says_which_live_lesson_this_room_leads(
+    when: datetime, lesson: str | None, mode: str | None, remotes: list[str] | None
+) -> None:
+    live = plan(Timetable.from_dict(LIVE), when).should_lead
+    assert (live.lesson if live else None) == lesson
+    assert (live.args() if live else None) == ({"mode": mode, "remotes": remotes} if live else None)
+    if live is not None:
+        assert live.starts.date() == when.astimezone(BEIJING).date()
+
+
+@pytest.mark.parametrize(
+    ("when", "main"),
+    [
+        (at(WEDNESDAY, "09:54:59"), None),
+        (at(WEDNESDAY, "09:55"), "room-100"),  # 5 minutes early: the two PCs' clocks differ
+        (at(WEDNESDAY, "10:44:59"), "room-100"),
+        (at(WEDNESDAY, "10:45"), None),
+        (at(date(2025, 10, 1), "10:10"), None),  # a Wednesday in the holiday
+        (at(TUESDAY, "09:10"), None),  # this room leads: no one else is its main
+    ],
+)
+def test_timetable_main_names_the_leader_of_the_lesson_on_now(when: datetime, main: str | None) -> None:
+    assert timetable_main(Timetable.from_dict(LIVE), when) == main
+
+
+def test_the_main_may_be_named_by_id_or_by_site_and_id() -> None:
+    by_site = json.loads(json.dumps(LIVE))
+    by_site["lessons"][3]["main"] = "school-a/room-100"
+    now = at(WEDNESDAY, "10:10")
+    assert is_timetable_main(Timetable.from_dict(LIVE), now, "school-b", "room-100")
+    assert is_timetable_main(Timetable.from_dict(by_site), now, "school-a", "room-100")
+    assert not is_timetable_main(Timetable.from_dict(by_site), now, "school-b", "room-100")
+    assert not is_timetable_main(Timetable.from_dict(LIVE), now, "school-a", "room-101")
+
+
+def test_a_main_lesson_just_after_midnight_is_answered_from_before_midnight() -> None:
+    night = {"day": 2, "start": "00:02", "end": "00:30", "name": "夜", "main": "x"}
+    timetable = Timetable.from_dict({"lessons": [night]})
+    assert timetable_main(timetable, at(MONDAY, "23:58")) == "x"
+    assert timetable_main(timetable, at(MONDAY, "23:56")) is None
+
+
+def test_every_live_lesson_problem_is_reported_at_once() -> None:
+    lesson = {"day": 2, "start": "09:00", "end": "09:45", "name": "英语"}
+    bad = {
+        "lessons": [
+            {**lesson, "live": "broadcast", "remotes": ["room-101"]},
+            {**lesson, "day": 3, "remotes": ["room-101"]},
+            {**lesson, "day": 4, "live": "zhuandi"},
+            {**lesson, "day": 5, "live": "dual_teacher", "remotes": ["room-101", "room-102"]},
+            {**lesson, "day": 6, "live": "zhuandi", "remotes": ["room 101", "", "room-102", "room-102"]},
+            {**lesson, "day": 7, "live": "zhuandi", "remotes": ["room-101"], "main": "room-100"},
+            {**lesson, "dates": ["2025-10-03"], "day": [], "main": "a/b/c"},
+        ]
+    }
+    with pytest.raises(TimetableError) as caught:
+        Timetable.from_dict(bad)
+    assert caught.value.problems == (
+        "timetable.lessons[0].live: got 'broadcast', expected zhuandi or dual_teacher",
+        "timetable.lessons[1].remotes: only with live = zhuandi or dual_teacher (a lesson this room leads)",
+        'timetable.lessons[2].remotes: missing (the remote classrooms\' agent ids, e.g. ["room-101"])',
+        "timetable.lessons[3].remotes: dual_teacher takes exactly one remote classroom, got 2",
+        "timetable.lessons[4].remotes[0]: got 'room 101', expected an agent id (no spaces, / + #)",
+        "timetable.lessons[4].remotes[1]: got '', expected an agent id (no spaces, / + #)",
+        "timetable.lessons[4].remotes[3]: 'room-102' is listed twice",
+        "timetable.lessons[5].main: give either live (this room leads) or main (another room leads), not both",
+        "timetable.lessons[6].main: got 'a/b/c', expected the leading classroom's agent id (or site/agent id)",
+    )
+
+
+def test_live_lessons_round_trip_through_schedule_set_and_toml() -> None:
+    timetable = Timetable.from_dict(LIVE)
+    assert Timetable.from_dict(json.loads(json.dumps(timetable.to_dict()))) == timetable
+    toml = tomllib.loads(
+        """
+        [[lessons]]
+        day = 3
+        start = 10:00:00
+        end = 10:45:00
+        name = "美术"
+        main = "school-a/room-100"
+        """
+    )
+    assert Timetable.from_dict(toml).lessons[0].main == "school-a/room-100"
+
+
+def lessons(room: Room) -> list[tuple[str, str, dict[str, Any]]]:
+    return [c for c in room.calls if c[1].startswith(("lesson.", "record."))]
+
+
+async def test_a_school_day_leads_each_live_lesson_and_records_it_while_it_is_up() -> None:
+    time = VirtualTime(at(TUESDAY, "06:00"), until=at(TUESDAY, "12:00"))
+    room = Room(time)
+    await run_until_reached(scheduler(room, live_day(), time), time)
+    assert lessons(room) == [
+        ("09:00:00", "lesson.start", {"mode": "zhuandi", "remotes": RURAL}),  # up before the recording
+        ("09:00:00", "record.start", {"lesson": "英语"}),
+        ("09:45:00", "record.stop", {}),  # 英语连堂 goes on in the same lesson: the same classrooms
+        ("10:30:00", "lesson.stop", {}),  # 科学 goes to another classroom
+        ("10:30:00", "lesson.start", {"mode": "dual_teacher", "remotes": ["room-201"]}),
+        ("10:30:00", "record.start", {"lesson": "科学"}),
+        ("11:15:00", "record.stop", {}),  # the recording ends while the remote classroom is still up
+        ("11:15:00", "lesson.stop", {}),
+    ]
+    assert room.live is None
+
+
+async def test_a_remote_classrooms_timetable_starts_nothing() -> None:
+    time = VirtualTime(at(WEDNESDAY, "09:00"), until=at(WEDNESDAY, "12:00"))
+    room = Room(time)
+    await run_until_reached(scheduler(room, Timetable.from_dict(LIVE), time), time)
+    assert lessons(room) == []
+
+
+async def test_booted_in_the_middle_of_a_live_lesson_starts_it_at_once() -> None:
+    time = VirtualTime(at(FRIDAY, "14:20:17"), until=at(FRIDAY, "15:00"))
+    room = Room(time)
+    await run_until_reached(scheduler(room, Timetable.from_dict(LIVE), time), time)
+    assert lessons(room) == [
+        ("14:20:17", "lesson.start", {"mode": "dual_teacher", "remotes": ["room-201"]}),
+        ("14:45:00", "lesson.stop", {}),
+    ]
+
+
+async def test_a_failed_lesson_start_is_retried_until_it_succeeds() -> None:
+    time = VirtualTime(at(FRIDAY, "13:59"), until=at(FRIDAY, "15:00"))
+    room = Room(time)
+    room.failures["lesson.start"] = 2
+    await run_until_reached(scheduler(room, Timetable.from_dict(LIVE), time), time)
+    assert [(t, n) for t, n, _ in lessons(room)] == [("14:01:00", "lesson.start"), ("14:45:00", "lesson.stop")]
+
+
+async def test_a_live_lesson_stopped_by_hand_stays_stopped_and_a_manual_one_is_never_stopped() -> None:
+    time = VirtualTime(at(FRIDAY, "13:59"), until=at(FRIDAY, "15:00"))
+    room = Room(time)
+
+    def teacher_stops_and_starts_another() -> None:
+        room.live = "by-hand"
+
+    time.hooks[at(FRIDAY, "14:20")] = teacher_stops_and_starts_another
+    await run_until_reached(scheduler(room, Timetable.from_dict(LIVE), time), time)
+    assert [(t, n) for t, n, _ in lessons(room)] == [("14:00:00", "lesson.start")]
+    assert room.live == "by-hand"  # not the timetable's to stop
+
+
+async def test_a_lesson_started_early_by_hand_is_kept_and_ended_with_the_timetables() -> None:
+    time = VirtualTime(at(FRIDAY, "13:58"), until=at(FRIDAY, "15:00"))
+    room = Room(time, live="early")
+    await run_until_reached(scheduler(room, Timetable.from_dict(LIVE), time), time)
+    assert lessons(room) == [("14:45:00", "lesson.stop", {})]  # never restarted: the remote room stays in
+
+
+async def test_a_restarted_scheduler_neither_restarts_nor_forgets_its_live_lesson() -> None:
+    time = VirtualTime(at(TUESDAY, "08:59"), until=at(TUESDAY, "09:20"))
+    room = Room(time)
+    service = scheduler(room, Timetable.from_dict(LIVE), time)
+    await run_until_reached(service, time)
+    time.until, time.reached = at(TUESDAY, "10:00"), asyncio.Event()
+    await run_until_reached(service, time)  # the supervisor starts the scheduler alone again
+    assert [(t, n) for t, n, _ in lessons(room)] == [("09:00:00", "lesson.start")]
+    time.until, time.reached = at(TUESDAY, "10:35"), asyncio.Event()
+    await run_until_reached(service, time)
+    assert [(t, n) for t, n, _ in lessons(room)][1:] == [("10:30:00", "lesson.stop"), ("10:30:00", "lesson.start")]
