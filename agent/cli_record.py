@@ -148,7 +148,7 @@ def _director(args: argparse.Namespace, names: list[str]) -> Director | None:
 def _audio(spec: str, sources: dict[str, Source]) -> tuple[AudioSource | None, Callable[[], None]]:
     """The recording's sound, as ``[recording] audio`` picks it, and how to let go of it afterwards."""
     from agent.commands import Rejected
-    from agent.recording import open_sound
+    from agent.sound import open_sound
 
     try:
         return open_sound(spec, sources)

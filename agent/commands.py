@@ -67,6 +67,39 @@ class Arg:
 
 
 @dataclass(frozen=True, slots=True)
+class ListArg(Arg):
+    """A list of names: a JSON list, or ``a,b`` from the command line (each checked against `choices`).
+
+    `also` accepts names beyond `choices`, which may hold a ``/`` (lesson picture references such as
+    ``remote:1/board``); `also_expected` says what they look like in the error.
+    """
+
+    also: Callable[[str], bool] | None = None
+    also_expected: str = ""
+
+    def check(self, value: Any) -> Any:
+        """A tuple of names; Rejected naming the argument and the bad name when one is wrong."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)  # ``remotes=101`` from the command line: an id that looks like a number
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple) or not items:
+            raise Rejected(f"{self.name}: got {value!r}, expected a list of names (CLI: {self.name}=a,b)")
+        names = tuple(item.strip() if isinstance(item, str) else item for item in items)
+        options = self.choices() if callable(self.choices) else self.choices
+        for name in names:
+            if not isinstance(name, str) or not name:
+                raise Rejected(f"{self.name}: got {name!r}, expected a name without / + #")
+            if self.also is not None and self.also(name):
+                continue
+            if options and name not in options:
+                more = f" or {self.also_expected}" if self.also_expected else ""
+                raise Rejected(f"{self.name}: got {name!r}, expected one of {', '.join(options)}{more}")
+            if any(c in name for c in "/+#"):
+                raise Rejected(f"{self.name}: got {name!r}, expected a name without / + #")
+        return names
+
+
+@dataclass(frozen=True, slots=True)
 class CommandDef:
     """A command: name, argument schema, handler, and its deadline."""
 

@@ -3,36 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from agent.commands import Arg, CommandDef, CommandTable, Rejected
+from agent.commands import Arg, CommandDef, CommandTable, ListArg
 from agent.lesson import LessonService
 
 MODES = ("zhuandi", "dual_teacher")
 # join waits for the leader's offer; start builds the encoders
 JOIN_TIMEOUT_S = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class ListArg(Arg):
-    """A list of names: a JSON list, or ``a,b`` from the command line (each checked against `choices`)."""
-
-    def check(self, value: Any) -> Any:
-        """A tuple of names; Rejected naming the argument when one is wrong."""
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = str(value)  # ``remotes=101`` from the command line: an id that looks like a number
-        items = value.split(",") if isinstance(value, str) else value
-        if not isinstance(items, list | tuple) or not items:
-            raise Rejected(f"{self.name}: got {value!r}, expected a list of names (CLI: {self.name}=a,b)")
-        names = tuple(item.strip() if isinstance(item, str) else item for item in items)
-        options = self.choices() if callable(self.choices) else self.choices
-        for name in names:
-            if not isinstance(name, str) or not name or any(c in name for c in "/+#"):
-                raise Rejected(f"{self.name}: got {name!r}, expected a name without / + #")
-            if options and name not in options:
-                raise Rejected(f"{self.name}: got {name!r}, expected one of {', '.join(options)}")
-        return names
 
 
 def add_lesson_commands(table: CommandTable, lesson: LessonService, sources: Callable[[], tuple[str, ...]]) -> None:

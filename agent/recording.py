@@ -20,7 +20,7 @@ import logging
 import re
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,22 +31,24 @@ from agent.commands import Failed, Rejected
 from agent.config import RecordingConfig
 from agent.recording_finish import Finisher, LessonOn, in_thread, timetable_lesson_on
 from agent.resource_mode import ResourceSet, end_resources, resource_bytes
+from agent.sound import open_sound
 from agent.store import AgentStore
 from central.contract import to_iso
 
 if TYPE_CHECKING:
     from streaming.director import Director
-    from streaming.recorder import AudioSource, Recorder
+    from streaming.recorder import Recorder
     from streaming.source import Source
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RecordingService", "open_sound", "timetable_lesson_on"]
+__all__ = ["RecordingService", "timetable_lesson_on"]
 
 WATCH_S = 1.0
 FINALISE_EVERY_S = 30.0
 RETENTION_EVERY_S = 3600.0
 GIB = 2**30
+PICTURE_REFS = "remote:N, remote:N/SOURCE or lesson:AGENT/SOURCE"  # what `record.start sources` may also name
 
 
 @dataclass
@@ -109,43 +111,61 @@ class RecordingService:
                 log.info("agent stopping while recording %s: halting it (resumable)", self._active.row["id"])
                 await self._halt()
 
-    async def start(self, lesson: str = "", teacher: str = "", layout: str = "") -> dict[str, Any]:
-        """Start recording (or continue an interrupted recording of the same lesson)."""
+    async def start(
+        self, lesson: str = "", teacher: str = "", layout: str = "", sources: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """Start recording (or continue an interrupted recording of the same lesson).
+
+        `sources` replaces ``[recording] sources`` for this recording (room sources or lesson picture
+        references, in role order); a wrong one is rejected by name before anything starts.
+        """
         async with self._lock:
             config = self._config()
             if self._active is not None:
                 row = self._active.row
                 name = row["lesson"] or row["id"]
                 raise Rejected(f"already recording {name!r} since {row['started']}; record.stop first")
+            layout = layout or config.layout
+            roles = self._roles(config, layout, tuple(sources))
             resume = self._resumable(lesson)
             path = Path(resume["path"]) if resume else self._new_dir(config, lesson)
-            recorder, resources = await self._start_recorders(config, layout or config.layout, path)
+            recorder, resources = await self._start_recorders(config, layout, roles, path)
             row = {
                 **(resume or {"id": path.name, "started": to_iso(self.clock()), "size": 0, "sha256": ""}),
-                "lesson": lesson,
-                "teacher": teacher or (resume or {}).get("teacher", ""),
-                "sources": list(_layout_sources(config, layout or config.layout)),
-                "layout": layout or config.layout,
-                "path": str(path),
-                "state": "recording",
-                "ended": "",
-                "error": "",
-            }
+                "lesson": lesson, "teacher": teacher or (resume or {}).get("teacher", ""), "sources": list(roles),
+                "layout": layout, "path": str(path), "state": "recording", "ended": "", "error": "",
+            }  # fmt: skip
             self.store.recording_put(row)
             for extra in resources.rows(row) if resources else ():
                 self.store.recording_put(extra)
             self._active = _Active(row, recorder, resources)
             self.alarms.clear("recording_failed")
-            log.info("recording %s %s in %s", "continues" if resume else "started", row["id"], path)
+            log.info("recording %s %s in %s: %s", "continues" if resume else "started", row["id"], path, roles)
             return {"id": row["id"], "lesson": lesson, "path": str(path), "resumed": resume is not None}
 
+    def _roles(self, config: RecordingConfig, layout: str, sources: tuple[str, ...]) -> tuple[str, ...]:
+        """The recording's sources in role order: `sources` (each checked) or the configured ones."""
+        if not sources:
+            return _layout_sources(config, layout)
+        for name in sources:
+            if name not in self.sources:  # a room source or a lesson picture reference
+                raise Rejected(f"sources: got {name!r}, expected one of {', '.join(self.sources)} or {PICTURE_REFS}")
+        pictures = [name for name in sources if name not in tuple(self.sources)]
+        if config.resource_mode and pictures:  # a lesson picture comes and goes: no file of its own to keep
+            raise Rejected(f"sources: {', '.join(pictures)}: resource mode records only the room's own sources")
+        if layout == "directed" and self.director is not None:
+            missing = [rule.show for rule in self.director.rules if rule.show not in sources]
+            if missing:
+                raise Rejected(f"sources: the director's rules show {', '.join(missing)}, which sources leaves out")
+        return sources
+
     async def _start_recorders(
-        self, config: RecordingConfig, layout: str, path: Path
+        self, config: RecordingConfig, layout: str, roles: tuple[str, ...], path: Path
     ) -> tuple[Recorder, ResourceSet | None]:
         """The composed picture's recorder and, in resource mode, each source's, all started."""
         try:
-            recorder = self._recorder(config, layout, path)
-            own = {n: self.sources[n] for n in _layout_sources(config, layout)} if config.resource_mode else {}
+            recorder = self._recorder(config, layout, roles, path)
+            own = {n: self.sources[n] for n in roles} if config.resource_mode else {}
             await self._guard(config, path, len(own))
             resources = ResourceSet(config, own, path) if own else None
             try:
@@ -181,7 +201,9 @@ class RecordingService:
         return {"automatic": source is None, "source": source or ""}
 
     def director_sources(self) -> tuple[str, ...]:
-        """The sources the director may show: the recording's sources in the ``directed`` layout."""
+        """The sources the director may show: the directed recording's own, else the configured ones."""
+        if self._active is not None and self._active.row["layout"] == "directed":
+            return tuple(self._active.row["sources"])
         return _layout_sources(self.config, "directed") if self.config is not None else ()
 
     def telemetry(self) -> dict[str, object]:
@@ -244,15 +266,15 @@ class RecordingService:
             path = base.with_name(f"{base.name}-{n}")
         return path
 
-    def _recorder(self, config: RecordingConfig, layout_name: str, path: Path) -> Recorder:
+    def _recorder(self, config: RecordingConfig, layout_name: str, roles: tuple[str, ...], path: Path) -> Recorder:
         from streaming.compose import Compositor, Layout, LayoutError
         from streaming.recorder import Recorder, RecordingError
 
         try:
-            layout = Layout(layout_name, _layout_sources(config, layout_name), config.size, config.corner)
+            layout = Layout(layout_name, roles, config.size, config.corner)
         except LayoutError as exc:
             raise Rejected(f"layout: {exc}") from None
-        audio = self._audio(config)
+        audio, self._release_audio = open_sound(config.audio, self.sources)  # `_drop_audio` lets go of it
         compositor = Compositor(layout, {n: self.sources[n] for n in layout.sources})
         picture: Callable[[], Any] = compositor.render
         if layout.name == "directed":
@@ -268,11 +290,6 @@ class RecordingService:
             )  # fmt: skip
         except RecordingError as exc:
             raise Failed(str(exc)) from exc
-
-    def _audio(self, config: RecordingConfig) -> AudioSource | None:
-        """The recording's sound (see `open_sound`); `_release_audio` lets go of it afterwards."""
-        audio, self._release_audio = open_sound(config.audio, self.sources)
-        return audio
 
     def _drop_audio(self) -> None:
         release, self._release_audio = self._release_audio, lambda: None
@@ -350,52 +367,10 @@ class RecordingService:
         log.info("recording %s %s: %s, %d frames", row["id"], final_state, recording.final, recording.frames)
         resources = await end_resources(active.resources, row, self.store, self.alarms) if active.resources else {}
         return {
-            "id": row["id"],
-            "lesson": row["lesson"],
-            "state": final_state,
-            "file": str(recording.final),
-            "duration_s": round(recording.duration_s, 3),
-            "frames": recording.frames,
-            "segments": recording.segments,
-            "size": size,
-            "sha256": digest,
-            **({"resources": resources} if active.resources else {}),
-        }
-
-
-def open_sound(spec: str, sources: Mapping[str, Source]) -> tuple[AudioSource | None, Callable[[], None]]:
-    """A recording's sound and how to let go of it; Rejected naming the choices for an unknown `spec`.
-
-    `spec` is ``silence``, ``tone``, ``none``, ``mic``, ``mic:DEVICE`` or an RTSP source's id (its microphone).
-    """
-    from streaming.synthetic import ToneSource
-
-    if spec in ("none", "silence", "tone"):
-        return (None if spec == "none" else ToneSource(level=0.1 if spec == "tone" else 0.0)), lambda: None
-    from streaming.audio import AudioFeed
-
-    feed = AudioFeed()
-    if spec == "mic" or spec.startswith("mic:"):
-        from streaming.capture import MicrophoneSource
-
-        mic = MicrophoneSource("mic", spec.partition(":")[2] or "default")
-        mic.audio = feed
-        mic.start()
-        return feed, mic.stop
-    from streaming.rtsp import RtspSource
-
-    camera = sources.get(spec)
-    if not isinstance(camera, RtspSource):
-        rtsp = [name for name, source in sources.items() if isinstance(source, RtspSource)]
-        choices = ", ".join(["silence", "tone", "none", "mic", "mic:DEVICE", *rtsp])
-        raise Rejected(f"audio: got {spec!r}, expected {choices} (only RTSP cameras carry sound)")
-    camera.audio = feed
-
-    def release() -> None:
-        if camera.audio is feed:
-            camera.audio = None
-
-    return feed, release
+            "id": row["id"], "lesson": row["lesson"], "state": final_state, "file": str(recording.final),
+            "duration_s": round(recording.duration_s, 3), "frames": recording.frames, "segments": recording.segments,
+            "size": size, "sha256": digest, **({"resources": resources} if active.resources else {}),
+        }  # fmt: skip
 
 
 def _layout_sources(config: RecordingConfig, layout_name: str) -> tuple[str, ...]:

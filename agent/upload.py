@@ -7,7 +7,10 @@ page; the recording's row turns ``uploaded`` only when the centre says ``complet
 failures, a stopped centre and a refused token are retried with the jittered backoff.  A recording
 the centre received but whose whole-file checksum did not match (``failed``) is sent again from
 offset 0 after the centre discards what it has (``reset``), at most `max_resets` times; then the
-uploader gives up on it with a critical ``upload_failed`` alarm.
+uploader gives up on it with a critical ``upload_failed`` alarm.  A technician's ``upload.retry``
+(`retry`) sends a given-up recording again from zero: it forgets the upload id, and an upload the
+agent announces without one is announced ``fresh``, so the centre discards whatever it received of
+it and counts its resets from 0 again.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 import aiohttp
 
 from agent.alarms import Alarms
+from agent.commands import Rejected
 from agent.config import UploadConfig
 from agent.store import AgentStore
 from drivers.backoff import Backoff
@@ -119,8 +123,9 @@ class Uploader:
         recording_id, path = row["id"], _file(row)
         self.current, self.bytes_sent = recording_id, 0
         size, digest = await asyncio.to_thread(_size_and_digest, path, row)
+        fresh = not (self.store.upload_progress(recording_id) or {}).get("upload_id")  # first, or upload.retry
         announce = {"agent_id": self.agent_id, "recording_id": recording_id, "lesson": row["lesson"]}
-        announce |= {"size": size, "sha256": digest, "started": row["started"]}
+        announce |= {"size": size, "sha256": digest, "started": row["started"], "fresh": fresh}
         status, answer = await self._call(session, "POST", "/api/uploads", json=announce)
         if status != 200:
             error = f"the centre refused the upload ({status}): {answer.get('error', answer)}"
@@ -184,6 +189,32 @@ class Uploader:
         if response.status >= 500:
             raise UploadError(f"{self.config.url}{path}: the centre answered {response.status}")
         return response.status, answer
+
+
+def retry(store: AgentStore, recording_id: str) -> dict[str, Any]:
+    """Send a recording whose upload was given up again from zero (``upload.retry``); Rejected saying why not."""
+    given_up = [r["id"] for r in store.recordings("state = 'finished'") if _given_up(store, r["id"])]
+    rows = store.recordings("id = ?", (recording_id,))
+    if not rows:
+        which = f"; given up: {', '.join(given_up)}" if given_up else "; no upload was given up"
+        raise Rejected(f"recording: got {recording_id!r}, expected a recording in agent.db{which}")
+    row = rows[0]
+    if row["state"] != "finished":
+        why = "uploaded already" if row["state"] == "uploaded" else f"{row['state']}, not finished"
+        raise Rejected(f"recording {recording_id!r} is {why}: only a finished recording is uploaded")
+    progress = store.upload_progress(recording_id)
+    if progress is None:
+        raise Rejected(f"the upload of {recording_id!r} has not begun: it does by itself, with [upload] configured")
+    if progress.get("error_final") != 1:
+        raise Rejected(f"the upload of {recording_id!r} was not given up: it is retried by itself (telemetry upload)")
+    store.upload_put(recording_id, upload_id="", offset=0, error="", error_final=0)
+    was = progress.get("error") or ""
+    log.warning("upload of %s: sent again from zero at a technician's request (was: %s)", recording_id, was)
+    return {"recording": recording_id, "lesson": row["lesson"], "was": was, "pending": True}
+
+
+def _given_up(store: AgentStore, recording_id: str) -> bool:
+    return (store.upload_progress(recording_id) or {}).get("error_final") == 1
 
 
 def _file(row: dict[str, Any]) -> Path:

@@ -3,9 +3,12 @@
 The protocol (JSON answers; every request carries ``Authorization: Bearer TOKEN``, the agent's own
 upload token, not a dashboard login):
 
-- ``POST /api/uploads`` ``{agent_id, recording_id, lesson, size, sha256, started?}`` ->
+- ``POST /api/uploads`` ``{agent_id, recording_id, lesson, size, sha256, started?, fresh?}`` ->
   ``{upload_id, offset, size, state, error}``.  The same agent and recording id always get the
   same upload back, with the offset the centre has confirmed, so a restarted agent resumes there.
+  ``fresh: true`` (the agent starts this recording's upload over: a technician's ``upload.retry``)
+  discards whatever was received of an unfinished upload and takes the announced size and
+  checksum: offset 0, state ``uploading``, resets counted from 0 again.  A complete upload is kept.
 - ``PUT /api/uploads/{upload_id}?offset=N`` with a chunk (at most 8 MiB) and ``X-Chunk-SHA256`` ->
   the new offset.  ``N`` must be the confirmed offset (409 with the confirmed one otherwise) and
   the chunk must match its checksum (400).  The chunk is appended and fsynced before the offset
@@ -79,6 +82,7 @@ class UploadRequest:
     size: int
     sha256: str
     started: str = ""
+    fresh: bool = False  # start an unfinished upload over from 0
 
     @classmethod
     def from_dict(cls, data: Any) -> UploadRequest:
@@ -93,10 +97,12 @@ class UploadRequest:
             raise UploadRefused(400, f"size: got {size!r}, expected a positive number of bytes")
         if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
             raise UploadRefused(400, f"sha256: got {digest!r}, expected 64 lowercase hex digits")
-        lesson, started = data.get("lesson", ""), data.get("started", "")
+        lesson, started, fresh = data.get("lesson", ""), data.get("started", ""), data.get("fresh", False)
         if not isinstance(lesson, str) or not isinstance(started, str):
             raise UploadRefused(400, "lesson, started: expected strings")
-        return cls(data["agent_id"], data["recording_id"], lesson, size, digest, started)
+        if not isinstance(fresh, bool):
+            raise UploadRefused(400, f"fresh: got {fresh!r}, expected true or false")
+        return cls(data["agent_id"], data["recording_id"], lesson, size, digest, started, fresh)
 
     def to_dict(self) -> dict[str, Any]:
         """The POST body."""
@@ -204,6 +210,8 @@ class Uploads:
             found = self._find(request.agent_id, request.recording_id)
             assert found is not None
             log.info("upload %s: %s %s, %d bytes", found.id, request.agent_id, request.recording_id, request.size)
+        elif request.fresh and found.state != "complete":
+            found = await self._start_over(found, request)
         if (found.size, found.sha256) != (request.size, request.sha256):
             raise UploadRefused(
                 409, f"recording {request.recording_id!r} was announced with {found.size} bytes and sha256 "
@@ -246,12 +254,29 @@ class Uploads:
                 return current  # reset twice (an answer lost on the way): nothing more to do
             if current.state != "failed":
                 raise UploadRefused(409, f"upload {upload.id} is {current.state}: only a failed one is reset")
-            for path in (self._partial(current.id), self.dir / FAILED / f"{current.id}.part"):
-                path.unlink(missing_ok=True)
+            self._discard(current.id)
             self._update(
                 current.id, "state = 'uploading', \"offset\" = 0, error = '', resets = resets + 1"
             )
             log.warning("upload %s from %s reset to 0 after: %s", current.id, current.agent_id, current.error)
+        done = self.get(upload.id)
+        assert done is not None
+        return done
+
+    async def _start_over(self, upload: Upload, request: UploadRequest) -> Upload:
+        """Discard what was received of an unfinished upload; it starts again from 0 as announced now."""
+        async with self._busy_lock(upload.id):
+            current = self.get(upload.id)
+            if current is None or current.state == "complete":  # completed meanwhile: kept
+                return current or upload
+            self._discard(upload.id)
+            sets = "size = ?, sha256 = ?, lesson = ?, started = ?, state = 'uploading', \"offset\" = 0, error = ''"
+            sets += ", resets = 0"  # a fresh start: the agent's give-up count begins again
+            self._update(upload.id, sets, request.size, request.sha256, request.lesson, request.started)
+            log.warning(
+                "upload %s from %s started over at the agent's request (was %s at %d of %d bytes, %d reset(s))",
+                upload.id, upload.agent_id, current.state, current.offset, current.size, current.resets,
+            )  # fmt: skip
         done = self.get(upload.id)
         assert done is not None
         return done
@@ -302,6 +327,11 @@ class Uploads:
         with self._lock:
             sql = f"UPDATE uploads SET {assignments}, updated = ? WHERE id = ?"
             self._db.execute(sql, (*values, now_iso(), upload_id))
+
+    def _discard(self, upload_id: str) -> None:
+        """Delete what was received of an upload: the partial file and a failed copy kept aside."""
+        for path in (self._partial(upload_id), self.dir / FAILED / f"{upload_id}.part"):
+            path.unlink(missing_ok=True)
 
     def _partial(self, upload_id: str) -> Path:
         return self.dir / PARTIAL / f"{upload_id}.part"
@@ -364,7 +394,8 @@ def add_routes(app: web.Application, uploads: Uploads) -> None:
 
 
 def _refused(exc: UploadRefused) -> web.Response:
-    return web.json_response({"error": str(exc), **exc.extra}, status=exc.status)
+    # the refusal's message wins over the upload's own (often empty) ``error`` in `extra`
+    return web.json_response({**exc.extra, "error": str(exc)}, status=exc.status)
 
 
 def _token(request: web.Request) -> str:

@@ -182,3 +182,11 @@ def test_record_directed_rejects_bad_rules_in_one_line(tmp_path: Path, args: lis
     result = run(*argv, "--out", str(tmp_path / "x"), *args)
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "x").exists()
+
+
+def test_record_audio_takes_what_the_recording_section_takes_and_names_the_choices(tmp_path: Path) -> None:
+    argv = ["record", "synthetic:teacher", "--seconds", "1", "--out", str(tmp_path / "x"), "--audio", "teacher"]
+    result = run(*argv)
+    expected = "--audio: got 'teacher', expected silence, tone, none, mic, mic:DEVICE (only RTSP cameras carry sound)"
+    assert result.returncode == 2 and expected in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "x").exists()

@@ -17,7 +17,10 @@ import pytest
 from aiohttp import web
 
 from agent.alarms import Alarms
+from agent.commands import CommandTable
 from agent.config import UploadConfig, parse_config
+from agent.record_commands import add_record_commands
+from agent.recording import RecordingService
 from agent.store import AgentStore
 from agent.upload import Uploader
 from central.contract import DeviceInfo, Info, Status, now_iso
@@ -351,3 +354,83 @@ async def test_a_recording_that_keeps_failing_its_checksum_is_given_up_after_the
     alarm = alarms.open[("upload_failed", "")]
     assert alarm.severity == "critical" and "failed its whole-file checksum 3 times, giving up" in alarm.message
     assert centre.fleet.recordings("a1") == []
+
+
+async def test_a_technician_sends_a_given_up_recording_again_from_zero_with_upload_retry(
+    centre: Centre, recording: tuple[AgentStore, bytes], tmp_path: Path
+) -> None:
+    store, content = recording
+    rid = "20250301-080000-math"
+    final = tmp_path / "agent" / "recordings" / rid / "recording.mp4"
+    final.write_bytes(content[:100] + bytes([content[100] ^ 0xFF]) + content[101:])  # rotted on this PC's disk
+    alarms = Alarms(lambda event: None)
+    table = CommandTable()
+    add_record_commands(table, RecordingService(None, {}, store, alarms))
+
+    async def upload_until(done: Callable[[], bool]) -> None:
+        agent = Uploader(UploadConfig(centre.url, TOKEN, chunk_mib=CHUNK / 2**20), "a1", store, alarms,
+                         backoff=Backoff(base=0.02, cap=0.1), idle_s=0.05, max_resets=1)  # fmt: skip
+        async with asyncio.TaskGroup() as tg:
+            task = tg.create_task(agent.run())
+            await until(done)
+            task.cancel()
+
+    not_yet = await table.execute("upload.retry", {"recording": rid})
+    assert not_yet.status == "rejected" and "has not begun: it does by itself, with [upload]" in not_yet.error
+    await centre.stop()
+    await upload_until(lambda: bool((store.upload_progress(rid) or {}).get("error")))  # the centre is down
+    pending = await table.execute("upload.retry", {"recording": rid})
+    assert pending.status == "rejected" and "was not given up: it is retried by itself" in pending.error
+    await centre.start()
+    await upload_until(lambda: (store.upload_progress(rid) or {}).get("error_final") == 1)
+    assert (centre.upload_row()["state"], centre.upload_row()["resets"]) == ("failed", 1)
+
+    unknown = await table.execute("upload.retry", {"recording": "nope"})
+    assert unknown.status == "rejected"
+    assert unknown.error == f"recording: got 'nope', expected a recording in agent.db; given up: {rid}"
+    final.write_bytes(content)  # the technician restored the file from the backup
+    retried = await table.execute("upload.retry", {"recording": rid}, by="technician", door="mqtt")
+    assert retried.status == "succeeded", retried
+    assert retried.result["pending"] is True and "giving up" in retried.result["was"]
+    await upload_until(lambda: state(store) == "uploaded")
+
+    row = centre.upload_row()  # the same upload, started over: no duplicate, the give-up count from 0
+    assert (row["state"], row["offset"], row["resets"]) == ("complete", SIZE, 0)
+    files = [p for p in (centre.root / "recordings").rglob("*") if p.is_file()]
+    assert [p.name for p in files] == [f"{rid}.mp4"]  # the bad copy kept aside is gone
+    assert hashlib.sha256(files[0].read_bytes()).hexdigest() == hashlib.sha256(content).hexdigest()
+    assert [r["size"] for r in centre.fleet.recordings("a1")] == [SIZE]
+    assert ("upload_failed", "") not in alarms.open
+    done = await table.execute("upload.retry", {"recording": rid})
+    assert done.status == "rejected" and "is uploaded already" in done.error
+
+
+async def test_a_fresh_announce_starts_an_unfinished_upload_over_but_never_a_complete_one(centre: Centre) -> None:
+    first, second = os.urandom(1000), os.urandom(800)
+    async with aiohttp.ClientSession(centre.url, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+
+        async def announce(content: bytes, **extra: Any) -> tuple[int, dict[str, Any]]:
+            body = {"agent_id": "a1", "recording_id": "r1", "size": len(content)}
+            async with http.post("/api/uploads", json={**body, "sha256": sha(content), **extra}) as r:
+                return r.status, await r.json()
+
+        status, upload = await announce(first)
+        where = f"/api/uploads/{upload['upload_id']}"
+        async with http.put(f"{where}?offset=0", data=first[:500], headers={"X-Chunk-SHA256": sha(first[:500])}) as r:
+            assert (await r.json())["offset"] == 500
+        status, changed = await announce(second)  # the file changed on the agent: refused as before
+        assert status == 409 and "was announced with 1000 bytes" in changed["error"]
+        status, again = await announce(second, fresh=True)  # upload.retry: what was received is discarded
+        assert (status, again["upload_id"], again["offset"], again["size"]) == (200, upload["upload_id"], 0, 800)
+        async with http.put(f"{where}?offset=0", data=second, headers={"X-Chunk-SHA256": sha(second)}) as r:
+            assert (await r.json())["state"] == "complete"
+        status, kept = await announce(first, fresh=True)  # never over a complete recording
+        assert status == 409 and (kept["state"], kept["size"]) == ("complete", 800)
+        status, bad = await announce(first, fresh="yes")
+        assert status == 400 and bad["error"] == "fresh: got 'yes', expected true or false"
+    stored = [p for p in (centre.root / "recordings").rglob("*") if p.is_file()]
+    assert [p.read_bytes() for p in stored] == [second]
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
