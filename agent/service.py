@@ -32,6 +32,7 @@ from agent.sources import SourceService, make_source
 from agent.store import AgentStore
 from agent.supervisor import Supervisor
 from agent.upload import Uploader
+from agent.watch_commands import add_watch_commands
 from central.contract import Command, CommandReply, DeviceInfo, Event, Info, SourceInfo, Topics
 from central.contract_rtc import RtcMessage
 from central.link import AgentLink
@@ -87,7 +88,12 @@ class Agent:
         self.lesson: LessonService | None = None
         own = {i: s.source for i, s in self.sources.items()}
         # A recording may show lesson pictures (remote:1, ...): looked up in the lesson on every frame.
-        recordable = RecordingSources(own, lambda: self.lesson.classrooms() if self.lesson is not None else [])
+        # Without [lesson] there are none, and record.start rejects such references.
+        recordable = (
+            RecordingSources(own, lambda: self.lesson.classrooms() if self.lesson is not None else [])
+            if config.lesson
+            else own
+        )
         self.recording = RecordingService(
             config.recording,
             recordable,
@@ -146,6 +152,7 @@ class Agent:
         add_lesson_commands(self.table, service, lambda: tuple(self.sources))
         self.supervisor.add("lesson", service.run)
         self.web_parts.append(lesson_web_part(service, allowed_origins=self.config.http_allowed_origins))
+        add_watch_commands(self.table, self.web_parts, lambda: (*self.sources, *service.pictures()))
         return service
 
     def _on_rtc(self, site: str, agent: str, message: RtcMessage) -> None:
