@@ -181,10 +181,10 @@ class AgentLink:
         while True:
             try:
                 await self._connection()
-            except MqttError as exc:
+            except* MqttError as lost:  # `except*`: the connection's TaskGroup wraps what its tasks raise
                 self._connected.clear()
                 delay = self.backoff.next_delay()
-                log.warning("broker %s: %s; retrying in %.1f s", self.address.url, exc, delay)
+                log.warning("broker %s: %s; retrying in %.1f s", self.address.url, lost.exceptions[0], delay)
                 await asyncio.sleep(delay)
 
     async def _connection(self) -> None:

@@ -218,6 +218,9 @@ async def test_events_survive_a_broker_restart_in_order_and_once(tmp_path: Path,
             )
             await asyncio.sleep(0.5)  # anything duplicated would arrive by now
             numbers = [p["n"] for p in inbox.on(f"{ROOT}/event") if p["type"] == "test"]
+        # The link reconnected by itself (backoff), not by crashing into a supervisor restart.
+        assert agent.link.connects >= 2
+        assert "service_restarted" not in {a.type for a in agent.alarms.open.values()}
     assert numbers == list(range(150))
 
 
