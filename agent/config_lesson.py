@@ -19,6 +19,11 @@ bitrate_kbps = 2000
 [lesson.sites]                      # rooms of another school: signalling from that name elsewhere is ignored
 room-201 = "school-b"
 ```
+
+With ``sfu = "http://HOST:8088/janus"`` (Janus's HTTP API) the leading room publishes each source
+once to that SFU and its remote classrooms pull from it (``sfu_room``: the VideoRoom number,
+else one derived from the lesson id; ``sfu_min_remotes``: only for lessons with at least that
+many remote classrooms; ``sfu_timeout_s``: the deadline of each request to Janus).
 """
 
 from __future__ import annotations
@@ -31,10 +36,12 @@ from typing import Any
 
 from agent.config_checks import Problems, positive, section
 from agent.config_media import SourceConfig
+from central.contract_rtc import SFU_ROOM_MAX, sfu_url_ok
 
 _LESSON = {
     "trusted", "send", "answer_with", "remotes", "audio", "ice_host_addresses", "ice_servers", "video", "sites",
     "offer_timeout_s", "keyframe_after_s", "renegotiate_after_s", "loss_alarm", "rtt_alarm_ms", "degraded_after_s",
+    "sfu", "sfu_room", "sfu_min_remotes", "sfu_timeout_s",
 }  # fmt: skip
 _VIDEO = {"size", "fps", "bitrate_kbps"}
 ICE_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
@@ -86,6 +93,10 @@ class LessonConfig:
     loss_alarm: float = 0.05
     rtt_alarm_ms: float = 400.0
     degraded_after_s: float = 5.0
+    sfu: str = ""  # Janus's HTTP API root: publish once to it, remotes pull from it ("" = peer to peer only)
+    sfu_room: int = 0  # the VideoRoom number (0: derived from the lesson id)
+    sfu_min_remotes: int = 1  # go through the SFU only for lessons with at least this many remote classrooms
+    sfu_timeout_s: float = 10.0
 
     def video_for(self, source_id: str, kind: str) -> VideoSettings:
         """A source's settings: its own, else its class's (the screen or ``courseware`` is sharp)."""
@@ -111,6 +122,7 @@ def parse_lesson(p: Problems, data: Mapping[str, Any], sources: tuple[SourceConf
         for i, name in enumerate(lists[key]):
             if name not in declared:
                 p.add(f"lesson.{key}[{i}]", f"got {name!r}, expected a source declared in [sources]")
+    numbers: dict[str, Any] = {k: positive(p, spec, k, "lesson.", v) for k, v in _NUMBERS.items()}
     config = LessonConfig(
         trusted=lists["trusted"],
         send=lists["send"],
@@ -121,7 +133,8 @@ def parse_lesson(p: Problems, data: Mapping[str, Any], sources: tuple[SourceConf
         ice_servers=_ice_servers(p, spec),
         video=_video(p, spec, declared),
         sites=_sites(p, spec),
-        **{k: positive(p, spec, k, "lesson.", v) for k, v in _NUMBERS.items()},
+        **numbers,
+        **_sfu(p, spec),
     )
     if config.renegotiate_after_s <= config.keyframe_after_s:
         p.add("lesson.renegotiate_after_s", "expected more than keyframe_after_s (a keyframe request comes first)")
@@ -234,3 +247,25 @@ def _sites(p: Problems, spec: Mapping[str, Any]) -> dict[str, str]:
         else:
             out[agent] = site
     return out
+
+
+def _sfu(p: Problems, spec: Mapping[str, Any]) -> dict[str, Any]:  # keys of LessonConfig
+    """``sfu``, ``sfu_room``, ``sfu_min_remotes``, ``sfu_timeout_s``."""
+    url = p.get(spec, "sfu", "lesson.", str, "")
+    if url and not sfu_url_ok(url):
+        p.add("lesson.sfu", f"got {url!r}, expected Janus's HTTP API, e.g. http://sfu.school.lan:8088/janus")
+        url = ""
+    for key in ("sfu_room", "sfu_min_remotes", "sfu_timeout_s"):
+        if key in spec and "sfu" not in spec:
+            p.add(f"lesson.{key}", "set without lesson.sfu (the SFU's URL)")
+    room = p.get(spec, "sfu_room", "lesson.", int, 0)
+    if "sfu_room" in spec and not 0 < room <= SFU_ROOM_MAX:
+        p.add("lesson.sfu_room", f"got {room!r}, expected a VideoRoom number 1..{SFU_ROOM_MAX}")
+        room = 0
+    least = p.get(spec, "sfu_min_remotes", "lesson.", int, 1)
+    if least < 1:
+        p.add("lesson.sfu_min_remotes", f"got {least!r}, expected a number of remote classrooms, at least 1")
+        least = 1
+    timeout = positive(p, spec, "sfu_timeout_s", "lesson.", 10.0)
+    return {"sfu": url, "sfu_room": room, "sfu_min_remotes": least, "sfu_timeout_s": timeout}
+

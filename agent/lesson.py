@@ -24,6 +24,7 @@ from agent.lesson_media import AUDIO, LessonMedia
 from agent.lesson_peer import LessonInfo, OutgoingPeer, Send, Session
 from agent.lesson_pictures import Classroom
 from agent.lesson_remote import TakingPart
+from agent.lesson_sfu import SfuRoute, SfuUplink, lesson_room
 from agent.lesson_watch import RefusalLog, WatchRules
 from central.contract import now_iso
 from central.contract_rtc import RtcMessage
@@ -78,6 +79,8 @@ class LessonService(TakingPart):
         self._tg: asyncio.TaskGroup | None = None
         self._joining: dict[str, asyncio.Future[str]] = {}
         self._ingested: dict[str, Any] = {}  # WHIP name -> its Peer
+        self.uplink: SfuUplink | None = None  # the lesson's one upload to the SFU (lesson.sfu), when it has one
+        self._uplink_task: asyncio.Task[None] | None = None
 
     @property
     def media(self) -> LessonMedia:
@@ -157,6 +160,7 @@ class LessonService(TakingPart):
         for name in (*sends, *((AUDIO,) if self.config.audio != "none" else ())):
             self.media.encoder(name)  # a source that cannot be encoded fails the command, not a peer
         self.lesson = LessonInfo(uuid.uuid4().hex[:12], mode, "main", now_iso(), self.room, sends)
+        self._maybe_uplink(len(dict.fromkeys(remotes)))
         for remote in dict.fromkeys(remotes):
             self._add_peer(remote)
         self.alarms.log("lesson_start", f"lesson {self.lesson.id} ({mode}) to {', '.join(remotes)}", mode=mode)
@@ -174,12 +178,25 @@ class LessonService(TakingPart):
             watch=self.rules,
             offer_timeout_s=self.config.offer_timeout_s,
             expect=sends,
+            uplink=lambda: self.uplink,
         )
         self.outgoing[remote] = peer
         if remote not in self.order:
             self.order.append(remote)
         task = self._tg.create_task(self._keep(peer), name=f"lesson[{self.lesson.id}].peer[{remote}]")
         self._tasks[remote] = task
+
+    def _maybe_uplink(self, remotes: int) -> None:
+        """Publish the lesson's sources once to the SFU, if one is configured and the lesson is big enough."""
+        lesson, config = self.lesson, self.config
+        if lesson is None or self._tg is None or self.uplink is not None:
+            return
+        if not config.sfu or remotes < config.sfu_min_remotes:
+            return
+        route = SfuRoute(config.sfu, lesson_room(config.sfu_room, lesson.id))
+        sends = (*lesson.sends, *((AUDIO,) if self.media.sends_audio() else ()))
+        self.uplink = SfuUplink(route, self.agent_id, self.media, sends, self.alarms, config.sfu_timeout_s)
+        self._uplink_task = self._tg.create_task(self.uplink.run(), name=f"lesson[{lesson.id}].sfu")
 
     async def _keep(self, peer: OutgoingPeer) -> None:
         try:
@@ -206,6 +223,7 @@ class LessonService(TakingPart):
             self._spawn(self._reject(agent, RtcMessage("join", lesson.id, now_iso()), reason))
             return
         self.alarms.log("lesson_join", f"{agent} joined lesson {lesson.id}", peer=agent)
+        self._maybe_uplink(len(self.order) + 1)
         self._add_peer(agent, sends)
 
     def _spawn(self, coro: Any) -> None:
@@ -227,6 +245,7 @@ class LessonService(TakingPart):
         lesson, self.lesson = self.lesson, None
         # `order`, not `outgoing`: on agent stop the peers' tasks are cancelled (and leave `outgoing`) first.
         peers, tasks = list(self.order), list(self._tasks.values())
+        tasks += [self._uplink_task] if self._uplink_task is not None else []
         for task in tasks:
             task.cancel()  # no new offer after the bye
         if lesson is not None:  # the bye first: closing the peers takes seconds an agent stopping may not have
@@ -236,6 +255,7 @@ class LessonService(TakingPart):
         self.outgoing.clear()
         self._tasks.clear()
         self.order.clear()
+        self.uplink, self._uplink_task = None, None
 
     # -- what the rest of the agent sees -----------------------------------------------
 
@@ -275,9 +295,12 @@ class LessonService(TakingPart):
             return {"active": False}
         if lesson.role == "main":
             peers = {name: peer.status() for name, peer in self.outgoing.items()}
+            extra: dict[str, Any] = {"sending": self._sending()}
+            extra |= {"sfu": self.uplink.status()} if self.uplink else {}
         else:
-            stats = self.session.stats if self.session is not None else {}
+            stats = {"via": "p2p", **(self.session.stats if self.session is not None else {})}
             peers = {self.main: {**stats, "state": self.session_state or "waiting", "since": self.session_since}}
+            extra = {"main": self.main}
         return {
             "active": True,
             "id": lesson.id,
@@ -285,10 +308,20 @@ class LessonService(TakingPart):
             "role": lesson.role,
             "since": lesson.since,
             "sources": list(lesson.sends),
-            **({"main": self.main} if lesson.role == "remote" else {}),
+            **extra,
             "muted": self._media.muted if self._media is not None else False,
             "peers": peers,
         }
+
+    def _sending(self) -> dict[str, Any]:
+        """Each sent source's one encoder: frames encoded, and to how many links (peers, the SFU) it goes."""
+        assert self.lesson is not None
+        out = {}
+        for name in (*self.lesson.sends, *((AUDIO,) if self.media.sends_audio() else ())):
+            with contextlib.suppress(Failed):
+                stats = self.media.encoder(name).stats()
+                out[name] = {"frames_encoded": stats.get("frames_encoded"), "links": stats.get("subscribers")}
+        return out
 
 
 def _classroom(agent: str, session: Session | None) -> Classroom:

@@ -19,6 +19,7 @@ from typing import Any
 from agent.alarms import Alarms
 from agent.commands import Failed
 from agent.lesson_media import AUDIO, LessonMedia, RtcPeer
+from agent.lesson_sfu import SfuRoute, SfuUplink
 from agent.lesson_watch import PeerWatch, WatchRules
 from central.contract import now_iso
 from central.contract_rtc import RtcMessage
@@ -124,8 +125,13 @@ class OutgoingPeer:
         watch: WatchRules,
         offer_timeout_s: float,
         expect: tuple[str, ...] = (),
+        uplink: Callable[[], SfuUplink | None] = lambda: None,
     ) -> None:
-        """`send` delivers signalling; `expect` is what the remote said it sends (if it did); nothing runs yet."""
+        """`send` delivers signalling; `expect` is what the remote said it sends (if it did); nothing runs yet.
+
+        `uplink` is the lesson's upload to an SFU, if it has one: while it is up, offers send
+        nothing themselves and name the SFU instead (the remote pulls from there).
+        """
         self.remote = remote
         self.lesson = lesson
         self.media = media
@@ -146,6 +152,8 @@ class OutgoingPeer:
         self._reply: asyncio.Future[RtcMessage] | None = None
         self._kick = asyncio.Event()
         self.left = False
+        self.uplink = uplink
+        self.via: SfuRoute | None = None  # the SFU the current session's pictures go through (None: this peer)
 
     def _set(self, state: str, reason: str = "") -> None:
         if state != self.state:
@@ -197,7 +205,9 @@ class OutgoingPeer:
         self.attempts += 1
         self._seq += 1
         self._set("offering")
-        sends = (*self.lesson.sends, *self._audio())
+        uplink = self.uplink()
+        self.via = None if uplink is None else await uplink.current()
+        sends = () if self.via is not None else (*self.lesson.sends, *self._audio())
         try:
             slots = self.slots
             peer = self.media.peer(self.remote, sends, receive_video=slots, receive_audio=1)
@@ -238,10 +248,12 @@ class OutgoingPeer:
     async def _offer(self, sdp: str) -> RtcMessage:
         """Send the offer; the reply within offer_timeout_s (TimeoutError with the reason set)."""
         self._reply = asyncio.get_running_loop().create_future()
-        lesson = self.lesson
+        lesson, via = self.lesson, self.via
+        url, room = (via.url, via.room) if via is not None else ("", 0)
         message = RtcMessage(
-            "offer", lesson.id, now_iso(), lesson.mode, lesson.room, sdp, seq=self._seq, sources=lesson.sends
-        )
+            "offer", lesson.id, now_iso(), lesson.mode, lesson.room, sdp, seq=self._seq, sources=lesson.sends,
+            sfu=url, sfu_room=room,
+        )  # fmt: skip
         await self.send(self.remote, message)
         self._set("offered")
         try:
@@ -257,6 +269,10 @@ class OutgoingPeer:
             await asyncio.sleep(WATCH_S)
             if session.gone:
                 return f"{self.remote} said {session.gone}"
+            uplink = self.uplink()
+            if uplink is not None and uplink.route != self.via:  # the SFU went down, or is back: offer anew
+                self._again = True
+                return f"sending through {uplink.route.url if uplink.route else 'this PC, peer to peer'} now"
             reason = await session.check()
             if reason:
                 return reason
@@ -274,6 +290,7 @@ class OutgoingPeer:
         """State, since, attempts and the latest statistics, for lesson.status and telemetry."""
         stats = self.session.stats if self.session is not None else {}
         out = {**stats, "state": self.state, "since": self.since, "attempts": self.attempts}
+        out |= {"via": "sfu", "sfu_room": self.via.room} if self.via is not None else {"via": "p2p"}
         if self.reason:
             out["reason"] = self.reason
         return out

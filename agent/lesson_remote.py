@@ -16,6 +16,7 @@ from agent.commands import Failed, Rejected
 from agent.config_lesson import LessonConfig
 from agent.lesson_media import AUDIO, LessonMedia
 from agent.lesson_peer import WATCH_S, LessonInfo, Send, Session
+from agent.lesson_sfu import SfuDownlinkPeer, SfuRoute
 from agent.lesson_watch import RefusalLog, WatchRules
 from central.contract import now_iso
 from central.contract_rtc import RtcMessage
@@ -89,6 +90,9 @@ class TakingPart:
         except Failed as exc:
             await self._reject(agent, message, f"{self.agent_id} cannot answer: {exc}")
             return
+        if message.sfu:  # the leader's pictures come through its SFU (it is trusted: checked above)
+            route = SfuRoute(message.sfu, message.sfu_room)
+            peer = SfuDownlinkPeer(peer, route, agent, self.media, self.alarms, self.config.sfu_timeout_s)
         session = Session(agent, peer, self.alarms, self.rules)
         errors: tuple[type[BaseException], ...] = (TimeoutError, *self.media.errors)
         try:

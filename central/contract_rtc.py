@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from central.contract import PayloadError, _choice, _get, _ts
 
 RTC_TYPES = ("offer", "answer", "reject", "bye", "join", "leave")
 LESSON_MODES = ("zhuandi", "dual_teacher")
+SFU_ROOM_MAX = 2**31 - 1  # Janus takes 64-bit room numbers; keep to what any JSON reader holds exactly
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +24,9 @@ class RtcMessage:
 
     `seq` numbers a sender's offers in one lesson, so an answer to a superseded offer is ignored.
     `sources` names the video sources the sender sends (the receiver sets up that many tracks).
+    An offer with `sfu` (Janus's HTTP API) and `sfu_room` sends those sources through that SFU
+    instead: the receiver pulls them from the room (publisher = the sender's agent id) and the
+    offer's SDP carries only the way back (the receiver's own pictures and sound, peer to peer).
     """
 
     type: str
@@ -33,6 +38,8 @@ class RtcMessage:
     reason: str = ""
     seq: int = 0
     sources: tuple[str, ...] = ()
+    sfu: str = ""
+    sfu_room: int = 0
 
     def __post_init__(self) -> None:
         """Refuse a message the other side could not act on."""
@@ -42,6 +49,12 @@ class RtcMessage:
             raise PayloadError(f"sdp: missing (an {self.type} carries a session description)")
         if self.type == "offer" and self.mode not in LESSON_MODES:
             raise PayloadError(f"mode: got {self.mode!r}, expected one of {', '.join(LESSON_MODES)}")
+        if (self.sfu or self.sfu_room) and self.type != "offer":
+            raise PayloadError(f"sfu: only an offer names an SFU, got one in a {self.type}")
+        if self.sfu and not sfu_url_ok(self.sfu):
+            raise PayloadError(f"sfu: got {self.sfu[:200]!r}, expected Janus's HTTP API (http://HOST:PORT/janus)")
+        if bool(self.sfu) != (0 < self.sfu_room <= SFU_ROOM_MAX):
+            raise PayloadError(f"sfu_room: got {self.sfu_room!r}, expected a room 1..{SFU_ROOM_MAX} with an sfu URL")
 
     def to_dict(self) -> dict[str, Any]:
         """Payload fields (empty ones left out)."""
@@ -51,6 +64,8 @@ class RtcMessage:
                 out[key] = getattr(self, key)
         if self.sources:
             out["sources"] = list(self.sources)
+        if self.sfu:
+            out |= {"sfu": self.sfu, "sfu_room": self.sfu_room}
         return out
 
     @classmethod
@@ -69,4 +84,17 @@ class RtcMessage:
             _get(data, "reason", str, ""),
             _get(data, "seq", int, 0),
             tuple(sources),
+            _get(data, "sfu", str, ""),
+            _get(data, "sfu_room", int, 0),
         )
+
+
+def sfu_url_ok(url: str) -> bool:
+    """Whether `url` can be Janus's HTTP API root: http(s)://HOST[:PORT][/PATH], no credentials, query or fragment."""
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port is None or 0 < parts.port < 65536
+    except ValueError:
+        return False
+    plain = not (parts.query or parts.fragment or parts.username or parts.password or " " in url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and plain and port_ok

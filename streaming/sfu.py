@@ -23,17 +23,18 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import aiohttp
 
 from drivers.backoff import Backoff
-from streaming.encoding import VideoEncoder
-from streaming.rtc import IceSettings, Peer, RemoteVideo
+from streaming.encoding import AudioEncoder, VideoEncoder
+from streaming.rtc import IceSettings, Peer, RemoteAudio, RemoteVideo
 
 log = logging.getLogger(__name__)
 
 VIDEOROOM = "janus.plugin.videoroom"
+_T = TypeVar("_T")
 LONG_POLL_S = 30.0  # Janus answers an idle long-poll with a keepalive after 30 s
 KEEPALIVE_S = 25.0  # Janus drops a session after 60 s without a request (session_timeout)
 
@@ -99,9 +100,9 @@ def sdp_tracks(sdp: str) -> dict[str, str]:
     return tracks
 
 
-def video_sections(sdp: str) -> int:
-    """How many video m-lines an SDP offers."""
-    return len(re.findall(r"^m=video ", sdp, re.MULTILINE))
+def sections(sdp: str, kind: str = "video") -> int:
+    """How many m-lines of `kind` (video, audio) an SDP offers."""
+    return len(re.findall(rf"^m={kind} ", sdp, re.MULTILINE))
 
 
 # --- one Janus session over HTTP ----------------------------------------------------------------
@@ -121,6 +122,7 @@ class JanusSession:
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._transactions = itertools.count(1)
         self.hangups: list[str] = []
+        self.failures = 0  # event polls failed in a row: Janus is gone (or the network to it) once this grows
         self._webrtc_up: dict[int, asyncio.Event] = {}
 
     async def __aenter__(self) -> Self:
@@ -217,10 +219,12 @@ class JanusSession:
                     check_reply(events, f"{self.url}: session {self.id} events")
             except (TimeoutError, aiohttp.ClientError, ValueError, SfuError) as exc:
                 log.warning("SFU %s: session %d: event poll failed: %s", self.url, self.id, exc)
+                self.failures += 1
                 self._fail_waiting(SfuError(f"SFU {self.url}: lost the event stream: {exc}"))
                 await asyncio.sleep(backoff.next_delay())
                 continue
             backoff.reset()
+            self.failures = 0
             for event in events if isinstance(events, list) else [events]:
                 self._dispatch(event)
 
@@ -301,12 +305,12 @@ class SfuPublisher:
         room: int,
         display: str,
         ice: IceSettings,
-        sources: Mapping[str, VideoEncoder],
+        sources: Mapping[str, VideoEncoder | AudioEncoder],
         *,
         create_room: bool = True,
         timeout_s: float = 10.0,
     ) -> None:
-        """`display` is how receivers find this publisher in the room (the classroom's agent id)."""
+        """`display` is how receivers find this publisher in the room; `sources` pictures and sound (Opus)."""
         if not sources:
             raise ValueError(f"SFU publisher {display!r}: no sources to publish")
         self.room, self.display, self.ice, self.sources = room, display, ice, dict(sources)
@@ -347,7 +351,8 @@ class SfuPublisher:
             raise SfuError(f"{where} gave no SDP answer")
         disabled = [s.get("mid") for s in configured.get("streams", []) if isinstance(s, dict) and s.get("disabled")]
         if disabled:
-            raise SfuError(f"{where}: Janus disabled streams {disabled} (the room must allow H.264: videocodec)")
+            allow = "the room must allow H.264 video and Opus sound: videocodec, audiocodec"
+            raise SfuError(f"{where}: Janus disabled streams {disabled} ({allow})")
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -379,7 +384,8 @@ class SfuSubscriber:
                 raise SfuError(f"SFU {self.session.url}: subscribing in room {self.room} gave no SDP offer")
             streams = [s for s in attached.get("streams", []) if isinstance(s, dict)]
             self.names = {str(s.get("mid")): str(s.get("feed_description", s.get("mid"))) for s in streams}
-            self.peer = Peer(f"sfu-{self.display}-in", self.ice, receive_video=video_sections(offer.sdp))
+            video, audio = sections(offer.sdp, "video"), sections(offer.sdp, "audio")
+            self.peer = Peer(f"sfu-{self.display}-in", self.ice, receive_video=video, receive_audio=audio)
             stack.push_async_callback(self.peer.close)
             answer = await self.peer.accept_offer(offer.sdp)
             await self.session.message(handle, {"request": "start", "room": self.room}, Jsep("answer", answer))
@@ -395,7 +401,20 @@ class SfuSubscriber:
     @property
     def incoming(self) -> dict[str, RemoteVideo]:
         """The received pictures by the publisher's source name (Janus renames the tracks themselves)."""
+        return self._by_source(self.peer.incoming) if self.peer is not None else {}
+
+    @property
+    def incoming_audio(self) -> dict[str, RemoteAudio]:
+        """The received sound by the publisher's source name."""
+        return self._by_source(self.peer.incoming_audio) if self.peer is not None else {}
+
+    def _by_source(self, tracks: Mapping[str, _T]) -> dict[str, _T]:
+        names = self.peer.track_names if self.peer is not None else {}
+        return {self.names.get(mid, name): tracks[name] for mid, name in names.items() if name in tracks}
+
+    async def request_keyframe(self, source: str) -> None:
+        """Ask for a keyframe of the publisher's `source` (Janus passes the PLI on to the publisher)."""
         if self.peer is None:
-            return {}
-        videos, names = self.peer.incoming, self.peer.track_names
-        return {self.names.get(mid, name): videos[name] for mid, name in names.items() if name in videos}
+            raise SfuError(f"SFU {self.session.url}: not subscribed in room {self.room}")
+        track = next((t for mid, t in self.peer.track_names.items() if self.names.get(mid) == source), source)
+        await self.peer.request_keyframe(track)

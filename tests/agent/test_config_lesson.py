@@ -137,3 +137,28 @@ async def test_lesson_start_arguments_from_the_command_line(tmp_path: Path, word
     finally:
         agent.store.close()
         agent.schedule.store.close()
+
+
+def test_the_sfu_settings_are_read_with_their_defaults(tmp_path: Path) -> None:
+    lesson = parse_config(site(tmp_path, send=["teacher"], sfu="http://sfu.school.lan:8088/janus")).lesson
+    assert lesson is not None
+    assert (lesson.sfu, lesson.sfu_room, lesson.sfu_min_remotes) == ("http://sfu.school.lan:8088/janus", 0, 1)
+    data = site(tmp_path, sfu="https://10.0.0.5/janus", sfu_room=1234, sfu_min_remotes=4, sfu_timeout_s=3)
+    lesson = parse_config(data).lesson
+    assert lesson is not None and (lesson.sfu_room, lesson.sfu_min_remotes, lesson.sfu_timeout_s) == (1234, 4, 3.0)
+    assert parse_config(site(tmp_path)).lesson.sfu == ""  # type: ignore[union-attr]  # peer to peer only
+
+
+def test_every_sfu_problem_is_reported_at_once(tmp_path: Path) -> None:
+    data = site(tmp_path, sfu="sfu.school.lan:8088", sfu_room=0, sfu_min_remotes=0, sfu_timeout_s=-1)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    text = str(caught.value)
+    assert "lesson.sfu: got 'sfu.school.lan:8088', expected Janus's HTTP API" in text
+    assert "lesson.sfu_room: got 0, expected a VideoRoom number 1..2147483647" in text
+    assert "lesson.sfu_min_remotes: got 0, expected a number of remote classrooms, at least 1" in text
+    assert "lesson.sfu_timeout_s: got -1, expected a positive number" in text
+    with pytest.raises(ConfigError, match=r"lesson.sfu_room: set without lesson.sfu"):
+        parse_config(site(tmp_path, sfu_room=5))
+    with pytest.raises(ConfigError, match=r"lesson.sfu: got 8088, expected str"):
+        parse_config(site(tmp_path, sfu=8088))

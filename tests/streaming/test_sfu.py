@@ -1,151 +1,26 @@
 """Publishing through a real Janus VideoRoom (Debian's janus 1.1.2), started by the test with its own config.
 
-Runs in a loopback-only network namespace (scripts/loopback-ns).  Janus never gathers ICE
-candidates on a loopback interface, so the fixture adds a veth pair *inside* that namespace
-(10.254.0.1 on `sfu0`, nothing else attached: every packet stays in the namespace), limits
-Janus's ICE to it, and our peers offer the same address.
+Runs in a loopback-only network namespace (scripts/loopback-ns); see tests/janus_fixture.py for
+how Janus and our peers find each other there.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import shutil
-import subprocess
 import time
-import urllib.error
-import urllib.request
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
-import psutil
 import pytest
+from janus_fixture import ICE, LocalJanus, janus, media_link
 
 from central.mosquitto import free_port
 from streaming import stamp
-from streaming.encoding import VideoEncoder
-from streaming.rtc import IceSettings, RemoteVideo
+from streaming.encoding import AudioEncoder, VideoEncoder
+from streaming.rtc import RemoteVideo
 from streaming.sfu import JanusSession, Jsep, SfuError, SfuPublisher, SfuSubscriber, check_reply, sdp_tracks
-from streaming.synthetic import SyntheticSource
+from streaming.synthetic import SyntheticSource, ToneSource
 
-JANUS_LIBS = Path("/usr/lib/x86_64-linux-gnu/janus")
-LINK, ADDRESS = "sfu0", "10.254.0.1"
-ICE = IceSettings(host_addresses=(ADDRESS,))
-OTHER_PLUGINS = "audiobridge duktape echotest lua nosip recordplay sip streaming textroom videocall voicemail"
-OTHER_TRANSPORTS = "mqtt nanomsg pfunix rabbitmq websockets"
-
-
-def janus_config(folder: Path, port: int) -> dict[str, str]:
-    """The files of a Janus that serves only the VideoRoom over HTTP on 127.0.0.1, ICE on `lo`, no STUN."""
-    plugins = ",".join(f"libjanus_{name}.so" for name in OTHER_PLUGINS.split())
-    transports = ",".join(f"libjanus_{name}.so" for name in OTHER_TRANSPORTS.split())
-    return {
-        "janus.jcfg": f"""general: {{
-    configs_folder = "{folder}"
-    plugins_folder = "{JANUS_LIBS}/plugins"
-    transports_folder = "{JANUS_LIBS}/transports"
-    events_folder = "{JANUS_LIBS}/events"
-    loggers_folder = "{JANUS_LIBS}/loggers"
-    debug_level = 4
-}}
-media: {{
-    rtp_port_range = "20000-20999"
-}}
-nat: {{
-    ice_enforce_list = "{LINK}"
-    ignore_mdns = true
-}}
-plugins: {{ disable = "{plugins}" }}
-transports: {{ disable = "{transports}" }}
-loggers: {{ disable = "libjanus_jsonlog.so" }}
-events: {{ broadcast = false }}
-""",
-        "janus.transport.http.jcfg": f"""general: {{
-    json = "plain"
-    base_path = "/janus"
-    http = true
-    ip = "127.0.0.1"
-    port = {port}
-    https = false
-}}
-admin: {{ admin_http = false, admin_https = false }}
-""",
-        "janus.plugin.videoroom.jcfg": "general: {\n}\n",
-    }
-
-
-class LocalJanus:
-    """Janus in the foreground with its own config folder, HTTP API on a free loopback port."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/janus"
-        self.log = folder / "janus.log"
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 20.0) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        for name, text in janus_config(self.folder, self.port).items():
-            (self.folder / name).write_text(text)
-        command = ["janus", "-F", str(self.folder), "-C", str(self.folder / "janus.jcfg"), "-o"]
-        with self.log.open("wb") as log:
-            self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while not self._answers():
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"janus did not start: {self.log.read_text(errors='replace')[-2000:]}")
-            time.sleep(0.1)
-
-    def _answers(self) -> bool:
-        info = json.dumps({"janus": "info", "transaction": "ready?"}).encode()
-        try:
-            with urllib.request.urlopen(urllib.request.Request(self.url, data=info), timeout=1) as response:
-                return bool(json.load(response).get("janus") == "server_info")
-        except (OSError, urllib.error.URLError, ValueError):
-            return False
-
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-
-
-@pytest.fixture
-def media_link() -> Iterator[str]:
-    """A veth pair inside the loopback-only namespace, `ADDRESS` on `LINK`; removed afterwards."""
-    if set(psutil.net_if_addrs()) != {"lo"}:
-        pytest.skip("the SFU test adds a network link: only inside a loopback-only namespace (scripts/loopback-ns)")
-    steps = [
-        ["ip", "link", "add", LINK, "type", "veth", "peer", "name", f"{LINK}peer"],
-        ["ip", "addr", "add", f"{ADDRESS}/32", "dev", LINK],
-        ["ip", "link", "set", f"{LINK}peer", "up"],
-        ["ip", "link", "set", LINK, "up"],
-    ]
-    try:
-        for step in steps:
-            subprocess.run(step, check=True, capture_output=True, timeout=10)
-        yield ADDRESS
-    finally:
-        subprocess.run(["ip", "link", "del", LINK], capture_output=True, timeout=10)
-
-
-@pytest.fixture
-def janus(tmp_path: Path, media_link: str) -> Iterator[LocalJanus]:
-    if shutil.which("janus") is None:
-        pytest.skip("janus is not installed: apt-get install janus (scripts/system-deps --test)")
-    server = LocalJanus(tmp_path / "janus")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+__all__ = ["janus", "media_link"]  # fixtures
 
 
 @pytest.fixture
@@ -209,6 +84,23 @@ async def test_two_subscribers_decode_the_counter_the_publisher_encodes_once(
     # Two receivers, one encoder feeding one peer (the SFU): about 30 fps of encoding, never 60.
     assert subscribers == 1
     assert encoded <= 30 * elapsed * 1.25 + 5, (encoded, elapsed)
+
+
+async def test_sound_goes_through_the_sfu_with_the_pictures(janus: LocalJanus, teacher: VideoEncoder) -> None:
+    sound = AudioEncoder("audio", ToneSource(440.0))
+    try:
+        async with (
+            SfuPublisher(janus.url, 4321, "room-101", ICE, {"teacher": teacher, "audio": sound}),
+            SfuSubscriber(janus.url, 4321, "room-101", ICE) as listener,
+        ):
+            assert sorted(listener.names.values()) == ["audio", "teacher"], listener.names
+            async with asyncio.timeout(20):
+                while not listener.incoming_audio or listener.incoming_audio["audio"].frames < 50:
+                    await asyncio.sleep(0.1)  # 50 Opus frames: one second of the tone, relayed by Janus
+            await first_video(listener)
+            assert int(sound.stats()["subscribers"]) == 1
+    finally:
+        sound.close()
 
 
 async def test_subscribing_to_a_missing_room_names_janus_error(janus: LocalJanus) -> None:
