@@ -48,6 +48,7 @@ class LessonService(TakingPart):
         media: Callable[[], LessonMedia],
         send: Send,
         alarms: Alarms,
+        timetable_main: Callable[[str, str], bool] = lambda site, agent: False,
     ) -> None:
         """`media` builds the media stack on first use; `send` delivers signalling to an agent."""
         self.config = config
@@ -58,6 +59,7 @@ class LessonService(TakingPart):
         self._media: LessonMedia | None = None
         self.send = send
         self.alarms = alarms
+        self.timetable_main = timetable_main
         self.rules = WatchRules(
             config.keyframe_after_s,
             config.renegotiate_after_s,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from agent.alarms import Alarms
@@ -45,6 +46,7 @@ class TakingPart:
     session_since: str
     session_state: str
     _joining: dict[str, asyncio.Future[str]]
+    timetable_main: Callable[[str, str], bool]  # whether the timetable names site/agent main of the lesson on now
     _tg: asyncio.TaskGroup | None
 
     @property
@@ -73,8 +75,11 @@ class TakingPart:
             self.alarms.log(kind, f"{reason}{again}", peer=agent, site=site, reason=reason, count=count)
 
     async def _on_offer(self, site: str, agent: str, message: RtcMessage) -> None:
-        if not self.config.trusts(site, agent):
-            refusal = f"{self.agent_id} does not trust {site}/{agent} (not in its lesson.trusted)"
+        if not (self.config.trusts(site, agent) or self.timetable_main(site, agent)):
+            refusal = (
+                f"{self.agent_id} does not trust {site}/{agent} "
+                "(not in its lesson.trusted, nor the main of the lesson on its timetable now)"
+            )
             self._audit_refusal("lesson_offer_rejected", site, agent, refusal)
             await self._reject(agent, message, refusal)
             return
