@@ -36,6 +36,7 @@ from central.uploads import add_routes as add_upload_routes
 from central.users import COMMANDERS, Users
 from central.web_auth import ROLE_KEY, USER_KEY, Sessions, add_routes, make_middleware, request_lang
 from central.web_text import strings
+from central.web_watch import add_watch_routes
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,7 @@ def create_app(
     app.router.add_post("/api/agents/{agent_id}/commands", api_command)
     app.router.add_post("/api/alarms/{alarm_id}/ack", api_ack)
     app.router.add_get("/api/events", api_events)
+    add_watch_routes(app, db, sender)  # 巡课: WHEP relayed to the agent as media.watch
     app.router.add_static("/static/", STATIC, name="static")
     if uploads is not None:
         add_upload_routes(app, uploads)

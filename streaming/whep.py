@@ -8,6 +8,10 @@ microphone into the agent (双师 from nothing but a browser): the received trac
 that plays `/whep/<source>`.  aiortc does not trickle, so the answer carries every candidate and
 `PATCH` (trickle ICE) is answered 405, as both specifications allow.
 
+The same viewer sessions open without HTTP through `WhepService.open_viewer` and
+`WhepService.close_viewer` (the centre relays a dashboard's 巡课 offer over MQTT: commands
+``media.watch``/``media.unwatch``): one viewer cap, one set of sessions, the same lifetime.
+
 Browsers: the server's own pages may always use these endpoints; scripts of another site only
 when its origin is in `allowed_origins` (e.g. the centre's dashboard for 巡课), since any page
 open in the panel's browser can reach the agent on loopback.  Requests without ``Origin`` (the
@@ -31,9 +35,11 @@ from streaming.rtc import IceServer, IceSettings, Peer, RtcError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["WhepService", "whep_routes"]
+__all__ = ["WHEP_KEY", "Viewer", "WhepRefused", "WhepService", "whep_routes"]
 
 MAX_SDP_BYTES = 64 * 1024
+# ICE gathering waits for STUN/TURN servers that do not answer: bounded, so a viewer hears why.
+ANSWER_TIMEOUT_S = 20.0
 WATCH_PAGE = Path(__file__).with_name("static") / "watch.html"
 EXPOSE = {"Access-Control-Expose-Headers": "Location, Link, ETag", "Vary": "Origin"}
 PREFLIGHT = {
@@ -43,6 +49,23 @@ PREFLIGHT = {
     "Access-Control-Max-Age": "600",
 }
 Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+class WhepRefused(Exception):
+    """A viewer or publisher was not let in; `status` is the HTTP status that says why (404, 413, 400, 503)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """A viewer session just opened: its id (to close it) and the SDP answer for the viewer."""
+
+    session: str
+    answer: str
 
 
 @dataclass
@@ -66,6 +89,15 @@ def _link(url: str, server: IceServer) -> str:
 def _fail(status: int, reason: str) -> web.Response:
     """A plain-text error that says what was wrong."""
     return web.Response(status=status, text=reason + "\n")
+
+
+def check_offer(offer: str) -> None:
+    """WhepRefused (413, 400) for an offer too big or empty to be an SDP offer."""
+    size = len(offer.encode("utf-8"))
+    if size > MAX_SDP_BYTES:
+        raise WhepRefused(413, f"offer is {size} bytes, at most {MAX_SDP_BYTES} (an SDP offer is a few KB)")
+    if not offer.strip():
+        raise WhepRefused(400, "offer is empty (expected an SDP offer)")
 
 
 def request_origin(request: web.Request) -> str:
@@ -113,6 +145,7 @@ class WhepService:
         self.max_viewers = max_viewers
         self.allowed_origins = frozenset(o.lower().rstrip("/") for o in allowed_origins)
         self.sessions: dict[str, _Session] = {}
+        self._opening = 0  # viewers let in whose answer is being made: they count against the cap
         self._closing: set[asyncio.Task[None]] = set()
 
     def routes(self) -> list[web.RouteDef]:
@@ -150,8 +183,9 @@ class WhepService:
         return guarded
 
     def attach(self, app: web.Application) -> None:
-        """Add the routes to `app` and close every session when it shuts down."""
+        """Add the routes to `app` (findable as ``app[WHEP_KEY]``) and close every session when it shuts down."""
         app.add_routes(self.routes())
+        app[WHEP_KEY] = self
 
         async def close_sessions(_: web.Application) -> None:
             await self.close()
@@ -186,23 +220,51 @@ class WhepService:
             return _fail(400, "offer is not UTF-8 text")
 
     async def whep_offer(self, request: web.Request) -> web.Response:
-        """A viewer's offer for `source`: 201 with the answer, or 404/415/400/503 with the reason."""
-        source = request.match_info["source"]
-        video = self._video(source)
-        if video is None:
-            return _fail(404, f"no live source {source!r}")
-        if self.viewers >= self.max_viewers:
-            return _fail(503, f"already {self.viewers} viewers, the limit is {self.max_viewers}")
+        """A viewer's offer for `source`: 201 with the answer, or 404/413/415/400/503 with the reason."""
         offer = await self._read_offer(request)
         if isinstance(offer, web.Response):
             return offer
+        try:
+            viewer = await self.open_viewer(request.match_info["source"], offer)
+        except WhepRefused as exc:
+            return _fail(exc.status, exc.reason)
+        return self._created(request, viewer.session, viewer.answer)
+
+    async def open_viewer(self, source: str, offer: str) -> Viewer:
+        """Let a viewer of `source` in from its SDP offer (any door); WhepRefused says why not.
+
+        The session ends like an HTTP one: `close_viewer` (or DELETE), the peer failing, or shutdown.
+        """
+        check_offer(offer)
+        if self.viewers + self._opening >= self.max_viewers:
+            raise WhepRefused(503, f"already {self.viewers + self._opening} viewers, the limit is {self.max_viewers}")
+        video = self._video(source)
+        if video is None:
+            raise WhepRefused(404, f"no live source {source!r}")
         send: dict[str, VideoEncoder | AudioEncoder] = {source: video}
         sound = self._audio(source) if self._audio is not None else None
         if sound is not None:
             send[f"{source}-audio"] = sound
         session = secrets.token_urlsafe(12)
         peer = Peer(f"whep-{source}-{session}", self._ice, send=send)
-        return await self._answer(request, _Session(session, "whep", source, peer), offer)
+        self._opening += 1
+        try:
+            answer = await self._open(_Session(session, "whep", source, peer), offer)
+        finally:
+            self._opening -= 1
+        return Viewer(session, answer)
+
+    async def close_viewer(self, session_id: str) -> bool:
+        """End a viewer session (the viewer left); False when there is no such viewer (already ended?)."""
+        session = self.sessions.get(session_id)
+        if session is None or session.kind != "whep":
+            return False
+        await self._end(session_id)
+        return True
+
+    def viewer_list(self) -> list[dict[str, str]]:
+        """The open viewer sessions: source and connection state (not their ids: those end them)."""
+        return [{"source": s.name, "state": s.peer.state} for s in self.sessions.values() if s.kind == "whep"]
 
     async def whip_offer(self, request: web.Request) -> web.Response:
         """A publisher's offer to send under `name`: 201 with the answer; 409 if the name is taken."""
@@ -216,25 +278,38 @@ class WhepService:
             return offer
         session = secrets.token_urlsafe(12)
         peer = Peer(f"whip-{name}-{session}", self._ice)
-        return await self._answer(request, _Session(session, "whip", name, peer), offer)
-
-    async def _answer(self, request: web.Request, session: _Session, offer: str) -> web.Response:
         try:
-            answer = await session.peer.accept_offer(offer)
+            answer = await self._open(_Session(session, "whip", name, peer), offer)
+        except WhepRefused as exc:
+            return _fail(exc.status, exc.reason)
+        return self._created(request, session, answer)
+
+    async def _open(self, session: _Session, offer: str) -> str:
+        """Answer the offer and keep the session until it ends; WhepRefused (400) for a bad offer."""
+        try:
+            async with asyncio.timeout(ANSWER_TIMEOUT_S):
+                answer = await session.peer.accept_offer(offer)
         except RtcError as exc:
             await session.peer.close()
-            return _fail(400, f"bad offer: {exc}")
+            raise WhepRefused(400, f"bad offer: {exc}") from exc
+        except TimeoutError as exc:
+            await session.peer.close()
+            raise WhepRefused(503, f"no answer within {ANSWER_TIMEOUT_S:g} s (ICE servers unreachable?)") from exc
         self.sessions[session.id] = session
         session.peer.on_state(lambda state: self._state(session, state))
         if session.kind == "whip" and self._on_ingest is not None:
             self._on_ingest(session.name, session.peer)
+        log.info("%s session %s for %r opened", session.kind, session.id, session.name)
+        return answer
+
+    def _created(self, request: web.Request, session_id: str, answer: str) -> web.Response:
+        """201 with the answer, the session's `Location` and the ICE servers."""
         # The raw path: a source name may hold an escaped "/" (a received picture, ``room-2%2Fstudents``).
-        location = f"{request.raw_path.split('?')[0].rstrip('/')}/{session.id}"
-        headers = {"Location": location, "ETag": f'"{session.id}"', "Content-Type": "application/sdp"}
+        location = f"{request.raw_path.split('?')[0].rstrip('/')}/{session_id}"
+        headers = {"Location": location, "ETag": f'"{session_id}"', "Content-Type": "application/sdp"}
         links = [_link(url, server) for server in self._ice.servers for url in server.urls]
         if links:
             headers["Link"] = ", ".join(links)
-        log.info("%s session %s for %r opened", session.kind, session.id, session.name)
         return web.Response(status=201, text=answer, headers=headers)
 
     def _state(self, session: _Session, state: str) -> None:
@@ -280,6 +355,9 @@ class WhepService:
             await self._end(session_id)
         for task in list(self._closing):
             task.cancel()
+
+
+WHEP_KEY = web.AppKey("whep", WhepService)
 
 
 def whep_routes(

@@ -19,6 +19,7 @@
   const player = el("div", { class: "player", id: "player" }); // outside `tables`: live updates keep it playing
   let deviceLayout = "";
   let current = BOOT.data;
+  const watch = watchPanel();
 
   async function send(name, args, button) {
     const line = el("li", { class: "outcome pending" }, t("sending", { name: commandName(name) }));
@@ -145,9 +146,19 @@
     return node;
   }
 
+  // A watch's SDP and session token are for the browser, not for people reading the log.
+  function brief(fields) {
+    if (!fields || typeof fields !== "object") return fields;
+    return Object.fromEntries(Object.entries(fields).filter(([key]) => !["offer", "answer", "session"].includes(key)));
+  }
+
+  function bracketed(words) {
+    return words ? "（" + words + "）" : "";
+  }
+
   function commandOutcome(c) {
     const words = [tr("status_", c.status)];
-    if (c.result !== null && c.result !== undefined) words.push(fieldsWords(c.result));
+    if (c.result !== null && c.result !== undefined) words.push(fieldsWords(brief(c.result)));
     if (c.error) words.push(c.error);
     return el("span", { class: "status-" + (c.status === "succeeded" ? "ok" : c.status === "sent" ? "wait" : "bad") },
       words.filter(Boolean).join(" — "));
@@ -198,6 +209,119 @@
     return section;
   }
 
+  // 巡课: plain WHEP through the centre, which relays the offer to the agent (media.watch); the
+  // picture itself comes from the classroom by ICE.  window.whep is the session now playing.
+  function watchPanel() {
+    const status = el("p", { id: "watch-status", "data-state": "idle", "aria-live": "polite" }, t("watch_idle"));
+    const video = el("video", { id: "watch-video", autoplay: true, playsinline: true, controls: true, hidden: true });
+    video.muted = true; // plays without a click on the video; the controls unmute it
+    const list = el("div", { class: "row", id: "watch-sources" });
+    const other = el("input", { id: "watch-other", size: 18, placeholder: t("watch_other_hint") });
+    const stop = el("button", { type: "button", "data-action": "watch-stop", hidden: true }, t("watch_stop"));
+    const play = el("button", { type: "button", "data-action": "watch-other" }, t("watch_play"));
+    const section = el("section", { id: "watch" }, el("h2", {}, t("watch")), el("p", { class: "sub" }, t("watch_note")),
+      list, el("div", { class: "row" }, el("label", {}, t("watch_other") + " ", other), play, stop), status, video);
+    let layout = "";
+    let session = null; // { pc, location, source }
+
+    function say(state, text) {
+      status.dataset.state = state;
+      status.className = state === "failed" ? "status-bad" : state === "playing" ? "status-ok" : "";
+      status.textContent = text;
+    }
+
+    function gathered(pc) {
+      return new Promise((resolve) => {
+        if (pc.iceGatheringState === "complete") return resolve();
+        pc.addEventListener("icegatheringstatechange", () => pc.iceGatheringState === "complete" && resolve());
+        setTimeout(resolve, 5000); // offer what was gathered: the agent's answer carries its own candidates
+      });
+    }
+
+    // The DELETE goes first: closing the connection first would let the agent end the session by
+    // itself, and the DELETE would then find nothing to end.  keepalive: it goes out as the page is left.
+    function hangUp(mine) {
+      if (!mine.location) return Promise.resolve(mine.pc.close());
+      return fetch(mine.location, { method: "DELETE", credentials: "same-origin", keepalive: true })
+        .catch(() => {}).finally(() => mine.pc.close());
+    }
+
+    async function end(words) {
+      const mine = session;
+      session = null;
+      window.whep = null;
+      video.srcObject = null;
+      video.hidden = stop.hidden = true;
+      if (words) say(words[0], words[1]);
+      if (mine) await hangUp(mine);
+    }
+
+    async function refusal(response) {
+      if (response.redirected) return t("watch_login");
+      const reason = (await response.text()).trim();
+      const key = "watch_http_" + response.status;
+      const head = key in T ? t(key) : t("watch_http_other", { status: response.status });
+      return reason ? head + "（" + reason + "）" : head;
+    }
+
+    function changed(mine) {
+      if (session !== mine) return;
+      const state = mine.pc.connectionState;
+      if (state === "connected") say("playing", t("watch_playing", { source: mine.source }));
+      if (state === "failed") end(["failed", t("watch_lost", { source: mine.source, reason: t("watch_no_path") })]);
+    }
+
+    async function start(source) {
+      if (!source) return;
+      await end(null);
+      const mine = { pc: new RTCPeerConnection(), location: null, source };
+      session = window.whep = mine;
+      say("connecting", t("watch_connecting", { source }));
+      const stream = new MediaStream();
+      mine.pc.addTransceiver("video", { direction: "recvonly" });
+      mine.pc.addTransceiver("audio", { direction: "recvonly" });
+      mine.pc.addEventListener("track", (event) => {
+        stream.addTrack(event.track);
+        video.srcObject = stream;
+      });
+      mine.pc.addEventListener("connectionstatechange", () => changed(mine));
+      try {
+        await mine.pc.setLocalDescription(await mine.pc.createOffer());
+        await gathered(mine.pc);
+        const url = "/whep/" + encodeURIComponent(agentId) + "/" + encodeURIComponent(source);
+        const response = await fetch(url, { method: "POST", headers: { "Content-Type": "application/sdp" },
+          credentials: "same-origin", body: mine.pc.localDescription.sdp });
+        if (response.status !== 201) throw new Error(await refusal(response));
+        mine.location = response.headers.get("Location");
+        if (session !== mine) return hangUp(mine); // stopped (or another picture chosen) meanwhile
+        await mine.pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
+        video.hidden = stop.hidden = false;
+      } catch (err) {
+        const reason = err instanceof TypeError ? t("watch_network") : err.message;
+        if (session === mine) await end(["failed", t("watch_failed", { source, reason })]);
+        else hangUp(mine);
+      }
+    }
+
+    stop.addEventListener("click", () => end(["stopped", t("watch_stopped")]));
+    play.addEventListener("click", () => start(other.value.trim()));
+    window.addEventListener("pagehide", () => session && hangUp(session));
+
+    // The room's own sources: from info when the centre keeps them, else the latest telemetry's.
+    function sources(data) {
+      const fromInfo = (data.agent.sources || []).map((s) => s.id);
+      const latest = (data.telemetry || [])[0] || data.agent.telemetry || {};
+      const names = fromInfo.length ? fromInfo : Object.keys(latest.sources || {}).sort();
+      if (JSON.stringify(names) === layout) return; // rebuilt only when the list changes: playing goes on
+      layout = JSON.stringify(names);
+      list.replaceChildren(...(names.length ? names.map((name) =>
+        el("button", { type: "button", "data-action": "watch", "data-source": name, onclick: () => start(name) },
+          t("watch_play") + " " + name)) : [el("span", { class: "empty" }, t("watch_none"))]));
+    }
+
+    return { section, sources };
+  }
+
   function size(bytes) {
     return bytes >= 1e9 ? (bytes / 1e9).toFixed(2) + " GB" : (bytes / 1e6).toFixed(1) + " MB";
   }
@@ -206,6 +330,7 @@
     current = data;
     renderHeader(data.agent);
     renderDevices(data.agent.devices || []);
+    watch.sources(data);
     tables.replaceChildren(
       liveLesson((data.telemetry || [])[0]),
       table("recordings", t("recordings"), ["lesson", "time", "size", "play"], data.recordings || [],
@@ -214,8 +339,7 @@
         (a) => [when(a.raised_ts), tr("severity_", a.severity), tr("alarm_", a.type), a.device || "—", a.message,
           a.cleared_ts ? t("cleared") : t("open"), ackCell(a)]),
       table("commands", t("commands"), ["time", "command", "by", "result"], data.commands,
-        (c) => [when(c.sent_ts), commandName(c.name) + (fieldsWords(c.args) ? "（" + fieldsWords(c.args) + "）" : ""),
-          c.by, commandOutcome(c)]),
+        (c) => [when(c.sent_ts), commandName(c.name) + bracketed(fieldsWords(brief(c.args))), c.by, commandOutcome(c)]),
       table("history", t("history"), ["time", "state", "session"], data.status_history,
         (h) => [when(h.ts), stateBadge(h.state), h.session]),
       table("telemetry", t("telemetry"), ["time", "cpu", "memory", "disk", "disk_free", "temperature", "uptime"],
@@ -232,7 +356,7 @@
   } else {
     top.push(el("p", { class: "note" }, t("viewer_note")));
   }
-  main.replaceChildren(...top, outcomes, el("h2", {}, t("devices")), devices, player, tables,
+  main.replaceChildren(...top, outcomes, el("h2", {}, t("devices")), devices, watch.section, player, tables,
     el("datalist", { id: "sources" }, SOURCES.map((s) => el("option", { value: s }))));
   render(BOOT.data);
   listen("?agent=" + encodeURIComponent(agentId), refresh, refresh);

@@ -22,7 +22,7 @@ from streaming import stamp
 from streaming.encoding import AudioEncoder, VideoEncoder
 from streaming.rtc import IceServer, IceSettings, Peer
 from streaming.synthetic import SyntheticSource, ToneSource
-from streaming.whep import WhepService
+from streaming.whep import WhepRefused, WhepService
 
 ICE = IceSettings(host_addresses=("127.0.0.1",))
 SIZE = (640, 360)
@@ -233,6 +233,48 @@ async def test_viewer_cap_answers_503(agent: Agent) -> None:
             if response.status == 503:
                 assert "limit is 2" in await response.text()
         assert statuses == [201, 201, 503]
+    finally:
+        for viewer in viewers:
+            await viewer.close()
+
+
+async def test_viewers_without_http_share_the_cap_and_close(agent: Agent) -> None:
+    """open_viewer/close_viewer (the centre's 巡课 over MQTT) and HTTP WHEP are one set of viewers."""
+    viewers = [Peer(f"v{n}", ICE, receive_video=1) for n in range(4)]
+    try:
+        relayed = await agent.service.open_viewer("teacher", await viewers[0].create_offer())
+        await viewers[0].accept_answer(relayed.answer)
+        await until(lambda: has_video(viewers[0], "teacher", 5), 20, "video to the relayed viewer")
+        assert (await post_offer(agent.base, "/whep/teacher", await viewers[1].create_offer())).status == 201
+        full = await post_offer(agent.base, "/whep/teacher", await viewers[2].create_offer())
+        assert full.status == 503 and "limit is 2" in await full.text()
+        with pytest.raises(WhepRefused) as nobody:
+            await agent.service.open_viewer("nobody", "v=0")
+        assert nobody.value.status == 503  # the cap is checked first: no encoder is made for a full house
+        assert await agent.service.close_viewer(relayed.session) is True
+        assert await agent.service.close_viewer(relayed.session) is False  # already ended
+        assert agent.service.viewers == 1 and [v["source"] for v in agent.service.viewer_list()] == ["teacher"]
+        with pytest.raises(WhepRefused) as missing:
+            await agent.service.open_viewer("nobody", await viewers[3].create_offer())
+        assert missing.value.status == 404 and "no live source 'nobody'" in missing.value.reason
+        with pytest.raises(WhepRefused) as huge:
+            await agent.service.open_viewer("teacher", "v=0" + "x" * 70_000)
+        assert huge.value.status == 413 and "at most 65536" in huge.value.reason
+    finally:
+        for viewer in viewers:
+            await viewer.close()
+
+
+async def test_viewers_arriving_together_never_exceed_the_cap(agent: Agent) -> None:
+    viewers = [Peer(f"v{n}", ICE, receive_video=1) for n in range(3)]
+    try:
+        offers = [await viewer.create_offer() for viewer in viewers]
+        opened = await asyncio.gather(
+            *(agent.service.open_viewer("teacher", offer) for offer in offers), return_exceptions=True
+        )
+        refused = [o for o in opened if isinstance(o, WhepRefused)]
+        assert len(refused) == 1 and refused[0].status == 503 and "limit is 2" in refused[0].reason
+        assert agent.service.viewers == 2
     finally:
         for viewer in viewers:
             await viewer.close()
