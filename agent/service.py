@@ -31,6 +31,7 @@ from agent.scheduler import SchedulerService
 from agent.sources import SourceService, make_source
 from agent.store import AgentStore
 from agent.supervisor import Supervisor
+from agent.timetable import is_timetable_main
 from agent.upload import Uploader
 from agent.watch_commands import add_watch_commands
 from central.contract import Command, CommandReply, DeviceInfo, Event, Info, SourceInfo, Topics
@@ -108,6 +109,7 @@ class Agent:
             lambda name, args: self.table.execute(name, args, by="timetable", door="scheduler"),
             clock=lambda: datetime.now(UTC),
             is_recording=self._recording_lesson,
+            is_live=self._leading_lesson,
             displays=[d.id for d in config.devices if d.kind == "display"],
         )
         register_schedule_commands(self.table, self.schedule, on_change=self.scheduler.changed)
@@ -127,8 +129,8 @@ class Agent:
         for source in self.sources.values():
             self.supervisor.add(f"source.{source.id}", source.run)
         self.supervisor.add("recording", self.recording.run)
+        self.lesson = self._build_lesson()  # before the scheduler: booted inside a live lesson, it starts it at once
         self.supervisor.add("scheduler", self.scheduler.run)
-        self.lesson = self._build_lesson()
         self.uploader = Uploader(config.upload, config.agent_id, self.store, self.alarms) if config.upload else None
         if self.uploader is not None:
             self.supervisor.add("upload", self.uploader.run)
@@ -148,6 +150,7 @@ class Agent:
             media=lambda: LessonMedia(lesson, sources, kinds),
             send=self.link.send_rtc,
             alarms=self.alarms,
+            timetable_main=self._timetable_main,
         )
         add_lesson_commands(self.table, service, lambda: tuple(self.sources))
         self.supervisor.add("lesson", service.run)
@@ -158,6 +161,13 @@ class Agent:
     def _on_rtc(self, site: str, agent: str, message: RtcMessage) -> None:
         if self.lesson is not None:
             self.lesson.on_rtc(site, agent, message)
+
+    def _timetable_main(self, site: str, agent: str) -> bool:
+        return is_timetable_main(self.schedule.current(), datetime.now(UTC), site, agent)
+
+    def _leading_lesson(self) -> str | None:
+        status = self.lesson.status() if self.lesson is not None else {}
+        return str(status["id"]) if status.get("active") and status.get("role") == "main" else None
 
     def _recording_lesson(self) -> str | None:
         now = self.recording.telemetry()
