@@ -34,7 +34,7 @@ from agent.supervisor import Supervisor
 from agent.timetable import is_timetable_main
 from agent.upload import Uploader
 from agent.watch_commands import add_watch_commands
-from central.contract import Command, CommandReply, DeviceInfo, Event, Info, SourceInfo, Topics
+from central.contract import Command, CommandReply, DeviceInfo, Event, Info, SourceInfo, Topics, for_audit
 from central.contract_rtc import RtcMessage
 from central.link import AgentLink
 
@@ -221,7 +221,7 @@ class Agent:
             "command",
             message,
             command=name,
-            args=dict(args),
+            args=for_audit(args),
             by=by,
             door=door,
             status=outcome.status,

@@ -334,6 +334,16 @@ class Event:
         )
 
 
+
+# Command arguments and results too bulky (and too private) for an audit log: WebRTC session
+# descriptions (a few KB each, with addresses) travel in media.watch but are logged by size only.
+BULKY_KEYS = frozenset({"offer", "answer", "sdp"})
+
+
+def for_audit(values: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` with each bulky text (an SDP offer or answer) replaced by its size."""
+    return {k: f"<{len(v)} bytes>" if k in BULKY_KEYS and isinstance(v, str) else v for k, v in values.items()}
+
 @dataclass(frozen=True, slots=True)
 class Command:
     """``cmd/<name>``: a command from the centre, with an id and an expiry."""

@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlite_utils
 
-from central.contract import DeviceState, Event, Info, Status, Telemetry, now_iso
+from central.contract import DeviceState, Event, Info, Status, Telemetry, for_audit, now_iso
 from central.fleet_rows import (
     Change,
     CommandReplied,
@@ -289,7 +289,7 @@ class FleetDB:
             self._w.execute(
                 f"INSERT OR IGNORE INTO commands ({_COMMAND_COLUMNS}, site)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [c.id, row.agent_id, c.name, json.dumps(dict(c.args), ensure_ascii=False), c.by, row.sent_ts]
+                [c.id, row.agent_id, c.name, json.dumps(for_audit(c.args), ensure_ascii=False), c.by, row.sent_ts]
                 + [c.expires, "sent", None, "", None, row.site],
             )
             return ("command", row.agent_id)
@@ -299,7 +299,8 @@ class FleetDB:
             found = self._w.execute(sql, [row.received, row.command_id]).fetchone()
         else:
             r = row.reply
-            result = None if r.result is None else json.dumps(r.result, ensure_ascii=False)
+            kept = for_audit(r.result) if isinstance(r.result, dict) else r.result
+            result = None if kept is None else json.dumps(kept, ensure_ascii=False)
             sql = (
                 "UPDATE commands SET status = ?, result = ?, error = ?, replied_ts = ? WHERE id = ? RETURNING agent_id"
             )

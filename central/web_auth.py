@@ -90,7 +90,7 @@ def make_middleware(sessions: Sessions, users: Users) -> Middleware:
         username = sessions.read(request.cookies.get(SESSION_COOKIE, ""))
         role = users.role(username) if username is not None else None
         if username is None or role is None:
-            if request.path.startswith("/api/"):
+            if request.path.startswith(("/api/", "/whep/")):  # machines (fetch, WHEP) get a status, not a page
                 return web.json_response({"error": "login required"}, status=401)
             raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs, safe='')}")
         request[USER_KEY], request[ROLE_KEY] = username, role

@@ -244,7 +244,10 @@ async def test_a_viewer_watches_the_classroom_live_from_the_dashboard(stack: Sta
             await until(lambda: room.viewers() == 0, "the agent to count no viewer")
             watched = await until(lambda: audit(central, "media.watch"), "media.watch in the audit log")
             assert watched[0]["by"] == "wang" and watched[0]["status"] == "succeeded"
-            assert watched[0]["args"]["source"] == "teacher" and watched[0]["args"]["offer"].startswith("v=0")
+            assert watched[0]["args"]["source"] == "teacher"
+            # The audit keeps the SDP's size, not the SDP (a few KB of addresses per watch).
+            assert re.fullmatch(r"<\d+ bytes>", watched[0]["args"]["offer"])
+            assert re.fullmatch(r"<\d+ bytes>", watched[0]["result"]["answer"])
             unwatched = await until(lambda: audit(central, "media.unwatch"), "media.unwatch in the audit log")
             assert unwatched[0]["by"] == "wang" and unwatched[0]["status"] == "succeeded"
             await expect(page.locator("#commands")).to_contain_text("巡课观看")
@@ -286,7 +289,7 @@ async def test_the_relay_refuses_bad_requests_with_the_reason(stack: Stack) -> N
     async with aiohttp.ClientSession(cookie_jar=jar) as http, asyncio.timeout(90):
         sdp = {"Content-Type": "application/sdp"}
         async with http.post(f"{stack.url}/whep/{AGENT}/teacher", data="v=0", headers=sdp, allow_redirects=False) as r:
-            assert r.status == 303 and r.headers["Location"].startswith("/login")  # not logged in: not relayed
+            assert r.status == 401  # not logged in: a status for the WHEP client, and nothing relayed
         form = {"username": "wang", "password": PASSWORD, "next": "/"}
         async with http.post(f"{stack.url}/login", data=form, allow_redirects=False) as r:
             assert r.status == 303
