@@ -108,6 +108,8 @@ class CommandDef:
     handler: Handler
     doc: str = ""
     timeout_s: float = 30.0
+    # A query that changes nothing (a page polls it every few seconds): audited only when it fails.
+    read_only: bool = False
 
     def validate(self, args: Mapping[str, Any]) -> dict[str, Any]:
         """Checked, converted arguments; Rejected names the first bad one."""
@@ -173,7 +175,8 @@ class CommandTable:
             door,
             outcome.status,
         )
-        if self.audit is not None:
+        quiet = outcome.status == "succeeded" and name in self.commands and self.commands[name].read_only
+        if self.audit is not None and not quiet:
             self.audit(name, args if isinstance(args, Mapping) else {}, by, door, outcome)
         return outcome
 

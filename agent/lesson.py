@@ -23,6 +23,7 @@ from agent.config_lesson import LessonConfig
 from agent.lesson_media import AUDIO, LessonMedia
 from agent.lesson_peer import LessonInfo, OutgoingPeer, Send, Session
 from agent.lesson_pictures import Classroom
+from agent.lesson_presence import Presence
 from agent.lesson_remote import TakingPart
 from agent.lesson_sfu import SfuRoute, SfuUplink, lesson_room
 from agent.lesson_watch import RefusalLog, WatchRules
@@ -83,6 +84,7 @@ class LessonService(TakingPart):
         self._ingested: dict[str, Any] = {}  # WHIP name -> its Peer
         self.uplink: SfuUplink | None = None  # the lesson's one upload to the SFU (lesson.sfu), when it has one
         self._uplink_task: asyncio.Task[None] | None = None
+        self.presence = Presence(send)  # lesson.peers: needs no media
 
     @property
     def media(self) -> LessonMedia:
@@ -115,6 +117,9 @@ class LessonService(TakingPart):
 
     def on_rtc(self, site: str, agent: str, message: RtcMessage) -> None:
         """Signalling from the link (on its loop): queued, never blocking it."""
+        if message.type in ("hello", "here"):  # at once: an offer being answered must not hold presence up
+            self._on_presence(site, agent, message)
+            return
         try:
             self._inbox.put_nowait((site, agent, message))
         except asyncio.QueueFull:
@@ -231,6 +236,8 @@ class LessonService(TakingPart):
     def _spawn(self, coro: Any) -> None:
         if self._tg is not None:
             self._tg.create_task(coro, name=f"lesson[{self.agent_id}].reply")
+        else:
+            coro.close()  # not running: nobody to reply for
 
     async def stop(self) -> dict[str, Any]:
         """``lesson.stop``: end the lesson this room leads (or leave the one it takes part in)."""

@@ -1,4 +1,4 @@
-"""The lesson commands: start, stop, join, leave, status and mute (``lesson.*``)."""
+"""The lesson commands: start, stop, join, leave, status, mute and peers (``lesson.*``)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,9 @@ def add_lesson_commands(table: CommandTable, lesson: LessonService, sources: Cal
         lesson.media.mute(args["on"])
         return {"muted": args["on"]}
 
+    async def peers(args: Mapping[str, Any]) -> dict[str, Any]:
+        return await lesson.peers()
+
     start_args = (
         Arg("mode", choices=MODES, doc="zhuandi (one main classroom, N remote) or dual_teacher (one remote)"),
         ListArg("remotes", required=False, doc="the remote classrooms' agent ids (default: lesson.remotes)"),
@@ -45,6 +48,9 @@ def add_lesson_commands(table: CommandTable, lesson: LessonService, sources: Cal
     table.add(CommandDef("lesson.stop", (), stop, "end the live lesson (or leave it, in a remote classroom)"))
     table.add(CommandDef("lesson.join", (main,), join, "ask a main classroom to take this room in", JOIN_TIMEOUT_S))
     table.add(CommandDef("lesson.leave", (), leave, "leave the live lesson led by another classroom"))
-    table.add(CommandDef("lesson.status", (), status, "the live lesson: mode, role, peers and their link stats"))
+    about_status = "the live lesson: mode, role, peers and their link stats"
+    table.add(CommandDef("lesson.status", (), status, about_status, read_only=True))
     on = Arg("on", "bool", doc="true: send silence to every other classroom and viewer; false: the sound again")
     table.add(CommandDef("lesson.mute", (on,), mute, "mute (or unmute) this classroom's outgoing sound"))
+    about = "the classrooms a lesson may link (trusted + remotes): online or not, room name, free or in a lesson"
+    table.add(CommandDef("lesson.peers", (), peers, about, read_only=True))

@@ -17,6 +17,7 @@ from agent.commands import Failed, Rejected
 from agent.config_lesson import LessonConfig
 from agent.lesson_media import AUDIO, LessonMedia
 from agent.lesson_peer import WATCH_S, LessonInfo, Send, Session
+from agent.lesson_presence import Presence
 from agent.lesson_sfu import SfuDownlinkPeer, SfuRoute
 from agent.lesson_watch import RefusalLog, WatchRules
 from central.contract import now_iso
@@ -34,6 +35,7 @@ class TakingPart:
 
     config: LessonConfig
     agent_id: str
+    site: str
     room: str
     alarms: Alarms
     rules: WatchRules
@@ -48,11 +50,49 @@ class TakingPart:
     _joining: dict[str, asyncio.Future[str]]
     timetable_main: Callable[[str, str], bool]  # whether the timetable names site/agent main of the lesson on now
     _tg: asyncio.TaskGroup | None
+    presence: Presence
 
     @property
     def media(self) -> LessonMedia:
         """The media stack (`LessonService` loads it on first use)."""
         raise NotImplementedError
+
+    def _spawn(self, coro: Any) -> None:
+        raise NotImplementedError
+
+    # -- presence (lesson.peers): hello / here ---------------------------------------------
+
+    def candidates(self) -> tuple[str, ...]:
+        """The classrooms a lesson may link (lesson.trusted, then lesson.remotes), by agent id."""
+        names = (entry.rsplit("/", 1)[-1] for entry in (*self.config.trusted, *self.config.remotes))
+        return tuple(name for name in dict.fromkeys(names) if name != self.agent_id)
+
+    async def peers(self) -> dict[str, Any]:
+        """``lesson.peers``: each candidate classroom online or not, its room name, free or in a lesson."""
+        seen = await self.presence.ask(self.candidates())
+        return {"peers": {agent: presence.to_dict() for agent, presence in seen.items()}}
+
+    def _may_meet(self, site: str, agent: str) -> bool:
+        """Whether this room would take a lesson from `agent` or lead it: only they learn it is here."""
+        config = self.config
+        ours = agent in config.remotes and site == config.sites.get(agent, self.site)
+        return config.trusts(site, agent) or ours or self.timetable_main(site, agent)
+
+    def _on_presence(self, site: str, agent: str, message: RtcMessage) -> None:
+        """A hello is answered (a stranger's is dropped, unaudited: it would flood the log); a here is kept."""
+        if not self._may_meet(site, agent):
+            log.debug("presence: ignored %s from %s/%s (not a classroom this room links)", message.type, site, agent)
+        elif message.type == "here":
+            self.presence.heard(agent, message)
+        else:
+            self._spawn(self._reply(agent, self._here(message.seq)))
+
+    def _here(self, seq: int) -> RtcMessage:
+        lesson, room = self.lesson, self.room or self.agent_id
+        if lesson is None:
+            return RtcMessage("here", "", now_iso(), room=room, seq=seq, state="free")
+        state, main = ("leading", "") if lesson.role == "main" else ("remote", self.main or "?")
+        return RtcMessage("here", lesson.id, now_iso(), lesson.mode, room, seq=seq, state=state, main=main)
 
     async def _reply(self, agent: str, message: RtcMessage) -> None:
         try:

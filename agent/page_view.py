@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from agent.config import DeviceConfig
-from agent.timetable import Lesson, Timetable
+from agent.timetable import Lesson, Timetable, plan
 
 # Used when the site config names no presets for a camera: what most classrooms keep in 1..3.
 DEFAULT_PRESETS: Mapping[int, str] = {1: "讲台", 2: "黑板", 3: "学生全景"}
@@ -72,10 +72,12 @@ def panel_inputs(device: DeviceConfig) -> list[str]:
 def room_layout(devices: Sequence[DeviceConfig], commands: Iterable[str], lesson: Any = None) -> dict[str, Any]:
     """The controls the page builds once: cameras with presets, panels with inputs, what is offered.
 
-    `lesson` is the site config's ``[lesson]`` (``trusted``: the classrooms a lesson may link,
-    ``remotes``: the default choice), None when the room has none.
+    `lesson` is the site config's ``[lesson]`` (``trusted`` and ``remotes``: the classrooms a lesson
+    may link, by agent id; ``remotes``: the default choice), None when the room has none.
     """
     names = set(commands)
+    remotes = [str(x) for x in getattr(lesson, "remotes", ()) or ()]
+    trusted = [str(x).rsplit("/", 1)[-1] for x in getattr(lesson, "trusted", ()) or ()]  # "site/agent" too
     cameras = [{"id": d.id, "presets": camera_presets(d)} for d in devices if d.kind == "camera"]
     panels = [{"id": d.id, "inputs": panel_inputs(d)} for d in devices if d.kind == "display"]
     return {
@@ -85,8 +87,8 @@ def room_layout(devices: Sequence[DeviceConfig], commands: Iterable[str], lesson
         "can_record": "record.start" in names,
         "can_lesson": "lesson.start" in names,
         "can_mute": "lesson.mute" in names and str(getattr(lesson, "audio", "none")) != "none",
-        "trusted": list(getattr(lesson, "trusted", ()) or ()),
-        "default_remotes": list(getattr(lesson, "remotes", ()) or ()),
+        "candidates": list(dict.fromkeys([*trusted, *remotes])),  # as lesson.peers asks them
+        "default_remotes": remotes,
     }
 
 
@@ -148,7 +150,14 @@ def live_view(
         "recording": _recording(status.get("recording")),
         "lesson": status.get("lesson") or None,
         "timetable": timetable_now(timetable, now),
+        "lead": _lead(timetable, now),
     }
+
+
+def _lead(timetable: Timetable, now: datetime) -> dict[str, Any] | None:
+    """The live lesson the timetable has this room lead now (``mode``, ``remotes``): the picker's default."""
+    live = plan(timetable, now).should_lead
+    return live.args() if live is not None else None
 
 
 def signature(view: Mapping[str, Any]) -> str:

@@ -144,5 +144,5 @@ def register_schedule_commands(table: CommandTable, schedule: Schedule, on_chang
     by = Arg("by", required=False, doc="who set it (shown by schedule.get)")
     timetable = TimetableArg("timetable", "object", doc="the whole timetable, as in the site config's [timetable]")
     table.add(CommandDef("schedule.set", (timetable, by), set_, "replace the room's timetable (kept across restarts)"))
-    table.add(CommandDef("schedule.get", (), get, "the timetable in force and where it comes from"))
+    table.add(CommandDef("schedule.get", (), get, "the timetable in force and where it comes from", read_only=True))
     table.add(CommandDef("schedule.clear", (), clear, "drop the timetable set by command; the site config's applies"))

@@ -100,4 +100,4 @@ def add_watch_commands(table: CommandTable, web_parts: list[WebPart], known: Cal
     table.add(CommandDef("media.watch", watch_args, watch, "watch a source live (巡课): SDP offer in, answer out",
                          WATCH_TIMEOUT_S))  # fmt: skip
     table.add(CommandDef("media.unwatch", (session,), unwatch, "stop watching: end a viewer session"))
-    table.add(CommandDef("media.viewers", (), viewers, "who watches this room's sources live now"))
+    table.add(CommandDef("media.viewers", (), viewers, "who watches this room's sources live now", read_only=True))

@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 
 from central.contract import PayloadError, _choice, _get, _ts
 
-RTC_TYPES = ("offer", "answer", "reject", "bye", "join", "leave")
+RTC_TYPES = ("offer", "answer", "reject", "bye", "join", "leave", "hello", "here")
+PRESENCE_STATES = ("free", "leading", "remote")  # a `here`: no lesson, leading one, taking part in `main`'s
 LESSON_MODES = ("zhuandi", "dual_teacher")
 SFU_ROOM_MAX = 2**31 - 1  # Janus takes 64-bit room numbers; keep to what any JSON reader holds exactly
 
@@ -27,6 +28,8 @@ class RtcMessage:
     An offer with `sfu` (Janus's HTTP API) and `sfu_room` sends those sources through that SFU
     instead: the receiver pulls them from the room (publisher = the sender's agent id) and the
     offer's SDP carries only the way back (the receiver's own pictures and sound, peer to peer).
+    Presence: `hello` asks whether a classroom is there; `here` answers with its `room` name, its
+    `state` (PRESENCE_STATES) and, taking part in a lesson, the leading agent `main`.
     """
 
     type: str
@@ -40,6 +43,8 @@ class RtcMessage:
     sources: tuple[str, ...] = ()
     sfu: str = ""
     sfu_room: int = 0
+    state: str = ""
+    main: str = ""
 
     def __post_init__(self) -> None:
         """Refuse a message the other side could not act on."""
@@ -55,11 +60,27 @@ class RtcMessage:
             raise PayloadError(f"sfu: got {self.sfu[:200]!r}, expected Janus's HTTP API (http://HOST:PORT/janus)")
         if bool(self.sfu) != (0 < self.sfu_room <= SFU_ROOM_MAX):
             raise PayloadError(f"sfu_room: got {self.sfu_room!r}, expected a room 1..{SFU_ROOM_MAX} with an sfu URL")
+        self._check_presence()
+
+    def _check_presence(self) -> None:
+        """A `here` says where and how the classroom is; nothing else carries presence fields."""
+        if self.type != "here":
+            if self.state or self.main:
+                raise PayloadError(f"state: only a here says it, got one in a {self.type}")
+            if self.type == "hello" and self.sdp:
+                raise PayloadError("sdp: a hello carries no session description")
+            return
+        if self.state not in PRESENCE_STATES:
+            raise PayloadError(f"state: got {self.state!r}, expected one of {', '.join(PRESENCE_STATES)}")
+        if not self.room.strip():
+            raise PayloadError("room: missing (a here names its classroom)")
+        if (self.state == "remote") != bool(self.main):
+            raise PayloadError(f"main: got {self.main!r}, expected the leading agent exactly when state is remote")
 
     def to_dict(self) -> dict[str, Any]:
         """Payload fields (empty ones left out)."""
         out: dict[str, Any] = {"type": self.type, "lesson": self.lesson, "ts": self.ts, "seq": self.seq}
-        for key in ("mode", "room", "sdp", "reason"):
+        for key in ("mode", "room", "sdp", "reason", "state", "main"):
             if getattr(self, key):
                 out[key] = getattr(self, key)
         if self.sources:
@@ -86,6 +107,8 @@ class RtcMessage:
             tuple(sources),
             _get(data, "sfu", str, ""),
             _get(data, "sfu_room", int, 0),
+            _get(data, "state", str, ""),
+            _get(data, "main", str, ""),
         )
 
 

@@ -165,14 +165,67 @@ function panelCard(panel) {
 const picker = el("dialog", { id: "picker" });
 let view = BOOT.view;
 
-function openPicker(mode) {
+const PRESENCE_EVERY_MS = 5000; // as long as lesson.peers keeps an answer: each poll asks the broker at most once
+
+// The picker's default: the timetable's live lesson led here now, else the config's lesson.remotes.
+function defaultRemotes() {
+  const lead = view.lead;
+  if (lead && lead.remotes && lead.remotes.length) return lead.remotes;
   const current = (view.timetable && view.timetable.current) || {};
-  const chosen = new Set(current.remotes && current.remotes.length ? current.remotes : LAYOUT.default_remotes);
+  return current.remotes && current.remotes.length ? current.remotes : LAYOUT.default_remotes;
+}
+
+// One candidate's presence, from lesson.peers: 在线 / 离线 / 上课中 (and whose lesson).
+function presenceWords(peer) {
+  if (!peer) return t("presence_checking");
+  if (!peer.online) return t("presence_offline");
+  if (!peer.busy) return t("presence_online");
+  const whose = peer.state === "leading" ? t("presence_leading") : t("presence_with", { main: peer.main });
+  return t("presence_busy") + " · " + whose;
+}
+
+function showPresence(rows, peers, single) {
+  for (const row of rows) {
+    const peer = peers[row.id];
+    if (!peer) continue;
+    const state = !peer.online ? "offline" : peer.busy ? "busy" : "online";
+    row.label.dataset.presence = state;
+    row.name.textContent = peer.room ? peer.room + " (" + row.id + ")" : row.id;
+    row.state.textContent = presenceWords(peer);
+    // Offline classrooms start unchecked; a box the teacher touched stays as the teacher left it.
+    if (state === "offline" && !row.touched) row.box.checked = false;
+  }
+  // 双师 links one classroom: when the default one is offline, the first one online instead.
+  if (single && !rows.some((r) => r.box.checked || r.touched)) {
+    const online = rows.find((r) => r.label.dataset.presence === "online");
+    if (online) online.box.checked = true;
+  }
+}
+
+function openPicker(mode) {
+  const chosen = new Set(defaultRemotes());
+  const candidates = [...new Set([...LAYOUT.candidates, ...chosen])];
   const single = mode === "dual_teacher";
-  const boxes = LAYOUT.trusted.map((id, i) =>
-    el("label", { class: "remote" },
-      el("input", { type: single ? "radio" : "checkbox", name: "remote", value: id,
-        checked: single ? (chosen.has(id) || (!chosen.size && i === 0)) : chosen.has(id) }), " ", id));
+  const first = candidates.find((id) => chosen.has(id)) || candidates[0];
+  const rows = candidates.map((id) => {
+    const box = el("input", { type: single ? "radio" : "checkbox", name: "remote", value: id,
+      checked: single ? id === first : chosen.has(id) });
+    const row = { id, box, touched: false, name: el("span", { class: "who" }, id),
+      state: el("span", { class: "presence" }, t("presence_checking")) };
+    box.addEventListener("change", () => { for (const r of rows) r.touched = true; });
+    row.label = el("label", { class: "remote", "data-agent": id, "data-presence": "checking" },
+      box, " ", row.name, " ", row.state);
+    return row;
+  });
+  let polling = true;
+  const poll = async () => {
+    while (polling && picker.open) {
+      const reply = await send("lesson.peers", {}, { quiet: true });
+      if (reply.status === "succeeded" && polling) showPresence(rows, reply.result.peers || {}, single);
+      await new Promise((resolve) => setTimeout(resolve, PRESENCE_EVERY_MS));
+    }
+  };
+  picker.addEventListener("close", () => { polling = false; }, { once: true });
   const go = el("button", { type: "button", class: "big go", "data-action": "go" }, t("start"));
   go.addEventListener("click", () => {
     const remotes = [...picker.querySelectorAll("input:checked")].map((b) => b.value);
@@ -181,11 +234,12 @@ function openPicker(mode) {
   });
   picker.replaceChildren(
     el("h2", {}, t(mode === "zhuandi" ? "start_zhuandi" : "start_dual")),
-    el("p", {}, LAYOUT.trusted.length ? t("pick_remotes") : t("no_remotes")),
-    el("div", { class: "remotes" }, boxes),
-    el("div", { class: "row" }, LAYOUT.trusted.length ? go : null,
+    el("p", {}, candidates.length ? t("pick_remotes") : t("no_remotes")),
+    el("div", { class: "remotes" }, rows.map((r) => r.label)),
+    el("div", { class: "row" }, candidates.length ? go : null,
       el("button", { type: "button", class: "big", onclick: () => picker.close() }, t("cancel"))));
   picker.showModal();
+  if (candidates.length && LAYOUT.can_lesson) poll();
 }
 
 const bigButtons = {

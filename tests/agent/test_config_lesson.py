@@ -111,7 +111,8 @@ def test_an_agent_with_a_lesson_section_loads_webrtc_only_when_it_runs(tmp_path:
         "print(json.dumps(['aiortc' in sys.modules, [n for n in a.table.names() if n.startswith('lesson.')]]))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    names = ["lesson.join", "lesson.leave", "lesson.mute", "lesson.start", "lesson.status", "lesson.stop"]
+    names = ["lesson.join", "lesson.leave", "lesson.mute", "lesson.peers"]
+    names += ["lesson.start", "lesson.status", "lesson.stop"]
     assert json.loads(out.stdout) == [False, names], out.stderr
 
 

@@ -48,7 +48,7 @@ students = "synthetic:students"
 trusted = ["{other}"]
 send = ["teacher"]
 answer_with = ["students"]
-remotes = ["{other}"]
+remotes = {remotes}
 audio = "tone:440"
 ice_host_addresses = ["127.0.0.1"]
 [lesson.video.camera]
@@ -65,10 +65,16 @@ def status(base: str) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def classroom(broker: LocalBroker, tmp: Path, agent: str, room: str, other: str) -> AsyncIterator[str]:
+async def classroom(
+    broker: LocalBroker, tmp: Path, agent: str, room: str, other: str, *, more: tuple[str, ...] = ()
+) -> AsyncIterator[str]:
+    """One agent process; `more`: remote classrooms in its lesson.remotes that are never started."""
     port = free_port()
     config = tmp / f"{agent}.toml"
-    config.write_text(CONFIG.format(agent=agent, room=room, data=tmp / agent, url=broker.url, port=port, other=other))
+    remotes = json.dumps([other, *more])
+    config.write_text(
+        CONFIG.format(agent=agent, room=room, data=tmp / agent, url=broker.url, port=port, other=other, remotes=remotes)
+    )
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "agent.cli", "run", "--config", str(config),
         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
@@ -161,6 +167,16 @@ async def _lesson(main: str, remote: str) -> None:
             await page.click('button[data-action="zhuandi"]')
             box = page.locator('#picker input[value="room-remote"]')
             await expect(box).to_be_checked()  # the default remote classroom, from the config
+            # Each candidate's presence over signalling: its room name and 在线, or 离线 and left out.
+            online = page.locator('#picker label[data-agent="room-remote"]')
+            await expect(online).to_have_attribute("data-presence", "online", timeout=15_000)
+            await expect(online.locator(".who")).to_have_text("村小 三年级 (room-remote)")
+            await expect(online.locator(".presence")).to_have_text("在线")
+            gone = page.locator('#picker label[data-agent="room-gone"]')
+            await expect(gone).to_have_attribute("data-presence", "offline", timeout=15_000)
+            await expect(gone.locator(".presence")).to_have_text("离线")
+            await expect(gone.locator("input")).not_to_be_checked()  # in lesson.remotes, but not there
+            await page.screenshot(path=str(SCREENSHOTS / "page-picker.png"))
             await page.click('#picker button[data-action="go"]')
             await expect(page.locator("#outcomes li").first).to_have_text("开始上课：完成", timeout=60_000)
 
@@ -213,7 +229,9 @@ async def _lesson(main: str, remote: str) -> None:
 async def test_lesson_page_zhuandi_from_one_touch_to_stop(broker: LocalBroker, tmp_path: Path) -> None:
     skip_without_chromium()
     async with AsyncExitStack() as stack:
-        main = await stack.enter_async_context(classroom(broker, tmp_path, "room-main", "初二(1)班", "room-remote"))
+        main = await stack.enter_async_context(
+            classroom(broker, tmp_path, "room-main", "初二(1)班", "room-remote", more=("room-gone",))
+        )
         remote = await stack.enter_async_context(classroom(broker, tmp_path, "room-remote", "村小 三年级", "room-main"))
         async with asyncio.timeout(240):
             await _lesson(main, remote)

@@ -155,6 +155,20 @@ def test_layout_offers_named_presets_panel_inputs_and_only_what_the_table_has(tm
     assert room_layout(config.devices, ["lesson.mute"], silent)["can_mute"] is False  # nothing to mute
 
 
+def test_the_lesson_picker_offers_trusted_and_remotes_and_defaults_to_the_timetable_lesson(tmp_path: Path) -> None:
+    config = site(tmp_path)
+    lesson = LessonConfig(trusted=("room-a", "school-b/room-201"), remotes=("room-a", "room-gone"))
+    layout = room_layout(config.devices, ["lesson.start", "lesson.peers"], lesson)
+    assert layout["candidates"] == ["room-a", "room-201", "room-gone"]  # as lesson.peers asks them, each once
+    assert layout["default_remotes"] == ["room-a", "room-gone"]
+    live = Lesson(time(8, 0), time(8, 45), "数学", days=(1,), live="zhuandi", remotes=("room-201",))
+    table = Timetable((live,), timezone="+08:00")
+    status = status_of(config)()
+    monday_810 = datetime(2026, 11, 23, 0, 10, tzinfo=UTC)  # 08:10 in +08:00: the live lesson is on
+    assert live_view(status, {}, table, monday_810)["lead"] == {"mode": "zhuandi", "remotes": ["room-201"]}
+    assert live_view(status, {}, table, datetime(2026, 11, 23, 2, 0, tzinfo=UTC))["lead"] is None  # 10:00
+
+
 def test_live_view_keeps_device_state_only_while_online(tmp_path: Path) -> None:
     config = site(tmp_path)
     view = live_view(status_of(config)(), {"panel": "display", "camera": "camera"}, Timetable(), datetime.now(UTC))

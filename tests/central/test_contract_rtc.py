@@ -43,7 +43,7 @@ def test_rtc_message_round_trips_through_the_wire() -> None:
 @pytest.mark.parametrize(
     ("payload", "error"),
     [
-        ({"type": "hello", "lesson": "l", "ts": "2026-11-22T08:00:00Z"}, "type: got 'hello', expected one of offer"),
+        ({"type": "ping", "lesson": "l", "ts": "2026-11-22T08:00:00Z"}, "type: got 'ping', expected one of offer"),
         ({"type": "offer", "lesson": "l", "ts": "2026-11-22T08:00:00Z", "mode": "zhuandi"}, "sdp: missing"),
         ({"type": "offer", "lesson": "l", "ts": "2026-11-22T08:00:00Z", "sdp": "v=0"}, "mode: got ''"),
         ({"type": "answer", "lesson": "l", "ts": "yesterday", "sdp": "v=0"}, "bad timestamp 'yesterday'"),
@@ -53,6 +53,38 @@ def test_rtc_message_round_trips_through_the_wire() -> None:
     ],
 )
 def test_a_malformed_rtc_payload_names_what_is_wrong(payload: dict[str, Any], error: str) -> None:
+    with pytest.raises(PayloadError, match=re.escape(error)):
+        RtcMessage.from_dict(payload)
+
+
+HERE = {"type": "here", "lesson": "", "ts": "2026-11-22T08:00:00Z", "room": "村小 三年级"}
+
+
+def test_presence_round_trips_hello_carries_nothing_here_says_room_and_state() -> None:
+    hello = RtcMessage("hello", "", "2026-11-22T08:00:00Z", seq=7)
+    assert decode(encode(hello.to_dict())) == {"schema": 1, "type": "hello", "lesson": "", "ts": hello.ts, "seq": 7}
+    assert RtcMessage.from_dict(hello.to_dict()) == hello
+    busy = RtcMessage.from_dict({**HERE, "state": "remote", "main": "room-main", "mode": "zhuandi", "seq": 7})
+    assert (busy.room, busy.state, busy.main, busy.mode) == ("村小 三年级", "remote", "room-main", "zhuandi")
+    assert RtcMessage.from_dict(decode(encode(busy.to_dict()))) == busy
+    assert RtcMessage.from_dict({**HERE, "state": "free"}).main == ""
+
+
+@pytest.mark.parametrize(
+    ("payload", "error"),
+    [
+        (HERE, "state: got '', expected one of free, leading, remote"),
+        ({**HERE, "state": "asleep"}, "state: got 'asleep', expected one of free, leading, remote"),
+        ({**HERE, "state": "free", "room": " "}, "room: missing (a here names its classroom)"),
+        ({**HERE, "state": "remote"}, "main: got '', expected the leading agent exactly when state is remote"),
+        ({**HERE, "state": "free", "main": "room-x"}, "main: got 'room-x', expected the leading agent"),
+        ({**HERE, "state": 1}, "state: got 1"),
+        ({**HERE, "type": "hello", "state": "free"}, "state: only a here says it, got one in a hello"),
+        ({**HERE, "type": "bye", "main": "room-x"}, "state: only a here says it, got one in a bye"),
+        ({**HERE, "type": "hello", "sdp": "v=0"}, "sdp: a hello carries no session description"),
+    ],
+)
+def test_a_malformed_presence_message_names_what_is_wrong(payload: dict[str, Any], error: str) -> None:
     with pytest.raises(PayloadError, match=re.escape(error)):
         RtcMessage.from_dict(payload)
 
