@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -30,7 +31,7 @@ SEND_TIMEOUT_S = 5.0
 GIVE_UP_OFFERS = 6  # a remote classroom leaves a lesson whose leader sent no offer for this many offer timeouts
 
 
-class TakingPart:
+class TakingPart(ABC):
     """Taking part in a lesson led elsewhere, and the signalling replies both sides send."""
 
     config: LessonConfig
@@ -53,12 +54,13 @@ class TakingPart:
     presence: Presence
 
     @property
+    @abstractmethod
     def media(self) -> LessonMedia:
         """The media stack (`LessonService` loads it on first use)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _spawn(self, coro: Any) -> None:
-        raise NotImplementedError
+        """Run `coro` as a task of the running service."""
 
     # -- presence (lesson.peers): hello / here ---------------------------------------------
 

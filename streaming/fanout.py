@@ -14,6 +14,7 @@ import contextlib
 import logging
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
 
@@ -114,7 +115,7 @@ class _Meter:
         return (len(recent) - 1) / span, 8 * sum(size for _, size in recent[1:]) / span
 
 
-class SharedEncoder:
+class SharedEncoder(ABC):
     """Subscribers, the encoder thread's start/stop, keyframe requests and stats (for video and audio)."""
 
     kind = "media"
@@ -232,5 +233,6 @@ class SharedEncoder:
         self._stop.wait(max(0.0, start + index * period - time.monotonic()))
         return index
 
+    @abstractmethod
     def _run(self) -> None:
-        raise NotImplementedError
+        """The encoder thread's loop: encode and `_deliver` until stopped."""
