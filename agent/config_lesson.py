@@ -8,7 +8,8 @@ answer_with = ["students"]          # what it sends back when it is a remote cla
 remotes = ["room-remote"]           # lesson.start's default remote classrooms
 audio = "tone:440"                  # tone[:HZ], mic, mic:DEVICE, an rtsp source id, or none
 ice_host_addresses = ["127.0.0.1"]  # the addresses ICE offers (school PCs have several NICs)
-[[lesson.ice_servers]]              # STUN/TURN (coturn)
+ice_transport_policy = "all"        # "relay": media only through the TURN server (behind NAT, direct paths blocked)
+[[lesson.ice_servers]]              # STUN/TURN (coturn); aiortc uses the first STUN and the first TURN server
 urls = ["turn:turn.school.example:3478"]
 username = "agent"
 credential = "..."
@@ -39,12 +40,14 @@ from agent.config_media import SourceConfig
 from central.contract_rtc import SFU_ROOM_MAX, sfu_url_ok
 
 _LESSON = {
-    "trusted", "send", "answer_with", "remotes", "audio", "ice_host_addresses", "ice_servers", "video", "sites",
+    "trusted", "send", "answer_with", "remotes", "audio", "ice_host_addresses", "ice_servers", "ice_transport_policy",
+    "video", "sites",
     "offer_timeout_s", "keyframe_after_s", "renegotiate_after_s", "loss_alarm", "rtt_alarm_ms", "degraded_after_s",
     "sfu", "sfu_room", "sfu_min_remotes", "sfu_timeout_s",
 }  # fmt: skip
 _VIDEO = {"size", "fps", "bitrate_kbps"}
 ICE_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
+ICE_TRANSPORT_POLICIES = ("all", "relay")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,7 @@ class LessonConfig:
     audio: str = "none"
     ice_host_addresses: tuple[str, ...] = ()
     ice_servers: tuple[IceServerConfig, ...] = ()
+    ice_transport_policy: str = "all"  # "relay": offer only the TURN server's relay address
     video: Mapping[str, VideoSettings] = field(default_factory=dict)  # "camera", "courseware" or a source id
     sites: Mapping[str, str] = field(default_factory=dict)  # agent id -> its site, when not ours
     offer_timeout_s: float = 10.0
@@ -131,11 +135,13 @@ def parse_lesson(p: Problems, data: Mapping[str, Any], sources: tuple[SourceConf
         audio=_audio(p, spec, declared),
         ice_host_addresses=_addresses(p, spec),
         ice_servers=_ice_servers(p, spec),
+        ice_transport_policy=p.get(spec, "ice_transport_policy", "lesson.", str, "all"),
         video=_video(p, spec, declared),
         sites=_sites(p, spec),
         **numbers,
         **_sfu(p, spec),
     )
+    _check_policy(p, config)
     if config.renegotiate_after_s <= config.keyframe_after_s:
         p.add("lesson.renegotiate_after_s", "expected more than keyframe_after_s (a keyframe request comes first)")
     return config
@@ -206,6 +212,19 @@ def _ice_servers(p: Problems, spec: Mapping[str, Any]) -> tuple[IceServerConfig,
             p.add(path.rstrip("."), "a TURN server needs username and credential")
         out.append(IceServerConfig(tuple(urls), username, credential))
     return tuple(out)
+
+
+def _check_policy(p: Problems, config: LessonConfig) -> None:
+    """``ice_transport_policy``: all or relay, and relay only with a TURN server to relay through."""
+    policy = config.ice_transport_policy
+    if policy not in ICE_TRANSPORT_POLICIES:
+        p.add("lesson.ice_transport_policy", f"got {policy!r}, expected \"all\" or \"relay\"")
+    turn = any(u.startswith(("turn:", "turns:")) for s in config.ice_servers for u in s.urls)
+    if policy == "relay" and not turn:
+        p.add(
+            "lesson.ice_transport_policy",
+            'got "relay" without a TURN server: add a [[lesson.ice_servers]] with a turn: URL, username and credential',
+        )
 
 
 def _video(p: Problems, spec: Mapping[str, Any], declared: Mapping[str, str]) -> dict[str, VideoSettings]:

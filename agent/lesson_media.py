@@ -77,11 +77,12 @@ class LessonMedia:
         self.errors: tuple[type[Exception], ...] = (RtcError,)
 
     def ice(self) -> Any:
-        """The configured STUN/TURN servers and host addresses, as `streaming.rtc.IceSettings`."""
+        """The configured STUN/TURN servers, host addresses and transport policy, as `streaming.rtc.IceSettings`."""
         from streaming.rtc import IceServer, IceSettings
 
         servers = tuple(IceServer(s.urls, s.username, s.credential) for s in self.config.ice_servers)
-        return IceSettings(servers=servers, host_addresses=self.config.ice_host_addresses)
+        relay_only = self.config.ice_transport_policy == "relay"
+        return IceSettings(servers=servers, host_addresses=self.config.ice_host_addresses, relay_only=relay_only)
 
     def peer(self, peer_id: str, send: Sequence[str], *, receive_video: int, receive_audio: int) -> RtcPeer:
         """A new peer sending `send` (source ids, and ``audio``), receiving that many tracks."""

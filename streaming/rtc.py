@@ -26,6 +26,7 @@ from aiortc import (
     RTCBundlePolicy,
     RTCConfiguration,
     RTCIceServer,
+    RTCIceTransportPolicy,
     RTCPeerConnection,
     RTCRtpReceiver,
     RTCRtpSender,
@@ -87,15 +88,31 @@ class IceServer:
 
 @dataclass(frozen=True)
 class IceSettings:
-    """STUN/TURN servers (none: no STUN at all) and the host addresses ICE may offer (none: all but loopback)."""
+    """STUN/TURN servers (none: no STUN at all), host addresses ICE may offer (none: all but loopback), relay only.
+
+    `relay_only` is the "relay" iceTransportPolicy: only the TURN server's relay address is offered,
+    so media goes through it (schools behind NAT whose direct paths are blocked).
+    """
 
     servers: tuple[IceServer, ...] = ()
     host_addresses: tuple[str, ...] = ()
+    relay_only: bool = False
+
+    def __post_init__(self) -> None:
+        """Refuse relay_only without a TURN server: ICE would have no candidate at all."""
+        if self.relay_only and not self.turn_url:
+            raise ValueError("ice settings: relay_only needs a TURN server (a turn: or turns: url) in servers")
+
+    @property
+    def turn_url(self) -> str:
+        """The TURN server aiortc uses (it takes only the first one), or ""."""
+        return next((u for s in self.servers for u in s.urls if u.startswith(("turn:", "turns:"))), "")
 
     def configuration(self) -> RTCConfiguration:
         """The RTCConfiguration: always explicit, so aiortc never adds its default public STUN server."""
         servers = [RTCIceServer(list(s.urls), s.username or None, s.credential or None) for s in self.servers]
-        return RTCConfiguration(iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        policy = RTCIceTransportPolicy.RELAY if self.relay_only else RTCIceTransportPolicy.ALL
+        return RTCConfiguration(iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE, iceTransportPolicy=policy)
 
 
 # aioice offers every address but 127.0.0.1 and has no setting to choose: a school PC has
@@ -245,9 +262,15 @@ class Peer:
         finally:
             _HOST_ADDRESSES.reset(token)
         local = self._pc.localDescription
-        if local is None or "a=candidate" not in local.sdp:
-            raise RtcError(f"peer {self.peer_id}: no ICE candidate (host addresses {self.ice.host_addresses or 'all'})")
-        return str(local.sdp)
+        if local is not None and "a=candidate" in local.sdp:
+            return str(local.sdp)
+        if self.ice.relay_only:  # aioice drops the TURN client's error: name what to check instead
+            turn = self.ice.turn_url
+            raise RtcError(
+                f"peer {self.peer_id}: no relay candidate from the TURN server {turn} (relay only): "
+                "check its username and credential, and that it is reachable"
+            )
+        raise RtcError(f"peer {self.peer_id}: no ICE candidate (host addresses {self.ice.host_addresses or 'all'})")
 
     def _check_open(self, what: str) -> None:
         if self._closed:
@@ -347,6 +370,15 @@ class Peer:
         for source in receiver.getSynchronizationSources():
             async with asyncio.timeout(5.0):
                 await receiver._send_rtcp_pli(source.source)  # aiortc has no public PLI call
+
+    def route(self) -> tuple[str, str] | None:
+        """The candidate types (local, remote) of the pair ICE chose, e.g. ("relay", "host"); None before."""
+        for transceiver in self._pc.getTransceivers():
+            connection = transceiver.receiver.transport.transport._connection  # aiortc exposes no selected pair
+            pair = next(iter(connection._nominated.values()), None)
+            if pair is not None:
+                return pair.local_candidate.type, pair.remote_candidate.type
+        return None
 
     @property
     def frames_sent(self) -> int:

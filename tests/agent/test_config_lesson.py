@@ -163,3 +163,23 @@ def test_every_sfu_problem_is_reported_at_once(tmp_path: Path) -> None:
         parse_config(site(tmp_path, sfu_room=5))
     with pytest.raises(ConfigError, match=r"lesson.sfu: got 8088, expected str"):
         parse_config(site(tmp_path, sfu=8088))
+
+
+def test_relay_policy_reaches_the_lesson_peers_and_needs_a_turn_server(tmp_path: Path) -> None:
+    turn = {"urls": ["turn:turn.school:3478?transport=udp"], "username": "agent", "credential": "s"}
+    lesson = parse_config(site(tmp_path, ice_servers=[turn], ice_transport_policy="relay")).lesson
+    assert lesson is not None and lesson.ice_transport_policy == "relay"
+    from agent.lesson_media import LessonMedia
+
+    ice = LessonMedia(lesson, {}, {}).ice()  # what every lesson, WHEP and SFU peer is built with
+    assert ice.relay_only and ice.configuration().iceTransportPolicy.value == "relay"
+    default = parse_config(site(tmp_path, ice_servers=[turn])).lesson
+    assert default is not None and not LessonMedia(default, {}, {}).ice().relay_only
+    bad = site(tmp_path, ice_servers=[{"urls": "stun:stun.school:3478"}], ice_transport_policy="relay", audio="x")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(bad)
+    text = str(caught.value)
+    assert 'lesson.ice_transport_policy: got "relay" without a TURN server' in text, text
+    assert "lesson.audio: got 'x'" in text  # reported together with the other problems
+    with pytest.raises(ConfigError, match='lesson.ice_transport_policy: got \'direct\', expected "all" or "relay"'):
+        parse_config(site(tmp_path, ice_transport_policy="direct"))
