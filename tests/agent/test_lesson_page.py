@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -15,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_page_browser import CHROMIUM, CHROMIUM_ARGS, REPO, SCREENSHOTS, skip_without_chromium
+from rooms import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, agent_process, skip_without_chromium
 
 from central.mosquitto import LocalBroker, free_port
 
@@ -75,30 +73,13 @@ async def classroom(
     config.write_text(
         CONFIG.format(agent=agent, room=room, data=tmp / agent, url=broker.url, port=port, other=other, remotes=remotes)
     )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "agent.cli", "run", "--config", str(config),
-        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
-    )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    try:
-        async with asyncio.timeout(40):
-            while True:
-                try:
-                    if (await asyncio.to_thread(status, base))["broker"]["connected"]:
-                        break
-                except OSError:
-                    assert proc.returncode is None, f"agent {agent} exited"
-                await asyncio.sleep(0.3)
+
+    def connected() -> bool:
+        return bool(status(base)["broker"]["connected"])
+
+    async with agent_process(config, connected, f"agent {agent}", timeout=40, every=0.3):
         yield base
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-        try:
-            async with asyncio.timeout(20):
-                await proc.wait()
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
 
 
 # The newest frame count of a tile: a playing <video>'s decoded frames, or a snapshot's frame

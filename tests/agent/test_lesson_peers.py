@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_lesson_processes import Room, until, write_config
+from rooms import Room, running, until
+from test_lesson_processes import write_config
 
 from agent.alarms import Alarms
 from agent.commands import Failed
@@ -57,13 +58,8 @@ def classrooms(tmp: Path, broker: LocalBroker) -> Iterator[dict[str, Room]]:
         port = free_port()
         config = write_config(tmp, broker, agent_id, port, lesson, f'{source} = "synthetic:{source}"')
         made[agent_id] = Room(config, port, tmp / f"{agent_id}.log")
-    try:
-        for room in made.values():
-            room.start()
+    with running(made.values()):
         yield made
-    finally:
-        for room in made.values():
-            room.stop()
 
 
 def test_lesson_peers_shows_who_is_online_free_or_busy_and_strangers_learn_nothing(

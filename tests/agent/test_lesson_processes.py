@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import subprocess
-import sys
-import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import cv2
 import numpy as np
+from rooms import Room, cli, running, until
 
 from central.mosquitto import LocalBroker, free_port
 from central.mqtt import BrokerAddress, make_client
@@ -63,72 +60,6 @@ bitrate_kbps = 400
     return path
 
 
-class Room:
-    """One agent process and its local API."""
-
-    def __init__(self, config: Path, port: int, log: Path) -> None:
-        self.config, self.port, self.log = config, port, log
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[str] | None = None
-
-    def start(self) -> None:
-        self._log = open(self.log, "a", encoding="utf-8")  # noqa: SIM115
-        argv = [sys.executable, "-m", "agent.cli", "-v", "run", "--config", str(self.config)]
-        self.proc = subprocess.Popen(argv, stderr=self._log)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-        if self._log is not None:
-            self._log.close()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.kill()
-
-    def get(self, path: str) -> bytes:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as response:
-            return bytes(response.read())
-
-    def status(self) -> dict[str, Any]:
-        return dict(json.loads(self.get("/api/status")))
-
-    def lesson(self) -> dict[str, Any]:
-        return dict(self.status()["lesson"])
-
-    def peer(self, name: str) -> dict[str, Any]:
-        return dict(self.lesson().get("peers", {}).get(name, {}))
-
-    def tail(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")[-3000:]
-
-
-def cli(room: Room, *words: str) -> dict[str, Any]:
-    """``classroom-agent call --config ROOM WORDS...``: the reply it prints."""
-    argv = [sys.executable, "-m", "agent.cli", "call", "--config", str(room.config), *words]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-    return dict(json.loads(done.stdout))
-
-
-async def until(check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    """Poll `check` (in a thread: it talks HTTP) until it returns something truthy; errors count as not yet."""
-    async with asyncio.timeout(timeout):
-        while True:
-            try:
-                found = await asyncio.to_thread(check)
-            except (OSError, KeyError, ValueError):
-                found = None
-            if found:
-                return found
-            await asyncio.sleep(0.5)
-
-
 @contextmanager
 def rooms(tmp: Path, broker: LocalBroker) -> Iterator[tuple[Room, Room, Room]]:
     """room-main (teacher, courseware) leading room-a and room-b (students each)."""
@@ -142,13 +73,8 @@ def rooms(tmp: Path, broker: LocalBroker) -> Iterator[tuple[Room, Room, Room]]:
             sources, lesson = 'students = "synthetic:students"', 'answer_with = ["students"]\ntrusted = ["room-main"]'
         config = write_config(tmp, broker, agent_id, port, lesson, sources)
         made.append(Room(config, port, tmp / f"{agent_id}.log"))
-    try:
-        for room in made:
-            room.start()
+    with running(made):
         yield made[0], made[1], made[2]
-    finally:
-        for room in made:
-            room.stop()
 
 
 def teacher_stamp(room: Room) -> int | None:

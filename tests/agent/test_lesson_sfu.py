@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 import pytest
 from janus_fixture import ADDRESS, LocalJanus, janus, media_link
-from test_lesson_processes import Room, cli, until, write_config
+from rooms import Room, cli, running, until
+from test_lesson_processes import write_config
 
 from central.contract import PayloadError
 from central.contract_rtc import RtcMessage
@@ -53,13 +54,8 @@ def sfu_rooms(
         lesson = 'answer_with = ["students"]\ntrusted = ["room-main"]'
         config, port = sfu_config(tmp, broker, agent_id, lesson, 'students = "synthetic:students"')
         made.append(Room(config, port, tmp / f"{agent_id}.log"))
-    try:
-        for room in made:
-            room.start()
+    with running(made):
         yield made
-    finally:
-        for room in made:
-            room.stop()
 
 
 def stamp_of(room: Room, picture: str) -> int | None:

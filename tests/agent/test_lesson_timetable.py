@@ -7,15 +7,12 @@ timetable names that agent as the ``main`` of the lesson on now.
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
-import sys
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+
+from rooms import Room, cli, running, until
 
 from central.mosquitto import LocalBroker, free_port
 
@@ -64,64 +61,6 @@ bitrate_kbps = 300
     return path
 
 
-class Room:
-    """One agent process and its local API."""
-
-    def __init__(self, config: Path, port: int, log: Path) -> None:
-        self.config, self.port, self.log = config, port, log
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[str] | None = None
-
-    def start(self) -> None:
-        self._log = open(self.log, "a", encoding="utf-8")  # noqa: SIM115
-        argv = [sys.executable, "-m", "agent.cli", "-v", "run", "--config", str(self.config)]
-        self.proc = subprocess.Popen(argv, stderr=self._log)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        if self._log is not None:
-            self._log.close()
-
-    def lesson(self) -> dict[str, Any]:
-        url = f"http://127.0.0.1:{self.port}/api/status"
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return dict(json.loads(response.read())["lesson"])
-
-    def connected(self) -> bool:
-        url = f"http://127.0.0.1:{self.port}/api/status"
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return bool(json.loads(response.read())["broker"]["connected"])
-
-    def tail(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")[-3000:]
-
-
-def call(room: Room, *words: str) -> dict[str, Any]:
-    """``classroom-agent call --config ROOM WORDS...``: the reply it prints."""
-    argv = [sys.executable, "-m", "agent.cli", "call", "--config", str(room.config), *words]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-    return dict(json.loads(done.stdout))
-
-
-async def until(check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    """Poll `check` (in a thread: it talks HTTP) until it returns something truthy; errors count as not yet."""
-    async with asyncio.timeout(timeout):
-        while True:
-            try:
-                found = await asyncio.to_thread(check)
-            except (OSError, KeyError, ValueError):
-                found = None
-            if found:
-                return found
-            await asyncio.sleep(0.5)
-
-
 @contextmanager
 def two_rooms(tmp: Path, broker: LocalBroker) -> Iterator[tuple[Room, Room]]:
     """room-main leads 英语 to room-a now by its timetable; room-a's timetable names room-main as main."""
@@ -148,13 +87,8 @@ main = "room-main"
         port = free_port()
         config = write_config(tmp, broker, agent_id, port, sources, in_lesson, timetable)
         rooms.append(Room(config, port, tmp / f"{agent_id}.log"))
-    try:
-        for room in rooms:
-            room.start()
+    with running(rooms):
         yield rooms[0], rooms[1]
-    finally:
-        for room in rooms:
-            room.stop()
 
 
 def test_the_timetable_starts_a_live_lesson_and_ends_it_when_the_lesson_leaves_the_timetable(
@@ -178,7 +112,7 @@ def test_the_timetable_starts_a_live_lesson_and_ends_it_when_the_lesson_leaves_t
             assert frames
 
             # The centre takes the lesson off the timetable: the scheduler stops the lesson it started.
-            emptied = call(leader, "schedule.set", 'timetable={"timezone": "+08:00", "lessons": []}', "by=centre")
+            emptied = cli(leader, "schedule.set", 'timetable={"timezone": "+08:00", "lessons": []}', "by=centre")
             assert emptied["status"] == "succeeded", emptied
             await until(lambda: not leader.lesson()["active"] and not remote.lesson()["active"])
 

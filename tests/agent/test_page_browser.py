@@ -6,39 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import sys
-import tempfile
 import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestServer
+from rooms import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, skip_without_chromium
+from rooms import agent_process as shared_agent_process
 from test_page import PIN, app_for, site
 
 from central.mosquitto import LocalBroker, free_port
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-REPO = Path(__file__).resolve().parents[2]
-# The README's screenshots are refreshed with UPDATE_SCREENSHOTS=1; otherwise they go to a temp dir.
-SCREENSHOTS = (
-    REPO / "docs" / "screenshots"
-    if os.environ.get("UPDATE_SCREENSHOTS")
-    else Path(tempfile.gettempdir()) / "classroom-agent-screenshots"
-)
 
 # "board" is a panel at an address nothing answers on: the page must say so and keep working.
 AGENT_CONFIG = """
@@ -93,12 +73,6 @@ teacher = "王老师"
 """
 
 
-def skip_without_chromium() -> None:
-    if not CHROMIUM.exists():
-        print(f"SKIPPED: {CHROMIUM} is absent (Debian: apt-get install chromium); the browser test needs it")
-        pytest.skip(f"{CHROMIUM} is absent (Debian: apt-get install chromium)")
-
-
 def api(base: str, name: str, args: dict[str, Any]) -> dict[str, Any]:
     """A command through the local API, as the CLI sends it."""
     body = json.dumps({"name": name, "args": args, "by": "test"}).encode()
@@ -113,30 +87,14 @@ async def agent_process(broker: LocalBroker, tmp: Path) -> AsyncIterator[tuple[s
     port = free_port()
     config = tmp / "site.toml"
     config.write_text(AGENT_CONFIG.format(data=tmp / "var", url=broker.url, port=port, dead_port=free_port()))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "agent.cli", "run", "--config", str(config),
-        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
-    )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    try:
-        async with asyncio.timeout(30):
-            while True:
-                try:
-                    await asyncio.to_thread(urllib.request.urlopen, f"{base}/api/status", None, 2)
-                    break
-                except OSError:
-                    assert proc.returncode is None, "the agent exited"
-                    await asyncio.sleep(0.2)
+
+    def reachable() -> bool:
+        with urllib.request.urlopen(f"{base}/api/status", None, 2):
+            return True
+
+    async with shared_agent_process(config, reachable, "the agent", timeout=30, every=0.2) as proc:
         yield base, proc
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-        try:
-            async with asyncio.timeout(20):
-                await proc.wait()
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
 
 
 async def _teacher_session(base: str) -> None:

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from rooms import CHROMIUM, CHROMIUM_ARGS, REPO, SCREENSHOTS, skip_without_chromium
 
 from central.app import Central
 from central.contract import DeviceInfo, DeviceState, Event, Info, Status, Telemetry, now_iso
@@ -324,24 +324,6 @@ async def test_events_stream_the_changes_of_the_agent_asked_for(client: TestClie
 
 # --- the whole thing, in real headless Chromium -----------------------------------------------
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-# The README's screenshots are refreshed with UPDATE_SCREENSHOTS=1; otherwise they go to a temp dir.
-SCREENSHOTS = (
-    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-    if os.environ.get("UPDATE_SCREENSHOTS")
-    else Path(tempfile.gettempdir()) / "classroom-agent-screenshots"
-)
-REPO = Path(__file__).resolve().parents[2]
-
 # Real agents (classroom-agent run) on simulated devices, each in its own process, so that
 # SIGKILL makes the broker publish its Will and SIGTERM is a clean stop.  Room 1 is configured
 # so that its disk is always "low": a real alarm for the technician to acknowledge.
@@ -465,9 +447,7 @@ async def _browse(url: str, agents: dict[str, asyncio.subprocess.Process]) -> No
 
 
 async def test_dashboard_in_chromium(broker: LocalBroker, tmp_path: Path) -> None:
-    if not CHROMIUM.exists():
-        print(f"SKIPPED: {CHROMIUM} is absent (Debian: apt-get install chromium); the browser test needs it")
-        pytest.skip(f"{CHROMIUM} is absent (Debian: apt-get install chromium)")
+    skip_without_chromium()
     db_path = tmp_path / "fleet.db"
     Users(db_path).add("tech", PASSWORD, "technician")
     central = Central(BrokerAddress.parse(broker.url), db_path)

@@ -9,27 +9,26 @@ media flows browser <-> agent by ICE on loopback (this file runs in a loopback-o
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 import signal
-import subprocess
-import sys
 import urllib.request
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import rooms
+from rooms import CHROMIUM, REPO, Room, skip_without_chromium
 
 from central.app import Central
 from central.mosquitto import LocalBroker, free_port
 from central.mqtt import BrokerAddress
 from central.users import Users
 
-REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -81,13 +80,12 @@ bitrate_kbps = 400
 """
 
 
-@dataclass
-class Classroom:
-    """The agent process and its local API (which the test reads to see what the agent holds)."""
+# The shared poll, every 0.2 s; on timeout an AssertionError says what never came.
+until = functools.partial(rooms.until, every=0.2)
 
-    proc: subprocess.Popen[bytes]
-    port: int
-    log: Path
+
+class Classroom(Room):
+    """The agent process and its local API (which the test reads to see what the agent holds)."""
 
     def command(self, name: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
         body = json.dumps({"name": name, "args": args or {}}).encode()
@@ -102,18 +100,6 @@ class Classroom:
         assert outcome["status"] == "succeeded", outcome
         return int(outcome["result"]["viewers"])
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-    def tail(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")[-3000:]
-
 
 @dataclass
 class Stack:
@@ -125,31 +111,13 @@ class Stack:
         return self.central.http_url.rstrip("/")
 
 
-async def until(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    """Poll `check` (in a thread: it may talk HTTP) until it returns something truthy."""
-    try:
-        async with asyncio.timeout(timeout):
-            while True:
-                try:
-                    found = await asyncio.to_thread(check)
-                except (OSError, KeyError, ValueError):
-                    found = None
-                if found:
-                    return found
-                await asyncio.sleep(0.2)
-    except TimeoutError:
-        raise AssertionError(f"{what} within {timeout} s") from None
-
-
 def start_classroom(broker: LocalBroker, tmp: Path) -> Classroom:
     port = free_port()
     config = tmp / f"{AGENT}.toml"
     config.write_text(AGENT_CONFIG.format(agent=AGENT, data=tmp / AGENT, url=broker.url, port=port), encoding="utf-8")
-    log = tmp / f"{AGENT}.log"
-    with open(log, "a", encoding="utf-8") as err:
-        argv = [sys.executable, "-m", "agent.cli", "-v", "run", "--config", str(config)]
-        proc = subprocess.Popen(argv, stderr=err, cwd=REPO)
-    return Classroom(proc, port, log)
+    room = Classroom(config, port, tmp / f"{AGENT}.log", cwd=REPO)
+    room.start()
+    return room
 
 
 def online_with_sources(central: Central) -> bool:
@@ -159,9 +127,7 @@ def online_with_sources(central: Central) -> bool:
 
 @pytest.fixture
 async def stack(broker: LocalBroker, tmp_path: Path) -> AsyncIterator[Stack]:
-    if not CHROMIUM.exists():
-        print(f"SKIPPED: {CHROMIUM} is absent (Debian: apt-get install chromium); the browser test needs it")
-        pytest.skip(f"{CHROMIUM} is absent (Debian: apt-get install chromium)")
+    skip_without_chromium()
     db_path = tmp_path / "fleet.db"
     users = Users(db_path)
     users.add("wang", PASSWORD, "viewer")
@@ -314,6 +280,7 @@ async def test_the_relay_refuses_bad_requests_with_the_reason(stack: Stack) -> N
         async with http.patch(f"{base}/teacher/no-such-session", data="a=candidate") as r:
             assert r.status == 405
         # Online, but not answering (the process hangs): 504 with the reason once the wait is over.
+        assert room.proc is not None
         room.proc.send_signal(signal.SIGSTOP)
         try:
             async with http.delete(f"{base}/teacher/some-session") as r:
