@@ -9,10 +9,14 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from streaming.rtc import Peer
 
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's: it has gi and GstRtspServer, the venv does not
 SERVER_SCRIPT = Path(__file__).with_name("rtsp_server.py")
@@ -147,3 +151,12 @@ def xvfb() -> Iterator[XDisplay]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture
+async def peers() -> AsyncIterator[list[Peer]]:
+    """Peers a test makes are closed after it, whatever happened."""
+    made: list[Peer] = []
+    yield made
+    for peer in made:
+        await peer.close()

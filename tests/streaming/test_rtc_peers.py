@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -69,14 +69,6 @@ def teacher() -> Iterator[SyntheticSource]:
     yield source
     source.stop()
 
-
-@pytest.fixture
-async def peers() -> AsyncIterator[list[Peer]]:
-    """Peers a test makes are closed after it, whatever happened."""
-    made: list[Peer] = []
-    yield made
-    for peer in made:
-        await peer.close()
 
 
 async def test_one_encode_feeds_three_receivers_in_order(teacher: SyntheticSource, peers: list[Peer]) -> None:

@@ -14,7 +14,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,14 +115,6 @@ def teacher() -> Iterator[SyntheticSource]:
     yield source
     source.stop()
 
-
-@pytest.fixture
-async def peers() -> AsyncIterator[list[Peer]]:
-    """Peers a test makes are closed after it, whatever happened."""
-    made: list[Peer] = []
-    yield made
-    for peer in made:
-        await peer.close()
 
 
 async def until(condition: object, timeout: float, what: str) -> None:
