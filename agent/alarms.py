@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from central.contract import Event, now_iso
+from contract import Event, now_iso
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from agent.alarms import Alarms
-from agent.commands import Failed, Rejected
-from agent.config import SIM, DeviceConfig
-from central.contract import DeviceState, now_iso
+from agent.commands.table import Failed, Rejected
+from agent.config.site import SIM, DeviceConfig
+from contract import DeviceState, now_iso
 from drivers.device import Device, Health, Result
 from drivers.errors import ArgumentError, DeviceError
 from drivers.sim.model import Simulator

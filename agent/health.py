@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 
 from agent.alarms import Alarms
-from central.contract import Telemetry, now_iso
+from contract import Telemetry, now_iso
 
 log = logging.getLogger(__name__)
 

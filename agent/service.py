@@ -12,31 +12,31 @@ from importlib import metadata
 from typing import Any
 
 from agent.alarms import Alarms
-from agent.commands import CommandTable, Outcome
-from agent.config import SiteConfig
+from agent.commands.lesson import add_lesson_commands
+from agent.commands.record import add_record_commands
+from agent.commands.room import RoomCommands
+from agent.commands.schedule import Schedule, TimetableStore, register_schedule_commands
+from agent.commands.table import CommandTable, Outcome
+from agent.commands.watch import add_watch_commands
+from agent.config.site import SiteConfig
 from agent.devices import DeviceService
 from agent.health import HealthService
-from agent.http_api import WebPart, create_api, serve
-from agent.lesson import LessonService
-from agent.lesson_commands import add_lesson_commands
-from agent.lesson_media import LessonMedia
-from agent.lesson_pictures import RecordingSources
-from agent.lesson_web import lesson_web_part
-from agent.page import page_part
-from agent.record_commands import add_record_commands
-from agent.recording import RecordingService, timetable_lesson_on
-from agent.room_commands import RoomCommands
-from agent.schedule_commands import Schedule, TimetableStore, register_schedule_commands
-from agent.scheduler import SchedulerService
+from agent.lesson.media import LessonMedia
+from agent.lesson.pictures import RecordingSources
+from agent.lesson.service import LessonService
+from agent.lesson.web import lesson_web_part
+from agent.link import AgentLink
+from agent.recording.service import RecordingService, timetable_lesson_on
+from agent.recording.upload import Uploader
 from agent.sources import SourceService, make_source
 from agent.store import AgentStore
 from agent.supervisor import Supervisor
-from agent.timetable import is_timetable_main
-from agent.upload import Uploader
-from agent.watch_commands import add_watch_commands
-from central.contract import Command, CommandReply, DeviceInfo, Event, Info, SourceInfo, Topics, for_audit
-from central.contract_rtc import RtcMessage
-from central.link import AgentLink
+from agent.timetable.model import is_timetable_main
+from agent.timetable.scheduler import SchedulerService
+from agent.web.api import WebPart, create_api, serve
+from agent.web.page import page_part
+from contract import Command, CommandReply, DeviceInfo, Event, Info, SourceInfo, Topics, for_audit
+from contract.rtc import RtcMessage
 
 log = logging.getLogger(__name__)
 

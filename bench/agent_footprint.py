@@ -22,7 +22,7 @@ from central.mosquitto import LocalBroker, free_port
 
 ANCHOR = """
 import asyncio, sys
-from central.mqtt import BrokerAddress, make_client
+from contract.mqtt import BrokerAddress, make_client
 async def main():
     async with make_client(BrokerAddress.parse(sys.argv[1]), "anchor"):
         print("ready", flush=True)

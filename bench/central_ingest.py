@@ -39,8 +39,8 @@ from typing import Any
 
 import psutil
 
-from central.contract import FLEET, DeviceInfo, DeviceState, Info, Status, Telemetry, Topics, encode, now_iso
 from central.mosquitto import LocalBroker
+from contract import FLEET, DeviceInfo, DeviceState, Info, Status, Telemetry, Topics, encode, now_iso
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = "bench"
@@ -192,7 +192,7 @@ def paho_publisher(url: str, first: int, count: int, rounds: int, rate: float) -
 async def centre(url: str, db: str, target: int) -> None:
     """Run Central (no web); report its counters; note when the writer has committed `target` rows."""
     from central.app import Central
-    from central.mqtt import BrokerAddress
+    from contract.mqtt import BrokerAddress
 
     central = Central(BrokerAddress.parse(url), db, version="bench")
     stop = asyncio.Event()

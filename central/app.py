@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from central.collector import BatchWriter, Collector
-from central.contract import to_iso
 from central.errors import ConfigError
 from central.fleetdb import FleetDB, PruneTelemetry
 from central.live import Changes
-from central.mqtt import BrokerAddress
 from central.sender import BrokerLink, CommandSender
 from central.uploads import Uploads
+from contract import to_iso
+from contract.mqtt import BrokerAddress
 
 if TYPE_CHECKING:
     from aiohttp import web

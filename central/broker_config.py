@@ -46,9 +46,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from central.contract import CENTRAL_STATUS, ROOT
-from central.errors import BrokerError, ConfigError
+from central.errors import ConfigError, MosquittoError
 from central.mosquitto import TlsFiles
+from contract import CENTRAL_STATUS, ROOT
 
 ROLES = ("central", "technician")
 AGENT_WRITES = ("status", "info", "state/#", "telemetry", "event", "reply", "rtc/#")
@@ -266,7 +266,7 @@ def mosquitto_passwd_binary() -> str:
     """The mosquitto_passwd executable (Debian: package mosquitto)."""
     found = shutil.which("mosquitto_passwd") or shutil.which("mosquitto_passwd", path="/usr/sbin:/usr/local/sbin")
     if not found:
-        raise BrokerError("mosquitto_passwd is not installed (Debian: apt-get install mosquitto)")
+        raise MosquittoError("mosquitto_passwd is not installed (Debian: apt-get install mosquitto)")
     return found
 
 
@@ -295,7 +295,7 @@ def _mosquitto_passwd(args: list[str], stdin: str = "") -> None:
         [mosquitto_passwd_binary(), *args], input=stdin, capture_output=True, text=True, timeout=60, check=False
     )
     if done.returncode != 0:
-        raise BrokerError(f"mosquitto_passwd {args[0]} failed ({done.returncode}): {done.stderr.strip()}")
+        raise MosquittoError(f"mosquitto_passwd {args[0]} failed ({done.returncode}): {done.stderr.strip()}")
 
 
 def _readable_by_broker(path: Path) -> None:
@@ -366,7 +366,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"broker-config: {exc}", file=sys.stderr)
         return 2
-    except (BrokerError, OSError) as exc:
+    except (MosquittoError, OSError) as exc:
         print(f"broker-config: {exc}", file=sys.stderr)
         return 1
     for path in (files.password_file, files.acl_file, files.conf_file):

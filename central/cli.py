@@ -20,12 +20,14 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from central.errors import CentralError, ConfigError
+from contract.args import parse_args_list
+from contract.errors import AddressError, BrokerError, PayloadError
 
 if TYPE_CHECKING:
     from central.collector import BatchWriter
     from central.fleetdb import FleetDB
-    from central.mqtt import BrokerAddress, Client
     from central.sender import CommandSender
+    from contract.mqtt import BrokerAddress, Client
 
 log = logging.getLogger("classroom-central")
 
@@ -90,25 +92,6 @@ def _parser(broker_config: ModuleType | None) -> argparse.ArgumentParser:
     return parser
 
 
-def parse_value(text: str) -> Any:
-    """``true`` -> True, ``30`` -> 30, ``"x"`` -> "x"; anything that is not JSON stays text."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def parse_args_list(items: Sequence[str]) -> dict[str, Any]:
-    """``["on=true", "source=hdmi1"]`` -> ``{"on": True, "source": "hdmi1"}``; ConfigError on bad items."""
-    out: dict[str, Any] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise ConfigError(f"argument {item!r}: expected NAME=VALUE")
-        out[name] = parse_value(value)
-    return out
-
-
 def parse_http(text: str) -> tuple[str, int]:
     """``HOST:PORT`` -> (host, port); ConfigError otherwise."""
     host, sep, port = text.rpartition(":")
@@ -169,7 +152,7 @@ def _alarms(args: argparse.Namespace) -> int:
 
 
 def _address(args: argparse.Namespace) -> BrokerAddress:
-    from central.mqtt import BrokerAddress
+    from contract.mqtt import BrokerAddress
 
     return BrokerAddress.parse(args.broker, username=args.username, password=args.password, ca_file=args.ca_file)
 
@@ -201,9 +184,9 @@ async def send_once(
 ) -> dict[str, Any]:
     """Connect, send one command, wait for its reply, record it all in fleet.db, disconnect."""
     from central.collector import BatchWriter
-    from central.contract import Topics
-    from central.mqtt import MqttError, make_client
     from central.sender import BrokerLink, CommandSender
+    from contract import Topics
+    from contract.mqtt import MqttError, make_client
 
     writer, link = BatchWriter(db), BrokerLink()
     sender = CommandSender(db, writer, link)
@@ -232,8 +215,8 @@ async def send_once(
 async def _relay_replies(client: Client, writer: BatchWriter, sender: CommandSender) -> None:
     """Replies on the subscribed topic: into the audit log, and to the waiting sender."""
     from central.collector import to_row
-    from central.contract import PayloadError, now_iso
     from central.fleetdb import CommandReplied
+    from contract import PayloadError, now_iso
 
     async for message in client.messages:
         payload = message.payload if isinstance(message.payload, bytes) else b""
@@ -263,10 +246,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return _dispatch(args, broker_config)
-    except ConfigError as exc:
+    except (ConfigError, AddressError, PayloadError) as exc:
         print(f"classroom-central: error: {exc}", file=sys.stderr)
         return 2
-    except CentralError as exc:
+    except (CentralError, BrokerError) as exc:
         print(f"classroom-central: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -17,7 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from central.contract import (
+from central.fleetdb import CommandReplied, FleetDB, Payload, Row, Seen, Silent
+from central.live import Changes
+from central.sender import BrokerLink, CommandSender
+from contract import (
     CENTRAL_STATUS,
     FLEET,
     CommandReply,
@@ -32,10 +35,7 @@ from central.contract import (
     encode,
     now_iso,
 )
-from central.fleetdb import CommandReplied, FleetDB, Payload, Row, Seen, Silent
-from central.live import Changes
-from central.mqtt import BrokerAddress, Client, Message, MqttError, Will, make_client
-from central.sender import BrokerLink, CommandSender
+from contract.mqtt import BrokerAddress, Client, Message, MqttError, Will, make_client
 from drivers.backoff import Backoff
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,7 @@
-"""Errors of the central side and the agent's link: the class says what to do."""
+"""Errors of the central side: the class says what to do.
+
+The broker's own errors (unreachable, refused, a bad URL) are the contract's: `contract.errors`.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,8 @@ class CentralError(Exception):
     """Root of the errors raised by the `central` package."""
 
 
-class BrokerError(CentralError):
-    """The broker cannot be reached, refused us, or could not be started."""
+class MosquittoError(CentralError):
+    """Mosquitto or one of its tools could not be run or started here: install it, or read its log."""
 
 
 class ConfigError(CentralError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from central.contract import Command, CommandReply, DeviceState, Event, Info, Status, Telemetry
+from contract import Command, CommandReply, DeviceState, Event, Info, Status, Telemetry
 
 Payload = Status | Info | DeviceState | Telemetry | Event
 

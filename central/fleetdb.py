@@ -18,7 +18,6 @@ from typing import Any
 
 import sqlite_utils
 
-from central.contract import DeviceState, Event, Info, Status, Telemetry, for_audit, now_iso
 from central.fleet_rows import (
     Change,
     CommandReplied,
@@ -30,6 +29,7 @@ from central.fleet_rows import (
     Seen,
     Silent,
 )
+from contract import DeviceState, Event, Info, Status, Telemetry, for_audit, now_iso
 
 __all__ = [
     "Change",

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from central.errors import BrokerError
+from central.errors import MosquittoError
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -29,7 +29,7 @@ def mosquitto_binary() -> str:
     """The mosquitto executable (Debian installs it in /usr/sbin)."""
     found = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
     if not found:
-        raise BrokerError("mosquitto is not installed (Debian: apt-get install mosquitto mosquitto-clients)")
+        raise MosquittoError("mosquitto is not installed (Debian: apt-get install mosquitto mosquitto-clients)")
     return found
 
 
@@ -111,14 +111,14 @@ class LocalBroker:
             if self.process.poll() is not None:
                 err = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
                 log = self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
-                raise BrokerError(f"mosquitto exited at start: {err.strip()} {log.strip()[-500:]}")
+                raise MosquittoError(f"mosquitto exited at start: {err.strip()} {log.strip()[-500:]}")
             try:
                 socket.create_connection((self.host, self.port), timeout=0.2).close()
                 return
             except OSError:
                 time.sleep(0.02)
         self.stop()
-        raise BrokerError(f"mosquitto did not listen on {self.host}:{self.port} within {timeout} s")
+        raise MosquittoError(f"mosquitto did not listen on {self.host}:{self.port} within {timeout} s")
 
     def stop(self) -> None:
         """Stop cleanly (SIGTERM); persistence is written."""

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from central.contract import Command, CommandReply, Topics, encode, now_iso, to_iso
-from central.errors import BrokerError
 from central.fleetdb import CommandReplied, CommandSent, CommandTimedOut, FleetDB, Row
-from central.mqtt import Client, MqttError
+from contract import Command, CommandReply, Topics, encode, now_iso, to_iso
+from contract.errors import BrokerError
+from contract.mqtt import Client, MqttError
 
 log = logging.getLogger(__name__)
 

@@ -42,9 +42,9 @@ from typing import Any
 
 from aiohttp import web
 
-from central.contract import now_iso
 from central.errors import CentralError
 from central.fleetdb import RECORDINGS_SCHEMA
+from contract import now_iso
 
 log = logging.getLogger(__name__)
 

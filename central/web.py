@@ -37,6 +37,7 @@ from central.users import COMMANDERS, Users
 from central.web_auth import ROLE_KEY, USER_KEY, Sessions, add_routes, make_middleware, request_lang
 from central.web_text import strings
 from central.web_watch import add_watch_routes
+from contract.errors import BrokerError
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +299,7 @@ async def api_command(request: web.Request) -> web.Response:
         return _error(400, "args: expected a JSON object")
     try:
         outcome = await request.app[SENDER_KEY].send(agent_id, name, args, by=request[USER_KEY])
-    except CentralError as exc:
+    except (CentralError, BrokerError) as exc:
         log.warning("command %s to %s by %s not sent: %s", name, agent_id, request[USER_KEY], exc)
         return web.json_response({"status": "failed", "error": f"not sent: {exc}"}, status=503)
     return web.json_response(outcome)

@@ -23,6 +23,7 @@ from aiohttp import web
 
 from central.errors import CentralError
 from central.web_auth import USER_KEY
+from contract.errors import BrokerError
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ async def _send(
     try:
         # A watch that arrives after the browser gave up would open a session nobody plays.
         return await sender.send(agent_id, name, args, by, timeout=timeout, ttl=timeout)
-    except CentralError as exc:
+    except (CentralError, BrokerError) as exc:
         log.warning("%s to %s by %s not sent: %s", name, agent_id, by, exc)
         return {"status": "timeout", "error": f"not sent: {exc}"}
     except ValueError as exc:  # the agent vanished from fleet.db meanwhile

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from agent.commands import CommandDef, CommandTable, Failed, Outcome
+from agent.commands.table import CommandDef, CommandTable, Failed, Outcome
 
 
 async def test_a_successful_query_is_not_audited_but_a_failed_one_and_every_action_are() -> None:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from agent.config import load_config, parse_config
-from central.errors import ConfigError
+from agent.config.site import load_config, parse_config
+from agent.errors import ConfigError
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

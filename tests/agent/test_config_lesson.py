@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from agent.config import parse_config
-from agent.config_lesson import CAMERA, COURSEWARE, VideoSettings
+from agent.config.lesson import CAMERA, COURSEWARE, VideoSettings
+from agent.config.site import parse_config
+from agent.errors import ConfigError
 from agent.service import Agent
-from central.cli import parse_args_list
-from central.errors import ConfigError
+from contract.args import parse_args_list
 
 
 def site(tmp: Path, **lesson: Any) -> dict[str, Any]:
@@ -95,7 +95,7 @@ def test_every_lesson_problem_is_reported_at_once(tmp_path: Path) -> None:
 
 def test_an_agent_without_a_lesson_section_has_no_lesson_and_never_loads_webrtc(tmp_path: Path) -> None:
     code = (
-        "import json, sys; from agent.config import parse_config; from agent.service import Agent; "
+        "import json, sys; from agent.config.site import parse_config; from agent.service import Agent; "
         f"a = Agent(parse_config(json.loads({json.dumps(json.dumps(site(tmp_path, absent=True)))}))); "
         "print(json.dumps([sorted({'aiortc', 'av'} & set(sys.modules)), a.lesson is None, "
         "[n for n in a.table.names() if n.startswith('lesson.')], a.status()['lesson']]))"
@@ -106,7 +106,7 @@ def test_an_agent_without_a_lesson_section_has_no_lesson_and_never_loads_webrtc(
 
 def test_an_agent_with_a_lesson_section_loads_webrtc_only_when_it_runs(tmp_path: Path) -> None:
     code = (
-        "import json, sys; from agent.config import parse_config; from agent.service import Agent; "
+        "import json, sys; from agent.config.site import parse_config; from agent.service import Agent; "
         f"a = Agent(parse_config(json.loads({json.dumps(json.dumps(site(tmp_path, send=['teacher'])))}))); "
         "print(json.dumps(['aiortc' in sys.modules, [n for n in a.table.names() if n.startswith('lesson.')]]))"
     )
@@ -169,7 +169,7 @@ def test_relay_policy_reaches_the_lesson_peers_and_needs_a_turn_server(tmp_path:
     turn = {"urls": ["turn:turn.school:3478?transport=udp"], "username": "agent", "credential": "s"}
     lesson = parse_config(site(tmp_path, ice_servers=[turn], ice_transport_policy="relay")).lesson
     assert lesson is not None and lesson.ice_transport_policy == "relay"
-    from agent.lesson_media import LessonMedia
+    from agent.lesson.media import LessonMedia
 
     ice = LessonMedia(lesson, {}, {}).ice()  # what every lesson, WHEP and SFU peer is built with
     assert ice.relay_only and ice.configuration().iceTransportPolicy.value == "relay"

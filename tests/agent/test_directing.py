@@ -10,12 +10,12 @@ import av
 import pytest
 
 from agent.alarms import Alarms
-from agent.commands import CommandTable
-from agent.config import DirectorConfig, parse_config
-from agent.record_commands import add_record_commands
-from agent.recording import RecordingService
+from agent.commands.record import add_record_commands
+from agent.commands.table import CommandTable
+from agent.config.site import DirectorConfig, parse_config
+from agent.errors import ConfigError
+from agent.recording.service import RecordingService
 from agent.store import AgentStore
-from central.errors import ConfigError
 from streaming.synthetic import SyntheticSource
 
 BLUE, GREEN, RED = (200, 0, 0), (0, 200, 0), (0, 0, 200)  # BGR

@@ -14,13 +14,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from agent.config import SiteConfig, load_config
-from agent.lesson_watch import RefusalLog
+from agent.config.site import SiteConfig, load_config
+from agent.lesson.health import RefusalLog
 from agent.service import Agent
-from central.contract import encode, now_iso
-from central.contract_rtc import RtcMessage
 from central.mosquitto import LocalBroker, free_port
-from central.mqtt import BrokerAddress, make_client
+from contract import encode, now_iso
+from contract.mqtt import BrokerAddress, make_client
+from contract.rtc import RtcMessage
 from streaming import stamp
 
 SITE = "lesson-school"

@@ -223,9 +223,9 @@ def test_received_pictures_get_one_encoder_each_until_they_are_gone() -> None:
     import av
     import numpy as np
 
-    from agent.commands import Rejected
-    from agent.config_lesson import LessonConfig
-    from agent.lesson_media import LessonMedia
+    from agent.commands.table import Rejected
+    from agent.config.lesson import LessonConfig
+    from agent.lesson.media import LessonMedia
     from streaming.remote import RemoteVideo
 
     media = LessonMedia(LessonConfig(audio="tone:440"), {}, {})

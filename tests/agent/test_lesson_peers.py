@@ -20,13 +20,13 @@ from rooms import Room, running, until
 from test_lesson_processes import write_config
 
 from agent.alarms import Alarms
-from agent.commands import Failed
-from agent.config_lesson import LessonConfig
-from agent.lesson import LessonService
-from agent.lesson_media import LessonMedia
-from central.contract_rtc import RtcMessage
-from central.errors import BrokerError
+from agent.commands.table import Failed
+from agent.config.lesson import LessonConfig
+from agent.lesson.media import LessonMedia
+from agent.lesson.service import LessonService
 from central.mosquitto import LocalBroker, free_port
+from contract.errors import BrokerError
+from contract.rtc import RtcMessage
 
 LESSONS = {
     "room-main": ('trusted = ["room-a"]\nremotes = ["room-a", "room-gone"]\nsend = ["teacher"]', "teacher"),

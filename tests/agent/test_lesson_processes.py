@@ -16,7 +16,7 @@ import numpy as np
 from rooms import Room, cli, running, until
 
 from central.mosquitto import LocalBroker, free_port
-from central.mqtt import BrokerAddress, make_client
+from contract.mqtt import BrokerAddress, make_client
 from streaming import stamp
 
 SITE = "lesson-school"

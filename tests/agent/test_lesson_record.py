@@ -13,9 +13,9 @@ import av
 import pytest
 from test_lesson import SITE, call, peer, remote_config, running, stamps, until, write_config
 
-from agent.config import SiteConfig, load_config
-from agent.lesson_pictures import Classroom, PictureRef, RecordingSources
-from central.errors import ConfigError
+from agent.config.site import SiteConfig, load_config
+from agent.errors import ConfigError
+from agent.lesson.pictures import Classroom, PictureRef, RecordingSources
 from central.mosquitto import LocalBroker
 from streaming import stamp
 from streaming.compose import Layout

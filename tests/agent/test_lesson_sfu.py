@@ -21,9 +21,9 @@ from janus_fixture import ADDRESS, LocalJanus, janus, media_link
 from rooms import Room, cli, running, until
 from test_lesson_processes import write_config
 
-from central.contract import PayloadError
-from central.contract_rtc import RtcMessage
 from central.mosquitto import LocalBroker, free_port
+from contract import PayloadError
+from contract.rtc import RtcMessage
 from streaming import stamp
 
 __all__ = ["janus", "media_link"]  # fixtures

@@ -21,17 +21,17 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from agent.alarms import Alarms
-from agent.commands import CommandTable
-from agent.config import SiteConfig, parse_config
-from agent.config_lesson import LessonConfig
+from agent.commands.room import RoomCommands
+from agent.commands.table import CommandTable
+from agent.config.lesson import LessonConfig
+from agent.config.site import SiteConfig, parse_config
 from agent.devices import DeviceService
-from agent.http_api import create_api
-from agent.page import page_part
-from agent.page_auth import PinGate, host_name, is_loopback
-from agent.page_text import STRINGS, plain_error
-from agent.page_view import device_light, live_view, room_layout, source_light, timetable_now
-from agent.room_commands import RoomCommands
-from agent.timetable import Lesson, Timetable
+from agent.timetable.model import Lesson, Timetable
+from agent.web.api import create_api
+from agent.web.auth import PinGate, host_name, is_loopback
+from agent.web.page import page_part
+from agent.web.text import STRINGS, plain_error
+from agent.web.view import device_light, live_view, room_layout, source_light, timetable_now
 
 HOSTILE = '</script><script>alert("x")</script><b>&amp;'
 PIN = "2468"

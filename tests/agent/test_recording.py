@@ -24,18 +24,18 @@ import pytest
 from test_service import command, listen, running  # the agent test helpers (tests/agent is on sys.path)
 
 from agent.alarms import Alarms
-from agent.commands import CommandTable, Failed
-from agent.config import SiteConfig, load_config, parse_config
-from agent.lesson_pictures import Classroom, RecordingSources
-from agent.record_commands import add_record_commands
-from agent.recording import RecordingService, timetable_lesson_on
+from agent.commands.record import add_record_commands
+from agent.commands.table import CommandTable, Failed
+from agent.config.site import SiteConfig, load_config, parse_config
+from agent.errors import ConfigError
+from agent.lesson.pictures import Classroom, RecordingSources
+from agent.recording.service import RecordingService, timetable_lesson_on
 from agent.service import Agent
 from agent.sources import make_source
 from agent.store import AgentStore
-from agent.timetable import Timetable
-from central.contract import DeviceInfo, Info, SourceInfo, to_iso
-from central.errors import ConfigError
+from agent.timetable.model import Timetable
 from central.mosquitto import LocalBroker, free_port
+from contract import DeviceInfo, Info, SourceInfo, to_iso
 from streaming import stamp
 from streaming.compose import Layout
 from streaming.segments import FINAL_NAME, INDEX_NAME, fragments
@@ -328,7 +328,7 @@ def test_an_agent_without_sources_does_not_load_the_media_stack(tmp_path: Path) 
     data = _toml(path)
     del data["sources"], data["recording"]
     code = (
-        "import json, sys; from pathlib import Path; from agent.config import parse_config; "
+        "import json, sys; from pathlib import Path; from agent.config.site import parse_config; "
         "from agent.service import Agent; "
         f"a = Agent(parse_config(json.loads({json.dumps(json.dumps(data))}))); "
         "print(sorted({'av', 'cv2'} & set(sys.modules)), a.recording.telemetry()['active'])"

@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from agent.config import load_config
+from agent.config.site import load_config
 from agent.service import Agent
 from central.mosquitto import LocalBroker, free_port
 

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from agent.config import SiteConfig, load_config
+from agent.config.site import SiteConfig, load_config
 from agent.service import Agent
-from central.contract import to_iso
 from central.mosquitto import LocalBroker, free_port
-from central.mqtt import BrokerAddress, Client, make_client
+from contract import to_iso
+from contract.mqtt import BrokerAddress, Client, make_client
 from drivers.profile import find_profile
 from drivers.sim.model import Simulator
 from drivers.sim.runner import Faults, SimServer

@@ -7,7 +7,7 @@ import contextlib
 
 from agent.alarms import Alarms
 from agent.supervisor import Supervisor
-from central.contract import Event
+from contract import Event
 
 
 async def test_a_crashing_service_is_restarted_with_an_alarm_and_others_keep_running() -> None:

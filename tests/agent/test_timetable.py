@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from agent.commands import Arg, CommandDef, CommandTable, Failed, ListArg, Rejected
-from agent.schedule_commands import Schedule, TimetableStore, register_schedule_commands
-from agent.scheduler import SchedulerService
-from agent.timetable import Timetable, TimetableError, is_timetable_main, next_change, plan, timetable_main
+from agent.commands.schedule import Schedule, TimetableStore, register_schedule_commands
+from agent.commands.table import Arg, CommandDef, CommandTable, Failed, ListArg, Rejected
+from agent.timetable.model import Timetable, TimetableError, is_timetable_main, next_change, plan, timetable_main
+from agent.timetable.scheduler import SchedulerService
 
 BEIJING = timezone(timedelta(hours=8))
 MONDAY = date(2025, 9, 1)

@@ -17,20 +17,21 @@ import pytest
 from aiohttp import web
 
 from agent.alarms import Alarms
-from agent.commands import CommandTable
-from agent.config import UploadConfig, parse_config
-from agent.record_commands import add_record_commands
-from agent.recording import RecordingService
+from agent.commands.record import add_record_commands
+from agent.commands.table import CommandTable
+from agent.config.site import UploadConfig, parse_config
+from agent.errors import ConfigError
+from agent.recording.service import RecordingService
+from agent.recording.upload import Uploader
 from agent.store import AgentStore
-from agent.upload import Uploader
-from central.contract import DeviceInfo, Info, Status, now_iso
-from central.errors import CentralError, ConfigError
+from central.errors import CentralError
 from central.fleetdb import FleetDB, Seen
 from central.live import Changes
 from central.mosquitto import free_port
 from central.uploads import Uploads
 from central.users import Users
 from central.web import create_app
+from contract import DeviceInfo, Info, Status, now_iso
 from drivers.backoff import Backoff
 
 SECRET = b"0123456789abcdef0123456789abcdef"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.lesson_watch import PeerWatch, Verdict, WatchRules
+from agent.lesson.health import PeerWatch, Verdict, WatchRules
 
 RULES = WatchRules(
     keyframe_after_s=2.0, renegotiate_after_s=6.0, loss_alarm=0.05, rtt_alarm_ms=400.0, degraded_after_s=5.0

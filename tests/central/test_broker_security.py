@@ -13,9 +13,9 @@ import pytest
 
 from central import broker_config
 from central.broker_config import AgentAccount, Registry, UserAccount, write_broker_config
-from central.contract import CENTRAL_STATUS, Topic, Topics
 from central.mosquitto import LocalBroker, TlsFiles, free_port
-from central.mqtt import BrokerAddress, Client, Message, MqttError, make_client
+from contract import CENTRAL_STATUS, Topic, Topics
+from contract.mqtt import BrokerAddress, Client, Message, MqttError, make_client
 
 EXAMPLE_REGISTRY = Path(__file__).parents[2] / "examples" / "broker-registry.toml"
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from central.contract import CENTRAL_STATUS, DeviceInfo, DeviceState, Event, Info, Status, Topics, encode, now_iso
 from central.fleetdb import FleetDB
 from central.mosquitto import LocalBroker
-from central.mqtt import BrokerAddress, Client, make_client
+from contract import CENTRAL_STATUS, DeviceInfo, DeviceState, Event, Info, Status, Topics, encode, now_iso
+from contract.mqtt import BrokerAddress, Client, make_client
 
 _SCRIPT = Path(sys.executable).with_name("classroom-central")
 CENTRAL = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "central.cli"]

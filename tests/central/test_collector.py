@@ -16,7 +16,10 @@ import pytest
 
 from central.app import Central
 from central.collector import ForeignTopic, SilenceWatch, to_row
-from central.contract import (
+from central.fleetdb import CommandReplied, FleetDB, PruneTelemetry, Seen
+from central.live import Changes
+from central.mosquitto import LocalBroker
+from contract import (
     CENTRAL_STATUS,
     DeviceInfo,
     DeviceState,
@@ -29,10 +32,7 @@ from central.contract import (
     encode,
     now_iso,
 )
-from central.fleetdb import CommandReplied, FleetDB, PruneTelemetry, Seen
-from central.live import Changes
-from central.mosquitto import LocalBroker
-from central.mqtt import BrokerAddress, Client, make_client
+from contract.mqtt import BrokerAddress, Client, make_client
 
 SITE = "school-1"
 LIMIT = 10.0

@@ -19,14 +19,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from rooms import CHROMIUM, CHROMIUM_ARGS, REPO, SCREENSHOTS, skip_without_chromium
 
 from central.app import Central
-from central.contract import DeviceInfo, DeviceState, Event, Info, Status, Telemetry, now_iso
 from central.fleetdb import FleetDB, Seen
 from central.live import Changes
 from central.mosquitto import LocalBroker, free_port
-from central.mqtt import BrokerAddress
 from central.users import Users
 from central.web import create_app
 from central.web_text import STRINGS
+from contract import DeviceInfo, DeviceState, Event, Info, Status, Telemetry, now_iso
+from contract.mqtt import BrokerAddress
 
 SECRET = b"0123456789abcdef0123456789abcdef"
 PASSWORD = "pass-word-1"

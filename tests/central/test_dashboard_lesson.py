@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
-from central.contract import Info, Status, Telemetry, now_iso
 from central.fleetdb import FleetDB, Seen
 from central.live import Changes
 from central.users import Users
 from central.web import create_app
 from central.web_text import ZH
+from contract import Info, Status, Telemetry, now_iso
 
 CHROMIUM = Path("/usr/bin/chromium")
 PASSWORD = "pass-word-1"

@@ -26,8 +26,8 @@ from rooms import CHROMIUM, REPO, Room, skip_without_chromium
 
 from central.app import Central
 from central.mosquitto import LocalBroker, free_port
-from central.mqtt import BrokerAddress
 from central.users import Users
+from contract.mqtt import BrokerAddress
 
 CHROMIUM_ARGS = [
     "--no-sandbox",

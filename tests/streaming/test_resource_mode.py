@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from agent.alarms import Alarms
-from agent.config import load_config
-from agent.recording import RecordingService
+from agent.config.site import load_config
+from agent.recording.service import RecordingService
 from agent.service import Agent
 from agent.store import AgentStore
 from central.mosquitto import LocalBroker, free_port

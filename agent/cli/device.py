@@ -1,0 +1,36 @@
+"""``classroom-agent device``: one command to a device, straight through its profile; NAME=VALUE arguments."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+
+from drivers.errors import ArgumentError
+
+
+def parse_assignments(items: Sequence[str]) -> dict[str, str]:
+    """``["level=30", "source=hdmi1"]`` -> ``{"level": "30", "source": "hdmi1"}``."""
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ArgumentError(f"argument {item!r}: expected NAME=VALUE")
+        out[name] = value
+    return out
+
+
+
+async def run(args: argparse.Namespace) -> int:
+    """``classroom-agent device``: send one command to a device and print the result as JSON."""
+    from drivers.device import Device
+    from drivers.profile import find_profile
+    from drivers.transport import make_transport
+
+    profile = find_profile(args.profile)
+    values = parse_assignments(args.args)
+    profile.resolve_args(profile.command(args.command), values)  # bad input never opens the port
+    async with Device(profile, make_transport(args.at, profile)) as device:
+        result = await device.call(args.command, values)
+    print(json.dumps(result.to_dict(), ensure_ascii=False))
+    return 0

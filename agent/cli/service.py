@@ -1,0 +1,49 @@
+"""``classroom-agent run`` and ``classroom-agent call``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import urllib.error
+import urllib.request
+
+from agent.config.site import load_config
+from contract.args import parse_args_list
+from drivers.errors import ArgumentError
+
+DEFAULT_API = "http://127.0.0.1:8765"
+EXIT = {"succeeded": 0, "failed": 1, "expired": 1, "rejected": 2}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Dispatch ``run`` or ``call``."""
+    if args.cmd == "run":
+        from agent.service import run_until_signalled
+
+        config = load_config(args.config, broker_url=args.broker)
+        asyncio.run(run_until_signalled(config))
+        return 0
+    return call(args)
+
+
+def call(args: argparse.Namespace) -> int:
+    """POST one command to the running agent's local API and print its reply."""
+    base = DEFAULT_API
+    if args.config:
+        config = load_config(args.config)
+        base = f"http://{config.http_host}:{config.http_port}"
+    values = parse_args_list(args.args)
+    body = json.dumps({"name": args.command, "args": values, "by": args.by}).encode()
+    request = urllib.request.Request(f"{base}/api/commands", body, {"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            reply = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        reply = json.loads(exc.read() or b"{}")
+    except (urllib.error.URLError, OSError) as exc:
+        raise ArgumentError(f"no agent answers at {base}: {getattr(exc, 'reason', exc)}") from None
+    print(json.dumps(reply, ensure_ascii=False))
+    sys.stdout.flush()
+    return EXIT.get(str(reply.get("status")), 1)

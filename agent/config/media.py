@@ -1,0 +1,233 @@
+"""The site config's media sections: [sources], [recording], [director], [upload]."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent.config.checks import Problems, non_negative, positive, resolve_path, section
+from agent.lesson.pictures import EXPECTED as LESSON_PICTURES
+from agent.lesson.pictures import PictureRef
+from agent.sources import EXPECTED, source_kind
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    """One video source of the room: its id and URL (rtsp://..., synthetic, screen:0, usb:0)."""
+
+    id: str
+    url: str
+
+    @property
+    def kind(self) -> str:
+        """``rtsp``, ``synthetic``, ``screen`` or ``usb``."""
+        return source_kind(self.url) or "?"
+
+
+@dataclass(frozen=True, slots=True)
+class DirectorConfig:
+    """``[director]``: the rules that choose the ``directed`` layout's main picture (see streaming.director)."""
+
+    rules: tuple[tuple[str, str], ...]  # (when, show) in priority order
+    hold_s: float = 5.0
+    thresholds: tuple[tuple[str, float], ...] = ()  # (source, activity threshold in [0, 1])
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingConfig:
+    """How lessons are recorded: where, which sources in which layout, and the disk guard."""
+
+    dir: Path
+    layout: str
+    sources: tuple[str, ...]  # in role order (see streaming.compose.Layout)
+    size: tuple[int, int] = (1280, 720)
+    fps: float = 25.0
+    corner: str = "bottom-right"
+    fragment_s: float = 2.0
+    segment_s: float = 600.0
+    audio: str = "silence"  # silence | tone | none | mic | mic:DEVICE | an rtsp source id (the camera's sound)
+    bitrate_mbps: float = 4.0  # estimate for the disk guard
+    planned_minutes: float = 45.0  # how long a recording must be able to run
+    disk_min_free_gb: float = 1.0  # never start below this much free space
+    retention_days: float = 30.0  # uploaded recordings are deleted after this
+    director: DirectorConfig | None = None  # [director]: needed by the ``directed`` layout
+    resource_mode: bool = False  # also each source in an MP4 of its own (<recording>/<source>.mp4)
+
+    def needed_bytes(self) -> int:
+        """Free space a recording needs to finish: segments plus the final remux, or the floor."""
+        planned = self.bitrate_mbps * 1e6 / 8 * self.planned_minutes * 60
+        return int(max(2 * planned, self.disk_min_free_gb * 2**30))
+
+
+@dataclass(frozen=True, slots=True)
+class UploadConfig:
+    """``[upload]``: where finished recordings go (classroom-central's HTTP server) and this agent's token."""
+
+    url: str
+    token: str
+    chunk_mib: float = 4.0  # at most 8 (the centre's bound on a chunk)
+
+    @property
+    def chunk_bytes(self) -> int:
+        """The chunk size in bytes."""
+        return max(1, int(self.chunk_mib * 2**20))
+
+
+def parse_sources(p: Problems, data: Mapping[str, Any]) -> tuple[SourceConfig, ...]:
+    """``[sources]``: id -> URL, each URL of a kind the agent can open."""
+    out = []
+    for source_id, url in data.items():
+        path = f"sources.{source_id}"
+        if any(c in source_id for c in "/+#") or not source_id.isprintable():
+            p.add(path, "expected a name without / + #")
+        elif not isinstance(url, str):
+            p.add(path, f"got {url!r}, expected a URL string ({EXPECTED})")
+        elif source_kind(url) is None:
+            p.add(path, f"got {url!r}, expected {EXPECTED}")
+        else:
+            out.append(SourceConfig(source_id, url))
+    return tuple(out)
+
+
+_RECORDING = {
+    "dir", "layout", "sources", "size", "fps", "corner", "fragment_s", "segment_s", "audio", "bitrate_mbps",
+    "planned_minutes", "disk_min_free_gb", "retention_days", "resource_mode",
+}  # fmt: skip
+
+
+def parse_recording(
+    p: Problems, data: Mapping[str, Any], data_dir: Path, base: Path, sources: tuple[SourceConfig, ...]
+) -> RecordingConfig | None:
+    """``[recording]`` (and the ``[director]`` it may use), or None when absent."""
+    if "recording" not in data:
+        return None
+    rec = section(p, data, "recording")
+    p.known(rec, "recording.", _RECORDING)
+    declared = {s.id for s in sources}
+    roles = p.get(rec, "sources", "recording.", list, [s.id for s in sources][:1])
+    for i, name in enumerate(roles):
+        if name not in declared and not _lesson_picture(data, name):
+            expected = LESSON_PICTURES if "lesson" in data else "a source declared in [sources]"
+            p.add(f"recording.sources[{i}]", f"got {name!r}, expected {expected}")
+    size = _size(p, rec)
+    config = RecordingConfig(
+        dir=resolve_path(base, p.get(rec, "dir", "recording.", str, "")) if "dir" in rec else data_dir / "recordings",
+        layout=p.get(rec, "layout", "recording.", str, "single"),
+        sources=tuple(str(r) for r in roles),
+        size=size,
+        fps=positive(p, rec, "fps", "recording.", 25.0),
+        corner=p.get(rec, "corner", "recording.", str, "bottom-right"),
+        fragment_s=positive(p, rec, "fragment_s", "recording.", 2.0),
+        segment_s=positive(p, rec, "segment_s", "recording.", 600.0),
+        audio=p.get(rec, "audio", "recording.", str, "silence"),
+        bitrate_mbps=positive(p, rec, "bitrate_mbps", "recording.", 4.0),
+        planned_minutes=positive(p, rec, "planned_minutes", "recording.", 45.0),
+        disk_min_free_gb=non_negative(p, rec, "disk_min_free_gb", 1.0),
+        retention_days=positive(p, rec, "retention_days", "recording.", 30.0),
+        director=_director(p, data, tuple(str(r) for r in roles)) if "director" in data else None,
+        resource_mode=p.get(rec, "resource_mode", "recording.", bool, False),
+    )
+    rtsp = {s.id for s in sources if source_kind(s.url) == "rtsp"}
+    if config.audio in declared and config.audio not in rtsp:
+        p.add("recording.audio", f"got {config.audio!r}, expected an rtsp source (only cameras carry sound)")
+    elif config.audio not in ("silence", "tone", "none", "mic", *rtsp) and not config.audio.startswith("mic:"):
+        expected = "silence, tone, none, mic, mic:DEVICE or an rtsp source"
+        p.add("recording.audio", f"got {config.audio!r}, expected {expected}")
+    pictures = [s for s in config.sources if s not in declared]
+    if config.resource_mode and pictures:  # a lesson picture comes and goes: no file of its own to keep
+        p.add("recording.resource_mode", f"expected false: {', '.join(pictures)} are lesson pictures, not room sources")
+    if config.fragment_s > config.segment_s:
+        p.add("recording.fragment_s", f"got {config.fragment_s:g}, expected at most segment_s ({config.segment_s:g})")
+    if not roles:
+        p.add("recording.sources", "missing (declare [sources] and name them here in role order)")
+    elif not any(i.startswith("recording.sources") for i in p.items):
+        _layout(p, config)
+    if config.layout == "directed" and config.director is None:
+        p.add("recording.layout", "got 'directed', expected a [director] section with its rules")
+    return config
+
+
+def _lesson_picture(data: Mapping[str, Any], name: object) -> bool:
+    """Whether `name` is a lesson picture reference (``remote:1``...) and the room takes part in lessons."""
+    return "lesson" in data and isinstance(name, str) and PictureRef.parse(name) is not None
+
+
+def _director(p: Problems, data: Mapping[str, Any], roles: tuple[str, ...]) -> DirectorConfig:
+    """``[director]``: rules and thresholds name the recording's sources; every problem is reported."""
+    from streaming.director import DirectorError, parse_when
+
+    spec = section(p, data, "director")
+    p.known(spec, "director.", {"rules", "hold_s", "thresholds"})
+    expected = f"expected one of the recording's sources ({', '.join(roles)})"
+    hold_s = non_negative(p, spec, "hold_s", 5.0, "director.")
+    thresholds = []
+    for name, value in p.get(spec, "thresholds", "director.", dict, {}).items():
+        if name not in roles:
+            p.add(f"director.thresholds.{name}", f"unknown source, {expected}")
+        elif isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            p.add(f"director.thresholds.{name}", f"got {value!r}, expected a number from 0 to 1")
+        else:
+            thresholds.append((name, float(value)))
+    rules = []
+    raw = p.get(spec, "rules", "director.", list, [])
+    if not raw:
+        p.add("director.rules", 'missing (e.g. [{ when = "courseware active", show = "courseware" }, ...])')
+    for i, rule in enumerate(raw):
+        path = f"director.rules[{i}]."
+        if not isinstance(rule, dict):
+            p.add(f"director.rules[{i}]", f"got {rule!r}, expected a table {{ when = ..., show = ... }}")
+            continue
+        p.known(rule, path, {"when", "show"})
+        when, show = p.get(rule, "when", path, str, ""), p.get(rule, "show", path, str, "")
+        try:
+            watches = parse_when(when)
+        except DirectorError as exc:
+            p.add(f"{path}when", str(exc))
+        else:
+            if watches is not None and watches not in roles:
+                p.add(f"{path}when", f"got {when!r}: {watches!r} is not a source, {expected}")
+        if show not in roles:
+            p.add(f"{path}show", f"got {show!r}, {expected}")
+        rules.append((when, show))
+    return DirectorConfig(tuple(rules), hold_s, tuple(thresholds))
+
+
+def _layout(p: Problems, config: RecordingConfig) -> None:
+    """Check the layout with the compositor's own rules (the media stack is loaded: there are sources)."""
+    from streaming.compose import Layout, LayoutError
+
+    try:
+        Layout(config.layout, config.sources, config.size, config.corner)
+    except LayoutError as exc:
+        p.add("recording.layout", str(exc))
+
+
+def _size(p: Problems, rec: Mapping[str, Any]) -> tuple[int, int]:
+    text = p.get(rec, "size", "recording.", str, "1280x720")
+    match = re.fullmatch(r"(\d+)x(\d+)", text)
+    if not match or int(match.group(1)) % 2 or int(match.group(2)) % 2:
+        p.add("recording.size", f"got {text!r}, expected WIDTHxHEIGHT in even numbers, e.g. 1280x720")
+        return 1280, 720
+    return int(match.group(1)), int(match.group(2))
+
+
+def parse_upload(p: Problems, data: Mapping[str, Any]) -> UploadConfig | None:
+    """``[upload]``: where finished recordings go, or None when absent."""
+    """``[upload] url, token, chunk_mib`` (see agent.recording.upload); None when the section is absent."""
+    if "upload" not in data:
+        return None
+    spec = section(p, data, "upload")
+    p.known(spec, "upload.", {"url", "token", "chunk_mib"})
+    url = p.get(spec, "url", "upload.", str, "")
+    if not re.fullmatch(r"https?://[^/\s]+/?", url):
+        p.add("upload.url", f"got {url!r}, expected classroom-central's address, e.g. http://central:8080")
+    token = p.get(spec, "token", "upload.", str, "")
+    if len(token) < 16:
+        p.add("upload.token", "expected this agent's upload token (16 characters or more, registered at the centre)")
+    chunk = positive(p, spec, "chunk_mib", "upload.", 4.0)
+    if chunk > 8:
+        p.add("upload.chunk_mib", f"got {chunk:g}, expected at most 8")
+    return UploadConfig(url.rstrip("/"), token, min(chunk, 8.0))

@@ -1,0 +1,299 @@
+"""The site configuration: one TOML file per classroom PC, validated before anything starts.
+
+Every problem is reported at once, as ``key.path: got X, expected Y``.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent.config.checks import Problems, positive, resolve_path, section
+from agent.config.lesson import LessonConfig, parse_lesson
+from agent.config.media import (
+    DirectorConfig,
+    RecordingConfig,
+    SourceConfig,
+    UploadConfig,
+    parse_recording,
+    parse_sources,
+    parse_upload,
+)
+from agent.errors import ConfigError
+from agent.timetable.model import Timetable, TimetableError
+from contract.errors import AddressError
+from contract.mqtt import BrokerAddress
+from drivers.errors import ArgumentError, ProfileError
+from drivers.profile import find_profile
+from drivers.profile_model import Profile
+
+SIM = "sim"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceConfig:
+    """One device of the room: its id, profile and where it is (``sim`` for a simulator)."""
+
+    id: str
+    profile: Profile
+    address: str
+    poll_s: float
+    presets: Mapping[int, str] = field(default_factory=dict)  # camera preset number -> name on the page
+
+    @property
+    def kind(self) -> str:
+        """``display`` or ``camera``, from the profile."""
+        return self.profile.kind
+
+
+@dataclass(frozen=True, slots=True)
+class SiteConfig:
+    """Everything the agent needs to run in one room."""
+
+    agent_id: str
+    site: str
+    room: str
+    data_dir: Path
+    broker: BrokerAddress
+    devices: tuple[DeviceConfig, ...]
+    telemetry_s: float = 10.0
+    http_host: str = "127.0.0.1"
+    http_port: int = 8765
+    http_pin: str = ""  # [http] pin: other devices on the LAN may use the page and the API with it
+    http_allowed_origins: tuple[str, ...] = ()  # web sites (the centre's) that may watch over WHEP
+    disk_path: Path = field(default_factory=lambda: Path("."))
+    disk_low_percent: float = 10.0
+    outbox_max_age_h: float = 72.0
+    outbox_max_rows: int = 100_000
+    sources: tuple[SourceConfig, ...] = ()
+    recording: RecordingConfig | None = None
+    timetable: Timetable = field(default_factory=Timetable)
+    upload: UploadConfig | None = None  # [upload]: without it recordings stay on this PC
+    lesson: LessonConfig | None = None  # [lesson]: without it this room takes no part in live lessons
+
+    @property
+    def db_path(self) -> Path:
+        """The agent's one SQLite file."""
+        return self.data_dir / "agent.db"
+
+    def device(self, device_id: str) -> DeviceConfig | None:
+        """The device with this id."""
+        return next((d for d in self.devices if d.id == device_id), None)
+
+
+_TOP = {
+    "agent_id", "site", "room", "data_dir", "broker", "devices", "intervals", "http", "health", "outbox",
+    "sources", "recording", "director", "timetable", "upload", "lesson",
+}  # fmt: skip
+
+
+def load_config(path: str | Path, *, broker_url: str | None = None) -> SiteConfig:
+    """Load and check a site config; ConfigError lists every problem found."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_config(data, base=path.parent, broker_url=broker_url, source=str(path))
+
+
+def parse_config(
+    data: Mapping[str, Any], *, base: Path = Path("."), broker_url: str | None = None, source: str = "config"
+) -> SiteConfig:
+    """Check a parsed config mapping (see `load_config`)."""
+    p = Problems()
+    p.known(data, "", _TOP)
+    ident = {k: _ident(p, data, k) for k in ("agent_id", "site")}
+    room = p.get(data, "room", "", str, "")
+    if not room:
+        p.add("room", "missing (the room's name, shown to technicians)")
+    broker = _broker(p, data.get("broker", {}), broker_url)
+    devices = _devices(p, data.get("devices", []))
+    sections = {name: section(p, data, name) for name in ("intervals", "http", "health", "outbox")}
+    intervals, http, health, outbox = (sections[n] for n in ("intervals", "http", "health", "outbox"))
+    p.known(intervals, "intervals.", {"telemetry_s"})
+    p.known(http, "http.", {"host", "port", "pin", "allowed_origins"})
+    p.known(health, "health.", {"disk_path", "disk_low_percent"})
+    p.known(outbox, "outbox.", {"max_age_h", "max_rows"})
+    data_dir = resolve_path(base, p.get(data, "data_dir", "", str, "var"))
+    sources = parse_sources(p, section(p, data, "sources"))
+    recording = parse_recording(p, data, data_dir, base, sources)
+    if "director" in data and recording is None:
+        p.add("director", "expected [recording] too (the director chooses a recording's main picture)")
+    timetable = _timetable(p, data)
+    config = SiteConfig(
+        agent_id=ident["agent_id"],
+        site=ident["site"],
+        room=room,
+        data_dir=data_dir,
+        broker=broker or BrokerAddress("127.0.0.1", 1883),
+        devices=devices,
+        telemetry_s=positive(p, intervals, "telemetry_s", "intervals.", 10.0),
+        http_host=p.get(http, "host", "http.", str, "127.0.0.1"),
+        http_port=_port(p, http, "port", "http.", 8765),
+        http_pin=_pin(p, http),
+        http_allowed_origins=_origins(p, http),
+        disk_path=resolve_path(base, p.get(health, "disk_path", "health.", str, ".")),
+        disk_low_percent=positive(p, health, "disk_low_percent", "health.", 10.0),
+        outbox_max_age_h=positive(p, outbox, "max_age_h", "outbox.", 72.0),
+        outbox_max_rows=int(positive(p, outbox, "max_rows", "outbox.", 100_000)),
+        sources=sources,
+        recording=recording,
+        timetable=timetable,
+        upload=parse_upload(p, data),
+        lesson=parse_lesson(p, data, sources),
+    )
+    if p.items:
+        raise ConfigError(f"{source}: {len(p.items)} problem(s):\n  " + "\n  ".join(p.items))
+    return config
+
+
+def _timetable(p: Problems, data: Mapping[str, Any]) -> Timetable:
+    """``[timetable]`` (see agent.timetable.model); its problems join the others."""
+    if "timetable" not in data:
+        return Timetable()
+    try:
+        return Timetable.from_dict(data["timetable"])
+    except TimetableError as exc:
+        p.items.extend(exc.problems)
+        return Timetable()
+
+
+def _ident(p: Problems, data: Mapping[str, Any], key: str) -> str:
+    value = p.get(data, key, "", str, "")
+    if not value:
+        p.add(key, "missing")
+    elif any(c in value for c in "/+#") or not value.isprintable() or value.startswith("_"):
+        p.add(key, f"got {value!r}, expected a name without / + # that does not start with _")
+    return str(value)
+
+
+def _port(p: Problems, data: Mapping[str, Any], key: str, path: str, default: int) -> int:
+    value = p.get(data, key, path, int, default)
+    if not 0 <= value <= 65535:
+        p.add(f"{path}{key}", f"got {value!r}, expected a port 0..65535")
+        return default
+    return int(value)
+
+
+def _broker(p: Problems, data: object, override: str | None) -> BrokerAddress | None:
+    if not isinstance(data, dict):
+        p.add("broker", f"got {data!r}, expected a table [broker]")
+        return None
+    p.known(data, "broker.", {"url", "username", "password", "ca_file", "cert_file", "key_file"})
+    url = override or p.get(data, "url", "broker.", str, "mqtt://127.0.0.1:1883")
+    try:
+        return BrokerAddress.parse(
+            url,
+            **{
+                k: p.get(data, k, "broker.", str, "")
+                for k in ("username", "password", "ca_file", "cert_file", "key_file")
+            },
+        )
+    except AddressError as exc:
+        p.add("broker.url" if not override else "--broker", str(exc))
+        return None
+
+
+def _devices(p: Problems, data: object) -> tuple[DeviceConfig, ...]:
+    if not isinstance(data, list):
+        p.add("devices", f"got {data!r}, expected [[devices]] tables")
+        return ()
+    out: list[DeviceConfig] = []
+    seen: set[str] = set()
+    for i, dev in enumerate(data):
+        path = f"devices[{i}]."
+        if not isinstance(dev, dict):
+            p.add(f"devices[{i}]", "expected a table")
+            continue
+        p.known(dev, path, {"id", "profile", "address", "poll_s", "presets"})
+        dev_id = p.get(dev, "id", path, str, "")
+        if not dev_id or any(c in dev_id for c in "/+#"):
+            p.add(f"{path}id", f"got {dev_id!r}, expected a name without / + #")
+        elif dev_id in seen:
+            p.add(f"{path}id", f"duplicate device id {dev_id!r}")
+        seen.add(dev_id)
+        address = p.get(dev, "address", path, str, "")
+        if not address:
+            p.add(f"{path}address", "missing (a serial port, tcp://HOST:PORT, udp://HOST:PORT or sim)")
+        profile = _profile(p, dev, path)
+        poll = positive(p, dev, "poll_s", path, profile.poll_interval_s if profile else 10.0)
+        presets = _presets(p, dev, path, profile)
+        if profile is not None and dev_id and address:
+            out.append(DeviceConfig(dev_id, profile, address, poll, presets))
+    return tuple(out)
+
+
+def _presets(p: Problems, dev: Mapping[str, Any], path: str, profile: Profile | None) -> dict[int, str]:
+    """``presets = {1 = "讲台", ...}``: a camera's preset numbers (0..255) and the names the page shows."""
+    if "presets" not in dev:
+        return {}
+    table = p.get(dev, "presets", path, dict, {})
+    if profile is not None and profile.kind != "camera":
+        p.add(f"{path}presets", f"got presets on a {profile.kind}, expected them only on a camera")
+        return {}
+    out: dict[int, str] = {}
+    for key, name in table.items():
+        where = f"{path}presets.{key}"
+        if not key.isdigit() or not 0 <= int(key) <= 255:
+            p.add(where, f"got preset number {key!r}, expected a number 0..255")
+        elif not isinstance(name, str) or not name.strip():
+            p.add(where, f"got {name!r}, expected the preset's name (e.g. \"讲台\")")
+        else:
+            out[int(key)] = name.strip()
+    return dict(sorted(out.items()))
+
+
+def _pin(p: Problems, http: Mapping[str, Any]) -> str:
+    """``[http] pin``: 4 to 12 digits (a string, so that a leading 0 stays)."""
+    if isinstance(http.get("pin"), int) and not isinstance(http.get("pin"), bool):
+        p.add("http.pin", "got a number, expected the PIN in quotes (a leading 0 would be lost), e.g. \"2468\"")
+        return ""
+    value = p.get(http, "pin", "http.", str, "")
+    if value and not (value.isascii() and value.isdigit() and 4 <= len(value) <= 12):
+        p.add("http.pin", f"got {len(value)} characters, expected 4 to 12 digits in quotes, e.g. \"2468\"")
+        return ""
+    return str(value)
+
+
+def _origins(p: Problems, http: Mapping[str, Any]) -> tuple[str, ...]:
+    """``[http] allowed_origins``: ``scheme://host[:port]`` of the sites that may use WHEP/WHIP from a browser."""
+    out = []
+    for i, origin in enumerate(p.get(http, "allowed_origins", "http.", list, [])):
+        if not isinstance(origin, str) or not re.fullmatch(r"https?://[^/\s?#]+", origin):
+            p.add(f"http.allowed_origins[{i}]", f"got {origin!r}, expected an origin like https://central.example:8080")
+        else:
+            out.append(origin.lower())
+    return tuple(out)
+
+
+def _profile(p: Problems, dev: Mapping[str, Any], path: str) -> Profile | None:
+    name = p.get(dev, "profile", path, str, "")
+    if not name:
+        p.add(f"{path}profile", "missing")
+        return None
+    try:
+        return find_profile(name)
+    except (ArgumentError, ProfileError) as exc:
+        p.add(f"{path}profile", str(exc))
+        return None
+
+
+__all__ = [
+    "SIM",
+    "DeviceConfig",
+    "DirectorConfig",
+    "LessonConfig",
+    "RecordingConfig",
+    "SiteConfig",
+    "SourceConfig",
+    "UploadConfig",
+    "load_config",
+    "parse_config",
+]

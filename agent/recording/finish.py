@@ -1,0 +1,157 @@
+"""Finishing recordings after the fact: a halted or crashed recording whose lesson is over is remuxed.
+
+An agent that stops mid-lesson only halts its recorder (no remux: the stop grace is 15 s, a
+lesson's remux takes longer), and a crash leaves segments behind.  Such a recording stays
+``interrupted`` in agent.db, so the same lesson can continue it into a new segment.  Once its
+lesson is over, `Finisher` writes its final MP4 (``finishing`` meanwhile, ``finished`` after,
+ready for upload), and the per-source files of resource mode with it.  Whether a lesson is
+over comes from the timetable (`timetable_lesson_on`); a lesson the timetable does not know
+(a manual recording) counts as over ``planned_minutes`` after the recording started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from agent.alarms import Alarms
+from agent.config.site import RecordingConfig
+from agent.store import AgentStore
+from contract import PayloadError, now_iso, parse_iso, to_iso
+
+if TYPE_CHECKING:
+    from agent.timetable.model import Timetable
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# A recording started this long before its lesson (a teacher pressing record early) belongs to it.
+RESUME_MARGIN = timedelta(minutes=10)
+RESOURCE = "resource"  # agent.recording.resource.LAYOUT: the layout column of a source's own file
+
+# Whether a recording's lesson (an agent.db row) is still on: True, over: False, unknown: None.
+LessonOn = Callable[[Mapping[str, Any]], "bool | None"]
+
+
+def timetable_lesson_on(timetable: Timetable, now: datetime, row: Mapping[str, Any]) -> bool | None:
+    """Whether the timetable has the recording's lesson on now (True), over (False), or does not know it (None).
+
+    On means: the lesson to record now has the same name and the recording began on the same day,
+    no earlier than `RESUME_MARGIN` before the lesson's start.  Last week's recording of the same
+    weekly lesson is over, so it is finished and never continued.
+    """
+    from agent.timetable.model import plan
+
+    lesson = str(row.get("lesson", ""))
+    want = plan(timetable, now).should_record
+    if want is not None and want.lesson == lesson:
+        try:
+            started = parse_iso(str(row.get("started", ""))).astimezone(want.starts.tzinfo)
+        except PayloadError:
+            return False  # a row we cannot date is not this lesson's
+        if started.date() == want.starts.date() and started >= want.starts - RESUME_MARGIN:
+            return True
+    return False if any(x.name == lesson for x in timetable.lessons) else None
+
+
+class Finisher:
+    """Finishes the interrupted recordings whose lesson is over (shares the recording service's lock)."""
+
+    def __init__(
+        self,
+        config: RecordingConfig,
+        store: AgentStore,
+        alarms: Alarms,
+        lock: asyncio.Lock,
+        lesson_on: LessonOn,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        """`lock` is held while a row changes state, so ``record.start`` never resumes one being finished."""
+        self.config = config
+        self.store = store
+        self.alarms = alarms
+        self.lock = lock
+        self.lesson_on = lesson_on
+        self.clock = clock
+
+    async def finish_over(self) -> int:
+        """Finish (remux) every interrupted recording whose lesson is over; how many were finished."""
+        done = 0
+        rows = self.store.recordings("state IN ('interrupted', 'finishing')")
+        for row in sorted(rows, key=lambda r: r["layout"] == RESOURCE):  # a source's file after its recording
+            async with self.lock:
+                fresh = self.store.recordings("id = ?", (row["id"],))
+                if not fresh or not (fresh[0]["state"] == "finishing" or self.over(fresh[0])):
+                    continue
+                row = {**fresh[0], "state": "finishing"}
+                self.store.recording_put(row)  # no longer resumable: record.start begins a new recording
+            done += await self._finish(row)
+        return done
+
+    def over(self, row: Mapping[str, Any]) -> bool:
+        """Whether an interrupted recording's lesson is over (so it will not be continued)."""
+        if row["state"] != "interrupted":
+            return False
+        if row["layout"] == RESOURCE:  # a source's own file ends with the composed recording
+            main = self.store.recordings("id = ?", (str(row["id"]).rpartition(".")[0],))
+            return not main or main[0]["state"] not in ("interrupted", "recording")
+        verdict = self.lesson_on(row)
+        if verdict is not None:
+            return not verdict
+        try:
+            started = parse_iso(row["started"])
+        except PayloadError:
+            return True  # a row we cannot date cannot be resumed sensibly either
+        return self.clock() >= started + timedelta(minutes=self.config.planned_minutes)
+
+    async def _finish(self, row: dict[str, Any]) -> int:
+        """Remux a halted recording into its final MP4 (abandoned, and left ``finishing``, if cancelled)."""
+        from agent.recording.resource import finalise_row
+        from streaming.segments import RecordingError, finalise, sha256
+
+        cancel = threading.Event()
+
+        def work() -> tuple[Any, int, str]:
+            if row["layout"] == RESOURCE:
+                recording = finalise_row(row, cancel)
+            else:
+                recording = finalise(Path(row["path"]), cancel=cancel)
+            return recording, recording.final.stat().st_size, sha256(recording.final)
+
+        try:
+            recording, size, digest = await in_thread(work, on_cancel=cancel.set)
+        except (RecordingError, OSError) as exc:
+            row.update(state="failed", ended=row.get("ended") or now_iso(), error=f"finishing: {exc}")
+            self.store.recording_put(row)
+            self.alarms.raise_("recording_failed", "critical", f"recording {row['id']} could not be finished: {exc}")
+            return 0
+        ended = to_iso(datetime.fromtimestamp(recording.ended, UTC)) if recording.ended else now_iso()
+        row.update(state="finished", ended=ended, size=size, sha256=digest, error="")
+        self.store.recording_put(row)
+        log.info("recording %s finished after its lesson: %s, %d frames", row["id"], recording.final, recording.frames)
+        return 1
+
+
+async def in_thread(work: Callable[[], T], on_cancel: Callable[[], None] = lambda: None) -> T:
+    """Run blocking work in a thread and see it through: a cancellation waits for the work, then applies.
+
+    Stopping a recorder half way would leave the index and the row disagreeing with the disk;
+    `on_cancel` asks work that can stop early (a remux) to do so.
+    """
+    future = asyncio.get_running_loop().run_in_executor(None, work)
+    cancelled = False
+    while not future.done():
+        try:
+            await asyncio.wait({future})
+        except asyncio.CancelledError:
+            cancelled = True
+            on_cancel()
+    if cancelled:
+        raise asyncio.CancelledError
+    return future.result()

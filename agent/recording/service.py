@@ -1,0 +1,399 @@
+"""The recording service: `record.start` / `record.stop`, the recordings index, the disk guard, retention.
+
+The `streaming.recorder.Recorder` encodes in a thread of its own; starting it (which may probe a
+crashed segment) and stopping it (which remuxes the final MP4 and checksums it) run in worker
+threads too, so nothing blocks the event loop.  Every recording is a row in agent.db, written on
+start and on stop; a row still ``recording`` when the agent starts was cut off by a crash: it
+becomes ``interrupted``, and the next `record.start` for the same lesson continues it in the same
+directory as a new segment, but only while that lesson is still on (`Finisher.over`): last
+week's recording of the same weekly lesson is finished, never appended to.  An agent stopping
+mid-lesson only *halts* the recorder (the open segment is closed, no remux: that fits the stop
+grace whatever the lesson's length) and leaves the row ``interrupted`` too; once its lesson is
+over, `agent.recording.finish` finishes it.  In resource mode each source is also recorded on
+its own (`agent.recording.resource`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent.alarms import Alarms
+from agent.commands.table import Failed, Rejected
+from agent.config.site import RecordingConfig
+from agent.recording.finish import Finisher, LessonOn, in_thread, timetable_lesson_on
+from agent.recording.resource import ResourceSet, end_resources, resource_bytes
+from agent.recording.sound import open_sound
+from agent.store import AgentStore
+from contract import to_iso
+
+if TYPE_CHECKING:
+    from streaming.director import Director
+    from streaming.recorder import Recorder
+    from streaming.source import Source
+
+log = logging.getLogger(__name__)
+
+__all__ = ["RecordingService", "timetable_lesson_on"]
+
+WATCH_S = 1.0
+FINALISE_EVERY_S = 30.0
+RETENTION_EVERY_S = 3600.0
+GIB = 2**30
+PICTURE_REFS = "remote:N, remote:N/SOURCE or lesson:AGENT/SOURCE"  # what `record.start sources` may also name
+
+
+@dataclass
+class _Active:
+    """The recording in progress."""
+
+    row: dict[str, Any]
+    recorder: Recorder
+    resources: ResourceSet | None = None  # resource mode: each source in a file of its own
+    since: float = field(default_factory=time.monotonic)
+
+
+class RecordingService:
+    """Owns the one recording a room makes at a time, and the recordings index in agent.db."""
+
+    def __init__(
+        self,
+        config: RecordingConfig | None,
+        sources: Mapping[str, Source],
+        store: AgentStore,
+        alarms: Alarms,
+        lesson_on: LessonOn = lambda row: None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        """A recording left ``recording`` by a crash is marked ``interrupted`` here, once per process.
+
+        `lesson_on` says whether an interrupted recording's lesson is still on (see
+        `timetable_lesson_on`); when it does not know, the lesson counts as over
+        ``planned_minutes`` after the recording started.
+        """
+        self.config = config
+        self.sources = sources
+        self.store = store
+        self.alarms = alarms
+        self.clock = clock
+        self._active: _Active | None = None
+        self._lock = asyncio.Lock()
+        self.finisher = Finisher(config, store, alarms, self._lock, lesson_on, clock) if config else None
+        self.director = _director(config)
+        self._release_audio: Callable[[], None] = lambda: None  # detaches the recording's sound source
+        interrupted = store.recordings_interrupted()
+        if interrupted:
+            log.warning("%d recording(s) cut off by a crash; record.start the same lesson continues", interrupted)
+
+    async def run(self) -> None:
+        """Watch the recorder for failure and apply retention, until cancelled (then finish cleanly)."""
+        next_retention = next_finalise = 0.0
+        try:
+            while True:
+                await self._watch()
+                if self.finisher is not None and time.monotonic() >= next_finalise:
+                    await self.finisher.finish_over()
+                    next_finalise = time.monotonic() + FINALISE_EVERY_S
+                if time.monotonic() >= next_retention:
+                    await self.apply_retention()
+                    next_retention = time.monotonic() + RETENTION_EVERY_S
+                await asyncio.sleep(WATCH_S)
+        finally:
+            if self._active is not None:
+                log.info("agent stopping while recording %s: halting it (resumable)", self._active.row["id"])
+                await self._halt()
+
+    async def start(
+        self, lesson: str = "", teacher: str = "", layout: str = "", sources: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """Start recording (or continue an interrupted recording of the same lesson).
+
+        `sources` replaces ``[recording] sources`` for this recording (room sources or lesson picture
+        references, in role order); a wrong one is rejected by name before anything starts.
+        """
+        async with self._lock:
+            config = self._config()
+            if self._active is not None:
+                row = self._active.row
+                name = row["lesson"] or row["id"]
+                raise Rejected(f"already recording {name!r} since {row['started']}; record.stop first")
+            layout = layout or config.layout
+            roles = self._roles(config, layout, tuple(sources))
+            resume = self._resumable(lesson)
+            path = Path(resume["path"]) if resume else self._new_dir(config, lesson)
+            recorder, resources = await self._start_recorders(config, layout, roles, path)
+            row = {
+                **(resume or {"id": path.name, "started": to_iso(self.clock()), "size": 0, "sha256": ""}),
+                "lesson": lesson, "teacher": teacher or (resume or {}).get("teacher", ""), "sources": list(roles),
+                "layout": layout, "path": str(path), "state": "recording", "ended": "", "error": "",
+            }  # fmt: skip
+            self.store.recording_put(row)
+            for extra in resources.rows(row) if resources else ():
+                self.store.recording_put(extra)
+            self._active = _Active(row, recorder, resources)
+            self.alarms.clear("recording_failed")
+            log.info("recording %s %s in %s: %s", "continues" if resume else "started", row["id"], path, roles)
+            return {"id": row["id"], "lesson": lesson, "path": str(path), "resumed": resume is not None}
+
+    def _roles(self, config: RecordingConfig, layout: str, sources: tuple[str, ...]) -> tuple[str, ...]:
+        """The recording's sources in role order: `sources` (each checked) or the configured ones."""
+        if not sources:
+            return _layout_sources(config, layout)
+        for name in sources:
+            if name not in self.sources:  # a room source or a lesson picture reference
+                raise Rejected(f"sources: got {name!r}, expected one of {', '.join(self.sources)} or {PICTURE_REFS}")
+        pictures = [name for name in sources if name not in tuple(self.sources)]
+        if config.resource_mode and pictures:  # a lesson picture comes and goes: no file of its own to keep
+            raise Rejected(f"sources: {', '.join(pictures)}: resource mode records only the room's own sources")
+        if layout == "directed" and self.director is not None:
+            missing = [rule.show for rule in self.director.rules if rule.show not in sources]
+            if missing:
+                raise Rejected(f"sources: the director's rules show {', '.join(missing)}, which sources leaves out")
+        return sources
+
+    async def _start_recorders(
+        self, config: RecordingConfig, layout: str, roles: tuple[str, ...], path: Path
+    ) -> tuple[Recorder, ResourceSet | None]:
+        """The composed picture's recorder and, in resource mode, each source's, all started."""
+        try:
+            recorder = self._recorder(config, layout, roles, path)
+            own = {n: self.sources[n] for n in roles} if config.resource_mode else {}
+            await self._guard(config, path, len(own))
+            resources = ResourceSet(config, own, path) if own else None
+            try:
+                await in_thread(recorder.start)
+            except Exception as exc:
+                raise Failed(f"cannot start recording in {path}: {exc}") from exc
+            try:
+                if resources is not None:
+                    await in_thread(resources.start)
+            except Exception as exc:
+                await in_thread(recorder.halt)
+                raise Failed(f"cannot start resource mode recording in {path}: {exc}") from exc
+        except BaseException:
+            self._drop_audio()
+            raise
+        return recorder, resources
+
+    async def stop(self) -> dict[str, Any]:
+        """Stop, write the final MP4 and its checksum, and mark the recording finished."""
+        async with self._lock:
+            if self._active is None:
+                raise Rejected("not recording")
+            return await self._end("finished")
+
+    def override(self, source: str | None) -> dict[str, Any]:
+        """Show `source` as the ``directed`` layout's main picture; None hands it back to the rules."""
+        if self.director is None:
+            raise Rejected("directing is not configured: add [director] to the site config")
+        if source is not None and source not in self.director_sources():
+            raise Rejected(f"source: got {source!r}, expected one of {', '.join(self.director_sources())}")
+        self.director.override(source)
+        log.info("director: %s", f"manual override, showing {source}" if source else "automatic")
+        return {"automatic": source is None, "source": source or ""}
+
+    def director_sources(self) -> tuple[str, ...]:
+        """The sources the director may show: the directed recording's own, else the configured ones."""
+        if self._active is not None and self._active.row["layout"] == "directed":
+            return tuple(self._active.row["sources"])
+        return _layout_sources(self.config, "directed") if self.config is not None else ()
+
+    def telemetry(self) -> dict[str, object]:
+        """``recording: {active, lesson, seconds, frames}`` (and ``director``, ``resources`` where they apply).
+
+        ``director`` is what the directed layout shows and why; ``resources`` the frames per source,
+        ``resource_gaps`` how often each camera's own file was interrupted by an outage.
+        """
+        active = self._active
+        if active is None:
+            return {"active": False, "lesson": "", "seconds": 0.0, "frames": 0}
+        seconds = round(time.monotonic() - active.since, 1)
+        out: dict[str, object] = {
+            "active": True, "lesson": active.row["lesson"], "seconds": seconds, "frames": active.recorder.frames,
+        }  # fmt: skip
+        if active.row["layout"] == "directed" and self.director is not None:
+            out["director"] = self.director.telemetry()
+        if active.resources is not None:
+            out["resources"] = active.resources.frames
+            out["resource_gaps"] = active.resources.gaps
+        return out
+
+    async def apply_retention(self) -> int:
+        """Delete uploaded recordings (rows and files) older than ``retention_days``; how many."""
+        if self.config is None:
+            return 0
+        cutoff = to_iso(datetime.now(UTC) - timedelta(days=self.config.retention_days))
+        expired = self.store.recordings("state = 'uploaded' AND ended != '' AND ended < ?", (cutoff,))
+        root = self.config.dir.resolve()
+        for row in expired:
+            path = Path(row["path"]).resolve()
+            if path.is_relative_to(root) and path != root:  # never delete outside the recordings directory
+                await asyncio.to_thread(shutil.rmtree, path, True)
+            self.store.recording_delete(row["id"])
+            log.info("retention: deleted recording %s (uploaded, ended %s)", row["id"], row["ended"])
+        return len(expired)
+
+    def _config(self) -> RecordingConfig:
+        if self.config is None:
+            raise Rejected("recording is not configured: add [sources] and [recording] to the site config")
+        return self.config
+
+    def _resumable(self, lesson: str) -> dict[str, Any] | None:
+        """An interrupted recording of `lesson` from this very lesson; an older one is left to the finisher."""
+        if not lesson or self.finisher is None:
+            return None
+        rows = self.store.recordings("lesson = ? AND state = 'interrupted' AND layout != 'resource'", (lesson,))
+        for row in (r for r in rows if Path(r["path"]).is_dir()):
+            if not self.finisher.over(row):
+                return row
+            log.info("recording %s (from %s) is from an earlier %r: not continued", row["id"], row["started"], lesson)
+        return None
+
+    def _new_dir(self, config: RecordingConfig, lesson: str) -> Path:
+        slug = re.sub(r"[^\w-]+", "_", lesson).strip("_")[:60] or "recording"
+        base = config.dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
+        path, n = base, 1
+        while path.exists() or self.store.recordings("id = ?", (path.name,)):
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
+        return path
+
+    def _recorder(self, config: RecordingConfig, layout_name: str, roles: tuple[str, ...], path: Path) -> Recorder:
+        from streaming.compose import Compositor, Layout, LayoutError
+        from streaming.recorder import Recorder, RecordingError
+
+        try:
+            layout = Layout(layout_name, roles, config.size, config.corner)
+        except LayoutError as exc:
+            raise Rejected(f"layout: {exc}") from None
+        audio, self._release_audio = open_sound(config.audio, self.sources)  # `_drop_audio` lets go of it
+        compositor = Compositor(layout, {n: self.sources[n] for n in layout.sources})
+        picture: Callable[[], Any] = compositor.render
+        if layout.name == "directed":
+            from streaming.director import DirectedPicture
+
+            if self.director is None:
+                raise Rejected("layout 'directed' needs a [director] section in the site config")
+            picture = DirectedPicture(compositor, self.director).render
+        try:
+            return Recorder(
+                path, config.size, config.fps, picture=picture, audio=audio,
+                fragment_s=config.fragment_s, segment_s=config.segment_s,
+            )  # fmt: skip
+        except RecordingError as exc:
+            raise Failed(str(exc)) from exc
+
+    def _drop_audio(self) -> None:
+        release, self._release_audio = self._release_audio, lambda: None
+        release()
+
+    async def _guard(self, config: RecordingConfig, path: Path, own_files: int) -> None:
+        """Refuse to start when the recording (and its `own_files` per-source files) could not finish."""
+        where = path
+        while not where.exists() and where != where.parent:
+            where = where.parent
+        free = (await asyncio.to_thread(shutil.disk_usage, where)).free
+        needed = config.needed_bytes() + own_files * resource_bytes(config)
+        if free < needed:
+            each = f" and {own_files} source file(s) of resource mode" if own_files else ""
+            message = (
+                f"not enough disk space to record: {free / GIB:.1f} GiB free on {where}, {needed / GIB:.1f} GiB needed "
+                f"({config.planned_minutes:g} min at {config.bitrate_mbps:g} Mbit/s for the composed picture{each}, "
+                f"plus the final files, at least {config.disk_min_free_gb:g} GiB)"
+            )
+            self.alarms.raise_("disk_low", "critical", message, "recording")
+            raise Failed(message)
+        self.alarms.clear("disk_low", "recording")
+
+    async def _watch(self) -> None:
+        """A recorder that ended by itself has failed (disk full, encoder error): close it out."""
+        active = self._active
+        if active is not None and active.recorder.wait(0) and not self._lock.locked():
+            async with self._lock:
+                if self._active is active:
+                    await self._end("failed")
+
+    async def _halt(self) -> None:
+        """Stop the recorder without the remux: the row stays ``interrupted`` (resumable, finished later)."""
+        assert self._active is not None
+        active, self._active = self._active, None
+        row = active.row
+        try:
+            segments = await in_thread(active.recorder.halt)
+        except Exception as exc:
+            row.update(state="failed", ended=to_iso(self.clock()), error=str(exc))
+            self.alarms.raise_("recording_failed", "critical", f"recording {row['id']} failed: {exc}")
+        else:
+            row.update(state="interrupted", error="")
+            log.info("recording %s halted after %d segment(s); it continues or is finished later", row["id"], segments)
+        finally:
+            self._drop_audio()
+            self.store.recording_put(row)
+        if active.resources is not None:
+            errors = await in_thread(active.resources.halt)
+            for extra in active.resources.rows(row):
+                error = errors.get(extra["sources"][0], "")
+                self.store.recording_put({**extra, "state": "failed" if error else row["state"], "error": error})
+
+    async def _end(self, state: str) -> dict[str, Any]:
+        """Stop the recorder (in a thread), write the final file's size and checksum, update the row."""
+        assert self._active is not None
+        active, self._active = self._active, None
+        row = active.row
+        try:
+            recording, size, digest = await in_thread(lambda: _finish(active.recorder))
+        except Exception as exc:
+            self._drop_audio()
+            row.update(state="failed", ended=to_iso(self.clock()), error=str(exc))
+            self.store.recording_put(row)
+            self.alarms.raise_("recording_failed", "critical", f"recording {row['id']} failed: {exc}")
+            if active.resources is not None:
+                await end_resources(active.resources, row, self.store, self.alarms)
+            raise Failed(f"recording {row['id']} failed: {exc}") from exc
+        self._drop_audio()
+        final_state = "failed" if state == "failed" else state
+        row.update(state=final_state, ended=to_iso(self.clock()), size=size, sha256=digest)
+        if state == "failed":
+            row["error"] = "the recorder stopped by itself"
+        self.store.recording_put(row)
+        log.info("recording %s %s: %s, %d frames", row["id"], final_state, recording.final, recording.frames)
+        resources = await end_resources(active.resources, row, self.store, self.alarms) if active.resources else {}
+        return {
+            "id": row["id"], "lesson": row["lesson"], "state": final_state, "file": str(recording.final),
+            "duration_s": round(recording.duration_s, 3), "frames": recording.frames, "segments": recording.segments,
+            "size": size, "sha256": digest, **({"resources": resources} if active.resources else {}),
+        }  # fmt: skip
+
+
+def _layout_sources(config: RecordingConfig, layout_name: str) -> tuple[str, ...]:
+    """The configured sources in role order, as many as the layout takes."""
+    from streaming.compose import LAYOUTS
+
+    most = LAYOUTS.get(layout_name, (0, len(config.sources)))[1]
+    return config.sources[:most]
+
+
+def _director(config: RecordingConfig | None) -> Director | None:
+    """The director the ``directed`` layout follows (its override outlives a single recording)."""
+    if config is None or config.director is None:
+        return None
+    from streaming.director import Director, Rule
+
+    rules = [Rule(when, show) for when, show in config.director.rules]
+    return Director(rules, config.director.hold_s, dict(config.director.thresholds))
+
+
+def _finish(recorder: Recorder) -> tuple[Any, int, str]:
+    """Stop and remux (blocking); the recording, the final file's size and SHA-256."""
+    from streaming.segments import sha256
+
+    recording = recorder.stop()
+    return recording, recording.final.stat().st_size, sha256(recording.final)

@@ -1,0 +1,1 @@
+"""The timetable (课表): its parser, the sans-IO planner and the scheduler that acts through the command table."""

@@ -1,0 +1,240 @@
+"""Who may use the classroom page and the local API: the panel itself freely, other devices with the PIN.
+
+A request is *local* when it comes from a loopback address and names a loopback host (so a web
+page elsewhere that rebinds its DNS name to 127.0.0.1 is not local).  Local requests need
+nothing: the panel's own browser and the CLI run on this PC.  Any other request needs a PIN
+session (``[http] pin``); without a PIN configured, other devices are refused.  Wrong PINs are
+rate-limited for everyone at once (a 4-digit PIN must not be guessable from a phone on the
+LAN): after `TRIES` wrong ones, nobody may try for `LOCK_S` seconds.  The session cookie is
+HMAC-signed with a secret of this process and the PIN, so a restart or a new PIN ends sessions.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import html
+import ipaddress
+import os
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from agent.web.text import DEFAULT_LANG, STRINGS, strings
+
+SESSION_COOKIE = "classroom_pin"
+LANG_COOKIE = "lang"
+SESSION_S = 12 * 3600
+TRIES = 5
+LOCK_S = 30.0
+PUBLIC = ("/page/login", "/page/static/", "/page/lang/")
+# Answered with 401 JSON rather than a redirect to the PIN page: scripts and the CLI call these.
+MACHINE = ("/api/", "/page/state", "/page/events", "/page/command", "/whep/", "/whip/")
+
+
+@dataclass(frozen=True, slots=True)
+class PinResult:
+    """The answer to one PIN attempt: accepted, or how many tries are left, or how long to wait."""
+
+    ok: bool
+    left: int = 0
+    wait_s: int = 0
+
+
+class PinGate:
+    """Checks PINs with a rate limit and signs session cookies."""
+
+    def __init__(
+        self,
+        pin: str,
+        *,
+        secret: bytes | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        tries: int = TRIES,
+        lock_s: float = LOCK_S,
+    ) -> None:
+        """`pin` "" means no PIN: only local requests are let in."""
+        self.pin = pin
+        self._key = hashlib.sha256((secret or os.urandom(32)) + pin.encode()).digest()
+        self.clock, self.wall = clock, wall
+        self.tries, self.lock_s = tries, lock_s
+        self._wrong = 0
+        self._locked_until = 0.0
+
+    def attempt(self, entered: str) -> PinResult:
+        """Check one PIN; wrong ones count towards the lock-out, a right one resets it."""
+        now = self.clock()
+        if now < self._locked_until:
+            return PinResult(False, 0, int(self._locked_until - now + 0.999))
+        if self.pin and hmac.compare_digest(entered.strip().encode(), self.pin.encode()):
+            self._wrong = 0
+            return PinResult(True)
+        self._wrong += 1
+        if self._wrong >= self.tries:
+            self._wrong = 0
+            self._locked_until = now + self.lock_s
+            return PinResult(False, 0, int(self.lock_s + 0.999))
+        return PinResult(False, self.tries - self._wrong)
+
+    def issue(self) -> str:
+        """A session cookie value valid for `SESSION_S`."""
+        body = base64.urlsafe_b64encode(str(int(self.wall() + SESSION_S)).encode()).decode()
+        return f"{body}.{self._sign(body)}"
+
+    def valid(self, value: str) -> bool:
+        """Whether a cookie value is ours and unexpired."""
+        body, _, signature = value.rpartition(".")
+        if not self.pin or not body or not hmac.compare_digest(self._sign(body), signature):
+            return False
+        try:
+            expires = int(base64.urlsafe_b64decode(body.encode()))
+        except ValueError:
+            return False
+        return expires > self.wall()
+
+    def _sign(self, body: str) -> str:
+        return hmac.new(self._key, body.encode(), hashlib.sha256).hexdigest()
+
+
+def is_loopback(address: str | None) -> bool:
+    """Whether an address is this machine's loopback (IPv4-mapped IPv6 included)."""
+    try:
+        ip = ipaddress.ip_address((address or "").split("%")[0])
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return bool((mapped or ip).is_loopback)
+
+
+def host_name(host: str | None) -> str:
+    """The name part of a Host header (``[::1]:8765`` -> ``::1``)."""
+    host = host or ""
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
+
+
+def request_is_local(request: web.Request) -> bool:
+    """From this PC, to a loopback name: the panel's browser or the CLI."""
+    name = host_name(request.host)
+    return is_loopback(request.remote) and (name == "localhost" or is_loopback(name))
+
+
+def request_lang(request: web.Request) -> str:
+    """The language chosen in the cookie, Chinese by default."""
+    lang = request.cookies.get(LANG_COOKIE, DEFAULT_LANG)
+    return lang if lang in STRINGS else DEFAULT_LANG
+
+
+def safe_next(target: str | None) -> str:
+    """A local path to go back to (never another site)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def foreign_origin(request: web.Request, allowed: Collection[str]) -> str:
+    """The ``Origin`` of another site's script that is not allowed ("" for ours, an allowed one or none)."""
+    origin = (request.headers.get("Origin") or "").lower()
+    if not origin or origin == f"{request.scheme}://{request.host}".lower() or origin in allowed:
+        return ""
+    return origin
+
+
+def make_gate(
+    gate: PinGate,
+    is_local: Callable[[web.Request], bool] = request_is_local,
+    allowed_origins: Collection[str] = (),
+) -> Middleware:
+    """The middleware: local requests pass, others need the PIN session; JSON only for POSTs to commands.
+
+    Scripts of other web sites are refused on the machine paths whatever the client: a page open
+    in the panel's browser is local too (only `allowed_origins`, the centre's, may).
+    """
+
+    @web.middleware
+    async def pin_gate(request: web.Request, handler: Handler) -> web.StreamResponse:
+        posts = request.method == "POST" and request.path in ("/api/commands", "/page/command")
+        if posts and request.content_type != "application/json":
+            # A form on any other web site can post here; only a script of our own can send JSON.
+            return web.json_response({"status": "rejected", "error": "expected application/json"}, status=415)
+        foreign = foreign_origin(request, allowed_origins) if request.path.startswith(MACHINE) else ""
+        if foreign:
+            error = f"origin {foreign!r} may not use this agent (not this page, not in [http] allowed_origins)"
+            return web.json_response({"error": error}, status=403, headers={"Vary": "Origin"})
+        if request.path.startswith(PUBLIC) or is_local(request):
+            return await handler(request)
+        t = strings(request_lang(request))
+        if not gate.pin:
+            if request.path.startswith(MACHINE):
+                return web.json_response({"error": t["pin_not_set"]}, status=403)
+            page = pin_page(request_lang(request), "/", t["pin_not_set"], form=False)
+            return web.Response(text=page, content_type="text/html", status=403)
+        if gate.valid(request.cookies.get(SESSION_COOKIE, "")):
+            return await handler(request)
+        if request.path.startswith(MACHINE):
+            return web.json_response({"error": t["pin_title"]}, status=401)
+        raise web.HTTPSeeOther(f"/page/login?next={quote(request.path_qs, safe='')}")
+
+    return pin_gate
+
+
+def pin_page(lang: str, next_path: str, message: str = "", *, form: bool = True) -> str:
+    """The PIN form (everything user-supplied is escaped; no script)."""
+    t = strings(lang)
+    esc = html.escape
+    error = f'<p class="error" role="alert" id="pin-error">{esc(message)}</p>' if message else ""
+    other = "en" if lang == "zh" else "zh"
+    back = quote("/page/login?next=" + quote(next_path, safe=""), safe="")
+    body = (
+        f"""<form method="post" action="/page/login"><input type="hidden" name="next" value="{esc(next_path)}">
+<label>{esc(t["pin"])}<input name="pin" type="password" inputmode="numeric" autocomplete="off" required autofocus>
+</label><button type="submit" class="big">{esc(t["pin_enter"])}</button></form>"""
+        if form
+        else ""
+    )
+    return f"""<!doctype html>
+<html lang="{esc(t["html_lang"])}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{esc(t["pin_title"])}</title><link rel="stylesheet" href="/page/static/page.css"></head>
+<body class="pin"><main class="pin-box"><h1>{esc(t["pin_title"])}</h1><p>{esc(t["pin_hint"])}</p>
+{error}{body}<p><a href="/page/lang/{other}?next={back}">{esc(t["switch_lang"])}</a></p></main></body></html>
+"""
+
+
+def add_pin_routes(app: web.Application, gate: PinGate) -> None:
+    """``GET/POST /page/login`` and ``GET /page/lang/{code}``."""
+
+    async def show(request: web.Request) -> web.Response:
+        page = pin_page(request_lang(request), safe_next(request.query.get("next")))
+        return web.Response(text=page, content_type="text/html")
+
+    async def login(request: web.Request) -> web.Response:
+        form = await request.post()
+        lang, next_path = request_lang(request), safe_next(str(form.get("next", "/")))
+        result = gate.attempt(str(form.get("pin", "")))
+        if not result.ok:
+            t = strings(lang)
+            words = t["pin_locked"].format(seconds=result.wait_s) if result.wait_s else t["pin_wrong"]
+            text = pin_page(lang, next_path, words.format(left=result.left))
+            return web.Response(text=text, content_type="text/html", status=429 if result.wait_s else 401)
+        response = web.HTTPSeeOther(next_path)
+        response.set_cookie(SESSION_COOKIE, gate.issue(), max_age=SESSION_S, httponly=True, samesite="Strict", path="/")
+        raise response
+
+    async def switch_lang(request: web.Request) -> web.Response:
+        lang = request.match_info["code"]
+        response = web.HTTPSeeOther(safe_next(request.query.get("next")))
+        if lang in STRINGS:
+            response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="Lax", path="/")
+        raise response
+
+    app.router.add_get("/page/login", show)
+    app.router.add_post("/page/login", login)
+    app.router.add_get("/page/lang/{code}", switch_lang)

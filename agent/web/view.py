@@ -1,0 +1,173 @@
+"""What the classroom page shows, computed from the agent's status (sans-IO: no server, no clock).
+
+`room_layout` is fixed for the agent's lifetime (the devices, their presets, the panel's inputs);
+`live_view` changes and is pushed to the page whenever it does.  Lights are green / amber / red
+with a reason key the page words in the teacher's language (agent.web.text ``why_*``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from agent.config.site import DeviceConfig
+from agent.timetable.model import Lesson, Timetable, plan
+
+# Used when the site config names no presets for a camera: what most classrooms keep in 1..3.
+DEFAULT_PRESETS: Mapping[int, str] = {1: "讲台", 2: "黑板", 3: "学生全景"}
+STANDBY = frozenset({"off", "standby"})
+NEXT_LESSON_DAYS = 7
+
+
+@dataclass(frozen=True, slots=True)
+class Light:
+    """One device or source at a glance: green / amber / red, why, and the technical detail."""
+
+    level: str
+    why: str
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        """For the page's JSON."""
+        return {"level": self.level, "why": self.why, "detail": self.detail}
+
+
+def device_light(kind: str, state: Mapping[str, Any]) -> Light:
+    """A device's light from its ``DeviceState`` dict (``online``, ``state``, ``error``)."""
+    error = str(state.get("error", ""))
+    if not state.get("online"):
+        if not error or error == "not polled yet":
+            return Light("amber", "connecting")
+        return Light("red", "panel_offline" if kind == "display" else "camera_offline", error)
+    if str(state.get("state", {}).get("power", "")).lower() in STANDBY:
+        return Light("amber", "standby")
+    return Light("green", "ok")
+
+
+def source_light(health: Mapping[str, Any]) -> Light:
+    """A source's light from its health (``connected``, ``error``)."""
+    if health.get("connected"):
+        return Light("green", "source_ok")
+    error = str(health.get("error") or "")
+    return Light("red", "source_offline", error) if error else Light("amber", "source_waiting")
+
+
+def camera_presets(device: DeviceConfig) -> dict[int, str]:
+    """The named presets of a camera: the site config's (a ``presets`` table on the device), else the defaults."""
+    return dict(device.presets or DEFAULT_PRESETS)
+
+
+def panel_inputs(device: DeviceConfig) -> list[str]:
+    """The input names a panel's profile can switch to (empty when it cannot)."""
+    profile = device.profile
+    field = profile.fields.get("source")
+    if "set_input" not in profile.commands or field is None:
+        return []
+    return list(field.values)
+
+
+def room_layout(devices: Sequence[DeviceConfig], commands: Iterable[str], lesson: Any = None) -> dict[str, Any]:
+    """The controls the page builds once: cameras with presets, panels with inputs, what is offered.
+
+    `lesson` is the site config's ``[lesson]`` (``trusted`` and ``remotes``: the classrooms a lesson
+    may link, by agent id; ``remotes``: the default choice), None when the room has none.
+    """
+    names = set(commands)
+    remotes = [str(x) for x in getattr(lesson, "remotes", ()) or ()]
+    trusted = [str(x).rsplit("/", 1)[-1] for x in getattr(lesson, "trusted", ()) or ()]  # "site/agent" too
+    cameras = [{"id": d.id, "presets": camera_presets(d)} for d in devices if d.kind == "camera"]
+    panels = [{"id": d.id, "inputs": panel_inputs(d)} for d in devices if d.kind == "display"]
+    return {
+        "cameras": cameras,
+        "panels": panels,
+        "kinds": {d.id: d.kind for d in devices},
+        "can_record": "record.start" in names,
+        "can_lesson": "lesson.start" in names,
+        "can_mute": "lesson.mute" in names and str(getattr(lesson, "audio", "none")) != "none",
+        "candidates": list(dict.fromkeys([*trusted, *remotes])),  # as lesson.peers asks them
+        "default_remotes": remotes,
+    }
+
+
+def lesson_words(lesson: Lesson, day: date, today: date) -> dict[str, Any]:
+    """One timetable lesson for the page."""
+    return {
+        "name": lesson.name,
+        "teacher": lesson.teacher,
+        "start": lesson.start.strftime("%H:%M"),
+        "end": lesson.end.strftime("%H:%M"),
+        "day": "" if day == today else day.isoformat(),
+        "in_days": (day - today).days,
+        "weekday": day.isoweekday(),
+        "remotes": list(getattr(lesson, "remotes", ()) or ()),
+        "mode": str(getattr(lesson, "mode", "") or ""),
+    }
+
+
+def timetable_now(timetable: Timetable, now: datetime) -> dict[str, Any]:
+    """``{"current", "next"}``: the lesson going on at ``now`` and the next one to start (None when none)."""
+    local = now.astimezone(timetable.tz) if now.tzinfo else now.replace(tzinfo=timetable.tz)
+    today, clock = local.date(), local.time()
+    current = next((x for x in timetable.lessons_on(today) if x.start <= clock < x.end), None)
+    upcoming = None
+    for offset in range(NEXT_LESSON_DAYS + 1):
+        day = today + timedelta(days=offset)
+        found = next((x for x in timetable.lessons_on(day) if offset or x.start > clock), None)
+        if found is not None:
+            upcoming = lesson_words(found, day, today)
+            break
+    return {"current": lesson_words(current, today, today) if current else None, "next": upcoming}
+
+
+def device_view(kind: str, state: Mapping[str, Any]) -> dict[str, Any]:
+    """One device: its light and the state the controls show (power, input, volume, position)."""
+    values = state.get("state", {}) if state.get("online") else {}
+    keep = ("power", "source", "volume", "mute", "pan", "tilt", "zoom", "preset")
+    return {
+        "id": state.get("device", ""),
+        "kind": kind,
+        "light": device_light(kind, state).to_dict(),
+        "state": {k: values[k] for k in keep if k in values},
+    }
+
+
+def live_view(
+    status: Mapping[str, Any],
+    kinds: Mapping[str, str],
+    timetable: Timetable,
+    now: datetime,
+) -> dict[str, Any]:
+    """Everything on the page that changes: lights, recording, lesson, timetable."""
+    sources = status.get("sources") or {}
+    return {
+        "room": status.get("room", ""),
+        "agent_id": status.get("agent_id", ""),
+        "devices": [device_view(kinds.get(d.get("device", ""), ""), d) for d in status.get("devices", [])],
+        "sources": [{"id": i, "light": source_light(h).to_dict()} for i, h in sorted(sources.items())],
+        "recording": _recording(status.get("recording")),
+        "lesson": status.get("lesson") or None,
+        "timetable": timetable_now(timetable, now),
+        "lead": _lead(timetable, now),
+    }
+
+
+def _lead(timetable: Timetable, now: datetime) -> dict[str, Any] | None:
+    """The live lesson the timetable has this room lead now (``mode``, ``remotes``): the picker's default."""
+    live = plan(timetable, now).should_lead
+    return live.args() if live is not None else None
+
+
+def signature(view: Mapping[str, Any]) -> str:
+    """What must differ for the page to be told: everything but the recording's running seconds."""
+    recording = {**view.get("recording", {}), "seconds": None}
+    return json.dumps({**view, "recording": recording}, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _recording(telemetry: Any) -> dict[str, Any]:
+    if not isinstance(telemetry, Mapping) or not telemetry.get("active"):
+        return {"active": False, "lesson": "", "seconds": 0}
+    # Whole seconds: the page counts on by itself between pushes.
+    return {"active": True, "lesson": str(telemetry.get("lesson", "")), "seconds": int(telemetry.get("seconds", 0))}

@@ -1,0 +1,33 @@
+"""The wire contract both programs speak: topics, typed payloads, timestamps and their errors.
+
+`contract.rtc` (WebRTC signalling) and `contract.mqtt` (the one aiomqtt importer) are imported by
+name where they are used, so that reading a payload does not load the MQTT client.
+"""
+
+from contract.errors import AddressError, BrokerError, ContractError, PayloadError
+from contract.payloads import (
+    ACTIONS,
+    REPLY_STATUSES,
+    SEVERITIES,
+    STATES,
+    Command,
+    CommandReply,
+    DeviceInfo,
+    DeviceState,
+    Event,
+    Info,
+    SourceInfo,
+    Status,
+    Telemetry,
+    for_audit,
+)
+from contract.timestamps import now_iso, parse_iso, to_iso
+from contract.topics import CENTRAL_STATUS, FLEET, ROOT, Topic, Topics
+from contract.wire import SCHEMA, decode, encode
+
+__all__ = [
+    "ACTIONS", "CENTRAL_STATUS", "FLEET", "REPLY_STATUSES", "ROOT", "SCHEMA", "SEVERITIES", "STATES",
+    "AddressError", "BrokerError", "Command", "CommandReply", "ContractError", "DeviceInfo", "DeviceState",
+    "Event", "Info", "PayloadError", "SourceInfo", "Status", "Telemetry", "Topic", "Topics",
+    "decode", "encode", "for_audit", "now_iso", "parse_iso", "to_iso",
+]

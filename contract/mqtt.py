@@ -1,0 +1,117 @@
+"""The one module that imports aiomqtt: broker addresses, clients, and error translation.
+
+An aiomqtt upgrade touches this file only.  Everything else builds clients with `make_client`
+and catches `BrokerError`.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import aiomqtt
+
+from contract.errors import AddressError, BrokerError
+
+MqttError = aiomqtt.MqttError
+Message = aiomqtt.Message
+Will = aiomqtt.Will
+Client = aiomqtt.Client
+
+__all__ = ["BrokerAddress", "Client", "Message", "MqttError", "Will", "make_client", "BrokerError"]
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerAddress:
+    """Where and how to reach the broker: ``mqtt://`` or ``mqtts://`` (TLS)."""
+
+    host: str
+    port: int
+    tls: bool = False
+    username: str = ""
+    password: str = ""
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+
+    @classmethod
+    def parse(
+        cls,
+        url: str,
+        *,
+        username: str = "",
+        password: str = "",
+        ca_file: str = "",
+        cert_file: str = "",
+        key_file: str = "",
+    ) -> BrokerAddress:
+        """Read ``mqtt[s]://[user[:password]@]host[:port]``; AddressError names the problem."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts"):
+            raise AddressError(f"broker URL {url!r}: expected mqtt://HOST:PORT or mqtts://HOST:PORT")
+        if not parts.hostname:
+            raise AddressError(f"broker URL {url!r}: no host")
+        try:
+            port = parts.port
+        except ValueError:
+            raise AddressError(f"broker URL {url!r}: bad port") from None
+        tls = parts.scheme == "mqtts"
+        return cls(
+            host=parts.hostname,
+            port=port or (8883 if tls else 1883),
+            tls=tls,
+            username=username or unquote(parts.username or ""),
+            password=password or unquote(parts.password or ""),
+            ca_file=ca_file,
+            cert_file=cert_file,
+            key_file=key_file,
+        )
+
+    @property
+    def url(self) -> str:
+        """The URL without credentials (safe to log)."""
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """A client TLS context verifying the broker (with the given CA, if any)."""
+        if not self.tls:
+            return None
+        for name in (self.ca_file, self.cert_file, self.key_file):
+            if name and not Path(name).is_file():
+                raise AddressError(f"TLS file {name!r} does not exist")
+        context = ssl.create_default_context(cafile=self.ca_file or None)
+        if self.cert_file:
+            context.load_cert_chain(self.cert_file, self.key_file or None)
+        return context
+
+
+def make_client(
+    address: BrokerAddress,
+    identifier: str,
+    *,
+    will: Will | None = None,
+    keepalive: int = 30,
+    timeout: float = 10.0,
+    max_queued_incoming: int = 0,
+    clean_session: bool = True,
+) -> Client:
+    """An aiomqtt client for `address` (not yet connected: use ``async with``).
+
+    `clean_session=False` keeps the subscriber's session (and its QoS 1 messages) at the broker
+    while it is away.
+    """
+    return Client(
+        address.host,
+        address.port,
+        identifier=identifier,
+        username=address.username or None,
+        password=address.password or None,
+        will=will,
+        keepalive=keepalive,
+        timeout=timeout,
+        tls_context=address.tls_context(),
+        max_queued_incoming_messages=max_queued_incoming or None,
+        clean_session=clean_session,
+    )

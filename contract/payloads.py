@@ -1,0 +1,300 @@
+"""The MQTT contract's typed payloads: status, info, device state, events, commands, replies, telemetry.
+
+Every payload is a JSON object carrying ``"schema": 1``; readers ignore unknown keys.  Every
+timestamp is an ISO 8601 UTC string (``2026-11-22T08:00:00Z``).  A payload that breaks the
+contract raises PayloadError naming the key, so a reader can log it and carry on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from contract.errors import PayloadError
+from contract.timestamps import parse_iso
+from contract.wire import choice, get, timestamp
+
+STATES = ("online", "offline", "lost")
+SEVERITIES = ("info", "warning", "critical")
+ACTIONS = ("raise", "clear", "log")
+REPLY_STATUSES = ("succeeded", "failed", "rejected", "expired")
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """``status``: online, offline (clean stop) or lost (the Will)."""
+
+    state: str
+    session: int
+    since: str
+    version: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Payload fields."""
+        return {"state": self.state, "session": self.session, "since": self.since, "version": self.version}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Status:
+        """Parse; PayloadError names the bad key."""
+        return cls(
+            choice(data, "state", STATES),
+            get(data, "session", int),
+            timestamp(data, "since"),
+            get(data, "version", str, ""),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """One device in ``info``."""
+
+    id: str
+    kind: str
+    profile: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Payload fields."""
+        return {"id": self.id, "kind": self.kind, "profile": self.profile}
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    """One video source in ``info``: its id, kind and URL (without a password)."""
+
+    id: str
+    kind: str
+    url: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Payload fields."""
+        return {"id": self.id, "kind": self.kind, "url": self.url}
+
+
+@dataclass(frozen=True, slots=True)
+class Info:
+    """``info``: what and where this agent is."""
+
+    room: str
+    hostname: str
+    version: str
+    devices: tuple[DeviceInfo, ...]
+    telemetry_interval_s: float = 10.0
+    sources: tuple[SourceInfo, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Payload fields."""
+        return {
+            "room": self.room,
+            "hostname": self.hostname,
+            "version": self.version,
+            "devices": [d.to_dict() for d in self.devices],
+            "telemetry_interval_s": self.telemetry_interval_s,
+            "sources": [s.to_dict() for s in self.sources],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Info:
+        """Parse; PayloadError names the bad key."""
+        devices = []
+        for i, d in enumerate(get(data, "devices", list, [])):
+            if not isinstance(d, dict):
+                raise PayloadError(f"devices[{i}]: expected an object")
+            try:
+                devices.append(DeviceInfo(get(d, "id", str), get(d, "kind", str, ""), get(d, "profile", str, "")))
+            except PayloadError as exc:
+                raise PayloadError(f"devices[{i}].{exc}") from None
+        sources = []
+        for i, s in enumerate(get(data, "sources", list, [])):
+            if not isinstance(s, dict):
+                raise PayloadError(f"sources[{i}]: expected an object")
+            try:
+                sources.append(SourceInfo(get(s, "id", str), get(s, "kind", str, ""), get(s, "url", str, "")))
+            except PayloadError as exc:
+                raise PayloadError(f"sources[{i}].{exc}") from None
+        return cls(
+            get(data, "room", str, ""),
+            get(data, "hostname", str, ""),
+            get(data, "version", str, ""),
+            tuple(devices),
+            float(get(data, "telemetry_interval_s", (int, float), 10.0)),
+            tuple(sources),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceState:
+    """``state/<device>``: the last known state of one device."""
+
+    device: str
+    online: bool
+    ts: str
+    state: Mapping[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Payload fields."""
+        out: dict[str, Any] = {"device": self.device, "online": self.online, "ts": self.ts, "state": dict(self.state)}
+        if self.error:
+            out["error"] = self.error
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DeviceState:
+        """Parse; PayloadError names the bad key."""
+        return cls(
+            get(data, "device", str),
+            get(data, "online", bool),
+            timestamp(data, "ts"),
+            get(data, "state", dict, {}),
+            get(data, "error", str, ""),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """``event``: an alarm raised or cleared, or an audit record (action ``log``)."""
+
+    type: str
+    severity: str
+    action: str
+    ts: str
+    message: str = ""
+    device: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Payload fields."""
+        out: dict[str, Any] = {**self.extra, "type": self.type, "severity": self.severity, "action": self.action}
+        out |= {"ts": self.ts, "message": self.message}
+        if self.device:
+            out["device"] = self.device
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Event:
+        """Parse; PayloadError names the bad key."""
+        known = {"schema", "type", "severity", "action", "ts", "message", "device"}
+        return cls(
+            get(data, "type", str),
+            choice(data, "severity", SEVERITIES),
+            choice(data, "action", ACTIONS),
+            timestamp(data, "ts"),
+            get(data, "message", str, ""),
+            get(data, "device", str, ""),
+            {k: v for k, v in data.items() if k not in known},
+        )
+
+
+
+# Command arguments and results too bulky (and too private) for an audit log: WebRTC session
+# descriptions (a few KB each, with addresses) travel in media.watch but are logged by size only.
+BULKY_KEYS = frozenset({"offer", "answer", "sdp"})
+
+
+def for_audit(values: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` with each bulky text (an SDP offer or answer) replaced by its size."""
+    return {k: f"<{len(v)} bytes>" if k in BULKY_KEYS and isinstance(v, str) else v for k, v in values.items()}
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """``cmd/<name>``: a command from the centre, with an id and an expiry."""
+
+    id: str
+    name: str
+    args: Mapping[str, Any]
+    expires: str
+    by: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Payload fields (the name travels in the topic)."""
+        return {"id": self.id, "args": dict(self.args), "expires": self.expires, "by": self.by}
+
+    @classmethod
+    def from_dict(cls, name: str, data: Mapping[str, Any]) -> Command:
+        """Parse; PayloadError names the bad key."""
+        ident = get(data, "id", str)
+        if not ident:
+            raise PayloadError("id: empty")
+        return cls(ident, name, get(data, "args", dict, {}), timestamp(data, "expires"), get(data, "by", str, ""))
+
+    def expired(self, now: datetime | None = None) -> bool:
+        """Whether the expiry has passed."""
+        return parse_iso(self.expires) <= (now or datetime.now(UTC))
+
+
+@dataclass(frozen=True, slots=True)
+class CommandReply:
+    """``reply``: the outcome of one command."""
+
+    id: str
+    status: str
+    result: Any = None
+    error: str = ""
+    name: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Payload fields: ``result`` on success, ``error`` otherwise."""
+        out: dict[str, Any] = {"id": self.id, "status": self.status}
+        if self.name:
+            out["command"] = self.name
+        if self.status == "succeeded":
+            out["result"] = self.result
+        else:
+            out["error"] = self.error
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CommandReply:
+        """Parse; PayloadError names the bad key."""
+        return cls(
+            get(data, "id", str),
+            choice(data, "status", REPLY_STATUSES),
+            data.get("result"),
+            get(data, "error", str, ""),
+            get(data, "command", str, ""),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Telemetry:
+    """``telemetry``: periodic PC health (QoS 0, never retained)."""
+
+    ts: str
+    cpu_percent: float
+    memory_percent: float
+    disk_free_bytes: int
+    disk_percent: float
+    temperatures: Mapping[str, float] = field(default_factory=dict)
+    uptime_s: float = 0.0
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Payload fields (``recording``, ``lesson``, ``stream`` ride in `extra`)."""
+        return {
+            **self.extra,
+            "ts": self.ts,
+            "cpu_percent": self.cpu_percent,
+            "memory_percent": self.memory_percent,
+            "disk_free_bytes": self.disk_free_bytes,
+            "disk_percent": self.disk_percent,
+            "temperatures": dict(self.temperatures),
+            "uptime_s": self.uptime_s,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Telemetry:
+        """Parse; PayloadError names the bad key."""
+        known = {"schema", "ts", "cpu_percent", "memory_percent", "disk_free_bytes", "disk_percent"}
+        known |= {"temperatures", "uptime_s"}
+        return cls(
+            timestamp(data, "ts"),
+            float(get(data, "cpu_percent", (int, float))),
+            float(get(data, "memory_percent", (int, float))),
+            int(get(data, "disk_free_bytes", int)),
+            float(get(data, "disk_percent", (int, float))),
+            get(data, "temperatures", dict, {}),
+            float(get(data, "uptime_s", (int, float), 0.0)),
+            {k: v for k, v in data.items() if k not in known},
+        )
