@@ -26,7 +26,6 @@ import json
 import logging
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import quote
 
 from aiohttp import web
 
@@ -34,10 +33,11 @@ from central.errors import CentralError
 from central.uploads import Uploads
 from central.uploads import add_routes as add_upload_routes
 from central.users import COMMANDERS, Users
-from central.web_auth import ROLE_KEY, USER_KEY, Sessions, add_routes, make_middleware, request_lang
-from central.web_text import strings
+from central.web_auth import ROLE_KEY, SESSION_SECONDS, USER_KEY, add_routes, make_middleware, request_lang
+from central.web_text import STRINGS, strings
 from central.web_watch import add_watch_routes
 from contract.errors import BrokerError
+from websession import Sessions, lang_switch_href
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def create_app(
     """
     own_users = users is None
     users = users if users is not None else Users(db.path)
-    sessions = Sessions(secret if secret is not None else db.session_secret())
+    sessions = Sessions(secret if secret is not None else db.session_secret(), SESSION_SECONDS)
     app = web.Application(middlewares=[_security_headers, make_middleware(sessions, users)])
     app[DB_KEY], app[CHANGES_KEY], app[SENDER_KEY] = db, changes, sender
     app[STREAMS_KEY] = set()
@@ -211,7 +211,7 @@ def _shell(request: web.Request, page: str, title: str, data: Any, status: int =
         "can_command": request[ROLE_KEY] in COMMANDERS,
         "data": data,
     }
-    other = "en" if lang == "zh" else "zh"
+    switch = lang_switch_href("/lang", lang, list(STRINGS), request.path_qs)
     body = f"""<!doctype html>
 <html lang="{esc(t["html_lang"])}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -220,7 +220,7 @@ def _shell(request: web.Request, page: str, title: str, data: Any, status: int =
 <header class="top"><a class="brand" href="/">{esc(t["title"])}</a>
 <span id="live" class="live" aria-live="polite"></span>
 <span class="who">{esc(request[USER_KEY])} · {esc(t["role_" + request[ROLE_KEY]])}</span>
-<a class="lang" href="/lang/{other}?next={esc(quote(request.path_qs, safe=""))}">{esc(t["switch_lang"])}</a>
+<a class="lang" href="{esc(switch)}">{esc(t["switch_lang"])}</a>
 <form method="post" action="/logout"><button type="submit" class="link">{esc(t["logout"])}</button></form>
 </header>
 <main id="main"></main>

@@ -1,6 +1,6 @@
 """Dashboard login: signed session cookies, the login page, logout, the language cookie.
 
-A session cookie is ``<base64 JSON {u, exp}>.<HMAC-SHA256>``, HttpOnly and SameSite=Strict.
+A session cookie (`websession.Sessions`) names the user, HttpOnly and SameSite=Strict.
 The role is read from the users table on every request, so removing a user or changing a role
 takes effect at once.
 """
@@ -8,13 +8,7 @@ takes effect at once.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import hashlib
-import hmac
 import html
-import json
-import time
 from urllib.parse import quote
 
 from aiohttp import web
@@ -23,61 +17,18 @@ from aiohttp.typedefs import Handler, Middleware
 from central.uploads import is_agent_path
 from central.users import Users
 from central.web_text import DEFAULT_LANG, STRINGS, strings
+from websession import Sessions, add_lang_route, chosen_lang, lang_switch_href, safe_next, set_session_cookie
 
 SESSION_COOKIE = "classroom_session"
-LANG_COOKIE = "lang"
 SESSION_SECONDS = 12 * 3600
 PUBLIC_PREFIXES = ("/login", "/static/", "/lang/")
 USER_KEY = web.RequestKey("user", str)
 ROLE_KEY = web.RequestKey("role", str)
 
 
-class Sessions:
-    """Signs and reads session cookies with one secret."""
-
-    def __init__(self, secret: bytes, lifetime: float = SESSION_SECONDS) -> None:
-        """`secret`: at least 16 random bytes; sessions die when it changes."""
-        if len(secret) < 16:
-            raise ValueError("session secret: at least 16 bytes")
-        self._secret = secret
-        self.lifetime = lifetime
-
-    def _sign(self, body: bytes) -> str:
-        return hmac.new(self._secret, body, hashlib.sha256).hexdigest()
-
-    def issue(self, username: str, now: float | None = None) -> str:
-        """A cookie value for `username`, valid for `lifetime` seconds."""
-        expires = int((now if now is not None else time.time()) + self.lifetime)
-        body = base64.urlsafe_b64encode(json.dumps({"u": username, "exp": expires}).encode())
-        return f"{body.decode()}.{self._sign(body)}"
-
-    def read(self, value: str, now: float | None = None) -> str | None:
-        """The user name of a valid, unexpired cookie; None for anything else."""
-        body, _, signature = value.encode().rpartition(b".")
-        if not body or not hmac.compare_digest(self._sign(body).encode(), signature):
-            return None
-        try:
-            data = json.loads(base64.urlsafe_b64decode(body))
-        except (ValueError, binascii.Error):
-            return None
-        if not isinstance(data, dict) or not isinstance(data.get("u"), str) or not isinstance(data.get("exp"), int):
-            return None
-        if data["exp"] < (now if now is not None else time.time()):
-            return None
-        return str(data["u"])
-
-
 def request_lang(request: web.Request) -> str:
     """The language chosen in the cookie, Chinese by default."""
-    lang = request.cookies.get(LANG_COOKIE, DEFAULT_LANG)
-    return lang if lang in STRINGS else DEFAULT_LANG
-
-
-def safe_next(target: str | None) -> str:
-    """A local path to go back to after login or a language switch (never another site)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    return target
+    return chosen_lang(request, STRINGS, DEFAULT_LANG)
 
 
 def make_middleware(sessions: Sessions, users: Users) -> Middleware:
@@ -104,8 +55,7 @@ def login_page(lang: str, *, next_path: str, username: str = "", failed: bool = 
     t = strings(lang)
     esc = html.escape
     error = f'<p class="error" role="alert">{esc(t["login_failed"])}</p>' if failed else ""
-    other = "en" if lang == "zh" else "zh"
-    switch = f"/lang/{other}?next={quote('/login?next=' + quote(next_path, safe=''), safe='')}"
+    switch = lang_switch_href("/lang", lang, list(STRINGS), "/login?next=" + quote(next_path, safe=""))
     return f"""<!doctype html>
 <html lang="{esc(t["html_lang"])}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -140,15 +90,8 @@ def add_routes(app: web.Application, sessions: Sessions, users: Users) -> None:
             page = login_page(request_lang(request), next_path=next_path, username=username, failed=True)
             return web.Response(text=page, content_type="text/html", status=401)
         response = web.HTTPSeeOther(next_path)
-        response.set_cookie(
-            SESSION_COOKIE,
-            sessions.issue(username),
-            max_age=int(sessions.lifetime),
-            httponly=True,
-            samesite="Strict",
-            secure=request.secure,
-            path="/",
-        )
+        max_age = int(sessions.lifetime)
+        set_session_cookie(response, SESSION_COOKIE, sessions.issue(username), max_age=max_age, secure=request.secure)
         raise response
 
     async def do_logout(request: web.Request) -> web.Response:
@@ -156,14 +99,7 @@ def add_routes(app: web.Application, sessions: Sessions, users: Users) -> None:
         response.del_cookie(SESSION_COOKIE, path="/")
         raise response
 
-    async def switch_lang(request: web.Request) -> web.Response:
-        lang = request.match_info["code"]
-        response = web.HTTPSeeOther(safe_next(request.query.get("next")))
-        if lang in STRINGS:
-            response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="Lax", path="/")
-        raise response
-
     app.router.add_get("/login", show_login)
     app.router.add_post("/login", do_login)
     app.router.add_post("/logout", do_logout)
-    app.router.add_get("/lang/{code}", switch_lang)
+    add_lang_route(app, "/lang", STRINGS)

@@ -11,7 +11,6 @@ HMAC-signed with a secret of this process and the PIN, so a restart or a new PIN
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import html
@@ -26,9 +25,9 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from agent.web.text import DEFAULT_LANG, STRINGS, strings
+from websession import Sessions, add_lang_route, chosen_lang, lang_switch_href, safe_next, set_session_cookie
 
 SESSION_COOKIE = "classroom_pin"
-LANG_COOKIE = "lang"
 SESSION_S = 12 * 3600
 TRIES = 5
 LOCK_S = 30.0
@@ -61,8 +60,9 @@ class PinGate:
     ) -> None:
         """`pin` "" means no PIN: only local requests are let in."""
         self.pin = pin
-        self._key = hashlib.sha256((secret or os.urandom(32)) + pin.encode()).digest()
-        self.clock, self.wall = clock, wall
+        key = hashlib.sha256((secret or os.urandom(32)) + pin.encode()).digest()
+        self._sessions = Sessions(key, SESSION_S, wall=wall)
+        self.clock = clock
         self.tries, self.lock_s = tries, lock_s
         self._wrong = 0
         self._locked_until = 0.0
@@ -84,22 +84,11 @@ class PinGate:
 
     def issue(self) -> str:
         """A session cookie value valid for `SESSION_S`."""
-        body = base64.urlsafe_b64encode(str(int(self.wall() + SESSION_S)).encode()).decode()
-        return f"{body}.{self._sign(body)}"
+        return self._sessions.issue("pin")
 
     def valid(self, value: str) -> bool:
         """Whether a cookie value is ours and unexpired."""
-        body, _, signature = value.rpartition(".")
-        if not self.pin or not body or not hmac.compare_digest(self._sign(body), signature):
-            return False
-        try:
-            expires = int(base64.urlsafe_b64decode(body.encode()))
-        except ValueError:
-            return False
-        return expires > self.wall()
-
-    def _sign(self, body: str) -> str:
-        return hmac.new(self._key, body.encode(), hashlib.sha256).hexdigest()
+        return bool(self.pin) and self._sessions.read(value) is not None
 
 
 def is_loopback(address: str | None) -> bool:
@@ -128,15 +117,7 @@ def request_is_local(request: web.Request) -> bool:
 
 def request_lang(request: web.Request) -> str:
     """The language chosen in the cookie, Chinese by default."""
-    lang = request.cookies.get(LANG_COOKIE, DEFAULT_LANG)
-    return lang if lang in STRINGS else DEFAULT_LANG
-
-
-def safe_next(target: str | None) -> str:
-    """A local path to go back to (never another site)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    return target
+    return chosen_lang(request, STRINGS, DEFAULT_LANG)
 
 
 def foreign_origin(request: web.Request, allowed: Collection[str]) -> str:
@@ -190,8 +171,7 @@ def pin_page(lang: str, next_path: str, message: str = "", *, form: bool = True)
     t = strings(lang)
     esc = html.escape
     error = f'<p class="error" role="alert" id="pin-error">{esc(message)}</p>' if message else ""
-    other = "en" if lang == "zh" else "zh"
-    back = quote("/page/login?next=" + quote(next_path, safe=""), safe="")
+    switch = lang_switch_href("/page/lang", lang, list(STRINGS), "/page/login?next=" + quote(next_path, safe=""))
     body = (
         f"""<form method="post" action="/page/login"><input type="hidden" name="next" value="{esc(next_path)}">
 <label>{esc(t["pin"])}<input name="pin" type="password" inputmode="numeric" autocomplete="off" required autofocus>
@@ -204,7 +184,7 @@ def pin_page(lang: str, next_path: str, message: str = "", *, form: bool = True)
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{esc(t["pin_title"])}</title><link rel="stylesheet" href="/page/static/page.css"></head>
 <body class="pin"><main class="pin-box"><h1>{esc(t["pin_title"])}</h1><p>{esc(t["pin_hint"])}</p>
-{error}{body}<p><a href="/page/lang/{other}?next={back}">{esc(t["switch_lang"])}</a></p></main></body></html>
+{error}{body}<p><a href="{esc(switch)}">{esc(t["switch_lang"])}</a></p></main></body></html>
 """
 
 
@@ -225,16 +205,9 @@ def add_pin_routes(app: web.Application, gate: PinGate) -> None:
             text = pin_page(lang, next_path, words.format(left=result.left))
             return web.Response(text=text, content_type="text/html", status=429 if result.wait_s else 401)
         response = web.HTTPSeeOther(next_path)
-        response.set_cookie(SESSION_COOKIE, gate.issue(), max_age=SESSION_S, httponly=True, samesite="Strict", path="/")
-        raise response
-
-    async def switch_lang(request: web.Request) -> web.Response:
-        lang = request.match_info["code"]
-        response = web.HTTPSeeOther(safe_next(request.query.get("next")))
-        if lang in STRINGS:
-            response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="Lax", path="/")
+        set_session_cookie(response, SESSION_COOKIE, gate.issue(), max_age=SESSION_S, secure=False)
         raise response
 
     app.router.add_get("/page/login", show)
     app.router.add_post("/page/login", login)
-    app.router.add_get("/page/lang/{code}", switch_lang)
+    add_lang_route(app, "/page/lang", STRINGS)

@@ -30,8 +30,9 @@ from agent.config.site import SiteConfig
 from agent.timetable.model import Timetable
 from agent.web.api import WebPart
 from agent.web.auth import PinGate, add_pin_routes, is_loopback, make_gate, request_is_local, request_lang
-from agent.web.text import plain_error, strings
+from agent.web.text import STRINGS, plain_error, strings
 from agent.web.view import live_view, room_layout, signature
+from websession import lang_switch_href
 
 log = logging.getLogger(__name__)
 
@@ -78,15 +79,15 @@ class ClassroomPage:
         t = strings(lang)
         boot = {"lang": lang, "t": t, "layout": self.layout(), "view": self.view()}
         esc = html.escape
-        other = "en" if lang == "zh" else "zh"
         title = f"{self.config.room} · {t['title']}"
+        switch = lang_switch_href("/page/lang", lang, list(STRINGS), "/")
         body = f"""<!doctype html>
 <html lang="{esc(t["html_lang"])}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{esc(title)}</title><link rel="stylesheet" href="/page/static/page.css"></head>
 <body><header class="top"><h1 id="room"></h1><span id="clock"></span>
 <span id="live" class="live" aria-live="polite"></span>
-<a class="lang" href="/page/lang/{other}?next=%2F">{esc(t["switch_lang"])}</a></header>
+<a class="lang" href="{esc(switch)}">{esc(t["switch_lang"])}</a></header>
 <main id="main"></main>
 <script type="application/json" id="boot">{script_json(boot)}</script>
 <script src="/page/static/page.js"></script><script src="/page/static/lesson.js"></script>
