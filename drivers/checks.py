@@ -44,6 +44,12 @@ def kind_names(kinds: Kinds) -> str:
     return " or ".join(k.__name__ for k in (kinds if isinstance(kinds, tuple) else (kinds,)))
 
 
+def shown(value: object, limit: int = 100) -> str:
+    """``repr(value)``, cut to `limit` characters: a hostile value must not flood a log line."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
 class Checks:
     """Collects every problem of one input as ``key.path: message`` (or raises `fail` at the first)."""
 
@@ -79,7 +85,7 @@ class Checks:
         allowed = kinds if isinstance(kinds, tuple) else (kinds,)
         # bool is a subclass of int, but `true` is never a number someone meant.
         if (isinstance(got, bool) and bool not in allowed) or not isinstance(got, allowed):
-            self.add(join(path, key), f"got {got!r}, expected {kind_names(kinds)}")
+            self.add(join(path, key), f"got {shown(got)}, expected {kind_names(kinds)}")
             return None if default is REQUIRED else default
         return got
 
@@ -111,9 +117,11 @@ class Checks:
         expected: str = "",
     ) -> int:
         """An int in ``low..high`` (either end may be open); `expected` describes the range in a problem."""
-        value = self.get(data, key, path, int, default)
+        value = self.get(data, key, path, int, None)
+        if value is None:  # absent, or wrong and reported
+            return default
         if not _within(value, low, high):
-            self.add(join(path, key), f"got {value!r}, expected {expected or _range(low, high)}")
+            self.add(join(path, key), f"got {shown(value)}, expected {expected or _range(low, high)}")
             return default
         return int(value)
 
@@ -130,15 +138,21 @@ class Checks:
         expected: str = "",
     ) -> float:
         """A finite int or float in ``low..high`` and greater than `above` (each optional)."""
-        value = self.get(data, key, path, (int, float), default)
+        value = self.get(data, key, path, (int, float), None)
+        if value is None:  # absent, or wrong and reported
+            return float(default)
         where = join(path, key)
-        if not math.isfinite(value):
-            self.add(where, f"got {value!r}, expected a finite number")
+        try:
+            number = float(value)
+        except OverflowError:  # an int from JSON may be far beyond any float
+            number = math.inf
+        if not math.isfinite(number):
+            self.add(where, f"got {shown(value)}, expected a finite number")
             return float(default)
-        if not _within(value, low, high) or (above is not None and value <= above):
-            self.add(where, f"got {value!r}, expected {expected or _range(low, high, above)}")
+        if not _within(number, low, high) or (above is not None and number <= above):
+            self.add(where, f"got {shown(value)}, expected {expected or _range(low, high, above)}")
             return float(default)
-        return float(value)
+        return number
 
     def positive(self, data: Mapping[str, Any], key: str, path: str, default: float) -> float:
         """A number > 0 (timeouts, intervals, sizes)."""
@@ -163,7 +177,7 @@ class Checks:
         if value is None:  # required, and already reported
             return ""
         if value not in options:
-            self.add(join(path, key), f"got {value!r}, expected one of {sep.join(options)}")
+            self.add(join(path, key), f"got {shown(value)}, expected one of {sep.join(options)}")
         return str(value)
 
     def table(
@@ -177,7 +191,7 @@ class Checks:
     ) -> dict[str, Any]:
         """`data` as a table (empty, with a problem, when it is not one); unknown and missing keys recorded."""
         if not isinstance(data, dict):
-            self.add(path, f"got {data!r}, expected {expected}")
+            self.add(path, f"got {shown(data)}, expected {expected}")
             return {}
         if allowed is not None:
             self.known(data, path, allowed)
