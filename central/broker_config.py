@@ -49,6 +49,7 @@ from typing import Any
 from central.errors import ConfigError, MosquittoError
 from central.mosquitto import TlsFiles
 from contract import CENTRAL_STATUS, ROOT
+from drivers.checks import Checks, at, join
 
 ROLES = ("central", "technician")
 AGENT_WRITES = ("status", "info", "state/#", "telemetry", "event", "reply", "rtc/#")
@@ -104,24 +105,26 @@ class Registry:
 
     def problems(self) -> list[str]:
         """Every reason this registry cannot be written, as ``key: got X, expected Y``."""
-        found: list[str] = []
+        check = Checks()
         for i, agent in enumerate(self.agents):
-            found += _name_problems(f"agents[{i}].site", agent.site)
+            where = at("agents", i)
+            _name(check, join(where, "site"), agent.site)
             if agent.site in _RESERVED_SITES:
-                found.append(f"agents[{i}].site: got {agent.site!r}, which is reserved for the centre")
-            found += _name_problems(f"agents[{i}].id", agent.agent_id)
-            found += _password_problems(f"agents[{i}].password", agent.password)
+                check.add(join(where, "site"), f"got {agent.site!r}, which is reserved for the centre")
+            _name(check, join(where, "id"), agent.agent_id)
+            _password(check, join(where, "password"), agent.password)
         for i, user in enumerate(self.users):
-            found += _name_problems(f"users[{i}].name", user.name)
-            found += _password_problems(f"users[{i}].password", user.password)
+            where = at("users", i)
+            _name(check, join(where, "name"), user.name)
+            _password(check, join(where, "password"), user.password)
             if user.role not in ROLES:
-                found.append(f"users[{i}].role: got {user.role!r}, expected one of {', '.join(ROLES)}")
+                check.add(join(where, "role"), f"got {user.role!r}, expected one of {', '.join(ROLES)}")
         seen: set[str] = set()
         for name in [a.username for a in self.agents] + [u.username for u in self.users]:
             if name in seen:
-                found.append(f"username {name!r}: registered twice (agent ids and user names share one namespace)")
+                check.add(f"username {name!r}", "registered twice (agent ids and user names share one namespace)")
             seen.add(name)
-        return found
+        return check.problems
 
     def validate(self) -> Registry:
         """Return self, or raise ConfigError listing every problem at once (an empty registry is one)."""
@@ -142,22 +145,21 @@ class BrokerFiles:
     conf_file: Path
 
 
-def _name_problems(key: str, value: object) -> list[str]:
+def _name(check: Checks, path: str, value: object) -> None:
     if not isinstance(value, str) or not _NAME.match(value):
-        return [f"{key}: got {value!r}, expected letters, digits, '.', '_' or '-'"]
-    return []
+        check.add(path, f"got {value!r}, expected letters, digits, '.', '_' or '-'")
 
 
-def _password_problems(key: str, value: object) -> list[str]:
+def _password(check: Checks, path: str, value: object) -> None:
+    # The password itself never appears in a problem: the message ends up in logs and terminals.
     if not isinstance(value, str) or not value:
-        return [f"{key}: missing or empty"]
-    if any(c in value for c in "\r\n\0"):
-        return [f"{key}: contains a line break or NUL"]
-    if value != value.strip():
-        return [f"{key}: starts or ends with a space, which mosquitto_passwd does not keep"]
-    if len(value) > _MAX_PASSWORD:
-        return [f"{key}: longer than {_MAX_PASSWORD} characters"]
-    return []
+        check.add(path, "missing or empty")
+    elif any(c in value for c in "\r\n\0"):
+        check.add(path, "contains a line break or NUL")
+    elif value != value.strip():
+        check.add(path, "starts or ends with a space, which mosquitto_passwd does not keep")
+    elif len(value) > _MAX_PASSWORD:
+        check.add(path, f"longer than {_MAX_PASSWORD} characters")
 
 
 def load_registry(path: Path) -> Registry:
@@ -176,34 +178,36 @@ def load_registry(path: Path) -> Registry:
 
 def registry_from_dict(data: Mapping[str, Any]) -> Registry:
     """Build a registry from parsed TOML; ConfigError lists every unknown, missing or bad key."""
-    found: list[str] = [f"{key}: unknown key, expected agents or users" for key in data if key not in _TABLES]
-    agents: list[AgentAccount] = []
-    users: list[UserAccount] = []
-    for i, row in enumerate(_rows(data, "agents", found)):
-        found += _key_problems(f"agents[{i}]", row, ("site", "id", "password"))
-        agents.append(AgentAccount(row.get("site", ""), row.get("id", ""), row.get("password", "")))
-    for i, row in enumerate(_rows(data, "users", found)):
-        found += _key_problems(f"users[{i}]", row, ("name", "password", "role"))
-        users.append(UserAccount(row.get("name", ""), row.get("password", ""), row.get("role", "")))
+    check = Checks()
+    check.known(data, "", _TABLES, listed=True)
+    # Values are taken as written: Registry.problems() names a wrong one more precisely than a type would.
+    agents = [
+        AgentAccount(row.get("site", ""), row.get("id", ""), row.get("password", ""))
+        for row in _rows(check, data, "agents", ("site", "id", "password"))
+    ]
+    users = [
+        UserAccount(row.get("name", ""), row.get("password", ""), row.get("role", ""))
+        for row in _rows(check, data, "users", ("name", "password", "role"))
+    ]
     registry = Registry(tuple(agents), tuple(users))
-    reported = {p.split(":")[0] for p in found}
-    found += [p for p in registry.problems() if p.split(":")[0] not in reported]
-    if found:
-        raise ConfigError("; ".join(found))
+    reported = {p.split(":")[0] for p in check.problems}  # a missing key is not also reported as empty
+    check.extend(p for p in registry.problems() if p.split(":")[0] not in reported)
+    if check.problems:
+        raise ConfigError("; ".join(check.problems))
     return registry
 
 
-def _rows(data: Mapping[str, Any], key: str, found: list[str]) -> list[Mapping[str, Any]]:
+def _rows(check: Checks, data: Mapping[str, Any], key: str, keys: tuple[str, ...]) -> list[Mapping[str, Any]]:
+    """``[[key]]`` rows, each with its unknown and missing keys recorded."""
     rows = data.get(key, [])
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-        found.append(f"{key}: expected an array of tables ([[{key}]])")
+        # No "got ...": the rows would carry passwords into the message.
+        check.add(key, f"expected an array of tables ([[{key}]])")
         return []
+    for i, row in enumerate(rows):
+        check.known(row, at(key, i), keys, listed=True)
+        check.table(row, at(key, i), required=keys)
     return rows
-
-
-def _key_problems(where: str, row: Mapping[str, Any], keys: tuple[str, ...]) -> list[str]:
-    unknown = [f"{where}.{k}: unknown key, expected {', '.join(keys)}" for k in row if k not in keys]
-    return unknown + [f"{where}.{k}: missing" for k in keys if k not in row]
 
 
 def parse_agent_flag(text: str) -> AgentAccount:

@@ -1,7 +1,9 @@
 """The wire form of a payload (a JSON object with ``"schema": 1``) and the typed readers of its fields.
 
 Every payload reader in the contract goes through `get`, `choice` and `timestamp`, so a field that
-breaks the contract raises PayloadError naming its key.
+breaks the contract raises PayloadError naming its key.  They are the shared checker of
+`drivers.checks` set to fail fast: a message is dropped at its first bad field, where a config
+collects every problem.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from contract.errors import PayloadError
 from contract.timestamps import parse_iso
+from drivers.checks import REQUIRED, Checks
 
 SCHEMA = 1
 
@@ -34,26 +37,19 @@ def encode(data: Mapping[str, Any]) -> bytes:
     return json.dumps({"schema": SCHEMA, **data}, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def _first_problem() -> Checks:
+    """A checker that raises PayloadError at the first problem: one bad field costs the whole message."""
+    return Checks(fail=PayloadError)
+
+
 def get(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
     """`data[key]` if it is a `kind` (a bool never passes for a number); `default` when absent, if given."""
-    if key not in data:
-        if default is ...:
-            raise PayloadError(f"{key}: missing")
-        return default
-    value = data[key]
-    if isinstance(value, bool) and kind is not bool and bool not in (kind if isinstance(kind, tuple) else (kind,)):
-        raise PayloadError(f"{key}: got {value!r}")
-    if not isinstance(value, kind):
-        raise PayloadError(f"{key}: got {value!r}")
-    return value
+    return _first_problem().get(data, key, "", kind, REQUIRED if default is ... else default)
 
 
 def choice(data: Mapping[str, Any], key: str, options: tuple[str, ...]) -> str:
     """`data[key]`, a string that must be one of `options`."""
-    value = get(data, key, str)
-    if value not in options:
-        raise PayloadError(f"{key}: got {value!r}, expected one of {', '.join(options)}")
-    return str(value)
+    return _first_problem().choice(data, key, "", options, REQUIRED, sep=", ")
 
 
 def timestamp(data: Mapping[str, Any], key: str) -> str:

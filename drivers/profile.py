@@ -14,8 +14,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from drivers.checks import Checks
 from drivers.errors import ArgumentError, ProfileError
-from drivers.profile_checks import Checker, check_examples, sim_initial, sim_reply
+from drivers.profile_checks import check_examples, parse_hex, parse_template, sim_initial, sim_reply
 from drivers.profile_model import (
     CONFIDENCE,
     ENCAPSULATIONS,
@@ -45,7 +46,7 @@ def load_profile_text(text: str, source: str) -> Profile:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{source}: not valid TOML: {exc}") from exc
-    check = Checker()
+    check = Checks()
     check.table(data, "", _TOP, frozenset({"profile", "provenance", "framing", "commands"}))
     profile = _build(check, data, source)
     if check.problems:
@@ -83,20 +84,20 @@ def find_profile(profile_id: str) -> Profile:
     return load_profile(path)
 
 
-def _build(check: Checker, data: dict[str, Any], source: str) -> Profile:
+def _build(check: Checks, data: dict[str, Any], source: str) -> Profile:
     head = check.table(
         data.get("profile", {}),
         "profile",
         {"id", "name", "kind", "text", "fold_case", "error_replies"},
         frozenset({"id", "name", "kind"}),
     )
-    pid = check.get(head, "id", "profile", str, "")
+    pid = check.text(head, "id", "profile")
     if pid and Path(source).suffix == ".toml" and Path(source).stem != pid:
         check.add("profile.id", f"got {pid!r}, expected the file name {Path(source).stem!r}")
     fields = _fields(check, data.get("fields", {}))
     checksum, request, reply = _framing(check, data.get("framing", {}))
     replies = _replies(check, data.get("replies", {}), fields)
-    errors = tuple(check.get(head, "error_replies", "profile", list, []))
+    errors = tuple(check.array(head, "error_replies", "profile"))
     for i, name in enumerate(errors):
         if name not in replies:
             check.add(f"profile.error_replies[{i}]", f"unknown reply {name!r}")
@@ -107,18 +108,18 @@ def _build(check: Checker, data: dict[str, Any], source: str) -> Profile:
             if "checksum" in template.names:
                 check.add(path, "uses {checksum} but [framing] has no checksum rule")
     poll = check.table(data.get("poll", {}), "poll", {"interval_s", "commands"})
-    poll_commands = tuple(check.get(poll, "commands", "poll", list, []))
+    poll_commands = tuple(check.array(poll, "commands", "poll"))
     for i, name in enumerate(poll_commands):
         if name not in commands:
             check.add(f"poll.commands[{i}]", f"unknown command {name!r}")
     sim = check.table(data.get("simulator", {}), "simulator", {"unknown_command", "when_off", "initial"})
     profile = Profile(
         id=pid,
-        name=check.get(head, "name", "profile", str, ""),
+        name=check.text(head, "name", "profile"),
         kind=check.choice(head, "kind", "profile", KINDS),
         path=source,
-        fold_case=check.get(head, "fold_case", "profile", bool, False),
-        text=check.get(head, "text", "profile", bool, False),
+        fold_case=check.flag(head, "fold_case", "profile", False),
+        text=check.flag(head, "text", "profile", False),
         provenance=_provenance(check, data.get("provenance", {})),
         transport=transport,
         request_frame=request,
@@ -139,13 +140,13 @@ def _build(check: Checker, data: dict[str, Any], source: str) -> Profile:
     return profile
 
 
-def _fields(check: Checker, data: object) -> dict[str, FieldType]:
+def _fields(check: Checks, data: object) -> dict[str, FieldType]:
     out: dict[str, FieldType] = {}
-    for name, spec in check.table(data, "fields", set(_table_keys(data))).items():
+    for name, spec in check.table(data, "fields").items():
         path = f"fields.{name}"
         spec = check.table(spec, path, {"type", "min", "max", "values", "default", "doc"}, frozenset({"type"}))
         kind = check.choice(spec, "type", path, ("int", "enum"))
-        values = check.get(spec, "values", path, dict, {})
+        values = check.mapping(spec, "values", path)
         for key, code in values.items():
             if isinstance(code, bool) or not isinstance(code, (int, str)):
                 check.add(f"{path}.values.{key}", f"got {code!r}, expected an int or a string code")
@@ -154,11 +155,11 @@ def _fields(check: Checker, data: object) -> dict[str, FieldType]:
         ftype = FieldType(
             name=name,
             kind=kind,
-            min=check.get(spec, "min", path, int, 0),
-            max=check.get(spec, "max", path, int, 255),
+            min=check.integer(spec, "min", path, 0),
+            max=check.integer(spec, "max", path, 255),
             values=values,
             default=spec.get("default"),
-            doc=check.get(spec, "doc", path, str, ""),
+            doc=check.text(spec, "doc", path),
         )
         if ftype.kind == "int" and ftype.min > ftype.max:
             check.add(f"{path}.min", f"{ftype.min} is above max {ftype.max}")
@@ -171,11 +172,7 @@ def _fields(check: Checker, data: object) -> dict[str, FieldType]:
     return out
 
 
-def _table_keys(data: object) -> list[str]:
-    return list(data) if isinstance(data, dict) else []
-
-
-def _framing(check: Checker, data: object) -> tuple[Checksum | None, FrameRule, FrameRule]:
+def _framing(check: Checks, data: object) -> tuple[Checksum | None, FrameRule, FrameRule]:
     spec = check.table(data, "framing", {"checksum", "request", "reply"}, frozenset({"request", "reply"}))
     checksum = None
     if "checksum" in spec:
@@ -184,8 +181,8 @@ def _framing(check: Checker, data: object) -> tuple[Checksum | None, FrameRule, 
         if kind != "none":
             checksum = Checksum(
                 kind,
-                check.get(cs, "start", "framing.checksum", int, 0),
-                check.get(cs, "end", "framing.checksum", int, 0),
+                check.integer(cs, "start", "framing.checksum", 0),
+                check.integer(cs, "end", "framing.checksum", 0),
             )
     return (
         checksum,
@@ -194,28 +191,28 @@ def _framing(check: Checker, data: object) -> tuple[Checksum | None, FrameRule, 
     )
 
 
-def _frame_rule(check: Checker, data: object, path: str) -> FrameRule:
+def _frame_rule(check: Checks, data: object, path: str) -> FrameRule:
     spec = check.table(data, path, {"start", "end", "size", "length", "max_size"})
-    start = check.hexbytes(spec["start"], f"{path}.start") if "start" in spec else b""
-    end = check.hexbytes(spec["end"], f"{path}.end") if "end" in spec else b""
-    size = check.get(spec, "size", path, int, 0)
+    start = parse_hex(check, spec["start"], f"{path}.start") if "start" in spec else b""
+    end = parse_hex(check, spec["end"], f"{path}.end") if "end" in spec else b""
+    size = check.integer(spec, "size", path, 0)
     if size < 0:
         check.add(f"{path}.size", f"got {size}, expected a frame size in bytes")
     offset, add = -1, 0
     if "length" in spec:
         length = check.table(spec["length"], f"{path}.length", {"offset", "add"}, frozenset({"offset", "add"}))
-        offset = check.get(length, "offset", f"{path}.length", int, -1)
-        add = check.get(length, "add", f"{path}.length", int, 0)
+        offset = check.integer(length, "offset", f"{path}.length", -1)
+        add = check.integer(length, "add", f"{path}.length", 0)
     if sum(bool(x) for x in (end, size, offset >= 0)) != 1:
         check.add(path, "give exactly one of end, size, length")
     if (size or offset >= 0) and not start:
         check.add(f"{path}.start", "size and length framing need start bytes to resynchronise on")
-    return FrameRule(start, end, size, offset, add, check.get(spec, "max_size", path, int, 256))
+    return FrameRule(start, end, size, offset, add, check.integer(spec, "max_size", path, 256))
 
 
-def _replies(check: Checker, data: object, fields: Mapping[str, FieldType]) -> dict[str, ReplySpec]:
+def _replies(check: Checks, data: object, fields: Mapping[str, FieldType]) -> dict[str, ReplySpec]:
     out: dict[str, ReplySpec] = {}
-    for name, spec in check.table(data, "replies", set(_table_keys(data))).items():
+    for name, spec in check.table(data, "replies").items():
         path = f"replies.{name}"
         spec = check.table(spec, path, {"kind", "match", "regex", "examples", "doc"}, frozenset({"kind"}))
         kind = check.choice(spec, "kind", path, REPLY_KINDS)
@@ -223,10 +220,10 @@ def _replies(check: Checker, data: object, fields: Mapping[str, FieldType]) -> d
         if ("match" in spec) == ("regex" in spec):
             check.add(path, "give exactly one of match, regex")
         elif "match" in spec:
-            template = check.template(spec["match"], f"{path}.match")
+            template = parse_template(check, spec["match"], f"{path}.match")
         else:
             try:
-                regex = re.compile(check.get(spec, "regex", path, str, ""))
+                regex = re.compile(check.text(spec, "regex", path))
             except re.error as exc:
                 check.add(f"{path}.regex", f"does not compile: {exc}")
         reply = ReplySpec(name, kind, template, regex)
@@ -236,20 +233,18 @@ def _replies(check: Checker, data: object, fields: Mapping[str, FieldType]) -> d
     return out
 
 
-def _known_names(check: Checker, names: tuple[str, ...], fields: Mapping[str, FieldType], path: str) -> None:
+def _known_names(check: Checks, names: tuple[str, ...], fields: Mapping[str, FieldType], path: str) -> None:
     for name in names:
         if name != "checksum" and name not in fields:
             check.add(path, f"field {{{name}}} has no [fields.{name}] definition")
 
 
-def _transport(check: Checker, data: object) -> TransportDefaults:
+def _transport(check: Checks, data: object) -> TransportDefaults:
     path = "transport"
     spec = check.table(data, path, {"serial", "tcp_port", "udp_port", "udp_encapsulation", "timeout_ms", "gap_ms"})
     ser = check.table(spec.get("serial", {}), f"{path}.serial", {"baud", "bytesize", "parity", "stopbits"})
-    parity = check.get(ser, "parity", f"{path}.serial", str, "N")
-    if parity not in PARITIES:
-        check.add(f"{path}.serial.parity", f"got {parity!r}, expected one of {' | '.join(PARITIES)}")
-    encapsulation = check.get(spec, "udp_encapsulation", path, str, "")
+    parity = check.choice(ser, "parity", f"{path}.serial", PARITIES, "N")
+    encapsulation = check.text(spec, "udp_encapsulation", path)
     if encapsulation and encapsulation not in ENCAPSULATIONS:
         check.add(
             f"{path}.udp_encapsulation",
@@ -257,37 +252,37 @@ def _transport(check: Checker, data: object) -> TransportDefaults:
         )
     return TransportDefaults(
         serial=SerialDefaults(
-            baud=check.get(ser, "baud", f"{path}.serial", int, 9600),
-            bytesize=check.get(ser, "bytesize", f"{path}.serial", int, 8),
+            baud=check.integer(ser, "baud", f"{path}.serial", 9600),
+            bytesize=check.integer(ser, "bytesize", f"{path}.serial", 8),
             parity=parity,
-            stopbits=check.get(ser, "stopbits", f"{path}.serial", int, 1),
+            stopbits=check.integer(ser, "stopbits", f"{path}.serial", 1),
         ),
-        tcp_port=check.get(spec, "tcp_port", path, int, 0),
-        udp_port=check.get(spec, "udp_port", path, int, 0),
+        tcp_port=check.integer(spec, "tcp_port", path, 0),
+        udp_port=check.integer(spec, "udp_port", path, 0),
         udp_encapsulation=encapsulation,
         timeout_ms=int(check.positive(spec, "timeout_ms", path, 1000)),
-        gap_ms=max(0, check.get(spec, "gap_ms", path, int, 0)),
+        gap_ms=max(0, check.integer(spec, "gap_ms", path, 0)),
     )
 
 
 def _commands(
-    check: Checker,
+    check: Checks,
     data: object,
     fields: Mapping[str, FieldType],
     replies: Mapping[str, ReplySpec],
     timeout_ms: int,
 ) -> dict[str, CommandSpec]:
     out: dict[str, CommandSpec] = {}
-    for name, spec in check.table(data, "commands", set(_table_keys(data))).items():
+    for name, spec in check.table(data, "commands").items():
         path = f"commands.{name}"
         spec = check.table(
             spec, path, {"send", "replies", "timeout_ms", "retry", "doc", "examples"}, frozenset({"send"})
         )
-        send = check.template(spec.get("send"), f"{path}.send")
+        send = parse_template(check, spec.get("send"), f"{path}.send")
         if send is None:
             continue
         _known_names(check, send.names, fields, f"{path}.send")
-        reply_names = tuple(check.get(spec, "replies", path, list, []))
+        reply_names = tuple(check.array(spec, "replies", path))
         for i, rname in enumerate(reply_names):
             if rname not in replies:
                 check.add(f"{path}.replies[{i}]", f"unknown reply {rname!r}")
@@ -297,20 +292,20 @@ def _commands(
             replies=reply_names,
             params=tuple(n for n in send.names if n != "checksum"),
             timeout_ms=int(check.positive(spec, "timeout_ms", path, timeout_ms)),
-            retry=check.get(spec, "retry", path, bool, True),
-            doc=check.get(spec, "doc", path, str, ""),
+            retry=check.flag(spec, "retry", path, True),
+            doc=check.text(spec, "doc", path),
         )
     return out
 
 
-def _provenance(check: Checker, data: object) -> Provenance:
+def _provenance(check: Checks, data: object) -> Provenance:
     path = "provenance"
     spec = check.table(data, path, {"document", "url", "confidence", "notes"}, frozenset({"document", "confidence"}))
     return Provenance(
-        document=check.get(spec, "document", path, str, ""),
+        document=check.text(spec, "document", path),
         confidence=check.choice(spec, "confidence", path, CONFIDENCE),
-        url=check.get(spec, "url", path, str, ""),
-        notes=check.get(spec, "notes", path, str, ""),
+        url=check.text(spec, "url", path),
+        notes=check.text(spec, "notes", path),
     )
 
 

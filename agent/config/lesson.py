@@ -35,9 +35,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.config.checks import Problems, positive, section
 from agent.config.media import SourceConfig
 from contract.rtc import SFU_ROOM_MAX, sfu_url_ok
+from drivers.checks import Checks, at, join
 
 _LESSON = {
     "trusted", "send", "answer_with", "remotes", "audio", "ice_host_addresses", "ice_servers", "ice_transport_policy",
@@ -114,36 +114,36 @@ class LessonConfig:
         return agent in self.trusted or f"{site}/{agent}" in self.trusted
 
 
-def parse_lesson(p: Problems, data: Mapping[str, Any], sources: tuple[SourceConfig, ...]) -> LessonConfig | None:
+def parse_lesson(check: Checks, data: Mapping[str, Any], sources: tuple[SourceConfig, ...]) -> LessonConfig | None:
     """``[lesson]``, or None when absent (then the media stack is never loaded for lessons)."""
     if "lesson" not in data:
         return None
-    spec = section(p, data, "lesson")
-    p.known(spec, "lesson.", _LESSON)
+    spec = check.section(data, "lesson")
+    check.known(spec, "lesson", _LESSON)
     declared = {s.id: s.kind for s in sources}
-    lists = {k: _names(p, spec, k) for k in ("trusted", "send", "answer_with", "remotes")}
+    lists = {k: _names(check, spec, k) for k in ("trusted", "send", "answer_with", "remotes")}
     for key in ("send", "answer_with"):
         for i, name in enumerate(lists[key]):
             if name not in declared:
-                p.add(f"lesson.{key}[{i}]", f"got {name!r}, expected a source declared in [sources]")
-    numbers: dict[str, Any] = {k: positive(p, spec, k, "lesson.", v) for k, v in _NUMBERS.items()}
+                check.add(at(f"lesson.{key}", i), f"got {name!r}, expected a source declared in [sources]")
+    numbers: dict[str, Any] = {k: check.positive(spec, k, "lesson", v) for k, v in _NUMBERS.items()}
     config = LessonConfig(
         trusted=lists["trusted"],
         send=lists["send"],
         answer_with=lists["answer_with"],
         remotes=lists["remotes"],
-        audio=_audio(p, spec, declared),
-        ice_host_addresses=_addresses(p, spec),
-        ice_servers=_ice_servers(p, spec),
-        ice_transport_policy=p.get(spec, "ice_transport_policy", "lesson.", str, "all"),
-        video=_video(p, spec, declared),
-        sites=_sites(p, spec),
+        audio=_audio(check, spec, declared),
+        ice_host_addresses=_addresses(check, spec),
+        ice_servers=_ice_servers(check, spec),
+        ice_transport_policy=check.text(spec, "ice_transport_policy", "lesson", "all"),
+        video=_video(check, spec, declared),
+        sites=_sites(check, spec),
         **numbers,
-        **_sfu(p, spec),
+        **_sfu(check, spec),
     )
-    _check_policy(p, config)
+    _check_policy(check, config)
     if config.renegotiate_after_s <= config.keyframe_after_s:
-        p.add("lesson.renegotiate_after_s", "expected more than keyframe_after_s (a keyframe request comes first)")
+        check.add("lesson.renegotiate_after_s", "expected more than keyframe_after_s (a keyframe request comes first)")
     return config
 
 
@@ -157,134 +157,131 @@ _NUMBERS = {
 }
 
 
-def _names(p: Problems, spec: Mapping[str, Any], key: str) -> tuple[str, ...]:
-    value = p.get(spec, key, "lesson.", list, [])
+def _names(check: Checks, spec: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    value = check.array(spec, key, "lesson")
     out = []
     for i, name in enumerate(value):
         if not isinstance(name, str) or not name or any(c in name for c in "+#"):
-            p.add(f"lesson.{key}[{i}]", f"got {name!r}, expected a name without + #")
+            check.add(at(f"lesson.{key}", i), f"got {name!r}, expected a name without + #")
         else:
             out.append(name)
     return tuple(out)
 
 
-def _audio(p: Problems, spec: Mapping[str, Any], declared: Mapping[str, str]) -> str:
-    audio = p.get(spec, "audio", "lesson.", str, "none")
+def _audio(check: Checks, spec: Mapping[str, Any], declared: Mapping[str, str]) -> str:
+    audio = check.text(spec, "audio", "lesson", "none")
     rtsp = {i for i, kind in declared.items() if kind == "rtsp"}
     if audio in declared and audio not in rtsp:
-        p.add("lesson.audio", f"got {audio!r}, expected an rtsp source (only cameras carry sound)")
+        check.add("lesson.audio", f"got {audio!r}, expected an rtsp source (only cameras carry sound)")
     elif audio in ("none", "mic", *rtsp) or audio.startswith("mic:") or re.fullmatch(r"tone(:\d+(\.\d+)?)?", audio):
         return str(audio)
     else:
-        p.add("lesson.audio", f"got {audio!r}, expected tone, tone:HZ, mic, mic:DEVICE, none or an rtsp source")
+        check.add("lesson.audio", f"got {audio!r}, expected tone, tone:HZ, mic, mic:DEVICE, none or an rtsp source")
     return "none"
 
 
-def _addresses(p: Problems, spec: Mapping[str, Any]) -> tuple[str, ...]:
+def _addresses(check: Checks, spec: Mapping[str, Any]) -> tuple[str, ...]:
     out = []
-    for i, text in enumerate(p.get(spec, "ice_host_addresses", "lesson.", list, [])):
+    for i, text in enumerate(check.array(spec, "ice_host_addresses", "lesson")):
         try:
             out.append(str(ipaddress.ip_address(text)))
         except ValueError:
-            p.add(f"lesson.ice_host_addresses[{i}]", f"got {text!r}, expected an IP address of this PC")
+            check.add(at("lesson.ice_host_addresses", i), f"got {text!r}, expected an IP address of this PC")
     return tuple(out)
 
 
-def _ice_servers(p: Problems, spec: Mapping[str, Any]) -> tuple[IceServerConfig, ...]:
+def _ice_servers(check: Checks, spec: Mapping[str, Any]) -> tuple[IceServerConfig, ...]:
     out = []
-    for i, server in enumerate(p.get(spec, "ice_servers", "lesson.", list, [])):
-        path = f"lesson.ice_servers[{i}]."
+    for i, server in enumerate(check.array(spec, "ice_servers", "lesson")):
+        path = at("lesson.ice_servers", i)
         if not isinstance(server, dict):
-            p.add(f"lesson.ice_servers[{i}]", "expected a table [[lesson.ice_servers]]")
+            check.table(server, path, expected="a table [[lesson.ice_servers]]")
             continue
-        p.known(server, path, {"urls", "username", "credential"})
+        check.known(server, path, {"urls", "username", "credential"})
         urls = server.get("urls", [])
         urls = [urls] if isinstance(urls, str) else urls
         if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
-            p.add(f"{path}urls", f"got {server.get('urls')!r}, expected stun:HOST[:PORT] or turn:HOST[:PORT] URLs")
+            expected = "stun:HOST[:PORT] or turn:HOST[:PORT] URLs"
+            check.add(join(path, "urls"), f"got {server.get('urls')!r}, expected {expected}")
             continue
         for url in urls:
             if not url.startswith(ICE_SCHEMES):
-                p.add(f"{path}urls", f"got {url!r}, expected a stun:, stuns:, turn: or turns: URL")
-        username = p.get(server, "username", path, str, "")
-        credential = p.get(server, "credential", path, str, "")
+                check.add(join(path, "urls"), f"got {url!r}, expected a stun:, stuns:, turn: or turns: URL")
+        username = check.text(server, "username", path)
+        credential = check.text(server, "credential", path)
         if any(u.startswith(("turn:", "turns:")) for u in urls) and not (username and credential):
-            p.add(path.rstrip("."), "a TURN server needs username and credential")
+            check.add(path, "a TURN server needs username and credential")
         out.append(IceServerConfig(tuple(urls), username, credential))
     return tuple(out)
 
 
-def _check_policy(p: Problems, config: LessonConfig) -> None:
+def _check_policy(check: Checks, config: LessonConfig) -> None:
     """``ice_transport_policy``: all or relay, and relay only with a TURN server to relay through."""
     policy = config.ice_transport_policy
     if policy not in ICE_TRANSPORT_POLICIES:
-        p.add("lesson.ice_transport_policy", f"got {policy!r}, expected \"all\" or \"relay\"")
+        check.add("lesson.ice_transport_policy", f"got {policy!r}, expected \"all\" or \"relay\"")
     turn = any(u.startswith(("turn:", "turns:")) for s in config.ice_servers for u in s.urls)
     if policy == "relay" and not turn:
-        p.add(
+        check.add(
             "lesson.ice_transport_policy",
             'got "relay" without a TURN server: add a [[lesson.ice_servers]] with a turn: URL, username and credential',
         )
 
 
-def _video(p: Problems, spec: Mapping[str, Any], declared: Mapping[str, str]) -> dict[str, VideoSettings]:
+def _video(check: Checks, spec: Mapping[str, Any], declared: Mapping[str, str]) -> dict[str, VideoSettings]:
     out = {}
-    for name, table in section(p, spec, "video").items():
-        path = f"lesson.video.{name}."
+    for name, table in check.section(spec, "video").items():
+        path = f"lesson.video.{name}"
         if name not in ("camera", "courseware", *declared):
-            p.add(f"lesson.video.{name}", "expected camera, courseware or a source declared in [sources]")
+            check.add(f"lesson.video.{name}", "expected camera, courseware or a source declared in [sources]")
             continue
         if not isinstance(table, dict):
-            p.add(f"lesson.video.{name}", "expected a table { size, fps, bitrate_kbps }")
+            check.table(table, path, expected="a table { size, fps, bitrate_kbps }")
             continue
-        p.known(table, path, _VIDEO)
+        check.known(table, path, _VIDEO)
         base = COURSEWARE if name == "courseware" or declared.get(name) == "screen" else CAMERA
         out[name] = VideoSettings(
-            _size(p, table, path, base.size),
-            positive(p, table, "fps", path, base.fps),
-            int(positive(p, table, "bitrate_kbps", path, base.bitrate_kbps)),
+            _size(check, table, path, base.size),
+            check.positive(table, "fps", path, base.fps),
+            int(check.positive(table, "bitrate_kbps", path, base.bitrate_kbps)),
         )
     return out
 
 
-def _size(p: Problems, table: Mapping[str, Any], path: str, default: tuple[int, int]) -> tuple[int, int]:
+def _size(check: Checks, table: Mapping[str, Any], path: str, default: tuple[int, int]) -> tuple[int, int]:
     if "size" not in table:
         return default
-    text = p.get(table, "size", path, str, "")
+    text = check.text(table, "size", path)
     match = re.fullmatch(r"(\d+)x(\d+)", text)
     if not match or int(match.group(1)) % 2 or int(match.group(2)) % 2 or int(match.group(1)) < 16:
-        p.add(f"{path}size", f"got {text!r}, expected WIDTHxHEIGHT in even numbers, e.g. 1280x720")
+        check.add(join(path, "size"), f"got {text!r}, expected WIDTHxHEIGHT in even numbers, e.g. 1280x720")
         return default
     return int(match.group(1)), int(match.group(2))
 
 
-def _sites(p: Problems, spec: Mapping[str, Any]) -> dict[str, str]:
+def _sites(check: Checks, spec: Mapping[str, Any]) -> dict[str, str]:
     out = {}
-    for agent, site in section(p, spec, "sites").items():
+    for agent, site in check.section(spec, "sites").items():
         if not isinstance(site, str) or not site or any(c in site for c in "/+#"):
-            p.add(f"lesson.sites.{agent}", f"got {site!r}, expected the agent's site name")
+            check.add(f"lesson.sites.{agent}", f"got {site!r}, expected the agent's site name")
         else:
             out[agent] = site
     return out
 
 
-def _sfu(p: Problems, spec: Mapping[str, Any]) -> dict[str, Any]:  # keys of LessonConfig
+def _sfu(check: Checks, spec: Mapping[str, Any]) -> dict[str, Any]:  # keys of LessonConfig
     """``sfu``, ``sfu_room``, ``sfu_min_remotes``, ``sfu_timeout_s``."""
-    url = p.get(spec, "sfu", "lesson.", str, "")
+    url = check.text(spec, "sfu", "lesson")
     if url and not sfu_url_ok(url):
-        p.add("lesson.sfu", f"got {url!r}, expected Janus's HTTP API, e.g. http://sfu.school.lan:8088/janus")
+        check.add("lesson.sfu", f"got {url!r}, expected Janus's HTTP API, e.g. http://sfu.school.lan:8088/janus")
         url = ""
     for key in ("sfu_room", "sfu_min_remotes", "sfu_timeout_s"):
         if key in spec and "sfu" not in spec:
-            p.add(f"lesson.{key}", "set without lesson.sfu (the SFU's URL)")
-    room = p.get(spec, "sfu_room", "lesson.", int, 0)
-    if "sfu_room" in spec and not 0 < room <= SFU_ROOM_MAX:
-        p.add("lesson.sfu_room", f"got {room!r}, expected a VideoRoom number 1..{SFU_ROOM_MAX}")
-        room = 0
-    least = p.get(spec, "sfu_min_remotes", "lesson.", int, 1)
-    if least < 1:
-        p.add("lesson.sfu_min_remotes", f"got {least!r}, expected a number of remote classrooms, at least 1")
-        least = 1
-    timeout = positive(p, spec, "sfu_timeout_s", "lesson.", 10.0)
+            check.add(f"lesson.{key}", "set without lesson.sfu (the SFU's URL)")
+    rooms = f"a VideoRoom number 1..{SFU_ROOM_MAX}"
+    room = check.integer(spec, "sfu_room", "lesson", 0, low=1, high=SFU_ROOM_MAX, expected=rooms)
+    remotes = "a number of remote classrooms, at least 1"
+    least = check.integer(spec, "sfu_min_remotes", "lesson", 1, low=1, expected=remotes)
+    timeout = check.positive(spec, "sfu_timeout_s", "lesson", 10.0)
     return {"sfu": url, "sfu_room": room, "sfu_min_remotes": least, "sfu_timeout_s": timeout}
 

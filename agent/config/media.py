@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.config.checks import Problems, non_negative, positive, resolve_path, section
+from agent.config.paths import resolve_path
 from agent.lesson.pictures import EXPECTED as LESSON_PICTURES
 from agent.lesson.pictures import PictureRef
 from agent.sources import EXPECTED, source_kind
+from drivers.checks import Checks, at, join
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,17 +77,17 @@ class UploadConfig:
         return max(1, int(self.chunk_mib * 2**20))
 
 
-def parse_sources(p: Problems, data: Mapping[str, Any]) -> tuple[SourceConfig, ...]:
+def parse_sources(check: Checks, data: Mapping[str, Any]) -> tuple[SourceConfig, ...]:
     """``[sources]``: id -> URL, each URL of a kind the agent can open."""
     out = []
     for source_id, url in data.items():
         path = f"sources.{source_id}"
         if any(c in source_id for c in "/+#") or not source_id.isprintable():
-            p.add(path, "expected a name without / + #")
+            check.add(path, "expected a name without / + #")
         elif not isinstance(url, str):
-            p.add(path, f"got {url!r}, expected a URL string ({EXPECTED})")
+            check.add(path, f"got {url!r}, expected a URL string ({EXPECTED})")
         elif source_kind(url) is None:
-            p.add(path, f"got {url!r}, expected {EXPECTED}")
+            check.add(path, f"got {url!r}, expected {EXPECTED}")
         else:
             out.append(SourceConfig(source_id, url))
     return tuple(out)
@@ -99,54 +100,60 @@ _RECORDING = {
 
 
 def parse_recording(
-    p: Problems, data: Mapping[str, Any], data_dir: Path, base: Path, sources: tuple[SourceConfig, ...]
+    check: Checks, data: Mapping[str, Any], data_dir: Path, base: Path, sources: tuple[SourceConfig, ...]
 ) -> RecordingConfig | None:
     """``[recording]`` (and the ``[director]`` it may use), or None when absent."""
     if "recording" not in data:
         return None
-    rec = section(p, data, "recording")
-    p.known(rec, "recording.", _RECORDING)
+    rec = check.section(data, "recording")
+    check.known(rec, "recording", _RECORDING)
     declared = {s.id for s in sources}
-    roles = p.get(rec, "sources", "recording.", list, [s.id for s in sources][:1])
+    roles = check.array(rec, "sources", "recording", [s.id for s in sources][:1])
     for i, name in enumerate(roles):
         if name not in declared and not _lesson_picture(data, name):
             expected = LESSON_PICTURES if "lesson" in data else "a source declared in [sources]"
-            p.add(f"recording.sources[{i}]", f"got {name!r}, expected {expected}")
-    size = _size(p, rec)
+            check.add(at("recording.sources", i), f"got {name!r}, expected {expected}")
+    size = _size(check, rec)
     config = RecordingConfig(
-        dir=resolve_path(base, p.get(rec, "dir", "recording.", str, "")) if "dir" in rec else data_dir / "recordings",
-        layout=p.get(rec, "layout", "recording.", str, "single"),
+        dir=resolve_path(base, check.text(rec, "dir", "recording")) if "dir" in rec else data_dir / "recordings",
+        layout=check.text(rec, "layout", "recording", "single"),
         sources=tuple(str(r) for r in roles),
         size=size,
-        fps=positive(p, rec, "fps", "recording.", 25.0),
-        corner=p.get(rec, "corner", "recording.", str, "bottom-right"),
-        fragment_s=positive(p, rec, "fragment_s", "recording.", 2.0),
-        segment_s=positive(p, rec, "segment_s", "recording.", 600.0),
-        audio=p.get(rec, "audio", "recording.", str, "silence"),
-        bitrate_mbps=positive(p, rec, "bitrate_mbps", "recording.", 4.0),
-        planned_minutes=positive(p, rec, "planned_minutes", "recording.", 45.0),
-        disk_min_free_gb=non_negative(p, rec, "disk_min_free_gb", 1.0),
-        retention_days=positive(p, rec, "retention_days", "recording.", 30.0),
-        director=_director(p, data, tuple(str(r) for r in roles)) if "director" in data else None,
-        resource_mode=p.get(rec, "resource_mode", "recording.", bool, False),
+        fps=check.positive(rec, "fps", "recording", 25.0),
+        corner=check.text(rec, "corner", "recording", "bottom-right"),
+        fragment_s=check.positive(rec, "fragment_s", "recording", 2.0),
+        segment_s=check.positive(rec, "segment_s", "recording", 600.0),
+        audio=check.text(rec, "audio", "recording", "silence"),
+        bitrate_mbps=check.positive(rec, "bitrate_mbps", "recording", 4.0),
+        planned_minutes=check.positive(rec, "planned_minutes", "recording", 45.0),
+        disk_min_free_gb=check.non_negative(rec, "disk_min_free_gb", "recording", 1.0),
+        retention_days=check.positive(rec, "retention_days", "recording", 30.0),
+        director=_director(check, data, tuple(str(r) for r in roles)) if "director" in data else None,
+        resource_mode=check.flag(rec, "resource_mode", "recording", False),
     )
     rtsp = {s.id for s in sources if source_kind(s.url) == "rtsp"}
     if config.audio in declared and config.audio not in rtsp:
-        p.add("recording.audio", f"got {config.audio!r}, expected an rtsp source (only cameras carry sound)")
+        check.add("recording.audio", f"got {config.audio!r}, expected an rtsp source (only cameras carry sound)")
     elif config.audio not in ("silence", "tone", "none", "mic", *rtsp) and not config.audio.startswith("mic:"):
         expected = "silence, tone, none, mic, mic:DEVICE or an rtsp source"
-        p.add("recording.audio", f"got {config.audio!r}, expected {expected}")
+        check.add("recording.audio", f"got {config.audio!r}, expected {expected}")
     pictures = [s for s in config.sources if s not in declared]
     if config.resource_mode and pictures:  # a lesson picture comes and goes: no file of its own to keep
-        p.add("recording.resource_mode", f"expected false: {', '.join(pictures)} are lesson pictures, not room sources")
+        check.add(
+            "recording.resource_mode",
+            f"expected false: {', '.join(pictures)} are lesson pictures, not room sources",
+        )
     if config.fragment_s > config.segment_s:
-        p.add("recording.fragment_s", f"got {config.fragment_s:g}, expected at most segment_s ({config.segment_s:g})")
+        check.add(
+            "recording.fragment_s",
+            f"got {config.fragment_s:g}, expected at most segment_s ({config.segment_s:g})",
+        )
     if not roles:
-        p.add("recording.sources", "missing (declare [sources] and name them here in role order)")
-    elif not any(i.startswith("recording.sources") for i in p.items):
-        _layout(p, config)
+        check.add("recording.sources", "missing (declare [sources] and name them here in role order)")
+    elif not any(i.startswith("recording.sources") for i in check.problems):
+        _layout(check, config)
     if config.layout == "directed" and config.director is None:
-        p.add("recording.layout", "got 'directed', expected a [director] section with its rules")
+        check.add("recording.layout", "got 'directed', expected a [director] section with its rules")
     return config
 
 
@@ -155,79 +162,81 @@ def _lesson_picture(data: Mapping[str, Any], name: object) -> bool:
     return "lesson" in data and isinstance(name, str) and PictureRef.parse(name) is not None
 
 
-def _director(p: Problems, data: Mapping[str, Any], roles: tuple[str, ...]) -> DirectorConfig:
+def _director(check: Checks, data: Mapping[str, Any], roles: tuple[str, ...]) -> DirectorConfig:
     """``[director]``: rules and thresholds name the recording's sources; every problem is reported."""
     from streaming.director import DirectorError, parse_when
 
-    spec = section(p, data, "director")
-    p.known(spec, "director.", {"rules", "hold_s", "thresholds"})
+    spec = check.section(data, "director")
+    check.known(spec, "director", {"rules", "hold_s", "thresholds"})
     expected = f"expected one of the recording's sources ({', '.join(roles)})"
-    hold_s = non_negative(p, spec, "hold_s", 5.0, "director.")
+    hold_s = check.non_negative(spec, "hold_s", "director", 5.0)
     thresholds = []
-    for name, value in p.get(spec, "thresholds", "director.", dict, {}).items():
+    for name, value in check.mapping(spec, "thresholds", "director").items():
         if name not in roles:
-            p.add(f"director.thresholds.{name}", f"unknown source, {expected}")
+            check.add(f"director.thresholds.{name}", f"unknown source, {expected}")
         elif isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-            p.add(f"director.thresholds.{name}", f"got {value!r}, expected a number from 0 to 1")
+            check.add(f"director.thresholds.{name}", f"got {value!r}, expected a number from 0 to 1")
         else:
             thresholds.append((name, float(value)))
     rules = []
-    raw = p.get(spec, "rules", "director.", list, [])
+    raw = check.array(spec, "rules", "director")
     if not raw:
-        p.add("director.rules", 'missing (e.g. [{ when = "courseware active", show = "courseware" }, ...])')
+        check.add("director.rules", 'missing (e.g. [{ when = "courseware active", show = "courseware" }, ...])')
     for i, rule in enumerate(raw):
-        path = f"director.rules[{i}]."
+        path = at("director.rules", i)
         if not isinstance(rule, dict):
-            p.add(f"director.rules[{i}]", f"got {rule!r}, expected a table {{ when = ..., show = ... }}")
+            check.table(rule, path, expected="a table { when = ..., show = ... }")
             continue
-        p.known(rule, path, {"when", "show"})
-        when, show = p.get(rule, "when", path, str, ""), p.get(rule, "show", path, str, "")
+        check.known(rule, path, {"when", "show"})
+        when, show = check.text(rule, "when", path), check.text(rule, "show", path)
         try:
             watches = parse_when(when)
         except DirectorError as exc:
-            p.add(f"{path}when", str(exc))
+            check.add(join(path, "when"), str(exc))
         else:
             if watches is not None and watches not in roles:
-                p.add(f"{path}when", f"got {when!r}: {watches!r} is not a source, {expected}")
+                check.add(join(path, "when"), f"got {when!r}: {watches!r} is not a source, {expected}")
         if show not in roles:
-            p.add(f"{path}show", f"got {show!r}, {expected}")
+            check.add(join(path, "show"), f"got {show!r}, {expected}")
         rules.append((when, show))
     return DirectorConfig(tuple(rules), hold_s, tuple(thresholds))
 
 
-def _layout(p: Problems, config: RecordingConfig) -> None:
+def _layout(check: Checks, config: RecordingConfig) -> None:
     """Check the layout with the compositor's own rules (the media stack is loaded: there are sources)."""
     from streaming.compose import Layout, LayoutError
 
     try:
         Layout(config.layout, config.sources, config.size, config.corner)
     except LayoutError as exc:
-        p.add("recording.layout", str(exc))
+        check.add("recording.layout", str(exc))
 
 
-def _size(p: Problems, rec: Mapping[str, Any]) -> tuple[int, int]:
-    text = p.get(rec, "size", "recording.", str, "1280x720")
+def _size(check: Checks, rec: Mapping[str, Any]) -> tuple[int, int]:
+    text = check.text(rec, "size", "recording", "1280x720")
     match = re.fullmatch(r"(\d+)x(\d+)", text)
     if not match or int(match.group(1)) % 2 or int(match.group(2)) % 2:
-        p.add("recording.size", f"got {text!r}, expected WIDTHxHEIGHT in even numbers, e.g. 1280x720")
+        check.add("recording.size", f"got {text!r}, expected WIDTHxHEIGHT in even numbers, e.g. 1280x720")
         return 1280, 720
     return int(match.group(1)), int(match.group(2))
 
 
-def parse_upload(p: Problems, data: Mapping[str, Any]) -> UploadConfig | None:
-    """``[upload]``: where finished recordings go, or None when absent."""
+def parse_upload(check: Checks, data: Mapping[str, Any]) -> UploadConfig | None:
     """``[upload] url, token, chunk_mib`` (see agent.recording.upload); None when the section is absent."""
     if "upload" not in data:
         return None
-    spec = section(p, data, "upload")
-    p.known(spec, "upload.", {"url", "token", "chunk_mib"})
-    url = p.get(spec, "url", "upload.", str, "")
+    spec = check.section(data, "upload")
+    check.known(spec, "upload", {"url", "token", "chunk_mib"})
+    url = check.text(spec, "url", "upload")
     if not re.fullmatch(r"https?://[^/\s]+/?", url):
-        p.add("upload.url", f"got {url!r}, expected classroom-central's address, e.g. http://central:8080")
-    token = p.get(spec, "token", "upload.", str, "")
+        check.add("upload.url", f"got {url!r}, expected classroom-central's address, e.g. http://central:8080")
+    token = check.text(spec, "token", "upload")
     if len(token) < 16:
-        p.add("upload.token", "expected this agent's upload token (16 characters or more, registered at the centre)")
-    chunk = positive(p, spec, "chunk_mib", "upload.", 4.0)
+        check.add(
+            "upload.token",
+            "expected this agent's upload token (16 characters or more, registered at the centre)",
+        )
+    chunk = check.positive(spec, "chunk_mib", "upload", 4.0)
     if chunk > 8:
-        p.add("upload.chunk_mib", f"got {chunk:g}, expected at most 8")
+        check.add("upload.chunk_mib", f"got {chunk:g}, expected at most 8")
     return UploadConfig(url.rstrip("/"), token, min(chunk, 8.0))

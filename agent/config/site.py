@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.config.checks import Problems, positive, resolve_path, section
 from agent.config.lesson import LessonConfig, parse_lesson
 from agent.config.media import (
     DirectorConfig,
@@ -23,10 +22,12 @@ from agent.config.media import (
     parse_sources,
     parse_upload,
 )
+from agent.config.paths import resolve_path
 from agent.errors import ConfigError
 from agent.timetable.model import Timetable, TimetableError
 from contract.errors import AddressError
 from contract.mqtt import BrokerAddress
+from drivers.checks import Checks, at, join
 from drivers.errors import ArgumentError, ProfileError
 from drivers.profile import find_profile
 from drivers.profile_model import Profile
@@ -107,26 +108,26 @@ def parse_config(
     data: Mapping[str, Any], *, base: Path = Path("."), broker_url: str | None = None, source: str = "config"
 ) -> SiteConfig:
     """Check a parsed config mapping (see `load_config`)."""
-    p = Problems()
-    p.known(data, "", _TOP)
-    ident = {k: _ident(p, data, k) for k in ("agent_id", "site")}
-    room = p.get(data, "room", "", str, "")
+    check = Checks()
+    check.known(data, "", _TOP)
+    ident = {k: _ident(check, data, k) for k in ("agent_id", "site")}
+    room = check.text(data, "room", "")
     if not room:
-        p.add("room", "missing (the room's name, shown to technicians)")
-    broker = _broker(p, data.get("broker", {}), broker_url)
-    devices = _devices(p, data.get("devices", []))
-    sections = {name: section(p, data, name) for name in ("intervals", "http", "health", "outbox")}
+        check.add("room", "missing (the room's name, shown to technicians)")
+    broker = _broker(check, data.get("broker", {}), broker_url)
+    devices = _devices(check, data.get("devices", []))
+    sections = {name: check.section(data, name) for name in ("intervals", "http", "health", "outbox")}
     intervals, http, health, outbox = (sections[n] for n in ("intervals", "http", "health", "outbox"))
-    p.known(intervals, "intervals.", {"telemetry_s"})
-    p.known(http, "http.", {"host", "port", "pin", "allowed_origins"})
-    p.known(health, "health.", {"disk_path", "disk_low_percent"})
-    p.known(outbox, "outbox.", {"max_age_h", "max_rows"})
-    data_dir = resolve_path(base, p.get(data, "data_dir", "", str, "var"))
-    sources = parse_sources(p, section(p, data, "sources"))
-    recording = parse_recording(p, data, data_dir, base, sources)
+    check.known(intervals, "intervals", {"telemetry_s"})
+    check.known(http, "http", {"host", "port", "pin", "allowed_origins"})
+    check.known(health, "health", {"disk_path", "disk_low_percent"})
+    check.known(outbox, "outbox", {"max_age_h", "max_rows"})
+    data_dir = resolve_path(base, check.text(data, "data_dir", "", "var"))
+    sources = parse_sources(check, check.section(data, "sources"))
+    recording = parse_recording(check, data, data_dir, base, sources)
     if "director" in data and recording is None:
-        p.add("director", "expected [recording] too (the director chooses a recording's main picture)")
-    timetable = _timetable(p, data)
+        check.add("director", "expected [recording] too (the director chooses a recording's main picture)")
+    timetable = _timetable(check, data)
     config = SiteConfig(
         agent_id=ident["agent_id"],
         site=ident["site"],
@@ -134,154 +135,147 @@ def parse_config(
         data_dir=data_dir,
         broker=broker or BrokerAddress("127.0.0.1", 1883),
         devices=devices,
-        telemetry_s=positive(p, intervals, "telemetry_s", "intervals.", 10.0),
-        http_host=p.get(http, "host", "http.", str, "127.0.0.1"),
-        http_port=_port(p, http, "port", "http.", 8765),
-        http_pin=_pin(p, http),
-        http_allowed_origins=_origins(p, http),
-        disk_path=resolve_path(base, p.get(health, "disk_path", "health.", str, ".")),
-        disk_low_percent=positive(p, health, "disk_low_percent", "health.", 10.0),
-        outbox_max_age_h=positive(p, outbox, "max_age_h", "outbox.", 72.0),
-        outbox_max_rows=int(positive(p, outbox, "max_rows", "outbox.", 100_000)),
+        telemetry_s=check.positive(intervals, "telemetry_s", "intervals", 10.0),
+        http_host=check.text(http, "host", "http", "127.0.0.1"),
+        http_port=check.integer(http, "port", "http", 8765, low=0, high=65535, expected="a port 0..65535"),
+        http_pin=_pin(check, http),
+        http_allowed_origins=_origins(check, http),
+        disk_path=resolve_path(base, check.text(health, "disk_path", "health", ".")),
+        disk_low_percent=check.positive(health, "disk_low_percent", "health", 10.0),
+        outbox_max_age_h=check.positive(outbox, "max_age_h", "outbox", 72.0),
+        outbox_max_rows=int(check.positive(outbox, "max_rows", "outbox", 100_000)),
         sources=sources,
         recording=recording,
         timetable=timetable,
-        upload=parse_upload(p, data),
-        lesson=parse_lesson(p, data, sources),
+        upload=parse_upload(check, data),
+        lesson=parse_lesson(check, data, sources),
     )
-    if p.items:
-        raise ConfigError(f"{source}: {len(p.items)} problem(s):\n  " + "\n  ".join(p.items))
+    if check.problems:
+        raise ConfigError(f"{source}: {len(check.problems)} problem(s):\n  " + "\n  ".join(check.problems))
     return config
 
 
-def _timetable(p: Problems, data: Mapping[str, Any]) -> Timetable:
+def _timetable(check: Checks, data: Mapping[str, Any]) -> Timetable:
     """``[timetable]`` (see agent.timetable.model); its problems join the others."""
     if "timetable" not in data:
         return Timetable()
     try:
         return Timetable.from_dict(data["timetable"])
     except TimetableError as exc:
-        p.items.extend(exc.problems)
+        check.extend(exc.problems)
         return Timetable()
 
 
-def _ident(p: Problems, data: Mapping[str, Any], key: str) -> str:
-    value = p.get(data, key, "", str, "")
+def _ident(check: Checks, data: Mapping[str, Any], key: str) -> str:
+    value = check.text(data, key, "")
     if not value:
-        p.add(key, "missing")
+        check.add(key, "missing")
     elif any(c in value for c in "/+#") or not value.isprintable() or value.startswith("_"):
-        p.add(key, f"got {value!r}, expected a name without / + # that does not start with _")
+        check.add(key, f"got {value!r}, expected a name without / + # that does not start with _")
     return str(value)
 
 
-def _port(p: Problems, data: Mapping[str, Any], key: str, path: str, default: int) -> int:
-    value = p.get(data, key, path, int, default)
-    if not 0 <= value <= 65535:
-        p.add(f"{path}{key}", f"got {value!r}, expected a port 0..65535")
-        return default
-    return int(value)
-
-
-def _broker(p: Problems, data: object, override: str | None) -> BrokerAddress | None:
+def _broker(check: Checks, data: object, override: str | None) -> BrokerAddress | None:
     if not isinstance(data, dict):
-        p.add("broker", f"got {data!r}, expected a table [broker]")
+        check.table(data, "broker", expected="a table [broker]")
         return None
-    p.known(data, "broker.", {"url", "username", "password", "ca_file", "cert_file", "key_file"})
-    url = override or p.get(data, "url", "broker.", str, "mqtt://127.0.0.1:1883")
+    check.known(data, "broker", {"url", "username", "password", "ca_file", "cert_file", "key_file"})
+    url = override or check.text(data, "url", "broker", "mqtt://127.0.0.1:1883")
     try:
         return BrokerAddress.parse(
             url,
             **{
-                k: p.get(data, k, "broker.", str, "")
+                k: check.text(data, k, "broker")
                 for k in ("username", "password", "ca_file", "cert_file", "key_file")
             },
         )
     except AddressError as exc:
-        p.add("broker.url" if not override else "--broker", str(exc))
+        check.add("broker.url" if not override else "--broker", str(exc))
         return None
 
 
-def _devices(p: Problems, data: object) -> tuple[DeviceConfig, ...]:
+def _devices(check: Checks, data: object) -> tuple[DeviceConfig, ...]:
     if not isinstance(data, list):
-        p.add("devices", f"got {data!r}, expected [[devices]] tables")
+        check.add("devices", f"got {data!r}, expected [[devices]] tables")
         return ()
     out: list[DeviceConfig] = []
     seen: set[str] = set()
     for i, dev in enumerate(data):
-        path = f"devices[{i}]."
+        path = at("devices", i)
         if not isinstance(dev, dict):
-            p.add(f"devices[{i}]", "expected a table")
+            check.table(dev, path)
             continue
-        p.known(dev, path, {"id", "profile", "address", "poll_s", "presets"})
-        dev_id = p.get(dev, "id", path, str, "")
+        check.known(dev, path, {"id", "profile", "address", "poll_s", "presets"})
+        dev_id = check.text(dev, "id", path)
         if not dev_id or any(c in dev_id for c in "/+#"):
-            p.add(f"{path}id", f"got {dev_id!r}, expected a name without / + #")
+            check.add(join(path, "id"), f"got {dev_id!r}, expected a name without / + #")
         elif dev_id in seen:
-            p.add(f"{path}id", f"duplicate device id {dev_id!r}")
+            check.add(join(path, "id"), f"duplicate device id {dev_id!r}")
         seen.add(dev_id)
-        address = p.get(dev, "address", path, str, "")
+        address = check.text(dev, "address", path)
         if not address:
-            p.add(f"{path}address", "missing (a serial port, tcp://HOST:PORT, udp://HOST:PORT or sim)")
-        profile = _profile(p, dev, path)
-        poll = positive(p, dev, "poll_s", path, profile.poll_interval_s if profile else 10.0)
-        presets = _presets(p, dev, path, profile)
+            check.add(join(path, "address"), "missing (a serial port, tcp://HOST:PORT, udp://HOST:PORT or sim)")
+        profile = _profile(check, dev, path)
+        poll = check.positive(dev, "poll_s", path, profile.poll_interval_s if profile else 10.0)
+        presets = _presets(check, dev, path, profile)
         if profile is not None and dev_id and address:
             out.append(DeviceConfig(dev_id, profile, address, poll, presets))
     return tuple(out)
 
 
-def _presets(p: Problems, dev: Mapping[str, Any], path: str, profile: Profile | None) -> dict[int, str]:
+def _presets(check: Checks, dev: Mapping[str, Any], path: str, profile: Profile | None) -> dict[int, str]:
     """``presets = {1 = "讲台", ...}``: a camera's preset numbers (0..255) and the names the page shows."""
     if "presets" not in dev:
         return {}
-    table = p.get(dev, "presets", path, dict, {})
+    table = check.mapping(dev, "presets", path)
     if profile is not None and profile.kind != "camera":
-        p.add(f"{path}presets", f"got presets on a {profile.kind}, expected them only on a camera")
+        check.add(join(path, "presets"), f"got presets on a {profile.kind}, expected them only on a camera")
         return {}
     out: dict[int, str] = {}
     for key, name in table.items():
-        where = f"{path}presets.{key}"
+        where = join(path, f"presets.{key}")
         if not key.isdigit() or not 0 <= int(key) <= 255:
-            p.add(where, f"got preset number {key!r}, expected a number 0..255")
+            check.add(where, f"got preset number {key!r}, expected a number 0..255")
         elif not isinstance(name, str) or not name.strip():
-            p.add(where, f"got {name!r}, expected the preset's name (e.g. \"讲台\")")
+            check.add(where, f"got {name!r}, expected the preset's name (e.g. \"讲台\")")
         else:
             out[int(key)] = name.strip()
     return dict(sorted(out.items()))
 
 
-def _pin(p: Problems, http: Mapping[str, Any]) -> str:
+def _pin(check: Checks, http: Mapping[str, Any]) -> str:
     """``[http] pin``: 4 to 12 digits (a string, so that a leading 0 stays)."""
     if isinstance(http.get("pin"), int) and not isinstance(http.get("pin"), bool):
-        p.add("http.pin", "got a number, expected the PIN in quotes (a leading 0 would be lost), e.g. \"2468\"")
+        check.add("http.pin", "got a number, expected the PIN in quotes (a leading 0 would be lost), e.g. \"2468\"")
         return ""
-    value = p.get(http, "pin", "http.", str, "")
+    value = check.text(http, "pin", "http")
     if value and not (value.isascii() and value.isdigit() and 4 <= len(value) <= 12):
-        p.add("http.pin", f"got {len(value)} characters, expected 4 to 12 digits in quotes, e.g. \"2468\"")
+        check.add("http.pin", f"got {len(value)} characters, expected 4 to 12 digits in quotes, e.g. \"2468\"")
         return ""
     return str(value)
 
 
-def _origins(p: Problems, http: Mapping[str, Any]) -> tuple[str, ...]:
+def _origins(check: Checks, http: Mapping[str, Any]) -> tuple[str, ...]:
     """``[http] allowed_origins``: ``scheme://host[:port]`` of the sites that may use WHEP/WHIP from a browser."""
     out = []
-    for i, origin in enumerate(p.get(http, "allowed_origins", "http.", list, [])):
+    for i, origin in enumerate(check.array(http, "allowed_origins", "http")):
         if not isinstance(origin, str) or not re.fullmatch(r"https?://[^/\s?#]+", origin):
-            p.add(f"http.allowed_origins[{i}]", f"got {origin!r}, expected an origin like https://central.example:8080")
+            expected = "an origin like https://central.example:8080"
+            check.add(at("http.allowed_origins", i), f"got {origin!r}, expected {expected}")
         else:
             out.append(origin.lower())
     return tuple(out)
 
 
-def _profile(p: Problems, dev: Mapping[str, Any], path: str) -> Profile | None:
-    name = p.get(dev, "profile", path, str, "")
+def _profile(check: Checks, dev: Mapping[str, Any], path: str) -> Profile | None:
+    name = check.text(dev, "profile", path)
     if not name:
-        p.add(f"{path}profile", "missing")
+        check.add(join(path, "profile"), "missing")
         return None
     try:
         return find_profile(name)
     except (ArgumentError, ProfileError) as exc:
-        p.add(f"{path}profile", str(exc))
+        check.add(join(path, "profile"), str(exc))
         return None
 
 
