@@ -19,6 +19,7 @@ from typing import Any
 from agent.commands.table import Arg, CommandDef, CommandTable, Rejected
 from agent.store import connect
 from agent.timetable.model import Timetable, TimetableError
+from agent.timetable.parse import parse_timetable
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ class Schedule:
         stored = store.load()
         if stored is not None:
             try:
-                self._stored = (Timetable.from_dict(stored.data), stored)
+                self._stored = (parse_timetable(stored.data), stored)
             except TimetableError as exc:
                 log.error("stored timetable (set %s by %s) ignored: %s", stored.set_at, stored.set_by, exc)
 
@@ -119,7 +120,7 @@ class TimetableArg(Arg):
             except json.JSONDecodeError as exc:
                 raise Rejected(f"{self.name}: not valid JSON: {exc}") from None
         try:
-            return Timetable.from_dict(value, self.name)
+            return parse_timetable(value, self.name)
         except TimetableError as exc:
             raise Rejected("; ".join(exc.problems)) from None
 

@@ -25,6 +25,7 @@ from agent.config.media import (
 from agent.config.paths import resolve_path
 from agent.errors import ConfigError
 from agent.timetable.model import Timetable, TimetableError
+from agent.timetable.parse import parse_timetable
 from contract.errors import AddressError
 from contract.mqtt import BrokerAddress
 from drivers.checks import Checks, at, join
@@ -160,7 +161,7 @@ def _timetable(check: Checks, data: Mapping[str, Any]) -> Timetable:
     if "timetable" not in data:
         return Timetable()
     try:
-        return Timetable.from_dict(data["timetable"])
+        return parse_timetable(data["timetable"])
     except TimetableError as exc:
         check.extend(exc.problems)
         return Timetable()

@@ -138,15 +138,8 @@ class Timetable:
     skip_dates: tuple[tuple[date, date], ...] = ()
     makeup_days: tuple[tuple[date, int], ...] = ()
 
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "timetable") -> Timetable:
-        """Check a timetable mapping; TimetableError lists every problem found."""
-        from agent.timetable.parse import parse_timetable  # the parser builds this class: imported late
-
-        return parse_timetable(data, path)
-
     def to_dict(self) -> dict[str, Any]:
-        """The JSON/TOML form, accepted back by `from_dict`."""
+        """The JSON/TOML form, accepted back by `agent.timetable.parse.parse_timetable`."""
         return {
             "timezone": self.timezone,
             "power_on_before_min": self.power_on_before_min,

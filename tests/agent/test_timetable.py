@@ -15,6 +15,7 @@ import pytest
 from agent.commands.schedule import Schedule, TimetableStore, register_schedule_commands
 from agent.commands.table import Arg, CommandDef, CommandTable, Failed, ListArg, Rejected
 from agent.timetable.model import Timetable, TimetableError, is_timetable_main, next_change, plan, timetable_main
+from agent.timetable.parse import parse_timetable
 from agent.timetable.scheduler import SchedulerService
 
 BEIJING = timezone(timedelta(hours=8))
@@ -56,7 +57,7 @@ def test_every_problem_is_reported_at_once_with_its_key_path() -> None:
         ],
     }
     with pytest.raises(TimetableError) as caught:
-        Timetable.from_dict(bad)
+        parse_timetable(bad)
     problems = caught.value.problems
     expected = [
         "timetable.timezone:",
@@ -83,7 +84,7 @@ def test_overlapping_lessons_on_a_day_are_named() -> None:
         ]
     }
     with pytest.raises(TimetableError) as caught:
-        Timetable.from_dict(data)
+        parse_timetable(data)
     assert caught.value.problems == (
         "timetable.lessons[1]: overlaps lessons[0] (语文 08:00-08:45 / 数学 08:40-09:20) on weekday 2",
         "timetable.lessons[2]: overlaps lessons[0] (语文 08:00-08:45 / 公开课 08:30-09:00) on 2025-09-01",
@@ -91,8 +92,8 @@ def test_overlapping_lessons_on_a_day_are_named() -> None:
 
 
 def test_round_trip_and_toml_native_times_and_dates() -> None:
-    timetable = Timetable.from_dict(TIMETABLE)
-    assert Timetable.from_dict(json.loads(json.dumps(timetable.to_dict()))) == timetable
+    timetable = parse_timetable(TIMETABLE)
+    assert parse_timetable(json.loads(json.dumps(timetable.to_dict()))) == timetable
     toml = tomllib.loads(
         """
         [timetable]
@@ -105,7 +106,7 @@ def test_round_trip_and_toml_native_times_and_dates() -> None:
         record = true
         """
     )
-    parsed = Timetable.from_dict(toml["timetable"])
+    parsed = parse_timetable(toml["timetable"])
     assert parsed.lessons[0].start == time(9, 0) and parsed.lessons[0].days == (6,)
     assert parsed.skip_dates == ((date(2025, 10, 1), date(2025, 10, 1)), (date(2025, 10, 2), date(2025, 10, 7)))
 
@@ -133,14 +134,14 @@ def test_round_trip_and_toml_native_times_and_dates() -> None:
     ],
 )
 def test_plan_says_what_should_be_true(when: datetime, lesson: str | None, record: str | None, on: bool) -> None:
-    now = plan(Timetable.from_dict(TIMETABLE), when)
+    now = plan(parse_timetable(TIMETABLE), when)
     assert (now.lesson.name if now.lesson else None) == lesson
     assert (now.should_record.lesson if now.should_record else None) == record
     assert now.devices_on is on
 
 
 def test_record_start_arguments_carry_teacher_and_layout() -> None:
-    timetable = Timetable.from_dict(TIMETABLE)
+    timetable = parse_timetable(TIMETABLE)
     monday = plan(timetable, at(MONDAY, "08:10")).should_record
     saturday = plan(timetable, at(date(2025, 9, 6), "09:10")).should_record
     assert monday is not None and monday.args() == {"lesson": "语文", "teacher": "王老师"}
@@ -149,7 +150,7 @@ def test_record_start_arguments_carry_teacher_and_layout() -> None:
 
 
 def test_next_change_is_the_next_boundary() -> None:
-    timetable = Timetable.from_dict(TIMETABLE)
+    timetable = parse_timetable(TIMETABLE)
     assert next_change(timetable, at(MONDAY, "07:00")) == at(MONDAY, "07:45")
     assert next_change(timetable, at(MONDAY, "08:10")) == at(MONDAY, "08:45")
     assert next_change(timetable, at(MONDAY, "11:00")) == at(MONDAY + timedelta(days=2), "07:45")
@@ -270,7 +271,7 @@ def recordings(room: Room) -> list[tuple[str, str, dict[str, Any]]]:
 async def test_a_school_day_records_each_marked_lesson_once_and_powers_the_displays() -> None:
     time = VirtualTime(at(MONDAY, "06:00"), until=at(MONDAY, "12:00"))
     room = Room(time)
-    await run_until_reached(scheduler(room, Timetable.from_dict(TIMETABLE), time), time)
+    await run_until_reached(scheduler(room, parse_timetable(TIMETABLE), time), time)
     off, on = {"on": False}, {"on": True}
     assert room.calls == [
         ("06:00:00", "panel.power", {"device": "panel-1", **off}),  # start-up applies the plan
@@ -289,7 +290,7 @@ async def test_a_school_day_records_each_marked_lesson_once_and_powers_the_displ
 async def test_booted_in_the_middle_of_a_lesson_records_at_once() -> None:
     time = VirtualTime(at(MONDAY, "08:20:17"), until=at(MONDAY, "09:00"))
     room = Room(time)
-    await run_until_reached(scheduler(room, Timetable.from_dict(TIMETABLE), time), time)
+    await run_until_reached(scheduler(room, parse_timetable(TIMETABLE), time), time)
     assert recordings(room) == [
         ("08:20:17", "record.start", {"lesson": "语文", "teacher": "王老师"}),
         ("08:45:00", "record.stop", {}),
@@ -299,7 +300,7 @@ async def test_booted_in_the_middle_of_a_lesson_records_at_once() -> None:
 async def test_booted_while_the_right_lesson_records_does_nothing_until_it_ends() -> None:
     time = VirtualTime(at(MONDAY, "08:20"), until=at(MONDAY, "09:00"))
     room = Room(time, recording="语文")
-    await run_until_reached(scheduler(room, Timetable.from_dict(TIMETABLE), time), time)
+    await run_until_reached(scheduler(room, parse_timetable(TIMETABLE), time), time)
     assert recordings(room) == [("08:45:00", "record.stop", {})]
 
 
@@ -307,7 +308,7 @@ async def test_a_failed_record_start_is_retried_until_it_succeeds() -> None:
     time = VirtualTime(at(MONDAY, "07:59"), until=at(MONDAY, "08:50"))
     room = Room(time)
     room.failures["record.start"] = 2
-    await run_until_reached(scheduler(room, Timetable.from_dict(TIMETABLE), time), time)
+    await run_until_reached(scheduler(room, parse_timetable(TIMETABLE), time), time)
     assert recordings(room) == [
         ("08:01:00", "record.start", {"lesson": "语文", "teacher": "王老师"}),  # 08:00 and 08:00:30 failed
         ("08:45:00", "record.stop", {}),
@@ -322,14 +323,14 @@ async def test_a_recording_stopped_by_hand_is_not_restarted_within_the_lesson() 
         room.recording = None
 
     time.hooks[at(MONDAY, "08:30")] = teacher_presses_stop
-    await run_until_reached(scheduler(room, Timetable.from_dict(TIMETABLE), time), time)
+    await run_until_reached(scheduler(room, parse_timetable(TIMETABLE), time), time)
     assert [(t, n) for t, n, _ in recordings(room)] == [("08:00:00", "record.start"), ("10:00:00", "record.start")]
 
 
 async def test_a_restarted_scheduler_resumes_the_lesson() -> None:
     time = VirtualTime(at(MONDAY, "07:59"), until=at(MONDAY, "08:30"))
     room = Room(time)
-    service = scheduler(room, Timetable.from_dict(TIMETABLE), time)
+    service = scheduler(room, parse_timetable(TIMETABLE), time)
     await run_until_reached(service, time)
     room.recording = None  # the recorder crashed with the agent
     time.until, time.reached = at(MONDAY, "08:50"), asyncio.Event()
@@ -350,7 +351,7 @@ async def test_a_dead_display_is_given_up_and_a_crashing_handler_does_not_stop_t
         raise RuntimeError("recorder bug")
 
     room.table.commands["record.stop"] = CommandDef("record.stop", (), crashing)
-    await run_until_reached(scheduler(room, Timetable.from_dict(TIMETABLE), time), time)
+    await run_until_reached(scheduler(room, parse_timetable(TIMETABLE), time), time)
     tried = 1_000 - room.failures["panel.power"]
     assert tried == 2 * 5 * 2  # two displays, five attempts, for the start-up "off" and the 07:45 "on"
     assert recordings(room) == [("08:00:00", "record.start", {"lesson": "语文", "teacher": "王老师"})]
@@ -360,7 +361,7 @@ async def test_a_dead_display_is_given_up_and_a_crashing_handler_does_not_stop_t
 async def test_schedule_set_replans_a_running_scheduler(tmp_path: Path) -> None:
     time = VirtualTime(at(MONDAY + timedelta(days=1), "13:55"), until=at(MONDAY + timedelta(days=1), "14:05"))
     room = Room(time)
-    schedule = Schedule(TimetableStore(tmp_path / "agent.db"), Timetable.from_dict(TIMETABLE), clock=time.clock)
+    schedule = Schedule(TimetableStore(tmp_path / "agent.db"), parse_timetable(TIMETABLE), clock=time.clock)
     service = SchedulerService(
         schedule.current, room.execute, clock=time.clock, is_recording=lambda: room.recording, sleep=time.sleep
     )
@@ -385,7 +386,7 @@ async def test_schedule_set_replans_a_running_scheduler(tmp_path: Path) -> None:
 
 async def test_schedule_set_rejects_a_bad_timetable_and_persists_a_good_one(tmp_path: Path) -> None:
     db = tmp_path / "agent.db"
-    configured = Timetable.from_dict({"lessons": [{"day": 5, "start": "08:00", "end": "08:45", "name": "音乐"}]})
+    configured = parse_timetable({"lessons": [{"day": 5, "start": "08:00", "end": "08:45", "name": "音乐"}]})
     changes: list[str] = []
     table = CommandTable()
     register_schedule_commands(table, Schedule(TimetableStore(db), configured), lambda: changes.append("x"))
@@ -402,7 +403,7 @@ async def test_schedule_set_rejects_a_bad_timetable_and_persists_a_good_one(tmp_
     assert ok.status == "succeeded" and ok.result["lessons"] == 4 and changes == ["x"]
 
     reopened = Schedule(TimetableStore(db), configured)  # as after a restart
-    assert reopened.current() == Timetable.from_dict(TIMETABLE)
+    assert reopened.current() == parse_timetable(TIMETABLE)
     described = reopened.describe()
     assert described["source"] == "command" and described["set_by"] == "centre" and described["set_at"]
     assert reopened.clear() is True
@@ -440,7 +441,7 @@ def live_day() -> Timetable:
     """LIVE with 英语 and 科学 recorded: a live lesson can be recorded too."""
     data = json.loads(json.dumps(LIVE))
     data["lessons"][0]["record"] = data["lessons"][2]["record"] = True
-    return Timetable.from_dict(data)
+    return parse_timetable(data)
 
 
 @pytest.mark.parametrize(
@@ -463,7 +464,7 @@ def live_day() -> Timetable:
 def test_plan_says_which_live_lesson_this_room_leads(
     when: datetime, lesson: str | None, mode: str | None, remotes: list[str] | None
 ) -> None:
-    live = plan(Timetable.from_dict(LIVE), when).should_lead
+    live = plan(parse_timetable(LIVE), when).should_lead
     assert (live.lesson if live else None) == lesson
     assert (live.args() if live else None) == ({"mode": mode, "remotes": remotes} if live else None)
     if live is not None:
@@ -482,22 +483,22 @@ def test_plan_says_which_live_lesson_this_room_leads(
     ],
 )
 def test_timetable_main_names_the_leader_of_the_lesson_on_now(when: datetime, main: str | None) -> None:
-    assert timetable_main(Timetable.from_dict(LIVE), when) == main
+    assert timetable_main(parse_timetable(LIVE), when) == main
 
 
 def test_the_main_may_be_named_by_id_or_by_site_and_id() -> None:
     by_site = json.loads(json.dumps(LIVE))
     by_site["lessons"][3]["main"] = "school-a/room-100"
     now = at(WEDNESDAY, "10:10")
-    assert is_timetable_main(Timetable.from_dict(LIVE), now, "school-b", "room-100")
-    assert is_timetable_main(Timetable.from_dict(by_site), now, "school-a", "room-100")
-    assert not is_timetable_main(Timetable.from_dict(by_site), now, "school-b", "room-100")
-    assert not is_timetable_main(Timetable.from_dict(LIVE), now, "school-a", "room-101")
+    assert is_timetable_main(parse_timetable(LIVE), now, "school-b", "room-100")
+    assert is_timetable_main(parse_timetable(by_site), now, "school-a", "room-100")
+    assert not is_timetable_main(parse_timetable(by_site), now, "school-b", "room-100")
+    assert not is_timetable_main(parse_timetable(LIVE), now, "school-a", "room-101")
 
 
 def test_a_main_lesson_just_after_midnight_is_answered_from_before_midnight() -> None:
     night = {"day": 2, "start": "00:02", "end": "00:30", "name": "夜", "main": "x"}
-    timetable = Timetable.from_dict({"lessons": [night]})
+    timetable = parse_timetable({"lessons": [night]})
     assert timetable_main(timetable, at(MONDAY, "23:58")) == "x"
     assert timetable_main(timetable, at(MONDAY, "23:56")) is None
 
@@ -516,7 +517,7 @@ def test_every_live_lesson_problem_is_reported_at_once() -> None:
         ]
     }
     with pytest.raises(TimetableError) as caught:
-        Timetable.from_dict(bad)
+        parse_timetable(bad)
     assert caught.value.problems == (
         "timetable.lessons[0].live: got 'broadcast', expected zhuandi or dual_teacher",
         "timetable.lessons[1].remotes: only with live = zhuandi or dual_teacher (a lesson this room leads)",
@@ -531,8 +532,8 @@ def test_every_live_lesson_problem_is_reported_at_once() -> None:
 
 
 def test_live_lessons_round_trip_through_schedule_set_and_toml() -> None:
-    timetable = Timetable.from_dict(LIVE)
-    assert Timetable.from_dict(json.loads(json.dumps(timetable.to_dict()))) == timetable
+    timetable = parse_timetable(LIVE)
+    assert parse_timetable(json.loads(json.dumps(timetable.to_dict()))) == timetable
     toml = tomllib.loads(
         """
         [[lessons]]
@@ -543,7 +544,7 @@ def test_live_lessons_round_trip_through_schedule_set_and_toml() -> None:
         main = "school-a/room-100"
         """
     )
-    assert Timetable.from_dict(toml).lessons[0].main == "school-a/room-100"
+    assert parse_timetable(toml).lessons[0].main == "school-a/room-100"
 
 
 def lessons(room: Room) -> list[tuple[str, str, dict[str, Any]]]:
@@ -570,14 +571,14 @@ async def test_a_school_day_leads_each_live_lesson_and_records_it_while_it_is_up
 async def test_a_remote_classrooms_timetable_starts_nothing() -> None:
     time = VirtualTime(at(WEDNESDAY, "09:00"), until=at(WEDNESDAY, "12:00"))
     room = Room(time)
-    await run_until_reached(scheduler(room, Timetable.from_dict(LIVE), time), time)
+    await run_until_reached(scheduler(room, parse_timetable(LIVE), time), time)
     assert lessons(room) == []
 
 
 async def test_booted_in_the_middle_of_a_live_lesson_starts_it_at_once() -> None:
     time = VirtualTime(at(FRIDAY, "14:20:17"), until=at(FRIDAY, "15:00"))
     room = Room(time)
-    await run_until_reached(scheduler(room, Timetable.from_dict(LIVE), time), time)
+    await run_until_reached(scheduler(room, parse_timetable(LIVE), time), time)
     assert lessons(room) == [
         ("14:20:17", "lesson.start", {"mode": "dual_teacher", "remotes": ["room-201"]}),
         ("14:45:00", "lesson.stop", {}),
@@ -588,7 +589,7 @@ async def test_a_failed_lesson_start_is_retried_until_it_succeeds() -> None:
     time = VirtualTime(at(FRIDAY, "13:59"), until=at(FRIDAY, "15:00"))
     room = Room(time)
     room.failures["lesson.start"] = 2
-    await run_until_reached(scheduler(room, Timetable.from_dict(LIVE), time), time)
+    await run_until_reached(scheduler(room, parse_timetable(LIVE), time), time)
     assert [(t, n) for t, n, _ in lessons(room)] == [("14:01:00", "lesson.start"), ("14:45:00", "lesson.stop")]
 
 
@@ -600,7 +601,7 @@ async def test_a_live_lesson_stopped_by_hand_stays_stopped_and_a_manual_one_is_n
         room.live = "by-hand"
 
     time.hooks[at(FRIDAY, "14:20")] = teacher_stops_and_starts_another
-    await run_until_reached(scheduler(room, Timetable.from_dict(LIVE), time), time)
+    await run_until_reached(scheduler(room, parse_timetable(LIVE), time), time)
     assert [(t, n) for t, n, _ in lessons(room)] == [("14:00:00", "lesson.start")]
     assert room.live == "by-hand"  # not the timetable's to stop
 
@@ -608,14 +609,14 @@ async def test_a_live_lesson_stopped_by_hand_stays_stopped_and_a_manual_one_is_n
 async def test_a_lesson_started_early_by_hand_is_kept_and_ended_with_the_timetables() -> None:
     time = VirtualTime(at(FRIDAY, "13:58"), until=at(FRIDAY, "15:00"))
     room = Room(time, live="early")
-    await run_until_reached(scheduler(room, Timetable.from_dict(LIVE), time), time)
+    await run_until_reached(scheduler(room, parse_timetable(LIVE), time), time)
     assert lessons(room) == [("14:45:00", "lesson.stop", {})]  # never restarted: the remote room stays in
 
 
 async def test_a_restarted_scheduler_neither_restarts_nor_forgets_its_live_lesson() -> None:
     time = VirtualTime(at(TUESDAY, "08:59"), until=at(TUESDAY, "09:20"))
     room = Room(time)
-    service = scheduler(room, Timetable.from_dict(LIVE), time)
+    service = scheduler(room, parse_timetable(LIVE), time)
     await run_until_reached(service, time)
     time.until, time.reached = at(TUESDAY, "10:00"), asyncio.Event()
     await run_until_reached(service, time)  # the supervisor starts the scheduler alone again
