@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from contract import (
     Command,
     CommandReply,
+    CommandStatus,
     DeviceState,
     Event,
     Info,
@@ -277,7 +278,7 @@ class AgentLink:
         if len(self._in_flight) >= MAX_COMMANDS:
             # Not remembered as its answer: the same id sent again later may still run.
             error = f"busy: {len(self._in_flight)} commands running, try again later"
-            self.send_reply(CommandReply(command.id, "rejected", error=error, name=command.name))
+            self.send_reply(CommandReply(command.id, CommandStatus.REJECTED, error=error, name=command.name))
             return
         self._in_flight.add(command.id)
         name = f"link[{self.topics.agent}].cmd[{command.id}]"
@@ -299,7 +300,7 @@ class AgentLink:
             log.warning("ignored message on %s: %s", topic, exc)
             ident = _salvage_id(message.payload)
             if ident:
-                self.send_reply(CommandReply(ident, "rejected", error=f"malformed command: {exc}"))
+                self.send_reply(CommandReply(ident, CommandStatus.REJECTED, error=f"malformed command: {exc}"))
             return None
 
     def _signalling(self, message: Message, tg: asyncio.TaskGroup) -> None:
@@ -343,7 +344,8 @@ class AgentLink:
                 self._queue(self.topics.reply, previous)
                 return
             if command.expired():
-                reply = CommandReply(command.id, "expired", error=f"expired at {command.expires}", name=command.name)
+                error = f"expired at {command.expires}"
+                reply = CommandReply(command.id, CommandStatus.EXPIRED, error=error, name=command.name)
             else:
                 reply = await self.run_command(command)
             self.store.remember(command.id, reply.to_dict())
