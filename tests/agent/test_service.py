@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from agent.commands.table import CommandDef
 from agent.config.site import SiteConfig, load_config
 from agent.service import Agent
 from central.mosquitto import LocalBroker, free_port
@@ -242,39 +241,6 @@ async def test_events_survive_a_broker_restart_in_order_and_once(tmp_path: Path,
         assert agent.link.connects >= 2
         assert "service_restarted" not in {a.type for a in agent.alarms.open.values()}
     assert numbers == list(range(150))
-
-
-async def test_a_command_running_through_a_broker_restart_is_answered_once_after_the_reconnect(
-    tmp_path: Path, broker: LocalBroker
-) -> None:
-    config = load_config(write_config(tmp_path, broker))
-    started, release = asyncio.Event(), asyncio.Event()
-
-    async def slow(args: Mapping[str, Any]) -> dict[str, Any]:
-        started.set()  # a slow device (a recording finishing): it answers when the test says so
-        await release.wait()
-        return {"done": True}
-
-    centre = {"identifier": "centre", "clean_session": False}  # keeps its replies while the broker is away
-    async with running(config) as agent:
-        agent.table.add(CommandDef("test.slow", (), slow))
-        async with listen(broker, f"{ROOT}/reply", **centre) as (_, client):
-            await client.publish(f"{ROOT}/cmd/test.slow", command("test.slow", {}, ident="slow-1"), qos=1)
-            async with asyncio.timeout(15):
-                await started.wait()
-        broker.restart()
-        async with asyncio.timeout(30):
-            while agent.link.connects < 2:  # the link noticed, backed off and is back
-                await asyncio.sleep(0.05)
-        release.set()
-        async with listen(broker, f"{ROOT}/reply", **centre) as (inbox, client):
-            replies = lambda ident: [p for p in inbox.on(f"{ROOT}/reply") if p["id"] == ident]  # noqa: E731
-            answer = await inbox.until(lambda: replies("slow-1"), timeout=15)
-            # A command sent afterwards is answered afterwards (the outbox keeps order): no second answer is due.
-            await client.publish(f"{ROOT}/cmd/agent.ping", command("agent.ping", {}, ident="after"), qos=1)
-            await inbox.until(lambda: replies("after"), timeout=15)
-    assert answer[0]["status"] == "succeeded" and answer[0]["result"] == {"done": True}
-    assert len(replies("slow-1")) == 1
 
 
 async def test_outbox_keeps_events_across_an_agent_restart_while_the_broker_is_down(
