@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from contract import Event, now_iso
 
@@ -31,9 +31,16 @@ class Alarms:
         self.open: dict[tuple[str, str], Alarm] = {}
 
     def raise_(self, type_: str, severity: str, message: str, device: str = "") -> None:
-        """Open an alarm; a second raise of the same type and device only updates it locally."""
+        """Open an alarm; a second raise of the same type and device only updates it locally.
+
+        The open alarm keeps the newest message and severity (and its first `since`).
+        """
         key = (type_, device)
-        if key in self.open:
+        current = self.open.get(key)
+        if current is not None:
+            # The centre already shows it open; telling it again on every poll would flood the
+            # outbox, so the news waits for the clear (and the local status shows it now).
+            self.open[key] = replace(current, severity=severity, message=message)
             return
         alarm = Alarm(type_, severity, message, device, now_iso())
         self.open[key] = alarm

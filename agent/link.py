@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from contract import (
     Command,
     CommandReply,
+    CommandStatus,
     DeviceState,
     Event,
     Info,
@@ -38,6 +39,8 @@ from drivers.backoff import Backoff
 log = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT = 10.0
+# Commands running at once; more are rejected as busy (each has its own deadline, so they drain).
+MAX_COMMANDS = 32
 
 
 class PendingMessage(Protocol):
@@ -177,17 +180,26 @@ class AgentLink:
     # -- the connection ------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Connect, serve, reconnect with backoff; on cancellation publish ``offline`` first."""
+        """Connect, serve, reconnect with backoff; on cancellation publish ``offline`` first.
+
+        Commands run in a task group of the link's whole life, not of one connection: a broker
+        blip must not kill a command half done (its reply waits in the outbox for the reconnect).
+        """
+        # Leaving the group (cancelled: the agent stops) cancels the commands still running.
+        async with asyncio.TaskGroup() as commands:
+            await self._reconnecting(commands)
+
+    async def _reconnecting(self, commands: asyncio.TaskGroup) -> None:
         while True:
             try:
-                await self._connection()
+                await self._connection(commands)
             except* MqttError as lost:  # `except*`: the connection's TaskGroup wraps what its tasks raise
                 self._connected.clear()
                 delay = self.backoff.next_delay()
                 log.warning("broker %s: %s; retrying in %.1f s", self.address.url, lost.exceptions[0], delay)
                 await asyncio.sleep(delay)
 
-    async def _connection(self) -> None:
+    async def _connection(self, commands: asyncio.TaskGroup) -> None:
         self.session = self.store.next_session()
         self.since = now_iso()
         will = Will(self.topics.status, self._status("lost"), qos=1, retain=True)
@@ -202,7 +214,7 @@ class AgentLink:
                 log.info("connected to %s (session %d)", self.address.url, self.session)
                 async with asyncio.TaskGroup() as tg:
                     tg.create_task(self._drain_outbox(client), name=f"link[{self.topics.agent}].outbox")
-                    tg.create_task(self._commands(client, tg), name=f"link[{self.topics.agent}].commands")
+                    tg.create_task(self._commands(client, tg, commands), name=f"link[{self.topics.agent}].commands")
             except asyncio.CancelledError:
                 await self._goodbye(client)
                 raise
@@ -249,16 +261,28 @@ class AgentLink:
                 await client.publish(item.topic, item.payload, qos=1, timeout=PUBLISH_TIMEOUT)
                 self.store.outbox_remove([item.id])
 
-    async def _commands(self, client: Client, tg: asyncio.TaskGroup) -> None:
+    async def _commands(self, client: Client, tg: asyncio.TaskGroup, commands: asyncio.TaskGroup) -> None:
+        """Dispatch what arrives: signalling within this connection, commands in the link's `commands` group."""
         async for message in client.messages:
             if _is_rtc(str(message.topic)):
                 self._signalling(message, tg)
                 continue
             command = self._parse_command(message)
-            if command is None or command.id in self._in_flight:
-                continue  # a redelivery of a command still running is answered when it ends
-            self._in_flight.add(command.id)
-            tg.create_task(self._answer(command), name=f"link[{self.topics.agent}].cmd[{command.id}]")
+            if command is not None:
+                self._start(command, commands)
+
+    def _start(self, command: Command, commands: asyncio.TaskGroup) -> None:
+        """Run `command` in the link's `commands` group, unless it already runs or too many do."""
+        if command.id in self._in_flight:
+            return  # a redelivery of a command still running is answered when it ends
+        if len(self._in_flight) >= MAX_COMMANDS:
+            # Not remembered as its answer: the same id sent again later may still run.
+            error = f"busy: {len(self._in_flight)} commands running, try again later"
+            self.send_reply(CommandReply(command.id, CommandStatus.REJECTED, error=error, name=command.name))
+            return
+        self._in_flight.add(command.id)
+        name = f"link[{self.topics.agent}].cmd[{command.id}]"
+        commands.create_task(self._answer(command), name=name)
 
     def _parse_command(self, message: Message) -> Command | None:
         topic = str(message.topic)
@@ -276,7 +300,7 @@ class AgentLink:
             log.warning("ignored message on %s: %s", topic, exc)
             ident = _salvage_id(message.payload)
             if ident:
-                self.send_reply(CommandReply(ident, "rejected", error=f"malformed command: {exc}"))
+                self.send_reply(CommandReply(ident, CommandStatus.REJECTED, error=f"malformed command: {exc}"))
             return None
 
     def _signalling(self, message: Message, tg: asyncio.TaskGroup) -> None:
@@ -320,7 +344,8 @@ class AgentLink:
                 self._queue(self.topics.reply, previous)
                 return
             if command.expired():
-                reply = CommandReply(command.id, "expired", error=f"expired at {command.expires}", name=command.name)
+                error = f"expired at {command.expires}"
+                reply = CommandReply(command.id, CommandStatus.EXPIRED, error=error, name=command.name)
             else:
                 reply = await self.run_command(command)
             self.store.remember(command.id, reply.to_dict())

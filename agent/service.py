@@ -35,7 +35,7 @@ from agent.timetable.model import is_timetable_main
 from agent.timetable.scheduler import SchedulerService
 from agent.web.api import WebPart, create_api, serve
 from agent.web.page import page_part
-from contract import Command, CommandReply, DeviceInfo, Event, Info, SourceInfo, Topics, for_audit
+from contract import Command, CommandReply, DeviceInfo, DeviceState, Info, SourceInfo, Topics, for_audit
 from contract.rtc import RtcMessage
 
 log = logging.getLogger(__name__)
@@ -55,55 +55,42 @@ class Agent:
     """One classroom's agent: devices, health, the central link, the command table, the local API."""
 
     def __init__(self, config: SiteConfig) -> None:
-        """Wire everything; nothing runs until `run`."""
+        """Wire everything in dependency order; nothing runs until `run`.
+
+        Every callback handed out reads only attributes that exist by then.  The link comes first
+        (alarms, devices and telemetry report through it); what it reads back (info, device states,
+        the command table, the lesson) starts empty here and is filled below.
+        """
         self.config = config
         self.version = version()
         self.store = AgentStore(config.db_path)
-        self.alarms = Alarms(self._emit)
+        self.schedule = Schedule(TimetableStore(config.db_path), config.timetable)
+        self.devices: dict[str, DeviceService] = {}
+        self.sources: dict[str, SourceService] = {}
+        self.table = CommandTable()
+        self.lesson: LessonService | None = None
         self.link = AgentLink(
             config.broker,
             Topics(config.site, config.agent_id),
             self.store,
             version=self.version,
             info=self.info,
-            states=lambda: [d.state() for d in self.devices.values()],
+            states=self._device_states,
             run_command=self._run_command,
             on_rtc=self._on_rtc if config.lesson else None,
         )
-        self.devices = {d.id: DeviceService(d, self.link.publish_state, self.alarms) for d in config.devices}
-        self.supervisor = Supervisor(self.alarms, config.agent_id)
-        self.table: CommandTable = RoomCommands(
-            self.devices,
-            version=self.version,
-            restart_service=self.supervisor.restart,
-            services=self.supervisor.names,
-        ).table()
-        self.table.audit = self._audit
-        # Features that serve pages or media on the local API add their routes here.
-        self.web_parts: list[WebPart] = []
-        self.web_parts.append(page_part(self.table, self.status, config, lambda: self.schedule.current()))
+        self.alarms = Alarms(self.link.send_event)
+        self.devices.update((d.id, DeviceService(d, self.link.publish_state, self.alarms)) for d in config.devices)
         size, fps = _picture(config)
-        self.sources = {
-            s.id: SourceService(s.id, s.url, make_source(s.url, s.id, size, fps), self.alarms) for s in config.sources
-        }
-        self.lesson: LessonService | None = None
-        own = {i: s.source for i, s in self.sources.items()}
-        # A recording may show lesson pictures (remote:1, ...): looked up in the lesson on every frame.
-        # Without [lesson] there are none, and record.start rejects such references.
-        recordable = (
-            RecordingSources(own, lambda: self.lesson.classrooms() if self.lesson is not None else [])
-            if config.lesson
-            else own
+        self.sources.update(
+            (s.id, SourceService(s.id, s.url, make_source(s.url, s.id, size, fps), self.alarms)) for s in config.sources
         )
-        self.recording = RecordingService(
-            config.recording,
-            recordable,
-            self.store,
-            self.alarms,
-            lesson_on=lambda row: timetable_lesson_on(self.schedule.current(), datetime.now(UTC), row),
-        )
-        add_record_commands(self.table, self.recording)
-        self.schedule = Schedule(TimetableStore(config.db_path), config.timetable)
+        self.supervisor = Supervisor(self.alarms, config.agent_id)
+        self._add_room_commands()
+        self.recording = self._build_recording()
+        self.uploader = Uploader(config.upload, config.agent_id, self.store, self.alarms) if config.upload else None
+        # Features that serve pages or media on the local API add their routes here.
+        self.web_parts: list[WebPart] = [page_part(self.table, self.status, config, self.schedule.current)]
         self.scheduler = SchedulerService(
             self.schedule.current,
             lambda name, args: self.table.execute(name, args, by="timetable", door="scheduler"),
@@ -121,6 +108,40 @@ class Agent:
             self.link.publish_telemetry,
             extra=self._telemetry_extra,
         )
+        self._supervise()
+
+    def _add_room_commands(self) -> None:
+        """The room's device and agent commands, every one audited."""
+        room = RoomCommands(
+            self.devices, version=self.version, restart_service=self.supervisor.restart, services=self.supervisor.names
+        )
+        for command in room.table().commands.values():
+            self.table.add(command)
+        self.table.audit = self._audit
+
+    def _build_recording(self) -> RecordingService:
+        """The recording service and its commands."""
+        own = {i: s.source for i, s in self.sources.items()}
+        # A recording may show lesson pictures (remote:1, ...): looked up in the lesson on every frame.
+        # Without [lesson] there are none, and record.start rejects such references.
+        recordable = (
+            RecordingSources(own, lambda: self.lesson.classrooms() if self.lesson is not None else [])
+            if self.config.lesson
+            else own
+        )
+        schedule = self.schedule
+        recording = RecordingService(
+            self.config.recording,
+            recordable,
+            self.store,
+            self.alarms,
+            lesson_on=lambda row: timetable_lesson_on(schedule.current(), datetime.now(UTC), row),
+        )
+        add_record_commands(self.table, recording)
+        return recording
+
+    def _supervise(self) -> None:
+        """Every service under the supervisor, in the order they start."""
         self.supervisor.add("link", self.link.run, stop_last=True)  # the others' goodbyes still go out
         self.supervisor.add("health", self.health.run)
         self.supervisor.add("outbox", self._trim_outbox)
@@ -131,7 +152,6 @@ class Agent:
         self.supervisor.add("recording", self.recording.run)
         self.lesson = self._build_lesson()  # before the scheduler: booted inside a live lesson, it starts it at once
         self.supervisor.add("scheduler", self.scheduler.run)
-        self.uploader = Uploader(config.upload, config.agent_id, self.store, self.alarms) if config.upload else None
         if self.uploader is not None:
             self.supervisor.add("upload", self.uploader.run)
 
@@ -173,8 +193,8 @@ class Agent:
         now = self.recording.telemetry()
         return str(now["lesson"]) if now["active"] else None
 
-    def _emit(self, event: Event) -> None:
-        self.link.send_event(event)
+    def _device_states(self) -> list[DeviceState]:
+        return [d.state() for d in self.devices.values()]
 
     def info(self) -> Info:
         """What the centre shows about this room."""

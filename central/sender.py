@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from central.fleetdb import CommandReplied, CommandSent, CommandTimedOut, FleetDB, Row
-from contract import Command, CommandReply, Topics, encode, now_iso, to_iso
+from contract import Command, CommandReply, CommandStatus, Topics, encode, now_iso, to_iso
 from contract.errors import BrokerError
 from contract.mqtt import Client, MqttError
 
@@ -79,7 +79,7 @@ def _expiry(ttl: float) -> str:
 def reply_dict(reply: CommandReply) -> dict[str, Any]:
     """The reply as `CommandSender.send` returns it: ``id``, ``status``, ``result`` or ``error``."""
     out: dict[str, Any] = {"id": reply.id, "status": reply.status}
-    if reply.status == "succeeded":
+    if reply.status == CommandStatus.SUCCEEDED:
         out["result"] = reply.result
     else:
         out["error"] = reply.error
@@ -112,14 +112,15 @@ class CommandSender:
             try:
                 await self._link.publish(Topics(site, agent_id).cmd(name), encode(command.to_dict()), qos=1)
             except BrokerError as exc:
-                reply = CommandReply(command.id, "failed", error=f"not sent: {exc}")
+                reply = CommandReply(command.id, CommandStatus.FAILED, error=f"not sent: {exc}")
                 await self._recorder.put(CommandReplied(agent_id, reply, now_iso()))
                 return reply_dict(reply)
             async with asyncio.timeout(timeout):
                 return reply_dict(await future)
         except TimeoutError:
             await self._recorder.put(CommandTimedOut(command.id, now_iso()))
-            return {"id": command.id, "status": "timeout", "error": f"no reply from {agent_id} within {timeout:g} s"}
+            error = f"no reply from {agent_id} within {timeout:g} s"
+            return {"id": command.id, "status": CommandStatus.TIMEOUT, "error": error}
         finally:
             self._pending.pop(command.id, None)
 

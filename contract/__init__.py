@@ -12,6 +12,7 @@ from contract.payloads import (
     STATES,
     Command,
     CommandReply,
+    CommandStatus,
     DeviceInfo,
     DeviceState,
     Event,
@@ -27,7 +28,7 @@ from contract.wire import SCHEMA, decode, encode
 
 __all__ = [
     "ACTIONS", "CENTRAL_STATUS", "FLEET", "REPLY_STATUSES", "ROOT", "SCHEMA", "SEVERITIES", "STATES",
-    "AddressError", "BrokerError", "Command", "CommandReply", "ContractError", "DeviceInfo", "DeviceState",
-    "Event", "Info", "PayloadError", "SourceInfo", "Status", "Telemetry", "Topic", "Topics",
+    "AddressError", "BrokerError", "Command", "CommandReply", "CommandStatus", "ContractError", "DeviceInfo",
+    "DeviceState", "Event", "Info", "PayloadError", "SourceInfo", "Status", "Telemetry", "Topic", "Topics",
     "decode", "encode", "for_audit", "now_iso", "parse_iso", "to_iso",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from contract.errors import PayloadError
@@ -19,7 +20,20 @@ from contract.wire import choice, get, timestamp
 STATES = ("online", "offline", "lost")
 SEVERITIES = ("info", "warning", "critical")
 ACTIONS = ("raise", "clear", "log")
-REPLY_STATUSES = ("succeeded", "failed", "rejected", "expired")
+
+
+class CommandStatus(StrEnum):
+    """How a command ended; on the wire as its plain string."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    # The centre's own verdict when no reply came in time: never in an agent's reply.
+    TIMEOUT = "timeout"
+
+
+REPLY_STATUSES = tuple(s.value for s in CommandStatus if s is not CommandStatus.TIMEOUT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +201,6 @@ class Event:
         )
 
 
-
 # Command arguments and results too bulky (and too private) for an audit log: WebRTC session
 # descriptions (a few KB each, with addresses) travel in media.watch but are logged by size only.
 BULKY_KEYS = frozenset({"offer", "answer", "sdp"})
@@ -196,6 +209,7 @@ BULKY_KEYS = frozenset({"offer", "answer", "sdp"})
 def for_audit(values: Mapping[str, Any]) -> dict[str, Any]:
     """`values` with each bulky text (an SDP offer or answer) replaced by its size."""
     return {k: f"<{len(v)} bytes>" if k in BULKY_KEYS and isinstance(v, str) else v for k, v in values.items()}
+
 
 @dataclass(frozen=True, slots=True)
 class Command:
@@ -229,7 +243,7 @@ class CommandReply:
     """``reply``: the outcome of one command."""
 
     id: str
-    status: str
+    status: CommandStatus
     result: Any = None
     error: str = ""
     name: str = ""
@@ -239,7 +253,7 @@ class CommandReply:
         out: dict[str, Any] = {"id": self.id, "status": self.status}
         if self.name:
             out["command"] = self.name
-        if self.status == "succeeded":
+        if self.status == CommandStatus.SUCCEEDED:
             out["result"] = self.result
         else:
             out["error"] = self.error
@@ -250,7 +264,7 @@ class CommandReply:
         """Parse; PayloadError names the bad key."""
         return cls(
             get(data, "id", str),
-            choice(data, "status", REPLY_STATUSES),
+            CommandStatus(choice(data, "status", REPLY_STATUSES)),
             data.get("result"),
             get(data, "error", str, ""),
             get(data, "command", str, ""),

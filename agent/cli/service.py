@@ -10,11 +10,18 @@ import urllib.error
 import urllib.request
 
 from agent.config.site import load_config
+from contract import CommandStatus
 from contract.args import parse_args_list
 from drivers.errors import ArgumentError
 
 DEFAULT_API = "http://127.0.0.1:8765"
-EXIT = {"succeeded": 0, "failed": 1, "expired": 1, "rejected": 2}
+# The reply's status, as this command's exit code (anything else, 1).
+EXIT: dict[str, int] = {
+    CommandStatus.SUCCEEDED: 0,
+    CommandStatus.FAILED: 1,
+    CommandStatus.EXPIRED: 1,
+    CommandStatus.REJECTED: 2,
+}
 
 
 def run(args: argparse.Namespace) -> int:

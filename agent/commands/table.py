@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.errors import AgentError
+from contract import CommandStatus
 
 log = logging.getLogger(__name__)
 
@@ -135,13 +136,13 @@ class CommandDef:
 class Outcome:
     """What happened: ``succeeded`` with a result, or ``failed``/``rejected``/``expired`` with an error."""
 
-    status: str
+    status: CommandStatus
     result: Any = None
     error: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON the CLI and the local API print."""
-        if self.status == "succeeded":
+        if self.status == CommandStatus.SUCCEEDED:
             return {"status": self.status, "result": self.result}
         return {"status": self.status, "error": self.error}
 
@@ -177,7 +178,7 @@ class CommandTable:
             door,
             outcome.status,
         )
-        quiet = outcome.status == "succeeded" and name in self.commands and self.commands[name].read_only
+        quiet = outcome.status == CommandStatus.SUCCEEDED and name in self.commands and self.commands[name].read_only
         if self.audit is not None and not quiet:
             self.audit(name, args if isinstance(args, Mapping) else {}, by, door, outcome)
         return outcome
@@ -185,15 +186,15 @@ class CommandTable:
     async def _run(self, name: str, args: Mapping[str, Any]) -> Outcome:
         command = self.commands.get(name)
         if command is None:
-            return Outcome("rejected", error=f"unknown command {name!r}; known: {', '.join(self.names())}")
+            return Outcome(CommandStatus.REJECTED, error=f"unknown command {name!r}; known: {', '.join(self.names())}")
         try:
             checked = command.validate(args)
             async with asyncio.timeout(command.timeout_s):
                 result = await command.handler(checked)
         except Rejected as exc:
-            return Outcome("rejected", error=str(exc))
+            return Outcome(CommandStatus.REJECTED, error=str(exc))
         except Failed as exc:
-            return Outcome("failed", error=str(exc))
+            return Outcome(CommandStatus.FAILED, error=str(exc))
         except TimeoutError:
-            return Outcome("failed", error=f"{name}: no result within {command.timeout_s:g} s")
-        return Outcome("succeeded", result=result)
+            return Outcome(CommandStatus.FAILED, error=f"{name}: no result within {command.timeout_s:g} s")
+        return Outcome(CommandStatus.SUCCEEDED, result=result)

@@ -30,6 +30,7 @@ from typing import Any
 
 from agent.commands.table import Outcome
 from agent.timetable.model import Live, Plan, Recording, Timetable, next_change, plan
+from contract import CommandStatus
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +210,7 @@ class SchedulerService:
             outcome = await self.execute(name, args)
         except Exception as exc:  # a handler bug must not stop the timetable
             log.exception("timetable: %s %s (%s) raised", name, dict(args), why)
-            outcome = Outcome("failed", error=repr(exc))
+            outcome = Outcome(CommandStatus.FAILED, error=repr(exc))
         if outcome.status == "succeeded":
             log.info("timetable: %s %s (%s): succeeded", name, dict(args), why)
             return outcome

@@ -20,7 +20,7 @@ import pytest
 from agent.config.site import SiteConfig, load_config
 from agent.service import Agent
 from central.mosquitto import LocalBroker, free_port
-from contract import to_iso
+from contract import Command, to_iso
 from contract.mqtt import BrokerAddress, Client, make_client
 from drivers.profile import find_profile
 from drivers.sim.model import Simulator
@@ -132,6 +132,25 @@ async def test_connect_publishes_retained_status_info_and_device_states(tmp_path
         await inbox.until(lambda: inbox.on(f"{ROOT}/telemetry"))
         telemetry = inbox.on(f"{ROOT}/telemetry")[-1]
         assert telemetry["disk_free_bytes"] > 0 and telemetry["devices_total"] == 2
+
+
+async def test_a_freshly_built_agent_answers_its_callbacks_before_it_runs(tmp_path: Path, broker: LocalBroker) -> None:
+    agent = Agent(load_config(write_config(tmp_path, broker)))
+    try:
+        # What the link reads on connect and on a command, and what alarms report through it.
+        assert [d.id for d in agent.link.info().devices] == ["panel", "camera"]
+        assert {s.device: s.online for s in agent.link.states()} == {"panel": False, "camera": False}
+        agent.alarms.raise_("disk_low", "warning", "disk 91% full")
+        assert agent.store.outbox_size() == 1
+        expires = to_iso(datetime.now(UTC) + timedelta(seconds=60))
+        reply = await agent.link.run_command(Command("early-1", "agent.ping", {}, expires, "tech-li"))
+        assert reply.status == "succeeded" and reply.name == "agent.ping"
+        status = agent.status()
+        assert [a["message"] for a in status["alarms"]] == ["disk 91% full"] and status["lesson"] is None
+        assert [e for e in agent.store.outbox_peek() if b'"command"' in e.payload]  # the ping was audited
+    finally:
+        agent.store.close()
+        agent.schedule.store.close()
 
 
 async def test_commands_over_mqtt(tmp_path: Path, broker: LocalBroker) -> None:
