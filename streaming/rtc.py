@@ -38,6 +38,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av.packet import Packet
 
 from streaming.encoding import AudioEncoder, PacketQueue, QueueClosed, VideoEncoder
+from streaming.errors import StreamingError
 from streaming.remote import LinkTally, PeerStats, RemoteAudio, RemoteVideo
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ CLOSE_TIMEOUT_S = 10.0
 _ICE_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
 
 
-class RtcError(Exception):
+class RtcError(StreamingError):
     """A WebRTC negotiation failed or was given bad input; the message says which peer and what."""
 
 

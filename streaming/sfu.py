@@ -29,6 +29,7 @@ import aiohttp
 
 from drivers.backoff import Backoff
 from streaming.encoding import AudioEncoder, VideoEncoder
+from streaming.errors import StreamingError
 from streaming.rtc import IceSettings, Peer, RemoteAudio, RemoteVideo
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ LONG_POLL_S = 30.0  # Janus answers an idle long-poll with a keepalive after 30 
 KEEPALIVE_S = 25.0  # Janus drops a session after 60 s without a request (session_timeout)
 
 
-class SfuError(Exception):
+class SfuError(StreamingError):
     """The SFU refused a request or could not be reached; `code` is Janus's error code, if it gave one."""
 
     def __init__(self, message: str, code: int | None = None) -> None:
