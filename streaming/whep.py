@@ -32,7 +32,8 @@ from aiohttp import web
 
 from streaming.encoding import AudioEncoder, VideoEncoder
 from streaming.errors import StreamingError
-from streaming.rtc import IceServer, IceSettings, Peer, RtcError
+from streaming.ice import IceServer, IceSettings
+from streaming.rtc import Peer, RtcError
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The private aiortc/aioice internals streaming relies on are still there and still take what we pass.
 
-aiortc and aioice are pinned to one minor (pyproject.toml) because `streaming.rtc` reaches past their
+aiortc and aioice are pinned to one minor (pyproject.toml) because `streaming.rtc`/`streaming.ice` reach past their
 public API in a few places.  When an upgrade moves one of these, this file fails first, naming the
 internal and what depends on it, instead of a lesson silently losing keyframes or host addresses.
 """
@@ -19,7 +19,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
 
-from streaming import rtc
+from streaming import ice
 
 
 def moved(internal: str, used_by: str, why: str) -> str:
@@ -38,7 +38,7 @@ async def transceiver() -> AsyncIterator[RTCRtpTransceiver]:
 
 
 def test_get_host_addresses_is_the_hook_aioice_calls() -> None:
-    internal, user = "aioice.ice.get_host_addresses", "streaming.rtc's host-address hook"
+    internal, user = "aioice.ice.get_host_addresses", "streaming.ice.install_host_address_hook"
     hook = getattr(aioice.ice, "get_host_addresses", None)
     assert callable(hook), moved(internal, user, "it is gone")
     try:
@@ -52,14 +52,13 @@ def test_get_host_addresses_is_the_hook_aioice_calls() -> None:
 
 async def test_the_host_address_hook_chooses_what_ice_offers() -> None:
     # aioice never offers 127.0.0.1 by itself: a loopback-only candidate list proves the hook took effect.
-    rtc._install_host_address_hook()
-    token = rtc._HOST_ADDRESSES.set(("127.0.0.1",))
+    ice.install_host_address_hook()
     connection = aioice.Connection(ice_controlling=True)
     try:
-        await connection.gather_candidates()
+        with ice.offering(("127.0.0.1",)):
+            await connection.gather_candidates()
         hosts = {c.host for c in connection.local_candidates}
     finally:
-        rtc._HOST_ADDRESSES.reset(token)
         await connection.close()
     assert hosts == {"127.0.0.1"}, moved("aioice.ice.get_host_addresses", "IceSettings.host_addresses", f"{hosts}")
 
