@@ -6,6 +6,7 @@ is told (the RTCConfiguration) and the one hook that chooses which host addresse
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -95,6 +96,7 @@ def install_host_address_hook() -> None:
     if getattr(current, "classroom_agent_hook", False):
         return
 
+    @functools.wraps(current)  # keeps aioice's signature visible (tests/streaming/test_aiortc_internals.py)
     def configured(use_ipv4: bool, use_ipv6: bool) -> list[str]:
         chosen = _HOST_ADDRESSES.get()
         if not chosen:
