@@ -3,7 +3,7 @@
 For each fleet size N, on a fresh Mosquitto (LocalBroker, loopback, own port) and a fresh fleet.db:
   centre:  the real `central.app.Central` (collector + writer + retention, no web) in its own process
   anchor:  `mosquitto_sub -q 1 -t 'classroom/v1/#'` on the same stream (the broker's delivery rate)
-  load:    N simulated agents multiplexed over several publisher processes (one connection each,
+  load:    N simulated agents multiplexed over several publisher processes (bench/ingest_load.py, one connection each,
            pre-encoded QoS 1 PUBLISH packets, a large in-flight window, paced to --rate; paho-mqtt
            with --generator paho costs ~200 us of CPU a message here, which the centre would miss),
            each agent publishing retained status + info once, then rounds of
@@ -25,165 +25,24 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
+from ingest_load import DEADLINE_S, SITE, paho_publisher, publisher  # bench/ is the script's sys.path[0]
 
 from central.mosquitto import LocalBroker
-from contract import FLEET, DeviceInfo, DeviceState, Info, Status, Telemetry, Topics, encode, now_iso
+from contract import FLEET
 
 ROOT = Path(__file__).resolve().parent.parent
-SITE = "bench"
-DEVICES = (("panel", "panel", "nec-p"), ("camera", "camera", "sony-visca"))
-INFLIGHT = 2000  # unacked PUBLISHes per publisher connection
-CHUNK = 200  # PUBLISHes per sendall
-DEADLINE_S = 150.0  # per fleet size: from t0 until everything has been counted (or given up)
 STALL_S = 10.0  # nothing new for this long after the last PUBACK: the rest is lost
-
-# ---- the load: one publisher process ------------------------------------------------------------
-
-
-def agent_id(i: int) -> str:
-    return f"room-{i:05d}"
-
-
-def agent_messages(i: int, rounds: int) -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes]]]:
-    """One agent's retained status + info, and its rounds of telemetry + device states."""
-    topics, ts = Topics(SITE, agent_id(i)), now_iso()
-    devices = tuple(DeviceInfo(d, kind, profile) for d, kind, profile in DEVICES)
-    retained = [
-        (topics.status, encode(Status("online", 1, ts, "bench").to_dict())),
-        (topics.info, encode(Info(f"R{i}", f"pc-{i}", "bench", devices, 60.0).to_dict())),
-    ]
-    live = []
-    for seq in range(1, rounds + 1):
-        telemetry = Telemetry(ts, 12.5, 41.0, 120_000_000_000, 37.5, {"cpu": 48.0}, 3600.0 + seq, {"seq": seq})
-        live.append((topics.telemetry, encode(telemetry.to_dict())))
-        panel = {"power": "on", "input": "hdmi1", "volume": seq % 101, "seq": seq}
-        live.append((topics.state("panel"), encode(DeviceState("panel", True, ts, panel).to_dict())))
-        camera = {"preset": seq % 8, "seq": seq}
-        live.append((topics.state("camera"), encode(DeviceState("camera", True, ts, camera).to_dict())))
-    return retained, live
-
-
-def packet(topic: str, payload: bytes, pid: int, retain: bool) -> bytes:
-    """An MQTT 3.1.1 PUBLISH at QoS 1, encoded once before the clock starts."""
-    body = len(topic).to_bytes(2, "big") + topic.encode() + pid.to_bytes(2, "big") + payload
-    size, length = len(body), bytearray()
-    while True:
-        size, digit = divmod(size, 128)
-        length.append(digit | (0x80 if size else 0))
-        if not size:
-            return bytes([0x32 | retain]) + bytes(length) + body
-
-
-def fleet_messages(first: int, count: int, rounds: int) -> list[tuple[str, bytes, bool]]:
-    """Agents [first, first+count): every retained status + info, then round after round (as a fleet sends)."""
-    retained, per_agent = [], []
-    for i in range(first, first + count):
-        r, lv = agent_messages(i, rounds)
-        retained += [(t, p, True) for t, p in r]
-        per_agent.append(lv)
-    live = [(t, p, "/state/" in t) for k in range(rounds) for agent in per_agent for t, p in agent[3 * k : 3 * k + 3]]
-    return retained + live
-
-
-class Acks:
-    """PUBACKs counted by a reader thread (4 bytes each after the 4-byte CONNACK); the sender waits on it."""
-
-    def __init__(self, sock: socket.socket, total: int) -> None:
-        self.sock, self.total, self.count, self.last = sock, total, 0, 0.0
-        self.changed = threading.Condition()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        seen = 0
-        while chunk := self.sock.recv(1 << 16):
-            seen += len(chunk)
-            with self.changed:
-                self.count = max(0, (seen - 4) // 4)
-                if self.count >= self.total and not self.last:
-                    self.last = time.monotonic()
-                self.changed.notify_all()
-
-    def wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        with self.changed:
-            return self.changed.wait_for(predicate, timeout)
-
-
-def publisher(url: str, first: int, count: int, rounds: int, rate: float) -> None:
-    """Raw pre-encoded QoS 1 PUBLISHes over ONE connection, INFLIGHT unacked at most, paced when rate > 0."""
-    messages = fleet_messages(first, count, rounds)
-    packets = [packet(t, p, k % 65535 + 1, r) for k, (t, p, r) in enumerate(messages)]
-    chunks = [b"".join(packets[k : k + CHUNK]) for k in range(0, len(packets), CHUNK)]
-    host, port = url.removeprefix("mqtt://").split(":")
-    sock = socket.create_connection((host, int(port)))
-    client_id = f"bench-pub-{first}".encode()
-    connect = b"\x00\x04MQTT\x04\x02\x00\x00" + len(client_id).to_bytes(2, "big") + client_id
-    sock.sendall(bytes([0x10, len(connect)]) + connect)
-    acks = Acks(sock, len(packets))
-    print("ready", flush=True)
-    sys.stdin.readline()  # "go": every publisher starts at the same t0
-    t0 = time.monotonic()
-    for k, chunk in enumerate(chunks):
-        sent = k * CHUNK
-        if not acks.wait(lambda sent=sent: sent - acks.count < INFLIGHT, DEADLINE_S):  # type: ignore[misc]
-            break
-        if rate > 0:
-            time.sleep(max(0.0, t0 + sent / rate - time.monotonic()))
-        sock.sendall(chunk)
-    queued = time.monotonic()
-    acks.wait(lambda: acks.count >= acks.total, DEADLINE_S)
-    sock.sendall(b"\xe0\x00")  # DISCONNECT: the broker closes, the reader sees the end
-    acks.reader.join(5)
-    sock.close()
-    print(json.dumps({"offered": len(packets), "acked": acks.count, "queued": queued, "last": acks.last}), flush=True)
-
-
-def paho_publisher(url: str, first: int, count: int, rounds: int, rate: float) -> None:
-    """The same load through paho-mqtt (its CPU cost per message is the comparison; `rate` is ignored)."""
-    import paho.mqtt.client as mqtt
-
-    messages = fleet_messages(first, count, rounds)
-    total = len(messages)
-    acked, done, last = [0], threading.Event(), [0.0]
-
-    def on_publish(client: Any, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
-        acked[0] += 1
-        if acked[0] == total:
-            last[0] = time.monotonic()
-            done.set()
-
-    connected = threading.Event()
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{first}")
-    client.max_inflight_messages_set(INFLIGHT)
-    client.max_queued_messages_set(0)
-    client.on_publish = on_publish
-    client.on_connect = lambda *a: connected.set()
-    host, port = url.removeprefix("mqtt://").split(":")
-    client.connect(host, int(port))
-    client.loop_start()
-    connected.wait(10)
-    print("ready", flush=True)
-    sys.stdin.readline()  # "go": every publisher starts at the same t0
-    for topic, payload, retain in messages:
-        client.publish(topic, payload, qos=1, retain=retain)
-    queued = time.monotonic()
-    done.wait(DEADLINE_S)
-    client.disconnect()
-    client.loop_stop()
-    print(json.dumps({"offered": total, "acked": acked[0], "queued": queued, "last": last[0]}), flush=True)
 
 
 # ---- the centre: classroom-central's collector + writer in its own process ----------------------

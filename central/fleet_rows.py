@@ -1,10 +1,20 @@
-"""The rows the centre's single writer applies to fleet.db, one per message or housekeeping step."""
+"""The rows the centre's single writer applies to fleet.db, one per message or housekeeping step, and how.
+
+`RowWriter` turns each row into SQL on the writer connection; `central.fleetdb.FleetDB` owns that
+connection, its lock and the one transaction per batch.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import dataclass
 
-from contract import Command, CommandReply, DeviceState, Event, Info, Status, Telemetry
+import sqlite_utils
+
+from contract import Command, CommandReply, DeviceState, Event, Info, Status, Telemetry, for_audit
+
+log = logging.getLogger(__name__)
 
 Payload = Status | Info | DeviceState | Telemetry | Event
 
@@ -64,3 +74,183 @@ class PruneTelemetry:
 
 Row = Seen | Silent | CommandSent | CommandReplied | CommandTimedOut | PruneTelemetry
 Change = tuple[str, str]  # (kind, agent_id)
+
+COMMAND_COLUMNS = 'id, agent_id, name, args, "by", sent_ts, expires, status, result, error, replied_ts'
+
+_TOUCH = """
+INSERT INTO agents (agent_id, site, last_seen) VALUES (:agent, :site, :heard)
+ON CONFLICT (agent_id) DO UPDATE SET site = excluded.site,
+  last_seen = CASE WHEN :live THEN excluded.last_seen ELSE coalesce(agents.last_seen, excluded.last_seen) END
+"""
+
+
+class RowWriter:
+    """Applies rows to fleet.db on the writer connection; the caller holds the lock and the transaction."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        """Write through `db` (FleetDB's writer connection)."""
+        self._w = db
+
+    def apply(self, row: Row) -> Change | None:
+        """Apply one row; the (kind, agent_id) it changed, if any."""
+        match row:
+            case Seen(payload=Status() as status):
+                return ("agent", row.agent_id) if self._status(row, status) else None
+            case Seen(payload=Info() as info):
+                self._info(row, info)
+                return ("agent", row.agent_id)
+            case Seen(payload=DeviceState() as state):
+                self._device(row, state)
+                return ("device", row.agent_id)
+            case Seen(payload=Telemetry() as telemetry):
+                self._telemetry(row, telemetry)
+                return ("agent", row.agent_id)
+            case Seen(payload=Event() as event):
+                return ("alarm", row.agent_id) if self._event(row, event) else None
+            case Silent():
+                return ("agent", row.agent_id) if self._silent(row) else None
+            case CommandSent() | CommandReplied() | CommandTimedOut():
+                return self._command(row)
+            case PruneTelemetry():
+                count = self._w.execute("DELETE FROM telemetry WHERE received < ?", [row.before]).rowcount
+                log.info("fleet.db: retention deleted %d telemetry rows before %s", count, row.before)
+        return None
+
+    def _touch(self, site: str, agent_id: str, heard: str, live: bool) -> None:
+        """Make sure the agent exists; a live message is news of it: last_seen, silent -> online."""
+        self._w.execute(_TOUCH, {"agent": agent_id, "site": site, "heard": heard, "live": live})
+        if live:
+            cur = self._w.execute(
+                "UPDATE agents SET state = 'online' WHERE agent_id = ? AND state = 'silent' RETURNING session",
+                [agent_id],
+            ).fetchone()
+            if cur is not None:
+                self._history(agent_id, "online", cur[0], None, heard)
+
+    def _history(self, agent_id: str, state: str, session: int, since: str | None, ts: str) -> None:
+        self._w.execute(
+            "INSERT INTO status_history (agent_id, state, session, since, ts) VALUES (?, ?, ?, ?, ?)",
+            [agent_id, state, session, since, ts],
+        )
+
+    def _status(self, row: Seen, status: Status) -> bool:
+        current = self._w.execute("SELECT state, session FROM agents WHERE agent_id = ?", [row.agent_id]).fetchone()
+        if current is not None:
+            state, session = current
+            if status.session < session:
+                log.info(
+                    "%s: ignored a late %r from session %d (now %d)",
+                    row.agent_id,
+                    status.state,
+                    status.session,
+                    session,
+                )
+                return False
+            if row.retained and (status.state, status.session) == ("online", session) and state == "silent":
+                return False  # a replay of the retained truth is no news that a silent agent is back
+            if (state, session) == (status.state, status.session):
+                return False
+        live = not row.retained and status.state == "online"  # a Will is the broker speaking, not the agent
+        self._touch(row.site, row.agent_id, row.received if live else status.since, live)
+        self._w.execute(
+            "UPDATE agents SET state = ?, session = ?, since = ?, version = CASE WHEN ? != '' THEN ? ELSE version END"
+            " WHERE agent_id = ?",
+            [status.state, status.session, status.since, status.version, status.version, row.agent_id],
+        )
+        self._history(row.agent_id, status.state, status.session, status.since, row.received)
+        return True
+
+    def _info(self, row: Seen, info: Info) -> None:
+        self._touch(row.site, row.agent_id, row.received, not row.retained)
+        self._w.execute(
+            "UPDATE agents SET room = ?, hostname = ?, version = ?, telemetry_interval_s = ? WHERE agent_id = ?",
+            [info.room, info.hostname, info.version, info.telemetry_interval_s, row.agent_id],
+        )
+        ids = [device.id for device in info.devices]
+        marks = ",".join("?" * len(ids))
+        self._w.execute(f"DELETE FROM devices WHERE agent_id = ? AND device_id NOT IN ({marks})", [row.agent_id, *ids])
+        for device in info.devices:
+            self._w.execute(
+                "INSERT INTO devices (agent_id, device_id, kind, profile) VALUES (?, ?, ?, ?) ON CONFLICT"
+                " (agent_id, device_id) DO UPDATE SET kind = excluded.kind, profile = excluded.profile",
+                [row.agent_id, device.id, device.kind, device.profile],
+            )
+
+    def _device(self, row: Seen, state: DeviceState) -> None:
+        self._touch(row.site, row.agent_id, row.received if not row.retained else state.ts, not row.retained)
+        self._w.execute(
+            "INSERT INTO devices (agent_id, device_id, online, state, error, ts) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (agent_id, device_id) DO UPDATE SET online = excluded.online, state = excluded.state,"
+            " error = excluded.error, ts = excluded.ts",
+            [row.agent_id, state.device, state.online, json.dumps(dict(state.state)), state.error, state.ts],
+        )
+
+    def _telemetry(self, row: Seen, telemetry: Telemetry) -> None:
+        data = json.dumps(telemetry.to_dict(), ensure_ascii=False)
+        self._touch(row.site, row.agent_id, row.received, True)
+        self._w.execute("UPDATE agents SET telemetry = ? WHERE agent_id = ?", [data, row.agent_id])
+        self._w.execute(
+            "INSERT INTO telemetry (agent_id, ts, received, data) VALUES (?, ?, ?, ?)",
+            [row.agent_id, telemetry.ts, row.received, data],
+        )
+
+    def _event(self, row: Seen, event: Event) -> bool:
+        """Record the event; open or close an alarm.  Whether an alarm changed."""
+        agent = row.agent_id
+        self._touch(row.site, agent, row.received, True)
+        self._w.execute(
+            "INSERT INTO events (agent_id, site, type, severity, action, device, message, ts, received, data)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [agent, row.site, event.type, event.severity, event.action, event.device, event.message, event.ts]
+            + [row.received, json.dumps(dict(event.extra), ensure_ascii=False)],
+        )
+        key = [agent, event.type, event.device]
+        if event.action == "clear":
+            sql = (
+                "UPDATE alarms SET cleared_ts = ? WHERE agent_id = ? AND type = ? AND device = ? AND cleared_ts IS NULL"
+            )
+            return bool(self._w.execute(sql, [event.ts, *key]).rowcount)
+        if event.action != "raise":
+            return False
+        sql = "UPDATE alarms SET severity = ?, message = ? WHERE agent_id = ? AND type = ? AND device = ?"
+        if self._w.execute(f"{sql} AND cleared_ts IS NULL", [event.severity, event.message, *key]).rowcount:
+            return True  # already open: a re-raise updates it rather than opening a second one
+        self._w.execute(
+            "INSERT INTO alarms (agent_id, site, type, severity, device, message, raised_ts)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [agent, row.site, event.type, event.severity, event.device, event.message, event.ts],
+        )
+        return True
+
+    def _silent(self, row: Silent) -> bool:
+        cur = self._w.execute(
+            "UPDATE agents SET state = 'silent' WHERE agent_id = ? AND state = 'online' RETURNING session",
+            [row.agent_id],
+        ).fetchone()
+        if cur is None:
+            return False
+        self._history(row.agent_id, "silent", cur[0], None, row.received)
+        return True
+
+    def _command(self, row: CommandSent | CommandReplied | CommandTimedOut) -> Change | None:
+        if isinstance(row, CommandSent):
+            c = row.command
+            self._w.execute(
+                f"INSERT OR IGNORE INTO commands ({COMMAND_COLUMNS}, site) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [c.id, row.agent_id, c.name, json.dumps(for_audit(c.args), ensure_ascii=False), c.by, row.sent_ts]
+                + [c.expires, "sent", None, "", None, row.site],
+            )
+            return ("command", row.agent_id)
+        if isinstance(row, CommandTimedOut):
+            sql = "UPDATE commands SET status = 'timeout', replied_ts = ? WHERE id = ? AND status = 'sent'"
+            sql += " RETURNING agent_id"
+            found = self._w.execute(sql, [row.received, row.command_id]).fetchone()
+        else:
+            r = row.reply
+            kept = for_audit(r.result) if isinstance(r.result, dict) else r.result
+            result = None if kept is None else json.dumps(kept, ensure_ascii=False)
+            sql = (
+                "UPDATE commands SET status = ?, result = ?, error = ?, replied_ts = ? WHERE id = ? RETURNING agent_id"
+            )
+            found = self._w.execute(sql, [r.status, result, r.error, row.received, r.id]).fetchone()
+        return ("command", str(found[0])) if found else None

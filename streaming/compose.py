@@ -16,6 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from streaming.errors import StreamingError
 from streaming.source import Frame, Image, Source
 
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
@@ -30,7 +31,7 @@ LAYOUTS: dict[str, tuple[int, int]] = {
 }
 
 
-class LayoutError(ValueError):
+class LayoutError(StreamingError, ValueError):
     """A layout is invalid (name, size, sources, corner, scale): fix the request or the config."""
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from streaming.compose import Compositor
+from streaming.errors import StreamingError
 from streaming.source import Frame, Image
 
 ALWAYS = "always"
@@ -29,7 +30,7 @@ DEFAULT_THRESHOLD = 0.02
 METER_SIZE = (64, 36)  # (width, height): enough to see a slide change or a person standing up
 
 
-class DirectorError(ValueError):
+class DirectorError(StreamingError, ValueError):
     """Rules or thresholds are invalid: fix the config."""
 
 

@@ -25,6 +25,7 @@ from av.audio.codeccontext import AudioCodecContext
 from av.codec.context import CodecContext
 from av.video.codeccontext import VideoCodecContext
 
+from streaming.errors import StreamingError
 from streaming.fanout import PacketQueue, QueueClosed, SharedEncoder
 from streaming.recorder import AudioSource
 from streaming.source import Frame, Image, Source
@@ -53,7 +54,7 @@ MIN_GAP = 0.75
 MAX_GAP = 1.5
 
 
-class EncoderError(ValueError):
+class EncoderError(StreamingError, ValueError):
     """An encoder was set up with impossible settings (the message names the setting)."""
 
 

@@ -21,12 +21,14 @@ from collections.abc import Callable
 import av.error
 from av.packet import Packet
 
+from streaming.errors import StreamingError
+
 log = logging.getLogger(__name__)
 
 __all__ = ["PacketQueue", "QueueClosed", "SharedEncoder"]
 
 
-class QueueClosed(Exception):
+class QueueClosed(StreamingError):
     """The encoder let go of this queue (unsubscribed or shut down)."""
 
 

@@ -17,6 +17,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from drivers.backoff import Backoff
+from streaming.errors import StreamingError
 from streaming.source import Image, Source
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 OUTAGES_KEPT = 256
 
 
-class SourceUnavailable(Exception):
+class SourceUnavailable(StreamingError):
     """A source cannot be opened or stopped delivering: its reader retries with backoff."""
 
 

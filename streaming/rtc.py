@@ -1,4 +1,4 @@
-"""WebRTC peers for live lessons: the only module that imports aiortc and aioice.
+"""WebRTC peers for live lessons: with `streaming.ice`, the only module that imports aiortc and aioice.
 
 A `Peer` is one RTCPeerConnection to one remote (another classroom's agent, or a browser).
 What it sends comes from shared encoders (`streaming.encoding`): each outgoing track yields the
@@ -8,7 +8,8 @@ number of peers.  What it receives becomes a `RemoteVideo` or a `RemoteAudio`
 the source name (`teacher`, `courseware`, ...).
 
 aiortc does not trickle: `create_offer` and `accept_offer` return complete SDP, candidates
-included.  Every aiortc and aioice failure is translated into `RtcError` here.
+included.  Every aiortc and aioice failure is translated into `RtcError` here.  What ICE is told
+(servers, host addresses, relay only) is `streaming.ice`'s, re-exported here.
 """
 
 from __future__ import annotations
@@ -17,16 +18,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any
 
-import aioice.ice
 from aiortc import (
-    RTCBundlePolicy,
-    RTCConfiguration,
-    RTCIceServer,
-    RTCIceTransportPolicy,
     RTCPeerConnection,
     RTCRtpReceiver,
     RTCRtpSender,
@@ -38,6 +32,8 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av.packet import Packet
 
 from streaming.encoding import AudioEncoder, PacketQueue, QueueClosed, VideoEncoder
+from streaming.errors import StreamingError
+from streaming.ice import IceServer, IceSettings, install_host_address_hook, offering
 from streaming.remote import LinkTally, PeerStats, RemoteAudio, RemoteVideo
 
 log = logging.getLogger(__name__)
@@ -46,97 +42,10 @@ __all__ = ["IceServer", "IceSettings", "Peer", "PeerStats", "RemoteAudio", "Remo
 
 NEGOTIATION_TIMEOUT_S = 20.0  # gathering with an unreachable STUN/TURN server gives up well before this
 CLOSE_TIMEOUT_S = 10.0
-_ICE_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
 
 
-class RtcError(Exception):
+class RtcError(StreamingError):
     """A WebRTC negotiation failed or was given bad input; the message says which peer and what."""
-
-
-@dataclass(frozen=True)
-class IceServer:
-    """One STUN (`stun:host:port`) or TURN (`turn:host:port?transport=udp|tcp`, coturn) server."""
-
-    urls: tuple[str, ...]
-    username: str = ""
-    credential: str = ""
-
-    def __post_init__(self) -> None:
-        """Refuse URLs that are not STUN/TURN, and TURN without credentials."""
-        if not self.urls:
-            raise ValueError("ice server: urls is empty")
-        for url in self.urls:
-            if not url.startswith(_ICE_SCHEMES) or len(url.split(":")) < 2 or not url.split(":")[1]:
-                raise ValueError(f"ice server: url {url!r} is not stun:host[:port] or turn:host[:port][?transport=..]")
-            if url.startswith(("turn:", "turns:")) and not (self.username and self.credential):
-                raise ValueError(f"ice server: {url!r} is a TURN server and needs username and credential")
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, object]) -> IceServer:
-        """From config: {"urls": str | [str], "username": str, "credential": str}."""
-        raw = data.get("urls", ())
-        urls = (raw,) if isinstance(raw, str) else tuple(str(u) for u in raw) if isinstance(raw, list | tuple) else ()
-        unknown = set(data) - {"urls", "username", "credential"}
-        if unknown:
-            raise ValueError(f"ice server: unknown keys {sorted(unknown)}")
-        return cls(urls, str(data.get("username", "")), str(data.get("credential", "")))
-
-    def to_dict(self) -> dict[str, object]:
-        """For config and JSON."""
-        return {"urls": list(self.urls), "username": self.username, "credential": self.credential}
-
-
-@dataclass(frozen=True)
-class IceSettings:
-    """STUN/TURN servers (none: no STUN at all), host addresses ICE may offer (none: all but loopback), relay only.
-
-    `relay_only` is the "relay" iceTransportPolicy: only the TURN server's relay address is offered,
-    so media goes through it (schools behind NAT whose direct paths are blocked).
-    """
-
-    servers: tuple[IceServer, ...] = ()
-    host_addresses: tuple[str, ...] = ()
-    relay_only: bool = False
-
-    def __post_init__(self) -> None:
-        """Refuse relay_only without a TURN server: ICE would have no candidate at all."""
-        if self.relay_only and not self.turn_url:
-            raise ValueError("ice settings: relay_only needs a TURN server (a turn: or turns: url) in servers")
-
-    @property
-    def turn_url(self) -> str:
-        """The TURN server aiortc uses (it takes only the first one), or ""."""
-        return next((u for s in self.servers for u in s.urls if u.startswith(("turn:", "turns:"))), "")
-
-    def configuration(self) -> RTCConfiguration:
-        """The RTCConfiguration: always explicit, so aiortc never adds its default public STUN server."""
-        servers = [RTCIceServer(list(s.urls), s.username or None, s.credential or None) for s in self.servers]
-        policy = RTCIceTransportPolicy.RELAY if self.relay_only else RTCIceTransportPolicy.ALL
-        return RTCConfiguration(iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE, iceTransportPolicy=policy)
-
-
-# aioice offers every address but 127.0.0.1 and has no setting to choose: a school PC has
-# several NICs (only one reaches the other classrooms) and the tests run on loopback.  Its
-# only hook is the module function `get_host_addresses`, called while candidates are gathered
-# inside `setLocalDescription`; `Peer` sets this context variable around that call, so two
-# peers with different settings in one process each get their own addresses.
-_HOST_ADDRESSES: ContextVar[tuple[str, ...]] = ContextVar("ice_host_addresses", default=())
-
-
-def _install_host_address_hook() -> None:
-    """Replace `aioice.ice.get_host_addresses` once per process (idempotent)."""
-    current = aioice.ice.get_host_addresses
-    if getattr(current, "classroom_agent_hook", False):
-        return
-
-    def configured(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-        chosen = _HOST_ADDRESSES.get()
-        if not chosen:
-            return current(use_ipv4, use_ipv6)
-        return [a for a in chosen if (use_ipv6 if ":" in a else use_ipv4)]
-
-    configured.classroom_agent_hook = True  # type: ignore[attr-defined]
-    aioice.ice.get_host_addresses = configured
 
 
 class _PacketTrack(MediaStreamTrack):
@@ -206,7 +115,7 @@ class Peer:
         """`send` maps source names (the track ids the remote sees) to encoders; nothing connects yet."""
         if receive_video < 0 or receive_audio < 0:
             raise RtcError(f"peer {peer_id}: receive_video/receive_audio must not be negative")
-        _install_host_address_hook()
+        install_host_address_hook()
         self.peer_id = peer_id
         self.ice = ice
         self._tracks = {name: _PacketTrack(name, encoder) for name, encoder in (send or {}).items()}
@@ -252,15 +161,13 @@ class Peer:
 
     async def _describe(self, description: RTCSessionDescription) -> str:
         """Set the local description (gathering candidates on the configured addresses); the complete SDP."""
-        token = _HOST_ADDRESSES.set(self.ice.host_addresses)
         try:
-            async with asyncio.timeout(NEGOTIATION_TIMEOUT_S):
-                await self._pc.setLocalDescription(description)
+            with offering(self.ice.host_addresses):
+                async with asyncio.timeout(NEGOTIATION_TIMEOUT_S):
+                    await self._pc.setLocalDescription(description)
         except TimeoutError as exc:
             limit = NEGOTIATION_TIMEOUT_S
             raise RtcError(f"peer {self.peer_id}: gathering ICE candidates took over {limit} s") from exc
-        finally:
-            _HOST_ADDRESSES.reset(token)
         local = self._pc.localDescription
         if local is not None and "a=candidate" in local.sdp:
             return str(local.sdp)

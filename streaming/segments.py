@@ -28,6 +28,8 @@ import av
 import av.error
 from av.container import InputContainer
 
+from streaming.errors import StreamingError
+
 log = logging.getLogger(__name__)
 
 INDEX_NAME = "index.json"
@@ -35,7 +37,7 @@ FINAL_NAME = "recording.mp4"
 _SEGMENT_RE = re.compile(r"^segment-(\d{4,})\.mp4$")
 
 
-class RecordingError(Exception):
+class RecordingError(StreamingError):
     """Recording failed (disk, encoder, unreadable segments): the message names the file."""
 
 
@@ -243,7 +245,7 @@ def remux(sources: list[Path], dest: Path, cancel: threading.Event | None = None
     return frames, float(offset)
 
 
-class _Cancelled(Exception):
+class _Cancelled(StreamingError):
     """The remux was asked to stop."""
 
 

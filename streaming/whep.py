@@ -31,7 +31,9 @@ from pathlib import Path
 from aiohttp import web
 
 from streaming.encoding import AudioEncoder, VideoEncoder
-from streaming.rtc import IceServer, IceSettings, Peer, RtcError
+from streaming.errors import StreamingError
+from streaming.ice import IceServer, IceSettings
+from streaming.rtc import Peer, RtcError
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ PREFLIGHT = {
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
-class WhepRefused(Exception):
+class WhepRefused(StreamingError):
     """A viewer or publisher was not let in; `status` is the HTTP status that says why (404, 413, 400, 503)."""
 
     def __init__(self, status: int, reason: str) -> None:

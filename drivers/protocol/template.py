@@ -21,6 +21,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from drivers.errors import DriverError
+
 Raw = int | str
 
 _FIELD = re.compile(
@@ -33,11 +35,11 @@ _FORMAT = re.compile(r"^(?P<kind>u8|u16|nib|snib|hex|HEX|dec|chr|text)(?P<width>
 _TOKEN = re.compile(r'"[^"]*"|\{[^}]*\}|\S+')
 
 
-class TemplateError(ValueError):
+class TemplateError(DriverError, ValueError):
     """A template string does not parse; the message names the offending token."""
 
 
-class EncodeError(ValueError):
+class EncodeError(DriverError, ValueError):
     """A value does not fit the field's format."""
 
 
