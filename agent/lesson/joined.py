@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from agent.commands.table import Failed
+from agent.lesson.decide import LessonNow
 from agent.lesson.leading import classroom
 from agent.lesson.media import AUDIO
 from agent.lesson.peer import WATCH_S, LessonInfo, Session
@@ -115,6 +116,12 @@ class JoinedLesson:
     def connected_to(self, main: str) -> bool:
         """Whether this room is in `main`'s lesson with its session up."""
         return self.main == main and self.session_state == "connected"
+
+    def now(self) -> LessonNow:
+        """The lesson as the signalling decisions see it: busy for others once its session has been up."""
+        lesson, session = self.lesson, self.session
+        connected = session is not None and session.connected
+        return LessonNow(lesson.id, lesson.mode, lesson.role, self.main, self.main_site, connected)
 
     def sessions(self) -> list[Session]:
         """The session with the leader, while it is up."""

@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from agent.commands.table import Failed, Rejected
+from agent.lesson.decide import LessonNow
 from agent.lesson.media import AUDIO
 from agent.lesson.peer import LessonInfo, OutgoingPeer, Session
 from agent.lesson.pictures import Classroom
@@ -106,6 +107,14 @@ class LeadingLesson:
         self._tasks.clear()
         self.order.clear()
         self.uplink, self._uplink_task = None, None
+
+    def now(self) -> LessonNow:
+        """The lesson as the signalling decisions see it."""
+        return LessonNow(self.lesson.id, self.lesson.mode, self.lesson.role)
+
+    def seqs(self) -> dict[str, int]:
+        """Each remote classroom kept now, with its latest offer's number."""
+        return {name: peer.seq for name, peer in self.outgoing.items()}
 
     def sessions(self) -> list[Session]:
         """The remote classrooms' sessions up now."""

@@ -188,13 +188,15 @@ class OutgoingPeer:
             self.session.gone = "join"
         self._kick.set()
 
+    @property
+    def seq(self) -> int:
+        """The latest offer's number: an answer or reject to an earlier one is not delivered (agent.lesson.decide)."""
+        return self._seq
+
     def deliver(self, message: RtcMessage) -> None:
-        """An answer or reject to our offer, or the remote's bye/leave."""
+        """An answer or reject to our latest offer, or the remote's bye/leave."""
         if message.type == "leave":
             self.left = True
-        if message.type in ("answer", "reject") and message.seq not in (self._seq, 0):
-            log.info("ignored %s from %s to superseded offer %d", message.type, self.remote, message.seq)
-            return
         if self._reply is not None and not self._reply.done():
             self._reply.set_result(message)
         elif message.type in ("bye", "leave") and self.session is not None:

@@ -15,12 +15,13 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from agent.alarms import Alarms
 from agent.commands.table import Failed, Rejected
 from agent.config.lesson import LessonConfig
+from agent.lesson import decide as signalling
 from agent.lesson.health import RefusalLog
 from agent.lesson.joined import JoinedLesson, answer_offer
 from agent.lesson.leading import LeadingLesson, check_start
@@ -120,7 +121,11 @@ class LessonService:
     def on_rtc(self, site: str, agent: str, message: RtcMessage) -> None:
         """Signalling from the link (on its loop): queued, never blocking it."""
         if message.type in ("hello", "here"):  # at once: an offer being answered must not hold presence up
-            self._on_presence(site, agent, message)
+            incoming = signalling.Incoming(site, agent, message)
+            for action in signalling.decide(self._state(site, agent), incoming):
+                work = self._act(incoming, action)
+                if work is not None:
+                    self._spawn(work)
             return
         try:
             self._inbox.put_nowait((site, agent, message))
@@ -137,22 +142,63 @@ class LessonService:
 
     async def _handle(self, site: str, agent: str, message: RtcMessage) -> None:
         log.info("signalling %s from %s/%s (lesson %s)", message.type, site, agent, message.lesson)
-        leading, joined = self._leading(), self._joined()
-        if message.type == "offer":
-            await self._on_offer(site, agent, message)
-        elif message.type == "join":
-            self._on_join(site, agent, message.sources)
-        elif leading is not None and agent in leading.outgoing and site != self.config.sites.get(agent, self.room.site):
-            log.warning("ignored %s from %s/%s: not the room of that name we invited", message.type, site, agent)
-        elif leading is not None and agent in leading.outgoing:
-            leading.deliver(agent, message)
-        elif message.type == "reject" and agent in self._joining:
-            if not self._joining[agent].done():
-                self._joining[agent].set_result(message.reason or "rejected")
-        elif message.type == "bye" and joined is not None and (site, agent) == (joined.main_site, joined.main):
-            await self._end(f"{agent} ended the lesson", tell=False)
-        elif message.type in ("reject", "bye"):
-            log.info("%s from %s: %s", message.type, agent, message.reason)
+        incoming = signalling.Incoming(site, agent, message)
+        for action in signalling.decide(self._state(site, agent), incoming):
+            work = self._act(incoming, action)
+            if work is not None and message.type == "join":
+                self._spawn(work)  # a join is not held up by the reply to the one before
+            elif work is not None:
+                await work  # an offer is answered (or refused) before the next message is looked at
+
+    def _state(self, site: str, agent: str) -> signalling.State:
+        """What the decisions need to know now, for a message from `agent` of `site`."""
+        config, current = self.config, self.current
+        peers = current.seqs() if isinstance(current, LeadingLesson) else {}
+        return signalling.State(
+            self.agent_id, self.room.site, self.room.room or self.agent_id, now_iso(),
+            config.trusted, config.remotes, config.sites, self.timetable_main(site, agent),
+            current.now() if current is not None else None, peers, frozenset(self._joining),
+        )  # fmt: skip
+
+    def _act(self, incoming: signalling.Incoming, action: signalling.Action) -> Coroutine[Any, Any, None] | None:
+        """Carry out one decision; the I/O it still needs, to await or spawn (None: done)."""
+        site, agent, message = incoming.site, incoming.agent, incoming.message
+        match action:
+            case signalling.Ignore(why, level):
+                log.log(level, "%s", why)
+            case signalling.Heard():
+                self.presence.heard(agent, message)
+            case signalling.Reply(reply):
+                return self.room.reply(agent, reply)
+            case signalling.Reject(reply, audit):
+                if audit:
+                    self.room.audit_refusal(audit, site, agent, reply.reason)
+                log.warning("rejected %s from %s: %s", message.type, agent, reply.reason)
+                return self.room.reply(agent, reply)
+            case signalling.Answer():
+                return self._answer(site, agent, message)
+            case signalling.Kick() | signalling.TakeIn() | signalling.Deliver():
+                self._lead(agent, message, action)
+            case signalling.Refused(reason):
+                waiter = self._joining.get(agent)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(reason)
+            case signalling.Leave(reason):
+                return self._end(reason, tell=False)
+        return None
+
+    def _lead(
+        self, agent: str, message: RtcMessage, action: signalling.Kick | signalling.TakeIn | signalling.Deliver
+    ) -> None:
+        """A decision for the lesson this room leads (decided on a state saying it leads one)."""
+        lesson = self._leading()
+        assert lesson is not None
+        if isinstance(action, signalling.TakeIn):
+            lesson.join(agent, action.sends)
+        elif isinstance(action, signalling.Kick):
+            lesson.outgoing[agent].kick()
+        else:
+            lesson.deliver(agent, message)
 
     # -- leading a lesson --------------------------------------------------------------
 
@@ -175,22 +221,6 @@ class LessonService:
         self.room.alarms.log("lesson_start", f"lesson {info.id} ({mode}) to {', '.join(remotes)}", mode=mode)
         return {"lesson": info.id, "mode": mode, "remotes": list(remotes), "sources": list(sends)}
 
-    def _on_join(self, site: str, agent: str, sends: tuple[str, ...]) -> None:
-        lesson = self._leading()
-        if lesson is None:
-            message = RtcMessage("join", "", now_iso())
-            self._spawn(self.room.reject(agent, message, f"{self.agent_id} is not leading a lesson"))
-            return
-        if agent in lesson.outgoing:
-            lesson.outgoing[agent].kick()
-            return
-        if not (self.config.trusts(site, agent) or agent in self.config.remotes):
-            reason = f"{self.agent_id} does not take {site}/{agent} into its lessons (lesson.trusted / lesson.remotes)"
-            self.room.audit_refusal("lesson_join_refused", site, agent, reason)
-            self._spawn(self.room.reject(agent, RtcMessage("join", lesson.lesson.id, now_iso()), reason))
-            return
-        lesson.join(agent, sends)
-
     def _spawn(self, coro: Any) -> None:
         if self._tg is not None:
             self._tg.create_task(coro, name=f"lesson[{self.agent_id}].reply")
@@ -210,19 +240,8 @@ class LessonService:
 
     # -- taking part in a lesson led elsewhere -----------------------------------------
 
-    async def _on_offer(self, site: str, agent: str, message: RtcMessage) -> None:
-        if not (self.config.trusts(site, agent) or self.timetable_main(site, agent)):
-            refusal = (
-                f"{self.agent_id} does not trust {site}/{agent} "
-                "(not in its lesson.trusted, nor the main of the lesson on its timetable now)"
-            )
-            self.room.audit_refusal("lesson_offer_rejected", site, agent, refusal)
-            await self.room.reject(agent, message, refusal)
-            return
-        busy = self._busy(agent)
-        if busy:
-            await self.room.reject(agent, message, busy)
-            return
+    async def _answer(self, site: str, agent: str, message: RtcMessage) -> None:
+        """Take part in `agent`'s lesson (decided: it is trusted and this room is free for it)."""
         joined = self._joined()
         if joined is not None:
             await joined.close_session()
@@ -232,20 +251,10 @@ class LessonService:
             return
         session, answer = answered
         self._begin_joined(site, agent, message, session)
-        reply = RtcMessage(
-            "answer", message.lesson, now_iso(), sdp=answer, seq=message.seq, sources=self.config.answer_with
+        sends = self.config.answer_with
+        await self.room.reply(
+            agent, RtcMessage("answer", message.lesson, now_iso(), sdp=answer, seq=message.seq, sources=sends)
         )
-        await self.room.reply(agent, reply)
-
-    def _busy(self, agent: str) -> str:
-        """Why a trusted agent's offer cannot be answered now ("" when it can)."""
-        leading, joined = self._leading(), self._joined()
-        if leading is not None:
-            return f"{self.agent_id} is leading lesson {leading.lesson.id}"
-        session = joined.session if joined is not None else None
-        if joined is not None and session is not None and session.connected and joined.main != agent:
-            return f"{self.agent_id} is in lesson {joined.lesson.id} from {joined.main}"
-        return ""
 
     def _begin_joined(self, site: str, agent: str, message: RtcMessage, session: Session) -> None:
         joined = self._joined()
@@ -324,29 +333,6 @@ class LessonService:
         """``lesson.peers``: each candidate classroom online or not, its room name, free or in a lesson."""
         seen = await self.presence.ask(self.candidates())
         return {"peers": {agent: presence.to_dict() for agent, presence in seen.items()}}
-
-    def _may_meet(self, site: str, agent: str) -> bool:
-        """Whether this room would take a lesson from `agent` or lead it: only they learn it is here."""
-        config = self.config
-        ours = agent in config.remotes and site == config.sites.get(agent, self.room.site)
-        return config.trusts(site, agent) or ours or self.timetable_main(site, agent)
-
-    def _on_presence(self, site: str, agent: str, message: RtcMessage) -> None:
-        """A hello is answered (a stranger's is dropped, unaudited: it would flood the log); a here is kept."""
-        if not self._may_meet(site, agent):
-            log.debug("presence: ignored %s from %s/%s (not a classroom this room links)", message.type, site, agent)
-        elif message.type == "here":
-            self.presence.heard(agent, message)
-        else:
-            self._spawn(self.room.reply(agent, self._here(message.seq)))
-
-    def _here(self, seq: int) -> RtcMessage:
-        current, room = self.current, self.room.room or self.agent_id
-        if current is None:
-            return RtcMessage("here", "", now_iso(), room=room, seq=seq, state="free")
-        lesson = current.lesson
-        state, main = ("leading", "") if isinstance(current, LeadingLesson) else ("remote", current.main or "?")
-        return RtcMessage("here", lesson.id, now_iso(), lesson.mode, room, seq=seq, state=state, main=main)
 
     # -- what the rest of the agent sees -----------------------------------------------
 
