@@ -14,9 +14,8 @@ from typing import Any
 
 from agent.commands.table import Failed
 from agent.lesson.decide import LessonNow
-from agent.lesson.leading import classroom
 from agent.lesson.media import AUDIO
-from agent.lesson.peer import WATCH_S, LessonInfo, Session
+from agent.lesson.peer import WATCH_S, LessonInfo, Session, classroom
 from agent.lesson.pictures import Classroom
 from agent.lesson.room import Room
 from agent.lesson.sfu import SfuDownlinkPeer, SfuRoute

@@ -16,7 +16,7 @@ from typing import Any
 from agent.commands.table import Failed, Rejected
 from agent.lesson.decide import LessonNow
 from agent.lesson.media import AUDIO
-from agent.lesson.peer import LessonInfo, OutgoingPeer, Session
+from agent.lesson.peer import LessonInfo, OutgoingPeer, Session, classroom
 from agent.lesson.pictures import Classroom
 from agent.lesson.room import Room
 from agent.lesson.sfu import SfuRoute, SfuUplink, lesson_room
@@ -141,13 +141,6 @@ class LeadingLesson:
                 stats = media.encoder(name).stats()
                 out[name] = {"frames_encoded": stats.get("frames_encoded"), "links": stats.get("subscribers")}
         return out
-
-
-def classroom(agent: str, session: Session | None) -> Classroom:
-    """What a recording can see of one classroom: nothing while its session is down."""
-    if session is None:
-        return Classroom(agent, {}, ())
-    return Classroom(agent, dict(session.peer.incoming), session.expect)
 
 
 def check_start(mode: str, remotes: tuple[str, ...], sends: tuple[str, ...], me: str) -> None:

@@ -20,6 +20,7 @@ from agent.alarms import Alarms
 from agent.commands.table import Failed
 from agent.lesson.health import PeerWatch, WatchRules
 from agent.lesson.media import AUDIO, LessonMedia, RtcPeer
+from agent.lesson.pictures import Classroom
 from agent.lesson.sfu import SfuRoute, SfuUplink
 from contract import now_iso
 from contract.errors import BrokerError
@@ -104,6 +105,13 @@ class Session:
         with contextlib.suppress(Exception):
             async with asyncio.timeout(CLOSE_TIMEOUT_S):
                 await self.peer.close()
+
+
+def classroom(agent: str, session: Session | None) -> Classroom:
+    """What a recording can see of one classroom: nothing while its session is down."""
+    if session is None:
+        return Classroom(agent, {}, ())
+    return Classroom(agent, dict(session.peer.incoming), session.expect)
 
 
 def _num(stats: dict[str, Any], key: str) -> float | None:

@@ -111,7 +111,10 @@ class LessonService:
                 await asyncio.to_thread(media.close)
 
     async def _end(self, reason: str, *, tell: bool) -> None:
-        """End the lesson on now, whichever side this room is on; the service holds none from the start."""
+        """End the lesson on now, whichever side (a leader always says bye; a remote says leave when `tell`).
+
+        The service lets go of the lesson before the first await: a second end finds nothing to end.
+        """
         current, self.current = self.current, None
         if isinstance(current, LeadingLesson):
             await current.end(reason)
