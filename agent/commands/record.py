@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agent.commands.table import Arg, CommandDef, CommandTable, ListArg
+from agent.lesson.pictures import recordable
 from agent.recording import upload
 from agent.recording.service import PICTURE_REFS, RecordingService
 
@@ -37,7 +38,7 @@ def add_record_commands(table: CommandTable, recording: RecordingService) -> Non
     sources = ListArg(
         "sources", required=False, choices=lambda: tuple(recording.sources),
         doc="in role order, room sources or lesson pictures (default: [recording] sources)",
-        also=lambda name: name in recording.sources, also_expected=PICTURE_REFS,
+        also=lambda name: recordable(recording.sources, name), also_expected=PICTURE_REFS,
     )  # fmt: skip
     start_args = (
         Arg("lesson", required=False, doc="the lesson's name; the same name continues an interrupted recording"),

@@ -20,6 +20,7 @@ from agent.alarms import Alarms
 from agent.commands.table import Failed
 from agent.lesson.health import PeerWatch, WatchRules
 from agent.lesson.media import AUDIO, LessonMedia, RtcPeer
+from agent.lesson.pictures import Classroom
 from agent.lesson.sfu import SfuRoute, SfuUplink
 from contract import now_iso
 from contract.errors import BrokerError
@@ -106,6 +107,13 @@ class Session:
                 await self.peer.close()
 
 
+def classroom(agent: str, session: Session | None) -> Classroom:
+    """What a recording can see of one classroom: nothing while its session is down."""
+    if session is None:
+        return Classroom(agent, {}, ())
+    return Classroom(agent, dict(session.peer.incoming), session.expect)
+
+
 def _num(stats: dict[str, Any], key: str) -> float | None:
     value = stats.get(key)
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
@@ -188,13 +196,15 @@ class OutgoingPeer:
             self.session.gone = "join"
         self._kick.set()
 
+    @property
+    def seq(self) -> int:
+        """The latest offer's number: an answer or reject to an earlier one is not delivered (agent.lesson.decide)."""
+        return self._seq
+
     def deliver(self, message: RtcMessage) -> None:
-        """An answer or reject to our offer, or the remote's bye/leave."""
+        """An answer or reject to our latest offer, or the remote's bye/leave."""
         if message.type == "leave":
             self.left = True
-        if message.type in ("answer", "reject") and message.seq not in (self._seq, 0):
-            log.info("ignored %s from %s to superseded offer %d", message.type, self.remote, message.seq)
-            return
         if self._reply is not None and not self._reply.done():
             self._reply.set_result(message)
         elif message.type in ("bye", "leave") and self.session is not None:

@@ -128,9 +128,11 @@ class LessonPicture:
 
 
 class RecordingSources(Mapping[str, "Source"]):
-    """The room's own sources, plus lesson pictures looked up by reference (see the module doc).
+    """The room's own sources, as a mapping; lesson pictures are found by reference (see the module doc).
 
-    Iterating gives only the room's own sources; a reference is found by asking for it.
+    The references are endless (``remote:7`` is fine before a seventh classroom exists), so they
+    cannot be keys: membership, iteration, size and lookup all cover the room's own sources
+    alone, and `picture` (or `source_for`) finds a lesson picture by its reference.
     """
 
     def __init__(self, local: Mapping[str, Source], classrooms: Classrooms) -> None:
@@ -139,20 +141,22 @@ class RecordingSources(Mapping[str, "Source"]):
         self.classrooms = classrooms
         self._pictures: dict[str, LessonPicture] = {}
 
-    def __getitem__(self, key: str) -> Source:
-        """A local source, or the `LessonPicture` of a reference; KeyError for anything else."""
-        if key in self.local:
-            return self.local[key]
-        if key not in self._pictures:
-            ref = PictureRef.parse(key)
+    def picture(self, name: str) -> Source | None:
+        """The `LessonPicture` of reference `name` (the same one each time), or None when `name` is no reference."""
+        if name not in self._pictures:
+            ref = PictureRef.parse(name)
             if ref is None:
-                raise KeyError(key)
-            self._pictures[key] = LessonPicture(key, ref, self.classrooms)
-        return cast("Source", self._pictures[key])
+                return None
+            self._pictures[name] = LessonPicture(name, ref, self.classrooms)
+        return cast("Source", self._pictures[name])
+
+    def __getitem__(self, key: str) -> Source:
+        """One of the room's own sources; KeyError for anything else."""
+        return self.local[key]
 
     def __contains__(self, key: object) -> bool:
-        """A local source or a well-formed reference."""
-        return key in self.local or (isinstance(key, str) and PictureRef.parse(key) is not None)
+        """Whether `key` is one of the room's own sources."""
+        return key in self.local
 
     def __iter__(self) -> Iterator[str]:
         """The room's own sources."""
@@ -161,3 +165,25 @@ class RecordingSources(Mapping[str, "Source"]):
     def __len__(self) -> int:
         """How many sources the room has of its own."""
         return len(self.local)
+
+
+def source_for(sources: Mapping[str, Source], name: str) -> Source:
+    """What a recording shows as `name`: one of `sources`, else (a room with lessons) the lesson picture it names.
+
+    KeyError when it is neither: a source the room lacks, or a reference in a room without ``[lesson]``.
+    """
+    if name in sources:
+        return sources[name]
+    picture = sources.picture(name) if isinstance(sources, RecordingSources) else None
+    if picture is None:
+        raise KeyError(name)
+    return picture
+
+
+def recordable(sources: Mapping[str, Source], name: str) -> bool:
+    """Whether a recording can show `name` from `sources` (`source_for` finds it)."""
+    try:
+        source_for(sources, name)
+    except KeyError:
+        return False
+    return True

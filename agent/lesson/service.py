@@ -1,11 +1,12 @@
 """The lesson service: live 专递课堂 / 双师 lessons, signalled over MQTT, media over WebRTC.
 
-The main classroom (`lesson.start`) offers to each remote classroom and keeps every one in the
-lesson by itself (see `agent.lesson.peer.OutgoingPeer`).  A remote classroom (`agent.lesson.remote`)
-answers offers only from the agents its config trusts, sends its students camera and sound back, and keeps the
-incoming teacher and courseware pictures (`pictures`).  `dual_teacher` is the same machinery with
-one remote.  Signalling arrives through `on_rtc` (called on the link's loop: it only queues) and
-is handled in order by the service's own task.
+The service holds at most one lesson: a `LeadingLesson` (``lesson.start``: this is the main
+classroom, offering to each remote classroom and keeping every one in the lesson by itself) or a
+`JoinedLesson` (this is a remote classroom: it answered an offer from an agent its config
+trusts, sends its students camera and sound back and keeps the incoming teacher and courseware
+pictures).  `dual_teacher` is the same machinery with one remote.  It routes the lesson
+commands and the incoming signalling to that lesson.  Signalling arrives through `on_rtc`
+(called on the link's loop: it only queues) and is handled in order by the service's own task.
 """
 
 from __future__ import annotations
@@ -14,29 +15,31 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from agent.alarms import Alarms
 from agent.commands.table import Failed, Rejected
 from agent.config.lesson import LessonConfig
-from agent.lesson.health import RefusalLog, WatchRules
+from agent.lesson import decide as signalling
+from agent.lesson.health import RefusalLog
+from agent.lesson.joined import JoinedLesson, answer_offer
+from agent.lesson.leading import LeadingLesson, check_start
 from agent.lesson.media import AUDIO, LessonMedia
-from agent.lesson.peer import LessonInfo, OutgoingPeer, Send, Session
+from agent.lesson.peer import WATCH_S, LessonInfo, Send, Session
 from agent.lesson.pictures import Classroom
 from agent.lesson.presence import Presence
-from agent.lesson.remote import TakingPart
-from agent.lesson.sfu import SfuRoute, SfuUplink, lesson_room
+from agent.lesson.room import SEND_TIMEOUT_S, Room
 from contract import now_iso
+from contract.errors import BrokerError
 from contract.rtc import RtcMessage
 
 log = logging.getLogger(__name__)
 
 INBOX_MAX = 256
-REFUSAL_AUDIT_S = 600.0  # one audit event per refused agent per this long (a leader re-offers every few seconds)
 
 
-class LessonService(TakingPart):
+class LessonService:
     """One room's part in live lessons: leading one, or taking part in one led elsewhere."""
 
     def __init__(
@@ -51,47 +54,41 @@ class LessonService(TakingPart):
         alarms: Alarms,
         timetable_main: Callable[[str, str], bool] = lambda site, agent: False,
     ) -> None:
-        """`media` builds the media stack on first use; `send` delivers signalling to an agent."""
+        """`media` builds the media stack on first use; `send` delivers signalling to an agent.
+
+        `timetable_main` says whether the timetable names site/agent main of the lesson on now.
+        """
+        self.room = Room(config, agent_id=agent_id, site=site, room=room, media=media, send=send, alarms=alarms)
         self.config = config
         self.agent_id = agent_id
-        self.site = site
-        self.room = room
-        self._make_media = media
-        self._media: LessonMedia | None = None
-        self.send = send
-        self.alarms = alarms
         self.timetable_main = timetable_main
-        self.rules = WatchRules(
-            config.keyframe_after_s,
-            config.renegotiate_after_s,
-            config.loss_alarm,
-            config.rtt_alarm_ms,
-            config.degraded_after_s,
-        )
-        self.lesson: LessonInfo | None = None
-        self.outgoing: dict[str, OutgoingPeer] = {}
-        self.order: list[str] = []  # the remote classrooms in lesson.start order, then as they joined
-        self.refusals = RefusalLog(REFUSAL_AUDIT_S)
-        self._tasks: dict[str, asyncio.Task[None]] = {}
-        self.main = ""  # the leading agent, when this room is a remote classroom
-        self.main_site = ""
-        self.session: Session | None = None
-        self.session_since = ""
-        self.session_state = ""
+        self.current: LeadingLesson | JoinedLesson | None = None
+        self.presence = Presence(send)  # lesson.peers: needs no media
         self._inbox: asyncio.Queue[tuple[str, str, RtcMessage]] = asyncio.Queue(INBOX_MAX)
         self._tg: asyncio.TaskGroup | None = None
         self._joining: dict[str, asyncio.Future[str]] = {}
         self._ingested: dict[str, Any] = {}  # WHIP name -> its Peer
-        self.uplink: SfuUplink | None = None  # the lesson's one upload to the SFU (lesson.sfu), when it has one
-        self._uplink_task: asyncio.Task[None] | None = None
-        self.presence = Presence(send)  # lesson.peers: needs no media
 
     @property
     def media(self) -> LessonMedia:
         """The media stack (loaded on first use)."""
-        if self._media is None:
-            self._media = self._make_media()
-        return self._media
+        return self.room.media
+
+    @property
+    def refusals(self) -> RefusalLog:
+        """Refused offers and joins, audited once per agent per while."""
+        return self.room.refusals
+
+    @property
+    def lesson(self) -> LessonInfo | None:
+        """The lesson on now, led here or elsewhere."""
+        return self.current.lesson if self.current is not None else None
+
+    def _leading(self) -> LeadingLesson | None:
+        return self.current if isinstance(self.current, LeadingLesson) else None
+
+    def _joined(self) -> JoinedLesson | None:
+        return self.current if isinstance(self.current, JoinedLesson) else None
 
     # -- the service -------------------------------------------------------------------
 
@@ -101,24 +98,37 @@ class LessonService(TakingPart):
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
                 tg.create_task(self._dispatch(), name=f"lesson[{self.agent_id}].signalling")
-                tg.create_task(self._watch_session(), name=f"lesson[{self.agent_id}].session")
+                tg.create_task(self._watch_joined(), name=f"lesson[{self.agent_id}].session")
         finally:
             self._tg = None
             await asyncio.shield(self._hang_up_all())
 
     async def _hang_up_all(self) -> None:
         with contextlib.suppress(Exception):
-            if self.lesson is not None and self.lesson.role == "main":
-                await self._end_main("agent stopping")
-            elif self.lesson is not None:
-                await self._end_remote("agent stopping", tell=True)
-            if self._media is not None:
-                await asyncio.to_thread(self._media.close)
+            await self._end("agent stopping", tell=True)
+            media = self.room.loaded
+            if media is not None:
+                await asyncio.to_thread(media.close)
+
+    async def _end(self, reason: str, *, tell: bool) -> None:
+        """End the lesson on now, whichever side (a leader always says bye; a remote says leave when `tell`).
+
+        The service lets go of the lesson before the first await: a second end finds nothing to end.
+        """
+        current, self.current = self.current, None
+        if isinstance(current, LeadingLesson):
+            await current.end(reason)
+        elif current is not None:
+            await current.end(reason, tell=tell)
 
     def on_rtc(self, site: str, agent: str, message: RtcMessage) -> None:
         """Signalling from the link (on its loop): queued, never blocking it."""
         if message.type in ("hello", "here"):  # at once: an offer being answered must not hold presence up
-            self._on_presence(site, agent, message)
+            incoming = signalling.Incoming(site, agent, message)
+            for action in signalling.decide(self._state(site, agent), incoming):
+                work = self._act(incoming, action)
+                if work is not None:
+                    self._spawn(work)
             return
         try:
             self._inbox.put_nowait((site, agent, message))
@@ -135,23 +145,63 @@ class LessonService(TakingPart):
 
     async def _handle(self, site: str, agent: str, message: RtcMessage) -> None:
         log.info("signalling %s from %s/%s (lesson %s)", message.type, site, agent, message.lesson)
-        if message.type == "offer":
-            await self._on_offer(site, agent, message)
-        elif message.type == "join":
-            self._on_join(site, agent, message.sources)
-        elif agent in self.outgoing and site != self.config.sites.get(agent, self.site):
-            log.warning("ignored %s from %s/%s: not the room of that name we invited", message.type, site, agent)
-        elif agent in self.outgoing:
-            self.outgoing[agent].deliver(message)
-            if message.type == "leave":
-                self.alarms.log("lesson_leave", f"{agent} left lesson {message.lesson}", peer=agent)
-        elif message.type == "reject" and agent in self._joining:
-            if not self._joining[agent].done():
-                self._joining[agent].set_result(message.reason or "rejected")
-        elif message.type == "bye" and (site, agent) == (self.main_site, self.main):
-            await self._end_remote(f"{agent} ended the lesson", tell=False)
-        elif message.type in ("reject", "bye"):
-            log.info("%s from %s: %s", message.type, agent, message.reason)
+        incoming = signalling.Incoming(site, agent, message)
+        for action in signalling.decide(self._state(site, agent), incoming):
+            work = self._act(incoming, action)
+            if work is not None and message.type == "join":
+                self._spawn(work)  # a join is not held up by the reply to the one before
+            elif work is not None:
+                await work  # an offer is answered (or refused) before the next message is looked at
+
+    def _state(self, site: str, agent: str) -> signalling.State:
+        """What the decisions need to know now, for a message from `agent` of `site`."""
+        config, current = self.config, self.current
+        peers = current.seqs() if isinstance(current, LeadingLesson) else {}
+        return signalling.State(
+            self.agent_id, self.room.site, self.room.room or self.agent_id, now_iso(),
+            config.trusted, config.remotes, config.sites, self.timetable_main(site, agent),
+            current.now() if current is not None else None, peers, frozenset(self._joining),
+        )  # fmt: skip
+
+    def _act(self, incoming: signalling.Incoming, action: signalling.Action) -> Coroutine[Any, Any, None] | None:
+        """Carry out one decision; the I/O it still needs, to await or spawn (None: done)."""
+        site, agent, message = incoming.site, incoming.agent, incoming.message
+        match action:
+            case signalling.Ignore(why, level):
+                log.log(level, "%s", why)
+            case signalling.Heard():
+                self.presence.heard(agent, message)
+            case signalling.Reply(reply):
+                return self.room.reply(agent, reply)
+            case signalling.Reject(reply, audit):
+                if audit:
+                    self.room.audit_refusal(audit, site, agent, reply.reason)
+                log.warning("rejected %s from %s: %s", message.type, agent, reply.reason)
+                return self.room.reply(agent, reply)
+            case signalling.Answer():
+                return self._answer(site, agent, message)
+            case signalling.Kick() | signalling.TakeIn() | signalling.Deliver():
+                self._lead(agent, message, action)
+            case signalling.Refused(reason):
+                waiter = self._joining.get(agent)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(reason)
+            case signalling.Leave(reason):
+                return self._end(reason, tell=False)
+        return None
+
+    def _lead(
+        self, agent: str, message: RtcMessage, action: signalling.Kick | signalling.TakeIn | signalling.Deliver
+    ) -> None:
+        """A decision for the lesson this room leads (decided on a state saying it leads one)."""
+        lesson = self._leading()
+        assert lesson is not None
+        if isinstance(action, signalling.TakeIn):
+            lesson.join(agent, action.sends)
+        elif isinstance(action, signalling.Kick):
+            lesson.outgoing[agent].kick()
+        else:
+            lesson.deliver(agent, message)
 
     # -- leading a lesson --------------------------------------------------------------
 
@@ -159,79 +209,20 @@ class LessonService(TakingPart):
         """``lesson.start``: lead a lesson to `remotes`, sending `sources` (default: lesson.send)."""
         remotes = remotes or self.config.remotes
         sends = sources or self.config.send
-        _check_start(mode, remotes, sends, self.agent_id)
+        check_start(mode, remotes, sends, self.agent_id)
         if self.lesson is not None:
             raise Rejected(f"already in lesson {self.lesson.id} as {self.lesson.role}; lesson.stop first")
         if self._tg is None:
             raise Failed("the lesson service is not running")
         for name in (*sends, *((AUDIO,) if self.config.audio != "none" else ())):
             self.media.encoder(name)  # a source that cannot be encoded fails the command, not a peer
-        self.lesson = LessonInfo(uuid.uuid4().hex[:12], mode, "main", now_iso(), self.room, sends)
-        self._maybe_uplink(len(dict.fromkeys(remotes)))
+        info = LessonInfo(uuid.uuid4().hex[:12], mode, "main", now_iso(), self.room.room, sends)
+        lesson = self.current = LeadingLesson(self.room, info, self._tg)
+        lesson.maybe_uplink(len(dict.fromkeys(remotes)))
         for remote in dict.fromkeys(remotes):
-            self._add_peer(remote)
-        self.alarms.log("lesson_start", f"lesson {self.lesson.id} ({mode}) to {', '.join(remotes)}", mode=mode)
-        return {"lesson": self.lesson.id, "mode": mode, "remotes": list(remotes), "sources": list(sends)}
-
-    def _add_peer(self, remote: str, sends: tuple[str, ...] = ()) -> None:
-        """Keep `remote` in the lesson; `sends` is what it said it sends back, when it said so (a join)."""
-        assert self.lesson is not None and self._tg is not None
-        peer = OutgoingPeer(
-            remote,
-            self.lesson,
-            self.media,
-            self.send,
-            self.alarms,
-            watch=self.rules,
-            offer_timeout_s=self.config.offer_timeout_s,
-            expect=sends,
-            uplink=lambda: self.uplink,
-        )
-        self.outgoing[remote] = peer
-        if remote not in self.order:
-            self.order.append(remote)
-        task = self._tg.create_task(self._keep(peer), name=f"lesson[{self.lesson.id}].peer[{remote}]")
-        self._tasks[remote] = task
-
-    def _maybe_uplink(self, remotes: int) -> None:
-        """Publish the lesson's sources once to the SFU, if one is configured and the lesson is big enough."""
-        lesson, config = self.lesson, self.config
-        if lesson is None or self._tg is None or self.uplink is not None:
-            return
-        if not config.sfu or remotes < config.sfu_min_remotes:
-            return
-        route = SfuRoute(config.sfu, lesson_room(config.sfu_room, lesson.id))
-        sends = (*lesson.sends, *((AUDIO,) if self.media.sends_audio() else ()))
-        self.uplink = SfuUplink(route, self.agent_id, self.media, sends, self.alarms, config.sfu_timeout_s)
-        self._uplink_task = self._tg.create_task(self.uplink.run(), name=f"lesson[{lesson.id}].sfu")
-
-    async def _keep(self, peer: OutgoingPeer) -> None:
-        try:
-            await peer.run()
-        except Exception:  # never let one peer take the service (and every other peer) down
-            log.exception("lesson peer %s stopped", peer.remote)
-        finally:
-            if self.outgoing.get(peer.remote) is peer:
-                del self.outgoing[peer.remote]
-                self._tasks.pop(peer.remote, None)
-
-    def _on_join(self, site: str, agent: str, sends: tuple[str, ...]) -> None:
-        lesson = self.lesson
-        if lesson is None or lesson.role != "main":
-            message = RtcMessage("join", "", now_iso())
-            self._spawn(self._reject(agent, message, f"{self.agent_id} is not leading a lesson"))
-            return
-        if agent in self.outgoing:
-            self.outgoing[agent].kick()
-            return
-        if not (self.config.trusts(site, agent) or agent in self.config.remotes):
-            reason = f"{self.agent_id} does not take {site}/{agent} into its lessons (lesson.trusted / lesson.remotes)"
-            self._audit_refusal("lesson_join_refused", site, agent, reason)
-            self._spawn(self._reject(agent, RtcMessage("join", lesson.id, now_iso()), reason))
-            return
-        self.alarms.log("lesson_join", f"{agent} joined lesson {lesson.id}", peer=agent)
-        self._maybe_uplink(len(self.order) + 1)
-        self._add_peer(agent, sends)
+            lesson.take_in(remote)
+        self.room.alarms.log("lesson_start", f"lesson {info.id} ({mode}) to {', '.join(remotes)}", mode=mode)
+        return {"lesson": info.id, "mode": mode, "remotes": list(remotes), "sources": list(sends)}
 
     def _spawn(self, coro: Any) -> None:
         if self._tg is not None:
@@ -246,70 +237,143 @@ class LessonService(TakingPart):
             raise Rejected("no lesson is running")
         if lesson.role == "remote":
             return await self.leave()
-        await self._end_main("lesson.stop")
-        self.alarms.log("lesson_stop", f"lesson {lesson.id} stopped", lesson=lesson.id)
+        await self._end("lesson.stop", tell=True)
+        self.room.alarms.log("lesson_stop", f"lesson {lesson.id} stopped", lesson=lesson.id)
         return {"lesson": lesson.id, "stopped": True}
 
-    async def _end_main(self, reason: str) -> None:
-        lesson, self.lesson = self.lesson, None
-        # `order`, not `outgoing`: on agent stop the peers' tasks are cancelled (and leave `outgoing`) first.
-        peers, tasks = list(self.order), list(self._tasks.values())
-        tasks += [self._uplink_task] if self._uplink_task is not None else []
-        for task in tasks:
-            task.cancel()  # no new offer after the bye
-        if lesson is not None:  # the bye first: closing the peers takes seconds an agent stopping may not have
-            bye = RtcMessage("bye", lesson.id, now_iso(), reason=reason)
-            await asyncio.gather(*(self._reply(p, bye) for p in peers))
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self.outgoing.clear()
-        self._tasks.clear()
-        self.order.clear()
-        self.uplink, self._uplink_task = None, None
+    # -- taking part in a lesson led elsewhere -----------------------------------------
+
+    async def _answer(self, site: str, agent: str, message: RtcMessage) -> None:
+        """Take part in `agent`'s lesson (decided: it is trusted and this room is free for it)."""
+        joined = self._joined()
+        if joined is not None:
+            await joined.close_session()
+        answered = await answer_offer(self.room, agent, message)
+        if isinstance(answered, str):
+            await self.room.reject(agent, message, answered)
+            return
+        session, answer = answered
+        self._begin_joined(site, agent, message, session)
+        sends = self.config.answer_with
+        await self.room.reply(
+            agent, RtcMessage("answer", message.lesson, now_iso(), sdp=answer, seq=message.seq, sources=sends)
+        )
+
+    def _begin_joined(self, site: str, agent: str, message: RtcMessage, session: Session) -> None:
+        joined = self._joined()
+        if joined is not None and joined.takes(agent, message):
+            joined.adopt(session)
+        else:
+            self.current = JoinedLesson(self.room, site, message, agent, session)
+        waiter = self._joining.get(agent)
+        if waiter is not None and not waiter.done():
+            waiter.set_result("")
+
+    async def _watch_joined(self) -> None:
+        """Watch the joined lesson's session; a lesson whose leader is gone for good is left."""
+        while True:
+            await asyncio.sleep(WATCH_S)
+            joined = self._joined()
+            if joined is None:
+                continue
+            gone = await joined.watch()
+            if gone and self.current is joined:
+                await self._end(gone, tell=False)
+
+    async def join(self, main: str) -> dict[str, Any]:
+        """``lesson.join``: ask `main` to take this room into its lesson; wait for its offer."""
+        if self._tg is None:
+            raise Failed("the lesson service is not running")
+        leading, joined = self._leading(), self._joined()
+        if leading is not None:
+            raise Rejected(f"leading lesson {leading.lesson.id}; lesson.stop first")
+        if main == self.agent_id:
+            raise Rejected(f"main: {main!r} is this room")
+        if joined is not None and joined.connected_to(main):
+            return {"lesson": joined.lesson.id, "main": main}  # already in it
+        waiter: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._joining[main] = waiter
+        try:
+            await self._ask_to_join(main, waiter)
+        finally:
+            self._joining.pop(main, None)
+        if waiter.result():
+            raise Failed(f"{main} refused: {waiter.result()}")
+        return {"lesson": self.lesson.id if self.lesson else "", "main": main}
+
+    async def _ask_to_join(self, main: str, waiter: asyncio.Future[str]) -> None:
+        """Send the join; wait for the offer it brings (or a refusal): Failed when neither comes."""
+        try:
+            async with asyncio.timeout(SEND_TIMEOUT_S):
+                join = RtcMessage("join", "", now_iso(), room=self.room.room, sources=self.config.answer_with)
+                await self.room.send(main, join)
+        except (BrokerError, TimeoutError) as exc:
+            raise Failed(f"cannot reach {main}: {str(exc) or 'timed out'}") from None
+        try:
+            async with asyncio.timeout(self.config.offer_timeout_s * 2):
+                await waiter
+        except TimeoutError:
+            raise Failed(f"{main} sent no offer within {self.config.offer_timeout_s * 2:g} s") from None
+
+    async def leave(self) -> dict[str, Any]:
+        """``lesson.leave``: leave the lesson this room takes part in."""
+        joined = self._joined()
+        if joined is None:
+            raise Rejected(
+                "not in a lesson led elsewhere" if self.current is None else "leading a lesson: use lesson.stop"
+            )
+        await self._end("lesson.leave", tell=True)
+        return {"lesson": joined.lesson.id, "left": joined.main}
+
+    # -- presence (lesson.peers): hello / here -----------------------------------------
+
+    def candidates(self) -> tuple[str, ...]:
+        """The classrooms a lesson may link (lesson.trusted, then lesson.remotes), by agent id."""
+        names = (entry.rsplit("/", 1)[-1] for entry in (*self.config.trusted, *self.config.remotes))
+        return tuple(name for name in dict.fromkeys(names) if name != self.agent_id)
+
+    async def peers(self) -> dict[str, Any]:
+        """``lesson.peers``: each candidate classroom online or not, its room name, free or in a lesson."""
+        seen = await self.presence.ask(self.candidates())
+        return {"peers": {agent: presence.to_dict() for agent, presence in seen.items()}}
 
     # -- what the rest of the agent sees -----------------------------------------------
 
     def ingest(self, name: str, peer: Any) -> None:
         """A browser began sending into this room over WHIP (双师 without a second agent)."""
         self._ingested[name] = peer
-        self.alarms.log("lesson_ingest", f"WHIP ingest {name!r} started", name=name)
+        self.room.alarms.log("lesson_ingest", f"WHIP ingest {name!r} started", name=name)
 
     def ingest_end(self, name: str, peer: Any) -> None:
         """That browser stopped."""
         if self._ingested.get(name) is peer:
             del self._ingested[name]
-            self.alarms.log("lesson_ingest", f"WHIP ingest {name!r} ended", name=name)
+            self.room.alarms.log("lesson_ingest", f"WHIP ingest {name!r} ended", name=name)
+
+    def sessions(self) -> list[Session]:
+        """The lesson's sessions up now (with the remote classrooms, or with the leader)."""
+        return self.current.sessions() if self.current is not None else []
 
     def pictures(self) -> dict[str, Any]:
         """Incoming pictures, as ``<agent>/<source>`` (``whip:<name>/<track>`` from browsers) -> Source."""
-        sessions = [p.session for p in self.outgoing.values()] + [self.session]
-        out = {f"{s.agent}/{n}": v for s in sessions if s is not None for n, v in s.peer.incoming.items()}
+        out = {f"{s.agent}/{n}": v for s in self.sessions() for n, v in s.peer.incoming.items()}
         for name, peer in self._ingested.items():
             out |= {f"whip:{name}/{track}": video for track, video in peer.incoming.items()}
         return out
 
     def classrooms(self) -> list[Classroom]:
         """The lesson's other classrooms in order, with their pictures now (read from the recorder's thread too)."""
-        lesson = self.lesson
-        if lesson is None:
-            return []
-        if lesson.role == "remote":
-            return [_classroom(self.main, self.session)]
-        peers = [(remote, self.outgoing.get(remote)) for remote in list(self.order)]
-        return [_classroom(remote, peer.session if peer is not None else None) for remote, peer in peers]
+        current = self.current
+        return current.classrooms() if current is not None else []
 
     def status(self) -> dict[str, Any]:
         """For lesson.status, the local API and telemetry: mode, id, since, role, peers with their stats."""
-        lesson = self.lesson
-        if lesson is None:
+        current = self.current
+        if current is None:
             return {"active": False}
-        if lesson.role == "main":
-            peers = {name: peer.status() for name, peer in self.outgoing.items()}
-            extra: dict[str, Any] = {"sending": self._sending()}
-            extra |= {"sfu": self.uplink.status()} if self.uplink else {}
-        else:
-            stats = {"via": "p2p", **(self.session.stats if self.session is not None else {})}
-            peers = {self.main: {**stats, "state": self.session_state or "waiting", "since": self.session_since}}
-            extra = {"main": self.main}
+        lesson, extra = current.lesson, current.status()
+        peers = extra.pop("peers")
+        media = self.room.loaded
         return {
             "active": True,
             "id": lesson.id,
@@ -318,36 +382,6 @@ class LessonService(TakingPart):
             "since": lesson.since,
             "sources": list(lesson.sends),
             **extra,
-            "muted": self._media.muted if self._media is not None else False,
+            "muted": media.muted if media is not None else False,
             "peers": peers,
         }
-
-    def _sending(self) -> dict[str, Any]:
-        """Each sent source's one encoder: frames encoded, and to how many links (peers, the SFU) it goes."""
-        assert self.lesson is not None
-        out = {}
-        for name in (*self.lesson.sends, *((AUDIO,) if self.media.sends_audio() else ())):
-            with contextlib.suppress(Failed):
-                stats = self.media.encoder(name).stats()
-                out[name] = {"frames_encoded": stats.get("frames_encoded"), "links": stats.get("subscribers")}
-        return out
-
-
-def _classroom(agent: str, session: Session | None) -> Classroom:
-    """What a recording can see of one classroom: nothing while its session is down."""
-    if session is None:
-        return Classroom(agent, {}, ())
-    return Classroom(agent, dict(session.peer.incoming), session.expect)
-
-
-def _check_start(mode: str, remotes: tuple[str, ...], sends: tuple[str, ...], me: str) -> None:
-    """Rejected naming the argument when a lesson cannot be started as asked."""
-    if not remotes:
-        raise Rejected("remotes: missing (the remote classrooms' agent ids, or lesson.remotes in the config)")
-    if me in remotes:
-        raise Rejected(f"remotes: {me!r} is this room")
-    if mode == "dual_teacher" and len(remotes) != 1:
-        raise Rejected(f"remotes: dual_teacher takes exactly one remote classroom, got {len(remotes)}")
-    if not sends:
-        raise Rejected("sources: missing (the sources to send, or lesson.send in the config)")
-

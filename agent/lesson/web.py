@@ -67,11 +67,9 @@ def lesson_web_part(lesson: LessonService, *, allowed_origins: Iterable[str] = (
 
 def _sounds(lesson: LessonService) -> dict[str, Any]:
     """Incoming sounds as ``<agent>/<track>`` -> `streaming.remote.RemoteAudio` (like `LessonService.pictures`)."""
-    sessions = [p.session for p in lesson.outgoing.values()] + [lesson.session]
     return {
         f"{s.agent}/{name}": audio
-        for s in sessions
-        if s is not None
+        for s in lesson.sessions()
         for name, audio in getattr(s.peer, "incoming_audio", {}).items()
     }
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from agent.alarms import Alarms
 from agent.commands.table import Failed, Rejected
 from agent.config.site import RecordingConfig
+from agent.lesson.pictures import recordable, source_for
 from agent.recording.finish import Finisher, LessonOn, in_thread, timetable_lesson_on
 from agent.recording.resource import ResourceSet, end_resources, resource_bytes
 from agent.recording.sound import open_sound
@@ -148,7 +149,7 @@ class RecordingService:
         if not sources:
             return _layout_sources(config, layout)
         for name in sources:
-            if name not in self.sources:  # a room source or a lesson picture reference
+            if not recordable(self.sources, name):  # a room source or a lesson picture reference
                 raise Rejected(f"sources: got {name!r}, expected one of {', '.join(self.sources)} or {PICTURE_REFS}")
         pictures = [name for name in sources if name not in tuple(self.sources)]
         if config.resource_mode and pictures:  # a lesson picture comes and goes: no file of its own to keep
@@ -275,7 +276,7 @@ class RecordingService:
         except LayoutError as exc:
             raise Rejected(f"layout: {exc}") from None
         audio, self._release_audio = open_sound(config.audio, self.sources)  # `_drop_audio` lets go of it
-        compositor = Compositor(layout, {n: self.sources[n] for n in layout.sources})
+        compositor = Compositor(layout, {n: source_for(self.sources, n) for n in layout.sources})
         picture: Callable[[], Any] = compositor.render
         if layout.name == "directed":
             from streaming.director import DirectedPicture

@@ -12,10 +12,17 @@ from pathlib import Path
 import av
 import pytest
 from test_lesson import SITE, call, peer, remote_config, running, stamps, until, write_config
+from test_recording import big_picture_config, left_and_right
 
+from agent.alarms import Alarms
+from agent.commands.record import add_record_commands
+from agent.commands.table import CommandTable
 from agent.config.site import SiteConfig, load_config
 from agent.errors import ConfigError
-from agent.lesson.pictures import Classroom, PictureRef, RecordingSources
+from agent.lesson.pictures import Classroom, PictureRef, RecordingSources, source_for
+from agent.recording.service import RecordingService
+from agent.sources import make_source
+from agent.store import AgentStore
 from central.mosquitto import LocalBroker
 from streaming import stamp
 from streaming.compose import Layout
@@ -95,8 +102,8 @@ async def test_a_remote_classroom_sending_two_pictures_is_received_whole(tmp_pat
         # The first offer had one slot; the answer said two pictures; the second offer took both.
         assert peer(leader, "room-a")["attempts"] == 2
         assert leader.lesson is not None
-        board = RecordingSources({}, leader.lesson.classrooms)["remote:1/board"]
-        assert board.latest() is not None
+        board = RecordingSources({}, leader.lesson.classrooms).picture("remote:1/board")
+        assert board is not None and board.latest() is not None
         assert remote.lesson is not None and remote.lesson.status()["peers"]["room-main"]["state"] == "connected"
 
 
@@ -141,7 +148,60 @@ def test_picture_references_find_the_classroom_by_position_or_agent() -> None:
     for bad in ("remote:0", "remote:x", "lesson:room-a", "teacher", "remote:1/"):
         assert PictureRef.parse(bad) is None, bad
     sources = RecordingSources({"teacher": "T"}, lambda: rooms)  # type: ignore[dict-item]
-    assert list(sources) == ["teacher"] and "remote:1" in sources and "remote:0" not in sources
-    assert sources["remote:1"].latest is not None
+    assert list(sources) == ["teacher"] and sources.picture("remote:1") is not None
+    assert sources.picture("remote:0") is None
     with pytest.raises(KeyError):
         sources["nothing"]
+
+
+def test_recording_sources_is_a_mapping_whose_membership_keys_size_and_lookup_agree() -> None:
+    rooms = [Classroom("room-a", {"students": "A-students", "board": "A-board"}, ("students", "board"))]
+    sources = RecordingSources({"teacher": "T", "students": "S"}, lambda: rooms)  # type: ignore[dict-item]
+    asked = ("teacher", "students", "remote:1", "remote:1/board", "lesson:room-a/board", "remote:0", "nothing")
+    assert [key for key in asked if key in sources] == list(sources) == list(sources.keys()) == ["teacher", "students"]
+    assert len(sources) == 2 and dict(sources) == {"teacher": "T", "students": "S"}
+    for key in asked:
+        if key in sources:
+            assert sources[key] == sources.get(key) is not None
+        else:
+            with pytest.raises(KeyError):
+                sources[key]
+            assert sources.get(key) is None
+    # a lesson picture is found by its reference, not as a key: the room's own sources stay what they are
+    assert source_for(sources, "teacher") == "T"
+    assert source_for(sources, "remote:1").current() == "A-students"  # type: ignore[attr-defined]
+    assert source_for(sources, "lesson:room-a/board").current() == "A-board"  # type: ignore[attr-defined]
+    assert source_for(sources, "remote:1") is source_for(sources, "remote:1")
+    for bad in ("remote:0", "nothing"):
+        with pytest.raises(KeyError):
+            source_for(sources, bad)
+    with pytest.raises(KeyError):
+        source_for({"teacher": "T"}, "remote:1")  # type: ignore[dict-item]  # a room without [lesson]
+
+
+async def test_record_start_with_remote_n_records_the_first_classrooms_picture(tmp_path: Path) -> None:
+    config = big_picture_config(tmp_path)
+    assert config.recording is not None
+    own = {name: make_source(f"synthetic:{name}", name, (1280, 720), 10) for name in ("teacher", "students")}
+    board = make_source("synthetic:board", "board", (1280, 720), 10)  # what room-a sends in the lesson
+    rooms = [Classroom("room-a", {"board": board}, ("board",))]
+    store = AgentStore(config.db_path)
+    service = RecordingService(config.recording, RecordingSources(own, lambda: rooms), store, Alarms(lambda e: None))
+    table = CommandTable()
+    add_record_commands(table, service)
+    for source in (*own.values(), board):
+        source.start()
+    try:
+        args = {"lesson": "专递课", "layout": "side_by_side", "sources": "remote:1, teacher"}
+        started = await table.execute("record.start", args)
+        assert started.status == "succeeded", started
+        await until(lambda: int(service.telemetry()["frames"]) > 30)
+        stopped = await table.execute("record.stop", {})
+        assert stopped.status == "succeeded", stopped
+    finally:
+        for source in (*own.values(), board):
+            source.stop()
+        store.close()
+    seen = await asyncio.to_thread(left_and_right, Path(stopped.result["file"]), ("remote:1", "teacher"))
+    remote = [r for r, _ in seen if r is not None]
+    assert len(set(remote)) >= 10 and remote == sorted(remote), seen  # room-a's moving board, on the left
