@@ -33,7 +33,7 @@ from agent.recording.service import RecordingService, timetable_lesson_on
 from agent.service import Agent
 from agent.sources import make_source
 from agent.store import AgentStore
-from agent.timetable.model import Timetable
+from agent.timetable.parse import parse_timetable
 from central.mosquitto import LocalBroker, free_port
 from contract import DeviceInfo, Info, SourceInfo, to_iso
 from streaming import stamp
@@ -484,7 +484,7 @@ def test_resource_mode_is_a_boolean_in_the_recording_section(tmp_path: Path) -> 
 
 BEIJING = timezone(timedelta(hours=8))
 MONDAY_8AM = datetime(2026, 11, 16, 8, 0, tzinfo=BEIJING)
-WEEKLY = Timetable.from_dict(
+WEEKLY = parse_timetable(
     {"timezone": "+08:00", "lessons": [{"day": 1, "start": "08:00", "end": "08:45", "name": "物理", "record": True}]}
 )
 
