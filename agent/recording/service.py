@@ -21,7 +21,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any
 from agent.alarms import Alarms
 from agent.commands.table import Failed, Rejected
 from agent.config.site import RecordingConfig
-from agent.recording.finish import Finisher, LessonOn, in_thread, timetable_lesson_on
+from agent.recording.finish import RESOURCE, Finisher, LessonOn, in_thread, timetable_lesson_on
 from agent.recording.resource import ResourceSet, end_resources, resource_bytes
 from agent.recording.sound import open_sound
-from agent.store import AgentStore
+from agent.store import AgentStore, RecordingRow, RecordingState
 from contract import to_iso
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ PICTURE_REFS = "remote:N, remote:N/SOURCE or lesson:AGENT/SOURCE"  # what `recor
 class _Active:
     """The recording in progress."""
 
-    row: dict[str, Any]
+    row: RecordingRow
     recorder: Recorder
     resources: ResourceSet | None = None  # resource mode: each source in a file of its own
     since: float = field(default_factory=time.monotonic)
@@ -108,7 +108,7 @@ class RecordingService:
                 await asyncio.sleep(WATCH_S)
         finally:
             if self._active is not None:
-                log.info("agent stopping while recording %s: halting it (resumable)", self._active.row["id"])
+                log.info("agent stopping while recording %s: halting it (resumable)", self._active.row.id)
                 await self._halt()
 
     async def start(
@@ -123,25 +123,24 @@ class RecordingService:
             config = self._config()
             if self._active is not None:
                 row = self._active.row
-                name = row["lesson"] or row["id"]
-                raise Rejected(f"already recording {name!r} since {row['started']}; record.stop first")
+                raise Rejected(f"already recording {row.lesson or row.id!r} since {row.started}; record.stop first")
             layout = layout or config.layout
             roles = self._roles(config, layout, tuple(sources))
             resume = self._resumable(lesson)
-            path = Path(resume["path"]) if resume else self._new_dir(config, lesson)
+            path = Path(resume.path) if resume else self._new_dir(config, lesson)
             recorder, resources = await self._start_recorders(config, layout, roles, path)
-            row = {
-                **(resume or {"id": path.name, "started": to_iso(self.clock()), "size": 0, "sha256": ""}),
-                "lesson": lesson, "teacher": teacher or (resume or {}).get("teacher", ""), "sources": list(roles),
-                "layout": layout, "path": str(path), "state": "recording", "ended": "", "error": "",
-            }  # fmt: skip
+            row = replace(
+                resume or RecordingRow(path.name, started=to_iso(self.clock())),
+                lesson=lesson, teacher=teacher or (resume.teacher if resume else ""), sources=roles,
+                layout=layout, path=str(path), state=RecordingState.RECORDING, ended="", error="",
+            )  # fmt: skip
             self.store.recording_put(row)
             for extra in resources.rows(row) if resources else ():
                 self.store.recording_put(extra)
             self._active = _Active(row, recorder, resources)
             self.alarms.clear("recording_failed")
-            log.info("recording %s %s in %s: %s", "continues" if resume else "started", row["id"], path, roles)
-            return {"id": row["id"], "lesson": lesson, "path": str(path), "resumed": resume is not None}
+            log.info("recording %s %s in %s: %s", "continues" if resume else "started", row.id, path, roles)
+            return {"id": row.id, "lesson": lesson, "path": str(path), "resumed": resume is not None}
 
     def _roles(self, config: RecordingConfig, layout: str, sources: tuple[str, ...]) -> tuple[str, ...]:
         """The recording's sources in role order: `sources` (each checked) or the configured ones."""
@@ -188,7 +187,7 @@ class RecordingService:
         async with self._lock:
             if self._active is None:
                 raise Rejected("not recording")
-            return await self._end("finished")
+            return await self._end(RecordingState.FINISHED)
 
     def override(self, source: str | None) -> dict[str, Any]:
         """Show `source` as the ``directed`` layout's main picture; None hands it back to the rules."""
@@ -202,8 +201,8 @@ class RecordingService:
 
     def director_sources(self) -> tuple[str, ...]:
         """The sources the director may show: the directed recording's own, else the configured ones."""
-        if self._active is not None and self._active.row["layout"] == "directed":
-            return tuple(self._active.row["sources"])
+        if self._active is not None and self._active.row.layout == "directed":
+            return self._active.row.sources
         return _layout_sources(self.config, "directed") if self.config is not None else ()
 
     def telemetry(self) -> dict[str, object]:
@@ -217,9 +216,9 @@ class RecordingService:
             return {"active": False, "lesson": "", "seconds": 0.0, "frames": 0}
         seconds = round(time.monotonic() - active.since, 1)
         out: dict[str, object] = {
-            "active": True, "lesson": active.row["lesson"], "seconds": seconds, "frames": active.recorder.frames,
+            "active": True, "lesson": active.row.lesson, "seconds": seconds, "frames": active.recorder.frames,
         }  # fmt: skip
-        if active.row["layout"] == "directed" and self.director is not None:
+        if active.row.layout == "directed" and self.director is not None:
             out["director"] = self.director.telemetry()
         if active.resources is not None:
             out["resources"] = active.resources.frames
@@ -231,14 +230,14 @@ class RecordingService:
         if self.config is None:
             return 0
         cutoff = to_iso(datetime.now(UTC) - timedelta(days=self.config.retention_days))
-        expired = self.store.recordings("state = 'uploaded' AND ended != '' AND ended < ?", (cutoff,))
+        expired = self.store.uploaded_before(cutoff)
         root = self.config.dir.resolve()
         for row in expired:
-            path = Path(row["path"]).resolve()
+            path = Path(row.path).resolve()
             if path.is_relative_to(root) and path != root:  # never delete outside the recordings directory
                 await asyncio.to_thread(shutil.rmtree, path, True)
-            self.store.recording_delete(row["id"])
-            log.info("retention: deleted recording %s (uploaded, ended %s)", row["id"], row["ended"])
+            self.store.recording_delete(row.id)
+            log.info("retention: deleted recording %s (uploaded, ended %s)", row.id, row.ended)
         return len(expired)
 
     def _config(self) -> RecordingConfig:
@@ -246,22 +245,22 @@ class RecordingService:
             raise Rejected("recording is not configured: add [sources] and [recording] to the site config")
         return self.config
 
-    def _resumable(self, lesson: str) -> dict[str, Any] | None:
+    def _resumable(self, lesson: str) -> RecordingRow | None:
         """An interrupted recording of `lesson` from this very lesson; an older one is left to the finisher."""
         if not lesson or self.finisher is None:
             return None
-        rows = self.store.recordings("lesson = ? AND state = 'interrupted' AND layout != 'resource'", (lesson,))
-        for row in (r for r in rows if Path(r["path"]).is_dir()):
+        rows = self.store.recordings_in(RecordingState.INTERRUPTED)
+        for row in (r for r in rows if r.lesson == lesson and r.layout != RESOURCE and Path(r.path).is_dir()):
             if not self.finisher.over(row):
                 return row
-            log.info("recording %s (from %s) is from an earlier %r: not continued", row["id"], row["started"], lesson)
+            log.info("recording %s (from %s) is from an earlier %r: not continued", row.id, row.started, lesson)
         return None
 
     def _new_dir(self, config: RecordingConfig, lesson: str) -> Path:
         slug = re.sub(r"[^\w-]+", "_", lesson).strip("_")[:60] or "recording"
         base = config.dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
         path, n = base, 1
-        while path.exists() or self.store.recordings("id = ?", (path.name,)):
+        while path.exists() or self.store.recording(path.name) is not None:
             n += 1
             path = base.with_name(f"{base.name}-{n}")
         return path
@@ -319,7 +318,7 @@ class RecordingService:
         if active is not None and active.recorder.wait(0) and not self._lock.locked():
             async with self._lock:
                 if self._active is active:
-                    await self._end("failed")
+                    await self._end(RecordingState.FAILED)
 
     async def _halt(self) -> None:
         """Stop the recorder without the remux: the row stays ``interrupted`` (resumable, finished later)."""
@@ -329,21 +328,23 @@ class RecordingService:
         try:
             segments = await in_thread(active.recorder.halt)
         except Exception as exc:
-            row.update(state="failed", ended=to_iso(self.clock()), error=str(exc))
-            self.alarms.raise_("recording_failed", "critical", f"recording {row['id']} failed: {exc}")
+            row = replace(row, state=RecordingState.FAILED, ended=to_iso(self.clock()), error=str(exc))
+            self.alarms.raise_("recording_failed", "critical", f"recording {row.id} failed: {exc}")
         else:
-            row.update(state="interrupted", error="")
-            log.info("recording %s halted after %d segment(s); it continues or is finished later", row["id"], segments)
+            row = replace(row, state=RecordingState.INTERRUPTED, error="")
+            log.info("recording %s halted after %d segment(s); it continues or is finished later", row.id, segments)
         finally:
             self._drop_audio()
             self.store.recording_put(row)
         if active.resources is not None:
             errors = await in_thread(active.resources.halt)
             for extra in active.resources.rows(row):
-                error = errors.get(extra["sources"][0], "")
-                self.store.recording_put({**extra, "state": "failed" if error else row["state"], "error": error})
+                error = errors.get(extra.sources[0], "")
+                self.store.recording_put(
+                    replace(extra, state=RecordingState.FAILED if error else row.state, error=error)
+                )
 
-    async def _end(self, state: str) -> dict[str, Any]:
+    async def _end(self, state: RecordingState) -> dict[str, Any]:
         """Stop the recorder (in a thread), write the final file's size and checksum, update the row."""
         assert self._active is not None
         active, self._active = self._active, None
@@ -352,22 +353,21 @@ class RecordingService:
             recording, size, digest = await in_thread(lambda: _finish(active.recorder))
         except Exception as exc:
             self._drop_audio()
-            row.update(state="failed", ended=to_iso(self.clock()), error=str(exc))
+            row = replace(row, state=RecordingState.FAILED, ended=to_iso(self.clock()), error=str(exc))
             self.store.recording_put(row)
-            self.alarms.raise_("recording_failed", "critical", f"recording {row['id']} failed: {exc}")
+            self.alarms.raise_("recording_failed", "critical", f"recording {row.id} failed: {exc}")
             if active.resources is not None:
                 await end_resources(active.resources, row, self.store, self.alarms)
-            raise Failed(f"recording {row['id']} failed: {exc}") from exc
+            raise Failed(f"recording {row.id} failed: {exc}") from exc
         self._drop_audio()
-        final_state = "failed" if state == "failed" else state
-        row.update(state=final_state, ended=to_iso(self.clock()), size=size, sha256=digest)
-        if state == "failed":
-            row["error"] = "the recorder stopped by itself"
+        row = replace(row, state=state, ended=to_iso(self.clock()), size=size, sha256=digest)
+        if state == RecordingState.FAILED:
+            row = replace(row, error="the recorder stopped by itself")
         self.store.recording_put(row)
-        log.info("recording %s %s: %s, %d frames", row["id"], final_state, recording.final, recording.frames)
+        log.info("recording %s %s: %s, %d frames", row.id, state, recording.final, recording.frames)
         resources = await end_resources(active.resources, row, self.store, self.alarms) if active.resources else {}
         return {
-            "id": row["id"], "lesson": row["lesson"], "state": final_state, "file": str(recording.final),
+            "id": row.id, "lesson": row.lesson, "state": str(state), "file": str(recording.final),
             "duration_s": round(recording.duration_s, 3), "frames": recording.frames, "segments": recording.segments,
             "size": size, "sha256": digest, **({"resources": resources} if active.resources else {}),
         }  # fmt: skip
