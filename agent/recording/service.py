@@ -18,19 +18,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.alarms import Alarms
 from agent.commands.table import Failed, Rejected
 from agent.config.site import RecordingConfig
+from agent.recording.disk import check_space, delete_expired
 from agent.recording.finish import RESOURCE, Finisher, LessonOn, in_thread, timetable_lesson_on
-from agent.recording.resource import ResourceSet, end_resources, resource_bytes
+from agent.recording.owned import OwnedWork
+from agent.recording.resource import ResourceSet, end_resources
 from agent.recording.sound import open_sound
 from agent.store import AgentStore, RecordingRow, RecordingState
 from contract import to_iso
@@ -47,7 +48,6 @@ __all__ = ["RecordingService", "timetable_lesson_on"]
 WATCH_S = 1.0
 FINALISE_EVERY_S = 30.0
 RETENTION_EVERY_S = 3600.0
-GIB = 2**30
 PICTURE_REFS = "remote:N, remote:N/SOURCE or lesson:AGENT/SOURCE"  # what `record.start sources` may also name
 
 
@@ -86,6 +86,7 @@ class RecordingService:
         self.clock = clock
         self._active: _Active | None = None
         self._lock = asyncio.Lock()
+        self._work = OwnedWork("recording")  # start and stop: completed even when their caller stops waiting
         self.finisher = Finisher(config, store, alarms, self._lock, lesson_on, clock) if config else None
         self.director = _director(config)
         self._release_audio: Callable[[], None] = lambda: None  # detaches the recording's sound source
@@ -107,6 +108,7 @@ class RecordingService:
                     next_retention = time.monotonic() + RETENTION_EVERY_S
                 await asyncio.sleep(WATCH_S)
         finally:
+            await self._work.see_through()  # a start or stop under way completes first, so a recording is halted
             if self._active is not None:
                 log.info("agent stopping while recording %s: halting it (resumable)", self._active.row.id)
                 await self._halt()
@@ -117,15 +119,19 @@ class RecordingService:
         """Start recording (or continue an interrupted recording of the same lesson).
 
         `sources` replaces ``[recording] sources`` for this recording (room sources or lesson picture
-        references, in role order); a wrong one is rejected by name before anything starts.
+        references, in role order); a wrong one is rejected by name before anything starts.  Once
+        begun it completes, even if the caller stops waiting: the recorder and the row never disagree.
         """
+        return await self._work.run("start", self._start(lesson, teacher, layout, tuple(sources)))
+
+    async def _start(self, lesson: str, teacher: str, layout: str, sources: tuple[str, ...]) -> dict[str, Any]:
         async with self._lock:
             config = self._config()
             if self._active is not None:
                 row = self._active.row
                 raise Rejected(f"already recording {row.lesson or row.id!r} since {row.started}; record.stop first")
             layout = layout or config.layout
-            roles = self._roles(config, layout, tuple(sources))
+            roles = self._roles(config, layout, sources)
             resume = self._resumable(lesson)
             path = Path(resume.path) if resume else self._new_dir(config, lesson)
             recorder, resources = await self._start_recorders(config, layout, roles, path)
@@ -165,7 +171,7 @@ class RecordingService:
         try:
             recorder = self._recorder(config, layout, roles, path)
             own = {n: self.sources[n] for n in roles} if config.resource_mode else {}
-            await self._guard(config, path, len(own))
+            await check_space(config, path, len(own), self.alarms)
             resources = ResourceSet(config, own, path) if own else None
             try:
                 await in_thread(recorder.start)
@@ -183,7 +189,10 @@ class RecordingService:
         return recorder, resources
 
     async def stop(self) -> dict[str, Any]:
-        """Stop, write the final MP4 and its checksum, and mark the recording finished."""
+        """Stop, write the final MP4 and its checksum, and mark the recording finished (even if the caller goes)."""
+        return await self._work.run("stop", self._stop())
+
+    async def _stop(self) -> dict[str, Any]:
         async with self._lock:
             if self._active is None:
                 raise Rejected("not recording")
@@ -227,18 +236,7 @@ class RecordingService:
 
     async def apply_retention(self) -> int:
         """Delete uploaded recordings (rows and files) older than ``retention_days``; how many."""
-        if self.config is None:
-            return 0
-        cutoff = to_iso(datetime.now(UTC) - timedelta(days=self.config.retention_days))
-        expired = self.store.uploaded_before(cutoff)
-        root = self.config.dir.resolve()
-        for row in expired:
-            path = Path(row.path).resolve()
-            if path.is_relative_to(root) and path != root:  # never delete outside the recordings directory
-                await asyncio.to_thread(shutil.rmtree, path, True)
-            self.store.recording_delete(row.id)
-            log.info("retention: deleted recording %s (uploaded, ended %s)", row.id, row.ended)
-        return len(expired)
+        return await delete_expired(self.config, self.store) if self.config is not None else 0
 
     def _config(self) -> RecordingConfig:
         if self.config is None:
@@ -293,24 +291,6 @@ class RecordingService:
     def _drop_audio(self) -> None:
         release, self._release_audio = self._release_audio, lambda: None
         release()
-
-    async def _guard(self, config: RecordingConfig, path: Path, own_files: int) -> None:
-        """Refuse to start when the recording (and its `own_files` per-source files) could not finish."""
-        where = path
-        while not where.exists() and where != where.parent:
-            where = where.parent
-        free = (await asyncio.to_thread(shutil.disk_usage, where)).free
-        needed = config.needed_bytes() + own_files * resource_bytes(config)
-        if free < needed:
-            each = f" and {own_files} source file(s) of resource mode" if own_files else ""
-            message = (
-                f"not enough disk space to record: {free / GIB:.1f} GiB free on {where}, {needed / GIB:.1f} GiB needed "
-                f"({config.planned_minutes:g} min at {config.bitrate_mbps:g} Mbit/s for the composed picture{each}, "
-                f"plus the final files, at least {config.disk_min_free_gb:g} GiB)"
-            )
-            self.alarms.raise_("disk_low", "critical", message, "recording")
-            raise Failed(message)
-        self.alarms.clear("disk_low", "recording")
 
     async def _watch(self) -> None:
         """A recorder that ended by itself has failed (disk full, encoder error): close it out."""
