@@ -27,6 +27,8 @@ from contract import PayloadError, now_iso, parse_iso, to_iso
 
 if TYPE_CHECKING:
     from agent.timetable.model import Timetable
+    from streaming.recorder import Recorder
+    from streaming.segments import Recording
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +139,35 @@ class Finisher:
         )
         log.info("recording %s finished after its lesson: %s, %d frames", row.id, recording.final, recording.frames)
         return 1
+
+
+def stop_and_finish(recorder: Recorder) -> tuple[Recording, int, str]:
+    """Stop and remux (blocking); the recording, the final file's size and SHA-256."""
+    from streaming.segments import sha256
+
+    recording = recorder.stop()
+    return recording, recording.final.stat().st_size, sha256(recording.final)
+
+
+def salvage(recorder: Recorder) -> tuple[tuple[Recording, int, str] | str, str]:
+    """Finish what a recorder that failed on its own wrote (blocking); what was kept (or why not), and why it failed.
+
+    What was kept is the recording, its final file's size and SHA-256.  The segments on disk are
+    remuxed as for a crashed recording; a torn last fragment stays out.
+    """
+    from streaming.segments import RecordingError, finalise, sha256
+
+    try:
+        recorder.halt()  # joins the dead thread; raises with the reason it died
+        why = "the recorder stopped by itself"
+    except RecordingError as exc:
+        cause = exc.__cause__
+        why = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
+    try:
+        recording = finalise(recorder.out_dir, final=recorder.final)
+        return (recording, recording.final.stat().st_size, sha256(recording.final)), why
+    except (RecordingError, OSError) as exc:
+        return str(exc), why
 
 
 async def in_thread(work: Callable[[], T], on_cancel: Callable[[], None] = lambda: None) -> T:

@@ -29,15 +29,23 @@ from agent.alarms import Alarms
 from agent.commands.table import Failed, Rejected
 from agent.config.site import RecordingConfig
 from agent.recording.disk import check_space, delete_expired
-from agent.recording.finish import RESOURCE, Finisher, LessonOn, in_thread, timetable_lesson_on
+from agent.recording.finish import (
+    RESOURCE,
+    Finisher,
+    LessonOn,
+    in_thread,
+    salvage,
+    stop_and_finish,
+    timetable_lesson_on,
+)
 from agent.recording.owned import OwnedWork
+from agent.recording.picture import director_for, layout_sources
 from agent.recording.resource import ResourceSet, end_resources
 from agent.recording.sound import open_sound
 from agent.store import AgentStore, RecordingRow, RecordingState
 from contract import to_iso
 
 if TYPE_CHECKING:
-    from streaming.director import Director
     from streaming.recorder import Recorder
     from streaming.source import Source
 
@@ -88,7 +96,7 @@ class RecordingService:
         self._lock = asyncio.Lock()
         self._work = OwnedWork("recording")  # start and stop: completed even when their caller stops waiting
         self.finisher = Finisher(config, store, alarms, self._lock, lesson_on, clock) if config else None
-        self.director = _director(config)
+        self.director = director_for(config)
         self._release_audio: Callable[[], None] = lambda: None  # detaches the recording's sound source
         interrupted = store.recordings_interrupted()
         if interrupted:
@@ -151,7 +159,7 @@ class RecordingService:
     def _roles(self, config: RecordingConfig, layout: str, sources: tuple[str, ...]) -> tuple[str, ...]:
         """The recording's sources in role order: `sources` (each checked) or the configured ones."""
         if not sources:
-            return _layout_sources(config, layout)
+            return layout_sources(config, layout)
         for name in sources:
             if name not in self.sources:  # a room source or a lesson picture reference
                 raise Rejected(f"sources: got {name!r}, expected one of {', '.join(self.sources)} or {PICTURE_REFS}")
@@ -196,7 +204,9 @@ class RecordingService:
         async with self._lock:
             if self._active is None:
                 raise Rejected("not recording")
-            return await self._end(RecordingState.FINISHED)
+            if self._active.recorder.wait(0):  # it failed just now, before `run` noticed
+                raise Failed(await self._fail())
+            return await self._end()
 
     def override(self, source: str | None) -> dict[str, Any]:
         """Show `source` as the ``directed`` layout's main picture; None hands it back to the rules."""
@@ -212,7 +222,7 @@ class RecordingService:
         """The sources the director may show: the directed recording's own, else the configured ones."""
         if self._active is not None and self._active.row.layout == "directed":
             return self._active.row.sources
-        return _layout_sources(self.config, "directed") if self.config is not None else ()
+        return layout_sources(self.config, "directed") if self.config is not None else ()
 
     def telemetry(self) -> dict[str, object]:
         """``recording: {active, lesson, seconds, frames}`` (and ``director``, ``resources`` where they apply).
@@ -293,12 +303,40 @@ class RecordingService:
         release()
 
     async def _watch(self) -> None:
-        """A recorder that ended by itself has failed (disk full, encoder error): close it out."""
+        """A recorder that ended by itself has failed (disk, encoder, a source): end that recording, carry on."""
         active = self._active
         if active is not None and active.recorder.wait(0) and not self._lock.locked():
-            async with self._lock:
-                if self._active is active:
-                    await self._end(RecordingState.FAILED)
+            await self._work.run("fail", self._fail_if_active(active))  # seen through even if `run` is cancelled
+
+    async def _fail_if_active(self, active: _Active) -> None:
+        async with self._lock:
+            if self._active is active:
+                await self._fail()
+
+    async def _fail(self) -> str:
+        """End a recording whose recorder failed: what it wrote is finished (else the row ``failed``); the alarm.
+
+        Never raises for the failure itself: one recording's disk or encoder must not take the
+        service down, so the next ``record.start`` works.  Returns the alarm's message.
+        """
+        assert self._active is not None
+        active, self._active = self._active, None
+        kept, why = await in_thread(lambda: salvage(active.recorder))
+        self._drop_audio()
+        row = replace(active.row, ended=to_iso(self.clock()))
+        if isinstance(kept, str):
+            row = replace(row, state=RecordingState.FAILED, error=f"{why}; nothing could be kept: {kept}")
+            outcome = f"nothing could be kept ({kept})"
+        else:
+            recording, size, digest = kept
+            row = replace(row, state=RecordingState.FINISHED, size=size, sha256=digest, error=why)
+            outcome = f"the {recording.frames} frames recorded until then are kept in {recording.final}"
+        self.store.recording_put(row)
+        message = f"recording {row.id} stopped by itself: {why}; {outcome}"
+        self.alarms.raise_("recording_failed", "critical", message)
+        if active.resources is not None:
+            await end_resources(active.resources, row, self.store, self.alarms)
+        return message
 
     async def _halt(self) -> None:
         """Stop the recorder without the remux: the row stays ``interrupted`` (resumable, finished later)."""
@@ -324,13 +362,13 @@ class RecordingService:
                     replace(extra, state=RecordingState.FAILED if error else row.state, error=error)
                 )
 
-    async def _end(self, state: RecordingState) -> dict[str, Any]:
+    async def _end(self) -> dict[str, Any]:
         """Stop the recorder (in a thread), write the final file's size and checksum, update the row."""
         assert self._active is not None
         active, self._active = self._active, None
         row = active.row
         try:
-            recording, size, digest = await in_thread(lambda: _finish(active.recorder))
+            recording, size, digest = await in_thread(lambda: stop_and_finish(active.recorder))
         except Exception as exc:
             self._drop_audio()
             row = replace(row, state=RecordingState.FAILED, ended=to_iso(self.clock()), error=str(exc))
@@ -340,40 +378,12 @@ class RecordingService:
                 await end_resources(active.resources, row, self.store, self.alarms)
             raise Failed(f"recording {row.id} failed: {exc}") from exc
         self._drop_audio()
-        row = replace(row, state=state, ended=to_iso(self.clock()), size=size, sha256=digest)
-        if state == RecordingState.FAILED:
-            row = replace(row, error="the recorder stopped by itself")
+        row = replace(row, state=RecordingState.FINISHED, ended=to_iso(self.clock()), size=size, sha256=digest)
         self.store.recording_put(row)
-        log.info("recording %s %s: %s, %d frames", row.id, state, recording.final, recording.frames)
+        log.info("recording %s finished: %s, %d frames", row.id, recording.final, recording.frames)
         resources = await end_resources(active.resources, row, self.store, self.alarms) if active.resources else {}
         return {
-            "id": row.id, "lesson": row.lesson, "state": str(state), "file": str(recording.final),
+            "id": row.id, "lesson": row.lesson, "state": "finished", "file": str(recording.final),
             "duration_s": round(recording.duration_s, 3), "frames": recording.frames, "segments": recording.segments,
             "size": size, "sha256": digest, **({"resources": resources} if active.resources else {}),
         }  # fmt: skip
-
-
-def _layout_sources(config: RecordingConfig, layout_name: str) -> tuple[str, ...]:
-    """The configured sources in role order, as many as the layout takes."""
-    from streaming.compose import LAYOUTS
-
-    most = LAYOUTS.get(layout_name, (0, len(config.sources)))[1]
-    return config.sources[:most]
-
-
-def _director(config: RecordingConfig | None) -> Director | None:
-    """The director the ``directed`` layout follows (its override outlives a single recording)."""
-    if config is None or config.director is None:
-        return None
-    from streaming.director import Director, Rule
-
-    rules = [Rule(when, show) for when, show in config.director.rules]
-    return Director(rules, config.director.hold_s, dict(config.director.thresholds))
-
-
-def _finish(recorder: Recorder) -> tuple[Any, int, str]:
-    """Stop and remux (blocking); the recording, the final file's size and SHA-256."""
-    from streaming.segments import sha256
-
-    recording = recorder.stop()
-    return recording, recording.final.stat().st_size, sha256(recording.final)

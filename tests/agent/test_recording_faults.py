@@ -1,13 +1,14 @@
-"""Recording when things go wrong: a caller that stops waiting.
+"""Recording when things go wrong: a caller that stops waiting, a recorder that fails on its own.
 
 Real encoders, a real agent.db, synthetic sources; the failures are real ones (a cancelled
-awaiting caller).
+awaiting caller, a recording directory removed mid-recording, a source that raises).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,9 +29,10 @@ from agent.recording.service import RecordingService
 from agent.recording.upload import Uploader
 from agent.sources import make_source
 from agent.store import AgentStore, RecordingRow, RecordingState
+from agent.supervisor import Supervisor
 from contract import Event, to_iso
 from streaming.segments import FINAL_NAME, INDEX_NAME
-from streaming.source import Source
+from streaming.source import Frame, Source
 
 
 class Room:
@@ -126,3 +128,81 @@ async def test_a_cancelled_record_start_leaves_the_service_and_its_recorder_agre
         assert stopped.result["id"] == "resumed" and not encoding(directory)
         row = r.store.recording("resumed")
         assert row is not None and row.state == RecordingState.FINISHED and (directory / FINAL_NAME).exists()
+
+
+class Failing(Source):
+    """A source whose frames raise once `fail` is set (a capture driver that breaks mid-lesson)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.fail = threading.Event()
+
+    def _run(self) -> None:
+        self.connected = True
+        self._stop.wait()
+
+    def latest(self) -> Frame | None:
+        if self.fail.is_set():
+            raise RuntimeError("capture driver crashed")
+        return None
+
+
+@asynccontextmanager
+async def supervised(service: RecordingService, alarms: Alarms) -> AsyncIterator[None]:
+    """The service under the agent's supervisor, as in the agent (a crash would restart it, with an alarm)."""
+    supervisor = Supervisor(alarms, "room-9")
+    supervisor.add("recording", service.run)
+    task = asyncio.create_task(supervisor.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_recording_directory_removed_mid_recording_ends_that_recording_with_an_alarm_not_a_restart(
+    tmp_path: Path,
+) -> None:
+    async with room(tmp_path, fragment_s=0.5, segment_s=1.0) as r, supervised(r.service, r.service.alarms):
+        started = await r.command("record.start", {"lesson": "物理"})
+        directory = Path(started.result["path"])
+        await until(lambda: segment_fragments(directory, "segment-0001.mp4") >= 1)
+        await asyncio.to_thread(shutil.rmtree, directory)  # the disk is gone: the next segment cannot be written
+
+        failed = await until(lambda: r.raised("recording_failed"))
+        assert directory.name in failed[0].message and "No such file or directory" in failed[0].message, failed
+        row = r.store.recording(directory.name)
+        assert row is not None and row.state == RecordingState.FAILED and "No such file" in row.error, row
+        assert r.service.telemetry()["active"] is False and not encoding(directory)
+
+        again = await r.command("record.start", {"lesson": "物理"})
+        assert again.status == "succeeded", again
+        await until(lambda: segment_fragments(Path(again.result["path"]), "segment-0001.mp4") >= 1)
+        assert (await r.command("record.stop")).status == "succeeded"
+        assert not r.raised("service_restarted"), r.raised("service_restarted")
+
+
+async def test_a_source_that_raises_ends_the_recording_keeping_what_was_recorded(tmp_path: Path) -> None:
+    board = Failing("board")
+    async with (
+        room(tmp_path, {"board": board}, fragment_s=0.5, segment_s=1.0) as r,
+        supervised(r.service, r.service.alarms),
+    ):
+        started = await r.command("record.start", {"lesson": "物理", "sources": "teacher,board"})
+        directory = Path(started.result["path"])
+        await until(lambda: segment_fragments(directory, "segment-0002.mp4") >= 1)
+        board.fail.set()
+
+        failed = await until(lambda: r.raised("recording_failed"))
+        assert "capture driver crashed" in failed[0].message and directory.name in failed[0].message, failed
+        row = await until(lambda: (row := r.store.recording(directory.name)) and row.state != "recording" and row)
+        final = directory / FINAL_NAME
+        assert row.state == RecordingState.FINISHED and "capture driver crashed" in row.error, row
+        assert row.size == final.stat().st_size > 0  # what was recorded until then is kept, and uploaded
+        assert r.service.telemetry()["active"] is False and not encoding(directory)
+
+        board.fail.clear()
+        again = await r.command("record.start", {"lesson": "物理"})
+        assert again.status == "succeeded", again
+        assert (await r.command("record.stop")).status == "succeeded"
+        assert not r.raised("service_restarted"), r.raised("service_restarted")
