@@ -10,7 +10,8 @@ import json
 import sqlite3
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,50 @@ UPLOAD_COLUMNS = {
     "error_final": int,  # 1: the centre rejected the whole file; not retried by itself
     "updated": float,
 }  # fmt: skip
+
+
+class RecordingState(StrEnum):
+    """A recording's ``state`` column in agent.db (the stored values never change: old files keep working)."""
+
+    RECORDING = "recording"  # being recorded; at startup a leftover means the agent crashed
+    INTERRUPTED = "interrupted"  # halted or crashed: its lesson may continue it, else it is finished later
+    FINISHING = "finishing"  # being remuxed after its lesson: no longer resumable
+    FINISHED = "finished"  # final MP4 written and checksummed: the uploader sends it
+    UPLOADED = "uploaded"  # the centre confirmed the whole file: retention may delete it
+    FAILED = "failed"  # nothing playable could be written; ``error`` says why
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingRow:
+    """One recording as agent.db's index has it (``sources`` in role order)."""
+
+    id: str
+    lesson: str = ""
+    teacher: str = ""
+    started: str = ""
+    ended: str = ""
+    sources: tuple[str, ...] = ()
+    layout: str = ""
+    path: str = ""
+    size: int = 0
+    sha256: str = ""
+    state: RecordingState = RecordingState.RECORDING
+    error: str = ""
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RecordingRow:
+        """A row from its columns; a column never written (NULL) reads as empty."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known and v is not None}
+        if isinstance(values.get("sources"), str):
+            values["sources"] = json.loads(values["sources"] or "[]")
+        values["sources"] = tuple(values.get("sources", ()))
+        values["state"] = RecordingState(values.get("state", RecordingState.RECORDING))
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The columns, ``sources`` as a list and ``state`` as its stored string."""
+        return {**asdict(self), "sources": list(self.sources), "state": str(self.state)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,24 +114,53 @@ class AgentStore:
         if "uploads" not in self.db.table_names():
             self.db.table("uploads").create(UPLOAD_COLUMNS, pk="recording_id", defaults={"offset": 0, "error_final": 0})
 
-    def recording_put(self, row: Mapping[str, Any]) -> None:
-        """Insert or update one recording (columns as in `RECORDING_COLUMNS`; ``sources`` a list)."""
-        values = {k: (json.dumps(v) if k == "sources" else v) for k, v in row.items() if k in RECORDING_COLUMNS}
+    def recording_put(self, row: RecordingRow | Mapping[str, Any]) -> None:
+        """Insert or update one recording (a whole row, or some columns by name with its ``id``)."""
+        columns = row.to_dict() if isinstance(row, RecordingRow) else row
+        values = {
+            k: (json.dumps(list(v)) if k == "sources" else v) for k, v in columns.items() if k in RECORDING_COLUMNS
+        }
         self.db.table("recordings").upsert(values, pk="id")
 
+    def recording(self, recording_id: str) -> RecordingRow | None:
+        """One recording by id, or None."""
+        rows = self._select("id = ?", (recording_id,))
+        return RecordingRow.from_dict(rows[0]) if rows else None
+
+    def recordings_in(self, *states: RecordingState) -> list[RecordingRow]:
+        """The recordings in any of `states`, newest first."""
+        marks = ", ".join("?" * len(states))
+        return [RecordingRow.from_dict(r) for r in self._select(f"state IN ({marks})", tuple(map(str, states)))]
+
+    def uploaded_before(self, cutoff: str) -> list[RecordingRow]:
+        """Uploaded recordings that ended before `cutoff` (an ISO time: retention's candidates), newest first."""
+        where = "state = ? AND ended != '' AND ended < ?"
+        return [RecordingRow.from_dict(r) for r in self._select(where, (str(RecordingState.UPLOADED), cutoff))]
+
+    def mark(self, recording_id: str, state: RecordingState, **columns: Any) -> None:
+        """Set one recording's state (and any other `columns`, by name)."""
+        self.recording_put({**columns, "id": recording_id, "state": str(state)})
+
     def recordings(self, where: str = "", params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        """Recordings, newest first (``where`` is an SQL condition on the columns)."""
-        sql = "SELECT * FROM recordings" + (f" WHERE {where}" if where else "") + " ORDER BY started DESC"
-        cursor = self.conn.execute(sql, params)
-        names = [c[0] for c in cursor.description]
-        rows = [dict(zip(names, r, strict=True)) for r in cursor]
+        """The index as plain dicts, newest first, for inspection (``where``: an SQL condition on the columns).
+
+        The agent itself asks the named queries (`recording`, `recordings_in`, ...) for `RecordingRow`s.
+        """
+        rows = self._select(where, params)
         for row in rows:
             row["sources"] = json.loads(row["sources"] or "[]")
         return rows
 
+    def _select(self, where: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM recordings" + (f" WHERE {where}" if where else "") + " ORDER BY started DESC"
+        cursor = self.conn.execute(sql, params)
+        names = [c[0] for c in cursor.description]
+        return [dict(zip(names, r, strict=True)) for r in cursor]
+
     def recordings_interrupted(self) -> int:
         """Mark recordings left ``recording`` by a crash as ``interrupted`` (resumable); how many."""
-        return int(self.conn.execute("UPDATE recordings SET state='interrupted' WHERE state='recording'").rowcount)
+        sql = "UPDATE recordings SET state = ? WHERE state = ?"
+        return int(self.conn.execute(sql, (str(RecordingState.INTERRUPTED), str(RecordingState.RECORDING))).rowcount)
 
     def recording_delete(self, recording_id: str) -> None:
         """Forget one recording."""

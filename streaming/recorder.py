@@ -220,7 +220,7 @@ class Recorder:
                     if limit is not None:
                         slot = min(slot, limit)
                 self._stop.wait(max(0.0, start + slot * period - time.monotonic()))
-        except (av.error.FFmpegError, OSError, ValueError) as exc:
+        except Exception as exc:  # the disk, the encoder or a source: whatever ends the recording is its reason
             log.error("recorder %s failed: %s", self.out_dir, exc)
             self._error = exc
         finally:

@@ -15,17 +15,20 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from agent.alarms import Alarms
 from agent.config.site import RecordingConfig
-from agent.store import AgentStore
+from agent.store import AgentStore, RecordingRow, RecordingState
 from contract import PayloadError, now_iso, parse_iso, to_iso
 
 if TYPE_CHECKING:
     from agent.timetable.model import Timetable
+    from streaming.recorder import Recorder
+    from streaming.segments import Recording
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +38,7 @@ T = TypeVar("T")
 RESUME_MARGIN = timedelta(minutes=10)
 RESOURCE = "resource"  # agent.recording.resource.LAYOUT: the layout column of a source's own file
 
-# Whether a recording's lesson (an agent.db row) is still on: True, over: False, unknown: None.
+# Whether a recording's lesson (an agent.db row as `RecordingRow.to_dict`) is on: True, over: False, unknown: None.
 LessonOn = Callable[[Mapping[str, Any]], "bool | None"]
 
 
@@ -83,34 +86,34 @@ class Finisher:
     async def finish_over(self) -> int:
         """Finish (remux) every interrupted recording whose lesson is over; how many were finished."""
         done = 0
-        rows = self.store.recordings("state IN ('interrupted', 'finishing')")
-        for row in sorted(rows, key=lambda r: r["layout"] == RESOURCE):  # a source's file after its recording
+        rows = self.store.recordings_in(RecordingState.INTERRUPTED, RecordingState.FINISHING)
+        for row in sorted(rows, key=lambda r: r.layout == RESOURCE):  # a source's file after its recording
             async with self.lock:
-                fresh = self.store.recordings("id = ?", (row["id"],))
-                if not fresh or not (fresh[0]["state"] == "finishing" or self.over(fresh[0])):
+                fresh = self.store.recording(row.id)
+                if fresh is None or not (fresh.state == RecordingState.FINISHING or self.over(fresh)):
                     continue
-                row = {**fresh[0], "state": "finishing"}
+                row = replace(fresh, state=RecordingState.FINISHING)
                 self.store.recording_put(row)  # no longer resumable: record.start begins a new recording
             done += await self._finish(row)
         return done
 
-    def over(self, row: Mapping[str, Any]) -> bool:
+    def over(self, row: RecordingRow) -> bool:
         """Whether an interrupted recording's lesson is over (so it will not be continued)."""
-        if row["state"] != "interrupted":
+        if row.state != RecordingState.INTERRUPTED:
             return False
-        if row["layout"] == RESOURCE:  # a source's own file ends with the composed recording
-            main = self.store.recordings("id = ?", (str(row["id"]).rpartition(".")[0],))
-            return not main or main[0]["state"] not in ("interrupted", "recording")
-        verdict = self.lesson_on(row)
+        if row.layout == RESOURCE:  # a source's own file ends with the composed recording
+            main = self.store.recording(row.id.rpartition(".")[0])
+            return main is None or main.state not in (RecordingState.INTERRUPTED, RecordingState.RECORDING)
+        verdict = self.lesson_on(row.to_dict())
         if verdict is not None:
             return not verdict
         try:
-            started = parse_iso(row["started"])
+            started = parse_iso(row.started)
         except PayloadError:
             return True  # a row we cannot date cannot be resumed sensibly either
         return self.clock() >= started + timedelta(minutes=self.config.planned_minutes)
 
-    async def _finish(self, row: dict[str, Any]) -> int:
+    async def _finish(self, row: RecordingRow) -> int:
         """Remux a halted recording into its final MP4 (abandoned, and left ``finishing``, if cancelled)."""
         from agent.recording.resource import finalise_row
         from streaming.segments import RecordingError, finalise, sha256
@@ -118,24 +121,53 @@ class Finisher:
         cancel = threading.Event()
 
         def work() -> tuple[Any, int, str]:
-            if row["layout"] == RESOURCE:
-                recording = finalise_row(row, cancel)
-            else:
-                recording = finalise(Path(row["path"]), cancel=cancel)
+            own = row.layout == RESOURCE  # a source's own file: its segments are beside it
+            recording = finalise_row(row, cancel) if own else finalise(Path(row.path), cancel=cancel)
             return recording, recording.final.stat().st_size, sha256(recording.final)
 
         try:
             recording, size, digest = await in_thread(work, on_cancel=cancel.set)
         except (RecordingError, OSError) as exc:
-            row.update(state="failed", ended=row.get("ended") or now_iso(), error=f"finishing: {exc}")
-            self.store.recording_put(row)
-            self.alarms.raise_("recording_failed", "critical", f"recording {row['id']} could not be finished: {exc}")
+            self.store.recording_put(
+                replace(row, state=RecordingState.FAILED, ended=row.ended or now_iso(), error=f"finishing: {exc}")
+            )
+            self.alarms.raise_("recording_failed", "critical", f"recording {row.id} could not be finished: {exc}")
             return 0
         ended = to_iso(datetime.fromtimestamp(recording.ended, UTC)) if recording.ended else now_iso()
-        row.update(state="finished", ended=ended, size=size, sha256=digest, error="")
-        self.store.recording_put(row)
-        log.info("recording %s finished after its lesson: %s, %d frames", row["id"], recording.final, recording.frames)
+        self.store.recording_put(
+            replace(row, state=RecordingState.FINISHED, ended=ended, size=size, sha256=digest, error="")
+        )
+        log.info("recording %s finished after its lesson: %s, %d frames", row.id, recording.final, recording.frames)
         return 1
+
+
+def stop_and_finish(recorder: Recorder) -> tuple[Recording, int, str]:
+    """Stop and remux (blocking); the recording, the final file's size and SHA-256."""
+    from streaming.segments import sha256
+
+    recording = recorder.stop()
+    return recording, recording.final.stat().st_size, sha256(recording.final)
+
+
+def salvage(recorder: Recorder) -> tuple[tuple[Recording, int, str] | str, str]:
+    """Finish what a recorder that failed on its own wrote (blocking); what was kept (or why not), and why it failed.
+
+    What was kept is the recording, its final file's size and SHA-256.  The segments on disk are
+    remuxed as for a crashed recording; a torn last fragment stays out.
+    """
+    from streaming.segments import RecordingError, finalise, sha256
+
+    try:
+        recorder.halt()  # joins the dead thread; raises with the reason it died
+        why = "the recorder stopped by itself"
+    except RecordingError as exc:
+        cause = exc.__cause__
+        why = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
+    try:
+        recording = finalise(recorder.out_dir, final=recorder.final)
+        return (recording, recording.final.stat().st_size, sha256(recording.final)), why
+    except (RecordingError, OSError) as exc:
+        return str(exc), why
 
 
 async def in_thread(work: Callable[[], T], on_cancel: Callable[[], None] = lambda: None) -> T:

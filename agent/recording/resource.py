@@ -17,12 +17,13 @@ import logging
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from agent.alarms import Alarms
 from agent.config.site import RecordingConfig
-from agent.store import AgentStore
+from agent.store import AgentStore, RecordingRow, RecordingState
 from contract import now_iso
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ class ResourceSet:
                 _quietly(recorder.halt)
             raise
 
-    def rows(self, main: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def rows(self, main: RecordingRow) -> list[RecordingRow]:
         """The agent.db rows of the per-source files, derived from the composed recording's row."""
         return [resource_row(main, name, self.path / f"{name}.mp4") for name in self.recorders]
 
@@ -134,25 +135,16 @@ def resource_bytes(config: RecordingConfig) -> int:
     return int(2 * config.bitrate_mbps * 1e6 / 8 * config.planned_minutes * 60)
 
 
-def resource_row(main: Mapping[str, Any], name: str, final: Path) -> dict[str, Any]:
+def resource_row(main: RecordingRow, name: str, final: Path) -> RecordingRow:
     """A per-source file's row: the composed recording's lesson, teacher and state."""
-    keep = ("lesson", "teacher", "started", "ended", "state", "error")
-    return {
-        **{k: main.get(k, "") for k in keep},
-        "id": f"{main['id']}.{name}",
-        "sources": [name],
-        "layout": LAYOUT,
-        "path": str(final),
-        "size": 0,
-        "sha256": "",
-    }
+    return replace(main, id=f"{main.id}.{name}", sources=(name,), layout=LAYOUT, path=str(final), size=0, sha256="")
 
 
-def finalise_row(row: Mapping[str, Any], cancel: threading.Event) -> Recording:
+def finalise_row(row: RecordingRow, cancel: threading.Event) -> Recording:
     """Remux a halted per-source recording into its MP4 (blocking); its segments are beside it."""
     from streaming.segments import finalise
 
-    final = Path(row["path"])
+    final = Path(row.path)
     return finalise(final.with_suffix(""), cancel=cancel, final=final)
 
 
@@ -180,7 +172,7 @@ def _quietly(halt: Any) -> str:
 
 
 async def end_resources(
-    resources: ResourceSet, main: Mapping[str, Any], store: AgentStore, alarms: Alarms
+    resources: ResourceSet, main: RecordingRow, store: AgentStore, alarms: Alarms
 ) -> dict[str, str]:
     """Stop the per-source recorders (each writes its MP4) and update their rows; source -> file or error."""
     from agent.recording.finish import in_thread
@@ -189,15 +181,16 @@ async def end_resources(
     results = await in_thread(resources.stop)
     out = {}
     for row in resources.rows(main):
-        name = row["sources"][0]
+        name = row.sources[0]
         result = results[name]
         if isinstance(result, str):
-            row.update(state="failed", ended=now_iso(), error=result)
-            alarms.raise_("recording_failed", "critical", f"recording {row['id']} failed: {result}")
+            row = replace(row, state=RecordingState.FAILED, ended=now_iso(), error=result)
+            alarms.raise_("recording_failed", "critical", f"recording {row.id} failed: {result}")
             out[name] = result
         else:
             digest = await asyncio.to_thread(sha256, result.final)
-            row.update(state="finished", ended=now_iso(), size=result.final.stat().st_size, sha256=digest)
+            size = result.final.stat().st_size
+            row = replace(row, state=RecordingState.FINISHED, ended=now_iso(), size=size, sha256=digest)
             out[name] = str(result.final)
         store.recording_put(row)
     return out

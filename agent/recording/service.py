@@ -18,11 +18,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,14 +29,24 @@ from agent.alarms import Alarms
 from agent.commands.table import Failed, Rejected
 from agent.config.site import RecordingConfig
 from agent.lesson.pictures import recordable, source_for
-from agent.recording.finish import Finisher, LessonOn, in_thread, timetable_lesson_on
-from agent.recording.resource import ResourceSet, end_resources, resource_bytes
+from agent.recording.disk import check_space, delete_expired
+from agent.recording.finish import (
+    RESOURCE,
+    Finisher,
+    LessonOn,
+    in_thread,
+    salvage,
+    stop_and_finish,
+    timetable_lesson_on,
+)
+from agent.recording.owned import OwnedWork
+from agent.recording.picture import director_for, layout_sources
+from agent.recording.resource import ResourceSet, end_resources
 from agent.recording.sound import open_sound
-from agent.store import AgentStore
+from agent.store import AgentStore, RecordingRow, RecordingState
 from contract import to_iso
 
 if TYPE_CHECKING:
-    from streaming.director import Director
     from streaming.recorder import Recorder
     from streaming.source import Source
 
@@ -48,7 +57,6 @@ __all__ = ["RecordingService", "timetable_lesson_on"]
 WATCH_S = 1.0
 FINALISE_EVERY_S = 30.0
 RETENTION_EVERY_S = 3600.0
-GIB = 2**30
 PICTURE_REFS = "remote:N, remote:N/SOURCE or lesson:AGENT/SOURCE"  # what `record.start sources` may also name
 
 
@@ -56,7 +64,7 @@ PICTURE_REFS = "remote:N, remote:N/SOURCE or lesson:AGENT/SOURCE"  # what `recor
 class _Active:
     """The recording in progress."""
 
-    row: dict[str, Any]
+    row: RecordingRow
     recorder: Recorder
     resources: ResourceSet | None = None  # resource mode: each source in a file of its own
     since: float = field(default_factory=time.monotonic)
@@ -87,8 +95,9 @@ class RecordingService:
         self.clock = clock
         self._active: _Active | None = None
         self._lock = asyncio.Lock()
+        self._work = OwnedWork("recording")  # start and stop: completed even when their caller stops waiting
         self.finisher = Finisher(config, store, alarms, self._lock, lesson_on, clock) if config else None
-        self.director = _director(config)
+        self.director = director_for(config)
         self._release_audio: Callable[[], None] = lambda: None  # detaches the recording's sound source
         interrupted = store.recordings_interrupted()
         if interrupted:
@@ -108,8 +117,9 @@ class RecordingService:
                     next_retention = time.monotonic() + RETENTION_EVERY_S
                 await asyncio.sleep(WATCH_S)
         finally:
+            await self._work.see_through()  # a start or stop under way completes first, so a recording is halted
             if self._active is not None:
-                log.info("agent stopping while recording %s: halting it (resumable)", self._active.row["id"])
+                log.info("agent stopping while recording %s: halting it (resumable)", self._active.row.id)
                 await self._halt()
 
     async def start(
@@ -118,36 +128,39 @@ class RecordingService:
         """Start recording (or continue an interrupted recording of the same lesson).
 
         `sources` replaces ``[recording] sources`` for this recording (room sources or lesson picture
-        references, in role order); a wrong one is rejected by name before anything starts.
+        references, in role order); a wrong one is rejected by name before anything starts.  Once
+        begun it completes, even if the caller stops waiting: the recorder and the row never disagree.
         """
+        return await self._work.run("start", self._start(lesson, teacher, layout, tuple(sources)))
+
+    async def _start(self, lesson: str, teacher: str, layout: str, sources: tuple[str, ...]) -> dict[str, Any]:
         async with self._lock:
             config = self._config()
             if self._active is not None:
                 row = self._active.row
-                name = row["lesson"] or row["id"]
-                raise Rejected(f"already recording {name!r} since {row['started']}; record.stop first")
+                raise Rejected(f"already recording {row.lesson or row.id!r} since {row.started}; record.stop first")
             layout = layout or config.layout
-            roles = self._roles(config, layout, tuple(sources))
+            roles = self._roles(config, layout, sources)
             resume = self._resumable(lesson)
-            path = Path(resume["path"]) if resume else self._new_dir(config, lesson)
+            path = Path(resume.path) if resume else self._new_dir(config, lesson)
             recorder, resources = await self._start_recorders(config, layout, roles, path)
-            row = {
-                **(resume or {"id": path.name, "started": to_iso(self.clock()), "size": 0, "sha256": ""}),
-                "lesson": lesson, "teacher": teacher or (resume or {}).get("teacher", ""), "sources": list(roles),
-                "layout": layout, "path": str(path), "state": "recording", "ended": "", "error": "",
-            }  # fmt: skip
+            row = replace(
+                resume or RecordingRow(path.name, started=to_iso(self.clock())),
+                lesson=lesson, teacher=teacher or (resume.teacher if resume else ""), sources=roles,
+                layout=layout, path=str(path), state=RecordingState.RECORDING, ended="", error="",
+            )  # fmt: skip
             self.store.recording_put(row)
             for extra in resources.rows(row) if resources else ():
                 self.store.recording_put(extra)
             self._active = _Active(row, recorder, resources)
             self.alarms.clear("recording_failed")
-            log.info("recording %s %s in %s: %s", "continues" if resume else "started", row["id"], path, roles)
-            return {"id": row["id"], "lesson": lesson, "path": str(path), "resumed": resume is not None}
+            log.info("recording %s %s in %s: %s", "continues" if resume else "started", row.id, path, roles)
+            return {"id": row.id, "lesson": lesson, "path": str(path), "resumed": resume is not None}
 
     def _roles(self, config: RecordingConfig, layout: str, sources: tuple[str, ...]) -> tuple[str, ...]:
         """The recording's sources in role order: `sources` (each checked) or the configured ones."""
         if not sources:
-            return _layout_sources(config, layout)
+            return layout_sources(config, layout)
         for name in sources:
             if not recordable(self.sources, name):  # a room source or a lesson picture reference
                 raise Rejected(f"sources: got {name!r}, expected one of {', '.join(self.sources)} or {PICTURE_REFS}")
@@ -167,7 +180,7 @@ class RecordingService:
         try:
             recorder = self._recorder(config, layout, roles, path)
             own = {n: self.sources[n] for n in roles} if config.resource_mode else {}
-            await self._guard(config, path, len(own))
+            await check_space(config, path, len(own), self.alarms)
             resources = ResourceSet(config, own, path) if own else None
             try:
                 await in_thread(recorder.start)
@@ -185,11 +198,16 @@ class RecordingService:
         return recorder, resources
 
     async def stop(self) -> dict[str, Any]:
-        """Stop, write the final MP4 and its checksum, and mark the recording finished."""
+        """Stop, write the final MP4 and its checksum, and mark the recording finished (even if the caller goes)."""
+        return await self._work.run("stop", self._stop())
+
+    async def _stop(self) -> dict[str, Any]:
         async with self._lock:
             if self._active is None:
                 raise Rejected("not recording")
-            return await self._end("finished")
+            if self._active.recorder.wait(0):  # it failed just now, before `run` noticed
+                raise Failed(await self._fail())
+            return await self._end()
 
     def override(self, source: str | None) -> dict[str, Any]:
         """Show `source` as the ``directed`` layout's main picture; None hands it back to the rules."""
@@ -203,9 +221,9 @@ class RecordingService:
 
     def director_sources(self) -> tuple[str, ...]:
         """The sources the director may show: the directed recording's own, else the configured ones."""
-        if self._active is not None and self._active.row["layout"] == "directed":
-            return tuple(self._active.row["sources"])
-        return _layout_sources(self.config, "directed") if self.config is not None else ()
+        if self._active is not None and self._active.row.layout == "directed":
+            return self._active.row.sources
+        return layout_sources(self.config, "directed") if self.config is not None else ()
 
     def telemetry(self) -> dict[str, object]:
         """``recording: {active, lesson, seconds, frames}`` (and ``director``, ``resources`` where they apply).
@@ -218,9 +236,9 @@ class RecordingService:
             return {"active": False, "lesson": "", "seconds": 0.0, "frames": 0}
         seconds = round(time.monotonic() - active.since, 1)
         out: dict[str, object] = {
-            "active": True, "lesson": active.row["lesson"], "seconds": seconds, "frames": active.recorder.frames,
+            "active": True, "lesson": active.row.lesson, "seconds": seconds, "frames": active.recorder.frames,
         }  # fmt: skip
-        if active.row["layout"] == "directed" and self.director is not None:
+        if active.row.layout == "directed" and self.director is not None:
             out["director"] = self.director.telemetry()
         if active.resources is not None:
             out["resources"] = active.resources.frames
@@ -229,40 +247,29 @@ class RecordingService:
 
     async def apply_retention(self) -> int:
         """Delete uploaded recordings (rows and files) older than ``retention_days``; how many."""
-        if self.config is None:
-            return 0
-        cutoff = to_iso(datetime.now(UTC) - timedelta(days=self.config.retention_days))
-        expired = self.store.recordings("state = 'uploaded' AND ended != '' AND ended < ?", (cutoff,))
-        root = self.config.dir.resolve()
-        for row in expired:
-            path = Path(row["path"]).resolve()
-            if path.is_relative_to(root) and path != root:  # never delete outside the recordings directory
-                await asyncio.to_thread(shutil.rmtree, path, True)
-            self.store.recording_delete(row["id"])
-            log.info("retention: deleted recording %s (uploaded, ended %s)", row["id"], row["ended"])
-        return len(expired)
+        return await delete_expired(self.config, self.store) if self.config is not None else 0
 
     def _config(self) -> RecordingConfig:
         if self.config is None:
             raise Rejected("recording is not configured: add [sources] and [recording] to the site config")
         return self.config
 
-    def _resumable(self, lesson: str) -> dict[str, Any] | None:
+    def _resumable(self, lesson: str) -> RecordingRow | None:
         """An interrupted recording of `lesson` from this very lesson; an older one is left to the finisher."""
         if not lesson or self.finisher is None:
             return None
-        rows = self.store.recordings("lesson = ? AND state = 'interrupted' AND layout != 'resource'", (lesson,))
-        for row in (r for r in rows if Path(r["path"]).is_dir()):
+        rows = self.store.recordings_in(RecordingState.INTERRUPTED)
+        for row in (r for r in rows if r.lesson == lesson and r.layout != RESOURCE and Path(r.path).is_dir()):
             if not self.finisher.over(row):
                 return row
-            log.info("recording %s (from %s) is from an earlier %r: not continued", row["id"], row["started"], lesson)
+            log.info("recording %s (from %s) is from an earlier %r: not continued", row.id, row.started, lesson)
         return None
 
     def _new_dir(self, config: RecordingConfig, lesson: str) -> Path:
         slug = re.sub(r"[^\w-]+", "_", lesson).strip("_")[:60] or "recording"
         base = config.dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
         path, n = base, 1
-        while path.exists() or self.store.recordings("id = ?", (path.name,)):
+        while path.exists() or self.store.recording(path.name) is not None:
             n += 1
             path = base.with_name(f"{base.name}-{n}")
         return path
@@ -296,31 +303,41 @@ class RecordingService:
         release, self._release_audio = self._release_audio, lambda: None
         release()
 
-    async def _guard(self, config: RecordingConfig, path: Path, own_files: int) -> None:
-        """Refuse to start when the recording (and its `own_files` per-source files) could not finish."""
-        where = path
-        while not where.exists() and where != where.parent:
-            where = where.parent
-        free = (await asyncio.to_thread(shutil.disk_usage, where)).free
-        needed = config.needed_bytes() + own_files * resource_bytes(config)
-        if free < needed:
-            each = f" and {own_files} source file(s) of resource mode" if own_files else ""
-            message = (
-                f"not enough disk space to record: {free / GIB:.1f} GiB free on {where}, {needed / GIB:.1f} GiB needed "
-                f"({config.planned_minutes:g} min at {config.bitrate_mbps:g} Mbit/s for the composed picture{each}, "
-                f"plus the final files, at least {config.disk_min_free_gb:g} GiB)"
-            )
-            self.alarms.raise_("disk_low", "critical", message, "recording")
-            raise Failed(message)
-        self.alarms.clear("disk_low", "recording")
-
     async def _watch(self) -> None:
-        """A recorder that ended by itself has failed (disk full, encoder error): close it out."""
+        """A recorder that ended by itself has failed (disk, encoder, a source): end that recording, carry on."""
         active = self._active
         if active is not None and active.recorder.wait(0) and not self._lock.locked():
-            async with self._lock:
-                if self._active is active:
-                    await self._end("failed")
+            await self._work.run("fail", self._fail_if_active(active))  # seen through even if `run` is cancelled
+
+    async def _fail_if_active(self, active: _Active) -> None:
+        async with self._lock:
+            if self._active is active:
+                await self._fail()
+
+    async def _fail(self) -> str:
+        """End a recording whose recorder failed: what it wrote is finished (else the row ``failed``); the alarm.
+
+        Never raises for the failure itself: one recording's disk or encoder must not take the
+        service down, so the next ``record.start`` works.  Returns the alarm's message.
+        """
+        assert self._active is not None
+        active, self._active = self._active, None
+        kept, why = await in_thread(lambda: salvage(active.recorder))
+        self._drop_audio()
+        row = replace(active.row, ended=to_iso(self.clock()))
+        if isinstance(kept, str):
+            row = replace(row, state=RecordingState.FAILED, error=f"{why}; nothing could be kept: {kept}")
+            outcome = f"nothing could be kept ({kept})"
+        else:
+            recording, size, digest = kept
+            row = replace(row, state=RecordingState.FINISHED, size=size, sha256=digest, error=why)
+            outcome = f"the {recording.frames} frames recorded until then are kept in {recording.final}"
+        self.store.recording_put(row)
+        message = f"recording {row.id} stopped by itself: {why}; {outcome}"
+        self.alarms.raise_("recording_failed", "critical", message)
+        if active.resources is not None:
+            await end_resources(active.resources, row, self.store, self.alarms)
+        return message
 
     async def _halt(self) -> None:
         """Stop the recorder without the remux: the row stays ``interrupted`` (resumable, finished later)."""
@@ -330,71 +347,44 @@ class RecordingService:
         try:
             segments = await in_thread(active.recorder.halt)
         except Exception as exc:
-            row.update(state="failed", ended=to_iso(self.clock()), error=str(exc))
-            self.alarms.raise_("recording_failed", "critical", f"recording {row['id']} failed: {exc}")
+            row = replace(row, state=RecordingState.FAILED, ended=to_iso(self.clock()), error=str(exc))
+            self.alarms.raise_("recording_failed", "critical", f"recording {row.id} failed: {exc}")
         else:
-            row.update(state="interrupted", error="")
-            log.info("recording %s halted after %d segment(s); it continues or is finished later", row["id"], segments)
+            row = replace(row, state=RecordingState.INTERRUPTED, error="")
+            log.info("recording %s halted after %d segment(s); it continues or is finished later", row.id, segments)
         finally:
             self._drop_audio()
             self.store.recording_put(row)
         if active.resources is not None:
             errors = await in_thread(active.resources.halt)
             for extra in active.resources.rows(row):
-                error = errors.get(extra["sources"][0], "")
-                self.store.recording_put({**extra, "state": "failed" if error else row["state"], "error": error})
+                error = errors.get(extra.sources[0], "")
+                self.store.recording_put(
+                    replace(extra, state=RecordingState.FAILED if error else row.state, error=error)
+                )
 
-    async def _end(self, state: str) -> dict[str, Any]:
+    async def _end(self) -> dict[str, Any]:
         """Stop the recorder (in a thread), write the final file's size and checksum, update the row."""
         assert self._active is not None
         active, self._active = self._active, None
         row = active.row
         try:
-            recording, size, digest = await in_thread(lambda: _finish(active.recorder))
+            recording, size, digest = await in_thread(lambda: stop_and_finish(active.recorder))
         except Exception as exc:
             self._drop_audio()
-            row.update(state="failed", ended=to_iso(self.clock()), error=str(exc))
+            row = replace(row, state=RecordingState.FAILED, ended=to_iso(self.clock()), error=str(exc))
             self.store.recording_put(row)
-            self.alarms.raise_("recording_failed", "critical", f"recording {row['id']} failed: {exc}")
+            self.alarms.raise_("recording_failed", "critical", f"recording {row.id} failed: {exc}")
             if active.resources is not None:
                 await end_resources(active.resources, row, self.store, self.alarms)
-            raise Failed(f"recording {row['id']} failed: {exc}") from exc
+            raise Failed(f"recording {row.id} failed: {exc}") from exc
         self._drop_audio()
-        final_state = "failed" if state == "failed" else state
-        row.update(state=final_state, ended=to_iso(self.clock()), size=size, sha256=digest)
-        if state == "failed":
-            row["error"] = "the recorder stopped by itself"
+        row = replace(row, state=RecordingState.FINISHED, ended=to_iso(self.clock()), size=size, sha256=digest)
         self.store.recording_put(row)
-        log.info("recording %s %s: %s, %d frames", row["id"], final_state, recording.final, recording.frames)
+        log.info("recording %s finished: %s, %d frames", row.id, recording.final, recording.frames)
         resources = await end_resources(active.resources, row, self.store, self.alarms) if active.resources else {}
         return {
-            "id": row["id"], "lesson": row["lesson"], "state": final_state, "file": str(recording.final),
+            "id": row.id, "lesson": row.lesson, "state": "finished", "file": str(recording.final),
             "duration_s": round(recording.duration_s, 3), "frames": recording.frames, "segments": recording.segments,
             "size": size, "sha256": digest, **({"resources": resources} if active.resources else {}),
         }  # fmt: skip
-
-
-def _layout_sources(config: RecordingConfig, layout_name: str) -> tuple[str, ...]:
-    """The configured sources in role order, as many as the layout takes."""
-    from streaming.compose import LAYOUTS
-
-    most = LAYOUTS.get(layout_name, (0, len(config.sources)))[1]
-    return config.sources[:most]
-
-
-def _director(config: RecordingConfig | None) -> Director | None:
-    """The director the ``directed`` layout follows (its override outlives a single recording)."""
-    if config is None or config.director is None:
-        return None
-    from streaming.director import Director, Rule
-
-    rules = [Rule(when, show) for when, show in config.director.rules]
-    return Director(rules, config.director.hold_s, dict(config.director.thresholds))
-
-
-def _finish(recorder: Recorder) -> tuple[Any, int, str]:
-    """Stop and remux (blocking); the recording, the final file's size and SHA-256."""
-    from streaming.segments import sha256
-
-    recording = recorder.stop()
-    return recording, recording.final.stat().st_size, sha256(recording.final)

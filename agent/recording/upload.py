@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from agent.alarms import Alarms
 from agent.commands.table import Rejected
 from agent.config.site import UploadConfig
 from agent.errors import AgentError
-from agent.store import AgentStore
+from agent.store import AgentStore, RecordingRow, RecordingState
 from drivers.backoff import Backoff
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,14 @@ REQUEST_S = 120.0  # one chunk of at most 8 MiB on a slow school uplink
 CHUNK_RETRIES = 3
 MAX_RESETS = 3  # whole-file checksum failures that are sent again from 0 before giving up
 FINAL_NAME = "recording.mp4"  # streaming.segments.FINAL_NAME, without loading the media stack
+
+
+class CentreState(StrEnum):
+    """An upload's state as the centre answers it (`central.uploads`)."""
+
+    UPLOADING = "uploading"  # more chunks wanted, from the confirmed offset
+    COMPLETE = "complete"  # every byte received and the whole-file checksum matched
+    FAILED = "failed"  # the whole-file checksum did not match: a reset sends it again from 0
 
 
 class UploadError(AgentError):
@@ -96,7 +105,7 @@ class Uploader:
                 try:
                     await self.upload(session, pending[0])
                 except UploadError as exc:
-                    self._failed(pending[0]["id"], exc)
+                    self._failed(pending[0].id, exc)
                     await asyncio.sleep(self.backoff.next_delay())
                 else:
                     self.backoff.reset()
@@ -104,10 +113,10 @@ class Uploader:
                     if self.alarms is not None:
                         self.alarms.clear("upload_failed")
 
-    def _pending(self) -> list[dict[str, Any]]:
+    def _pending(self) -> list[RecordingRow]:
         """Finished recordings not yet uploaded whose upload has not failed for good, oldest first."""
-        rows = self.store.recordings("state = 'finished'")[::-1]
-        return [r for r in rows if (self.store.upload_progress(r["id"]) or {}).get("error_final") != 1]
+        rows = self.store.recordings_in(RecordingState.FINISHED)[::-1]
+        return [r for r in rows if not _given_up(self.store, r.id)]
 
     def _failed(self, recording_id: str, exc: UploadError) -> None:
         self.last_error = f"{recording_id}: {exc}"
@@ -119,30 +128,30 @@ class Uploader:
             severity = "warning" if exc.retry else "critical"
             self.alarms.raise_("upload_failed", severity, f"upload of recording {recording_id}: {exc}")
 
-    async def upload(self, session: aiohttp.ClientSession, row: dict[str, Any]) -> None:
+    async def upload(self, session: aiohttp.ClientSession, row: RecordingRow) -> None:
         """Send one recording from the centre's confirmed offset; mark it ``uploaded`` when complete."""
-        recording_id, path = row["id"], _file(row)
+        recording_id, path = row.id, _file(row)
         self.current, self.bytes_sent = recording_id, 0
         size, digest = await asyncio.to_thread(_size_and_digest, path, row)
         fresh = not (self.store.upload_progress(recording_id) or {}).get("upload_id")  # first, or upload.retry
-        announce = {"agent_id": self.agent_id, "recording_id": recording_id, "lesson": row["lesson"]}
-        announce |= {"size": size, "sha256": digest, "started": row["started"], "fresh": fresh}
+        announce: dict[str, object] = {"agent_id": self.agent_id, "recording_id": recording_id, "lesson": row.lesson}
+        announce |= {"size": size, "sha256": digest, "started": row.started, "fresh": fresh}
         status, answer = await self._call(session, "POST", "/api/uploads", json=announce)
         if status != 200:
             error = f"the centre refused the upload ({status}): {answer.get('error', answer)}"
             raise UploadError(error, retry=status != 409)  # 409: announced before with another size or checksum
         upload_id, offset, state = answer["upload_id"], int(answer["offset"]), answer["state"]
-        if state == "failed":
+        if state == CentreState.FAILED:
             offset, state = await self._reset(session, upload_id, answer)
         self.store.upload_put(recording_id, upload_id=upload_id, offset=offset, size=size, error="", error_final=0)
         refusals = 0
-        while state == "uploading":
+        while state == CentreState.UPLOADING:
             self.bytes_sent = offset
             chunk = await asyncio.to_thread(_read, path, offset, self.config.chunk_bytes)
             headers = {"X-Chunk-SHA256": hashlib.sha256(chunk).hexdigest()}
             where = f"/api/uploads/{upload_id}?offset={offset}"
             status, answer = await self._call(session, "PUT", where, data=chunk, headers=headers)
-            if status == 409 and answer.get("state") == "uploading":
+            if status == 409 and answer.get("state") == CentreState.UPLOADING:
                 offset = int(answer["offset"])  # the centre confirmed something else: continue from there
             elif status == 400 and (refusals := refusals + 1) < CHUNK_RETRIES:
                 log.warning("upload %s: chunk at %d refused (%s), sending it again", upload_id, offset, answer)
@@ -152,9 +161,9 @@ class Uploader:
                 offset, state, refusals = int(answer["offset"]), answer["state"], 0
                 self.store.upload_put(recording_id, offset=offset)
         self.bytes_sent = offset
-        if state != "complete":  # failed: the next attempt asks for a reset (or gives up, see _reset)
-            raise UploadError(f"the centre says {state}: {answer.get('error', '')}", retry=state == "failed")
-        self.store.recording_put({"id": recording_id, "state": "uploaded"})
+        if state != CentreState.COMPLETE:  # failed: the next attempt asks for a reset (or gives up, see _reset)
+            raise UploadError(f"the centre says {state}: {answer.get('error', '')}", retry=state == CentreState.FAILED)
+        self.store.mark(recording_id, RecordingState.UPLOADED)
         self.store.upload_put(recording_id, offset=size, error="")
         log.info("recording %s uploaded (%d bytes, upload %s)", recording_id, size, upload_id)
 
@@ -194,14 +203,13 @@ class Uploader:
 
 def retry(store: AgentStore, recording_id: str) -> dict[str, Any]:
     """Send a recording whose upload was given up again from zero (``upload.retry``); Rejected saying why not."""
-    given_up = [r["id"] for r in store.recordings("state = 'finished'") if _given_up(store, r["id"])]
-    rows = store.recordings("id = ?", (recording_id,))
-    if not rows:
+    given_up = [r.id for r in store.recordings_in(RecordingState.FINISHED) if _given_up(store, r.id)]
+    row = store.recording(recording_id)
+    if row is None:
         which = f"; given up: {', '.join(given_up)}" if given_up else "; no upload was given up"
         raise Rejected(f"recording: got {recording_id!r}, expected a recording in agent.db{which}")
-    row = rows[0]
-    if row["state"] != "finished":
-        why = "uploaded already" if row["state"] == "uploaded" else f"{row['state']}, not finished"
+    if row.state != RecordingState.FINISHED:
+        why = "uploaded already" if row.state == RecordingState.UPLOADED else f"{row.state}, not finished"
         raise Rejected(f"recording {recording_id!r} is {why}: only a finished recording is uploaded")
     progress = store.upload_progress(recording_id)
     if progress is None:
@@ -211,29 +219,29 @@ def retry(store: AgentStore, recording_id: str) -> dict[str, Any]:
     store.upload_put(recording_id, upload_id="", offset=0, error="", error_final=0)
     was = progress.get("error") or ""
     log.warning("upload of %s: sent again from zero at a technician's request (was: %s)", recording_id, was)
-    return {"recording": recording_id, "lesson": row["lesson"], "was": was, "pending": True}
+    return {"recording": recording_id, "lesson": row.lesson, "was": was, "pending": True}
 
 
 def _given_up(store: AgentStore, recording_id: str) -> bool:
     return (store.upload_progress(recording_id) or {}).get("error_final") == 1
 
 
-def _file(row: dict[str, Any]) -> Path:
+def _file(row: RecordingRow) -> Path:
     """The file a recording row points at: its final MP4 when the row names its directory."""
-    path = Path(row["path"])
+    path = Path(row.path)
     return path / FINAL_NAME if path.is_dir() else path
 
 
-def _size_and_digest(path: Path, row: dict[str, Any]) -> tuple[int, str]:
+def _size_and_digest(path: Path, row: RecordingRow) -> tuple[int, str]:
     """The file's size and SHA-256 (checked against the row's when it has them; blocking)."""
     try:
         size = path.stat().st_size
     except OSError as exc:
         raise UploadError(f"cannot read {path}: {exc.strerror}", retry=False) from exc
-    if row.get("size") and row["size"] != size:
-        raise UploadError(f"{path} has {size} bytes, the index says {row['size']}: changed since", retry=False)
-    if row.get("sha256"):
-        return size, str(row["sha256"])
+    if row.size and row.size != size:
+        raise UploadError(f"{path} has {size} bytes, the index says {row.size}: changed since", retry=False)
+    if row.sha256:
+        return size, row.sha256
     with path.open("rb") as f:
         return size, hashlib.file_digest(f, "sha256").hexdigest()
 

@@ -32,7 +32,7 @@ from agent.lesson.pictures import Classroom, RecordingSources
 from agent.recording.service import RecordingService, timetable_lesson_on
 from agent.service import Agent
 from agent.sources import make_source
-from agent.store import AgentStore
+from agent.store import AgentStore, RecordingRow, RecordingState
 from agent.timetable.parse import parse_timetable
 from central.mosquitto import LocalBroker, free_port
 from contract import DeviceInfo, Info, SourceInfo, to_iso
@@ -381,6 +381,27 @@ def test_recordings_left_recording_by_a_crash_are_marked_interrupted_at_startup(
         assert {r["id"]: r["state"] for r in agent.store.recordings()} == {"r1": "interrupted", "r2": "finished"}
     finally:
         agent.store.close()
+
+
+def test_recording_rows_are_typed_and_store_the_same_state_strings_as_before(tmp_path: Path) -> None:
+    store = AgentStore(tmp_path / "agent.db")
+    try:
+        # as an older agent wrote it: plain strings, and columns never written (NULL)
+        store.conn.execute("INSERT INTO recordings(id, state, sources) VALUES ('old', 'finishing', '[\"teacher\"]')")
+        row = RecordingRow("r1", "物理", started="2026-01-01T08:00:00Z", sources=("teacher", "students"))
+        store.recording_put(row)
+        assert store.recording("r1") == row and RecordingRow.from_dict(row.to_dict()) == row
+        assert store.recording("old") == RecordingRow("old", sources=("teacher",), state=RecordingState.FINISHING)
+        store.mark("r1", RecordingState.UPLOADED, ended="2026-01-01T09:00:00Z")
+        assert store.conn.execute("SELECT state FROM recordings WHERE id = 'r1'").fetchone() == ("uploaded",)
+        assert [r.id for r in store.recordings_in(RecordingState.UPLOADED, RecordingState.FINISHING)] == ["r1", "old"]
+        assert [r.id for r in store.uploaded_before("2026-01-02T00:00:00Z")] == ["r1"]
+        assert store.uploaded_before("2026-01-01T00:00:00Z") == [] and store.recording("gone") is None
+        assert {str(s) for s in RecordingState} == {
+            "recording", "interrupted", "finishing", "finished", "uploaded", "failed"
+        }  # fmt: skip
+    finally:
+        store.close()
 
 
 def test_info_with_sources_round_trips() -> None:
