@@ -22,6 +22,8 @@ demo: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/python scripts/check-architecture
 
 test: lint
 	scripts/whip-web-client

@@ -18,10 +18,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from agent.alarms import Alarms
 from agent.config.site import RecordingConfig
+from agent.recording.owned import in_thread
 from agent.store import AgentStore, RecordingRow, RecordingState
 from contract import PayloadError, now_iso, parse_iso, to_iso
 
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
 # A recording started this long before its lesson (a teacher pressing record early) belongs to it.
 RESUME_MARGIN = timedelta(minutes=10)
@@ -168,22 +168,3 @@ def salvage(recorder: Recorder) -> tuple[tuple[Recording, int, str] | str, str]:
         return (recording, recording.final.stat().st_size, sha256(recording.final)), why
     except (RecordingError, OSError) as exc:
         return str(exc), why
-
-
-async def in_thread(work: Callable[[], T], on_cancel: Callable[[], None] = lambda: None) -> T:
-    """Run blocking work in a thread and see it through: a cancellation waits for the work, then applies.
-
-    Stopping a recorder half way would leave the index and the row disagreeing with the disk;
-    `on_cancel` asks work that can stop early (a remux) to do so.
-    """
-    future = asyncio.get_running_loop().run_in_executor(None, work)
-    cancelled = False
-    while not future.done():
-        try:
-            await asyncio.wait({future})
-        except asyncio.CancelledError:
-            cancelled = True
-            on_cancel()
-    if cancelled:
-        raise asyncio.CancelledError
-    return future.result()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
@@ -46,3 +46,22 @@ class OwnedWork:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:  # retrieved here too: its caller may be gone
             log.debug("%s ended: %s", task.get_name(), task.exception())
+
+
+async def in_thread(work: Callable[[], T], on_cancel: Callable[[], None] = lambda: None) -> T:
+    """Run blocking work in a thread and see it through: a cancellation waits for the work, then applies.
+
+    Stopping a recorder half way would leave the index and the row disagreeing with the disk;
+    `on_cancel` asks work that can stop early (a remux) to do so.
+    """
+    future = asyncio.get_running_loop().run_in_executor(None, work)
+    cancelled = False
+    while not future.done():
+        try:
+            await asyncio.wait({future})
+        except asyncio.CancelledError:
+            cancelled = True
+            on_cancel()
+    if cancelled:
+        raise asyncio.CancelledError
+    return future.result()

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from agent.alarms import Alarms
 from agent.config.site import RecordingConfig
+from agent.recording.owned import in_thread
 from agent.store import AgentStore, RecordingRow, RecordingState
 from contract import now_iso
 
@@ -175,7 +176,6 @@ async def end_resources(
     resources: ResourceSet, main: RecordingRow, store: AgentStore, alarms: Alarms
 ) -> dict[str, str]:
     """Stop the per-source recorders (each writes its MP4) and update their rows; source -> file or error."""
-    from agent.recording.finish import in_thread
     from streaming.segments import sha256
 
     results = await in_thread(resources.stop)

@@ -34,12 +34,11 @@ from agent.recording.finish import (
     RESOURCE,
     Finisher,
     LessonOn,
-    in_thread,
     salvage,
     stop_and_finish,
     timetable_lesson_on,
 )
-from agent.recording.owned import OwnedWork
+from agent.recording.owned import OwnedWork, in_thread
 from agent.recording.picture import director_for, layout_sources
 from agent.recording.resource import ResourceSet, end_resources
 from agent.recording.sound import open_sound
