@@ -40,7 +40,9 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from streaming import stamp
 from streaming.encoding import VideoEncoder
-from streaming.rtc import IceSettings, Peer, RemoteVideo
+from streaming.ice import IceSettings
+from streaming.remote import RemoteVideo
+from streaming.rtc import Peer
 from streaming.source import Source
 from streaming.synthetic import SyntheticSource
 

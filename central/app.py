@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING
 
 from central.collector import BatchWriter, Collector
 from central.errors import ConfigError
-from central.fleetdb import FleetDB, PruneTelemetry
+from central.fleet_rows import PruneTelemetry
+from central.fleetdb import FleetDB
 from central.live import Changes
 from central.sender import BrokerLink, CommandSender
-from central.uploads import Uploads
+from central.upload_store import Uploads
 from contract import to_iso
 from contract.mqtt import BrokerAddress
 

@@ -215,7 +215,7 @@ async def send_once(
 async def _relay_replies(client: Client, writer: BatchWriter, sender: CommandSender) -> None:
     """Replies on the subscribed topic: into the audit log, and to the waiting sender."""
     from central.collector import to_row
-    from central.fleetdb import CommandReplied
+    from central.fleet_rows import CommandReplied
     from contract import PayloadError, now_iso
 
     async for message in client.messages:
@@ -282,7 +282,7 @@ def _dispatch(args: argparse.Namespace, broker_config: ModuleType | None) -> int
 def _upload_token(args: argparse.Namespace) -> int:
     import secrets
 
-    from central.uploads import Uploads
+    from central.upload_store import Uploads
 
     token = args.token or secrets.token_urlsafe(24)
     uploads = Uploads(args.db, args.db.parent / "recordings")

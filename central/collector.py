@@ -17,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from central.fleetdb import CommandReplied, FleetDB, Payload, Row, Seen, Silent
+from central.fleet_rows import CommandReplied, Payload, Row, Seen, Silent
+from central.fleetdb import FleetDB
 from central.live import Changes
 from central.sender import BrokerLink, CommandSender
 from contract import (

@@ -22,31 +22,10 @@ import sqlite_utils
 from central.fleet_rows import (
     COMMAND_COLUMNS,
     Change,
-    CommandReplied,
-    CommandSent,
-    CommandTimedOut,
-    Payload,
-    PruneTelemetry,
     Row,
     RowWriter,
-    Seen,
-    Silent,
 )
 from contract import now_iso
-
-__all__ = [
-    "Change",
-    "CommandReplied",
-    "CommandSent",
-    "CommandTimedOut",
-    "FleetDB",
-    "Payload",
-    "PruneTelemetry",
-    "RECORDINGS_SCHEMA",
-    "Row",
-    "Seen",
-    "Silent",
-]
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from central.fleetdb import CommandReplied, CommandSent, CommandTimedOut, FleetDB, Row
+from central.fleet_rows import CommandReplied, CommandSent, CommandTimedOut, Row
+from central.fleetdb import FleetDB
 from contract import Command, CommandReply, CommandStatus, Topics, encode, now_iso, to_iso
 from contract.errors import BrokerError
 from contract.mqtt import Client, MqttError

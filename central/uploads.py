@@ -33,19 +33,6 @@ from aiohttp import web
 
 from central.upload_store import Upload, UploadRefused, UploadRequest, Uploads
 
-# The store lives in central.upload_store; re-exported so callers keep one import.
-__all__ = [
-    "AGENT_PATH",
-    "MAX_CHUNK",
-    "UPLOADS_KEY",
-    "Upload",
-    "UploadRefused",
-    "UploadRequest",
-    "Uploads",
-    "add_routes",
-    "is_agent_path",
-]
-
 MAX_CHUNK = 8 * 2**20
 READ_CHUNK_S = 120.0
 UPLOADS_KEY = web.AppKey("uploads", Uploads)

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from central.errors import CentralError
-from central.uploads import Uploads
+from central.upload_store import Uploads
 from central.uploads import add_routes as add_upload_routes
 from central.users import COMMANDERS, Users
 from central.web_auth import ROLE_KEY, SESSION_SECONDS, USER_KEY, add_routes, make_middleware, request_lang

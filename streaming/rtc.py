@@ -33,12 +33,11 @@ from av.packet import Packet
 
 from streaming.encoding import AudioEncoder, PacketQueue, QueueClosed, VideoEncoder
 from streaming.errors import StreamingError
-from streaming.ice import IceServer, IceSettings, install_host_address_hook, offering
+from streaming.ice import IceSettings, install_host_address_hook, offering
 from streaming.remote import LinkTally, PeerStats, RemoteAudio, RemoteVideo
 
 log = logging.getLogger(__name__)
 
-__all__ = ["IceServer", "IceSettings", "Peer", "PeerStats", "RemoteAudio", "RemoteVideo", "RtcError"]
 
 NEGOTIATION_TIMEOUT_S = 20.0  # gathering with an unreachable STUN/TURN server gives up well before this
 CLOSE_TIMEOUT_S = 10.0

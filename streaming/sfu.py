@@ -23,23 +23,9 @@ from typing import Any, Self, TypeVar
 
 from streaming.encoding import AudioEncoder, VideoEncoder
 from streaming.ice import IceSettings
-from streaming.janus import JanusSession, Jsep, SfuError, check_reply, plugin_data
-from streaming.rtc import Peer, RemoteAudio, RemoteVideo
-
-# The session and the error live in streaming.janus; re-exported so callers keep one import.
-__all__ = [
-    "JanusSession",
-    "Jsep",
-    "SfuError",
-    "SfuPublisher",
-    "SfuSubscriber",
-    "check_reply",
-    "ensure_room",
-    "find_publisher",
-    "plugin_data",
-    "sdp_tracks",
-    "sections",
-]
+from streaming.janus import JanusSession, Jsep, SfuError
+from streaming.remote import RemoteAudio, RemoteVideo
+from streaming.rtc import Peer
 
 _T = TypeVar("_T")
 

@@ -21,7 +21,7 @@ import psutil
 import pytest
 
 from central.mosquitto import free_port
-from streaming.rtc import IceSettings
+from streaming.ice import IceSettings
 
 JANUS_LIBS = Path("/usr/lib/x86_64-linux-gnu/janus")
 LINK, ADDRESS = "sfu0", "10.254.0.1"

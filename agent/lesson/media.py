@@ -78,7 +78,7 @@ class LessonMedia:
 
     def ice(self) -> Any:
         """The configured STUN/TURN servers, host addresses and transport policy, as `streaming.rtc.IceSettings`."""
-        from streaming.rtc import IceServer, IceSettings
+        from streaming.ice import IceServer, IceSettings
 
         servers = tuple(IceServer(s.urls, s.username, s.credential) for s in self.config.ice_servers)
         relay_only = self.config.ice_transport_policy == "relay"

@@ -105,8 +105,9 @@ class SfuUplink:
 
     async def _publish(self) -> str:
         """One upload: the reason it ended."""
+        from streaming.janus import SfuError
         from streaming.rtc import RtcError
-        from streaming.sfu import SfuError, SfuPublisher
+        from streaming.sfu import SfuPublisher
 
         try:
             encoders = {name: self.media.encoder(name) for name in self.sends}
@@ -214,8 +215,9 @@ class SfuDownlinkPeer:
 
     async def _keep(self) -> None:
         """Pull, watch, pull again after the backoff (Janus restarted, the network came back)."""
+        from streaming.janus import SfuError
         from streaming.rtc import RtcError
-        from streaming.sfu import SfuError, SfuSubscriber
+        from streaming.sfu import SfuSubscriber
 
         backoff = Backoff(base=1.0, cap=10.0)
         where = f"SFU {self.target.url} room {self.target.room}"

@@ -290,7 +290,8 @@ async def test_a_remote_classroom_asks_to_join_and_leaves(tmp_path: Path, broker
 async def test_the_agents_local_api_serves_whep_and_the_watch_page(tmp_path: Path, broker: LocalBroker) -> None:
     import aiohttp
 
-    from streaming.rtc import IceSettings, Peer
+    from streaming.ice import IceSettings
+    from streaming.rtc import Peer
 
     async with running(main_config(tmp_path, broker)) as (main,):
         base = f"http://127.0.0.1:{main.config.http_port}"

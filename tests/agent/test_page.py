@@ -311,7 +311,7 @@ async def test_without_a_pin_other_devices_are_refused_with_the_reason(tmp_path:
 
 
 async def test_whep_off_loopback_needs_the_pin_session(tmp_path: Path) -> None:
-    from streaming.rtc import IceSettings
+    from streaming.ice import IceSettings
     from streaming.whep import WhepService
 
     config = site(tmp_path)

@@ -25,10 +25,11 @@ from agent.recording.service import RecordingService
 from agent.recording.upload import Uploader
 from agent.store import AgentStore
 from central.errors import CentralError
-from central.fleetdb import FleetDB, Seen
+from central.fleet_rows import Seen
+from central.fleetdb import FleetDB
 from central.live import Changes
 from central.mosquitto import free_port
-from central.uploads import Uploads
+from central.upload_store import Uploads
 from central.users import Users
 from central.web import create_app
 from contract import DeviceInfo, Info, Status, now_iso

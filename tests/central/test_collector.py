@@ -16,7 +16,8 @@ import pytest
 
 from central.app import Central
 from central.collector import ForeignTopic, SilenceWatch, to_row
-from central.fleetdb import CommandReplied, FleetDB, PruneTelemetry, Seen
+from central.fleet_rows import CommandReplied, PruneTelemetry, Seen
+from central.fleetdb import FleetDB
 from central.live import Changes
 from central.mosquitto import LocalBroker
 from contract import (

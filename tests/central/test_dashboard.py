@@ -19,7 +19,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from rooms import CHROMIUM, CHROMIUM_ARGS, REPO, SCREENSHOTS, skip_without_chromium
 
 from central.app import Central
-from central.fleetdb import FleetDB, Seen
+from central.fleet_rows import Seen
+from central.fleetdb import FleetDB
 from central.live import Changes
 from central.mosquitto import LocalBroker, free_port
 from central.users import Users

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
-from central.fleetdb import FleetDB, Seen
+from central.fleet_rows import Seen
+from central.fleetdb import FleetDB
 from central.live import Changes
 from central.users import Users
 from central.web import create_app

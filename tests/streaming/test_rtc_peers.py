@@ -15,8 +15,9 @@ import pytest
 
 from streaming import stamp
 from streaming.encoding import AudioEncoder, VideoEncoder
+from streaming.ice import IceServer, IceSettings
 from streaming.remote import RemoteVideo
-from streaming.rtc import IceServer, IceSettings, Peer, RtcError
+from streaming.rtc import Peer, RtcError
 from streaming.synthetic import SyntheticSource, ToneSource
 
 ICE = IceSettings(host_addresses=("127.0.0.1",))

@@ -22,7 +22,8 @@ import pytest
 
 from streaming import stamp
 from streaming.encoding import VideoEncoder
-from streaming.rtc import IceServer, IceSettings, Peer, RtcError
+from streaming.ice import IceServer, IceSettings
+from streaming.rtc import Peer, RtcError
 from streaming.synthetic import SyntheticSource
 
 SIZE = (640, 360)

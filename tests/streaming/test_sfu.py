@@ -16,8 +16,9 @@ from janus_fixture import ICE, LocalJanus, janus, media_link
 from central.mosquitto import free_port
 from streaming import stamp
 from streaming.encoding import AudioEncoder, VideoEncoder
-from streaming.rtc import RemoteVideo
-from streaming.sfu import JanusSession, Jsep, SfuError, SfuPublisher, SfuSubscriber, check_reply, sdp_tracks
+from streaming.janus import JanusSession, Jsep, SfuError, check_reply
+from streaming.remote import RemoteVideo
+from streaming.sfu import SfuPublisher, SfuSubscriber, sdp_tracks
 from streaming.synthetic import SyntheticSource, ToneSource
 
 __all__ = ["janus", "media_link"]  # fixtures

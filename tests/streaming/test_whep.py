@@ -20,7 +20,8 @@ from aiohttp import web
 
 from streaming import stamp
 from streaming.encoding import AudioEncoder, VideoEncoder
-from streaming.rtc import IceServer, IceSettings, Peer
+from streaming.ice import IceServer, IceSettings
+from streaming.rtc import Peer
 from streaming.synthetic import SyntheticSource, ToneSource
 from streaming.whep import WhepRefused, WhepService
 
