@@ -141,12 +141,12 @@ class AgentStore:
         """Set one recording's state (and any other `columns`, by name)."""
         self.recording_put({**columns, "id": recording_id, "state": str(state)})
 
-    def recordings(self, where: str = "", params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        """The index as plain dicts, newest first, for inspection (``where``: an SQL condition on the columns).
+    def recordings(self) -> list[dict[str, Any]]:
+        """The whole index as plain dicts, newest first, for inspection (a technician, a test).
 
         The agent itself asks the named queries (`recording`, `recordings_in`, ...) for `RecordingRow`s.
         """
-        rows = self._select(where, params)
+        rows = self._select("", ())
         for row in rows:
             row["sources"] = json.loads(row["sources"] or "[]")
         return rows

@@ -544,7 +544,8 @@ async def test_a_weekly_lesson_continues_only_its_own_interrupted_recording_neve
         try:
             await until(lambda: segment_fragments(Path(started["path"]), segment) >= 2)
             if until_row is not None:
-                await until(lambda: store.recordings("id = ? AND state = ?", until_row))
+                ident, state = until_row
+                await until(lambda: (row := store.recording(ident)) is not None and row.state == state)
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
