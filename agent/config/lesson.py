@@ -111,7 +111,12 @@ class LessonConfig:
 
     def trusts(self, site: str, agent: str) -> bool:
         """Whether an offer from `agent` of `site` is answered."""
-        return agent in self.trusted or f"{site}/{agent}" in self.trusted
+        return trusts(self.trusted, site, agent)
+
+
+def trusts(trusted: tuple[str, ...], site: str, agent: str) -> bool:
+    """The rule of ``lesson.trusted``: an entry names an agent id (any site) or ``site/agent``."""
+    return agent in trusted or f"{site}/{agent}" in trusted
 
 
 def parse_lesson(check: Checks, data: Mapping[str, Any], sources: tuple[SourceConfig, ...]) -> LessonConfig | None:

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from agent.config.lesson import trusts
 from contract.rtc import RtcMessage
 
 
@@ -47,7 +48,7 @@ class State:
 
     def trusts(self, site: str, agent: str) -> bool:
         """Whether an offer from `agent` of `site` is answered (lesson.trusted)."""
-        return agent in self.trusted or f"{site}/{agent}" in self.trusted
+        return trusts(self.trusted, site, agent)
 
     def site_of(self, agent: str) -> str:
         """The site `agent` belongs to: lesson.sites says when it is not ours."""
