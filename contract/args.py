@@ -21,12 +21,17 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def parse_args_list(items: Sequence[str]) -> dict[str, Any]:
-    """``["on=true", "source=hdmi1"]`` -> ``{"on": True, "source": "hdmi1"}``; PayloadError on bad items."""
-    out: dict[str, Any] = {}
+def parse_assignments(items: Sequence[str]) -> dict[str, str]:
+    """``["level=30", "source=hdmi1"]`` -> ``{"level": "30", "source": "hdmi1"}`` (text); PayloadError on bad items."""
+    out: dict[str, str] = {}
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not name:
             raise PayloadError(f"argument {item!r}: expected NAME=VALUE")
-        out[name] = parse_value(value)
+        out[name] = value
     return out
+
+
+def parse_args_list(items: Sequence[str]) -> dict[str, Any]:
+    """``["on=true", "source=hdmi1"]`` -> ``{"on": True, "source": "hdmi1"}``; PayloadError on bad items."""
+    return {name: parse_value(text) for name, text in parse_assignments(items).items()}

@@ -4,21 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
 
-from drivers.errors import ArgumentError
-
-
-def parse_assignments(items: Sequence[str]) -> dict[str, str]:
-    """``["level=30", "source=hdmi1"]`` -> ``{"level": "30", "source": "hdmi1"}``."""
-    out: dict[str, str] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise ArgumentError(f"argument {item!r}: expected NAME=VALUE")
-        out[name] = value
-    return out
-
+from contract.args import parse_assignments
 
 
 async def run(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from agent.cli.device import parse_assignments
+from contract.args import parse_assignments
 from drivers.errors import ArgumentError
 from drivers.profile import find_profile, profile_ids
 from drivers.profile_model import FieldType, Profile
