@@ -33,6 +33,8 @@ bench: setup
 	$(BIN)/python bench/serial_roundtrip.py
 	$(BIN)/python bench/agent_footprint.py
 	$(BIN)/python bench/central_ingest.py
+	$(BIN)/python bench/compose_record.py
+	scripts/loopback-ns $(BIN)/python bench/lesson_latency.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
