@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from agent.errors import ConfigError
-from contract.errors import PayloadError
+from contract.errors import AddressError, PayloadError
 from drivers.errors import ArgumentError, DriverError, ProfileError
 
 log = logging.getLogger("classroom-agent")
@@ -126,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("\ndemo stopped")
             return 0
-    except (ArgumentError, ProfileError, ConfigError, PayloadError) as exc:
+    except (ArgumentError, ProfileError, ConfigError, AddressError, PayloadError) as exc:
         print(f"classroom-agent: error: {exc}", file=sys.stderr)
         return 2
     except DriverError as exc:

@@ -190,3 +190,10 @@ def test_record_audio_takes_what_the_recording_section_takes_and_names_the_choic
     expected = "--audio: got 'teacher', expected silence, tone, none, mic, mic:DEVICE (only RTSP cameras carry sound)"
     assert result.returncode == 2 and expected in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "x").exists()
+
+
+def test_demo_with_a_bad_broker_url_exits_2_naming_it(tmp_path: Path) -> None:
+    result = run("demo", "--pause", "0", "--broker", "mqtt://", "--data", str(tmp_path), "--duration", "1")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines()[-1] == "classroom-agent: error: broker URL 'mqtt://': no host"
+    assert "Traceback" not in result.stderr
