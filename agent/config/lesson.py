@@ -200,7 +200,8 @@ def _ice_servers(check: Checks, spec: Mapping[str, Any]) -> tuple[IceServerConfi
     for i, server in enumerate(check.array(spec, "ice_servers", "lesson")):
         path = at("lesson.ice_servers", i)
         if not isinstance(server, dict):
-            check.table(server, path, expected="a table [[lesson.ice_servers]]")
+            # Not echoed like other values: a TURN URL typed here may carry a credential.
+            check.add(path, f"got a {type(server).__name__}, expected a table [[lesson.ice_servers]]")
             continue
         check.known(server, path, {"urls", "username", "credential"})
         urls = server.get("urls", [])

@@ -93,6 +93,15 @@ def test_every_lesson_problem_is_reported_at_once(tmp_path: Path) -> None:
         assert expected in text, text
 
 
+def test_an_ice_server_written_as_a_bare_string_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    data = site(tmp_path, ice_servers=["turn:teacher:s3cret@turn.school:3478"])
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    text = str(caught.value)
+    assert "lesson.ice_servers[0]: got a str, expected a table [[lesson.ice_servers]]" in text
+    assert "s3cret" not in text  # a TURN credential typed in the wrong place never reaches a log
+
+
 def test_an_agent_without_a_lesson_section_has_no_lesson_and_never_loads_webrtc(tmp_path: Path) -> None:
     code = (
         "import json, sys; from agent.config.site import parse_config; from agent.service import Agent; "
