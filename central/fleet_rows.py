@@ -249,8 +249,10 @@ class RowWriter:
             r = row.reply
             kept = for_audit(r.result) if isinstance(r.result, dict) else r.result
             result = None if kept is None else json.dumps(kept, ensure_ascii=False)
-            sql = (
-                "UPDATE commands SET status = ?, result = ?, error = ?, replied_ts = ? WHERE id = ? RETURNING agent_id"
-            )
-            found = self._w.execute(sql, [r.status, result, r.error, row.received, r.id]).fetchone()
+            # Only the agent the command went to may answer it: the reply topic names who is speaking.
+            sql = "UPDATE commands SET status = ?, result = ?, error = ?, replied_ts = ?"
+            sql += " WHERE id = ? AND agent_id = ? RETURNING agent_id"
+            found = self._w.execute(sql, [r.status, result, r.error, row.received, r.id, row.agent_id]).fetchone()
+            if found is None:
+                log.warning("%s: ignored a reply to %r, no command sent to it has that id", row.agent_id, r.id)
         return ("command", str(found[0])) if found else None
