@@ -219,6 +219,9 @@ async def _relay_replies(client: Client, writer: BatchWriter, sender: CommandSen
     from contract import PayloadError, now_iso
 
     async for message in client.messages:
+        if message.retain:  # a reply is never retained: a retained one is a replay of an old answer
+            log.warning("ignored a retained reply on %s", message.topic.value)
+            continue
         payload = message.payload if isinstance(message.payload, bytes) else b""
         try:
             row = to_row(message.topic.value, payload, False, now_iso())
