@@ -62,6 +62,10 @@ CREATE TABLE IF NOT EXISTS commands (
   args TEXT NOT NULL DEFAULT '{}', "by" TEXT NOT NULL DEFAULT '', sent_ts TEXT NOT NULL, expires TEXT NOT NULL,
   status TEXT NOT NULL, result TEXT, error TEXT NOT NULL DEFAULT '', replied_ts TEXT);
 CREATE INDEX IF NOT EXISTS commands_agent ON commands (agent_id, sent_ts);
+CREATE INDEX IF NOT EXISTS events_received ON events (received);
+CREATE INDEX IF NOT EXISTS alarms_cleared ON alarms (cleared_ts);
+CREATE INDEX IF NOT EXISTS commands_sent ON commands (sent_ts);
+CREATE INDEX IF NOT EXISTS status_history_ts ON status_history (ts);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 # Recordings received from agents (written by `central.uploads.Uploads`; ``file`` is relative to its store).
