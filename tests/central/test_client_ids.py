@@ -17,7 +17,7 @@ from central.app import Central
 from central.broker_config import AgentAccount, Registry, UserAccount, write_broker_config
 from central.mosquitto import LocalBroker, free_port
 from contract import Info, Topics
-from contract.mqtt import BrokerAddress, Client, MqttError, make_client
+from contract.mqtt import BrokerAddress, Client, make_client
 
 ROOM_101 = AgentAccount("school-a", "room-101", "pw-101")
 ROOM_102 = AgentAccount("school-a", "room-102", "pw-102")
@@ -70,7 +70,7 @@ def real_agent(broker: LocalBroker, tmp_path: Path) -> AgentLink:
 def test_the_generated_conf_binds_client_ids_to_user_names(tmp_path: Path) -> None:
     files = write_broker_config(REGISTRY, tmp_path, None, 1883)
     assert "use_username_as_clientid true" in files.conf_file.read_text().splitlines()
-    assert broker_config.CONF_FILE == files.conf_file.name
+    assert files.conf_file.name == broker_config.CONF_FILE
 
 
 async def test_another_account_using_an_agents_client_id_cannot_knock_it_off(
@@ -104,4 +104,3 @@ async def test_the_centre_still_connects_and_collects(from_snippet: LocalBroker,
             task.cancel()
     finally:
         central.close()
-
