@@ -7,18 +7,17 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from central.collector import BatchWriter, Collector
 from central.errors import ConfigError
-from central.fleet_rows import PruneTelemetry
 from central.fleetdb import FleetDB
 from central.live import Changes
+from central.retention import LOG_MIN_DAYS, Retention
 from central.sender import BrokerLink, CommandSender
 from central.upload_store import Uploads
-from contract import to_iso
 from contract.mqtt import BrokerAddress
 
 if TYPE_CHECKING:
@@ -47,6 +46,7 @@ class Central:
         db_path: str | Path,
         *,
         retention_days: float = 30.0,
+        retention: Retention | None = None,
         retention_every_s: float = 3600.0,
         silence_check_s: float = 0.25,
         version: str = "",
@@ -55,6 +55,8 @@ class Central:
         """Open fleet.db and wire writer, collector and sender together (nothing runs yet).
 
         Uploaded recordings are kept in `recordings_dir` (default: ``recordings`` beside fleet.db).
+        `retention` says how long each table is kept (default: `retention_days` of telemetry, the rest
+        as `Retention`'s defaults).
         """
         self.db = FleetDB(db_path)
         self.uploads = Uploads(db_path, recordings_dir or Path(db_path).parent / "recordings")
@@ -71,7 +73,7 @@ class Central:
             version=version,
             silence_check_s=silence_check_s,
         )
-        self._retention = timedelta(days=retention_days)
+        self._retention = (retention or Retention(telemetry_days=retention_days)).validate()
         self._retention_every = retention_every_s
         self.http_url = ""
         self.http_ready = asyncio.Event()
@@ -92,9 +94,11 @@ class Central:
         self.db.close()
 
     async def _retention_loop(self) -> None:
+        for name in self._retention.below_log_minimum():
+            log.warning("retention: %s is below the %g days network logs must be kept", name, LOG_MIN_DAYS)
         while True:
-            before = to_iso(datetime.now(UTC) - self._retention)
-            await self.writer.put(PruneTelemetry(before))
+            for row in self._retention.rows(datetime.now(UTC)):
+                await self.writer.put(row)
             await asyncio.sleep(self._retention_every)
 
     async def _serve(self, factory: AppFactory, host: str, port: int) -> None:
@@ -120,13 +124,21 @@ async def run_central(
     http: tuple[str, int] | None,
     *,
     retention_days: float = 30.0,
+    retention: Retention | None = None,
     version: str = "",
     recordings_dir: str | Path | None = None,
 ) -> None:
     """Run classroom-central until SIGTERM or SIGINT, then stop cleanly (status ``offline``)."""
     if http is not None:
         dashboard_factory()  # a missing dashboard is a plain ConfigError, before anything starts
-    central = Central(broker, db_path, retention_days=retention_days, version=version, recordings_dir=recordings_dir)
+    central = Central(
+        broker,
+        db_path,
+        retention_days=retention_days,
+        retention=retention,
+        version=version,
+        recordings_dir=recordings_dir,
+    )
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     signals = (signal.SIGTERM, signal.SIGINT)

@@ -254,6 +254,8 @@ def conf_text(files: BrokerFiles, tls: TlsFiles | None, port: int, bind_address:
         "# Written by classroom-central broker-config.",
         "# The broker's user (Debian: mosquitto) must be able to read every file named here.",
         listener,
+        # Each account's client id is its user name: nobody can take over (and knock off) another's.
+        "use_username_as_clientid true",
     ]
     if tls:
         lines += [

@@ -26,10 +26,18 @@ from contract.errors import AddressError, BrokerError, PayloadError
 if TYPE_CHECKING:
     from central.collector import BatchWriter
     from central.fleetdb import FleetDB
+    from central.retention import Retention
     from central.sender import CommandSender
     from contract.mqtt import BrokerAddress, Client
 
 log = logging.getLogger("classroom-central")
+
+# Retention's fields, the flags that set them, and what each keeps (besides --retention-days: telemetry).
+_KEEP_FLAGS = {
+    "events_days": ("--keep-events-days", "events and cleared alarms"),
+    "audit_days": ("--keep-audit-days", "the command audit log"),
+    "history_days": ("--keep-history-days", "status history"),
+}
 
 
 def _broker_config() -> ModuleType | None:
@@ -58,6 +66,8 @@ def _parser(broker_config: ModuleType | None) -> argparse.ArgumentParser:
     run.add_argument("--db", default="fleet.db", type=Path, help="the fleet database (created if missing)")
     run.add_argument("--http", metavar="HOST:PORT", help="serve the dashboard here")
     run.add_argument("--retention-days", type=float, default=30.0, help="keep telemetry this many days")
+    for flag, what in _KEEP_FLAGS.values():
+        run.add_argument(flag, type=float, default=180.0, metavar="DAYS", help=f"keep {what} this many days (180)")
     run.add_argument("--recordings", type=Path, metavar="DIR", help="uploaded recordings (default: beside --db)")
 
     token = sub.add_parser("upload-token", help="let an agent upload recordings with this token (its [upload] token)")
@@ -219,6 +229,9 @@ async def _relay_replies(client: Client, writer: BatchWriter, sender: CommandSen
     from contract import PayloadError, now_iso
 
     async for message in client.messages:
+        if message.retain:  # a reply is never retained: a retained one is a replay of an old answer
+            log.warning("ignored a retained reply on %s", message.topic.value)
+            continue
         payload = message.payload if isinstance(message.payload, bytes) else b""
         try:
             row = to_row(message.topic.value, payload, False, now_iso())
@@ -273,10 +286,20 @@ def _dispatch(args: argparse.Namespace, broker_config: ModuleType | None) -> int
     from central.app import run_central
 
     http = parse_http(args.http) if args.http else None
-    asyncio.run(
-        run_central(_address(args), args.db, http, retention_days=args.retention_days, recordings_dir=args.recordings)
-    )
+    retention = _retention(args)
+    asyncio.run(run_central(_address(args), args.db, http, retention=retention, recordings_dir=args.recordings))
     return 0
+
+
+def _retention(args: argparse.Namespace) -> Retention:
+    """The run's retention; ConfigError names every bad flag."""
+    from central.retention import Retention
+
+    flags = {"telemetry_days": "--retention-days", **{name: flag for name, (flag, _) in _KEEP_FLAGS.items()}}
+    retention = Retention(**{name: getattr(args, flag[2:].replace("-", "_")) for name, flag in flags.items()})
+    if found := retention.problems():
+        raise ConfigError("; ".join(flags[p.split(":")[0]] + p[p.index(":") :] for p in found))
+    return retention
 
 
 def _upload_token(args: argparse.Namespace) -> int:

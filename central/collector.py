@@ -50,6 +50,12 @@ _KINDS: dict[str, Callable[[dict[str, Any]], Payload]] = {
     "event": Event.from_dict,
 }
 _KNOWN_KINDS = frozenset([*_KINDS, "reply"])
+_NEVER_RETAINED = ("event", "reply")  # DESIGN.md: a retained one is a replay (or a forgery), never news
+
+
+def never_retained(topic: str) -> bool:
+    """Whether `topic` is an agent's event or reply topic, which the contract never retains."""
+    return topic.count("/") == 4 and topic.rsplit("/", 1)[-1] in _NEVER_RETAINED
 
 
 class ForeignTopic(PayloadError):
@@ -211,6 +217,7 @@ class CollectorStats:
     malformed: int = 0
     foreign: int = 0
     ignored: int = 0
+    retained: int = 0
     connects: int = 0
 
 
@@ -307,6 +314,11 @@ class Collector:
         """One message: parse, queue its row, wake the sender waiting for a reply."""
         self.stats.messages += 1
         topic, payload = message.topic.value, message.payload
+        if message.retain and never_retained(topic):
+            # Else every restart of the centre would replay it: a cleared alarm re-opened, a reply re-applied.
+            self.stats.retained += 1
+            log.warning("ignored a retained message on %s: events and replies are never retained", topic)
+            return
         try:
             if not isinstance(payload, bytes | bytearray | str):
                 raise PayloadError(f"payload of type {type(payload).__name__}")

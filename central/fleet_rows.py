@@ -72,7 +72,28 @@ class PruneTelemetry:
     before: str
 
 
-Row = Seen | Silent | CommandSent | CommandReplied | CommandTimedOut | PruneTelemetry
+PRUNE_SQL = {
+    "events": "DELETE FROM events WHERE received < ?",
+    "alarms": "DELETE FROM alarms WHERE cleared_ts IS NOT NULL AND cleared_ts < ?",  # never an open alarm
+    "commands": "DELETE FROM commands WHERE sent_ts < ?",
+    "status_history": "DELETE FROM status_history WHERE ts < ?",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Prune:
+    """Retention: delete the rows of `table` (a key of `PRUNE_SQL`) older than `before`."""
+
+    table: str
+    before: str
+
+    def __post_init__(self) -> None:
+        """Refuse a table retention does not know."""
+        if self.table not in PRUNE_SQL:
+            raise ValueError(f"table: got {self.table!r}, expected one of {', '.join(PRUNE_SQL)}")
+
+
+Row = Seen | Silent | CommandSent | CommandReplied | CommandTimedOut | PruneTelemetry | Prune
 Change = tuple[str, str]  # (kind, agent_id)
 
 COMMAND_COLUMNS = 'id, agent_id, name, args, "by", sent_ts, expires, status, result, error, replied_ts'
@@ -114,6 +135,9 @@ class RowWriter:
             case PruneTelemetry():
                 count = self._w.execute("DELETE FROM telemetry WHERE received < ?", [row.before]).rowcount
                 log.info("fleet.db: retention deleted %d telemetry rows before %s", count, row.before)
+            case Prune():
+                count = self._w.execute(PRUNE_SQL[row.table], [row.before]).rowcount
+                log.info("fleet.db: retention deleted %d %s rows before %s", count, row.table, row.before)
         return None
 
     def _touch(self, site: str, agent_id: str, heard: str, live: bool) -> None:
@@ -249,8 +273,10 @@ class RowWriter:
             r = row.reply
             kept = for_audit(r.result) if isinstance(r.result, dict) else r.result
             result = None if kept is None else json.dumps(kept, ensure_ascii=False)
-            sql = (
-                "UPDATE commands SET status = ?, result = ?, error = ?, replied_ts = ? WHERE id = ? RETURNING agent_id"
-            )
-            found = self._w.execute(sql, [r.status, result, r.error, row.received, r.id]).fetchone()
+            # Only the agent the command went to may answer it: the reply topic names who is speaking.
+            sql = "UPDATE commands SET status = ?, result = ?, error = ?, replied_ts = ?"
+            sql += " WHERE id = ? AND agent_id = ? RETURNING agent_id"
+            found = self._w.execute(sql, [r.status, result, r.error, row.received, r.id, row.agent_id]).fetchone()
+            if found is None:
+                log.warning("%s: ignored a reply to %r, no command sent to it has that id", row.agent_id, r.id)
         return ("command", str(found[0])) if found else None

@@ -62,6 +62,10 @@ CREATE TABLE IF NOT EXISTS commands (
   args TEXT NOT NULL DEFAULT '{}', "by" TEXT NOT NULL DEFAULT '', sent_ts TEXT NOT NULL, expires TEXT NOT NULL,
   status TEXT NOT NULL, result TEXT, error TEXT NOT NULL DEFAULT '', replied_ts TEXT);
 CREATE INDEX IF NOT EXISTS commands_agent ON commands (agent_id, sent_ts);
+CREATE INDEX IF NOT EXISTS events_received ON events (received);
+CREATE INDEX IF NOT EXISTS alarms_cleared ON alarms (cleared_ts);
+CREATE INDEX IF NOT EXISTS commands_sent ON commands (sent_ts);
+CREATE INDEX IF NOT EXISTS status_history_ts ON status_history (ts);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 # Recordings received from agents (written by `central.uploads.Uploads`; ``file`` is relative to its store).
@@ -210,21 +214,48 @@ class FleetDB:
         sql = "SELECT data FROM telemetry WHERE agent_id = ? ORDER BY id DESC LIMIT ?"
         return [json.loads(r["data"]) for r in self._rows(sql, [agent_id, limit])]
 
-    def alarms(self, *, open_only: bool = True, agent_id: str | None = None) -> list[dict[str, Any]]:
-        """Alarms, newest first (only the open ones unless `open_only` is False)."""
-        where, params = ["1"], []
+    def alarms(
+        self, *, open_only: bool = True, agent_id: str | None = None, limit: int = -1, before: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Alarms, newest first (only the open ones unless `open_only` is False; `before`: ids below it)."""
+        where, params = ["1"], list[Any]()
         if open_only:
             where.append("cleared_ts IS NULL")
         if agent_id is not None:
             where.append("agent_id = ?")
             params.append(agent_id)
-        return self._rows(f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE {' AND '.join(where)} ORDER BY id DESC", params)
+        if before is not None:
+            where.append("id < ?")
+            params.append(before)
+        sql = f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?"
+        return self._rows(sql, [*params, limit])
 
-    def commands(self, *, agent_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        """The command audit log, newest first."""
-        where, params = ("agent_id = ?", [agent_id]) if agent_id is not None else ("1", [])
+    def alarm(self, alarm_id: int) -> dict[str, Any] | None:
+        """One alarm by its id; None when there is none."""
+        found = self._rows(f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE id = ?", [alarm_id])
+        return found[0] if found else None
+
+    def commands(
+        self, *, agent_id: str | None = None, limit: int = 100, before: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The command audit log, newest first (`before`: the commands sent before the one with that id)."""
+        where, params = ["1"], []
+        if agent_id is not None:
+            where.append("agent_id = ?")
+            params.append(agent_id)
+        if before is not None:  # a cursor that survives new commands arriving while someone pages
+            where.append("(sent_ts, rowid) < (SELECT sent_ts, rowid FROM commands WHERE id = ?)")
+            params.append(before)
+        return self._commands(" AND ".join(where), [*params, limit])
+
+    def command(self, command_id: str) -> dict[str, Any] | None:
+        """One command of the audit log by its id; None when there is none."""
+        found = self._commands("id = ?", [command_id, 1])
+        return found[0] if found else None
+
+    def _commands(self, where: str, params: list[Any]) -> list[dict[str, Any]]:
         sql = f"SELECT {COMMAND_COLUMNS} FROM commands WHERE {where} ORDER BY sent_ts DESC, rowid DESC LIMIT ?"
-        rows = self._rows(sql, [*params, limit])
+        rows = self._rows(sql, params)
         for r in rows:
             r["args"] = json.loads(r["args"])
             r["result"] = json.loads(r["result"]) if r["result"] is not None else None

@@ -6,7 +6,8 @@ Routes (everything but ``/login``, ``/lang/…``, ``/static/…`` and ``/api/upl
 - ``GET /room/{agent_id}``: one classroom: devices, controls, history, commands, alarms
 - ``GET /api/fleet``: ``{"agents", "sites", "filters"}`` (same filters)
 - ``GET /api/agents/{agent_id}``: ``{"agent", "status_history", "telemetry", "commands", "alarms", "recordings"}``
-  (``?brief=1``: ``{"agent"}`` only)
+  (``?brief=1``: ``{"agent"}`` only); alarms and commands are first pages (``alarms_more``, ``commands_more``)
+- ``GET /api/agents/{agent_id}/alarms|commands?limit=N&before=ID``: the next page (`central.web_paging`)
 - ``POST /api/agents/{agent_id}/commands`` ``{"name", "args"}``: the reply (technician, admin)
 - ``POST /api/alarms/{alarm_id}/ack``: acknowledge an alarm (technician, admin)
 - ``GET /api/events``: ``text/event-stream`` of change events (``?agent=ID`` for one agent)
@@ -34,6 +35,7 @@ from central.upload_store import Uploads
 from central.uploads import add_routes as add_upload_routes
 from central.users import COMMANDERS, Users
 from central.web_auth import ROLE_KEY, SESSION_SECONDS, USER_KEY, add_routes, make_middleware, request_lang
+from central.web_paging import add_paging_routes, first_pages
 from central.web_text import STRINGS, strings
 from central.web_watch import add_watch_routes
 from contract.errors import BrokerError
@@ -66,8 +68,13 @@ class FleetView(Protocol):
     def telemetry_history(self, agent_id: str, limit: int = 100) -> Any:
         """Telemetry samples, newest first."""
 
-    def alarms(self, *, open_only: bool = True, agent_id: str | None = None) -> Any:
-        """Alarms."""
+    def alarms(
+        self, *, open_only: bool = True, agent_id: str | None = None, limit: int = -1, before: int | None = None
+    ) -> Any:
+        """Alarms, newest first."""
+
+    def alarm(self, alarm_id: int) -> Any:
+        """One alarm, None when unknown."""
 
     def ack_alarm(self, alarm_id: int, user: str) -> bool:
         """Acknowledge; False when there is no such open alarm."""
@@ -75,8 +82,11 @@ class FleetView(Protocol):
     def session_secret(self) -> bytes:
         """The kept cookie-signing secret."""
 
-    def commands(self, *, agent_id: str | None = None, limit: int = 100) -> Any:
+    def commands(self, *, agent_id: str | None = None, limit: int = 100, before: str | None = None) -> Any:
         """The command audit log, newest first."""
+
+    def command(self, command_id: str) -> Any:
+        """One command of the audit log, None when unknown."""
 
     def recordings(self, agent_id: str, limit: int = 100) -> Any:
         """Recordings received from one agent, newest first."""
@@ -137,6 +147,7 @@ def create_app(
     app.router.add_post("/api/agents/{agent_id}/commands", api_command)
     app.router.add_post("/api/alarms/{alarm_id}/ack", api_ack)
     app.router.add_get("/api/events", api_events)
+    add_paging_routes(app, db)
     add_watch_routes(app, db, sender)  # 巡课: WHEP relayed to the agent as media.watch
     app.router.add_static("/static/", STATIC, name="static")
     if uploads is not None:
@@ -186,8 +197,7 @@ def _room(db: FleetView, agent_id: str) -> dict[str, Any] | None:
         "agent": agent,
         "status_history": db.status_history(agent_id, limit=50),
         "telemetry": db.telemetry_history(agent_id, limit=20),
-        "commands": db.commands(agent_id=agent_id, limit=30),
-        "alarms": db.alarms(open_only=False, agent_id=agent_id),
+        **first_pages(db, agent_id),  # alarms and commands: the rest a page at a time
         "recordings": db.recordings(agent_id, limit=50),
     }
 
@@ -314,10 +324,10 @@ async def api_ack(request: web.Request) -> web.Response:
     except ValueError:
         return _error(404, "no such alarm")
     db = request.app[DB_KEY]
-    owner = next((a["agent_id"] for a in db.alarms(open_only=False) if a["id"] == alarm_id), None)
-    if owner is None or not db.ack_alarm(alarm_id, request[USER_KEY]):
+    alarm = db.alarm(alarm_id)
+    if alarm is None or not db.ack_alarm(alarm_id, request[USER_KEY]):
         return _error(404, f"no open alarm {alarm_id}")
-    request.app[CHANGES_KEY].publish({"kind": "alarm", "agent_id": owner})
+    request.app[CHANGES_KEY].publish({"kind": "alarm", "agent_id": alarm["agent_id"]})
     return web.json_response({"id": alarm_id, "acked_by": request[USER_KEY]})
 
 

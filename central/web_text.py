@@ -149,6 +149,7 @@ ZH: dict[str, str] = {
     "commands": "命令记录",
     "alarms": "告警",
     "no_rows": "暂无记录",
+    "more": "更早的记录",
     "time": "时间",
     "command": "命令",
     "by": "操作人",

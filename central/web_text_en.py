@@ -140,6 +140,7 @@ EN: dict[str, str] = {
     "commands": "Commands",
     "alarms": "Alarms",
     "no_rows": "Nothing yet",
+    "more": "Older",
     "time": "Time",
     "command": "Command",
     "by": "By",

@@ -125,12 +125,34 @@
     document.title = (agent.room || agent.agent_id) + " · " + t("title");
   }
 
-  function table(id, title, columns, rows, cells) {
+  function table(id, title, columns, rows, cells, footer) {
     const body = rows.length
       ? el("table", { class: "list" }, el("thead", {}, el("tr", {}, columns.map((c) => el("th", {}, t(c))))),
           el("tbody", {}, rows.map((r) => el("tr", {}, cells(r).map((c) => el("td", {}, c))))))
       : el("p", { class: "empty" }, t("no_rows"));
-    return el("section", { id }, el("h2", {}, title), body);
+    return el("section", { id }, el("h2", {}, title), body, footer);
+  }
+
+  // Alarms and the command log come a page at a time: "more" asks for the page after the last row
+  // shown, and a live refresh keeps that many rows (paged[kind] beyond the first page).
+  const paged = { alarms: 0, commands: 0 };
+  const MAX_PAGE = 500;
+
+  function pageURL(kind, query) {
+    return "/api/agents/" + encodeURIComponent(agentId) + "/" + kind + "?" + query;
+  }
+
+  function moreButton(kind, data) {
+    if (!data[kind + "_more"]) return null;
+    const rows = data[kind];
+    const node = el("button", { type: "button", class: "more", "data-more": kind }, t("more"));
+    node.addEventListener("click", async () => {
+      node.disabled = true;
+      const page = await getJSON(pageURL(kind, "before=" + encodeURIComponent(rows[rows.length - 1].id)));
+      paged[kind] += page[kind].length;
+      render({ ...current, [kind]: rows.concat(page[kind]), [kind + "_more"]: page.more });
+    });
+    return node;
   }
 
   function ackCell(alarm) {
@@ -337,9 +359,10 @@
         (r) => [r.lesson || r.recording_id, when(r.started || r.received), size(r.size), playCell(r)]),
       table("alarms", t("alarms"), ["time", "severity", "type", "device", "message", "state", "ack"], data.alarms,
         (a) => [when(a.raised_ts), tr("severity_", a.severity), tr("alarm_", a.type), a.device || "—", a.message,
-          a.cleared_ts ? t("cleared") : t("open"), ackCell(a)]),
+          a.cleared_ts ? t("cleared") : t("open"), ackCell(a)], moreButton("alarms", data)),
       table("commands", t("commands"), ["time", "command", "by", "result"], data.commands,
-        (c) => [when(c.sent_ts), commandName(c.name) + bracketed(fieldsWords(brief(c.args))), c.by, commandOutcome(c)]),
+        (c) => [when(c.sent_ts), commandName(c.name) + bracketed(fieldsWords(brief(c.args))), c.by, commandOutcome(c)],
+        moreButton("commands", data)),
       table("history", t("history"), ["time", "state", "session"], data.status_history,
         (h) => [when(h.ts), stateBadge(h.state), h.session]),
       table("telemetry", t("telemetry"), ["time", "cpu", "memory", "disk", "disk_free", "temperature", "uptime"],
@@ -347,7 +370,14 @@
   }
 
   async function refresh() {
-    render(await getJSON("/api/agents/" + encodeURIComponent(agentId)));
+    const data = await getJSON("/api/agents/" + encodeURIComponent(agentId));
+    for (const kind of ["alarms", "commands"]) {
+      if (!paged[kind]) continue;
+      const page = await getJSON(pageURL(kind, "limit=" + Math.min(MAX_PAGE, data[kind].length + paged[kind])));
+      data[kind] = page[kind];
+      data[kind + "_more"] = page.more;
+    }
+    render(data);
   }
 
   const top = [back, header];
