@@ -59,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--flood-unframed", action="store_true", help="flood without the profile's frame markers (frames never end)"
     )
+    sim.add_argument(
+        "--flood-after", type=int, default=0, metavar="N", help="start the flood after answering N requests"
+    )
 
     run = sub.add_parser("run", help="run the agent service for one classroom")
     run.add_argument("--config", required=True, metavar="FILE", help="the site config (see examples/site.toml)")

@@ -23,6 +23,7 @@ async def simulate(args: argparse.Namespace) -> int:
         random.Random(args.seed),
         flood_bytes=round(args.flood * 1024 * 1024),
         flood_unframed=args.flood_unframed,
+        flood_after=args.flood_after,
     )
     server = SimServer(Simulator(profile), args.at, faults, report=lambda line: print(line, flush=True))
     path = await server.start()

@@ -32,6 +32,7 @@ class Faults:
     drop_index: frozenset[int] = frozenset()  # lose the replies with these numbers (0 = the first sent)
     flood_bytes: int = 0  # a device that talks too much: this much noise on each new connection
     flood_unframed: bool = False  # noise without the profile's frame markers: a frame that never ends
+    flood_after: int = 0  # start the flood once this many requests have been answered (goes mad mid-lesson)
     _sent: int = 0
 
     def __post_init__(self) -> None:
@@ -103,6 +104,8 @@ class SimServer:
         self._last_udp: dict[tuple[str, int], tuple[int, list[bytes]]] = {}
         self.flooded = 0  # noise bytes sent so far (Faults.flood_bytes)
         self.flood_done = asyncio.Event()  # set when one connection's flood has been sent in full
+        self.answered = 0  # requests answered, on every connection
+        self._answering = asyncio.Condition()
 
     async def start(self) -> str:
         """Open the address; returns where a controller should connect (the pty's path)."""
@@ -161,6 +164,10 @@ class SimServer:
 
     async def _answer(self, data: bytes, framer: Framer, send: Send) -> None:
         replies = self.sim.feed(data, framer)
+        if replies:
+            async with self._answering:
+                self.answered += 1
+                self._answering.notify_all()
         self.report(
             f"{self.sim.profile.id}: {data.hex(' ')} -> {' | '.join(r.hex(' ') for r in replies) or '(no reply)'}"
         )
@@ -178,6 +185,8 @@ class SimServer:
     async def _flood(self, send: Send, chunk: int) -> None:
         rule = self.sim.profile.reply_frame
         left = self.faults.flood_bytes
+        async with self._answering:
+            await self._answering.wait_for(lambda: self.answered >= self.faults.flood_after)
         try:
             while left > 0:
                 data = self.faults.noise(min(chunk, left), rule.start + rule.end)
