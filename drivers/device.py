@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from drivers.backoff import Backoff
 from drivers.errors import DeviceRejected, DeviceTimeout, GarbageReceived, TransportError
+from drivers.noise import NOISE_LOG_INTERVAL_S, NoiseLog
 from drivers.profile_model import Profile
 from drivers.protocol.engine import ControllerProtocol, Reply, Request, Unrecognised, is_final
 from drivers.transport.base import Transport
@@ -18,6 +19,9 @@ log = logging.getLogger(__name__)
 
 # Unanswered requests in a row after which a stream connection is reopened.
 SILENT_RECONNECT = 3
+
+# How many of the last unreadable bytes an error carries.
+LAST_BYTES = 32
 
 # Reply fields that describe the exchange, not the device.
 _NOT_STATE = frozenset({"address", "socket", "error", "command"})
@@ -72,8 +76,9 @@ class Device:
         poll_interval: float | None = None,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
+        noise_log_interval: float = NOISE_LOG_INTERVAL_S,
     ) -> None:
-        """`retries` is how many times a request with no answer at all is sent again."""
+        """`retries`: resends of a request with no answer at all; noise is logged once per interval."""
         self.profile = profile
         self.transport = transport
         self.id = device_id or f"{profile.id}@{transport.name}"
@@ -87,6 +92,13 @@ class Device:
         self._protocol = ControllerProtocol(profile)
         self._last_send = float("-inf")
         self._silent = 0
+        self._noise_log = NoiseLog(log, self.id, interval=noise_log_interval, clock=clock)
+        self._dropped_logged = 0
+
+    @property
+    def buffered(self) -> int:
+        """Received bytes held for a frame still incomplete (the transport's buffer is separate)."""
+        return self._protocol.buffered
 
     async def open(self) -> None:
         """Open the transport; TransportError if the port is not there."""
@@ -102,6 +114,7 @@ class Device:
 
     async def close(self) -> None:
         """Close the transport."""
+        self._noise_log.flush(force=True)
         await self.transport.close()
         self.health.online = False
 
@@ -167,7 +180,7 @@ class Device:
                 return Result(spec.name, ())
             replies, junk = await self._collect(request, spec.timeout_ms / 1000)
             self._last_send = self.clock()  # the gap counts from the end of the exchange
-            garbage += junk
+            garbage = (garbage + junk)[-LAST_BYTES:]
             if replies and is_final(replies[-1], spec, self.profile):
                 return Result(spec.name, tuple(replies))
             if replies and self.transport.resend_is_same_request and attempt + 1 < attempts:
@@ -179,13 +192,11 @@ class Device:
                     last_bytes=replies[-1].frame,
                 )
         if garbage:
-            raise GarbageReceived(
-                f"{spec.name}: only unreadable bytes came back", device=self.id, last_bytes=garbage[-32:]
-            )
+            raise GarbageReceived(f"{spec.name}: only unreadable bytes came back", device=self.id, last_bytes=garbage)
         raise DeviceTimeout(f"{spec.name}: no reply within {spec.timeout_ms} ms ({attempts} attempts)", device=self.id)
 
     async def _collect(self, request: Request, seconds: float) -> tuple[list[Reply], bytes]:
-        """Read until a final reply or the deadline; returns the replies and any noise."""
+        """Read until a final reply or the deadline; returns the replies and the last noise bytes."""
         replies: list[Reply] = []
         junk = b""
         try:
@@ -194,7 +205,7 @@ class Device:
                     for event in self._protocol.feed(await self.transport.read()):
                         if isinstance(event, Unrecognised):
                             self._noise(event.frame, event.reason)
-                            junk += event.frame
+                            junk = (junk + event.frame)[-LAST_BYTES:]
                             continue
                         stray = self._stray_completion(event, replies, request)
                         if stray:
@@ -214,7 +225,7 @@ class Device:
             left = self._protocol.flush()
             if left is not None:
                 self._noise(left.frame, left.reason)
-                junk += left.frame
+                junk = (junk + left.frame)[-LAST_BYTES:]
             return replies, junk
 
     def _stray_completion(self, reply: Reply, so_far: list[Reply], request: Request) -> str:
@@ -237,14 +248,18 @@ class Device:
             await asyncio.sleep(gap)
 
     def _noise(self, data: bytes, reason: str) -> None:
+        """Count noise; log it truncated, at most once per interval, with what was held back."""
         self.health.garbage_bytes += len(data)
-        log.warning("%s: %s: %s", self.id, reason, data.hex(" "))
+        dropped = self.transport.dropped_bytes - self._dropped_logged
+        if self._noise_log.report(data, reason, dropped):
+            self._dropped_logged += dropped
 
     def _online(self, result: Result) -> None:
         if not self.health.online:
             log.info("%s: online", self.id)
         self.health.online = True
         self.health.last_error = ""
+        self._noise_log.flush()
         self.backoff.reset()
         self.health.state.update({k: v for k, v in result.fields.items() if k not in _NOT_STATE})
 

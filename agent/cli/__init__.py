@@ -53,6 +53,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--delay-ms", type=int, default=0, metavar="N", help="answer N ms late")
     sim.add_argument("--seed", type=int, default=None, help="seed the fault generator (repeatable runs)")
+    sim.add_argument(
+        "--flood", type=float, default=0.0, metavar="MIB", help="send MIB MiB of noise on each new connection"
+    )
+    sim.add_argument(
+        "--flood-unframed", action="store_true", help="flood without the profile's frame markers (frames never end)"
+    )
+    sim.add_argument(
+        "--flood-after", type=int, default=0, metavar="N", help="start the flood after answering N requests"
+    )
 
     run = sub.add_parser("run", help="run the agent service for one classroom")
     run.add_argument("--config", required=True, metavar="FILE", help="the site config (see examples/site.toml)")

@@ -16,7 +16,15 @@ from drivers.sim.runner import Faults, SimServer
 async def simulate(args: argparse.Namespace) -> int:
     """Serve until interrupted, printing every exchange."""
     profile = find_profile(args.id)
-    faults = Faults(args.drop_replies, args.garbage, args.delay_ms, random.Random(args.seed))
+    faults = Faults(
+        args.drop_replies,
+        args.garbage,
+        args.delay_ms,
+        random.Random(args.seed),
+        flood_bytes=round(args.flood * 1024 * 1024),
+        flood_unframed=args.flood_unframed,
+        flood_after=args.flood_after,
+    )
     server = SimServer(Simulator(profile), args.at, faults, report=lambda line: print(line, flush=True))
     path = await server.start()
     print(f"simulating {profile.id} ({profile.name}) at {path}", flush=True)

@@ -166,7 +166,12 @@ def is_final(reply: Reply, command: CommandSpec, profile: Profile) -> bool:
 
 
 class Framer:
-    """Cuts one direction's byte stream into frames by a profile's frame rule."""
+    """Cuts one direction's byte stream into frames by a profile's frame rule.
+
+    It never keeps more than one frame's worth (the rule's `max_size`) past a `feed`: bytes
+    that cannot belong to a frame any more are returned as garbage, and cutting resumes at
+    the first place a frame could still start.
+    """
 
     def __init__(self, rule: FrameRule, checksum: Checksum | None = None) -> None:
         """Bind to a rule; `checksum` lets size/length framing resynchronise on bad frames."""
@@ -199,9 +204,15 @@ class Framer:
             if at > 0:
                 return self._take(at, garbage=True)
         if rule.end:
-            at = buf.find(rule.end, len(rule.start))
+            # With a start marker, the end must come within one frame: look no further.
+            at = buf.find(rule.end, len(rule.start), rule.max_size if rule.start else len(buf))
             if at < 0:
-                return self._take(len(buf), garbage=True) if len(buf) > rule.max_size else None
+                if len(buf) < rule.max_size:
+                    return None  # the frame may still end
+                if rule.start:
+                    return self._take(len(rule.start), garbage=True)  # a false start: resync on the next
+                # Only the last max_size - 1 bytes can still begin a frame: the rest is noise.
+                return self._take(len(buf) - rule.max_size + 1, garbage=True)
             size = at + len(rule.end)
             if size > rule.max_size:
                 # Too long to be one frame: the head is noise, the tail may still be a reply.
@@ -264,6 +275,11 @@ class ControllerProtocol:
                 continue
             events.extend(self._read(frame))
         return events
+
+    @property
+    def buffered(self) -> int:
+        """How many received bytes wait for the rest of their frame (at most one frame's worth)."""
+        return len(self.framer.buffer)
 
     def flush(self) -> Unrecognised | None:
         """At a deadline: bytes still waiting for the rest of a frame are noise."""

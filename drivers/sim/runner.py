@@ -30,6 +30,9 @@ class Faults:
     rng: random.Random = field(default_factory=random.Random)
     drop_first: int = 0  # lose exactly the next N replies (repeatable tests and demos)
     drop_index: frozenset[int] = frozenset()  # lose the replies with these numbers (0 = the first sent)
+    flood_bytes: int = 0  # a device that talks too much: this much noise on each new connection
+    flood_unframed: bool = False  # noise without the profile's frame markers: a frame that never ends
+    flood_after: int = 0  # start the flood once this many requests have been answered (goes mad mid-lesson)
     _sent: int = 0
 
     def __post_init__(self) -> None:
@@ -39,6 +42,16 @@ class Faults:
                 raise ArgumentError(f"--{name.replace('_', '-')} must be a probability 0..1")
         if self.delay_ms < 0:
             raise ArgumentError("--delay-ms must not be negative")
+        if self.flood_bytes < 0:
+            raise ArgumentError("--flood must not be negative")
+
+    def noise(self, size: int, markers: bytes) -> bytes:
+        """`size` random bytes; without any of `markers` when the flood is unframed."""
+        data = self.rng.randbytes(size)
+        if not self.flood_unframed or not markers:
+            return data
+        spare = next(b for b in range(256) if b not in markers)
+        return data.translate(bytes(spare if b in markers else b for b in range(256)))
 
     def apply(self, replies: list[bytes]) -> list[bytes]:
         """The replies as this line delivers them: some dropped, some after noise."""
@@ -60,6 +73,11 @@ class Faults:
 
 Report = Callable[[str], None]
 Send = Callable[[bytes], Awaitable[None]]
+
+
+def _set_once(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _sender(write: Callable[[bytes], object]) -> Send:
@@ -84,6 +102,10 @@ class SimServer:
         self._closers: list[Callable[[], object]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_udp: dict[tuple[str, int], tuple[int, list[bytes]]] = {}
+        self.flooded = 0  # noise bytes sent so far (Faults.flood_bytes)
+        self.flood_done = asyncio.Event()  # set when one connection's flood has been sent in full
+        self.answered = 0  # requests answered, on every connection
+        self._answering = asyncio.Condition()
 
     async def start(self) -> str:
         """Open the address; returns where a controller should connect (the pty's path)."""
@@ -142,6 +164,10 @@ class SimServer:
 
     async def _answer(self, data: bytes, framer: Framer, send: Send) -> None:
         replies = self.sim.feed(data, framer)
+        if replies:
+            async with self._answering:
+                self.answered += 1
+                self._answering.notify_all()
         self.report(
             f"{self.sim.profile.id}: {data.hex(' ')} -> {' | '.join(r.hex(' ') for r in replies) or '(no reply)'}"
         )
@@ -150,6 +176,28 @@ class SimServer:
             await asyncio.sleep(self.faults.delay_ms / 1000)
         if out:
             await send(b"".join(out))
+
+    def _flood_on(self, send: Send, chunk: int, what: str) -> None:
+        """Start sending the configured noise on one connection, if any is configured."""
+        if self.faults.flood_bytes:
+            self._spawn(self._flood(send, chunk), what)
+
+    async def _flood(self, send: Send, chunk: int) -> None:
+        rule = self.sim.profile.reply_frame
+        left = self.faults.flood_bytes
+        async with self._answering:
+            await self._answering.wait_for(lambda: self.answered >= self.faults.flood_after)
+        try:
+            while left > 0:
+                data = self.faults.noise(min(chunk, left), rule.start + rule.end)
+                await send(data)
+                left -= len(data)
+                self.flooded += len(data)
+                await asyncio.sleep(0)  # the answers go on while the flood does
+        except OSError:
+            return  # the controller went away
+        self.report(f"{self.sim.profile.id}: flood of {self.faults.flood_bytes} bytes sent")
+        self.flood_done.set()
 
     def _start_pty(self) -> str:
         import tty
@@ -160,6 +208,20 @@ class SimServer:
         loop = asyncio.get_running_loop()
         framer = self.sim.new_framer()
 
+        async def send(data: bytes) -> None:
+            """Write all of `data`, waiting while the line's buffer is full (a flood fills it)."""
+            view = memoryview(data)
+            while view:
+                try:
+                    view = view[os.write(master, view) :]
+                except BlockingIOError:
+                    writable: asyncio.Future[None] = loop.create_future()
+                    loop.add_writer(master, _set_once, writable)
+                    try:
+                        await writable
+                    finally:
+                        loop.remove_writer(master)
+
         def readable() -> None:
             try:
                 data = os.read(master, 4096)
@@ -168,9 +230,10 @@ class SimServer:
             except OSError:
                 return  # no controller has the slave open yet
             # Answers keep their order: each waits for the same delay.
-            self._spawn(self._answer(data, framer, _sender(lambda b: os.write(master, b))), "pty.answer")
+            self._spawn(self._answer(data, framer, send), "pty.answer")
 
         loop.add_reader(master, readable)
+        self._flood_on(send, 4096, "pty.flood")
         self._closers += [
             lambda: os.close(slave),
             lambda: os.close(master),
@@ -194,6 +257,7 @@ class SimServer:
                 await self._answer(data, framer, port.write)
 
         self._spawn(pump(), "serial.serve")
+        self._flood_on(port.write, 4096, "serial.flood")
         self._closers.append(port.close)
 
     async def _start_tcp(self, host: str, port: int) -> int:
@@ -202,6 +266,12 @@ class SimServer:
         async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             framer = self.sim.new_framer()
             writers.add(writer)
+
+            async def flood(data: bytes) -> None:
+                writer.write(data)
+                await writer.drain()
+
+            self._flood_on(flood, 65536, "tcp.flood")
             try:
                 while data := await reader.read(4096):
                     await self._answer(data, framer, _sender(writer.write))
@@ -233,8 +303,10 @@ class SimServer:
 
             def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
                 sock = self.sock
-                framer = framers.setdefault(addr, server.sim.new_framer())
                 send = _sender(lambda b: sock.sendto(b, addr))  # type: ignore[attr-defined]
+                if addr not in framers:
+                    server._flood_on(send, 1024, "udp.flood")
+                framer = framers.setdefault(addr, server.sim.new_framer())
                 server._spawn(server._udp(data, addr, framer, send), "udp.answer")
 
         try:

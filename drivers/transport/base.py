@@ -7,13 +7,19 @@ from abc import ABC, abstractmethod
 
 from drivers.errors import TransportError
 
+#: Received bytes kept while nobody reads (between polls); beyond it the oldest are dropped.
+MAX_BUFFER = 64 * 1024
+#: The most one `read` returns, so that parsing what it returns takes the event loop a moment only.
+READ_CHUNK = 4096
+
 
 class Transport(ABC):
     """A byte pipe to one device: a serial port, a TCP connection or a UDP peer.
 
-    Received bytes collect in a buffer; `read` waits for some, `drain` takes what is there
-    without waiting.  A transport that fails raises TransportError from every call until it
-    is opened again.
+    Received bytes collect in a buffer of at most `max_buffer` bytes (a device that talks
+    too much loses its oldest bytes, counted in `dropped_bytes`); `read` waits for some and
+    returns them in chunks, `drain` takes what is there without waiting.  A transport that
+    fails raises TransportError from every call until it is opened again.
     """
 
     #: `resend` repeats the request itself (same sequence number), so the device answers
@@ -22,9 +28,11 @@ class Transport(ABC):
     #: A connection that can look open while the far end is gone (TCP): reopen when silent.
     reconnect_when_silent = False
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, max_buffer: int = MAX_BUFFER) -> None:
         """`name` is what error messages call the port (``/dev/ttyUSB0``, ``tcp://h:p``)."""
         self.name = name
+        self.max_buffer = max_buffer
+        self.dropped_bytes = 0
         self._buffer = bytearray()
         self._ready = asyncio.Event()
         self._error: BaseException | None = None
@@ -46,24 +54,40 @@ class Transport(ABC):
         """Send a request again after a lost reply (VISCA over IP keeps the sequence number)."""
         await self.write(data)
 
-    async def read(self) -> bytes:
-        """Wait for received bytes and return all of them (cancel it to stop waiting)."""
+    @property
+    def buffered(self) -> int:
+        """How many received bytes wait to be read."""
+        return len(self._buffer)
+
+    async def read(self, limit: int = READ_CHUNK) -> bytes:
+        """Wait for received bytes and return up to `limit` of them (cancel it to stop waiting).
+
+        It always lets other tasks run first: a device that never stops talking cannot keep
+        its reader from yielding the event loop.
+        """
+        await asyncio.sleep(0)
         while not self._buffer:
             self._raise_if_failed()
             self._ready.clear()
             await self._ready.wait()
-        return self.drain()
+        data = bytes(self._buffer[:limit])
+        del self._buffer[:limit]
+        return data
 
     def drain(self) -> bytes:
-        """Take whatever has been received, without waiting."""
+        """Take whatever has been received (at most `max_buffer` bytes), without waiting."""
         self._raise_if_failed()
         data = bytes(self._buffer)
         self._buffer.clear()
         return data
 
     def _received(self, data: bytes) -> None:
-        """Called (on the event loop) by subclasses when bytes arrive."""
+        """Called (on the event loop) by subclasses when bytes arrive; keeps the newest `max_buffer`."""
         self._buffer += data
+        over = len(self._buffer) - self.max_buffer
+        if over > 0:
+            del self._buffer[:over]
+            self.dropped_bytes += over
         self._ready.set()
 
     def _failed(self, exc: BaseException) -> None:

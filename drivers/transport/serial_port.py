@@ -11,7 +11,7 @@ import serial
 
 from drivers.errors import TransportError
 from drivers.profile_model import SerialDefaults
-from drivers.transport.base import Transport
+from drivers.transport.base import READ_CHUNK, Transport
 
 _PARITY = {"N": serial.PARITY_NONE, "E": serial.PARITY_EVEN, "O": serial.PARITY_ODD}
 
@@ -27,6 +27,12 @@ class SerialTransport(Transport):
         self._port: Any = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Bytes the reader thread has read and the loop has not taken yet: bounded like the
+        # buffer, with at most one hand-over queued on the loop however fast the line talks.
+        self._inbox = bytearray()
+        self._inbox_lock = threading.Lock()
+        self._handover_queued = False
+        self._inbox_dropped = 0
 
     async def open(self) -> None:
         """Open the port and start its reader thread."""
@@ -41,6 +47,8 @@ class SerialTransport(Transport):
         except (serial.SerialException, OSError, ValueError) as exc:
             raise TransportError(f"{self.path}: cannot open: {exc}") from exc
         self._opened()
+        with self._inbox_lock:
+            self._inbox.clear()
         self._stop = threading.Event()
         loop = asyncio.get_running_loop()
         self._thread = threading.Thread(
@@ -65,18 +73,42 @@ class SerialTransport(Transport):
         )
 
     def _reader(self, port: Any, stop: threading.Event, loop: asyncio.AbstractEventLoop) -> None:
-        """Blocking reads in this thread; bytes cross to the loop with call_soon_threadsafe."""
+        """Blocking reads in this thread, in bounded chunks; bytes cross to the loop via the inbox."""
         try:
             while not stop.is_set():
-                data = port.read(max(1, port.in_waiting))
+                data = port.read(min(READ_CHUNK, max(1, port.in_waiting)))
                 if data:
-                    loop.call_soon_threadsafe(self._received, data)
+                    self._to_inbox(data, loop)
         except (serial.SerialException, OSError, TypeError) as exc:
             # TypeError: pyserial's read on a port closed under it.
             if not stop.is_set():
                 loop.call_soon_threadsafe(self._failed, exc)
         except RuntimeError:
             pass  # the event loop closed first; nobody is listening any more
+
+    def _to_inbox(self, data: bytes, loop: asyncio.AbstractEventLoop) -> None:
+        """(Reader thread) keep the newest `max_buffer` bytes; wake the loop unless a wake-up is queued."""
+        with self._inbox_lock:
+            self._inbox += data
+            over = len(self._inbox) - self.max_buffer
+            if over > 0:
+                del self._inbox[:over]
+                self._inbox_dropped += over
+            if self._handover_queued:
+                return
+            self._handover_queued = True
+        loop.call_soon_threadsafe(self._handover)
+
+    def _handover(self) -> None:
+        """(Event loop) move what the reader thread collected into the transport's buffer."""
+        with self._inbox_lock:
+            data = bytes(self._inbox)
+            self._inbox.clear()
+            self._handover_queued = False
+            self.dropped_bytes += self._inbox_dropped
+            self._inbox_dropped = 0
+        if data:
+            self._received(data)
 
     async def close(self) -> None:
         """Stop the reader and close the port."""

@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from drivers.errors import TransportError
+from drivers.noise import NoiseLog, preview
 from drivers.protocol import visca_ip
 from drivers.transport.base import Transport
 
@@ -83,6 +84,7 @@ class ViscaIpTransport(UdpTransport):
         self._in_flight: visca_ip.Datagram | None = None
         self._reset_done = asyncio.Event()
         self._needs_reset = False
+        self._noise_log = NoiseLog(log, self.name)
 
     async def open(self) -> None:
         """Open the socket and RESET the camera's sequence number."""
@@ -119,20 +121,19 @@ class ViscaIpTransport(UdpTransport):
         try:
             msg = visca_ip.Datagram.parse(data)
         except ValueError as exc:
-            log.warning("%s: dropped malformed datagram %s: %s", self.name, data.hex(" "), exc)
+            self._noise_log.report(data, f"dropped a malformed datagram ({exc})")
             return
         if msg.type in (visca_ip.CONTROL_REPLY, visca_ip.CONTROL):  # Sony lists 0F yy under both
             if msg.payload == visca_ip.RESET:
                 self._reset_done.set()
             elif msg.payload in (visca_ip.SEQUENCE_ERROR, visca_ip.MESSAGE_ERROR):
-                log.warning(
-                    "%s: camera reports %s error",
-                    self.name,
-                    "sequence" if msg.payload == visca_ip.SEQUENCE_ERROR else "message",
-                )
+                kind = "sequence" if msg.payload == visca_ip.SEQUENCE_ERROR else "message"
+                self._noise_log.report(msg.payload, f"camera reports a {kind} error")
                 self._needs_reset = True
             return
         if msg.type == visca_ip.REPLY and self._in_flight and msg.sequence == self._in_flight.sequence:
             self._received(msg.payload)
         else:
-            log.debug("%s: ignored datagram type %04x seq %d", self.name, msg.type, msg.sequence)
+            log.debug(
+                "%s: ignored datagram type %04x seq %d: %s", self.name, msg.type, msg.sequence, preview(msg.payload)
+            )
