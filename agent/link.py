@@ -35,7 +35,7 @@ from contract.errors import BrokerError
 from contract.limits import COMMAND, RTC
 from contract.mqtt import BrokerAddress, Client, Message, MqttError, Will, make_client
 from contract.rtc import RtcMessage
-from contract.wire import loads
+from contract.wire import salvage
 from drivers.backoff import Backoff
 
 log = logging.getLogger(__name__)
@@ -317,7 +317,7 @@ class AgentLink:
             return Command.from_dict(parsed.rest, decode(payload, COMMAND))
         except PayloadError as exc:
             self.drops.drop(topic, str(exc))
-            ident = _salvage_id(message.payload)
+            ident = salvage(message.payload, COMMAND).get("id", "")
             if ident:
                 self.send_reply(CommandReply(ident, CommandStatus.REJECTED, error=f"malformed command: {exc}"))
             return None
@@ -337,7 +337,7 @@ class AgentLink:
             rtc = RtcMessage.from_dict(decode(payload, RTC))
         except PayloadError as exc:
             self.drops.drop(topic, f"bad signalling from {parsed.site}/{parsed.agent}: {exc}")
-            salvaged = _salvage(payload)
+            salvaged = salvage(payload, RTC)
             if salvaged.get("type") != "reject":  # never answer a reject: two agents would ping-pong
                 lesson = salvaged.get("lesson", "")
                 reject = RtcMessage("reject", lesson, now_iso(), reason=f"malformed signalling: {exc}")
@@ -366,34 +366,22 @@ class AgentLink:
                 error = f"expired at {command.expires}"
                 reply = CommandReply(command.id, CommandStatus.EXPIRED, error=error, name=command.name)
             else:
-                reply = await self.run_command(command)
+                reply = _sendable(await self.run_command(command))
             self.store.remember(command.id, reply.to_dict())
             self.send_reply(reply)
         finally:
             self._in_flight.discard(command.id)
 
 
+def _sendable(reply: CommandReply) -> CommandReply:
+    """`reply`, or a failure saying why it cannot go on the wire (a NaN in its result: JSON has none)."""
+    try:
+        encode(reply.to_dict())
+    except PayloadError as exc:
+        return CommandReply(reply.id, CommandStatus.FAILED, error=f"result {exc}", name=reply.name)
+    return reply
+
+
 def _is_rtc(topic: str) -> bool:
     parts = topic.split("/")
     return len(parts) == 6 and parts[4] == "rtc"
-
-
-def _salvage(payload: object) -> dict[str, str]:
-    """The string fields of a payload too broken to parse (JSON objects only)."""
-    try:
-        data = loads(payload, RTC) if isinstance(payload, (bytes, bytearray, str)) else None
-    except PayloadError:
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
-
-
-def _salvage_id(payload: object) -> str:
-    """The id of a command too broken to run, so its sender still gets an answer."""
-    try:
-        data = loads(payload, COMMAND) if isinstance(payload, (bytes, bytearray, str)) else None
-    except PayloadError:
-        return ""
-    ident = data.get("id") if isinstance(data, dict) else None
-    return ident if isinstance(ident, str) and ident else ""

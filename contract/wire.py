@@ -56,6 +56,20 @@ def loads(payload: bytes | bytearray | str, bounds: Bounds = PAYLOAD) -> Any:
     return data
 
 
+def salvage(payload: object, bounds: Bounds = PAYLOAD) -> dict[str, str]:
+    """The string fields of a JSON object too broken to pass the contract (within `bounds`; else none).
+
+    So that its sender can still be answered (a command's id, a signalling message's lesson).
+    """
+    try:
+        data = loads(payload, bounds) if isinstance(payload, (bytes, bytearray, str)) else None
+    except PayloadError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str) and v}
+
+
 def encode(data: Mapping[str, Any]) -> bytes:
     """The wire form of a payload dict (schema added); PayloadError for a value JSON cannot carry (NaN, inf)."""
     try:
