@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
@@ -31,9 +30,12 @@ from contract import (
     encode,
     now_iso,
 )
+from contract.drops import Drops
 from contract.errors import BrokerError
+from contract.limits import COMMAND, RTC
 from contract.mqtt import BrokerAddress, Client, Message, MqttError, Will, make_client
 from contract.rtc import RtcMessage
+from contract.wire import salvage
 from drivers.backoff import Backoff
 
 log = logging.getLogger(__name__)
@@ -120,6 +122,8 @@ class AgentLink:
         self._in_flight: set[str] = set()
         self._connected = asyncio.Event()
         self._states: dict[str, DeviceState] = {}
+        # Messages dropped, in and out (malformed commands and signalling, unencodable payloads): in telemetry.
+        self.drops = Drops(log)
 
     @property
     def connected(self) -> bool:
@@ -141,17 +145,22 @@ class AgentLink:
         self._queue(self.topics.reply, reply.to_dict())
 
     def _queue(self, topic: str, payload: dict[str, Any]) -> None:
-        self.store.outbox_add(topic, encode(payload))
+        try:
+            wire = encode(payload)
+        except PayloadError as exc:  # e.g. a NaN a driver measured: that message is lost, not the caller
+            self.drops.drop(topic, f"not sent: {exc}")
+            return
+        self.store.outbox_add(topic, wire)
         self._outbox_ready.set()
 
     async def publish_state(self, state: DeviceState) -> None:
         """Publish a device's state, retained, if connected (it is re-published on connect)."""
         self._states[state.device] = state
-        await self._publish_now(self.topics.state(state.device), encode(state.to_dict()), qos=1, retain=True)
+        await self._publish_now(self.topics.state(state.device), state.to_dict(), qos=1, retain=True)
 
     async def publish_telemetry(self, telemetry: Telemetry) -> None:
         """Publish telemetry at QoS 0 if connected; dropped otherwise (it is periodic)."""
-        await self._publish_now(self.topics.telemetry, encode(telemetry.to_dict()), qos=0, retain=False)
+        await self._publish_now(self.topics.telemetry, telemetry.to_dict(), qos=0, retain=False)
 
     async def send_rtc(self, peer: str, message: RtcMessage) -> None:
         """Send signalling to agent `peer` now (QoS 1, not retained); BrokerError when we cannot.
@@ -168,9 +177,14 @@ class AgentLink:
         except MqttError as exc:
             raise BrokerError(f"cannot send {message.type} to {peer}: {exc}") from exc
 
-    async def _publish_now(self, topic: str, payload: bytes, *, qos: int, retain: bool) -> None:
+    async def _publish_now(self, topic: str, data: dict[str, Any], *, qos: int, retain: bool) -> None:
         client = self.client
         if client is None:  # not connected: the connect re-publishes the retained truth
+            return
+        try:
+            payload = encode(data)
+        except PayloadError as exc:
+            self.drops.drop(topic, f"not sent: {exc}")
             return
         try:
             await client.publish(topic, payload, qos=qos, retain=retain, timeout=PUBLISH_TIMEOUT)
@@ -264,10 +278,15 @@ class AgentLink:
     async def _commands(self, client: Client, tg: asyncio.TaskGroup, commands: asyncio.TaskGroup) -> None:
         """Dispatch what arrives: signalling within this connection, commands in the link's `commands` group."""
         async for message in client.messages:
-            if _is_rtc(str(message.topic)):
-                self._signalling(message, tg)
+            try:
+                if _is_rtc(str(message.topic)):
+                    self._signalling(message, tg)
+                    continue
+                command = self._parse_command(message)
+            except Exception as exc:  # a reader's bug: this message is lost, the link is not
+                log.exception("reading a message on %s failed", message.topic)
+                self.drops.drop(str(message.topic), f"unreadable ({type(exc).__name__})")
                 continue
-            command = self._parse_command(message)
             if command is not None:
                 self._start(command, commands)
 
@@ -295,10 +314,10 @@ class AgentLink:
             ) or not parsed.rest:
                 raise PayloadError("not a command topic of this agent")
             payload = message.payload if isinstance(message.payload, (bytes, bytearray, str)) else b""
-            return Command.from_dict(parsed.rest, decode(payload))
+            return Command.from_dict(parsed.rest, decode(payload, COMMAND))
         except PayloadError as exc:
-            log.warning("ignored message on %s: %s", topic, exc)
-            ident = _salvage_id(message.payload)
+            self.drops.drop(topic, str(exc))
+            ident = salvage(message.payload, COMMAND).get("id", "")
             if ident:
                 self.send_reply(CommandReply(ident, CommandStatus.REJECTED, error=f"malformed command: {exc}"))
             return None
@@ -315,10 +334,10 @@ class AgentLink:
             return
         payload = message.payload if isinstance(message.payload, (bytes, bytearray, str)) else b""
         try:
-            rtc = RtcMessage.from_dict(decode(payload))
+            rtc = RtcMessage.from_dict(decode(payload, RTC))
         except PayloadError as exc:
-            log.warning("bad signalling from %s/%s: %s", parsed.site, parsed.agent, exc)
-            salvaged = _salvage(payload)
+            self.drops.drop(topic, f"bad signalling from {parsed.site}/{parsed.agent}: {exc}")
+            salvaged = salvage(payload, RTC)
             if salvaged.get("type") != "reject":  # never answer a reject: two agents would ping-pong
                 lesson = salvaged.get("lesson", "")
                 reject = RtcMessage("reject", lesson, now_iso(), reason=f"malformed signalling: {exc}")
@@ -347,34 +366,22 @@ class AgentLink:
                 error = f"expired at {command.expires}"
                 reply = CommandReply(command.id, CommandStatus.EXPIRED, error=error, name=command.name)
             else:
-                reply = await self.run_command(command)
+                reply = _sendable(await self.run_command(command))
             self.store.remember(command.id, reply.to_dict())
             self.send_reply(reply)
         finally:
             self._in_flight.discard(command.id)
 
 
+def _sendable(reply: CommandReply) -> CommandReply:
+    """`reply`, or a failure saying why it cannot go on the wire (a NaN in its result: JSON has none)."""
+    try:
+        encode(reply.to_dict())
+    except PayloadError as exc:
+        return CommandReply(reply.id, CommandStatus.FAILED, error=f"result {exc}", name=reply.name)
+    return reply
+
+
 def _is_rtc(topic: str) -> bool:
     parts = topic.split("/")
     return len(parts) == 6 and parts[4] == "rtc"
-
-
-def _salvage(payload: object) -> dict[str, str]:
-    """The string fields of a payload too broken to parse (JSON objects only)."""
-    try:
-        data = json.loads(payload) if isinstance(payload, (bytes, bytearray, str)) else None
-    except ValueError:
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
-
-
-def _salvage_id(payload: object) -> str:
-    """The id of a command too broken to run, so its sender still gets an answer."""
-    try:
-        data = json.loads(payload) if isinstance(payload, (bytes, bytearray, str)) else None
-    except ValueError:
-        return ""
-    ident = data.get("id") if isinstance(data, dict) else None
-    return ident if isinstance(ident, str) and ident else ""

@@ -213,6 +213,7 @@ class Agent:
             "devices": [d.state().to_dict() for d in self.devices.values()],
             "alarms": [_alarm(a) for a in self.alarms.open.values()],
             "outbox": self.store.outbox_size(),
+            "dropped": self.link.drops.count,  # messages the link dropped for breaking the contract
             "sources": {i: s.health() for i, s in self.sources.items()},
             "recording": self.recording.telemetry(),
             "upload": self.uploader.telemetry() if self.uploader else None,
@@ -225,6 +226,7 @@ class Agent:
             "devices_online": sum(s.online for s in states),
             "devices_total": len(states),
             "outbox": self.store.outbox_size(),
+            "dropped": self.link.drops.count,  # messages the link dropped for breaking the contract
             "sources": {i: s.health() for i, s in self.sources.items()},
             "recording": self.recording.telemetry(),
             "upload": self.uploader.telemetry() if self.uploader else None,

@@ -118,7 +118,9 @@ class AgentStore:
         """Insert or update one recording (a whole row, or some columns by name with its ``id``)."""
         columns = row.to_dict() if isinstance(row, RecordingRow) else row
         values = {
-            k: (json.dumps(list(v)) if k == "sources" else v) for k, v in columns.items() if k in RECORDING_COLUMNS
+            k: (json.dumps(list(v), allow_nan=False) if k == "sources" else v)
+            for k, v in columns.items()
+            if k in RECORDING_COLUMNS
         }
         self.db.table("recordings").upsert(values, pk="id")
 
@@ -232,6 +234,7 @@ class AgentStore:
         now = time.time()
         with self.conn:
             self.conn.execute(
-                "INSERT OR REPLACE INTO seen(id, reply, at) VALUES (?, ?, ?)", (command_id, json.dumps(reply), now)
+                "INSERT OR REPLACE INTO seen(id, reply, at) VALUES (?, ?, ?)",
+                (command_id, json.dumps(reply, allow_nan=False), now),
             )
             self.conn.execute("DELETE FROM seen WHERE at < ?", (now - SEEN_KEEP_S,))

@@ -49,6 +49,7 @@ from typing import Any
 from central.errors import ConfigError, MosquittoError
 from central.mosquitto import TlsFiles
 from contract import CENTRAL_STATUS, ROOT
+from contract.limits import LARGEST, PACKET_OVERHEAD
 from drivers.checks import Checks, at, join
 
 ROLES = ("central", "technician")
@@ -265,6 +266,8 @@ def conf_text(files: BrokerFiles, tls: TlsFiles | None, port: int, bind_address:
             "tls_version tlsv1.2",
         ]
     lines += ["allow_anonymous false", f"password_file {files.password_file}", f"acl_file {files.acl_file}"]
+    # The contract's largest payload (contract.limits); anything bigger is dropped (or its client cut off) here.
+    lines += [f"message_size_limit {LARGEST}", f"max_packet_size {LARGEST + PACKET_OVERHEAD}"]
     return "\n".join(lines) + "\n"
 
 

@@ -179,7 +179,7 @@ async def _send(args: argparse.Namespace) -> int:
         reply = await send_once(broker, db, args.agent, args.command, values, args.by or _login(), args.timeout)
     finally:
         db.close()
-    print(json.dumps(reply, ensure_ascii=False))
+    print(json.dumps(reply, ensure_ascii=False, allow_nan=False))
     return 0 if reply.get("status") == "succeeded" else 1
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from central.fleet_rows import CommandReplied, Payload, Row, Seen, Silent
+from central.fleet_rows import CommandReplied, Dropped, Payload, Row, Seen, Silent
 from central.fleetdb import FleetDB
 from central.live import Changes
 from central.sender import BrokerLink, CommandSender
@@ -36,6 +36,8 @@ from contract import (
     encode,
     now_iso,
 )
+from contract.drops import Drops
+from contract.limits import for_kind
 from contract.mqtt import BrokerAddress, Client, Message, MqttError, Will, make_client
 from drivers.backoff import Backoff
 
@@ -76,7 +78,7 @@ def to_row(topic: str, payload: bytes | bytearray | str, retained: bool, receive
         raise ForeignTopic(f"topic {topic!r}: no such topic in the contract")
     if not payload:
         return None  # a retained message being cleared
-    data = decode(payload)
+    data = decode(payload, for_kind(where.kind))
     agent, site = where.agent, where.site
     if where.kind == "reply":
         return CommandReplied(agent, CommandReply.from_dict(data), received)
@@ -249,6 +251,7 @@ class Collector:
         self._connect_timeout = connect_timeout
         self._watch = SilenceWatch()
         self.stats = CollectorStats()
+        self.drops = Drops(log)
         self.connected = asyncio.Event()
 
     async def run(self) -> None:
@@ -311,7 +314,11 @@ class Collector:
             await self.handle(message)
 
     async def handle(self, message: Message) -> None:
-        """One message: parse, queue its row, wake the sender waiting for a reply."""
+        """One message: parse, queue its row, wake the sender waiting for a reply.
+
+        A message that breaks the contract is dropped, logged (once per topic a minute) and counted
+        against its agent in fleet.db; nothing it holds can stop the collector.
+        """
         self.stats.messages += 1
         topic, payload = message.topic.value, message.payload
         if message.retain and never_retained(topic):
@@ -325,11 +332,14 @@ class Collector:
             row = to_row(topic, payload, message.retain, now_iso())
         except ForeignTopic as exc:
             self.stats.foreign += 1
-            log.warning("skipped a message on a foreign topic %s: %s", topic, exc)
+            self.drops.drop(topic, f"foreign topic: {exc}")
             return
         except PayloadError as exc:
-            self.stats.malformed += 1
-            log.warning("skipped a malformed payload on %s: %s", topic, exc)
+            await self._malformed(topic, str(exc))
+            return
+        except Exception as exc:  # a reader's bug: this message is lost, the collector is not
+            log.exception("reading a message on %s failed", topic[:300])
+            await self._malformed(topic, f"unreadable ({type(exc).__name__})")
             return
         if row is None:
             self.stats.ignored += 1
@@ -339,6 +349,16 @@ class Collector:
         await self._writer.put(row)
         if isinstance(row, CommandReplied) and self._sender is not None:
             self._sender.deliver(row.agent_id, row.reply)
+
+    async def _malformed(self, topic: str, reason: str) -> None:
+        """Drop a message that broke the contract: log it (rate-limited) and count it against its agent."""
+        self.stats.malformed += 1
+        self.drops.drop(topic, reason)
+        try:
+            where = Topic.parse(topic)
+        except PayloadError:
+            return  # no agent to count it against
+        await self._writer.put(Dropped(where.site, where.agent, f"{where.kind}: {reason}", now_iso()))
 
     def _observe(self, row: Seen | CommandReplied, retained: bool) -> None:
         now = time.monotonic()

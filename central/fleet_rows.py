@@ -66,6 +66,16 @@ class CommandTimedOut:
 
 
 @dataclass(frozen=True, slots=True)
+class Dropped:
+    """A message from the agent that broke the contract (counted, with its reason; its content is gone)."""
+
+    site: str
+    agent_id: str
+    reason: str
+    received: str
+
+
+@dataclass(frozen=True, slots=True)
 class PruneTelemetry:
     """Retention: delete telemetry received before `before`."""
 
@@ -93,7 +103,7 @@ class Prune:
             raise ValueError(f"table: got {self.table!r}, expected one of {', '.join(PRUNE_SQL)}")
 
 
-Row = Seen | Silent | CommandSent | CommandReplied | CommandTimedOut | PruneTelemetry | Prune
+Row = Seen | Silent | CommandSent | CommandReplied | CommandTimedOut | PruneTelemetry | Prune | Dropped
 Change = tuple[str, str]  # (kind, agent_id)
 
 COMMAND_COLUMNS = 'id, agent_id, name, args, "by", sent_ts, expires, status, result, error, replied_ts'
@@ -103,6 +113,21 @@ INSERT INTO agents (agent_id, site, last_seen) VALUES (:agent, :site, :heard)
 ON CONFLICT (agent_id) DO UPDATE SET site = excluded.site,
   last_seen = CASE WHEN :live THEN excluded.last_seen ELSE coalesce(agents.last_seen, excluded.last_seen) END
 """
+# One more message of the agent dropped: counted, with the last reason and when (a bounded record, whatever the rate).
+_DROP = """
+INSERT INTO agents (agent_id, site, dropped, dropped_reason, dropped_ts) VALUES (:agent, :site, 1, :reason, :ts)
+ON CONFLICT (agent_id) DO UPDATE SET dropped = agents.dropped + 1, dropped_reason = excluded.dropped_reason,
+  dropped_ts = excluded.dropped_ts
+"""
+_DROP_KNOWN = (
+    "UPDATE agents SET dropped = dropped + 1, dropped_reason = :reason, dropped_ts = :ts WHERE agent_id = :agent"
+)
+REASON_CHARS = 300
+
+
+def _json(value: object) -> str:
+    """The JSON text stored in fleet.db: never NaN or Infinity (ValueError), which no browser's JSON reads."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
 
 
 class RowWriter:
@@ -132,6 +157,9 @@ class RowWriter:
                 return ("agent", row.agent_id) if self._silent(row) else None
             case CommandSent() | CommandReplied() | CommandTimedOut():
                 return self._command(row)
+            case Dropped():
+                self.dropped(row, row.reason)
+                return ("agent", row.agent_id)
             case PruneTelemetry():
                 count = self._w.execute("DELETE FROM telemetry WHERE received < ?", [row.before]).rowcount
                 log.info("fleet.db: retention deleted %d telemetry rows before %s", count, row.before)
@@ -139,6 +167,15 @@ class RowWriter:
                 count = self._w.execute(PRUNE_SQL[row.table], [row.before]).rowcount
                 log.info("fleet.db: retention deleted %d %s rows before %s", count, row.table, row.before)
         return None
+
+    def dropped(self, row: Row, reason: str) -> Change | None:
+        """Count a message of `row`'s agent as dropped (a malformed payload, or a row SQLite refused)."""
+        agent_id, site = getattr(row, "agent_id", None), getattr(row, "site", None)
+        if agent_id is None:
+            return None
+        values = {"agent": agent_id, "site": site, "reason": reason[:REASON_CHARS], "ts": getattr(row, "received", "")}
+        self._w.execute(_DROP if site is not None else _DROP_KNOWN, values)
+        return ("agent", agent_id)
 
     def _touch(self, site: str, agent_id: str, heard: str, live: bool) -> None:
         """Make sure the agent exists; a live message is news of it: last_seen, silent -> online."""
@@ -206,11 +243,11 @@ class RowWriter:
             "INSERT INTO devices (agent_id, device_id, online, state, error, ts) VALUES (?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (agent_id, device_id) DO UPDATE SET online = excluded.online, state = excluded.state,"
             " error = excluded.error, ts = excluded.ts",
-            [row.agent_id, state.device, state.online, json.dumps(dict(state.state)), state.error, state.ts],
+            [row.agent_id, state.device, state.online, _json(dict(state.state)), state.error, state.ts],
         )
 
     def _telemetry(self, row: Seen, telemetry: Telemetry) -> None:
-        data = json.dumps(telemetry.to_dict(), ensure_ascii=False)
+        data = _json(telemetry.to_dict())
         self._touch(row.site, row.agent_id, row.received, True)
         self._w.execute("UPDATE agents SET telemetry = ? WHERE agent_id = ?", [data, row.agent_id])
         self._w.execute(
@@ -226,7 +263,7 @@ class RowWriter:
             "INSERT INTO events (agent_id, site, type, severity, action, device, message, ts, received, data)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [agent, row.site, event.type, event.severity, event.action, event.device, event.message, event.ts]
-            + [row.received, json.dumps(dict(event.extra), ensure_ascii=False)],
+            + [row.received, _json(dict(event.extra))],
         )
         key = [agent, event.type, event.device]
         if event.action == "clear":
@@ -261,7 +298,7 @@ class RowWriter:
             c = row.command
             self._w.execute(
                 f"INSERT OR IGNORE INTO commands ({COMMAND_COLUMNS}, site) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [c.id, row.agent_id, c.name, json.dumps(for_audit(c.args), ensure_ascii=False), c.by, row.sent_ts]
+                [c.id, row.agent_id, c.name, _json(for_audit(c.args)), c.by, row.sent_ts]
                 + [c.expires, "sent", None, "", None, row.site],
             )
             return ("command", row.agent_id)
@@ -272,7 +309,7 @@ class RowWriter:
         else:
             r = row.reply
             kept = for_audit(r.result) if isinstance(r.result, dict) else r.result
-            result = None if kept is None else json.dumps(kept, ensure_ascii=False)
+            result = None if kept is None else _json(kept)
             # Only the agent the command went to may answer it: the reply topic names who is speaking.
             sql = "UPDATE commands SET status = ?, result = ?, error = ?, replied_ts = ?"
             sql += " WHERE id = ? AND agent_id = ? RETURNING agent_id"

@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS agents (
   agent_id TEXT PRIMARY KEY, site TEXT NOT NULL, room TEXT NOT NULL DEFAULT '',
   hostname TEXT NOT NULL DEFAULT '', version TEXT NOT NULL DEFAULT '', state TEXT NOT NULL DEFAULT 'offline',
   session INTEGER NOT NULL DEFAULT 0, since TEXT, last_seen TEXT, telemetry_interval_s REAL NOT NULL DEFAULT 10,
-  telemetry TEXT);
+  telemetry TEXT, dropped INTEGER NOT NULL DEFAULT 0, dropped_reason TEXT NOT NULL DEFAULT '', dropped_ts TEXT);
 CREATE TABLE IF NOT EXISTS devices (
   agent_id TEXT NOT NULL, device_id TEXT NOT NULL, kind TEXT NOT NULL DEFAULT '',
   profile TEXT NOT NULL DEFAULT '', online INTEGER, state TEXT NOT NULL DEFAULT '{}',
@@ -75,6 +75,25 @@ CREATE TABLE IF NOT EXISTS recordings (
   started TEXT NOT NULL DEFAULT '', size INTEGER NOT NULL, sha256 TEXT NOT NULL, file TEXT NOT NULL,
   received TEXT NOT NULL, UNIQUE (agent_id, recording_id));
 """
+# Columns added since the first fleet.db: an older file gets them when opened.
+_ADDED_COLUMNS = {
+    "agents": [
+        "dropped INTEGER NOT NULL DEFAULT 0",
+        "dropped_reason TEXT NOT NULL DEFAULT ''",
+        "dropped_ts TEXT",
+    ]
+}
+# What SQLite (or the JSON written into it) refuses in one row: that row is set aside, never its batch.
+# OperationalError (locked, disk full) is not here: it is about the database, and the whole batch is retried.
+_REFUSED = (
+    sqlite3.IntegrityError,
+    sqlite3.InterfaceError,
+    sqlite3.DataError,
+    sqlite3.ProgrammingError,
+    OverflowError,
+    ValueError,
+    TypeError,
+)
 _ALARM_COLUMNS = "id, agent_id, site, type, severity, device, message, raised_ts, cleared_ts, acked_by, acked_ts"
 
 
@@ -96,6 +115,7 @@ class FleetDB:
             for statement in (_SCHEMA + RECORDINGS_SCHEMA).split(";"):
                 if statement.strip():
                     self._w.execute(statement)
+            _add_columns(self._w)
         self._r = _open(self.path)
         self._writer = RowWriter(self._w)
         self._lock = threading.Lock()
@@ -109,17 +129,38 @@ class FleetDB:
     # ---- writes ------------------------------------------------------------------------
 
     def write_batch(self, rows: list[Row]) -> list[Change]:
-        """Apply `rows` in order, in ONE transaction; the (kind, agent_id) pairs that changed."""
+        """Apply `rows` in order, in ONE transaction; the (kind, agent_id) pairs that changed.
+
+        A row SQLite refuses (an int it cannot hold, a constraint) is set aside with its reason and
+        counted against its agent; the other rows of the batch are written.  The common case pays
+        nothing for that: only a batch with a refused row is applied again, each row in a savepoint.
+        """
+        with self._lock:
+            try:
+                with self._w.atomic():
+                    return self._apply(rows, careful=False)
+            except _REFUSED:
+                with self._w.atomic():
+                    return self._apply(rows, careful=True)
+
+    def _apply(self, rows: list[Row], *, careful: bool) -> list[Change]:
         changes: dict[Change, None] = {}
-        with self._lock, self._w.atomic():
-            for row in rows:
-                try:
-                    change = self._writer.apply(row)
-                except sqlite3.IntegrityError as exc:
-                    log.error("fleet.db: skipped %s: %s", type(row).__name__, exc)
-                    continue
-                if change:
-                    changes[change] = None
+        for row in rows:
+            if careful:
+                self._w.execute("SAVEPOINT fleet_row")
+            try:
+                change = self._writer.apply(row)
+            except _REFUSED as exc:
+                if not careful:
+                    raise
+                self._w.execute("ROLLBACK TO fleet_row")
+                reason = f"fleet.db refused the row: {type(exc).__name__}: {exc}"
+                log.error("fleet.db: set aside %s of %s: %s", type(row).__name__, getattr(row, "agent_id", "?"), reason)
+                change = self._writer.dropped(row, reason)
+            if careful:
+                self._w.execute("RELEASE fleet_row")
+            if change:
+                changes[change] = None
         return list(changes)
 
     def next_session(self) -> int:
@@ -173,6 +214,7 @@ class FleetDB:
     def _agents(self, where: str, params: list[Any], alarms_only: bool) -> list[dict[str, Any]]:
         agents = self._rows(
             "SELECT agent_id, site, room, hostname, version, state, session, since, last_seen, telemetry,"
+            " dropped, dropped_reason, dropped_ts,"
             " (SELECT count(*) FROM alarms a WHERE a.agent_id = agents.agent_id AND a.cleared_ts IS NULL)"
             f" AS open_alarms FROM agents WHERE {where} ORDER BY site, room, agent_id",
             params,
@@ -187,7 +229,7 @@ class FleetDB:
                 devices[d["agent_id"]].append(_device_dict(d))
         for a in agents:
             a["devices"] = sorted(devices[a["agent_id"]], key=lambda d: str(d["id"]))
-            a["telemetry"] = json.loads(a["telemetry"]) if a["telemetry"] else None
+            a["telemetry"] = _loads(a["telemetry"]) if a["telemetry"] else None
         return agents
 
     def site_of(self, agent_id: str) -> str | None:
@@ -212,7 +254,7 @@ class FleetDB:
     def telemetry_history(self, agent_id: str, limit: int = 100) -> list[dict[str, Any]]:
         """Telemetry of one agent, newest first (each as the agent sent it)."""
         sql = "SELECT data FROM telemetry WHERE agent_id = ? ORDER BY id DESC LIMIT ?"
-        return [json.loads(r["data"]) for r in self._rows(sql, [agent_id, limit])]
+        return [_loads(r["data"]) for r in self._rows(sql, [agent_id, limit])]
 
     def alarms(
         self, *, open_only: bool = True, agent_id: str | None = None, limit: int = -1, before: int | None = None
@@ -271,6 +313,20 @@ class FleetDB:
         for r in rows:
             r["url"] = f"/recordings/{r['id']}"
         return rows
+
+
+def _add_columns(db: sqlite_utils.Database) -> None:
+    """Add the columns an older fleet.db lacks."""
+    for table, columns in _ADDED_COLUMNS.items():
+        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})").fetchall()}
+        for column in columns:
+            if column.split()[0] not in have:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+
+
+def _loads(text: str) -> Any:
+    """Stored JSON; a NaN or Infinity written before they were refused reads as null, so the API stays JSON."""
+    return json.loads(text, parse_constant=lambda _: None)
 
 
 def _device_dict(row: dict[str, Any]) -> dict[str, Any]:

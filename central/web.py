@@ -204,7 +204,7 @@ def _room(db: FleetView, agent_id: str) -> dict[str, Any] | None:
 
 def script_json(data: Any) -> str:
     """JSON safe inside ``<script type="application/json">``: no ``<``, ``>`` or ``&`` left."""
-    text = json.dumps(data, ensure_ascii=False)
+    text = json.dumps(data, ensure_ascii=False, allow_nan=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
@@ -353,7 +353,7 @@ async def api_events(request: web.Request) -> web.StreamResponse:
                 await response.write(b": keepalive\n\n")  # also how a vanished browser is noticed
                 continue
             if only is None or event.get("agent_id") == only:
-                await response.write(f"data: {json.dumps(event)}\n\n".encode())
+                await response.write(f"data: {json.dumps(event, allow_nan=False)}\n\n".encode())
     except ConnectionResetError:
         pass
     finally:

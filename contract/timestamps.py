@@ -21,8 +21,10 @@ def parse_iso(text: str) -> datetime:
     """Read a contract timestamp; PayloadError when it is not one."""
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except (ValueError, AttributeError, TypeError):
-        raise PayloadError(f"bad timestamp {text!r}: expected e.g. 2026-11-22T08:00:00Z") from None
-    if moment.tzinfo is None:
-        raise PayloadError(f"bad timestamp {text!r}: no time zone")
-    return moment.astimezone(UTC)
+        if moment.tzinfo is None:
+            raise PayloadError(f"bad timestamp {text!r}: no time zone")
+        return moment.astimezone(UTC)
+    except (ValueError, AttributeError, TypeError, OverflowError) as exc:  # PayloadError is a ValueError
+        if isinstance(exc, PayloadError):
+            raise
+        raise PayloadError(f"bad timestamp {str(text)[:60]!r}: expected e.g. 2026-11-22T08:00:00Z") from None

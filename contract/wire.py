@@ -9,32 +9,135 @@ collects every problem.
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from contract.errors import PayloadError
+from contract.limits import INT_DIGITS, INT_MAX, INT_MIN, PAYLOAD, Bounds
 from contract.timestamps import parse_iso
 from drivers.checks import REQUIRED, Checks
 
 SCHEMA = 1
 
 
-def decode(payload: bytes | bytearray | str) -> dict[str, Any]:
-    """JSON object with ``schema: 1``; PayloadError otherwise."""
-    try:
-        data = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PayloadError(f"not JSON: {exc}") from None
+def decode(payload: bytes | bytearray | str, bounds: Bounds = PAYLOAD) -> dict[str, Any]:
+    """JSON object with ``schema: 1`` within `bounds`; PayloadError (and nothing else) otherwise."""
+    data = loads(payload, bounds)
     if not isinstance(data, dict):
         raise PayloadError(f"expected a JSON object, got {type(data).__name__}")
     if data.get("schema") != SCHEMA:
-        raise PayloadError(f"schema: got {data.get('schema')!r}, expected {SCHEMA}")
+        raise PayloadError(f"schema: got {str(data.get('schema'))[:40]!r}, expected {SCHEMA}")
     return data
 
 
+def loads(payload: bytes | bytearray | str, bounds: Bounds = PAYLOAD) -> Any:
+    """Any JSON value within `bounds`: size and depth checked before parsing, numbers and strings while.
+
+    Raises only PayloadError, naming the first limit broken: a hostile payload (deep nesting,
+    a 400-digit number, NaN, a megabyte string) costs that message and nothing else.
+    """
+    raw = payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else bytes(payload)
+    if len(raw) > bounds.size:
+        raise PayloadError(f"payload of {len(raw)} bytes: over the limit of {bounds.size} bytes")
+    _check_depth(raw, bounds.depth)
+    try:
+        text = raw.decode("utf-8")
+        data = _DECODER.decode(text)
+    except PayloadError:
+        raise
+    except UnicodeDecodeError as exc:
+        raise PayloadError(f"not UTF-8: {exc.reason} at byte {exc.start}") from None
+    except (ValueError, RecursionError) as exc:
+        raise PayloadError(f"not JSON: {str(exc)[:200]}") from None
+    if len(text) > bounds.string or b"\\u" in raw:  # a long string, or an escape that may be a lone surrogate
+        _check_strings(data, bounds.string)
+    return data
+
+
+def salvage(payload: object, bounds: Bounds = PAYLOAD) -> dict[str, str]:
+    """The string fields of a JSON object too broken to pass the contract (within `bounds`; else none).
+
+    So that its sender can still be answered (a command's id, a signalling message's lesson).
+    """
+    try:
+        data = loads(payload, bounds) if isinstance(payload, (bytes, bytearray, str)) else None
+    except PayloadError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str) and v}
+
+
 def encode(data: Mapping[str, Any]) -> bytes:
-    """The wire form of a payload dict (schema added)."""
-    return json.dumps({"schema": SCHEMA, **data}, ensure_ascii=False, separators=(",", ":")).encode()
+    """The wire form of a payload dict (schema added); PayloadError for a value JSON cannot carry (NaN, inf)."""
+    try:
+        text = json.dumps({"schema": SCHEMA, **data}, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise PayloadError(f"cannot encode: {exc}") from None
+    return text.encode()
+
+
+# -- the checks behind `loads` -----------------------------------------------------------------
+
+# One JSON string (escapes included), written so the regex engine never backtracks.
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+_AS_SQUARE = bytes.maketrans(b"{}", b"[]")
+
+
+def _check_depth(raw: bytes, depth: int) -> None:
+    """PayloadError when objects and lists nest deeper than `depth`, found without parsing."""
+    if raw.count(b"[") + raw.count(b"{") <= depth:
+        return  # too few brackets to nest that deep: the common case costs two counts
+    brackets = _STRING.sub(b"", raw).translate(_AS_SQUARE, _NOT_BRACKET)
+    for _ in range(depth):
+        brackets = brackets.replace(b"[]", b"")  # each pass peels one level off every innermost pair
+    if brackets:
+        raise PayloadError(f"nested deeper than {depth} levels (or unbalanced brackets)")
+
+
+def _int(text: str) -> int:
+    if len(text) > INT_DIGITS:
+        raise PayloadError(f"integer of {len(text)} digits: outside int64")
+    value = int(text)
+    if not INT_MIN <= value <= INT_MAX:
+        raise PayloadError(f"integer {text}: outside int64")
+    return value
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise PayloadError(f"number {text[:40]}: not a finite float")
+    return value
+
+
+def _constant(text: str) -> float:
+    raise PayloadError(f"{text}: not a number (NaN and Infinity are refused)")
+
+
+_DECODER = json.JSONDecoder(parse_int=_int, parse_float=_float, parse_constant=_constant)
+
+
+def _check_strings(value: Any, limit: int) -> None:
+    """PayloadError when any string (key or value) in `value` is over `limit` characters or not Unicode text."""
+    if isinstance(value, str):
+        if len(value) > limit:
+            raise PayloadError(f"a string of {len(value)} characters: over the limit of {limit}")
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise PayloadError(f"a string with {exc.reason} (an escaped lone surrogate)") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_strings(key, limit)
+            _check_strings(item, limit)
+    elif isinstance(value, list):
+        for item in value:
+            _check_strings(item, limit)
 
 
 def _first_problem() -> Checks:

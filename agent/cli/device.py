@@ -19,5 +19,5 @@ async def run(args: argparse.Namespace) -> int:
     profile.resolve_args(profile.command(args.command), values)  # bad input never opens the port
     async with Device(profile, make_transport(args.at, profile)) as device:
         result = await device.call(args.command, values)
-    print(json.dumps(result.to_dict(), ensure_ascii=False))
+    print(json.dumps(result.to_dict(), ensure_ascii=False, allow_nan=False))
     return 0

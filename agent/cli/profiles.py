@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     final = dict(replies[-1])
     if len(replies) > 1:
         final["replies"] = replies
-    print(json.dumps(final, ensure_ascii=False))
+    print(json.dumps(final, ensure_ascii=False, allow_nan=False))
     return 0
 
 

@@ -42,7 +42,7 @@ def call(args: argparse.Namespace) -> int:
         config = load_config(args.config)
         base = f"http://{config.http_host}:{config.http_port}"
     values = parse_args_list(args.args)
-    body = json.dumps({"name": args.command, "args": values, "by": args.by}).encode()
+    body = json.dumps({"name": args.command, "args": values, "by": args.by}, allow_nan=False).encode()
     request = urllib.request.Request(f"{base}/api/commands", body, {"Content-Type": "application/json"}, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
@@ -51,6 +51,6 @@ def call(args: argparse.Namespace) -> int:
         reply = json.loads(exc.read() or b"{}")
     except (urllib.error.URLError, OSError) as exc:
         raise ArgumentError(f"no agent answers at {base}: {getattr(exc, 'reason', exc)}") from None
-    print(json.dumps(reply, ensure_ascii=False))
+    print(json.dumps(reply, ensure_ascii=False, allow_nan=False))
     sys.stdout.flush()
     return EXIT.get(str(reply.get("status")), 1)

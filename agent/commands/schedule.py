@@ -51,7 +51,7 @@ class TimetableStore:
         """Replace the stored timetable."""
         self.conn.execute(
             "INSERT OR REPLACE INTO timetable(id, json, set_at, set_by) VALUES (1, ?, ?, ?)",
-            (json.dumps(data, ensure_ascii=False), set_at, set_by),
+            (json.dumps(data, ensure_ascii=False, allow_nan=False), set_at, set_by),
         )
 
     def clear(self) -> bool:

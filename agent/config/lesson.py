@@ -225,7 +225,7 @@ def _check_policy(check: Checks, config: LessonConfig) -> None:
     """``ice_transport_policy``: all or relay, and relay only with a TURN server to relay through."""
     policy = config.ice_transport_policy
     if policy not in ICE_TRANSPORT_POLICIES:
-        check.add("lesson.ice_transport_policy", f"got {policy!r}, expected \"all\" or \"relay\"")
+        check.add("lesson.ice_transport_policy", f'got {policy!r}, expected "all" or "relay"')
     turn = any(u.startswith(("turn:", "turns:")) for s in config.ice_servers for u in s.urls)
     if policy == "relay" and not turn:
         check.add(
@@ -290,4 +290,3 @@ def _sfu(check: Checks, spec: Mapping[str, Any]) -> dict[str, Any]:  # keys of L
     least = check.integer(spec, "sfu_min_remotes", "lesson", 1, low=1, expected=remotes)
     timeout = check.positive(spec, "sfu_timeout_s", "lesson", 10.0)
     return {"sfu": url, "sfu_room": room, "sfu_min_remotes": least, "sfu_timeout_s": timeout}
-

@@ -185,10 +185,7 @@ def _broker(check: Checks, data: object, override: str | None) -> BrokerAddress 
     try:
         return BrokerAddress.parse(
             url,
-            **{
-                k: check.text(data, k, "broker")
-                for k in ("username", "password", "ca_file", "cert_file", "key_file")
-            },
+            **{k: check.text(data, k, "broker") for k in ("username", "password", "ca_file", "cert_file", "key_file")},
         )
     except AddressError as exc:
         check.add("broker.url" if not override else "--broker", str(exc))
@@ -238,7 +235,7 @@ def _presets(check: Checks, dev: Mapping[str, Any], path: str, profile: Profile 
         if not key.isdigit() or not 0 <= int(key) <= 255:
             check.add(where, f"got preset number {key!r}, expected a number 0..255")
         elif not isinstance(name, str) or not name.strip():
-            check.add(where, f"got {name!r}, expected the preset's name (e.g. \"讲台\")")
+            check.add(where, f'got {name!r}, expected the preset\'s name (e.g. "讲台")')
         else:
             out[int(key)] = name.strip()
     return dict(sorted(out.items()))
@@ -247,11 +244,11 @@ def _presets(check: Checks, dev: Mapping[str, Any], path: str, profile: Profile 
 def _pin(check: Checks, http: Mapping[str, Any]) -> str:
     """``[http] pin``: 4 to 12 digits (a string, so that a leading 0 stays)."""
     if isinstance(http.get("pin"), int) and not isinstance(http.get("pin"), bool):
-        check.add("http.pin", "got a number, expected the PIN in quotes (a leading 0 would be lost), e.g. \"2468\"")
+        check.add("http.pin", 'got a number, expected the PIN in quotes (a leading 0 would be lost), e.g. "2468"')
         return ""
     value = check.text(http, "pin", "http")
     if value and not (value.isascii() and value.isdigit() and 4 <= len(value) <= 12):
-        check.add("http.pin", f"got {len(value)} characters, expected 4 to 12 digits in quotes, e.g. \"2468\"")
+        check.add("http.pin", f'got {len(value)} characters, expected 4 to 12 digits in quotes, e.g. "2468"')
         return ""
     return str(value)
 

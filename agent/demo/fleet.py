@@ -89,7 +89,7 @@ async def _send(central: Central, agent_id: str, name: str, args: dict[str, Any]
     shown = " ".join(f"{k}={v}" for k, v in args.items())
     print(
         f"  {reply['status']:<9} {agent_id:<9} {name:<21} {shown:<32} -> "
-        f"{json.dumps(outcome, ensure_ascii=False)}  ({ms:.0f} ms)",
+        f"{json.dumps(outcome, ensure_ascii=False, allow_nan=False)}  ({ms:.0f} ms)",
         flush=True,
     )
     await asyncio.sleep(pause)

@@ -25,7 +25,7 @@ async def _step(device: Device, label: str, command: str, args: Mapping[str, obj
     started = time.perf_counter()
     try:
         result = await device.call(command, args)
-        outcome = json.dumps(result.fields, ensure_ascii=False) if result.fields else result.kind
+        outcome = json.dumps(result.fields, ensure_ascii=False, allow_nan=False) if result.fields else result.kind
         status = "ok  "
     except (ArgumentError, DeviceError) as exc:
         outcome, status = f"refused: {exc}", "no  "

@@ -135,7 +135,7 @@ class LessonMedia:
     def mute(self, on: bool) -> None:
         """Send silence instead of the room's sound to every peer and viewer at once (or the sound again)."""
         if not self.sends_audio():
-            raise Rejected("this room sends no sound (lesson.audio = \"none\"): there is nothing to mute")
+            raise Rejected('this room sends no sound (lesson.audio = "none"): there is nothing to mute')
         self.encoder(AUDIO).mute(on)
         self.muted = on
 

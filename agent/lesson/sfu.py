@@ -272,4 +272,3 @@ class _Stats:
 def uplink_sends(media: LessonMedia, sends: tuple[str, ...]) -> tuple[str, ...]:
     """What the leader publishes: its video sources and, if it sends sound, the sound."""
     return (*sends, *((AUDIO,) if media.sends_audio() else ()))
-

@@ -129,4 +129,6 @@ async def _retire_pictures(lesson: LessonService, media: LessonMedia, service: W
 
 
 def _json(data: dict[str, Any], status: int = 200) -> web.Response:
-    return web.Response(text=json.dumps(data, ensure_ascii=False), status=status, content_type="application/json")
+    return web.Response(
+        text=json.dumps(data, ensure_ascii=False, allow_nan=False), status=status, content_type="application/json"
+    )

@@ -57,7 +57,9 @@ def create_api(
 
 
 def _json(data: dict[str, Any], status: int = 200) -> web.Response:
-    return web.Response(text=json.dumps(data, ensure_ascii=False), status=status, content_type="application/json")
+    return web.Response(
+        text=json.dumps(data, ensure_ascii=False, allow_nan=False), status=status, content_type="application/json"
+    )
 
 
 async def serve(app: web.Application, host: str, port: int) -> web.AppRunner:

@@ -141,7 +141,7 @@ class ClassroomPage:
             view = self.view()
             mark = signature(view)
             if mark != last:
-                await response.write(f"data: {json.dumps(view, ensure_ascii=False)}\n\n".encode())
+                await response.write(f"data: {json.dumps(view, ensure_ascii=False, allow_nan=False)}\n\n".encode())
                 last, quiet = mark, 0.0
             elif quiet >= KEEPALIVE_S:
                 await response.write(b": keepalive\n\n")  # also how a vanished browser is noticed
@@ -197,9 +197,11 @@ async def _page_headers(request: web.Request, handler: Handler) -> web.StreamRes
 
 def script_json(data: Any) -> str:
     """JSON safe inside ``<script type="application/json">``: no ``<``, ``>`` or ``&`` left."""
-    text = json.dumps(data, ensure_ascii=False)
+    text = json.dumps(data, ensure_ascii=False, allow_nan=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def _json(data: Mapping[str, Any], status: int = 200) -> web.Response:
-    return web.Response(text=json.dumps(data, ensure_ascii=False), status=status, content_type="application/json")
+    return web.Response(
+        text=json.dumps(data, ensure_ascii=False, allow_nan=False), status=status, content_type="application/json"
+    )

@@ -163,7 +163,9 @@ def _lead(timetable: Timetable, now: datetime) -> dict[str, Any] | None:
 def signature(view: Mapping[str, Any]) -> str:
     """What must differ for the page to be told: everything but the recording's running seconds."""
     recording = {**view.get("recording", {}), "seconds": None}
-    return json.dumps({**view, "recording": recording}, sort_keys=True, ensure_ascii=False, default=str)
+    return json.dumps(
+        {**view, "recording": recording}, sort_keys=True, ensure_ascii=False, default=str, allow_nan=False
+    )
 
 
 def _recording(telemetry: Any) -> dict[str, Any]:
