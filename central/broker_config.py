@@ -3,19 +3,7 @@
 ``classroom-central broker-config`` turns a registry of accounts into three files for Mosquitto:
 a password file (hashed by ``mosquitto_passwd``), an ACL file, and a ``mosquitto.conf`` snippet.
 
-The registry is a TOML file (or repeated ``--agent`` / ``--user`` flags)::
-
-    # one table per classroom PC; the MQTT username is the agent id
-    [[agents]]
-    site = "school-a"          # the <site> topic level
-    id = "room-101"            # the agent_id: the <agent> topic level and the username
-    password = "long-random-secret"
-
-    # people and services that see the whole fleet
-    [[users]]
-    name = "central"           # the MQTT username
-    password = "another-secret"
-    role = "central"           # central | technician
+The registry of accounts (a TOML file or flags) is `central.broker_registry`.
 
 Roles and rights (``S``/``A`` are the agent's own site and id, pinned in its own ACL block):
 
@@ -36,105 +24,31 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
-import tomllib
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from central.broker_registry import (
+    AgentAccount,
+    Registry,
+    UserAccount,
+    load_registry,
+    parse_agent_flag,
+    parse_user_flag,
+)
 from central.errors import ConfigError, MosquittoError
 from central.mosquitto import TlsFiles
 from contract import CENTRAL_STATUS, ROOT
 from contract.limits import LARGEST, PACKET_OVERHEAD
-from drivers.checks import Checks, at, join
 
-ROLES = ("central", "technician")
 AGENT_WRITES = ("status", "info", "state/#", "telemetry", "event", "reply", "rtc/#")
 PASSWORD_FILE = "mosquitto.passwd"
 ACL_FILE = "mosquitto.acl"
 CONF_FILE = "mosquitto.conf"
-_TABLES = ("agents", "users")
-
-# A topic level that is safe as a username, in an ACL line and in the password file.
-_NAME = re.compile(r"^[\w.-]+$")
-_RESERVED_SITES = ("_central",)
-_MAX_PASSWORD = 256
-
-
-@dataclass(frozen=True, slots=True)
-class AgentAccount:
-    """A classroom PC: its site, its agent id (the username) and its password."""
-
-    site: str
-    agent_id: str
-    password: str = field(repr=False)
-
-    @property
-    def username(self) -> str:
-        """The MQTT username: the agent id."""
-        return self.agent_id
-
-
-@dataclass(frozen=True, slots=True)
-class UserAccount:
-    """A person or service that sees the whole fleet: ``central`` or ``technician``."""
-
-    name: str
-    password: str = field(repr=False)
-    role: str
-
-    @property
-    def username(self) -> str:
-        """The MQTT username."""
-        return self.name
-
-
-@dataclass(frozen=True, slots=True)
-class Registry:
-    """Every account allowed to connect to the broker."""
-
-    agents: tuple[AgentAccount, ...] = ()
-    users: tuple[UserAccount, ...] = ()
-
-    def merged(self, other: Registry) -> Registry:
-        """The accounts of both registries, ours first."""
-        return Registry(self.agents + other.agents, self.users + other.users)
-
-    def problems(self) -> list[str]:
-        """Every reason this registry cannot be written, as ``key: got X, expected Y``."""
-        check = Checks()
-        for i, agent in enumerate(self.agents):
-            where = at("agents", i)
-            _name(check, join(where, "site"), agent.site)
-            if agent.site in _RESERVED_SITES:
-                check.add(join(where, "site"), f"got {agent.site!r}, which is reserved for the centre")
-            _name(check, join(where, "id"), agent.agent_id)
-            _password(check, join(where, "password"), agent.password)
-        for i, user in enumerate(self.users):
-            where = at("users", i)
-            _name(check, join(where, "name"), user.name)
-            _password(check, join(where, "password"), user.password)
-            if user.role not in ROLES:
-                check.add(join(where, "role"), f"got {user.role!r}, expected one of {', '.join(ROLES)}")
-        seen: set[str] = set()
-        for name in [a.username for a in self.agents] + [u.username for u in self.users]:
-            if name in seen:
-                check.add(f"username {name!r}", "registered twice (agent ids and user names share one namespace)")
-            seen.add(name)
-        return check.problems
-
-    def validate(self) -> Registry:
-        """Return self, or raise ConfigError listing every problem at once (an empty registry is one)."""
-        found = self.problems()
-        if not self.agents and not self.users:
-            found.append("registry: no agents and no users")
-        if found:
-            raise ConfigError("; ".join(found))
-        return self
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,89 +58,6 @@ class BrokerFiles:
     password_file: Path
     acl_file: Path
     conf_file: Path
-
-
-def _name(check: Checks, path: str, value: object) -> None:
-    if not isinstance(value, str) or not _NAME.match(value):
-        check.add(path, f"got {value!r}, expected letters, digits, '.', '_' or '-'")
-
-
-def _password(check: Checks, path: str, value: object) -> None:
-    # The password itself never appears in a problem: the message ends up in logs and terminals.
-    if not isinstance(value, str) or not value:
-        check.add(path, "missing or empty")
-    elif any(c in value for c in "\r\n\0"):
-        check.add(path, "contains a line break or NUL")
-    elif value != value.strip():
-        check.add(path, "starts or ends with a space, which mosquitto_passwd does not keep")
-    elif len(value) > _MAX_PASSWORD:
-        check.add(path, f"longer than {_MAX_PASSWORD} characters")
-
-
-def load_registry(path: Path) -> Registry:
-    """Read a TOML registry; ConfigError names the file and every bad key."""
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not TOML: {exc}") from exc
-    try:
-        return registry_from_dict(data)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-
-
-def registry_from_dict(data: Mapping[str, Any]) -> Registry:
-    """Build a registry from parsed TOML; ConfigError lists every unknown, missing or bad key."""
-    check = Checks()
-    check.known(data, "", _TABLES, listed=True)
-    # Values are taken as written: Registry.problems() names a wrong one more precisely than a type would.
-    agents = [
-        AgentAccount(row.get("site", ""), row.get("id", ""), row.get("password", ""))
-        for row in _rows(check, data, "agents", ("site", "id", "password"))
-    ]
-    users = [
-        UserAccount(row.get("name", ""), row.get("password", ""), row.get("role", ""))
-        for row in _rows(check, data, "users", ("name", "password", "role"))
-    ]
-    registry = Registry(tuple(agents), tuple(users))
-    reported = {p.split(":")[0] for p in check.problems}  # a missing key is not also reported as empty
-    check.extend(p for p in registry.problems() if p.split(":")[0] not in reported)
-    if check.problems:
-        raise ConfigError("; ".join(check.problems))
-    return registry
-
-
-def _rows(check: Checks, data: Mapping[str, Any], key: str, keys: tuple[str, ...]) -> list[Mapping[str, Any]]:
-    """``[[key]]`` rows, each with its unknown and missing keys recorded."""
-    rows = data.get(key, [])
-    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-        # No "got ...": the rows would carry passwords into the message.
-        check.add(key, f"expected an array of tables ([[{key}]])")
-        return []
-    for i, row in enumerate(rows):
-        check.known(row, at(key, i), keys, listed=True)
-        check.table(row, at(key, i), required=keys)
-    return rows
-
-
-def parse_agent_flag(text: str) -> AgentAccount:
-    """``SITE/AGENT_ID:PASSWORD`` (the password may contain ``:``); ConfigError when malformed."""
-    who, sep, password = text.partition(":")
-    site, slash, agent_id = who.partition("/")
-    if not sep or not slash or not site or not agent_id or not password:
-        raise ConfigError(f"--agent {text!r}: expected SITE/AGENT_ID:PASSWORD")
-    return AgentAccount(site, agent_id, password)
-
-
-def parse_user_flag(text: str) -> UserAccount:
-    """``NAME:PASSWORD:ROLE`` (the password may contain ``:``); ConfigError when malformed."""
-    rest, sep, role = text.rpartition(":")
-    name, sep2, password = rest.partition(":")
-    if not sep or not sep2 or not name or not password or not role:
-        raise ConfigError(f"--user {text!r}: expected NAME:PASSWORD:ROLE with ROLE one of {', '.join(ROLES)}")
-    return UserAccount(name, password, role)
 
 
 def acl_text(registry: Registry) -> str:

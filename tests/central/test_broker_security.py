@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from central import broker_config
-from central.broker_config import AgentAccount, Registry, UserAccount, write_broker_config
+from central.broker_config import write_broker_config
+from central.broker_registry import AgentAccount, Registry, UserAccount
 from central.mosquitto import LocalBroker, TlsFiles, free_port
 from contract import CENTRAL_STATUS, Topic, Topics
 from contract.mqtt import BrokerAddress, Client, Message, MqttError, make_client

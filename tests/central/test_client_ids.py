@@ -14,7 +14,8 @@ from agent.link import AgentLink
 from agent.store import AgentStore
 from central import broker_config
 from central.app import Central
-from central.broker_config import AgentAccount, Registry, UserAccount, write_broker_config
+from central.broker_config import write_broker_config
+from central.broker_registry import AgentAccount, Registry, UserAccount
 from central.mosquitto import LocalBroker, free_port
 from contract import Info, Topics
 from contract.mqtt import BrokerAddress, Client, make_client

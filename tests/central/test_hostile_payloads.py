@@ -16,7 +16,7 @@ from test_collector import SITE, agent_client, make_central, running, status, un
 
 from central import broker_config
 from central.app import Central
-from central.broker_config import AgentAccount, UserAccount
+from central.broker_registry import AgentAccount, UserAccount
 from central.fleet_rows import Seen
 from central.fleetdb import FleetDB
 from central.mosquitto import LocalBroker, free_port
