@@ -67,4 +67,8 @@ def safe_next(target: str | None) -> str:
     # "//host" and "/\host" are read by browsers as another site's address.
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
+    # Browsers drop tabs and newlines inside a URL ("/\t/host" becomes "//host"): no control
+    # character and no space of any kind may pass, wherever it stands.
+    if any(not ch.isprintable() or ch.isspace() for ch in target):
+        return "/"
     return target

@@ -74,6 +74,14 @@ def test_a_short_secret_is_refused() -> None:
         ("/\\evil.example/", "/"),
         ("javascript:alert(1)", "/"),
         ("evil.example", "/"),
+        # Browsers drop tabs and newlines inside a URL, so these become "//evil.example/".
+        ("/\t/evil.example/", "/"),
+        ("/\n/evil.example/", "/"),
+        ("/\r\n/evil.example/", "/"),
+        ("\t//evil.example/", "/"),
+        ("/ /evil.example/", "/"),
+        ("/\x00/evil.example/", "/"),
+        ("/\u3000/evil.example/", "/"),
     ],
 )
 def test_only_local_paths_are_gone_back_to(target: str | None, expected: str) -> None:
@@ -110,6 +118,8 @@ async def test_the_language_cookie_is_kept_for_a_year_and_unknown_ones_fall_back
         assert await (await client.get("/")).text() == "en"
         away = await client.get("/lang/zh?next=//evil.example/", allow_redirects=False)
         assert away.headers["Location"] == "/"
+        tabbed = await client.get("/lang/zh?next=/%09/evil.example/", allow_redirects=False)
+        assert tabbed.headers["Location"] == "/"  # not "//evil.example/"
         unknown = await client.get("/lang/fr?next=%2F", allow_redirects=False)
         assert unknown.status == 303 and "Set-Cookie" not in unknown.headers  # the old choice stays
         client.session.cookie_jar.update_cookies({LANG_COOKIE: "fr"}, client.make_url("/"))
