@@ -37,7 +37,7 @@ from central.web_auth import ROLE_KEY, SESSION_SECONDS, USER_KEY, add_routes, ma
 from central.web_text import STRINGS, strings
 from central.web_watch import add_watch_routes
 from contract.errors import BrokerError
-from websession import Sessions, lang_switch_href
+from websession import BodyError, Sessions, lang_switch_href, read_json_object
 
 log = logging.getLogger(__name__)
 
@@ -287,11 +287,9 @@ async def api_command(request: web.Request) -> web.Response:
     if request.app[DB_KEY].agent(agent_id) is None:
         return _error(404, f"no agent {agent_id!r}")
     try:
-        body = await request.json()
-    except ValueError:
-        return _error(400, "body: expected a JSON object")
-    if not isinstance(body, dict):
-        return _error(400, "body: expected a JSON object")
+        body = await read_json_object(request)
+    except BodyError as exc:
+        return _error(exc.status, str(exc))
     name, args = body.get("name"), body.get("args", {})
     if not isinstance(name, str) or not name:
         return _error(400, "name: expected a command name such as panel.power")

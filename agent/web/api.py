@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from agent.commands.table import CommandTable
+from websession import BodyError, read_json_object
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +31,10 @@ def create_api(
 
     async def command(request: web.Request) -> web.Response:
         try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return _json({"status": "rejected", "error": "body: expected a JSON object"}, 400)
-        if not isinstance(body, dict) or not isinstance(body.get("name"), str):
+            body = await read_json_object(request)
+        except BodyError as exc:
+            return _json({"status": "rejected", "error": str(exc)}, exc.status)
+        if not isinstance(body.get("name"), str):
             return _json({"status": "rejected", "error": "name: expected the command's name"}, 400)
         args = body.get("args", {})
         if not isinstance(args, dict):

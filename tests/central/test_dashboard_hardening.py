@@ -3,18 +3,23 @@ malformed JSON bodies.  Real aiohttp server, real SQLite fleet.db and users tabl
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from test_dashboard import PASSWORD, SECRET, RecordingSender, changes, fleet, sender, users
+from test_dashboard import PASSWORD, SECRET, RecordingSender, changes, fleet, login, sender, users
 
 from central.fleetdb import FleetDB
 from central.live import Changes
+from central.upload_store import Uploads
 from central.users import Users
 from central.web import create_app
 
 __all__ = ["changes", "fleet", "sender", "users"]  # fixtures shared with test_dashboard
+TOKEN = "upload-token-for-a1"
 
 
 @pytest.fixture
@@ -40,3 +45,73 @@ async def test_a_login_never_sends_a_browser_to_another_site(client: TestClient)
     assert (await client.get("/login?next=/%09/evil.example/")).status == 200
     page = await (await client.get("/login?next=/%09/evil.example/")).text()
     assert 'name="next" value="/"' in page
+
+
+# --- hostile JSON bodies and tokens ------------------------------------------------------------
+
+DEEP = "[" * 100_000 + "]" * 100_000
+HOSTILE_BODIES = [
+    (DEEP, "nested deeper"),
+    ('{"name": "agent.ping", "args": ' + "[" * 100 + "]" * 100 + "}", "nested deeper"),
+    ('{"name": "agent.ping", "args": {"x": NaN}}', "NaN"),
+    ("\xff\xfe", "not UTF-8"),
+    ('{"name": ', "not JSON"),
+    ("[]", "expected a JSON object"),
+]
+
+
+@pytest.fixture
+async def upload_client(
+    fleet: FleetDB, users: Users, changes: Changes, sender: RecordingSender, tmp_path: Path
+) -> AsyncIterator[TestClient]:
+    uploads = Uploads(fleet.path, tmp_path / "recordings")
+    uploads.register_agent("a1", TOKEN)
+    app = create_app(fleet, changes, sender, users=users, secret=SECRET, uploads=uploads)
+    async with TestClient(TestServer(app)) as test_client:
+        yield test_client
+    uploads.close()
+
+
+@pytest.mark.parametrize(("body", "named"), HOSTILE_BODIES)
+async def test_a_hostile_command_body_gets_a_400_naming_it(
+    client: TestClient, sender: RecordingSender, body: str, named: str
+) -> None:
+    assert await login(client, "li") == 303
+    headers = {"Content-Type": "application/json"}
+    response = await client.post("/api/agents/a1/commands", data=body.encode("latin-1"), headers=headers)
+    assert response.status == 400, await response.text()
+    assert named in (await response.json())["error"]
+    assert sender.sent == []
+    assert (await client.get("/api/fleet")).status == 200  # and the dashboard goes on
+
+
+@pytest.mark.parametrize(("body", "named"), HOSTILE_BODIES)
+async def test_a_hostile_upload_announcement_gets_a_400_naming_it(
+    upload_client: TestClient, body: str, named: str
+) -> None:
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
+    response = await upload_client.post("/api/uploads", data=body.encode("latin-1"), headers=headers)
+    assert response.status == 400, await response.text()
+    assert named in (await response.json())["error"]
+
+
+async def raw_request(client: TestClient, head: bytes, body: bytes = b"") -> bytes:
+    """One HTTP/1.1 request written byte for byte (headers a client library would refuse to send)."""
+    assert client.port is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    try:
+        writer.write(head + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+        await writer.drain()
+        return await reader.read()
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize("token", ["\xff\xfe".encode("latin-1"), "令牌".encode(), b"\x80" * 20])
+async def test_a_non_ascii_bearer_token_is_refused_with_403(upload_client: TestClient, token: bytes) -> None:
+    body = json.dumps({"agent_id": "a1", "recording_id": "r1", "lesson": "", "size": 10, "sha256": "0" * 64})
+    head = b"POST /api/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    answer = await raw_request(upload_client, head + b"Authorization: Bearer " + token + b"\r\n", body.encode())
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line.split()[1] == b"403", answer
+    assert b"token" in rest
