@@ -17,7 +17,7 @@ from central.fleet_rows import PruneTelemetry
 from central.fleetdb import FleetDB
 from central.live import Changes
 from central.sender import BrokerLink, CommandSender
-from central.upload_store import Uploads
+from central.upload_store import MAX_RECORDING_BYTES, Uploads
 from contract import to_iso
 from contract.mqtt import BrokerAddress
 
@@ -51,13 +51,15 @@ class Central:
         silence_check_s: float = 0.25,
         version: str = "",
         recordings_dir: str | Path | None = None,
+        max_recording_bytes: int = MAX_RECORDING_BYTES,
     ) -> None:
         """Open fleet.db and wire writer, collector and sender together (nothing runs yet).
 
         Uploaded recordings are kept in `recordings_dir` (default: ``recordings`` beside fleet.db).
         """
         self.db = FleetDB(db_path)
-        self.uploads = Uploads(db_path, recordings_dir or Path(db_path).parent / "recordings")
+        recordings = recordings_dir or Path(db_path).parent / "recordings"
+        self.uploads = Uploads(db_path, recordings, max_size=max_recording_bytes)
         self.changes = Changes()
         self.writer = BatchWriter(self.db, self.changes)
         self.link = BrokerLink()
@@ -122,11 +124,19 @@ async def run_central(
     retention_days: float = 30.0,
     version: str = "",
     recordings_dir: str | Path | None = None,
+    max_recording_bytes: int = MAX_RECORDING_BYTES,
 ) -> None:
     """Run classroom-central until SIGTERM or SIGINT, then stop cleanly (status ``offline``)."""
     if http is not None:
         dashboard_factory()  # a missing dashboard is a plain ConfigError, before anything starts
-    central = Central(broker, db_path, retention_days=retention_days, version=version, recordings_dir=recordings_dir)
+    central = Central(
+        broker,
+        db_path,
+        retention_days=retention_days,
+        version=version,
+        recordings_dir=recordings_dir,
+        max_recording_bytes=max_recording_bytes,
+    )
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     signals = (signal.SIGTERM, signal.SIGINT)

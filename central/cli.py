@@ -59,6 +59,10 @@ def _parser(broker_config: ModuleType | None) -> argparse.ArgumentParser:
     run.add_argument("--http", metavar="HOST:PORT", help="serve the dashboard here")
     run.add_argument("--retention-days", type=float, default=30.0, help="keep telemetry this many days")
     run.add_argument("--recordings", type=Path, metavar="DIR", help="uploaded recordings (default: beside --db)")
+    run.add_argument(
+        "--max-recording-gib", type=_positive, default=32.0, metavar="GIB",
+        help="refuse to take an uploaded recording larger than this (default: 32 GiB)",
+    )  # fmt: skip
 
     token = sub.add_parser("upload-token", help="let an agent upload recordings with this token (its [upload] token)")
     token.add_argument("agent", help="the agent id")
@@ -90,6 +94,17 @@ def _parser(broker_config: ModuleType | None) -> argparse.ArgumentParser:
     else:
         sub.add_parser("broker-config", help="(unavailable in this installation)")
     return parser
+
+
+def _positive(text: str) -> float:
+    """An argparse type: a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"got {text!r}, expected a number above 0")
+    return value
 
 
 def parse_http(text: str) -> tuple[str, int]:
@@ -274,7 +289,14 @@ def _dispatch(args: argparse.Namespace, broker_config: ModuleType | None) -> int
 
     http = parse_http(args.http) if args.http else None
     asyncio.run(
-        run_central(_address(args), args.db, http, retention_days=args.retention_days, recordings_dir=args.recordings)
+        run_central(
+            _address(args),
+            args.db,
+            http,
+            retention_days=args.retention_days,
+            recordings_dir=args.recordings,
+            max_recording_bytes=int(args.max_recording_gib * 2**30),
+        )
     )
     return 0
 

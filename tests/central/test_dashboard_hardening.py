@@ -115,3 +115,36 @@ async def test_a_non_ascii_bearer_token_is_refused_with_403(upload_client: TestC
     status_line, _, rest = answer.partition(b"\r\n")
     assert status_line.split()[1] == b"403", answer
     assert b"token" in rest
+
+
+# --- upload announcements ----------------------------------------------------------------------
+
+
+def announcement(**fields: object) -> dict[str, object]:
+    base = {"agent_id": "a1", "recording_id": "20261202-0800-数学", "lesson": "数学", "size": 10, "sha256": "0" * 64}
+    return base | fields
+
+
+@pytest.mark.parametrize(
+    ("fields", "status", "named"),
+    [
+        ({"size": 10**15}, 413, "size: got 1000000000000000 bytes, at most 34359738368"),
+        ({"recording_id": "r" * 300}, 400, "recording_id: got 300 characters"),
+        ({"recording_id": "数" * 100}, 400, "recording_id: got 300 bytes"),
+        ({"recording_id": "../../etc/passwd"}, 400, "recording_id: '../../etc/passwd'"),
+        ({"recording_id": ".hidden"}, 400, "recording_id: '.hidden'"),
+        ({"recording_id": "a\x00b"}, 400, "recording_id"),
+        ({"lesson": "l" * 5000}, 400, "lesson: got 5000 characters"),
+        ({"started": "s" * 5000}, 400, "started: got 5000 characters"),
+    ],
+)
+async def test_an_upload_announcement_out_of_bounds_is_refused_up_front(
+    upload_client: TestClient, fleet: FleetDB, fields: dict[str, object], status: int, named: str
+) -> None:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    response = await upload_client.post("/api/uploads", json=announcement(**fields), headers=headers)
+    assert response.status == status, await response.text()
+    assert named in (await response.json())["error"]
+    assert fleet._rows("SELECT * FROM uploads") == []  # nothing half-begun is left behind
+    good = await upload_client.post("/api/uploads", json=announcement(), headers=headers)
+    assert good.status == 200 and (await good.json())["state"] == "uploading"
