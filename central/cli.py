@@ -12,6 +12,7 @@ import contextlib
 import getpass
 import json
 import logging
+import os
 import sys
 import uuid
 from collections.abc import Sequence
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("classroom-central")
 
+PASSWORD_ENV = "CLASSROOM_BROKER_PASSWORD"  # the broker password when neither --password nor --password-file is given
+
 
 def _broker_config() -> ModuleType | None:
     """Another engineer's ``broker-config`` module, if it is installed."""
@@ -44,7 +47,13 @@ def _broker_config() -> ModuleType | None:
 def _broker_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--broker", required=True, metavar="URL", help="mqtt://HOST:PORT or mqtts://HOST:PORT")
     parser.add_argument("--username", default="", help="broker user name")
-    parser.add_argument("--password", default="", help="broker password")
+    secret = parser.add_mutually_exclusive_group()
+    secret.add_argument("--password-file", type=Path, metavar="FILE", help="read the broker password from FILE")
+    secret.add_argument(
+        "--password",
+        default="",
+        help=f"broker password (visible to every user in `ps`: prefer --password-file or {PASSWORD_ENV})",
+    )
     parser.add_argument("--ca-file", default="", metavar="FILE", help="CA certificate that signed the broker's")
 
 
@@ -169,7 +178,20 @@ def _alarms(args: argparse.Namespace) -> int:
 def _address(args: argparse.Namespace) -> BrokerAddress:
     from contract.mqtt import BrokerAddress
 
-    return BrokerAddress.parse(args.broker, username=args.username, password=args.password, ca_file=args.ca_file)
+    password = _broker_password(args.password, args.password_file)
+    return BrokerAddress.parse(args.broker, username=args.username, password=password, ca_file=args.ca_file)
+
+
+def _broker_password(given: str, path: Path | None) -> str:
+    """The broker password: ``--password``, else the first line of ``--password-file``, else the environment."""
+    if given:
+        return given
+    if path is not None:
+        try:
+            return path.read_text(encoding="utf-8").partition("\n")[0].rstrip("\r")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"--password-file {path}: cannot read it ({exc})") from None
+    return os.environ.get(PASSWORD_ENV, "")
 
 
 async def _send(args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from central.errors import CentralError
-from central.fleetdb import RECORDINGS_SCHEMA
+from central.fleetdb import RECORDINGS_SCHEMA, create_private
 from contract import now_iso
 
 log = logging.getLogger(__name__)
@@ -122,6 +122,7 @@ class Uploads:
         """
         self.dir = Path(recordings_dir)
         self.max_size = max_size
+        create_private(db_path)
         self._db = sqlite3.connect(str(db_path), timeout=10.0, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.Lock()

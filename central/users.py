@@ -21,6 +21,7 @@ from typing import IO, Any
 import sqlite_utils
 
 from central.errors import CentralError
+from central.fleetdb import create_private
 
 ROLES = ("viewer", "technician", "admin")
 COMMANDERS = frozenset({"technician", "admin"})
@@ -71,6 +72,7 @@ class Users:
         # `check` runs in a worker thread (scrypt is slow on purpose); the lock serialises the
         # connection between that thread and the event loop.
         self._lock = threading.Lock()
+        create_private(self.path)
         self._db = sqlite_utils.Database(sqlite3.connect(self.path, check_same_thread=False))
         with self._lock:
             self._db.enable_wal()

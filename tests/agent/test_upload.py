@@ -455,3 +455,14 @@ async def test_a_recording_the_centre_refuses_up_front_is_given_up_with_its_reas
     error = str((store.upload_progress(long_id) or {})["error"])
     assert "(400)" in error and "recording_id: got 300 characters" in error
     assert centre.fleet._rows("SELECT * FROM uploads") == []
+
+
+def test_agent_db_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    """agent.db keeps the outbox (commands' arguments, alarms) and upload progress: no other user reads it."""
+    store = AgentStore(tmp_path / "data" / "agent.db")
+    try:
+        store.upload_put("r1", offset=0)
+        for name in ("agent.db", "agent.db-wal", "agent.db-shm"):
+            assert (tmp_path / "data" / name).stat().st_mode & 0o777 == 0o600, name
+    finally:
+        store.close()
