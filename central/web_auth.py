@@ -1,8 +1,9 @@
 """Dashboard login: signed session cookies, the login page, logout, the language cookie.
 
 A session cookie (`websession.Sessions`) names the user, HttpOnly and SameSite=Strict.
-The role is read from the users table on every request, so removing a user or changing a role
-takes effect at once.
+The role and the user's session generation are read from the users table on every request:
+removing a user ends their sessions at once, and a logout, a new password or a new role counts the
+generation up, which ends every session the user had open, on every browser.
 """
 
 from __future__ import annotations
@@ -38,8 +39,7 @@ def make_middleware(sessions: Sessions, users: Users) -> Middleware:
     async def require_login(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path.startswith(PUBLIC_PREFIXES) or is_agent_path(request.path):
             return await handler(request)  # agents' uploads carry a token of their own
-        username = sessions.read(request.cookies.get(SESSION_COOKIE, ""))
-        role = users.role(username) if username is not None else None
+        username, role = signed_in(request, sessions, users)
         if username is None or role is None:
             if request.path.startswith(("/api/", "/whep/")):  # machines (fetch, WHEP) get a status, not a page
                 return web.json_response({"error": "login required"}, status=401)
@@ -48,6 +48,15 @@ def make_middleware(sessions: Sessions, users: Users) -> Middleware:
         return await handler(request)
 
     return require_login
+
+
+def signed_in(request: web.Request, sessions: Sessions, users: Users) -> tuple[str | None, str | None]:
+    """The user and role of the request's session; (None, None) when it is missing, forged, expired or ended."""
+    claims = sessions.claims(request.cookies.get(SESSION_COOKIE, ""))
+    current = users.session(claims[0]) if claims is not None else None
+    if claims is None or current is None or current[1] != claims[1]:
+        return None, None  # a logout, a new password or a new role ended it, or the user is gone
+    return claims[0], current[0]
 
 
 def login_page(lang: str, *, next_path: str, username: str = "", failed: bool = False) -> str:
@@ -90,11 +99,15 @@ def add_routes(app: web.Application, sessions: Sessions, users: Users) -> None:
             page = login_page(request_lang(request), next_path=next_path, username=username, failed=True)
             return web.Response(text=page, content_type="text/html", status=401)
         response = web.HTTPSeeOther(next_path)
-        max_age = int(sessions.lifetime)
-        set_session_cookie(response, SESSION_COOKIE, sessions.issue(username), max_age=max_age, secure=request.secure)
+        current = users.session(username)
+        cookie = sessions.issue(username, current[1] if current else 0)
+        set_session_cookie(response, SESSION_COOKIE, cookie, max_age=int(sessions.lifetime), secure=request.secure)
         raise response
 
     async def do_logout(request: web.Request) -> web.Response:
+        username, _ = signed_in(request, sessions, users)
+        if username is not None:  # ends the user's sessions here, not only this browser's cookie
+            users.end_sessions(username)
         response = web.HTTPSeeOther("/login")
         response.del_cookie(SESSION_COOKIE, path="/")
         raise response

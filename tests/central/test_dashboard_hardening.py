@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from test_dashboard import PASSWORD, SECRET, RecordingSender, changes, fleet, login, sender, users
@@ -148,3 +150,54 @@ async def test_an_upload_announcement_out_of_bounds_is_refused_up_front(
     assert fleet._rows("SELECT * FROM uploads") == []  # nothing half-begun is left behind
     good = await upload_client.post("/api/uploads", json=announcement(), headers=headers)
     assert good.status == 200 and (await good.json())["state"] == "uploading"
+
+
+# --- sessions end on the server ---------------------------------------------------------------
+
+
+def session_cookie(client: TestClient) -> str:
+    return client.session.cookie_jar.filter_cookies(client.make_url("/"))["classroom_session"].value
+
+
+async def replay(client: TestClient, cookie: str) -> int:
+    """A request carrying a copy of an old cookie (as a thief, or a second browser, would)."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as other:
+        headers = {"Cookie": f"classroom_session={cookie}"}
+        async with other.get(client.make_url("/api/fleet"), headers=headers) as response:
+            return response.status
+
+
+async def test_logout_ends_the_session_on_the_server_not_only_in_the_browser(client: TestClient) -> None:
+    assert await login(client, "li") == 303
+    stolen = session_cookie(client)
+    assert await replay(client, stolen) == 200
+    assert (await client.post("/logout", allow_redirects=False)).status == 303
+    assert await replay(client, stolen) == 401
+    assert await login(client, "li") == 303  # a new login works again
+    assert (await client.get("/api/fleet")).status == 200
+
+
+async def test_a_password_change_from_the_command_line_ends_the_users_sessions(
+    client: TestClient, fleet: FleetDB
+) -> None:
+    assert await login(client, "li") == 303
+    old = session_cookie(client)
+    assert await login(client, "wang") == 303
+    other = session_cookie(client)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "central.cli", "users", "--db", str(fleet.path), "passwd", "li",
+        stdin=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(process.communicate(b"a-new-password\n"), 30)
+    assert process.returncode == 0, err
+    assert await replay(client, old) == 401
+    assert await replay(client, other) == 200  # another user's session is left alone
+
+
+async def test_a_role_change_ends_the_users_sessions(client: TestClient, users: Users) -> None:
+    assert await login(client, "li") == 303
+    old = session_cookie(client)
+    users.set_role("li", "viewer")
+    assert await replay(client, old) == 401
+    assert await login(client, "li") == 303
+    assert (await (await client.get("/")).text()).count('"role": "viewer"') == 1

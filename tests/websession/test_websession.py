@@ -144,3 +144,13 @@ async def test_the_session_cookie_is_httponly_and_strict() -> None:
         assert "Secure" in (await client.get("/login?secure=1")).headers["Set-Cookie"]
     finally:
         await client.close()
+
+
+def test_a_session_carries_the_generation_it_was_issued_in() -> None:
+    sessions = Sessions(SECRET, 3600)
+    assert sessions.claims(sessions.issue("li", 7)) == ("li", 7)
+    assert sessions.claims(sessions.issue("li")) == ("li", 0)
+    for bad in (b'{"u": "li", "exp": 4000000000, "g": "7"}', b'{"u": "li", "exp": 4000000000, "g": true}'):
+        body = base64.urlsafe_b64encode(bad)
+        signature = hmac.new(SECRET, body, hashlib.sha256).hexdigest()
+        assert sessions.claims(f"{body.decode()}.{signature}") is None, bad
