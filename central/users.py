@@ -87,7 +87,7 @@ class Users:
             rows = list(self._db.query(f"select * from {_TABLE} where username = ?", [username]))
         return rows[0] if rows else None
 
-    def _write(self, action: str, username: str, values: dict[str, str] | None = None) -> None:
+    def _write(self, action: str, username: str, values: dict[str, str | int] | None = None) -> None:
         with self._lock:
             table = self._db.table(_TABLE)
             if action == "insert":
