@@ -33,7 +33,15 @@ from central.errors import CentralError
 from central.upload_store import Uploads
 from central.uploads import add_routes as add_upload_routes
 from central.users import COMMANDERS, Users
-from central.web_auth import ROLE_KEY, SESSION_SECONDS, USER_KEY, add_routes, make_middleware, request_lang
+from central.web_auth import (
+    ROLE_KEY,
+    SESSION_SECONDS,
+    USER_KEY,
+    LoginLimits,
+    add_routes,
+    make_middleware,
+    request_lang,
+)
 from central.web_text import STRINGS, strings
 from central.web_watch import add_watch_routes
 from contract.errors import BrokerError
@@ -118,10 +126,12 @@ def create_app(
     users: Users | None = None,
     secret: bytes | None = None,
     uploads: Uploads | None = None,
+    login_limits: LoginLimits | None = None,
 ) -> web.Application:
     """The dashboard application; users default to the ``users`` table of the fleet database.
 
     With `uploads`, agents upload recordings here and the room page plays them (`central.uploads`).
+    `login_limits`: how failed logins slow down and lock (`LoginLimits.default()` when None).
     """
     own_users = users is None
     users = users if users is not None else Users(db.path)
@@ -129,7 +139,7 @@ def create_app(
     app = web.Application(middlewares=[_security_headers, make_middleware(sessions, users)])
     app[DB_KEY], app[CHANGES_KEY], app[SENDER_KEY] = db, changes, sender
     app[STREAMS_KEY] = set()
-    add_routes(app, sessions, users)
+    add_routes(app, sessions, users, login_limits)
     app.router.add_get("/", fleet_page)
     app.router.add_get("/room/{agent_id}", room_page)
     app.router.add_get("/api/fleet", api_fleet)

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import html
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import quote
 
 from aiohttp import web
@@ -18,13 +21,43 @@ from aiohttp.typedefs import Handler, Middleware
 from central.uploads import is_agent_path
 from central.users import Users
 from central.web_text import DEFAULT_LANG, STRINGS, strings
-from websession import Sessions, add_lang_route, chosen_lang, lang_switch_href, safe_next, set_session_cookie
+from websession import Sessions, Throttle, add_lang_route, chosen_lang, lang_switch_href, safe_next, set_session_cookie
 
 SESSION_COOKIE = "classroom_session"
 SESSION_SECONDS = 12 * 3600
 PUBLIC_PREFIXES = ("/login", "/static/", "/lang/")
 USER_KEY = web.RequestKey("user", str)
 ROLE_KEY = web.RequestKey("role", str)
+
+
+@dataclass(frozen=True, slots=True)
+class LoginLimits:
+    """Failed logins counted per account and per client address (`websession.Throttle`)."""
+
+    accounts: Throttle
+    clients: Throttle
+
+    @classmethod
+    def default(cls, clock: Callable[[], float] = time.monotonic) -> LoginLimits:
+        """Per account: 3 free tries, then doubling waits, locked 15 min after 10; per address: 10, 50, 15 min."""
+        return cls(
+            Throttle(free=3, lock_after=10, lock_s=900.0, clock=clock),
+            Throttle(free=10, lock_after=50, lock_s=900.0, clock=clock),
+        )
+
+    def wait(self, username: str, client: str) -> int:
+        """Seconds before this account may be tried from this address (0: now)."""
+        return max(self.accounts.wait(username), self.clients.wait(client))
+
+    def failed(self, username: str, client: str) -> None:
+        """One wrong password for `username` from `client`."""
+        self.accounts.failed(username)
+        self.clients.failed(client)
+
+    def succeeded(self, username: str, client: str) -> None:
+        """A right one: both are forgiven."""
+        self.accounts.succeeded(username)
+        self.clients.succeeded(client)
 
 
 def request_lang(request: web.Request) -> str:
@@ -59,11 +92,12 @@ def signed_in(request: web.Request, sessions: Sessions, users: Users) -> tuple[s
     return claims[0], current[0]
 
 
-def login_page(lang: str, *, next_path: str, username: str = "", failed: bool = False) -> str:
-    """The login form (everything user-supplied is escaped)."""
+def login_page(lang: str, *, next_path: str, username: str = "", failed: bool = False, wait_s: int = 0) -> str:
+    """The login form (everything user-supplied is escaped); `wait_s`: the lock-out message instead."""
     t = strings(lang)
     esc = html.escape
-    error = f'<p class="error" role="alert">{esc(t["login_failed"])}</p>' if failed else ""
+    words = t["login_locked"].format(seconds=wait_s) if wait_s else t["login_failed"] if failed else ""
+    error = f'<p class="error" role="alert">{esc(words)}</p>' if words else ""
     switch = lang_switch_href("/lang", lang, list(STRINGS), "/login?next=" + quote(next_path, safe=""))
     return f"""<!doctype html>
 <html lang="{esc(t["html_lang"])}"><head><meta charset="utf-8">
@@ -82,8 +116,9 @@ def login_page(lang: str, *, next_path: str, username: str = "", failed: bool = 
 """
 
 
-def add_routes(app: web.Application, sessions: Sessions, users: Users) -> None:
-    """``GET/POST /login``, ``POST /logout``, ``GET /lang/{code}``."""
+def add_routes(app: web.Application, sessions: Sessions, users: Users, limits: LoginLimits | None = None) -> None:
+    """``GET/POST /login``, ``POST /logout``, ``GET /lang/{code}``; failed logins slow down, then lock."""
+    limits = limits if limits is not None else LoginLimits.default()
 
     async def show_login(request: web.Request) -> web.Response:
         next_path = safe_next(request.query.get("next"))
@@ -93,11 +128,17 @@ def add_routes(app: web.Application, sessions: Sessions, users: Users) -> None:
         form = await request.post()
         username, password = str(form.get("username", "")), str(form.get("password", ""))
         next_path = safe_next(str(form.get("next", "/")))
+        client = request.remote or ""
+        if wait_s := limits.wait(username, client):  # checked before the password: a lock holds for the right one too
+            page = login_page(request_lang(request), next_path=next_path, username=username, wait_s=wait_s)
+            return web.Response(text=page, content_type="text/html", status=429, headers={"Retry-After": str(wait_s)})
         # scrypt takes tens of milliseconds on purpose: keep it off the event loop.
         role = await asyncio.to_thread(users.check, username, password)
         if role is None:
+            limits.failed(username, client)
             page = login_page(request_lang(request), next_path=next_path, username=username, failed=True)
             return web.Response(text=page, content_type="text/html", status=401)
+        limits.succeeded(username, client)
         response = web.HTTPSeeOther(next_path)
         current = users.session(username)
         cookie = sessions.issue(username, current[1] if current else 0)

@@ -19,6 +19,7 @@ from central.live import Changes
 from central.upload_store import Uploads
 from central.users import Users
 from central.web import create_app
+from central.web_auth import LoginLimits
 
 __all__ = ["changes", "fleet", "sender", "users"]  # fixtures shared with test_dashboard
 TOKEN = "upload-token-for-a1"
@@ -201,3 +202,64 @@ async def test_a_role_change_ends_the_users_sessions(client: TestClient, users: 
     assert await replay(client, old) == 401
     assert await login(client, "li") == 303
     assert (await (await client.get("/")).text()).count('"role": "viewer"') == 1
+
+
+# --- password guessing ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def clock() -> list[float]:
+    return [1000.0]
+
+
+@pytest.fixture
+async def throttled(
+    fleet: FleetDB, users: Users, changes: Changes, sender: RecordingSender, clock: list[float]
+) -> AsyncIterator[TestClient]:
+    limits = LoginLimits.default(clock=lambda: clock[0])
+    app = create_app(fleet, changes, sender, users=users, secret=SECRET, login_limits=limits)
+    async with TestClient(TestServer(app)) as test_client:
+        yield test_client
+
+
+async def attempt(client: TestClient, username: str, password: str, client_ip: str = "") -> tuple[int, str]:
+    form = {"username": username, "password": password, "next": "/"}
+    headers = {"Accept-Language": "en", "Cookie": "lang=en"}
+    response = await client.post("/login", data=form, headers=headers, allow_redirects=False)
+    return response.status, await response.text()
+
+
+async def test_password_guessing_on_one_account_slows_down_then_locks(
+    throttled: TestClient, clock: list[float]
+) -> None:
+    statuses = []
+    for _ in range(12):
+        status, page = await attempt(throttled, "li", "wrong-password")
+        statuses.append(status)
+        if status == 429:
+            assert "Too many failed logins" in page and "try again in" in page
+            clock[0] += 1000  # a patient guesser waits every wait out ...
+    assert statuses[:3] == [401] * 3 and 429 in statuses
+    clock[0] += 1000
+    status, page = await attempt(throttled, "li", PASSWORD)
+    assert status == 303  # ... and the owner logs in once the lock is over
+    status, page = await attempt(throttled, "wang", PASSWORD)
+    assert status == 303  # other accounts were never held up
+
+
+async def test_a_locked_account_refuses_even_the_right_password_until_the_lock_ends(
+    throttled: TestClient, clock: list[float]
+) -> None:
+    for _ in range(10):
+        clock[0] += 100  # slowly enough never to be told to wait, but still ten wrong in a row
+        assert (await attempt(throttled, "li", "wrong-password"))[0] == 401
+    status, page = await attempt(throttled, "li", PASSWORD)
+    assert status == 429 and "try again in 900 s" in page
+    clock[0] += 900
+    assert (await attempt(throttled, "li", PASSWORD))[0] == 303
+
+
+async def test_one_client_guessing_many_accounts_is_slowed_down(throttled: TestClient, clock: list[float]) -> None:
+    statuses = [(await attempt(throttled, f"user{n}", "wrong-password"))[0] for n in range(14)]
+    # Looser per address than per account (a school's PCs may share one), but it counts every account.
+    assert statuses[:10] == [401] * 10 and statuses[11] == 429

@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from websession import (
     LANG_COOKIE,
     Sessions,
+    Throttle,
     add_lang_route,
     chosen_lang,
     lang_switch_href,
@@ -154,3 +155,36 @@ def test_a_session_carries_the_generation_it_was_issued_in() -> None:
         body = base64.urlsafe_b64encode(bad)
         signature = hmac.new(SECRET, body, hashlib.sha256).hexdigest()
         assert sessions.claims(f"{body.decode()}.{signature}") is None, bad
+
+
+def test_the_throttle_slows_down_then_locks_then_forgets() -> None:
+    now = [0.0]
+    throttle = Throttle(free=3, lock_after=6, lock_s=600, forget_s=3600, clock=lambda: now[0])
+    for _ in range(3):
+        assert throttle.wait("user:li", "client:a") == 0
+        throttle.failed("user:li", "client:a")
+    assert throttle.wait("user:li") == 0  # three free tries
+    throttle.failed("user:li")
+    assert throttle.wait("user:li") == 1 and throttle.wait("user:wang") == 0
+    now[0] += 1
+    throttle.failed("user:li")
+    assert throttle.wait("user:li") == 2  # doubling
+    now[0] += 2
+    throttle.failed("user:li")
+    assert throttle.locked("user:li") and throttle.wait("user:li") == 600
+    now[0] += 600
+    assert throttle.wait("user:li") == 0 and throttle.locked("user:li")  # one try after the lock ...
+    throttle.failed("user:li")
+    assert throttle.wait("user:li") == 1200  # ... and a wrong one locks again at once, twice as long
+    now[0] += 1200 + 3600
+    assert not throttle.locked("user:li") and throttle.left("user:li") == 6  # forgotten
+    throttle.failed("client:b")
+    throttle.succeeded("client:b")
+    assert throttle.left("client:b") == 6
+
+
+def test_the_throttle_keeps_a_bounded_number_of_keys() -> None:
+    throttle = Throttle(free=0, lock_after=2, max_keys=100)
+    for n in range(1000):
+        throttle.failed(f"client:{n}")
+    assert throttle.wait("client:999") == 1 and throttle.left("client:0") == 2  # the oldest were dropped
