@@ -9,6 +9,7 @@ as contract ISO strings, so they compare as text.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -81,7 +82,10 @@ def create_private(path: str | Path) -> None:
     its -wal and -shm files the same mode as the database.
     """
     path = Path(path)
-    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    # Never open (and close) an existing database here: closing any descriptor of a file drops every
+    # POSIX lock this process holds on it, SQLite's included.
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     mode = path.stat().st_mode & 0o777
     if mode & 0o077:
         os.chmod(path, mode & 0o700)
