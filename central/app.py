@@ -100,13 +100,11 @@ class Central:
             await asyncio.sleep(self._retention_every)
 
     async def _serve(self, factory: AppFactory, host: str, port: int) -> None:
-        from aiohttp import web
+        from websession.serve import serve_app
 
-        runner = web.AppRunner(factory(self.db, self.changes, self.sender, uploads=self.uploads))
-        await runner.setup()
+        # Headers within 15 s, at most 512 connections (fewer under a small descriptor limit): see websession.serve.
+        runner = await serve_app(factory(self.db, self.changes, self.sender, uploads=self.uploads), host, port)
         try:
-            site = web.TCPSite(runner, host, port)
-            await site.start()
             bound = runner.addresses[0] if runner.addresses else (host, port)
             self.http_url = f"http://{host}:{bound[1]}/"
             self.http_ready.set()

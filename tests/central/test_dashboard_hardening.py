@@ -4,7 +4,9 @@ malformed JSON bodies.  Real aiohttp server, real SQLite fleet.db and users tabl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import resource
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +18,7 @@ from test_dashboard import PASSWORD, SECRET, RecordingSender, changes, fleet, lo
 
 from central.fleetdb import FleetDB
 from central.live import Changes
+from central.mosquitto import LocalBroker, free_port
 from central.upload_store import Uploads
 from central.users import Users
 from central.web import create_app
@@ -263,3 +266,61 @@ async def test_one_client_guessing_many_accounts_is_slowed_down(throttled: TestC
     statuses = [(await attempt(throttled, f"user{n}", "wrong-password"))[0] for n in range(14)]
     # Looser per address than per account (a school's PCs may share one), but it counts every account.
     assert statuses[:10] == [401] * 10 and statuses[11] == 429
+
+
+# --- slow clients -------------------------------------------------------------------------------
+
+DESCRIPTORS = 256  # a small descriptor limit for the centre, so that a bounded number of sockets shows it
+
+
+async def half_open(port: int, count: int) -> list[asyncio.StreamWriter]:
+    """`count` connections that start a request and never finish its headers (as many as get through)."""
+
+    async def one() -> asyncio.StreamWriter:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /login HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        await writer.drain()
+        return writer
+
+    tasks = [asyncio.ensure_future(one()) for _ in range(count)]
+    done, pending = await asyncio.wait(tasks, timeout=10)  # connects beyond a full backlog never complete
+    for task in pending:
+        task.cancel()
+    return [t.result() for t in done if t.exception() is None]
+
+
+async def test_half_open_connections_do_not_starve_the_dashboard(broker: LocalBroker, tmp_path: Path) -> None:
+    port = free_port()
+    db = tmp_path / "fleet.db"
+    Users(db).add("li", PASSWORD, "technician")
+
+    def few_descriptors() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (DESCRIPTORS, DESCRIPTORS))
+
+    words = ["run", "--broker", broker.url, "--db", str(db), "--http", f"127.0.0.1:{port}"]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "central.cli", *words, preexec_fn=few_descriptors, stderr=asyncio.subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}/login"
+    attackers: list[asyncio.StreamWriter] = []
+    try:
+        # A new connection for every request: a kept-alive one from before the attack would prove nothing.
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
+            async with asyncio.timeout(30):
+                while True:
+                    with contextlib.suppress(aiohttp.ClientError):
+                        async with http.get(url) as response:
+                            if response.status == 200:
+                                break
+                    await asyncio.sleep(0.1)
+            attackers = await half_open(port, DESCRIPTORS + 100)
+            async with asyncio.timeout(20), http.get(url) as response:
+                assert response.status == 200  # a technician still gets the login page
+            form = {"username": "li", "password": PASSWORD, "next": "/"}
+            async with asyncio.timeout(20), http.post(url, data=form, allow_redirects=False) as response:
+                assert response.status == 303
+    finally:
+        for writer in attackers:
+            writer.close()
+        proc.kill()
+        await proc.wait()
