@@ -47,17 +47,22 @@ class LoginLimits:
 
     def wait(self, username: str, client: str) -> int:
         """Seconds before this account may be tried from this address (0: now)."""
-        return max(self.accounts.wait(username), self.clients.wait(client))
+        return max(self.accounts.wait(_account(username)), self.clients.wait(client))
 
     def failed(self, username: str, client: str) -> None:
         """One wrong password for `username` from `client`."""
-        self.accounts.failed(username)
+        self.accounts.failed(_account(username))
         self.clients.failed(client)
 
     def succeeded(self, username: str, client: str) -> None:
         """A right one: both are forgiven."""
-        self.accounts.succeeded(username)
+        self.accounts.succeeded(_account(username))
         self.clients.succeeded(client)
+
+
+def _account(username: str) -> str:
+    """The throttle's key for a user name: no real name is longer than 64 characters, so keys stay small."""
+    return username[:65]
 
 
 def request_lang(request: web.Request) -> str:

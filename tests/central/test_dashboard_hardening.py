@@ -324,3 +324,9 @@ async def test_half_open_connections_do_not_starve_the_dashboard(broker: LocalBr
             writer.close()
         proc.kill()
         await proc.wait()
+
+
+async def test_over_long_user_names_count_as_one_account(throttled: TestClient) -> None:
+    """No real name is over 64 characters: names that differ only beyond that are one key, not one each."""
+    statuses = [(await attempt(throttled, "x" * 10_000 + str(n), "wrong-password"))[0] for n in range(5)]
+    assert statuses == [401, 401, 401, 401, 429]
