@@ -37,8 +37,8 @@ CREATE TABLE IF NOT EXISTS uploads (
   created TEXT NOT NULL, updated TEXT NOT NULL, resets INTEGER NOT NULL DEFAULT 0, UNIQUE (agent_id, recording_id));
 """
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-# An agent or recording id names a directory and a file of the store (with "-<upload id>.mp4" added):
-# letters, digits, "_", "-", "." (not first), within a file name's 255 bytes.
+# An agent or recording id names a directory and a file of the store (with "-<upload id>.mp4" added),
+# within a file name's 255 bytes; a recording id is letters, digits, "_", "-", "." (not first).
 _NAME = re.compile(r"[\w-][\w.-]*")
 MAX_NAME, MAX_NAME_BYTES, MAX_TEXT = 128, 200, 1000
 MAX_RECORDING_BYTES = 32 * 2**30  # the default largest recording the centre takes (`Uploads(max_size=)`)
@@ -337,7 +337,10 @@ def _check_name(key: str, value: Any) -> None:
         raise UploadRefused(400, f"{key}: got {len(value)} characters, expected at most {MAX_NAME}")
     if len(value.encode()) > MAX_NAME_BYTES:
         raise UploadRefused(400, f"{key}: got {len(value.encode())} bytes in UTF-8, expected at most {MAX_NAME_BYTES}")
-    if not _NAME.fullmatch(value):
+    if key == "agent_id":  # any name the agent's config takes (its directory name is made safe)
+        if not value.isprintable() or any(c in value for c in "/\\+#"):
+            raise UploadRefused(400, f"{key}: {value!r}: expected printable characters without / \\ + #")
+    elif not _NAME.fullmatch(value):
         raise UploadRefused(400, f"{key}: {value!r}: expected letters, digits, '_', '-' and '.' (not first)")
 
 

@@ -140,6 +140,8 @@ def announcement(**fields: object) -> dict[str, object]:
         ({"recording_id": "../../etc/passwd"}, 400, "recording_id: '../../etc/passwd'"),
         ({"recording_id": ".hidden"}, 400, "recording_id: '.hidden'"),
         ({"recording_id": "a\x00b"}, 400, "recording_id"),
+        ({"agent_id": "a/../b"}, 400, "agent_id: 'a/../b'"),
+        ({"agent_id": "a" * 129}, 400, "agent_id: got 129 characters"),
         ({"lesson": "l" * 5000}, 400, "lesson: got 5000 characters"),
         ({"started": "s" * 5000}, 400, "started: got 5000 characters"),
     ],
@@ -330,3 +332,14 @@ async def test_over_long_user_names_count_as_one_account(throttled: TestClient) 
     """No real name is over 64 characters: names that differ only beyond that are one key, not one each."""
     statuses = [(await attempt(throttled, "x" * 10_000 + str(n), "wrong-password"))[0] for n in range(5)]
     assert statuses == [401, 401, 401, 401, 429]
+
+
+async def test_an_agent_named_in_any_language_may_upload(
+    upload_client: TestClient, fleet: FleetDB, tmp_path: Path
+) -> None:
+    uploads = Uploads(fleet.path, tmp_path / "recordings")
+    uploads.register_agent("高一 (2)班", TOKEN)
+    uploads.close()
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    response = await upload_client.post("/api/uploads", json=announcement(agent_id="高一 (2)班"), headers=headers)
+    assert response.status == 200, await response.text()
