@@ -17,7 +17,7 @@ from central.fleetdb import FleetDB
 from central.live import Changes
 from central.retention import LOG_MIN_DAYS, Retention
 from central.sender import BrokerLink, CommandSender
-from central.upload_store import Uploads
+from central.upload_store import MAX_RECORDING_BYTES, Uploads
 from contract.mqtt import BrokerAddress
 
 if TYPE_CHECKING:
@@ -51,6 +51,7 @@ class Central:
         silence_check_s: float = 0.25,
         version: str = "",
         recordings_dir: str | Path | None = None,
+        max_recording_bytes: int = MAX_RECORDING_BYTES,
     ) -> None:
         """Open fleet.db and wire writer, collector and sender together (nothing runs yet).
 
@@ -59,7 +60,8 @@ class Central:
         as `Retention`'s defaults).
         """
         self.db = FleetDB(db_path)
-        self.uploads = Uploads(db_path, recordings_dir or Path(db_path).parent / "recordings")
+        recordings = recordings_dir or Path(db_path).parent / "recordings"
+        self.uploads = Uploads(db_path, recordings, max_size=max_recording_bytes)
         self.changes = Changes()
         self.writer = BatchWriter(self.db, self.changes)
         self.link = BrokerLink()
@@ -102,13 +104,11 @@ class Central:
             await asyncio.sleep(self._retention_every)
 
     async def _serve(self, factory: AppFactory, host: str, port: int) -> None:
-        from aiohttp import web
+        from websession.serve import serve_app
 
-        runner = web.AppRunner(factory(self.db, self.changes, self.sender, uploads=self.uploads))
-        await runner.setup()
+        # Headers within 15 s, at most 512 connections (fewer under a small descriptor limit): see websession.serve.
+        runner = await serve_app(factory(self.db, self.changes, self.sender, uploads=self.uploads), host, port)
         try:
-            site = web.TCPSite(runner, host, port)
-            await site.start()
             bound = runner.addresses[0] if runner.addresses else (host, port)
             self.http_url = f"http://{host}:{bound[1]}/"
             self.http_ready.set()
@@ -127,6 +127,7 @@ async def run_central(
     retention: Retention | None = None,
     version: str = "",
     recordings_dir: str | Path | None = None,
+    max_recording_bytes: int = MAX_RECORDING_BYTES,
 ) -> None:
     """Run classroom-central until SIGTERM or SIGINT, then stop cleanly (status ``offline``)."""
     if http is not None:
@@ -138,6 +139,7 @@ async def run_central(
         retention=retention,
         version=version,
         recordings_dir=recordings_dir,
+        max_recording_bytes=max_recording_bytes,
     )
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
