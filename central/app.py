@@ -11,13 +11,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from central.collector import BatchWriter, Collector
+from central.collector import Collector
 from central.errors import ConfigError
 from central.fleetdb import FleetDB
 from central.live import Changes
 from central.retention import LOG_MIN_DAYS, Retention
 from central.sender import BrokerLink, CommandSender
 from central.upload_store import Uploads
+from central.writer import BatchWriter
 from contract.mqtt import BrokerAddress
 
 if TYPE_CHECKING:

@@ -24,10 +24,10 @@ from contract.args import parse_args_list
 from contract.errors import AddressError, BrokerError, PayloadError
 
 if TYPE_CHECKING:
-    from central.collector import BatchWriter
     from central.fleetdb import FleetDB
     from central.retention import Retention
     from central.sender import CommandSender
+    from central.writer import BatchWriter
     from contract.mqtt import BrokerAddress, Client
 
 log = logging.getLogger("classroom-central")
@@ -193,8 +193,8 @@ async def send_once(
     broker: BrokerAddress, db: FleetDB, agent_id: str, name: str, args: dict[str, Any], by: str, timeout: float
 ) -> dict[str, Any]:
     """Connect, send one command, wait for its reply, record it all in fleet.db, disconnect."""
-    from central.collector import BatchWriter
     from central.sender import BrokerLink, CommandSender
+    from central.writer import BatchWriter
     from contract import Topics
     from contract.mqtt import MqttError, make_client
 
