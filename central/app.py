@@ -52,8 +52,12 @@ class Central:
         silence_check_s: float = 0.25,
         version: str = "",
         recordings_dir: str | Path | None = None,
+        client_id: str = "",
     ) -> None:
         """Open fleet.db and wire writer, collector and sender together (nothing runs yet).
+
+        `client_id`: the MQTT client id of the centre's persistent session (default: the broker user
+        name, else ``classroom-central``); one per collector process.
 
         Uploaded recordings are kept in `recordings_dir` (default: ``recordings`` beside fleet.db).
         `retention` says how long each table is kept (default: `retention_days` of telemetry, the rest
@@ -71,6 +75,7 @@ class Central:
             self.writer,
             link=self.link,
             sender=self.sender,
+            identifier=client_id,
             version=version,
             silence_check_s=silence_check_s,
         )
@@ -128,6 +133,7 @@ async def run_central(
     retention: Retention | None = None,
     version: str = "",
     recordings_dir: str | Path | None = None,
+    client_id: str = "",
 ) -> None:
     """Run classroom-central until SIGTERM or SIGINT, then stop cleanly (status ``offline``)."""
     if http is not None:
@@ -139,6 +145,7 @@ async def run_central(
         retention=retention,
         version=version,
         recordings_dir=recordings_dir,
+        client_id=client_id,
     )
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

@@ -69,6 +69,13 @@ def _parser(broker_config: ModuleType | None) -> argparse.ArgumentParser:
     for flag, what in _KEEP_FLAGS.values():
         run.add_argument(flag, type=float, default=180.0, metavar="DAYS", help=f"keep {what} this many days (180)")
     run.add_argument("--recordings", type=Path, metavar="DIR", help="uploaded recordings (default: beside --db)")
+    run.add_argument(
+        "--client-id",
+        default="",
+        metavar="ID",
+        help="MQTT client id of the centre's persistent session, one per collector process"
+        " (default: the broker user name, else classroom-central)",
+    )
 
     token = sub.add_parser("upload-token", help="let an agent upload recordings with this token (its [upload] token)")
     token.add_argument("agent", help="the agent id")
@@ -287,7 +294,16 @@ def _dispatch(args: argparse.Namespace, broker_config: ModuleType | None) -> int
 
     http = parse_http(args.http) if args.http else None
     retention = _retention(args)
-    asyncio.run(run_central(_address(args), args.db, http, retention=retention, recordings_dir=args.recordings))
+    asyncio.run(
+        run_central(
+            _address(args),
+            args.db,
+            http,
+            retention=retention,
+            recordings_dir=args.recordings,
+            client_id=args.client_id,
+        )
+    )
     return 0
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from central.fleet_rows import CommandSent
+from central.fleet_rows import CommandReplied, CommandSent, Seen
 from central.fleetdb import FleetDB
 from central.mosquitto import LocalBroker
 from contract import (
@@ -153,7 +153,7 @@ def stream() -> Iterator[tuple[int, str, bytes, bool]]:
             status = Status("online", session, f"2026-01-01T00:{session:02d}:00Z", "1.0")
             yield i, TOPICS.status, encode(status.to_dict()), True
         ident = f"ev-{i:05d}"
-        event = Event("load.test", "info", "log", "2026-01-01T00:00:00Z", f"event {ident}", extra={"id": ident})
+        event = Event("load.test", "info", "log", "2026-01-01T00:00:00Z", f"event {ident}", id=ident)
         yield i, TOPICS.event, encode(event.to_dict()), False
         if i % REPLY_EVERY == 0:
             reply = CommandReply(
@@ -182,7 +182,7 @@ async def publish_all(broker: LocalBroker, centre: CentreProcess, watch: CentreW
         assert restart is not None
         await restart
         await watch.wait_online(2)
-        sentinel = Event("load.sentinel", "info", "log", "2026-01-01T00:00:00Z", "the end", extra={"id": "end"})
+        sentinel = Event("load.sentinel", "info", "log", "2026-01-01T00:00:00Z", "the end", id="end")
         await agent.publish(TOPICS.event, encode(sentinel.to_dict()), qos=1)
 
 
@@ -225,3 +225,40 @@ async def test_kill_9_of_the_centre_mid_stream_loses_nothing_and_doubles_nothing
         "onlines": want_sessions,
     }
     assert seen == wanted, f"fleet.db after kill -9 and restart: {seen}, expected {wanted}"
+
+
+def test_fleet_db_stores_an_event_once_per_agent_and_id_and_never_reopens_its_alarm(tmp_path: Path) -> None:
+    db = FleetDB(tmp_path / "fleet.db")
+    try:
+
+        def seen(agent: str, event: Event) -> Seen:
+            return Seen(SITE, agent, event, now_iso())
+
+        raise_ = Event("panel.offline", "warning", "raise", "2026-11-22T08:00:00Z", "no answer", "panel", id="e-1")
+        clear = Event("panel.offline", "warning", "clear", "2026-11-22T08:01:00Z", "back", "panel", id="e-2")
+        db.write_batch([seen(AGENT, raise_), seen(AGENT, clear)])
+        # The broker delivers both again (committed, not yet acknowledged when the centre died), then news.
+        db.write_batch([seen(AGENT, raise_), seen(AGENT, clear), seen("room-102", raise_)])
+        old = Event("audit", "info", "log", "2026-11-22T08:00:00Z", "an older agent: no id")
+        db.write_batch([seen(AGENT, old), seen(AGENT, old)])
+        events = fleet(tmp_path / "fleet.db", f"SELECT count(*) FROM events WHERE agent_id = '{AGENT}'")
+        assert events == (4,)  # raise, clear, and the old agent's two copies (nothing tells them apart)
+        assert [a["agent_id"] for a in db.alarms()] == ["room-102"]  # room-101's alarm stays cleared
+    finally:
+        db.close()
+
+
+def test_the_same_reply_delivered_again_changes_nothing_in_the_audit_log(tmp_path: Path) -> None:
+    seed_commands(tmp_path / "fleet.db", 1)
+    db = FleetDB(tmp_path / "fleet.db")
+    try:
+        reply = CommandReply(command_id(0), CommandStatus.SUCCEEDED, {"pong": True})
+        db.write_batch([CommandReplied(AGENT, reply, "2026-11-22T08:00:00Z")])
+        assert db.write_batch([CommandReplied(AGENT, reply, "2026-11-22T09:00:00Z")]) == []
+        command = db.command(command_id(0))
+        assert command is not None and (command["status"], command["replied_ts"]) == (
+            "succeeded",
+            "2026-11-22T08:00:00Z",
+        )
+    finally:
+        db.close()
