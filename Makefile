@@ -33,6 +33,7 @@ bench: setup
 	$(BIN)/python bench/serial_roundtrip.py
 	$(BIN)/python bench/agent_footprint.py
 	$(BIN)/python bench/central_ingest.py
+	$(BIN)/python bench/hostile_ingest.py
 	$(BIN)/python bench/compose_record.py
 	scripts/loopback-ns $(BIN)/python bench/lesson_latency.py
 

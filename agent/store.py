@@ -6,7 +6,9 @@ recent commands with the reply each got, the index of recordings and how far eac
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Mapping
@@ -86,6 +88,12 @@ def connect(path: str | Path) -> tuple[sqlite3.Connection, sqlite_utils.Database
     """Open (creating if needed) agent.db in WAL mode, autocommit, usable from worker threads."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Owner only (SQLite gives -wal and -shm the same mode): it keeps commands' arguments and alarms.
+    # O_EXCL: closing a descriptor of an open database would drop this process's SQLite locks on it.
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    if (mode := path.stat().st_mode & 0o777) & 0o077:
+        os.chmod(path, mode & 0o700)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     db = sqlite_utils.Database(conn)
     db.enable_wal()

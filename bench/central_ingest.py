@@ -31,9 +31,9 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import psutil
 from ingest_load import DEADLINE_S, SITE, paho_publisher, publisher  # bench/ is the script's sys.path[0]
@@ -63,8 +63,7 @@ async def centre(url: str, db: str, target: int) -> None:
             service.cancel()
     finally:
         central.close()
-    stats = central.collector.stats
-    print(json.dumps({"final": True, "malformed": stats.malformed, "foreign": stats.foreign}), flush=True)
+    print(json.dumps({"final": True} | asdict(central.collector.stats)), flush=True)
 
 
 async def report(central: Any, target: int, stop: asyncio.Event) -> None:
@@ -137,9 +136,10 @@ class Anchor:
             self.first_seen.set()
 
 
-def spawn(*args: str, stdin: int | None = None) -> subprocess.Popen[bytes]:
+def spawn(*args: str, stdin: int | None = None, stderr: IO[bytes] | None = None) -> subprocess.Popen[bytes]:
     env = os.environ | {"PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, __file__, *args], stdin=stdin, stdout=subprocess.PIPE, env=env)
+    cmd = [sys.executable, __file__, *args]
+    return subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=stderr, env=env)
 
 
 def plan(n: int, messages: int, publishers: int) -> tuple[int, list[tuple[int, int]]]:
@@ -322,7 +322,10 @@ def show(r: dict[str, Any]) -> None:
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_publish":
         generator, url, (first, count, rounds), rate = sys.argv[2], sys.argv[3], map(int, sys.argv[4:7]), sys.argv[7]
-        (publisher if generator == "raw" else paho_publisher)(url, first, count, rounds, float(rate))
+        if generator == "raw":  # bench/hostile_ingest.py adds the hostile messages per valid one
+            publisher(url, first, count, rounds, float(rate), float(sys.argv[8]) if len(sys.argv) > 8 else 0.0)
+        else:
+            paho_publisher(url, first, count, rounds, float(rate))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "_centre":
         asyncio.run(centre(sys.argv[2], sys.argv[3], int(sys.argv[4])))

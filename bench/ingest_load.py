@@ -95,16 +95,32 @@ class Acks:
             return self.changed.wait_for(predicate, timeout)
 
 
-def publisher(url: str, first: int, count: int, rounds: int, rate: float) -> None:
-    """Raw pre-encoded QoS 1 PUBLISHes over ONE connection, INFLIGHT unacked at most, paced when rate > 0."""
-    messages = fleet_messages(first, count, rounds)
-    packets = [packet(t, p, k % 65535 + 1, r) for k, (t, p, r) in enumerate(messages)]
-    chunks = [b"".join(packets[k : k + CHUNK]) for k in range(0, len(packets), CHUNK)]
+def connect(url: str, client_id: str) -> socket.socket:
+    """A socket that has sent MQTT 3.1.1 CONNECT (clean session); its CONNACK is the first 4 bytes to read."""
     host, port = url.removeprefix("mqtt://").split(":")
     sock = socket.create_connection((host, int(port)))
-    client_id = f"bench-pub-{first}".encode()
-    connect = b"\x00\x04MQTT\x04\x02\x00\x00" + len(client_id).to_bytes(2, "big") + client_id
-    sock.sendall(bytes([0x10, len(connect)]) + connect)
+    name = client_id.encode()
+    body = b"\x00\x04MQTT\x04\x02\x00\x00" + len(name).to_bytes(2, "big") + name
+    sock.sendall(bytes([0x10, len(body)]) + body)
+    return sock
+
+
+def publisher(url: str, first: int, count: int, rounds: int, rate: float, hostile: float = 0.0) -> None:
+    """Raw pre-encoded QoS 1 PUBLISHes over ONE connection, INFLIGHT unacked at most, paced when rate > 0.
+
+    `hostile`: hostile messages mixed in per valid one (bench/hostile_load.py); `rate` stays the valid
+    messages' rate, the hostile ones ride on top of it.
+    """
+    messages = fleet_messages(first, count, rounds)
+    valid, kinds = len(messages), {}
+    if hostile > 0:
+        from hostile_load import mix_hostile
+
+        messages, kinds = mix_hostile(messages, first, count, hostile, live_from=2 * count)
+    rate *= len(messages) / valid
+    packets = [packet(t, p, k % 65535 + 1, r) for k, (t, p, r) in enumerate(messages)]
+    chunks = [b"".join(packets[k : k + CHUNK]) for k in range(0, len(packets), CHUNK)]
+    sock = connect(url, f"bench-pub-{first}")
     acks = Acks(sock, len(packets))
     print("ready", flush=True)
     sys.stdin.readline()  # "go": every publisher starts at the same t0
@@ -121,7 +137,8 @@ def publisher(url: str, first: int, count: int, rounds: int, rate: float) -> Non
     sock.sendall(b"\xe0\x00")  # DISCONNECT: the broker closes, the reader sees the end
     acks.reader.join(5)
     sock.close()
-    print(json.dumps({"offered": len(packets), "acked": acks.count, "queued": queued, "last": acks.last}), flush=True)
+    counts = {"offered": len(packets), "acked": acks.count, "queued": queued, "last": acks.last, "hostile": kinds}
+    print(json.dumps(counts), flush=True)
 
 
 def paho_publisher(url: str, first: int, count: int, rounds: int, rate: float) -> None:

@@ -17,7 +17,7 @@ from central.fleetdb import FleetDB
 from central.live import Changes
 from central.retention import LOG_MIN_DAYS, Retention
 from central.sender import BrokerLink, CommandSender
-from central.upload_store import Uploads
+from central.upload_store import MAX_RECORDING_BYTES, Uploads
 from central.writer import BatchWriter
 from contract.mqtt import BrokerAddress
 
@@ -53,6 +53,7 @@ class Central:
         version: str = "",
         recordings_dir: str | Path | None = None,
         client_id: str = "",
+        max_recording_bytes: int = MAX_RECORDING_BYTES,
     ) -> None:
         """Open fleet.db and wire writer, collector and sender together (nothing runs yet).
 
@@ -64,7 +65,8 @@ class Central:
         as `Retention`'s defaults).
         """
         self.db = FleetDB(db_path)
-        self.uploads = Uploads(db_path, recordings_dir or Path(db_path).parent / "recordings")
+        recordings = recordings_dir or Path(db_path).parent / "recordings"
+        self.uploads = Uploads(db_path, recordings, max_size=max_recording_bytes)
         self.changes = Changes()
         self.writer = BatchWriter(self.db, self.changes)
         self.link = BrokerLink()
@@ -108,13 +110,11 @@ class Central:
             await asyncio.sleep(self._retention_every)
 
     async def _serve(self, factory: AppFactory, host: str, port: int) -> None:
-        from aiohttp import web
+        from websession.serve import serve_app
 
-        runner = web.AppRunner(factory(self.db, self.changes, self.sender, uploads=self.uploads))
-        await runner.setup()
+        # Headers within 15 s, at most 512 connections (fewer under a small descriptor limit): see websession.serve.
+        runner = await serve_app(factory(self.db, self.changes, self.sender, uploads=self.uploads), host, port)
         try:
-            site = web.TCPSite(runner, host, port)
-            await site.start()
             bound = runner.addresses[0] if runner.addresses else (host, port)
             self.http_url = f"http://{host}:{bound[1]}/"
             self.http_ready.set()
@@ -134,6 +134,7 @@ async def run_central(
     version: str = "",
     recordings_dir: str | Path | None = None,
     client_id: str = "",
+    max_recording_bytes: int = MAX_RECORDING_BYTES,
 ) -> None:
     """Run classroom-central until SIGTERM or SIGINT, then stop cleanly (status ``offline``)."""
     if http is not None:
@@ -146,6 +147,7 @@ async def run_central(
         version=version,
         recordings_dir=recordings_dir,
         client_id=client_id,
+        max_recording_bytes=max_recording_bytes,
     )
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

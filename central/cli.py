@@ -12,6 +12,7 @@ import contextlib
 import getpass
 import json
 import logging
+import os
 import sys
 import uuid
 from collections.abc import Sequence
@@ -39,6 +40,8 @@ _KEEP_FLAGS = {
     "history_days": ("--keep-history-days", "status history"),
 }
 
+PASSWORD_ENV = "CLASSROOM_BROKER_PASSWORD"  # the broker password when neither --password nor --password-file is given
+
 
 def _broker_config() -> ModuleType | None:
     """Another engineer's ``broker-config`` module, if it is installed."""
@@ -52,7 +55,13 @@ def _broker_config() -> ModuleType | None:
 def _broker_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--broker", required=True, metavar="URL", help="mqtt://HOST:PORT or mqtts://HOST:PORT")
     parser.add_argument("--username", default="", help="broker user name")
-    parser.add_argument("--password", default="", help="broker password")
+    secret = parser.add_mutually_exclusive_group()
+    secret.add_argument("--password-file", type=Path, metavar="FILE", help="read the broker password from FILE")
+    secret.add_argument(
+        "--password",
+        default="",
+        help=f"broker password (visible to every user in `ps`: prefer --password-file or {PASSWORD_ENV})",
+    )
     parser.add_argument("--ca-file", default="", metavar="FILE", help="CA certificate that signed the broker's")
 
 
@@ -69,6 +78,10 @@ def _parser(broker_config: ModuleType | None) -> argparse.ArgumentParser:
     for flag, what in _KEEP_FLAGS.values():
         run.add_argument(flag, type=float, default=180.0, metavar="DAYS", help=f"keep {what} this many days (180)")
     run.add_argument("--recordings", type=Path, metavar="DIR", help="uploaded recordings (default: beside --db)")
+    run.add_argument(
+        "--max-recording-gib", type=_positive, default=32.0, metavar="GIB",
+        help="refuse to take an uploaded recording larger than this (default: 32 GiB)",
+    )  # fmt: skip
     run.add_argument(
         "--client-id",
         default="",
@@ -107,6 +120,17 @@ def _parser(broker_config: ModuleType | None) -> argparse.ArgumentParser:
     else:
         sub.add_parser("broker-config", help="(unavailable in this installation)")
     return parser
+
+
+def _positive(text: str) -> float:
+    """An argparse type: a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"got {text!r}, expected a number above 0")
+    return value
 
 
 def parse_http(text: str) -> tuple[str, int]:
@@ -171,7 +195,20 @@ def _alarms(args: argparse.Namespace) -> int:
 def _address(args: argparse.Namespace) -> BrokerAddress:
     from contract.mqtt import BrokerAddress
 
-    return BrokerAddress.parse(args.broker, username=args.username, password=args.password, ca_file=args.ca_file)
+    password = _broker_password(args.password, args.password_file)
+    return BrokerAddress.parse(args.broker, username=args.username, password=password, ca_file=args.ca_file)
+
+
+def _broker_password(given: str, path: Path | None) -> str:
+    """The broker password: ``--password``, else the first line of ``--password-file``, else the environment."""
+    if given:
+        return given
+    if path is not None:
+        try:
+            return path.read_text(encoding="utf-8").partition("\n")[0].rstrip("\r")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"--password-file {path}: cannot read it ({exc})") from None
+    return os.environ.get(PASSWORD_ENV, "")
 
 
 async def _send(args: argparse.Namespace) -> int:
@@ -293,14 +330,14 @@ def _dispatch(args: argparse.Namespace, broker_config: ModuleType | None) -> int
     from central.app import run_central
 
     http = parse_http(args.http) if args.http else None
-    retention = _retention(args)
     asyncio.run(
         run_central(
             _address(args),
             args.db,
             http,
-            retention=retention,
+            retention=_retention(args),
             recordings_dir=args.recordings,
+            max_recording_bytes=int(args.max_recording_gib * 2**30),
             client_id=args.client_id,
         )
     )

@@ -184,6 +184,7 @@ class Collector:
         self._watch = SilenceWatch()
         self.stats = CollectorStats()
         self.drops = Drops(log)
+        self.ignored = Drops(log)  # retained events/replies: logged like drops, counted in stats.retained
         self.connected = asyncio.Event()
 
     async def run(self) -> None:
@@ -282,7 +283,7 @@ class Collector:
         if message.retain and never_retained(topic):
             # Else every restart of the centre would replay it: a cleared alarm re-opened, a reply re-applied.
             self.stats.retained += 1
-            log.warning("ignored a retained message on %s: events and replies are never retained", topic)
+            self.ignored.drop(topic, "retained, but events and replies are never retained: ignored")
             return
         try:
             if not isinstance(payload, bytes | bytearray | str):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from contract import Command, CommandReply, DeviceState, Event, Info, Status, Telemetry, for_audit
+from contract.drops import Drops
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,8 @@ class RowWriter:
     def __init__(self, db: sqlite_utils.Database) -> None:
         """Write through `db` (FleetDB's writer connection)."""
         self._w = db
+        # A forging agent may send thousands: one line per agent's reply topic a minute.
+        self._forged = Drops(log)
 
     def apply(self, row: Row) -> Change | None:
         """Apply one row; the (kind, agent_id) it changed, if any."""
@@ -323,5 +326,6 @@ class RowWriter:
             found = self._w.execute(sql, values).fetchone()
             known = "SELECT 1 FROM commands WHERE id = ? AND agent_id = ?"
             if found is None and self._w.execute(known, [r.id, row.agent_id]).fetchone() is None:
-                log.warning("%s: ignored a reply to %r, no command sent to it has that id", row.agent_id, r.id)
+                why = f"a reply to {r.id[:80]!r}: no command sent to it has that id"
+                self._forged.drop(f"{row.agent_id}/reply", why)
         return ("command", str(found[0])) if found else None

@@ -9,6 +9,7 @@ as contract ISO strings, so they compare as text.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -103,7 +104,24 @@ _REFUSED = (
 _ALARM_COLUMNS = "id, agent_id, site, type, severity, device, message, raised_ts, cleared_ts, acked_by, acked_ts"
 
 
+def create_private(path: str | Path) -> None:
+    """Create `path` readable by its owner only (0600), or take group and others' access off an existing one.
+
+    fleet.db holds the cookie-signing secret, password hashes and upload tokens' hashes; SQLite gives
+    its -wal and -shm files the same mode as the database.
+    """
+    path = Path(path)
+    # Never open (and close) an existing database here: closing any descriptor of a file drops every
+    # POSIX lock this process holds on it, SQLite's included.
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        os.chmod(path, mode & 0o700)
+
+
 def _open(path: Path) -> sqlite_utils.Database:
+    create_private(path)
     conn = sqlite3.connect(str(path), timeout=10.0, check_same_thread=False)
     return sqlite_utils.Database(conn)
 

@@ -6,14 +6,15 @@ import asyncio
 import logging
 import math
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from central.fleet_rows import CommandReplied, CommandSent, CommandTimedOut, Row
 from central.fleetdb import FleetDB
 from contract import Command, CommandReply, CommandStatus, Topics, encode, now_iso, to_iso
-from contract.errors import BrokerError
+from contract.errors import BrokerError, PayloadError
+from contract.limits import for_kind
 from contract.mqtt import Client, MqttError
 
 log = logging.getLogger(__name__)
@@ -109,9 +110,15 @@ class CommandSender:
         self._pending[command.id] = _Pending(agent_id, future)
         try:
             # Recorded before publishing: the writer keeps order, so the reply never precedes it.
-            await self._recorder.put(CommandSent(site, agent_id, command, now_iso()))
+            payload, refusal = _wire_form(command)
+            kept = command if not refusal else replace(command, args=_storable(command.args))
+            await self._recorder.put(CommandSent(site, agent_id, kept, now_iso()))
+            if refusal:  # the agent (and the broker) would drop it unanswered: say why now
+                reply = CommandReply(command.id, CommandStatus.REJECTED, error=refusal)
+                await self._recorder.put(CommandReplied(agent_id, reply, now_iso()))
+                return reply_dict(reply)
             try:
-                await self._link.publish(Topics(site, agent_id).cmd(name), encode(command.to_dict()), qos=1)
+                await self._link.publish(Topics(site, agent_id).cmd(name), payload, qos=1)
             except BrokerError as exc:
                 reply = CommandReply(command.id, CommandStatus.FAILED, error=f"not sent: {exc}")
                 await self._recorder.put(CommandReplied(agent_id, reply, now_iso()))
@@ -142,3 +149,26 @@ class CommandSender:
     def waiting(self) -> int:
         """Commands waiting for their reply."""
         return len(self._pending)
+
+
+def _wire_form(command: Command) -> tuple[bytes, str]:
+    """The command's payload, or why it cannot be sent: not encodable (NaN) or over the contract's cmd size."""
+    try:
+        payload = encode(command.to_dict())
+    except PayloadError as exc:
+        return b"", f"args: {exc}"
+    limit = for_kind("cmd").size
+    if len(payload) > limit:
+        return b"", f"command of {len(payload)} bytes: at most {limit} (contract limit for cmd)"
+    return payload, ""
+
+
+def _storable(value: Any) -> Any:
+    """`value` with each NaN or infinity written as text, so the audit log keeps what was asked."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(v) for v in value]
+    return value

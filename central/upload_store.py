@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from central.errors import CentralError
-from central.fleetdb import RECORDINGS_SCHEMA
+from central.fleetdb import RECORDINGS_SCHEMA, create_private
 from contract import now_iso
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,11 @@ CREATE TABLE IF NOT EXISTS uploads (
   created TEXT NOT NULL, updated TEXT NOT NULL, resets INTEGER NOT NULL DEFAULT 0, UNIQUE (agent_id, recording_id));
 """
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+# An agent or recording id names a directory and a file of the store (with "-<upload id>.mp4" added),
+# within a file name's 255 bytes; a recording id is letters, digits, "_", "-", "." (not first).
+_NAME = re.compile(r"[\w-][\w.-]*")
+MAX_NAME, MAX_NAME_BYTES, MAX_TEXT = 128, 200, 1000
+MAX_RECORDING_BYTES = 32 * 2**30  # the default largest recording the centre takes (`Uploads(max_size=)`)
 
 
 class UploadRefused(CentralError):
@@ -67,16 +72,17 @@ class UploadRequest:
         if not isinstance(data, dict):
             raise UploadRefused(400, "body: expected a JSON object")
         for key in ("agent_id", "recording_id"):
-            if not isinstance(data.get(key), str) or not data[key]:
-                raise UploadRefused(400, f"{key}: expected a non-empty string")
+            _check_name(key, data.get(key))
         size, digest = data.get("size"), data.get("sha256")
         if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
             raise UploadRefused(400, f"size: got {size!r}, expected a positive number of bytes")
         if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
             raise UploadRefused(400, f"sha256: got {digest!r}, expected 64 lowercase hex digits")
         lesson, started, fresh = data.get("lesson", ""), data.get("started", ""), data.get("fresh", False)
-        if not isinstance(lesson, str) or not isinstance(started, str):
-            raise UploadRefused(400, "lesson, started: expected strings")
+        for key, text in (("lesson", lesson), ("started", started)):
+            if not isinstance(text, str) or len(text) > MAX_TEXT:
+                got = f"{len(text)} characters" if isinstance(text, str) else repr(text)
+                raise UploadRefused(400, f"{key}: got {got}, expected text of at most {MAX_TEXT} characters")
         if not isinstance(fresh, bool):
             raise UploadRefused(400, f"fresh: got {fresh!r}, expected true or false")
         return cls(data["agent_id"], data["recording_id"], lesson, size, digest, started, fresh)
@@ -109,9 +115,14 @@ class Upload:
 class Uploads:
     """The uploads in progress (in fleet.db) and the recordings store they end in."""
 
-    def __init__(self, db_path: str | Path, recordings_dir: str | Path) -> None:
-        """Open the upload tables in fleet.db (a connection of its own) and the recordings directory."""
+    def __init__(self, db_path: str | Path, recordings_dir: str | Path, *, max_size: int = MAX_RECORDING_BYTES) -> None:
+        """Open the upload tables in fleet.db (a connection of its own) and the recordings directory.
+
+        `max_size`: the largest recording taken, in bytes; a larger announcement is refused with 413.
+        """
         self.dir = Path(recordings_dir)
+        self.max_size = max_size
+        create_private(db_path)
         self._db = sqlite3.connect(str(db_path), timeout=10.0, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.Lock()
@@ -174,6 +185,9 @@ class Uploads:
 
     async def begin(self, request: UploadRequest) -> Upload:
         """The upload of this agent's recording: created once, afterwards the existing one."""
+        if request.size > self.max_size:
+            raise UploadRefused(413, f"size: got {request.size} bytes, at most {self.max_size} (classroom-central run "
+                                "--max-recording-gib)")  # fmt: skip
         found = self._find(request.agent_id, request.recording_id)
         if found is None:
             now = now_iso()
@@ -313,6 +327,21 @@ class Uploads:
 
     def _busy_lock(self, upload_id: str) -> asyncio.Lock:
         return self._busy.setdefault(upload_id, asyncio.Lock())
+
+
+def _check_name(key: str, value: Any) -> None:
+    """UploadRefused(400) unless `value` is an id fit to name a file of the store."""
+    if not isinstance(value, str) or not value:
+        raise UploadRefused(400, f"{key}: expected a non-empty string")
+    if len(value) > MAX_NAME:
+        raise UploadRefused(400, f"{key}: got {len(value)} characters, expected at most {MAX_NAME}")
+    if len(value.encode()) > MAX_NAME_BYTES:
+        raise UploadRefused(400, f"{key}: got {len(value.encode())} bytes in UTF-8, expected at most {MAX_NAME_BYTES}")
+    if key == "agent_id":  # any name the agent's config takes (its directory name is made safe)
+        if not value.isprintable() or any(c in value for c in "/\\+#"):
+            raise UploadRefused(400, f"{key}: {value!r}: expected printable characters without / \\ + #")
+    elif not _NAME.fullmatch(value):
+        raise UploadRefused(400, f"{key}: {value!r}: expected letters, digits, '_', '-' and '.' (not first)")
 
 
 def _digest(data: bytes) -> str:

@@ -32,6 +32,7 @@ import asyncio
 from aiohttp import web
 
 from central.upload_store import Upload, UploadRefused, UploadRequest, Uploads
+from websession import BodyError, read_json_object
 
 MAX_CHUNK = 8 * 2**20
 READ_CHUNK_S = 120.0
@@ -61,7 +62,10 @@ def _refused(exc: UploadRefused) -> web.Response:
 
 def _token(request: web.Request) -> str:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
+    token = token.strip() if scheme.lower() == "bearer" else ""
+    if not (token.isascii() and token.isprintable()):  # ours are URL-safe base64; undecodable bytes arrive escaped
+        raise UploadRefused(403, "Authorization: the bearer token must be printable ASCII (the agent's [upload] token)")
+    return token
 
 
 def _owned(request: web.Request) -> Upload:
@@ -76,9 +80,9 @@ def _owned(request: web.Request) -> Upload:
 async def _begin(request: web.Request) -> web.Response:
     try:
         try:
-            body = await request.json()
-        except ValueError:
-            raise UploadRefused(400, "body: expected a JSON object") from None
+            body = await read_json_object(request)
+        except BodyError as exc:
+            raise UploadRefused(exc.status, str(exc)) from None
         announced = UploadRequest.from_dict(body)
         request.app[UPLOADS_KEY].authenticate(announced.agent_id, _token(request))
         upload = await request.app[UPLOADS_KEY].begin(announced)

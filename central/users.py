@@ -21,6 +21,7 @@ from typing import IO, Any
 import sqlite_utils
 
 from central.errors import CentralError
+from central.fleetdb import create_private
 
 ROLES = ("viewer", "technician", "admin")
 COMMANDERS = frozenset({"technician", "admin"})
@@ -71,19 +72,22 @@ class Users:
         # `check` runs in a worker thread (scrypt is slow on purpose); the lock serialises the
         # connection between that thread and the event loop.
         self._lock = threading.Lock()
+        create_private(self.path)
         self._db = sqlite_utils.Database(sqlite3.connect(self.path, check_same_thread=False))
         with self._lock:
             self._db.enable_wal()
             self._db.table(_TABLE).create(
-                {"username": str, "hash": str, "role": str}, pk="username", if_not_exists=True
+                {"username": str, "hash": str, "role": str, "generation": int}, pk="username", if_not_exists=True
             )
+            if "generation" not in self._db.table(_TABLE).columns_dict:  # a fleet.db from before sessions could end
+                self._db.execute(f"ALTER TABLE {_TABLE} ADD COLUMN generation INTEGER NOT NULL DEFAULT 0")
 
     def _row(self, username: str) -> dict[str, Any] | None:
         with self._lock:
             rows = list(self._db.query(f"select * from {_TABLE} where username = ?", [username]))
         return rows[0] if rows else None
 
-    def _write(self, action: str, username: str, values: dict[str, str] | None = None) -> None:
+    def _write(self, action: str, username: str, values: dict[str, str | int] | None = None) -> None:
         with self._lock:
             table = self._db.table(_TABLE)
             if action == "insert":
@@ -93,6 +97,10 @@ class Users:
                     raise UserError(f"user {username!r} already exists") from None
             elif action == "update":
                 table.update(username, values or {})
+                # A new password or role ends every session the user has open (`session`).
+                with self._db.conn:
+                    sql = f"UPDATE {_TABLE} SET generation = generation + 1 WHERE username = ?"
+                    self._db.execute(sql, [username])
             else:
                 table.delete(username)
 
@@ -103,7 +111,7 @@ class Users:
         _check_password(password)
         if self._row(username) is not None:
             raise UserError(f"user {username!r} already exists")
-        self._write("insert", username, {"hash": hash_password(password), "role": role})
+        self._write("insert", username, {"hash": hash_password(password), "role": role, "generation": 0})
 
     def set_password(self, username: str, password: str) -> None:
         """Change a user's password; UserError if there is no such user."""
@@ -127,6 +135,16 @@ class Users:
         row = self._row(username)
         ok = verify_password(password, row["hash"] if row else _DUMMY_HASH)
         return str(row["role"]) if row is not None and ok else None
+
+    def session(self, username: str) -> tuple[str, int] | None:
+        """The user's role and session generation (sessions of another generation are over); None if gone."""
+        row = self._row(username)
+        return (str(row["role"]), int(row["generation"] or 0)) if row else None
+
+    def end_sessions(self, username: str) -> None:
+        """End every session the user has open (logout); nothing for an unknown user."""
+        if self._row(username) is not None:
+            self._write("update", username)
 
     def role(self, username: str) -> str | None:
         """The current role of a user, None if the user no longer exists."""

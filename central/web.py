@@ -34,12 +34,20 @@ from central.errors import CentralError
 from central.upload_store import Uploads
 from central.uploads import add_routes as add_upload_routes
 from central.users import COMMANDERS, Users
-from central.web_auth import ROLE_KEY, SESSION_SECONDS, USER_KEY, add_routes, make_middleware, request_lang
+from central.web_auth import (
+    ROLE_KEY,
+    SESSION_SECONDS,
+    USER_KEY,
+    LoginLimits,
+    add_routes,
+    make_middleware,
+    request_lang,
+)
 from central.web_paging import add_paging_routes, first_pages
 from central.web_text import STRINGS, strings
 from central.web_watch import add_watch_routes
 from contract.errors import BrokerError
-from websession import Sessions, lang_switch_href
+from websession import BodyError, Sessions, lang_switch_href, read_json_object
 
 log = logging.getLogger(__name__)
 
@@ -128,10 +136,12 @@ def create_app(
     users: Users | None = None,
     secret: bytes | None = None,
     uploads: Uploads | None = None,
+    login_limits: LoginLimits | None = None,
 ) -> web.Application:
     """The dashboard application; users default to the ``users`` table of the fleet database.
 
     With `uploads`, agents upload recordings here and the room page plays them (`central.uploads`).
+    `login_limits`: how failed logins slow down and lock (`LoginLimits.default()` when None).
     """
     own_users = users is None
     users = users if users is not None else Users(db.path)
@@ -139,7 +149,7 @@ def create_app(
     app = web.Application(middlewares=[_security_headers, make_middleware(sessions, users)])
     app[DB_KEY], app[CHANGES_KEY], app[SENDER_KEY] = db, changes, sender
     app[STREAMS_KEY] = set()
-    add_routes(app, sessions, users)
+    add_routes(app, sessions, users, login_limits)
     app.router.add_get("/", fleet_page)
     app.router.add_get("/room/{agent_id}", room_page)
     app.router.add_get("/api/fleet", api_fleet)
@@ -297,11 +307,9 @@ async def api_command(request: web.Request) -> web.Response:
     if request.app[DB_KEY].agent(agent_id) is None:
         return _error(404, f"no agent {agent_id!r}")
     try:
-        body = await request.json()
-    except ValueError:
-        return _error(400, "body: expected a JSON object")
-    if not isinstance(body, dict):
-        return _error(400, "body: expected a JSON object")
+        body = await read_json_object(request)
+    except BodyError as exc:
+        return _error(exc.status, str(exc))
     name, args = body.get("name"), body.get("args", {})
     if not isinstance(name, str) or not name:
         return _error(400, "name: expected a command name such as panel.power")

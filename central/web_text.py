@@ -22,6 +22,7 @@ ZH: dict[str, str] = {
     "username": "用户名",
     "password": "密码",
     "login_failed": "用户名或密码错误",
+    "login_locked": "登录失败次数太多，请 {seconds} 秒后再试",
     "role_viewer": "只读",
     "role_technician": "技术员",
     "role_admin": "管理员",

@@ -13,6 +13,7 @@ EN: dict[str, str] = {
     "username": "User name",
     "password": "Password",
     "login_failed": "Wrong user name or password",
+    "login_locked": "Too many failed logins for this account or from this address: try again in {seconds} s",
     "role_viewer": "viewer",
     "role_technician": "technician",
     "role_admin": "admin",

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -37,9 +38,11 @@ from streaming.rtc import Peer, RtcError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["WHEP_KEY", "Viewer", "WhepRefused", "WhepService", "whep_routes"]
+__all__ = ["MAX_PUBLISHERS", "WHEP_KEY", "Viewer", "WhepRefused", "WhepService", "whep_routes"]
 
 MAX_SDP_BYTES = 64 * 1024
+MAX_PUBLISHERS = 4  # WHIP sessions at once (each is decoded here): a browser master teacher or two
+_NAME = re.compile(r"[\w.-]{1,64}")
 # ICE gathering waits for STUN/TURN servers that do not answer: bounded, so a viewer hears why.
 ANSWER_TIMEOUT_S = 20.0
 WATCH_PAGE = Path(__file__).with_name("static") / "watch.html"
@@ -132,9 +135,12 @@ class WhepService:
         on_ingest: Callable[[str, Peer], None] | None = None,
         on_ingest_end: Callable[[str, Peer], None] | None = None,
         max_viewers: int = 8,
+        max_publishers: int = MAX_PUBLISHERS,
         allowed_origins: Iterable[str] = (),
     ) -> None:
         """`video(source)`/`audio(source)` give the shared encoder for a source name, None if unknown.
+
+        At most `max_viewers` WHEP and `max_publishers` WHIP sessions are open (or opening) at once.
 
         `allowed_origins` (``https://host[:port]``) are the other sites whose scripts may watch or
         publish from a browser; the server's own origin always may.
@@ -145,6 +151,8 @@ class WhepService:
         self._on_ingest = on_ingest
         self._on_ingest_end = on_ingest_end
         self.max_viewers = max_viewers
+        self.max_publishers = max_publishers
+        self._publishing: set[str] = set()  # names of WHIP sessions being opened: they count already
         self.allowed_origins = frozenset(o.lower().rstrip("/") for o in allowed_origins)
         self.sessions: dict[str, _Session] = {}
         self._opening = 0  # viewers let in whose answer is being made: they count against the cap
@@ -273,17 +281,24 @@ class WhepService:
         name = request.match_info["source"]
         if self._on_ingest is None:
             return _fail(404, "this agent accepts no WHIP ingest")
-        if any(s.kind == "whip" and s.name == name for s in self.sessions.values()):
+        if not _NAME.fullmatch(name):
+            return _fail(400, f"name {name[:80]!r}: 1 to 64 letters, digits, '_', '-' or '.'")
+        publishing = {s.name for s in self.sessions.values() if s.kind == "whip"} | self._publishing
+        if name in publishing:
             return _fail(409, f"someone is already publishing as {name!r}")
-        offer = await self._read_offer(request)
-        if isinstance(offer, web.Response):
-            return offer
-        session = secrets.token_urlsafe(12)
-        peer = Peer(f"whip-{name}-{session}", self._ice)
+        if len(publishing) >= self.max_publishers:
+            return _fail(503, f"already {len(publishing)} publishers, the limit is {self.max_publishers}")
+        self._publishing.add(name)  # before the first await: offers arriving together see each other
         try:
-            answer = await self._open(_Session(session, "whip", name, peer), offer)
+            offer = await self._read_offer(request)
+            if isinstance(offer, web.Response):
+                return offer
+            session = secrets.token_urlsafe(12)
+            answer = await self._open(_Session(session, "whip", name, Peer(f"whip-{name}-{session}", self._ice)), offer)
         except WhepRefused as exc:
             return _fail(exc.status, exc.reason)
+        finally:
+            self._publishing.discard(name)
         return self._created(request, session, answer)
 
     async def _open(self, session: _Session, offer: str) -> str:

@@ -48,9 +48,25 @@ def call(args: argparse.Namespace) -> int:
         with urllib.request.urlopen(request, timeout=60) as response:
             reply = json.loads(response.read())
     except urllib.error.HTTPError as exc:
-        reply = json.loads(exc.read() or b"{}")
+        reply = _error_reply(exc)
+        if reply is None:
+            return 1
     except (urllib.error.URLError, OSError) as exc:
         raise ArgumentError(f"no agent answers at {base}: {getattr(exc, 'reason', exc)}") from None
     print(json.dumps(reply, ensure_ascii=False, allow_nan=False))
     sys.stdout.flush()
     return EXIT.get(str(reply.get("status")), 1)
+
+
+def _error_reply(exc: urllib.error.HTTPError) -> dict[str, object] | None:
+    """The agent's JSON reply carried by an HTTP error; None (after one line on stderr) when it is not one."""
+    body = exc.read(4096) or b""
+    try:
+        reply = json.loads(body)
+    except (ValueError, RecursionError):
+        reply = None
+    if isinstance(reply, dict):
+        return reply
+    text = " ".join(body.decode("utf-8", "replace").split())[:200]
+    print(f"classroom-agent: {exc.url} answered HTTP {exc.code} {exc.reason}: {text or '(no body)'}", file=sys.stderr)
+    return None

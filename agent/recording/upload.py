@@ -139,7 +139,9 @@ class Uploader:
         status, answer = await self._call(session, "POST", "/api/uploads", json=announce)
         if status != 200:
             error = f"the centre refused the upload ({status}): {answer.get('error', answer)}"
-            raise UploadError(error, retry=status != 409)  # 409: announced before with another size or checksum
+            # 400/413: this recording's announcement is out of the centre's bounds; 409: announced before with
+            # another size or checksum.  Asking again cannot help (a technician's upload.retry still can).
+            raise UploadError(error, retry=status not in (400, 409, 413))
         upload_id, offset, state = answer["upload_id"], int(answer["offset"]), answer["state"]
         if state == CentreState.FAILED:
             offset, state = await self._reset(session, upload_id, answer)

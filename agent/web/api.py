@@ -10,10 +10,13 @@ from typing import Any
 from aiohttp import web
 
 from agent.commands.table import CommandTable
+from websession import BodyError, read_json_object
+from websession.serve import ServeLimits, serve_app
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
+MAX_CONNECTIONS = 64
 
 
 WebPart = Callable[[web.Application], None]
@@ -30,10 +33,10 @@ def create_api(
 
     async def command(request: web.Request) -> web.Response:
         try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return _json({"status": "rejected", "error": "body: expected a JSON object"}, 400)
-        if not isinstance(body, dict) or not isinstance(body.get("name"), str):
+            body = await read_json_object(request)
+        except BodyError as exc:
+            return _json({"status": "rejected", "error": str(exc)}, exc.status)
+        if not isinstance(body.get("name"), str):
             return _json({"status": "rejected", "error": "name: expected the command's name"}, 400)
         args = body.get("args", {})
         if not isinstance(args, dict):
@@ -64,8 +67,7 @@ def _json(data: dict[str, Any], status: int = 200) -> web.Response:
 
 async def serve(app: web.Application, host: str, port: int) -> web.AppRunner:
     """Start serving; the caller cleans up with ``await runner.cleanup()``."""
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    # A classroom PC serves a panel, a few phones and the CLI: headers within 15 s, at most 64 connections.
+    runner = await serve_app(app, host, port, ServeLimits(max_connections=MAX_CONNECTIONS), access_log=None)
     log.info("local API on http://%s:%d", host, port)
     return runner

@@ -4,8 +4,9 @@ A request is *local* when it comes from a loopback address and names a loopback 
 page elsewhere that rebinds its DNS name to 127.0.0.1 is not local).  Local requests need
 nothing: the panel's own browser and the CLI run on this PC.  Any other request needs a PIN
 session (``[http] pin``); without a PIN configured, other devices are refused.  Wrong PINs are
-rate-limited for everyone at once (a 4-digit PIN must not be guessable from a phone on the
-LAN): after `TRIES` wrong ones, nobody may try for `LOCK_S` seconds.  The session cookie is
+rate-limited per client address (a 4-digit PIN must not be guessable from a phone on the LAN, and
+that phone must not lock the teacher out): after `TRIES` wrong ones, that address may not try for
+`LOCK_S` seconds, twice as long after each further wrong one (at most `MAX_LOCK_S`).  The session cookie is
 HMAC-signed with a secret of this process and the PIN, so a restart or a new PIN ends sessions.
 """
 
@@ -25,12 +26,13 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from agent.web.text import DEFAULT_LANG, STRINGS, strings
-from websession import Sessions, add_lang_route, chosen_lang, lang_switch_href, safe_next, set_session_cookie
+from websession import Sessions, Throttle, add_lang_route, chosen_lang, lang_switch_href, safe_next, set_session_cookie
 
 SESSION_COOKIE = "classroom_pin"
 SESSION_S = 12 * 3600
 TRIES = 5
 LOCK_S = 30.0
+MAX_LOCK_S = 3600.0
 PUBLIC = ("/page/login", "/page/static/", "/page/lang/")
 # Answered with 401 JSON rather than a redirect to the PIN page: scripts and the CLI call these.
 MACHINE = ("/api/", "/page/state", "/page/events", "/page/command", "/whep/", "/whip/")
@@ -64,23 +66,20 @@ class PinGate:
         self._sessions = Sessions(key, SESSION_S, wall=wall)
         self.clock = clock
         self.tries, self.lock_s = tries, lock_s
-        self._wrong = 0
-        self._locked_until = 0.0
+        # Per client address: one phone guessing must not lock the teacher out.
+        self._throttle = Throttle(free=tries - 1, lock_after=tries, lock_s=lock_s, max_lock_s=MAX_LOCK_S, clock=clock)
 
-    def attempt(self, entered: str) -> PinResult:
-        """Check one PIN; wrong ones count towards the lock-out, a right one resets it."""
-        now = self.clock()
-        if now < self._locked_until:
-            return PinResult(False, 0, int(self._locked_until - now + 0.999))
-        if self.pin and hmac.compare_digest(entered.strip().encode(), self.pin.encode()):
-            self._wrong = 0
+    def attempt(self, entered: str, client: str = "") -> PinResult:
+        """Check one PIN from `client` (its address); wrong ones count towards its lock-out, a right one resets it."""
+        if wait_s := self._throttle.wait(client):
+            return PinResult(False, 0, wait_s)
+        if self.pin and entered.isascii() and hmac.compare_digest(entered.strip().encode(), self.pin.encode()):
+            self._throttle.succeeded(client)
             return PinResult(True)
-        self._wrong += 1
-        if self._wrong >= self.tries:
-            self._wrong = 0
-            self._locked_until = now + self.lock_s
-            return PinResult(False, 0, int(self.lock_s + 0.999))
-        return PinResult(False, self.tries - self._wrong)
+        self._throttle.failed(client)
+        if wait_s := self._throttle.wait(client):
+            return PinResult(False, 0, wait_s)
+        return PinResult(False, self._throttle.left(client))
 
     def issue(self) -> str:
         """A session cookie value valid for `SESSION_S`."""
@@ -198,7 +197,7 @@ def add_pin_routes(app: web.Application, gate: PinGate) -> None:
     async def login(request: web.Request) -> web.Response:
         form = await request.post()
         lang, next_path = request_lang(request), safe_next(str(form.get("next", "/")))
-        result = gate.attempt(str(form.get("pin", "")))
+        result = gate.attempt(str(form.get("pin", "")), client=request.remote or "")
         if not result.ok:
             t = strings(lang)
             words = t["pin_locked"].format(seconds=result.wait_s) if result.wait_s else t["pin_wrong"]

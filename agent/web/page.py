@@ -32,7 +32,7 @@ from agent.web.api import WebPart
 from agent.web.auth import PinGate, add_pin_routes, is_loopback, make_gate, request_is_local, request_lang
 from agent.web.text import STRINGS, plain_error, strings
 from agent.web.view import live_view, room_layout, signature
-from websession import lang_switch_href
+from websession import BodyError, lang_switch_href, read_json_object
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +102,10 @@ class ClassroomPage:
     async def command(self, request: web.Request) -> web.Response:
         """Run one command through the table as the teacher; the outcome, in plain words when it failed."""
         try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return _json({"status": "rejected", "error": "body: expected a JSON object"}, 400)
-        name = body.get("name") if isinstance(body, dict) else None
-        args = body.get("args", {}) if isinstance(body, dict) else None
+            body = await read_json_object(request)
+        except BodyError as exc:
+            return _json({"status": "rejected", "error": str(exc)}, exc.status)
+        name, args = body.get("name"), body.get("args", {})
         if not isinstance(name, str) or not name or not isinstance(args, dict):
             return _json({"status": "rejected", "error": 'body: expected {"name": "...", "args": {...}}'}, 400)
         outcome = await self.table.execute(name, args, by="teacher", door="page")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import select
 import signal
@@ -197,3 +198,65 @@ def test_demo_with_a_bad_broker_url_exits_2_naming_it(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr
     assert result.stderr.splitlines()[-1] == "classroom-agent: error: broker URL 'mqtt://': no host"
     assert "Traceback" not in result.stderr
+
+
+# ---- call -------------------------------------------------------------------------------
+
+
+def _site_toml(tmp_path: Path, port: int) -> Path:
+    config = tmp_path / "site.toml"
+    config.write_text(
+        f'agent_id = "room-3"\nsite = "no1"\nroom = "r"\ndata_dir = "{tmp_path}"\n[http]\nport = {port}\n'
+        '[[devices]]\nid = "panel"\nprofile = "samsung-mdc"\naddress = "sim"\n'
+    )
+    return config
+
+
+async def _call(config: Path, *words: str) -> tuple[int | None, bytes, bytes]:
+    process = await asyncio.create_subprocess_exec(
+        *AGENT, "call", "--config", str(config), *words, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), TIMEOUT)
+    return process.returncode, out, err
+
+
+async def test_call_arguments_over_the_body_limit_are_rejected_by_name(tmp_path: Path) -> None:
+    """The local API answers a 413 as a JSON rejection, so `call` prints it like any other reply."""
+    from test_page import app_for, site
+
+    from agent.web.api import serve
+    from central.mosquitto import free_port
+
+    port = free_port()
+    runner = await serve(app_for(site(tmp_path)), "127.0.0.1", port)
+    try:
+        code, out, err = await _call(_site_toml(tmp_path, port), "agent.ping", "blob=" + "x" * 70_000)
+        assert code == 2 and b"Traceback" not in err, err
+        reply = json.loads(out)
+        assert reply["status"] == "rejected" and "request body size 65536" in reply["error"]
+        code, out, err = await _call(_site_toml(tmp_path, port), "agent.ping")
+        assert code == 0 and json.loads(out)["status"] == "succeeded", (out, err)
+    finally:
+        await runner.cleanup()
+
+
+async def test_call_says_what_answered_when_the_answer_is_not_json(tmp_path: Path) -> None:
+    """Something else on the agent's address (a proxy, another program) answering an HTTP error in text."""
+    from aiohttp import web
+
+    from agent.web.api import serve
+    from central.mosquitto import free_port
+
+    async def gateway(request: web.Request) -> web.Response:
+        return web.Response(status=502, text="upstream agent down\n<html>...</html>")
+
+    app = web.Application()
+    app.router.add_post("/api/commands", gateway)
+    port = free_port()
+    runner = await serve(app, "127.0.0.1", port)
+    try:
+        code, out, err = await _call(_site_toml(tmp_path, port), "agent.ping")
+        assert code == 1 and out == b"" and b"Traceback" not in err, err
+        assert len(err.splitlines()) == 1 and b"HTTP 502" in err and b"upstream agent down" in err, err
+    finally:
+        await runner.cleanup()

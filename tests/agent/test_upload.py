@@ -436,3 +436,33 @@ async def test_a_fresh_announce_starts_an_unfinished_upload_over_but_never_a_com
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+async def test_a_recording_the_centre_refuses_up_front_is_given_up_with_its_reason(
+    centre: Centre, recording: tuple[AgentStore, bytes]
+) -> None:
+    """An id the centre cannot store (300 characters) is refused with 400 once, not retried forever."""
+    store, _ = recording
+    row = store.recordings()[0]
+    long_id = "r" * 300
+    store.recording_put({**row, "id": long_id})
+    store.recording_put({**row, "state": "uploaded"})  # only the long one is pending
+    agent = uploader(centre, store)
+    async with asyncio.TaskGroup() as tg:
+        task = tg.create_task(agent.run())
+        await until(lambda: (store.upload_progress(long_id) or {}).get("error_final") == 1)
+        task.cancel()
+    error = str((store.upload_progress(long_id) or {})["error"])
+    assert "(400)" in error and "recording_id: got 300 characters" in error
+    assert centre.fleet._rows("SELECT * FROM uploads") == []
+
+
+def test_agent_db_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    """agent.db keeps the outbox (commands' arguments, alarms) and upload progress: no other user reads it."""
+    store = AgentStore(tmp_path / "data" / "agent.db")
+    try:
+        store.upload_put("r1", offset=0)
+        for name in ("agent.db", "agent.db-wal", "agent.db-shm"):
+            assert (tmp_path / "data" / name).stat().st_mode & 0o777 == 0o600, name
+    finally:
+        store.close()

@@ -8,7 +8,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -211,3 +211,69 @@ async def test_sigterm_stops_central_cleanly_and_says_offline(broker: LocalBroke
     async with asyncio.timeout(LIMIT):
         assert await central.proc.wait() == 0
     assert await central_state(broker) == "offline"
+
+
+# ---- secrets: the broker password off the command line, fleet.db private -----------------------
+
+
+@pytest.fixture
+def secured(tmp_path: Path) -> Iterator[LocalBroker]:
+    """A Mosquitto that knows only the centre (``central``) and a technician (``tech``), by password."""
+    from central.broker_config import Registry, UserAccount, write_broker_config
+
+    users = (UserAccount("central", "pw-central-9", "central"), UserAccount("tech", "pw-tech-9", "technician"))
+    files = write_broker_config(Registry((), users), tmp_path / "conf", None, 1883)
+    with LocalBroker(tmp_path / "broker", password_file=files.password_file, acl_file=files.acl_file) as running:
+        yield running
+
+
+async def secured_central_state(broker: LocalBroker) -> str:
+    address = BrokerAddress.parse(broker.url, username="tech", password="pw-tech-9")
+    async with make_client(address, "tech") as c:
+        await c.subscribe(CENTRAL_STATUS, qos=1)
+        async with asyncio.timeout(LIMIT):
+            message = await anext(aiter(c.messages))
+    return str(json.loads(message.payload)["state"])
+
+
+@pytest.mark.parametrize("source", ["file", "environment"])
+async def test_the_broker_password_comes_from_a_file_or_the_environment_not_argv(
+    secured: LocalBroker, tmp_path: Path, source: str
+) -> None:
+    db = tmp_path / "fleet.db"
+    words = ["run", "--broker", secured.url, "--username", "central", "--db", str(db)]
+    env = {k: v for k, v in os.environ.items() if k != "CLASSROOM_BROKER_PASSWORD"}
+    if source == "file":
+        secret = tmp_path / "broker-password"
+        secret.write_text("pw-central-9\n")
+        words += ["--password-file", str(secret)]
+    else:
+        env["CLASSROOM_BROKER_PASSWORD"] = "pw-central-9"
+    proc = await asyncio.create_subprocess_exec(*CENTRAL, *words, env=env, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        async with asyncio.timeout(LIMIT):
+            while await secured_central_state(secured) != "online":
+                await asyncio.sleep(0.05)
+        assert b"pw-central-9" not in Path(f"/proc/{proc.pid}/cmdline").read_bytes()  # what `ps` shows
+        for path in (db, db.with_name("fleet.db-wal"), db.with_name("fleet.db-shm")):
+            assert path.stat().st_mode & 0o777 == 0o600, path  # it holds the cookie secret and password hashes
+    finally:
+        proc.kill()
+        await proc.wait()
+
+
+async def test_an_unreadable_password_file_is_one_line_naming_it(tmp_path: Path) -> None:
+    done = await cli("run", "--broker", "mqtt://127.0.0.1:1", "--password-file", str(tmp_path / "nope"))
+    assert done.code == 2 and "--password-file" in done.err and "nope" in done.err, done.err
+    assert len(done.err.strip().splitlines()) == 1, done.err
+
+
+async def test_fleet_db_made_by_users_or_upload_token_is_private(tmp_path: Path) -> None:
+    for words in (
+        ["users", "--db", str(tmp_path / "a.db"), "list"],
+        ["upload-token", "a1", "--db", str(tmp_path / "b.db")],
+    ):
+        done = await cli(*words)
+        assert done.code == 0, done.err
+    for name in ("a.db", "b.db"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o600, name

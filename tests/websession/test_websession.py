@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from websession import (
     LANG_COOKIE,
     Sessions,
+    Throttle,
     add_lang_route,
     chosen_lang,
     lang_switch_href,
@@ -74,6 +75,14 @@ def test_a_short_secret_is_refused() -> None:
         ("/\\evil.example/", "/"),
         ("javascript:alert(1)", "/"),
         ("evil.example", "/"),
+        # Browsers drop tabs and newlines inside a URL, so these become "//evil.example/".
+        ("/\t/evil.example/", "/"),
+        ("/\n/evil.example/", "/"),
+        ("/\r\n/evil.example/", "/"),
+        ("\t//evil.example/", "/"),
+        ("/ /evil.example/", "/"),
+        ("/\x00/evil.example/", "/"),
+        ("/\u3000/evil.example/", "/"),
     ],
 )
 def test_only_local_paths_are_gone_back_to(target: str | None, expected: str) -> None:
@@ -110,6 +119,8 @@ async def test_the_language_cookie_is_kept_for_a_year_and_unknown_ones_fall_back
         assert await (await client.get("/")).text() == "en"
         away = await client.get("/lang/zh?next=//evil.example/", allow_redirects=False)
         assert away.headers["Location"] == "/"
+        tabbed = await client.get("/lang/zh?next=/%09/evil.example/", allow_redirects=False)
+        assert tabbed.headers["Location"] == "/"  # not "//evil.example/"
         unknown = await client.get("/lang/fr?next=%2F", allow_redirects=False)
         assert unknown.status == 303 and "Set-Cookie" not in unknown.headers  # the old choice stays
         client.session.cookie_jar.update_cookies({LANG_COOKIE: "fr"}, client.make_url("/"))
@@ -134,3 +145,46 @@ async def test_the_session_cookie_is_httponly_and_strict() -> None:
         assert "Secure" in (await client.get("/login?secure=1")).headers["Set-Cookie"]
     finally:
         await client.close()
+
+
+def test_a_session_carries_the_generation_it_was_issued_in() -> None:
+    sessions = Sessions(SECRET, 3600)
+    assert sessions.claims(sessions.issue("li", 7)) == ("li", 7)
+    assert sessions.claims(sessions.issue("li")) == ("li", 0)
+    for bad in (b'{"u": "li", "exp": 4000000000, "g": "7"}', b'{"u": "li", "exp": 4000000000, "g": true}'):
+        body = base64.urlsafe_b64encode(bad)
+        signature = hmac.new(SECRET, body, hashlib.sha256).hexdigest()
+        assert sessions.claims(f"{body.decode()}.{signature}") is None, bad
+
+
+def test_the_throttle_slows_down_then_locks_then_forgets() -> None:
+    now = [0.0]
+    throttle = Throttle(free=3, lock_after=6, lock_s=600, forget_s=3600, clock=lambda: now[0])
+    for _ in range(3):
+        assert throttle.wait("user:li", "client:a") == 0
+        throttle.failed("user:li", "client:a")
+    assert throttle.wait("user:li") == 0  # three free tries
+    throttle.failed("user:li")
+    assert throttle.wait("user:li") == 1 and throttle.wait("user:wang") == 0
+    now[0] += 1
+    throttle.failed("user:li")
+    assert throttle.wait("user:li") == 2  # doubling
+    now[0] += 2
+    throttle.failed("user:li")
+    assert throttle.locked("user:li") and throttle.wait("user:li") == 600
+    now[0] += 600
+    assert throttle.wait("user:li") == 0 and throttle.locked("user:li")  # one try after the lock ...
+    throttle.failed("user:li")
+    assert throttle.wait("user:li") == 1200  # ... and a wrong one locks again at once, twice as long
+    now[0] += 1200 + 3600
+    assert not throttle.locked("user:li") and throttle.left("user:li") == 6  # forgotten
+    throttle.failed("client:b")
+    throttle.succeeded("client:b")
+    assert throttle.left("client:b") == 6
+
+
+def test_the_throttle_keeps_a_bounded_number_of_keys() -> None:
+    throttle = Throttle(free=0, lock_after=2, max_keys=100)
+    for n in range(1000):
+        throttle.failed(f"client:{n}")
+    assert throttle.wait("client:999") == 1 and throttle.left("client:0") == 2  # the oldest were dropped
