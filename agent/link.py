@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 
 from contract import (
@@ -137,8 +139,12 @@ class AgentLink:
     # -- producing ---------------------------------------------------------------------
 
     def send_event(self, event: Event) -> None:
-        """Queue an alarm or audit event (persisted first; delivered in order)."""
-        self._queue(self.topics.event, event.to_dict())
+        """Queue an alarm or audit event (persisted first; delivered in order) under an id of its own.
+
+        The id travels with the persisted payload, so a copy delivered twice (by the outbox after a
+        crash, or by the broker to a restarted centre) is stored once.
+        """
+        self._queue(self.topics.event, (event if event.id else replace(event, id=uuid.uuid4().hex)).to_dict())
 
     def send_reply(self, reply: CommandReply) -> None:
         """Queue a command reply (persisted first)."""

@@ -11,13 +11,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from central.collector import BatchWriter, Collector
+from central.collector import Collector
 from central.errors import ConfigError
 from central.fleetdb import FleetDB
 from central.live import Changes
 from central.retention import LOG_MIN_DAYS, Retention
 from central.sender import BrokerLink, CommandSender
 from central.upload_store import MAX_RECORDING_BYTES, Uploads
+from central.writer import BatchWriter
 from contract.mqtt import BrokerAddress
 
 if TYPE_CHECKING:
@@ -51,9 +52,13 @@ class Central:
         silence_check_s: float = 0.25,
         version: str = "",
         recordings_dir: str | Path | None = None,
+        client_id: str = "",
         max_recording_bytes: int = MAX_RECORDING_BYTES,
     ) -> None:
         """Open fleet.db and wire writer, collector and sender together (nothing runs yet).
+
+        `client_id`: the MQTT client id of the centre's persistent session (default: the broker user
+        name, else ``classroom-central``); one per collector process.
 
         Uploaded recordings are kept in `recordings_dir` (default: ``recordings`` beside fleet.db).
         `retention` says how long each table is kept (default: `retention_days` of telemetry, the rest
@@ -72,6 +77,7 @@ class Central:
             self.writer,
             link=self.link,
             sender=self.sender,
+            identifier=client_id,
             version=version,
             silence_check_s=silence_check_s,
         )
@@ -127,6 +133,7 @@ async def run_central(
     retention: Retention | None = None,
     version: str = "",
     recordings_dir: str | Path | None = None,
+    client_id: str = "",
     max_recording_bytes: int = MAX_RECORDING_BYTES,
 ) -> None:
     """Run classroom-central until SIGTERM or SIGINT, then stop cleanly (status ``offline``)."""
@@ -139,6 +146,7 @@ async def run_central(
         retention=retention,
         version=version,
         recordings_dir=recordings_dir,
+        client_id=client_id,
         max_recording_bytes=max_recording_bytes,
     )
     loop = asyncio.get_running_loop()

@@ -49,6 +49,7 @@ AGENT_WRITES = ("status", "info", "state/#", "telemetry", "event", "reply", "rtc
 PASSWORD_FILE = "mosquitto.passwd"
 ACL_FILE = "mosquitto.acl"
 CONF_FILE = "mosquitto.conf"
+MAX_QUEUED = 100_000  # QoS 1 messages the broker keeps per absent persistent session (the centre's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,9 @@ def conf_text(files: BrokerFiles, tls: TlsFiles | None, port: int, bind_address:
     lines += ["allow_anonymous false", f"password_file {files.password_file}", f"acl_file {files.acl_file}"]
     # The contract's largest payload (contract.limits); anything bigger is dropped (or its client cut off) here.
     lines += [f"message_size_limit {LARGEST}", f"max_packet_size {LARGEST + PACKET_OVERHEAD}"]
+    # The centre's persistent session holds the fleet's QoS 1 messages while it restarts; beyond
+    # Mosquitto's default of 1,000 queued messages the broker would drop them (docs/security.md).
+    lines.append(f"max_queued_messages {MAX_QUEUED}")
     return "\n".join(lines) + "\n"
 
 

@@ -25,10 +25,10 @@ from contract.args import parse_args_list
 from contract.errors import AddressError, BrokerError, PayloadError
 
 if TYPE_CHECKING:
-    from central.collector import BatchWriter
     from central.fleetdb import FleetDB
     from central.retention import Retention
     from central.sender import CommandSender
+    from central.writer import BatchWriter
     from contract.mqtt import BrokerAddress, Client
 
 log = logging.getLogger("classroom-central")
@@ -82,6 +82,13 @@ def _parser(broker_config: ModuleType | None) -> argparse.ArgumentParser:
         "--max-recording-gib", type=_positive, default=32.0, metavar="GIB",
         help="refuse to take an uploaded recording larger than this (default: 32 GiB)",
     )  # fmt: skip
+    run.add_argument(
+        "--client-id",
+        default="",
+        metavar="ID",
+        help="MQTT client id of the centre's persistent session, one per collector process"
+        " (default: the broker user name, else classroom-central)",
+    )
 
     token = sub.add_parser("upload-token", help="let an agent upload recordings with this token (its [upload] token)")
     token.add_argument("agent", help="the agent id")
@@ -230,8 +237,8 @@ async def send_once(
     broker: BrokerAddress, db: FleetDB, agent_id: str, name: str, args: dict[str, Any], by: str, timeout: float
 ) -> dict[str, Any]:
     """Connect, send one command, wait for its reply, record it all in fleet.db, disconnect."""
-    from central.collector import BatchWriter
     from central.sender import BrokerLink, CommandSender
+    from central.writer import BatchWriter
     from contract import Topics
     from contract.mqtt import MqttError, make_client
 
@@ -331,6 +338,7 @@ def _dispatch(args: argparse.Namespace, broker_config: ModuleType | None) -> int
             retention=_retention(args),
             recordings_dir=args.recordings,
             max_recording_bytes=int(args.max_recording_gib * 2**30),
+            client_id=args.client_id,
         )
     )
     return 0

@@ -1,26 +1,26 @@
 """The collector: the fleet's MQTT messages -> typed rows -> fleet.db, through one batched writer.
 
 `to_row` is sans-IO (topic and payload in, a row out, PayloadError for anything off-contract);
-`SilenceWatch` is sans-IO too (clock values in, silent agents out).  `BatchWriter` and
-`Collector` add the asyncio: the flush loop, the broker connection with reconnects, the watchdog.
+`SilenceWatch` is sans-IO too (clock values in, silent agents out).  `Collector` adds the asyncio:
+the broker connection (a persistent session, acknowledged after commit) with reconnects, the
+watchdog; `central.writer.BatchWriter` writes the rows.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-import sqlite3
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from central.fleet_rows import CommandReplied, Dropped, Payload, Row, Seen, Silent
+from central.fleet_rows import CommandReplied, Dropped, Payload, Seen, Silent
 from central.fleetdb import FleetDB
-from central.live import Changes
 from central.sender import BrokerLink, CommandSender
+from central.writer import BatchWriter
 from contract import (
     CENTRAL_STATUS,
     FLEET,
@@ -37,8 +37,9 @@ from contract import (
     now_iso,
 )
 from contract.drops import Drops
+from contract.errors import BrokerError
 from contract.limits import for_kind
-from contract.mqtt import BrokerAddress, Client, Message, MqttError, Will, make_client
+from contract.mqtt import BrokerAddress, Client, Message, MqttError, Will, acknowledge, make_client
 from drivers.backoff import Backoff
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,17 @@ _KINDS: dict[str, Callable[[dict[str, Any]], Payload]] = {
 }
 _KNOWN_KINDS = frozenset([*_KINDS, "reply"])
 _NEVER_RETAINED = ("event", "reply")  # DESIGN.md: a retained one is a replay (or a forgery), never news
+
+
+DEFAULT_CLIENT_ID = "classroom-central"
+
+
+def default_client_id(broker: BrokerAddress) -> str:
+    """The centre's MQTT client id unless told otherwise: its broker user name, else ``classroom-central``.
+
+    With ``use_username_as_clientid`` (broker-config) the broker uses the user name anyway.
+    """
+    return broker.username or DEFAULT_CLIENT_ID
 
 
 def never_retained(topic: str) -> bool:
@@ -125,91 +137,6 @@ class SilenceWatch:
         return out
 
 
-class BatchWriter:
-    """The single writer of fleet.db: rows queue up and are written every `interval` s or `max_rows` rows."""
-
-    def __init__(
-        self,
-        db: FleetDB,
-        changes: Changes | None = None,
-        *,
-        interval: float = 0.1,
-        max_rows: int = 2000,
-        high_water: int = 50_000,
-    ) -> None:
-        """`high_water`: `put` waits while this many rows are queued (back pressure on the reader)."""
-        self._db = db
-        self._changes = changes
-        self._interval = interval
-        self._max_rows = max_rows
-        self._high_water = high_water
-        self._rows: list[Row] = []
-        self._has_rows = asyncio.Event()
-        self._full = asyncio.Event()
-        self._drained = asyncio.Event()
-        self._backoff = Backoff(base=0.2, cap=5.0)
-        self.written = 0
-
-    @property
-    def backlog(self) -> int:
-        """Rows queued, not yet written."""
-        return len(self._rows)
-
-    async def put(self, row: Row) -> None:
-        """Queue a row (waits only when the backlog is over the high-water mark)."""
-        self._rows.append(row)
-        self._has_rows.set()
-        if len(self._rows) >= self._max_rows:
-            self._full.set()
-        while len(self._rows) >= self._high_water:
-            self._drained.clear()
-            await self._drained.wait()
-
-    async def run(self) -> None:
-        """Flush until cancelled; what is still queued then is written before returning."""
-        try:
-            while True:
-                await self._has_rows.wait()
-                if len(self._rows) < self._max_rows:
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(self._interval):
-                            await self._full.wait()
-                await self._flush()
-        finally:
-            if self._rows:
-                self._publish(self._db.write_batch(self._take()))  # shutting down: write, don't lose
-
-    def _take(self) -> list[Row]:
-        rows, self._rows = self._rows, []
-        self._has_rows.clear()
-        self._full.clear()
-        self._drained.set()
-        return rows
-
-    async def _flush(self) -> None:
-        rows = self._take()
-        try:
-            # On the loop, not in a worker thread: a thread fighting the busy loop for the GIL
-            # at every sqlite call made the writer the bottleneck (bench/central_ingest.py:
-            # 4.3k -> 7.2k msg/s).  A batch holds the loop for ~20 us a row.
-            changes = self._db.write_batch(rows)
-        except sqlite3.OperationalError as exc:  # locked, disk full: keep the rows and retry
-            delay = self._backoff.next_delay()
-            log.error("fleet.db: %d rows not written (%s); retrying in %.1f s", len(rows), exc, delay)
-            self._rows[:0] = rows
-            self._has_rows.set()
-            await asyncio.sleep(delay)
-            return
-        self._backoff.reset()
-        self.written += len(rows)
-        self._publish(changes)
-
-    def _publish(self, changes: list[tuple[str, str]]) -> None:
-        if self._changes is not None:
-            for kind, agent_id in changes:
-                self._changes.publish({"kind": kind, "agent_id": agent_id})
-
-
 @dataclass
 class CollectorStats:
     """What the collector has seen since it started."""
@@ -239,13 +166,18 @@ class Collector:
         silence_check_s: float = 0.25,
         connect_timeout: float = 10.0,
     ) -> None:
-        """`link` gets the connected client (for the sender); `sender` gets the replies."""
+        """`link` gets the connected client (for the sender); `sender` gets the replies.
+
+        `identifier` is the MQTT client id of the centre's persistent session (default: the broker
+        user name, else ``classroom-central``): one per collector process, stable across restarts.
+        """
         self._broker = broker
         self._db = db
         self._writer = writer
         self._link = link or BrokerLink()
         self._sender = sender
-        self._identifier = identifier or f"classroom-central-{uuid.uuid4().hex[:12]}"
+        self._identifier = identifier or default_client_id(broker)
+        self._acking: Client | None = None  # the connection whose messages are acknowledged after commit
         self._version = version
         self._check = silence_check_s
         self._connect_timeout = connect_timeout
@@ -284,7 +216,16 @@ class Collector:
     async def _connect_once(self, backoff: Backoff) -> None:
         session, since = await asyncio.to_thread(self._db.next_session), now_iso()
         will = Will(CENTRAL_STATUS, self._status("offline", session, since), qos=1, retain=True)
-        client = make_client(self._broker, self._identifier, will=will, timeout=self._connect_timeout)
+        # A persistent session, acknowledged only once committed: what arrives while the centre is
+        # down, or sits in the writer's batch when it dies, is delivered again by the broker.
+        client = make_client(
+            self._broker,
+            self._identifier,
+            will=will,
+            timeout=self._connect_timeout,
+            clean_session=False,
+            manual_ack=True,
+        )
         async with contextlib.AsyncExitStack() as stack:
             async with asyncio.timeout(self._connect_timeout):
                 await stack.enter_async_context(client)
@@ -294,13 +235,16 @@ class Collector:
             backoff.reset()
             self.stats.connects += 1
             self._link.attach(client)
+            self._acking = client
             self.connected.set()
             try:
                 await self._consume(client)
             except asyncio.CancelledError:
+                self._writer.write_now()  # a clean stop commits (and acknowledges) what it has received
                 await self._say_offline(client, session)
                 raise
             finally:
+                self._acking = None
                 self._link.detach()
                 self.connected.clear()
 
@@ -313,6 +257,20 @@ class Collector:
     async def _consume(self, client: Client) -> None:
         async for message in client.messages:
             await self.handle(message)
+            self._writer.after_commit(functools.partial(self._acknowledge, client, message))
+            if not len(client.messages):
+                # The broker sends only a few unacknowledged messages at a time (Mosquitto:
+                # max_inflight_messages, 20): waiting out the batch interval would throttle it.
+                self._writer.flush_soon()
+
+    def _acknowledge(self, client: Client, message: Message) -> None:
+        """`message` is committed (or was none of fleet.db's business): let the broker forget it."""
+        if client is not self._acking:
+            return  # that connection is gone: the broker delivers the message again, and it is recognised
+        try:
+            acknowledge(client, message)
+        except BrokerError as exc:
+            log.warning("broker %s: %s (it will be delivered again)", self._broker.url, exc)
 
     async def handle(self, message: Message) -> None:
         """One message: parse, queue its row, wake the sender waiting for a reply.

@@ -262,12 +262,17 @@ class RowWriter:
         """Record the event; open or close an alarm.  Whether an alarm changed."""
         agent = row.agent_id
         self._touch(row.site, agent, row.received, True)
-        self._w.execute(
-            "INSERT INTO events (agent_id, site, type, severity, action, device, message, ts, received, data)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        inserted = self._w.execute(
+            "INSERT INTO events (agent_id, site, type, severity, action, device, message, ts, received, data, event_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             [agent, row.site, event.type, event.severity, event.action, event.device, event.message, event.ts]
-            + [row.received, _json(dict(event.extra))],
-        )
+            + [row.received, _json(dict(event.extra)), event.id or None],
+        ).rowcount
+        if not inserted:
+            # Delivered again (the broker after a restart of the centre, the agent's outbox after a crash of
+            # its own): stored already, and its alarm change applied; applying it twice could re-open a cleared one.
+            log.debug("%s: event %r already stored", agent, event.id)
+            return False
         key = [agent, event.type, event.device]
         if event.action == "clear":
             sql = (
@@ -314,10 +319,13 @@ class RowWriter:
             kept = for_audit(r.result) if isinstance(r.result, dict) else r.result
             result = None if kept is None else _json(kept)
             # Only the agent the command went to may answer it: the reply topic names who is speaking.
+            # The same reply delivered again (a restart of the centre) changes nothing, not even replied_ts.
             sql = "UPDATE commands SET status = ?, result = ?, error = ?, replied_ts = ?"
-            sql += " WHERE id = ? AND agent_id = ? RETURNING agent_id"
-            found = self._w.execute(sql, [r.status, result, r.error, row.received, r.id, row.agent_id]).fetchone()
-            if found is None:
+            sql += " WHERE id = ? AND agent_id = ? AND (status, result, error) IS NOT (?, ?, ?) RETURNING agent_id"
+            values = [r.status, result, r.error, row.received, r.id, row.agent_id, r.status, result, r.error]
+            found = self._w.execute(sql, values).fetchone()
+            known = "SELECT 1 FROM commands WHERE id = ? AND agent_id = ?"
+            if found is None and self._w.execute(known, [r.id, row.agent_id]).fetchone() is None:
                 why = f"a reply to {r.id[:80]!r}: no command sent to it has that id"
                 self._forged.drop(f"{row.agent_id}/reply", why)
         return ("command", str(found[0])) if found else None

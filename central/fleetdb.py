@@ -56,7 +56,8 @@ CREATE INDEX IF NOT EXISTS alarms_open ON alarms (agent_id, type, device, cleare
 CREATE TABLE IF NOT EXISTS events (
   id INTEGER PRIMARY KEY, agent_id TEXT NOT NULL, site TEXT NOT NULL, type TEXT NOT NULL,
   severity TEXT NOT NULL, action TEXT NOT NULL, device TEXT NOT NULL DEFAULT '',
-  message TEXT NOT NULL DEFAULT '', ts TEXT NOT NULL, received TEXT NOT NULL, data TEXT NOT NULL DEFAULT '{}');
+  message TEXT NOT NULL DEFAULT '', ts TEXT NOT NULL, received TEXT NOT NULL, data TEXT NOT NULL DEFAULT '{}',
+  event_id TEXT);
 CREATE INDEX IF NOT EXISTS events_agent ON events (agent_id, id);
 CREATE TABLE IF NOT EXISTS commands (
   id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, site TEXT NOT NULL, name TEXT NOT NULL,
@@ -82,8 +83,13 @@ _ADDED_COLUMNS = {
         "dropped INTEGER NOT NULL DEFAULT 0",
         "dropped_reason TEXT NOT NULL DEFAULT ''",
         "dropped_ts TEXT",
-    ]
+    ],
+    "events": ["event_id TEXT"],
 }
+# Indexes on added columns: made once the columns exist.  An event with an id is stored once per agent.
+_LATE_INDEXES = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS events_identity ON events (agent_id, event_id) WHERE event_id IS NOT NULL",
+)
 # What SQLite (or the JSON written into it) refuses in one row: that row is set aside, never its batch.
 # OperationalError (locked, disk full) is not here: it is about the database, and the whole batch is retried.
 _REFUSED = (
@@ -134,6 +140,8 @@ class FleetDB:
                 if statement.strip():
                     self._w.execute(statement)
             _add_columns(self._w)
+            for statement in _LATE_INDEXES:
+                self._w.execute(statement)
         self._r = _open(self.path)
         self._writer = RowWriter(self._w)
         self._lock = threading.Lock()

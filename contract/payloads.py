@@ -18,6 +18,7 @@ from contract.timestamps import parse_iso
 from contract.wire import choice, get, timestamp
 
 STATES = ("online", "offline", "lost")
+EVENT_ID_CHARS = 128
 SEVERITIES = ("info", "warning", "critical")
 ACTIONS = ("raise", "clear", "log")
 
@@ -168,7 +169,11 @@ class DeviceState:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """``event``: an alarm raised or cleared, or an audit record (action ``log``)."""
+    """``event``: an alarm raised or cleared, or an audit record (action ``log``).
+
+    `id` is unique per agent (the agent's link gives each event one): the centre stores an event
+    once, however often the broker delivers it.  Events of older agents have none.
+    """
 
     type: str
     severity: str
@@ -177,6 +182,7 @@ class Event:
     message: str = ""
     device: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    id: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Payload fields."""
@@ -184,12 +190,17 @@ class Event:
         out |= {"ts": self.ts, "message": self.message}
         if self.device:
             out["device"] = self.device
+        if self.id:
+            out["id"] = self.id
         return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Event:
         """Parse; PayloadError names the bad key."""
-        known = {"schema", "type", "severity", "action", "ts", "message", "device"}
+        known = {"schema", "type", "severity", "action", "ts", "message", "device", "id"}
+        ident = get(data, "id", str, "")
+        if len(ident) > EVENT_ID_CHARS:
+            raise PayloadError(f"id: {len(ident)} characters, expected at most {EVENT_ID_CHARS}")
         return cls(
             get(data, "type", str),
             choice(data, "severity", SEVERITIES),
@@ -198,6 +209,7 @@ class Event:
             get(data, "message", str, ""),
             get(data, "device", str, ""),
             {k: v for k, v in data.items() if k not in known},
+            ident,
         )
 
 

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from agent.alarms import Alarms
-from contract import Event
+from agent.link import AgentLink
+from agent.store import AgentStore
+from contract import Event, Info, Topics, decode
+from contract.mqtt import BrokerAddress
 
 
 def test_a_second_raise_updates_the_open_alarm_and_its_clear_carries_the_newest_message() -> None:
@@ -20,3 +26,25 @@ def test_a_second_raise_updates_the_open_alarm_and_its_clear_carries_the_newest_
         ("clear", "critical", "disk 97% full: resolved"),
     ]
     assert events[0].ts <= events[1].ts and not alarms.open
+
+
+def test_every_event_the_link_queues_gets_an_id_of_its_own_kept_in_the_outbox(tmp_path: Path) -> None:
+    async def never(_: Any) -> Any:
+        raise AssertionError("no command expected")
+
+    store = AgentStore(tmp_path / "agent.db")
+    link = AgentLink(
+        BrokerAddress.parse("mqtt://127.0.0.1:1"),
+        Topics("school-a", "room-101"),
+        store,
+        version="test",
+        info=lambda: Info("101", "pc-101", "test", ()),
+        states=list,
+        run_command=never,
+    )
+    event = Event("panel.offline", "warning", "raise", "2026-11-22T08:00:00Z", "no answer", "panel")
+    link.send_event(event)
+    link.send_event(event)
+    link.send_event(Event("audit", "info", "log", "2026-11-22T08:00:00Z", id="given"))
+    ids = [decode(item.payload)["id"] for item in store.outbox_peek()]
+    assert len(set(ids[:2])) == 2 and all(ids[:2]) and ids[2] == "given"

@@ -71,6 +71,7 @@ def real_agent(broker: LocalBroker, tmp_path: Path) -> AgentLink:
 def test_the_generated_conf_binds_client_ids_to_user_names(tmp_path: Path) -> None:
     files = write_broker_config(REGISTRY, tmp_path, None, 1883)
     assert "use_username_as_clientid true" in files.conf_file.read_text().splitlines()
+    assert f"max_queued_messages {broker_config.MAX_QUEUED}" in files.conf_file.read_text().splitlines()
     assert files.conf_file.name == broker_config.CONF_FILE
 
 
