@@ -163,6 +163,7 @@ ZH: dict[str, str] = {
     "acked": "已由 {user} 确认",
     "cleared": "已恢复",
     "open": "未恢复",
+    "dropped": "丢弃的消息",
     "session": "会话",
     "cpu": "CPU",
     "memory": "内存",

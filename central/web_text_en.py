@@ -154,6 +154,7 @@ EN: dict[str, str] = {
     "acked": "acknowledged by {user}",
     "cleared": "cleared",
     "open": "open",
+    "dropped": "Messages dropped",
     "session": "Session",
     "cpu": "CPU",
     "memory": "Memory",

@@ -113,6 +113,13 @@
     }
   }
 
+  // Messages from this room that broke the contract: how many, the last reason and when.
+  function dropped(agent) {
+    const count = agent.dropped || 0;
+    const last = count ? [" · ", agent.dropped_reason || "", " · ", when(agent.dropped_ts)] : [];
+    return el("div", { id: "dropped" }, el("dt", {}, t("dropped")), el("dd", {}, String(count), ...last));
+  }
+
   function renderHeader(agent) {
     const item = (key, value) => el("div", {}, el("dt", {}, t(key)), el("dd", {}, value));
     header.replaceChildren(
@@ -121,7 +128,7 @@
         item("site", agent.site), item("agent", agent.agent_id), item("hostname", agent.hostname || "—"),
         item("version", agent.version || "—"), item("since", when(agent.since)),
         item("last_seen", when(agent.last_seen)), item("session", agent.session),
-        item("open_alarms", String(agent.open_alarms))));
+        item("open_alarms", String(agent.open_alarms)), dropped(agent)));
     document.title = (agent.room || agent.agent_id) + " · " + t("title");
   }
 

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from rooms import CHROMIUM, CHROMIUM_ARGS, skip_without_chromium
 from test_dashboard import PASSWORD, SECRET, RecordingSender, boot, login
 
-from central.fleet_rows import CommandSent, Row, Seen
+from central.fleet_rows import CommandSent, Dropped, Row, Seen
 from central.fleetdb import FleetDB
 from central.live import Changes
 from central.users import Users
@@ -159,3 +159,29 @@ async def test_the_room_page_shows_older_rows_with_more_in_chromium(client: Test
             assert script_errors == []
         finally:
             await browser.close()
+
+
+async def test_the_room_page_shows_how_many_messages_of_the_room_were_dropped(
+    client: TestClient, fleet: FleetDB
+) -> None:
+    skip_without_chromium()
+    from playwright.async_api import async_playwright, expect
+
+    bad = "telemetry: nested deeper than 16 levels (or unbalanced brackets)"
+    fleet.write_batch([Dropped(SITE, "a1", "status: not JSON", at(5)), Dropped(SITE, "a1", bad, at(6))])
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page()
+            await page.goto(str(client.make_url("/room/b1")))
+            await page.fill('input[name="username"]', "wang")
+            await page.fill('input[name="password"]', PASSWORD)
+            await page.click('button[type="submit"]')
+            await expect(page.locator("#dropped dd")).to_have_text("0")  # a room that sent nothing bad
+            await page.goto(str(client.make_url("/room/a1")))
+            dropped = page.locator("#dropped")
+            await expect(dropped.locator("dt")).to_have_text("丢弃的消息")
+            await expect(dropped.locator("dd")).to_contain_text("2 · " + bad)
+        finally:
+            await browser.close()
+
