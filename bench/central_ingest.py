@@ -185,18 +185,7 @@ def run_size(n: int, load: Load, folder: Path) -> dict[str, Any]:
             for a, c in groups
         ]
         procs += [p.proc for p in pubs]
-        for p in pubs:
-            p.wait_ready(120)
-        watched = {"centre": [centre_out.proc.pid], "broker": [broker.process.pid] if broker.process else []}
-        watched |= {"anchor": [anchor.proc.pid], "publishers": [p.proc.pid for p in pubs]}
-        cpu0 = cpu_seconds(watched)
-        t0 = time.monotonic()
-        for p in pubs:
-            assert p.proc.stdin is not None
-            p.proc.stdin.write(b"go\n")
-            p.proc.stdin.flush()
-        wait_until_counted(centre_out, anchor, pubs, offered, t0)
-        cpu = {k: v - cpu0[k] for k, v in cpu_seconds(watched).items()}
+        t0, cpu = drive(broker, centre_out, anchor, pubs, offered)
         centre_out.proc.send_signal(signal.SIGTERM)
         centre_out.proc.wait(30)
         return summarise(n, rounds, offered, t0, centre_out, anchor, pubs, cpu, audit(db, n, rounds))
@@ -206,6 +195,24 @@ def run_size(n: int, load: Load, folder: Path) -> dict[str, Any]:
                 proc.kill()
                 proc.wait(5)
         broker.stop()
+
+
+def drive(
+    broker: LocalBroker, centre_out: Lines, anchor: Anchor, pubs: list[Lines], target: int
+) -> tuple[float, dict[str, float]]:
+    """Start every publisher at one t0 and wait until `target` rows are counted: (t0, CPU seconds per process group)."""
+    for p in pubs:
+        p.wait_ready(120)
+    watched = {"centre": [centre_out.proc.pid], "broker": [broker.process.pid] if broker.process else []}
+    watched |= {"anchor": [anchor.proc.pid], "publishers": [p.proc.pid for p in pubs]}
+    cpu0 = cpu_seconds(watched)
+    t0 = time.monotonic()
+    for p in pubs:
+        assert p.proc.stdin is not None
+        p.proc.stdin.write(b"go\n")
+        p.proc.stdin.flush()
+    wait_until_counted(centre_out, anchor, pubs, target, t0)
+    return t0, {k: v - cpu0[k] for k, v in cpu_seconds(watched).items()}
 
 
 def wait_until_counted(centre_out: Lines, anchor: Anchor, pubs: list[Lines], offered: int, t0: float) -> None:

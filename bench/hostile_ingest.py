@@ -31,14 +31,13 @@ import sqlite3
 import statistics
 import subprocess
 import tempfile
-import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psutil
-from central_ingest import Anchor, Lines, Load, audit, cpu_seconds, plan, spawn, summarise, wait_until_counted
+from central_ingest import Anchor, Lines, Load, audit, drive, plan, spawn, summarise
 from hostile_load import DROPPED_KINDS, KINDS, RETAINED, command_id, hostile_count, retained_events
 from ingest_load import DEADLINE_S, SITE, Acks, agent_id, connect, packet
 
@@ -119,18 +118,7 @@ def run_round(n: int, load: Load, share: float, folder: Path) -> dict[str, Any]:
             for a, c in groups
         ]
         procs += [p.start().proc for p in pubs]
-        for p in pubs:
-            p.wait_ready(120)
-        watched = {"centre": [centre_out.proc.pid], "broker": [broker.process.pid] if broker.process else []}
-        watched |= {"anchor": [anchor.proc.pid], "publishers": [p.proc.pid for p in pubs]}
-        cpu0 = cpu_seconds(watched)
-        t0 = time.monotonic()
-        for p in pubs:
-            assert p.proc.stdin is not None
-            p.proc.stdin.write(b"go\n")
-            p.proc.stdin.flush()
-        wait_until_counted(centre_out, anchor, pubs, rows, t0)
-        cpu = {k: v - cpu0[k] for k, v in cpu_seconds(watched).items()}
+        t0, cpu = drive(broker, centre_out, anchor, pubs, rows)
         centre = alive_then_stop(centre_out)
         result = summarise(n, rounds, rows, t0, centre_out, anchor, pubs, cpu, audit(db, n, rounds))
         kinds = Counter[str]()
