@@ -208,13 +208,15 @@ async def test_a_viewer_watches_the_classroom_live_from_the_dashboard(stack: Sta
             await page.click('button[data-action="watch-stop"]')
             await expect(status).to_have_text("已停止观看")
             await until(lambda: room.viewers() == 0, "the agent to count no viewer")
-            watched = await until(lambda: audit(central, "media.watch"), "media.watch in the audit log")
+            # The reply reaches the audit row a moment after the agent acted: wait for it, not just for the row.
+            answered = lambda name: [r for r in audit(central, name) if r["status"] != "sent"]  # noqa: E731
+            watched = await until(lambda: answered("media.watch"), "media.watch answered in the audit log")
             assert watched[0]["by"] == "wang" and watched[0]["status"] == "succeeded"
             assert watched[0]["args"]["source"] == "teacher"
             # The audit keeps the SDP's size, not the SDP (a few KB of addresses per watch).
             assert re.fullmatch(r"<\d+ bytes>", watched[0]["args"]["offer"])
             assert re.fullmatch(r"<\d+ bytes>", watched[0]["result"]["answer"])
-            unwatched = await until(lambda: audit(central, "media.unwatch"), "media.unwatch in the audit log")
+            unwatched = await until(lambda: answered("media.unwatch"), "media.unwatch answered in the audit log")
             assert unwatched[0]["by"] == "wang" and unwatched[0]["status"] == "succeeded"
             await expect(page.locator("#commands")).to_contain_text("巡课观看")
             assert "v=0" not in await page.locator("#commands").inner_text()  # the SDP is not shown
