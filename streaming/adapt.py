@@ -78,24 +78,29 @@ class Adapter:
         self.full_fps = fps
         self.full_size = size
         self.prefer = prefer
-        self.steps = tuple(s for s in LADDERS[prefer] if self._allowed(*s))
+        self.steps = self._ladder(LADDERS[prefer])
         self.level = self._level(0, "")
         self._samples: deque[tuple[float, float, int]] = deque()  # (when, load, missed slots)
         self._calm_since: float | None = None
 
-    def _allowed(self, fps_factor: float, size_factor: float) -> bool:
-        first = fps_factor == 1.0 and size_factor == 1.0
-        fps_ok = self.full_fps * fps_factor >= min(self.rules.min_fps, self.full_fps)
-        size_ok = self.full_size[1] * size_factor >= min(self.rules.min_height, self.full_size[1])
-        return first or (fps_ok and size_ok and even(self.full_size[0] * size_factor) >= 16)
+    def _ladder(self, factors: tuple[tuple[float, float], ...]) -> tuple[tuple[float, tuple[int, int]], ...]:
+        """The (fps, size) levels, clamped to the floors, without repeats (a 5 fps screen only loses size)."""
+        width, height = self.full_size
+        floor_fps = min(self.rules.min_fps, self.full_fps)
+        steps: list[tuple[float, tuple[int, int]]] = []
+        for fps_factor, size_factor in factors:
+            size = self.full_size if size_factor == 1.0 else (even(width * size_factor), even(height * size_factor))
+            if size[1] < min(self.rules.min_height, height) or size[0] < 16:
+                continue
+            step = (max(floor_fps, self.full_fps * fps_factor), size)
+            if step not in steps:
+                steps.append(step)
+        return tuple(steps)
 
     def _level(self, step: int, reason: str) -> Level:
-        fps_factor, size_factor = self.steps[step]
-        size = (even(self.full_size[0] * size_factor), even(self.full_size[1] * size_factor))
-        if size_factor == 1.0:
-            size = self.full_size
-        kinds = [kind for kind, factor in (("fps", fps_factor), ("size", size_factor)) if factor < 1.0]
-        return Level(step, self.full_fps * fps_factor, size, "+".join(kinds), reason if kinds else "")
+        fps, size = self.steps[step]
+        kinds = [kind for kind, less in (("fps", fps < self.full_fps), ("size", size != self.full_size)) if less]
+        return Level(step, fps, size, "+".join(kinds), reason if kinds else "")
 
     @property
     def load(self) -> float:
@@ -139,9 +144,9 @@ class Adapter:
 
     def _cost_up(self) -> float:
         """How much more the level above costs per frame period than this one (pixels x frames)."""
-        fps_now, size_now = self.steps[self.level.step]
-        fps_up, size_up = self.steps[self.level.step - 1]
-        return (fps_up / fps_now) * (size_up / size_now) ** 2
+        fps_now, (width_now, height_now) = self.steps[self.level.step]
+        fps_up, (width_up, height_up) = self.steps[self.level.step - 1]
+        return (fps_up / fps_now) * (width_up * height_up) / (width_now * height_now)
 
     def _move(self, step: int, reason: str) -> Level:
         self.level = self._level(step, reason)

@@ -115,3 +115,9 @@ def test_a_small_low_rate_source_has_nothing_to_give_up() -> None:
     adapter = Adapter(5, (320, 180), "fps")
     assert len(adapter.steps) == 1
     assert feed(adapter, 0.0, 5.0, encode_share=2.0) == []
+
+
+def test_a_5_fps_courseware_screen_can_only_lose_size() -> None:
+    adapter = Adapter(5, (1920, 1080), "fps")
+    changes = feed(adapter, 0.0, 5.0, encode_share=2.0)
+    assert [(c.degraded, c.fps, c.size) for c in changes] == [("size", 5, (1440, 810)), ("size", 5, (960, 540))]
