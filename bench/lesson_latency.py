@@ -13,6 +13,9 @@ The sender runs in its own process (its CPU time is read with psutil), and so do
 over a picture minus the wall clock burned into it when it was drawn (both on this machine's clock).
 Targets: with 3 receivers latency median <= 100 ms, p95 <= 150 ms; sender CPU(3)/CPU(1) <= 1.3.
 
+With `--load`, only ours runs, without and then with two busy loops per core beside it (a PC also
+running courseware): the encoder should degrade (its level is printed) instead of freezing.
+
 Needs a loopback-only network namespace (WebRTC must not probe the LAN):
 
     unshare -n sh -c 'ip link set lo up && .venv/bin/python bench/lesson_latency.py [--seconds 20]'
@@ -26,6 +29,7 @@ import asyncio
 import multiprocessing
 import os
 import statistics
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -190,8 +194,11 @@ async def _receive(index: int, conn: Connection) -> None:
         await peer.close()
 
 
-async def run(mode: str, receivers: int, seconds: float, warmup: float) -> Result:
-    """A sender process and `receivers` receiver processes; the measured window starts after `warmup`."""
+async def run(mode: str, receivers: int, seconds: float, warmup: float, hogs: int = 0) -> Result:
+    """A sender process and `receivers` receiver processes; the measured window starts after `warmup`.
+
+    `hogs` busy loops run from the warmup to the end (the sender adapts during the warmup).
+    """
     spawn = multiprocessing.get_context("spawn")
     to_sender, sender_end = spawn.Pipe()
     sender = spawn.Process(target=sender_process, args=(mode, receivers, sender_end))
@@ -200,6 +207,7 @@ async def run(mode: str, receivers: int, seconds: float, warmup: float) -> Resul
     processes = [sender, *rx]
     for process in processes:
         process.start()
+    busy: list[subprocess.Popen[bytes]] = []
     try:
         offers = await asyncio.to_thread(to_sender.recv)
         for (link, _), offer in zip(links, offers, strict=True):
@@ -207,6 +215,7 @@ async def run(mode: str, receivers: int, seconds: float, warmup: float) -> Resul
         to_sender.send([await asyncio.to_thread(link.recv) for link, _ in links])
         for link, _ in links:
             assert await asyncio.to_thread(link.recv) == "receiving"
+        busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(hogs)]
         await asyncio.sleep(warmup)
         cpu = psutil.Process(sender.pid)
         cpu_before, t0 = cpu.cpu_times(), time.monotonic()
@@ -220,13 +229,23 @@ async def run(mode: str, receivers: int, seconds: float, warmup: float) -> Resul
         to_sender.send("stop")
         stats = await asyncio.to_thread(to_sender.recv)
     finally:
+        for hog in busy:
+            hog.kill()
+            hog.wait()
         for process in processes:
             process.join(timeout=20)
             if process.is_alive():
                 process.kill()
     used = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
     ages = [age for per, _ in measured for age in per]
-    return Result(mode, receivers, ages, [frames for _, frames in measured], 100 * used / elapsed, stats)
+    return Result(
+        f"{mode}+load" if hogs else mode,
+        receivers,
+        ages,
+        [frames for _, frames in measured],
+        100 * used / elapsed,
+        stats,
+    )
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -245,6 +264,7 @@ def report(results: list[Result], seconds: float) -> None:
             f"  p95 {percentile(r.latencies, 0.95):6.1f} ms  (n={len(r.latencies)})"
             f"  sender CPU {r.cpu_percent:5.1f} % of a core  fps at receivers {fps}"
             + (f"  encoder fps {r.sender['fps']}" if "fps" in r.sender else "")
+            + (f"  level {r.sender['level']}" if "level" in r.sender else "")
         )
     by = {(r.mode, r.receivers): r for r in results}
     for mode in MODES:
@@ -264,14 +284,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per run")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring")
     parser.add_argument("--receivers", type=int, nargs="+", default=[1, 3])
+    parser.add_argument("--load", action="store_true", help="ours without and with 2 busy loops per core")
     args = parser.parse_args()
     if set(psutil.net_if_addrs()) - {"lo"}:
         sys.exit("run inside a loopback-only namespace: unshare -n sh -c 'ip link set lo up && ...'")
     results = []
     load_before = os.getloadavg()[0]
     for receivers in args.receivers:
-        for mode in MODES:
-            result = asyncio.run(run(mode, receivers, args.seconds, args.warmup))
+        runs = [("ours", 0), ("ours", 2 * (os.cpu_count() or 2))] if args.load else [(m, 0) for m in MODES]
+        for mode, hogs in runs:
+            result = asyncio.run(run(mode, receivers, args.seconds, args.warmup, hogs))
             print(f"  done: {mode} x{receivers}: {len(result.latencies)} samples", flush=True)
             results.append(result)
     report(results, args.seconds)

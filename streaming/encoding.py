@@ -25,6 +25,7 @@ from av.audio.codeccontext import AudioCodecContext
 from av.codec.context import CodecContext
 from av.video.codeccontext import VideoCodecContext
 
+from streaming.adapt import Adapter, AdaptRules, Level, Prefer
 from streaming.errors import StreamingError
 from streaming.fanout import PacketQueue, QueueClosed, SharedEncoder
 from streaming.recorder import AudioSource
@@ -71,8 +72,14 @@ class VideoEncoder(SharedEncoder):
         fps: float = 30.0,
         bitrate: int = 2_000_000,
         gop_s: float = 2.0,
+        prefer: Prefer = "size",
+        adapt: AdaptRules | None = None,
     ) -> None:
-        """The caller starts and stops `source`; `size` is the (width, height) sent."""
+        """The caller starts and stops `source`; `size` is the (width, height) sent at full quality.
+
+        When encoding cannot keep up (a busy PC), the encoder steps down (`streaming.adapt`):
+        `prefer` is what goes first, "fps" for a screen or courseware, "size" for a camera.
+        """
         if size[0] % 2 or size[1] % 2 or size[0] < 16 or size[1] < 16:
             raise EncoderError(f"video encoder {source.name!r}: size {size} must be even and at least 16x16")
         if not 0 < fps <= 120 or bitrate < 10_000 or gop_s <= 0:
@@ -83,13 +90,20 @@ class VideoEncoder(SharedEncoder):
         self.fps = fps
         self.bitrate = bitrate
         self.gop_s = gop_s
+        self.prefer = prefer
+        self.adapt = adapt
+        self.level: Level = Adapter(fps, size, prefer, adapt).level  # what is sent now (read by stats)
 
-    def _open(self) -> VideoCodecContext:
+    def stats(self) -> dict[str, object]:
+        """The shared stats and the level sent now: {"degraded": "fps", "fps": 15, "size": ..., "reason": ...}."""
+        return {**super().stats(), "level": self.level.to_dict()}
+
+    def _open(self, size: tuple[int, int]) -> VideoCodecContext:
         gop = max(1, round(self.gop_s * self.fps))
         kbps = self.bitrate // 1000
         context = CodecContext.create("libx264", "w")
         assert isinstance(context, VideoCodecContext)
-        context.width, context.height = self.size
+        context.width, context.height = size
         context.pix_fmt = "yuv420p"
         context.time_base = VIDEO_TIME_BASE
         context.framerate = Fraction(self.fps).limit_denominator(1001)
@@ -108,9 +122,9 @@ class VideoEncoder(SharedEncoder):
         context.open()
         return context
 
-    def _convert(self, image: Image) -> Image:
+    def _convert(self, image: Image, size: tuple[int, int]) -> Image:
         """BGR at any size -> I420 at `size`, once per source picture."""
-        width, height = self.size
+        width, height = size
         if image.shape[1] != width or image.shape[0] != height:
             shrink = image.shape[1] > width
             image = np.asarray(
@@ -120,23 +134,17 @@ class VideoEncoder(SharedEncoder):
         return np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), np.uint8)
 
     def _run(self) -> None:
-        context = self._open()
-        width, height = self.size
-        black = self._convert(np.zeros((height, width, 3), np.uint8))
+        adapter = Adapter(self.fps, self.size, self.prefer, self.adapt)  # a restarted thread starts at full quality
+        self.level = adapter.level
+        context = self._open(self.level.size)
         converted: tuple[int, Image] | None = None  # (source frame index, I420) so a repeat costs nothing
-        period = 1.0 / self.fps
         start = time.monotonic()
         last_pts = -1
+        previous: float | None = None
         frame = self.source.latest()
         while not self._stop.is_set():
             taken = time.monotonic()
-            if frame is None:
-                yuv = black
-            elif converted is not None and converted[0] == frame.index:
-                yuv = converted[1]
-            else:
-                yuv = self._convert(frame.image)
-                converted = (frame.index, yuv)
+            yuv, converted = self._picture(frame, converted)
             picture = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
             last_pts = max(last_pts + 1, int((time.monotonic() - start) * VIDEO_TIME_BASE.denominator))
             picture.pts, picture.time_base = last_pts, VIDEO_TIME_BASE
@@ -147,7 +155,34 @@ class VideoEncoder(SharedEncoder):
             for packet in context.encode(picture):
                 packet.time_base = VIDEO_TIME_BASE
                 self._deliver(packet, bool(packet.is_keyframe))
-            frame = self._next_frame(frame, taken, period)
+            done = time.monotonic()
+            change = adapter.frame(done, done - taken, None if previous is None else taken - previous)
+            previous = taken
+            if change is not None:
+                context, converted = self._apply(change, context), None
+            frame = self._next_frame(frame, taken, 1.0 / self.level.fps)
+
+    def _picture(
+        self, frame: Frame | None, converted: tuple[int, Image] | None
+    ) -> tuple[Image, tuple[int, Image] | None]:
+        """The I420 picture to encode at the current size: black without a frame, the last one again on a repeat."""
+        size = self.level.size
+        if frame is None:
+            return self._convert(np.zeros((size[1], size[0], 3), np.uint8), size), converted
+        if converted is not None and converted[0] == frame.index:
+            return converted[1], converted
+        yuv = self._convert(frame.image, size)
+        return yuv, (frame.index, yuv)
+
+    def _apply(self, level: Level, context: VideoCodecContext) -> VideoCodecContext:
+        """Send at `level` from the next frame: fewer frames is only a longer wait; a new size a new codec."""
+        resized = level.size != self.level.size
+        log.info("video encoder %r: now %s (%s)", self.name, level.to_dict(), level.reason or "back to full quality")
+        self.level = level
+        if not resized:
+            return context
+        # A new codec at the new size starts with an IDR carrying the new SPS: receivers reconfigure there.
+        return self._open(level.size)
 
     def _next_frame(self, shown: Frame | None, taken: float, period: float) -> Frame | None:
         """Wait for the source's next picture and take it as soon as it comes (at most `fps`).

@@ -133,13 +133,19 @@ class LeadingLesson:
         return {"peers": peers, **extra}
 
     def _sending(self) -> dict[str, Any]:
-        """Each sent source's one encoder: frames encoded, and to how many links (peers, the SFU) it goes."""
+        """Each sent source's one encoder: frames encoded, to how many links (peers, the SFU) it goes, and its level.
+
+        The level is a video's fps and size now and whether (and why) it is degraded, e.g.
+        ``{"degraded": "fps", "fps": 15, "size": "1280x720", "reason": "cpu: ..."}``.
+        """
         media = self.room.media
         out = {}
         for name in (*self.lesson.sends, *((AUDIO,) if media.sends_audio() else ())):
             with contextlib.suppress(Failed):
                 stats = media.encoder(name).stats()
+                level = stats.get("level")
                 out[name] = {"frames_encoded": stats.get("frames_encoded"), "links": stats.get("subscribers")}
+                out[name] |= level if isinstance(level, dict) else {}
         return out
 
 

@@ -156,8 +156,12 @@ class LessonMedia:
         source = self.sources.get(name)
         if source is None:
             raise Failed(f"source {name!r} is not one of this room's sources ({', '.join(self.sources)})")
-        video = self.config.video_for(name, self.kinds.get(name, ""))
-        return VideoEncoder(source, size=video.size, fps=video.fps, bitrate=video.bitrate_kbps * 1000)
+        kind = self.kinds.get(name, "")
+        video = self.config.video_for(name, kind)
+        # On a busy PC the screen keeps its sharpness (loses frames first), a camera its motion (loses size first).
+        sharp = kind == "screen" or name == "courseware"
+        bitrate = video.bitrate_kbps * 1000
+        return VideoEncoder(source, size=video.size, fps=video.fps, bitrate=bitrate, prefer="fps" if sharp else "size")
 
     def _audio_encoder(self) -> Any:
         from streaming.encoding import AudioEncoder

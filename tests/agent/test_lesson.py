@@ -187,6 +187,9 @@ async def test_zhuandi_both_ways_with_the_burned_in_counters_read_back_in_order(
         assert (status["role"], status["main"], status["mode"]) == ("remote", "room-main", "zhuandi")
         assert status["id"] == started["lesson"]
         assert main.status()["lesson"]["peers"]["room-a"]["frames_sent"] > 0
+        sending = main.status()["lesson"]["sending"]
+        # each video says what it sends now and whether (why) it is degraded on a busy PC
+        assert {"degraded", "fps", "size", "reason"} <= set(sending["teacher"]) and "x" in sending["courseware"]["size"]
 
         stopped = await call(main, "lesson.stop")
         assert stopped["stopped"] is True
