@@ -208,9 +208,16 @@ class SimServer:
         loop = asyncio.get_running_loop()
         framer = self.sim.new_framer()
 
+        # One writer at a time: answers and the flood both wait for the line to drain, and a second
+        # add_writer on the same fd would replace the first one's callback, leaving it waiting forever.
+        writing = asyncio.Lock()
+
         async def send(data: bytes) -> None:
             """Write all of `data`, waiting while the line's buffer is full (a flood fills it)."""
-            view = memoryview(data)
+            async with writing:
+                await write_all(memoryview(data))
+
+        async def write_all(view: memoryview) -> None:
             while view:
                 try:
                     view = view[os.write(master, view) :]
