@@ -229,15 +229,16 @@ class Collector:
         async with contextlib.AsyncExitStack() as stack:
             async with asyncio.timeout(self._connect_timeout):
                 await stack.enter_async_context(client)
-                await client.subscribe(FLEET, qos=1)
-                await client.publish(CENTRAL_STATUS, self._status("online", session, since), qos=1, retain=True)
-            log.info("collecting from %s (session %d)", self._broker.url, session)
-            backoff.reset()
-            self.stats.connects += 1
-            self._link.attach(client)
-            self._acking = client
-            self.connected.set()
-            try:
+            try:  # from here on a clean stop says `offline`, even one that comes while saying `online`
+                async with asyncio.timeout(self._connect_timeout):
+                    await client.subscribe(FLEET, qos=1)
+                    await client.publish(CENTRAL_STATUS, self._status("online", session, since), qos=1, retain=True)
+                log.info("collecting from %s (session %d)", self._broker.url, session)
+                backoff.reset()
+                self.stats.connects += 1
+                self._link.attach(client)
+                self._acking = client
+                self.connected.set()
                 await self._consume(client)
             except asyncio.CancelledError:
                 self._writer.write_now()  # a clean stop commits (and acknowledges) what it has received
@@ -251,7 +252,7 @@ class Collector:
     async def _say_offline(self, client: Client, session: int) -> None:
         """A clean stop says so, as the Will would."""
         with contextlib.suppress(MqttError, TimeoutError):
-            async with asyncio.timeout(2.0):
+            async with asyncio.timeout(5.0):  # a loaded machine may take a while to hear the PUBACK
                 await client.publish(CENTRAL_STATUS, self._status("offline", session, now_iso()), qos=1, retain=True)
 
     async def _consume(self, client: Client) -> None:

@@ -219,7 +219,8 @@ async def test_sigterm_stops_central_cleanly_and_says_offline(broker: LocalBroke
 @pytest.fixture
 def secured(tmp_path: Path) -> Iterator[LocalBroker]:
     """A Mosquitto that knows only the centre (``central``) and a technician (``tech``), by password."""
-    from central.broker_config import Registry, UserAccount, write_broker_config
+    from central.broker_config import write_broker_config
+    from central.broker_registry import Registry, UserAccount
 
     users = (UserAccount("central", "pw-central-9", "central"), UserAccount("tech", "pw-tech-9", "technician"))
     files = write_broker_config(Registry((), users), tmp_path / "conf", None, 1883)
