@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from typing import Any
 
 import pytest
+from readers import READERS
 
 from contract import (
-    Command,
-    CommandReply,
-    DeviceState,
-    Event,
-    Info,
     PayloadError,
-    Status,
-    Telemetry,
     decode,
     encode,
     now_iso,
@@ -25,17 +17,6 @@ from contract import (
 from contract.limits import BY_KIND, COMMAND, LARGEST, MAX_DEPTH, PAYLOAD, RTC, for_kind
 from contract.rtc import RtcMessage
 
-# Every topic kind's reader: what the centre and the agent do with what they receive.
-READERS: dict[str, Callable[[Mapping[str, Any]], object]] = {
-    "status": Status.from_dict,
-    "info": Info.from_dict,
-    "state": DeviceState.from_dict,
-    "telemetry": Telemetry.from_dict,
-    "event": Event.from_dict,
-    "cmd": lambda data: Command.from_dict("agent.ping", data),
-    "reply": CommandReply.from_dict,
-    "rtc": RtcMessage.from_dict,
-}
 TELEMETRY = {"schema": 1, "ts": "2026-11-22T08:00:00Z", "cpu_percent": 1.5, "memory_percent": 2.0}
 TELEMETRY |= {"disk_free_bytes": 10, "disk_percent": 3.0}
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from readers import READERS
 
 from contract import (
     Command,
@@ -30,16 +30,6 @@ from contract import (
 from contract.limits import INT_MAX, INT_MIN, for_kind
 from contract.rtc import LESSON_MODES, RtcMessage
 
-READERS: dict[str, Callable[[Mapping[str, Any]], object]] = {
-    "status": Status.from_dict,
-    "info": Info.from_dict,
-    "state": DeviceState.from_dict,
-    "telemetry": Telemetry.from_dict,
-    "event": Event.from_dict,
-    "cmd": lambda data: Command.from_dict("agent.ping", data),
-    "reply": CommandReply.from_dict,
-    "rtc": RtcMessage.from_dict,
-}
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 text = st.text(max_size=20)
