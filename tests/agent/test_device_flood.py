@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psutil
 from rooms import Room, cli, running, until
+from test_service import write_config
 
 from central.mosquitto import LocalBroker, free_port
 from drivers.profile import find_profile
@@ -24,38 +25,12 @@ RSS_GROWTH_BOUND = 200 * MIB
 LOG_BOUND = 1 * MIB
 
 
-def write_config(tmp: Path, broker: LocalBroker, camera: str, http_port: int) -> Path:
-    path = tmp / "site.toml"
-    path.write_text(
-        f"""
-agent_id = "room-flood"
-site = "test-school"
-room = "测试教室 11"
-data_dir = "{tmp / "var"}"
-[broker]
-url = "{broker.url}"
-[http]
-port = {http_port}
-[[devices]]
-id = "panel"
-profile = "samsung-mdc"
-address = "sim"
-[[devices]]
-id = "camera"
-profile = "sony-visca"
-address = "{camera}"
-poll_s = 0.5
-"""
-    )
-    return path
-
-
 async def test_a_camera_flooding_its_tcp_port_leaves_the_agent_answering(tmp_path: Path, broker: LocalBroker) -> None:
     # The camera answers its first polls, then floods: the agent is up and the camera online first.
     faults = Faults(flood_bytes=FLOOD, flood_after=4, rng=random.Random(11))
     port = free_port()
     async with SimServer(Simulator(find_profile("sony-visca")), "tcp://127.0.0.1:0", faults) as camera:
-        room = Room(write_config(tmp_path, broker, camera.device_path, port), port, tmp_path / "agent.log")
+        room = Room(write_config(tmp_path, broker, camera.device_path, http_port=port), port, tmp_path / "agent.log")
         with running([room]):
             await until(room.status, "the agent's local API answering")
             assert room.proc is not None

@@ -30,7 +30,9 @@ SITE, AGENT = "test-school", "room-7"
 ROOT = f"classroom/v1/{SITE}/{AGENT}"
 
 
-def write_config(tmp: Path, broker: LocalBroker, camera: str = "sim", telemetry_s: float = 1.0) -> Path:
+def write_config(
+    tmp: Path, broker: LocalBroker, camera: str = "sim", telemetry_s: float = 1.0, http_port: int = 0
+) -> Path:
     path = tmp / "site.toml"
     path.write_text(
         f"""
@@ -43,7 +45,7 @@ url = "{broker.url}"
 [intervals]
 telemetry_s = {telemetry_s}
 [http]
-port = {free_port()}
+port = {http_port or free_port()}
 [[devices]]
 id = "panel"
 profile = "samsung-mdc"
