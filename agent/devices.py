@@ -11,11 +11,9 @@ from agent.alarms import Alarms
 from agent.commands.table import Failed, Rejected
 from agent.config.site import SIM, DeviceConfig
 from contract import DeviceState, now_iso
-from drivers.device import Device, Health, Result
+from drivers.device import Health, Result
+from drivers.driver import Driver, open_driver, simulated
 from drivers.errors import ArgumentError, DeviceError
-from drivers.sim.model import Simulator
-from drivers.sim.runner import SimServer
-from drivers.transport import make_transport
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +28,7 @@ class DeviceService:
         self.config = config
         self.on_state = on_state
         self.alarms = alarms
-        self.device: Device | None = None
-        self.simulator: Simulator | None = None
+        self.device: Driver | None = None
         self._last: DeviceState | None = None
 
     @property
@@ -46,15 +43,10 @@ class DeviceService:
     async def run(self) -> None:
         """Open (starting the simulator for ``sim``), then poll until cancelled."""
         async with contextlib.AsyncExitStack() as stack:
-            address = self.config.address
+            address, profile = self.config.address, self.config.profile
             if address == SIM:
-                self.simulator = Simulator(self.config.profile)
-                server = SimServer(self.simulator, "tcp://127.0.0.1:0", report=lambda line: log.debug("%s", line))
-                address = (await stack.enter_async_context(server)).device_path
-            profile = self.config.profile
-            self.device = Device(
-                profile, make_transport(address, profile), device_id=self.id, poll_interval=self.config.poll_s
-            )
+                address = await stack.enter_async_context(simulated(profile, lambda line: log.debug("%s", line)))
+            self.device = open_driver(profile, address, device_id=self.id, poll_interval=self.config.poll_s)
             stack.push_async_callback(self.device.close)
             await self.device.run(self._update)
 

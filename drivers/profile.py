@@ -19,6 +19,7 @@ from drivers.errors import ArgumentError, ProfileError
 from drivers.profile_checks import check_examples, parse_hex, parse_template, sim_initial, sim_reply
 from drivers.profile_model import (
     CONFIDENCE,
+    DRIVERS,
     ENCAPSULATIONS,
     KINDS,
     PARITIES,
@@ -88,7 +89,7 @@ def _build(check: Checks, data: dict[str, Any], source: str) -> Profile:
     head = check.table(
         data.get("profile", {}),
         "profile",
-        {"id", "name", "kind", "text", "fold_case", "error_replies"},
+        {"id", "name", "kind", "driver", "text", "fold_case", "error_replies"},
         frozenset({"id", "name", "kind"}),
     )
     pid = check.text(head, "id", "profile")
@@ -102,7 +103,8 @@ def _build(check: Checks, data: dict[str, Any], source: str) -> Profile:
         if name not in replies:
             check.add(f"profile.error_replies[{i}]", f"unknown reply {name!r}")
     transport = _transport(check, data.get("transport", {}))
-    commands = _commands(check, data.get("commands", {}), fields, replies, transport.timeout_ms)
+    driver = check.choice(head, "driver", "profile", DRIVERS) if "driver" in head else "engine"
+    commands = _commands(check, data.get("commands", {}), fields, replies, transport.timeout_ms, driver)
     if checksum is None:
         for path, template in _templates(commands, replies):
             if "checksum" in template.names:
@@ -118,6 +120,7 @@ def _build(check: Checks, data: dict[str, Any], source: str) -> Profile:
         name=check.text(head, "name", "profile"),
         kind=check.choice(head, "kind", "profile", KINDS),
         path=source,
+        driver=driver,
         fold_case=check.flag(head, "fold_case", "profile", False),
         text=check.flag(head, "text", "profile", False),
         provenance=_provenance(check, data.get("provenance", {})),
@@ -265,23 +268,30 @@ def _transport(check: Checks, data: object) -> TransportDefaults:
     )
 
 
+_FRAMED_COMMAND_KEYS = {"send", "replies", "timeout_ms", "retry", "doc", "examples"}
+_DRIVER_COMMAND_KEYS = {"params", "timeout_ms", "doc"}
+
+
 def _commands(
     check: Checks,
     data: object,
     fields: Mapping[str, FieldType],
     replies: Mapping[str, ReplySpec],
     timeout_ms: int,
+    driver: str,
 ) -> dict[str, CommandSpec]:
+    """Commands: a `send` template for the frame engine; for a driver of its own, the `params` it takes."""
     out: dict[str, CommandSpec] = {}
+    framed = driver == "engine"
     for name, spec in check.table(data, "commands").items():
         path = f"commands.{name}"
-        spec = check.table(
-            spec, path, {"send", "replies", "timeout_ms", "retry", "doc", "examples"}, frozenset({"send"})
-        )
-        send = parse_template(check, spec.get("send"), f"{path}.send")
-        if send is None:
+        keys = _FRAMED_COMMAND_KEYS if framed else _DRIVER_COMMAND_KEYS
+        spec = check.table(spec, path, keys, frozenset({"send"} if framed else set()))
+        send = parse_template(check, spec.get("send"), f"{path}.send") if framed else None
+        if framed and send is None:
             continue
-        _known_names(check, send.names, fields, f"{path}.send")
+        params = tuple(n for n in send.names if n != "checksum") if send else tuple(check.array(spec, "params", path))
+        _known_names(check, params, fields, f"{path}.{'send' if framed else 'params'}")
         reply_names = tuple(check.array(spec, "replies", path))
         for i, rname in enumerate(reply_names):
             if rname not in replies:
@@ -290,7 +300,7 @@ def _commands(
             name=name,
             send=send,
             replies=reply_names,
-            params=tuple(n for n in send.names if n != "checksum"),
+            params=params,
             timeout_ms=int(check.positive(spec, "timeout_ms", path, timeout_ms)),
             retry=check.flag(spec, "retry", path, True),
             doc=check.text(spec, "doc", path),
@@ -310,6 +320,6 @@ def _provenance(check: Checks, data: object) -> Provenance:
 
 
 def _templates(commands: Mapping[str, CommandSpec], replies: Mapping[str, ReplySpec]) -> list[tuple[str, Template]]:
-    out = [(f"commands.{name}.send", c.send) for name, c in commands.items()]
+    out = [(f"commands.{name}.send", c.send) for name, c in commands.items() if c.send is not None]
     out += [(f"replies.{name}.match", r.template) for name, r in replies.items() if r.template is not None]
     return out

@@ -10,6 +10,8 @@ from drivers.errors import ArgumentError
 from drivers.protocol.template import Checksum, Raw, Template
 
 KINDS = ("camera", "display")
+# Who speaks the protocol: the generic frame engine, or a driver of its own (see drivers.driver).
+DRIVERS = ("engine",)
 REPLY_KINDS = ("ack", "completion", "value", "error")
 CONFIDENCE = ("primary", "secondary", "unconfirmed")
 PARITIES = ("N", "E", "O")
@@ -99,7 +101,7 @@ class CommandSpec:
     """One command: the frame it sends and the replies it expects."""
 
     name: str
-    send: Template
+    send: Template | None  # None: the profile's own driver builds the request (not the frame engine)
     replies: tuple[str, ...]
     params: tuple[str, ...]
     timeout_ms: int
@@ -167,6 +169,7 @@ class Profile:
     name: str
     kind: str
     path: str
+    driver: str
     fold_case: bool
     text: bool
     provenance: Provenance
@@ -183,6 +186,11 @@ class Profile:
     sim_unknown: SimReply | None
     sim_when_off: SimReply | None
     sim_initial: Mapping[str, object]
+
+    @property
+    def framed(self) -> bool:
+        """True when the generic frame engine speaks this profile's protocol."""
+        return self.driver == "engine"
 
     def command(self, name: str) -> CommandSpec:
         """The command called `name`, or ArgumentError listing the known ones."""

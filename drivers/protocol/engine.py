@@ -58,6 +58,8 @@ class Codec:
         spec = self.profile.command(command)
         values = self.profile.resolve_args(spec, args)
         codes = self.profile.codes(values)
+        if spec.send is None:
+            raise ArgumentError(f"{command}: profile {self.profile.id} is spoken by the {self.profile.driver} driver")
         try:
             frame = spec.send.build(codes, self.profile.checksum)
         except EncodeError as exc:
@@ -120,6 +122,8 @@ class Codec:
     def match_request(self, frame: bytes) -> tuple[str, dict[str, object]] | None:
         """The command and arguments a controller sent (the simulator's side)."""
         for spec in self.profile.commands.values():
+            if spec.send is None:
+                continue
             raw = spec.send.match(frame, {}, self.profile.checksum, self.profile.fold_case)
             if raw is None:
                 continue

@@ -120,6 +120,7 @@ def test_unknown_key_is_named_with_its_path(tmp_path: Path, text: str, key_path:
         ('parity = "N"', 'parity = "X"', "transport.serial.parity: got 'X', expected one of N | E | O"),
         ('type = "sum8"', 'type = "crc16"', "framing.checksum.type: got 'crc16'"),
         ('type = "enum"', 'type = "bool"', "fields.power.type: got 'bool'"),
+        ('kind = "camera"', 'kind = "camera"\ndriver = "soap"', "profile.driver: got 'soap', expected one of engine"),
     ],
 )
 def test_bad_enum_value_is_named(tmp_path: Path, old: str, new: str, expected: str) -> None:
