@@ -30,6 +30,7 @@ class RemoteVideo(Source):
         super().__init__(name)
         self._raw: tuple[av.VideoFrame, float, int] | None = None
         self._created = time.monotonic()
+        self._longest_gap = 0.0
         self.connected = True
 
     def start(self) -> None:
@@ -42,6 +43,8 @@ class RemoteVideo(Source):
         """Keep `frame` as the newest (from the event loop; the BGR conversion waits for a reader)."""
         now = time.monotonic()
         with self._lock:
+            if self._raw is not None:
+                self._longest_gap = max(self._longest_gap, now - self._raw[1])
             self._count += 1
             self._raw = (frame, now, self._count)
             self._rate.tick(now)
@@ -75,6 +78,12 @@ class RemoteVideo(Source):
         with self._lock:
             last = self._raw[1] if self._raw is not None else self._created
         return time.monotonic() - last
+
+    @property
+    def longest_stop(self) -> float:
+        """The longest a received picture stood still between two pictures so far, in seconds (what viewers saw)."""
+        with self._lock:
+            return self._longest_gap
 
     def health(self) -> SourceHealth:
         """Connected, fps, age of the newest picture."""

@@ -93,6 +93,51 @@ class Room:
         return self.log.read_text(encoding="utf-8", errors="replace")[-3000:]
 
 
+def lesson_config(
+    tmp: Path,
+    broker_url: str,
+    site: str,
+    agent_id: str,
+    port: int,
+    lesson: str,
+    sources: str,
+    *,
+    camera: tuple[str, int, int] = ("640x360", 15, 600),
+    courseware: tuple[str, int, int] = ("640x360", 5, 400),
+) -> Path:
+    """One lesson room's site.toml: a simulated panel, `sources`, a tone, ICE on loopback; video (size, fps, kbit/s)."""
+    path = tmp / f"{agent_id}.toml"
+    video = "".join(
+        f'[lesson.video.{kind}]\nsize = "{size}"\nfps = {fps}\nbitrate_kbps = {kbps}\n'
+        for kind, (size, fps, kbps) in (("camera", camera), ("courseware", courseware))
+    )
+    path.write_text(
+        f"""
+agent_id = "{agent_id}"
+site = "{site}"
+room = "教室 {agent_id}"
+data_dir = "{tmp / agent_id}"
+[broker]
+url = "{broker_url}"
+[http]
+port = {port}
+[[devices]]
+id = "panel"
+profile = "samsung-mdc"
+address = "sim"
+[sources]
+{sources}
+[lesson]
+audio = "tone:440"
+ice_host_addresses = ["127.0.0.1"]
+offer_timeout_s = 5
+{lesson}
+{video}""",
+        encoding="utf-8",
+    )
+    return path
+
+
 def cli(room: Room, *words: str) -> dict[str, Any]:
     """``classroom-agent call --config ROOM WORDS...``: the reply it prints."""
     argv = [sys.executable, "-m", "agent.cli", "call", "--config", str(room.config), *words]

@@ -134,4 +134,6 @@ class JoinedLesson:
         """The leader's session with its stats."""
         stats = {"via": "p2p", **(self.session.stats if self.session is not None else {})}
         peers = {self.main: {**stats, "state": self.session_state or "waiting", "since": self.session_since}}
-        return {"main": self.main, "peers": peers}
+        media = self.room.media
+        sending = media.sending((*self.lesson.sends, *((AUDIO,) if media.sends_audio() else ())))
+        return {"main": self.main, "peers": peers, "sending": sending}

@@ -9,11 +9,10 @@ cancels them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
-from agent.commands.table import Failed, Rejected
+from agent.commands.table import Rejected
 from agent.lesson.decide import LessonNow
 from agent.lesson.media import AUDIO
 from agent.lesson.peer import LessonInfo, OutgoingPeer, Session, classroom
@@ -133,20 +132,9 @@ class LeadingLesson:
         return {"peers": peers, **extra}
 
     def _sending(self) -> dict[str, Any]:
-        """Each sent source's one encoder: frames encoded, to how many links (peers, the SFU) it goes, and its level.
-
-        The level is a video's fps and size now and whether (and why) it is degraded, e.g.
-        ``{"degraded": "fps", "fps": 15, "size": "1280x720", "reason": "cpu: ..."}``.
-        """
+        """Each sent source's one encoder: frames, links and its level now (see `LessonMedia.sending`)."""
         media = self.room.media
-        out = {}
-        for name in (*self.lesson.sends, *((AUDIO,) if media.sends_audio() else ())):
-            with contextlib.suppress(Failed):
-                stats = media.encoder(name).stats()
-                level = stats.get("level")
-                out[name] = {"frames_encoded": stats.get("frames_encoded"), "links": stats.get("subscribers")}
-                out[name] |= level if isinstance(level, dict) else {}
-        return out
+        return media.sending((*self.lesson.sends, *((AUDIO,) if media.sends_audio() else ())))
 
 
 def check_start(mode: str, remotes: tuple[str, ...], sends: tuple[str, ...], me: str) -> None:

@@ -150,6 +150,18 @@ class LessonMedia:
                 raise Failed(str(exc)) from exc
         return self._encoders[name]
 
+    def sending(self, names: Sequence[str]) -> dict[str, Any]:
+        """Each named source's one encoder: frames encoded, to how many links it goes, and its level.
+
+        The level is a video's fps and size now and whether (and why) it is degraded, e.g.
+        ``{"degraded": "fps", "fps": 15, "size": "1280x720", "reason": "cpu: ..."}``.
+        """
+        return {name: _encoding(self._encoders[name]) for name in names if name in self._encoders}
+
+    def relaying(self) -> dict[str, Any]:
+        """The encoders sending received pictures on to the page (WHEP), with their levels, by picture name."""
+        return {name: _encoding(encoder) for name, (_, encoder) in list(self._pictures.items())}
+
     def _video_encoder(self, name: str) -> Any:
         from streaming.encoding import VideoEncoder
 
@@ -207,3 +219,11 @@ class LessonMedia:
             encoder.close()
         release, self._release_audio = self._release_audio, lambda: None
         release()
+
+
+def _encoding(encoder: Any) -> dict[str, Any]:
+    """One encoder's frames, links and level (a sound encoder has no level)."""
+    stats = encoder.stats()
+    level = stats.get("level")
+    out = {"frames_encoded": stats.get("frames_encoded"), "links": stats.get("subscribers")}
+    return out | (level if isinstance(level, dict) else {})

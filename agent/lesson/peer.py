@@ -73,7 +73,7 @@ class Session:
             async with asyncio.timeout(WATCH_S * 2):
                 stats = (await self.peer.stats()).to_dict()
                 stats.pop("peer_id", None)
-                self.stats = stats
+                self.stats = stats | {"pictures": self._pictures()}
         if state != "connected":
             return "" if time.monotonic() - self.started < self.watch.rules.renegotiate_after_s * 2 else "no connection"
         self.connected = True
@@ -88,6 +88,17 @@ class Session:
         elif verdict.degraded is False:
             self.alarms.clear("link_degraded", self.agent, verdict.detail)
         return verdict.renegotiate
+
+    def _pictures(self) -> dict[str, dict[str, Any]]:
+        """Each incoming picture: frames so far, seconds since the newest, the longest it stood still."""
+        return {
+            name: {
+                "frames": picture.frames,
+                "still_s": round(picture.frozen_for(), 2),
+                "longest_still_s": round(picture.longest_stop, 2),
+            }
+            for name, picture in list(self.peer.incoming.items())
+        }
 
     def _frozen(self) -> dict[str, float]:
         since_start = time.monotonic() - self.started

@@ -383,5 +383,6 @@ class LessonService:
             "sources": list(lesson.sends),
             **extra,
             "muted": media.muted if media is not None else False,
+            "relaying": media.relaying() if media is not None else {},
             "peers": peers,
         }

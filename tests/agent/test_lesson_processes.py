@@ -13,51 +13,13 @@ from typing import Any
 
 import cv2
 import numpy as np
-from rooms import Room, cli, running, until
+from rooms import Room, cli, lesson_config, running, until
 
 from central.mosquitto import LocalBroker, free_port
 from contract.mqtt import BrokerAddress, make_client
 from streaming import stamp
 
 SITE = "lesson-school"
-
-
-def write_config(tmp: Path, broker: LocalBroker, agent_id: str, port: int, lesson: str, sources: str) -> Path:
-    """One room: a simulated panel, synthetic sources, 640x360 @ 15 pictures, ICE on loopback."""
-    path = tmp / f"{agent_id}.toml"
-    path.write_text(
-        f"""
-agent_id = "{agent_id}"
-site = "{SITE}"
-room = "教室 {agent_id}"
-data_dir = "{tmp / agent_id}"
-[broker]
-url = "{broker.url}"
-[http]
-port = {port}
-[[devices]]
-id = "panel"
-profile = "samsung-mdc"
-address = "sim"
-[sources]
-{sources}
-[lesson]
-audio = "tone:440"
-ice_host_addresses = ["127.0.0.1"]
-offer_timeout_s = 5
-{lesson}
-[lesson.video.camera]
-size = "640x360"
-fps = 15
-bitrate_kbps = 600
-[lesson.video.courseware]
-size = "640x360"
-fps = 5
-bitrate_kbps = 400
-""",
-        encoding="utf-8",
-    )
-    return path
 
 
 @contextmanager
@@ -71,7 +33,7 @@ def rooms(tmp: Path, broker: LocalBroker) -> Iterator[tuple[Room, Room, Room]]:
             lesson = 'send = ["teacher", "courseware"]'
         else:
             sources, lesson = 'students = "synthetic:students"', 'answer_with = ["students"]\ntrusted = ["room-main"]'
-        config = write_config(tmp, broker, agent_id, port, lesson, sources)
+        config = lesson_config(tmp, broker.url, SITE, agent_id, port, lesson, sources)
         made.append(Room(config, port, tmp / f"{agent_id}.log"))
     with running(made):
         yield made[0], made[1], made[2]
@@ -140,7 +102,7 @@ def test_a_main_classroom_stopped_with_sigterm_says_bye_and_the_remote_leaves_at
             ("room-a", 'students = "synthetic:students"', 'answer_with = ["students"]\ntrusted = ["room-main"]'),
         ):
             port = free_port()
-            config = write_config(tmp_path, broker, agent_id, port, lesson, sources)
+            config = lesson_config(tmp_path, broker.url, SITE, agent_id, port, lesson, sources)
             rooms_made.append(Room(config, port, tmp_path / f"{agent_id}.log"))
         leader, a = rooms_made
         events: list[dict[str, Any]] = []
