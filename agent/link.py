@@ -34,7 +34,7 @@ from contract import (
 )
 from contract.drops import Drops
 from contract.errors import BrokerError
-from contract.limits import COMMAND, RTC
+from contract.limits import COMMAND, PAYLOAD, RTC, Bounds
 from contract.mqtt import BrokerAddress, Client, Message, MqttError, Will, make_client
 from contract.rtc import RtcMessage
 from contract.wire import salvage
@@ -144,16 +144,16 @@ class AgentLink:
         The id travels with the persisted payload, so a copy delivered twice (by the outbox after a
         crash, or by the broker to a restarted centre) is stored once.
         """
-        self._queue(self.topics.event, (event if event.id else replace(event, id=uuid.uuid4().hex)).to_dict())
+        self._queue(self.topics.event, (event if event.id else replace(event, id=uuid.uuid4().hex)).to_dict(), PAYLOAD)
 
     def send_reply(self, reply: CommandReply) -> None:
         """Queue a command reply (persisted first)."""
-        self._queue(self.topics.reply, reply.to_dict())
+        self._queue(self.topics.reply, reply.to_dict(), COMMAND)
 
-    def _queue(self, topic: str, payload: dict[str, Any]) -> None:
+    def _queue(self, topic: str, payload: dict[str, Any], bounds: Bounds) -> None:
         try:
-            wire = encode(payload)
-        except PayloadError as exc:  # e.g. a NaN a driver measured: that message is lost, not the caller
+            wire = encode(payload, bounds)
+        except PayloadError as exc:  # a NaN a driver measured, a reply over the limit: that message, not the caller
             self.drops.drop(topic, f"not sent: {exc}")
             return
         self.store.outbox_add(topic, wire)
@@ -178,9 +178,9 @@ class AgentLink:
         if client is None:
             raise BrokerError(f"cannot send {message.type} to {peer}: not connected to {self.address.url}")
         try:
-            payload = encode(message.to_dict())
+            payload = encode(message.to_dict(), RTC)
             await client.publish(self.topics.rtc(peer), payload, qos=1, retain=False, timeout=PUBLISH_TIMEOUT)
-        except MqttError as exc:
+        except (MqttError, PayloadError) as exc:
             raise BrokerError(f"cannot send {message.type} to {peer}: {exc}") from exc
 
     async def _publish_now(self, topic: str, data: dict[str, Any], *, qos: int, retain: bool) -> None:
@@ -188,7 +188,7 @@ class AgentLink:
         if client is None:  # not connected: the connect re-publishes the retained truth
             return
         try:
-            payload = encode(data)
+            payload = encode(data, PAYLOAD)
         except PayloadError as exc:
             self.drops.drop(topic, f"not sent: {exc}")
             return
@@ -251,15 +251,22 @@ class AgentLink:
         if self.on_rtc is not None:
             await client.subscribe(self.topics.rtc_inbox, qos=1, timeout=PUBLISH_TIMEOUT)
         await client.publish(self.topics.status, self._status("online"), qos=1, retain=True, timeout=PUBLISH_TIMEOUT)
-        await client.publish(
-            self.topics.info, encode(self.info().to_dict()), qos=1, retain=True, timeout=PUBLISH_TIMEOUT
-        )
+        try:
+            info = encode(self.info().to_dict(), PAYLOAD)
+        except PayloadError as exc:  # the centre would refuse it: say why here, keep the rest of the link
+            self.drops.drop(self.topics.info, f"not sent: {exc}")
+        else:
+            await client.publish(self.topics.info, info, qos=1, retain=True, timeout=PUBLISH_TIMEOUT)
         for seed in self.states():
             self._states.setdefault(seed.device, seed)
         for device in list(self._states):
             # Read the newest state right as it is sent, so a change racing this loop is not
             # overwritten by an older one (publishes go out in call order).
-            payload = encode(self._states[device].to_dict())
+            try:
+                payload = encode(self._states[device].to_dict(), PAYLOAD)
+            except PayloadError as exc:
+                self.drops.drop(self.topics.state(device), f"not sent: {exc}")
+                continue
             await client.publish(self.topics.state(device), payload, qos=1, retain=True, timeout=PUBLISH_TIMEOUT)
 
     async def _goodbye(self, client: Client) -> None:
@@ -366,7 +373,7 @@ class AgentLink:
             previous = self.store.seen_reply(command.id)
             if previous is not None:
                 log.info("command %s (%s) already ran: answering again", command.id, command.name)
-                self._queue(self.topics.reply, previous)
+                self._queue(self.topics.reply, previous, COMMAND)
                 return
             if command.expired():
                 error = f"expired at {command.expires}"
@@ -380,9 +387,9 @@ class AgentLink:
 
 
 def _sendable(reply: CommandReply) -> CommandReply:
-    """`reply`, or a failure saying why it cannot go on the wire (a NaN in its result: JSON has none)."""
+    """`reply`, or a failure saying why it cannot go on the wire (a NaN in its result, a result over the limit)."""
     try:
-        encode(reply.to_dict())
+        encode(reply.to_dict(), COMMAND)
     except PayloadError as exc:
         return CommandReply(reply.id, CommandStatus.FAILED, error=f"result {exc}", name=reply.name)
     return reply

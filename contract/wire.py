@@ -70,13 +70,20 @@ def salvage(payload: object, bounds: Bounds = PAYLOAD) -> dict[str, str]:
     return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str) and v}
 
 
-def encode(data: Mapping[str, Any]) -> bytes:
-    """The wire form of a payload dict (schema added); PayloadError for a value JSON cannot carry (NaN, inf)."""
+def encode(data: Mapping[str, Any], bounds: Bounds | None = None) -> bytes:
+    """The wire form of a payload dict (schema added); PayloadError for a value JSON cannot carry (NaN, inf).
+
+    With `bounds`, also PayloadError for what a reader would refuse (too big, too deep, a string or an
+    integer out of bounds): a sender learns it at once instead of the message vanishing at the reader.
+    """
     try:
         text = json.dumps({"schema": SCHEMA, **data}, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except (ValueError, TypeError, RecursionError) as exc:
         raise PayloadError(f"cannot encode: {exc}") from None
-    return text.encode()
+    raw = text.encode()
+    if bounds is not None:
+        loads(raw, bounds)  # the reader's own checks, so both sides agree on what passes
+    return raw
 
 
 # -- the checks behind `loads` -----------------------------------------------------------------
