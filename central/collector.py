@@ -284,7 +284,9 @@ class Collector:
         if message.retain and never_retained(topic):
             # Else every restart of the centre would replay it: a cleared alarm re-opened, a reply re-applied.
             self.stats.retained += 1
-            self.ignored.drop(topic, "retained, but events and replies are never retained: ignored")
+            reason = "retained, but events and replies are never retained: ignored"
+            self.ignored.drop(topic, reason)
+            await self._count_against(topic, reason)
             return
         try:
             if not isinstance(payload, bytes | bytearray | str):
@@ -314,6 +316,10 @@ class Collector:
         """Drop a message that broke the contract: log it (rate-limited) and count it against its agent."""
         self.stats.malformed += 1
         self.drops.drop(topic, reason)
+        await self._count_against(topic, reason)
+
+    async def _count_against(self, topic: str, reason: str) -> None:
+        """Count a dropped message against the agent whose topic it came on (shown per agent on the dashboard)."""
         try:
             where = Topic.parse(topic)
         except PayloadError:

@@ -328,4 +328,5 @@ class RowWriter:
             if found is None and self._w.execute(known, [r.id, row.agent_id]).fetchone() is None:
                 why = f"a reply to {r.id[:80]!r}: no command sent to it has that id"
                 self._forged.drop(f"{row.agent_id}/reply", why)
+                return self.dropped(row, f"reply: {why}")  # counted against the agent that said it
         return ("command", str(found[0])) if found else None

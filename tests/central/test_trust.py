@@ -48,7 +48,9 @@ async def test_a_reply_from_another_agent_does_not_rewrite_the_audit_row(broker:
         await forger.publish(Topics(SITE, "a9").telemetry, telemetry(), qos=1)  # written after the forged reply
         await until(lambda: telemetry_count(central, "a9"), "a9's telemetry, after its forged reply")
         [row] = central.db.commands()
+        counted = {a: central.db.agent(a)["dropped"] for a in ("a8", "a9")}
     assert (row["agent_id"], row["status"], row["error"], row["result"]) == ("a8", "succeeded", "", {"ok": True})
+    assert counted == {"a8": 0, "a9": 1}  # the forgery is counted against the agent that sent it
 
 
 async def test_retained_events_and_replies_are_ignored_after_a_centre_restart(
@@ -76,7 +78,9 @@ async def test_retained_events_and_replies_are_ignored_after_a_centre_restart(
                 open_alarms, all_alarms = central.db.alarms(), central.db.alarms(open_only=False)
                 [command] = central.db.commands()
                 retained = central.collector.stats.retained
+                await until(lambda: central.db.agent("a6")["dropped"], "a6's retained reply counted")
+                counted = {a: central.db.agent(a)["dropped"] for a in ("a6", "a7")}
     assert open_alarms == [] and len(all_alarms) == 1
     assert (command["status"], command["error"]) == ("succeeded", "")
-    assert retained == 2
+    assert retained == 2 and counted == {"a6": 1, "a7": 1}  # each counted against the agent whose topic it was
     assert sum("events and replies are never retained" in r.getMessage() for r in caplog.records) == 2
