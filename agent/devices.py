@@ -18,6 +18,9 @@ from drivers.errors import ArgumentError, DeviceError
 log = logging.getLogger(__name__)
 
 StateSink = Callable[[DeviceState], Awaitable[None]]
+# Failed rounds in a row before `device_offline` is raised: a device flooding its line loses one
+# poll now and then, and an alarm raised and cleared on every other poll is noise, not news.
+OFFLINE_AFTER = 2
 
 
 class DeviceService:
@@ -30,6 +33,7 @@ class DeviceService:
         self.alarms = alarms
         self.device: Driver | None = None
         self._last: DeviceState | None = None
+        self._failed = 0  # failed rounds in a row
 
     @property
     def id(self) -> str:
@@ -48,7 +52,7 @@ class DeviceService:
                 address = await stack.enter_async_context(simulated(profile, lambda line: log.debug("%s", line)))
             self.device = open_driver(profile, address, device_id=self.id, poll_interval=self.config.poll_s)
             stack.push_async_callback(self.device.close)
-            await self.device.run(self._update)
+            await self.device.run(self.report)
 
     async def call(self, command: str, args: Mapping[str, Any]) -> dict[str, Any]:
         """Run one driver command; Rejected for bad arguments, Failed when the device fails."""
@@ -59,21 +63,23 @@ class DeviceService:
         except ArgumentError as exc:
             raise Rejected(f"{self.id}: {exc}") from exc
         except DeviceError as exc:
-            await self._update(self.device.health)
+            await self.report(self.device.health)
             raise Failed(f"{self.id}: {exc}") from exc
         with contextlib.suppress(DeviceError):
             await self.device.poll()  # report the new state now, not at the next poll
-        await self._update(self.device.health)
+        await self.report(self.device.health)
         return {"device": self.id, "reply": result.kind, **result.fields}
 
-    async def _update(self, health: Health) -> None:
+    async def report(self, health: Health) -> None:
+        """After each poll or call: publish a changed state; `device_offline` after OFFLINE_AFTER failures in a row."""
         error = "" if health.online else health.last_error
         state = DeviceState(self.id, health.online, now_iso(), dict(health.state), error)
         last = self._last
         self._last = state
+        self._failed = 0 if health.online else self._failed + 1
         if health.online:
             self.alarms.clear("device_offline", self.id)
-        else:
+        elif self._failed >= OFFLINE_AFTER:
             self.alarms.raise_("device_offline", "warning", f"{self.id} does not answer: {error}", self.id)
         if last is None or (last.online, dict(last.state), last.error) != (state.online, dict(state.state), error):
             await self.on_state(state)
