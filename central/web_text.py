@@ -178,6 +178,7 @@ ZH: dict[str, str] = {
     "alarm_disk_low": "磁盘空间不足",
     "alarm_service_restarted": "服务已重启",
     "alarm_outbox_dropped": "离线缓存已丢弃消息",
+    "alarm_encoder_degraded": "电脑繁忙，直播画面已降级",
     "watch": "巡课",
     "watch_note": "实时观看教室画面：中心只转发连接请求，画面由教室终端直接发给本浏览器。",
     "watch_none": "这间教室没有上报视频源",

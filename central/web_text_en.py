@@ -169,6 +169,7 @@ EN: dict[str, str] = {
     "alarm_disk_low": "disk space low",
     "alarm_service_restarted": "service restarted",
     "alarm_outbox_dropped": "offline buffer dropped messages",
+    "alarm_encoder_degraded": "PC busy: live picture degraded",
     "watch": "Live view",
     "watch_note": "Watch the classroom live: the centre relays the request, the picture comes from the classroom.",
     "watch_none": "This classroom reports no video source",
