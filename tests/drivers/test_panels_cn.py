@@ -8,11 +8,14 @@ simulator over a real pty.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from drivers.device import Device
-from drivers.errors import ArgumentError
-from drivers.profile import find_profile
+from drivers.errors import ArgumentError, ProfileError
+from drivers.profile import find_profile, load_profile_text
 from drivers.protocol.engine import Codec, ControllerProtocol, Reply, Unrecognised
 from drivers.sim.model import Simulator
 from drivers.sim.runner import SimServer
@@ -138,3 +141,17 @@ async def test_hisense_panel_on_a_pty() -> None:
         assert (await panel.call("power_on")).fields == {"power": "on"}
         assert (await panel.call("set_volume", {"level": 55})).fields == {"volume": 55}
         assert panel.health.state == {"power": "on", "volume": 55}
+
+
+@pytest.mark.parametrize(
+    ("unsourced", "problem"),
+    [
+        ('["get_power", "power_on"]', "provenance.unsourced[1]: 'power_on' is a command of this profile"),
+        ("[3]", "provenance.unsourced[0]: got 3, expected a command name"),
+    ],
+)
+def test_unsourced_may_name_only_commands_the_profile_leaves_out(unsourced: str, problem: str) -> None:
+    text = Path(HITEVISION.path).read_text(encoding="utf-8")
+    text = text.replace('unsourced = ["get_power", "get_volume", "mute_on", "mute_off"]', f"unsourced = {unsourced}")
+    with pytest.raises(ProfileError, match=re.escape(problem)):
+        load_profile_text(text, "hitevision-ifp.toml")
