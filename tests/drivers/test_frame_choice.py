@@ -165,3 +165,10 @@ def test_bad_frame_lists_are_named(tmp_path: Path, send: str, problem: str) -> N
     with pytest.raises(ProfileError) as err:
         profile(tmp_path, f"[commands.go]\nsend = {send}\n")
     assert problem in str(err.value)
+
+
+def test_arguments_no_single_frame_takes_are_refused_by_name(tmp_path: Path) -> None:
+    two = profile(tmp_path, '[commands.go]\nsend = ["01 {speed} FF", "02 {level} FF"]\n')
+    assert Codec(two).encode("go", {"level": 3}) == bytes.fromhex("02 03 FF")
+    with pytest.raises(ArgumentError, match="go: no frame takes level, speed together"):
+        Codec(two).encode("go", {"speed": 1, "level": 3})
