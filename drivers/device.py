@@ -176,8 +176,8 @@ class Device:
                 log.info("%s: no answer to %s, sending again (%d/%d)", self.id, spec.name, attempt, attempts - 1)
                 await self.transport.resend(request.frame)
             self._last_send = self.clock()
-            if not spec.replies:
-                return Result(spec.name, ())
+            if not request.expects_reply:
+                return Result(spec.name, ())  # a broadcast, or a command the device never answers
             replies, junk = await self._collect(request, spec.timeout_ms / 1000)
             self._last_send = self.clock()  # the gap counts from the end of the exchange
             garbage = (garbage + junk)[-LAST_BYTES:]

@@ -32,6 +32,7 @@ from drivers.profile_model import (
     ReplySpec,
     SerialDefaults,
     TransportDefaults,
+    frame_params,
 )
 from drivers.protocol.template import Checksum, Template
 
@@ -109,6 +110,12 @@ def _build(check: Checks, data: dict[str, Any], source: str) -> Profile:
         for path, template in _templates(commands, replies):
             if "checksum" in template.names:
                 check.add(path, "uses {checksum} but [framing] has no checksum rule")
+    provenance = _provenance(check, data.get("provenance", {}))
+    for i, name in enumerate(provenance.unsourced):
+        if not isinstance(name, str):
+            check.add(f"provenance.unsourced[{i}]", f"got {name!r}, expected a command name")
+        elif name in commands:
+            check.add(f"provenance.unsourced[{i}]", f"{name!r} is a command of this profile; list only those left out")
     poll = check.table(data.get("poll", {}), "poll", {"interval_s", "commands"})
     poll_commands = tuple(check.array(poll, "commands", "poll"))
     for i, name in enumerate(poll_commands):
@@ -123,7 +130,7 @@ def _build(check: Checks, data: dict[str, Any], source: str) -> Profile:
         driver=driver,
         fold_case=check.flag(head, "fold_case", "profile", False),
         text=check.flag(head, "text", "profile", False),
-        provenance=_provenance(check, data.get("provenance", {})),
+        provenance=provenance,
         transport=transport,
         request_frame=request,
         reply_frame=reply,
@@ -147,7 +154,9 @@ def _fields(check: Checks, data: object) -> dict[str, FieldType]:
     out: dict[str, FieldType] = {}
     for name, spec in check.table(data, "fields").items():
         path = f"fields.{name}"
-        spec = check.table(spec, path, {"type", "min", "max", "values", "default", "doc"}, frozenset({"type"}))
+        spec = check.table(
+            spec, path, {"type", "min", "max", "values", "default", "doc", "broadcast"}, frozenset({"type"})
+        )
         kind = check.choice(spec, "type", path, ("int", "enum"))
         values = check.mapping(spec, "values", path)
         for key, code in values.items():
@@ -163,7 +172,10 @@ def _fields(check: Checks, data: object) -> dict[str, FieldType]:
             values=values,
             default=spec.get("default"),
             doc=check.text(spec, "doc", path),
+            broadcast=check.integer(spec, "broadcast", path, 0) if "broadcast" in spec else None,
         )
+        if ftype.broadcast is not None and (kind != "int" or ftype.min <= ftype.broadcast <= ftype.max):
+            check.add(f"{path}.broadcast", "expected an int field's code outside min..max (it addresses every device)")
         if ftype.kind == "int" and ftype.min > ftype.max:
             check.add(f"{path}.min", f"{ftype.min} is above max {ftype.max}")
         if ftype.default is not None:
@@ -268,7 +280,7 @@ def _transport(check: Checks, data: object) -> TransportDefaults:
     )
 
 
-_FRAMED_COMMAND_KEYS = {"send", "replies", "timeout_ms", "retry", "doc", "examples"}
+_FRAMED_COMMAND_KEYS = {"send", "replies", "timeout_ms", "retry", "doc", "examples", "broadcast"}
 _DRIVER_COMMAND_KEYS = {"params", "timeout_ms", "doc"}
 
 
@@ -287,39 +299,72 @@ def _commands(
         path = f"commands.{name}"
         keys = _FRAMED_COMMAND_KEYS if framed else _DRIVER_COMMAND_KEYS
         spec = check.table(spec, path, keys, frozenset({"send"} if framed else set()))
-        send = parse_template(check, spec.get("send"), f"{path}.send") if framed else None
-        if framed and send is None:
+        frames = _sends(check, spec.get("send"), f"{path}.send", fields) if framed else ()
+        if framed and not frames:
             continue
-        params = tuple(n for n in send.names if n != "checksum") if send else tuple(check.array(spec, "params", path))
+        if frames:
+            params = tuple(dict.fromkeys(n for t in frames for n in frame_params(t)))
+        else:
+            params = tuple(check.array(spec, "params", path))
         _known_names(check, params, fields, f"{path}.{'send' if framed else 'params'}")
         reply_names = tuple(check.array(spec, "replies", path))
         for i, rname in enumerate(reply_names):
             if rname not in replies:
                 check.add(f"{path}.replies[{i}]", f"unknown reply {rname!r}")
+        broadcast = check.flag(spec, "broadcast", path, False)
+        if broadcast and not any(fields[n].broadcast is not None for n in params if n in fields):
+            check.add(f"{path}.broadcast", "none of its fields has a broadcast value")
         out[name] = CommandSpec(
             name=name,
-            send=send,
+            send=frames[0] if frames else None,
             replies=reply_names,
             params=params,
             timeout_ms=int(check.positive(spec, "timeout_ms", path, timeout_ms)),
             retry=check.flag(spec, "retry", path, True),
             doc=check.text(spec, "doc", path),
+            alternatives=frames[1:],
+            broadcast=broadcast,
         )
     return out
 
 
+def _sends(check: Checks, data: object, path: str, fields: Mapping[str, FieldType]) -> tuple[Template, ...]:
+    """``send``: one template, or a list tried in order (an optional argument picks the frame)."""
+    if not isinstance(data, list):
+        template = parse_template(check, data, path)
+        return () if template is None else (template,)
+    if not data:
+        check.add(path, "an empty list; expected at least one template")
+    frames: list[Template] = []
+    for i, text in enumerate(data):
+        template = parse_template(check, text, f"{path}[{i}]")
+        if template is None:
+            return ()
+        mine = set(frame_params(template))
+        for j, earlier in enumerate(frames):
+            theirs = set(frame_params(earlier))
+            # Given exactly this frame's arguments, an earlier frame that takes them all (and has
+            # defaults for the rest) is always picked first.
+            if mine <= theirs and all(n in fields and fields[n].default is not None for n in theirs - mine):
+                check.add(f"{path}[{i}]", f"never sent: {path}[{j}] takes the same arguments and comes first")
+        frames.append(template)
+    return tuple(frames)
+
+
 def _provenance(check: Checks, data: object) -> Provenance:
     path = "provenance"
-    spec = check.table(data, path, {"document", "url", "confidence", "notes"}, frozenset({"document", "confidence"}))
+    keys = {"document", "url", "confidence", "notes", "unsourced"}
+    spec = check.table(data, path, keys, frozenset({"document", "confidence"}))
     return Provenance(
         document=check.text(spec, "document", path),
         confidence=check.choice(spec, "confidence", path, CONFIDENCE),
         url=check.text(spec, "url", path),
         notes=check.text(spec, "notes", path),
+        unsourced=tuple(check.array(spec, "unsourced", "provenance")),
     )
 
 
 def _templates(commands: Mapping[str, CommandSpec], replies: Mapping[str, ReplySpec]) -> list[tuple[str, Template]]:
-    out = [(f"commands.{name}.send", c.send) for name, c in commands.items() if c.send is not None]
+    out = [(f"commands.{name}.send", t) for name, c in commands.items() for t in c.templates]
     out += [(f"replies.{name}.match", r.template) for name, r in replies.items() if r.template is not None]
     return out

@@ -8,7 +8,7 @@ import json
 from contract.args import parse_assignments
 from drivers.errors import ArgumentError
 from drivers.profile import find_profile, profile_ids
-from drivers.profile_model import FieldType, Profile
+from drivers.profile_model import CommandSpec, FieldType, Profile
 from drivers.protocol.engine import Codec, Framer, Request
 
 
@@ -56,9 +56,25 @@ def _ports(p: Profile) -> str:
     return ", ".join(parts)
 
 
-def _type(f: FieldType) -> str:
+def _type(f: FieldType, broadcast: bool = False) -> str:
     text = "|".join(f.values) if f.kind == "enum" else f"{f.min}..{f.max}"
+    if broadcast and f.broadcast is not None:
+        text += f"|0x{f.broadcast:02X}=all"
     return text + (f" (default {f.default})" if f.default is not None else "")
+
+
+def _command_line(p: Profile, c: CommandSpec) -> str:
+    """``zoom_tele [speed=0..7]  -> ack, completion  # doc``: optional arguments in brackets."""
+    params = []
+    for n in c.params:
+        text = f"{n}={_type(p.fields[n], c.broadcast)}"
+        params.append(f"[{text}]" if n in c.optional else text)
+    replies = ", ".join(p.replies[r].kind for r in c.replies) or "no reply"
+    notes = [c.doc] if c.doc else []
+    if c.broadcast:
+        notes.append("may be broadcast: then no reply")
+    line = f"    {c.name} {' '.join(params)}".rstrip() + f"  -> {replies}"
+    return line + (f"  # {'; '.join(notes)}" if notes else "")
 
 
 def describe(p: Profile) -> str:
@@ -76,10 +92,9 @@ def describe(p: Profile) -> str:
         f"  polls every {p.poll_interval_s:g} s: {', '.join(p.poll_commands) or '-'}",
         "  commands:",
     ]
-    for c in p.commands.values():
-        params = " ".join(f"{n}={_type(p.fields[n])}" for n in c.params)
-        replies = ", ".join(p.replies[r].kind for r in c.replies) or "no reply"
-        lines.append(f"    {c.name} {params}".rstrip() + f"  -> {replies}" + (f"  # {c.doc}" if c.doc else ""))
+    lines += [_command_line(p, c) for c in p.commands.values()]
+    if p.provenance.unsourced:
+        lines.append(f"  not sourced (no code published, so no command): {', '.join(p.provenance.unsourced)}")
     return "\n".join(lines)
 
 

@@ -57,8 +57,10 @@ class RoomCommands:
 
     async def _call(self, args: Mapping[str, Any], command: str, **driver_args: object) -> dict[str, Any]:
         device = self.devices[args["device"]]
-        if command not in device.config.profile.commands:
-            raise Rejected(f"{device.id} ({device.config.profile.id}) cannot {command}")
+        profile = device.config.profile
+        if command not in profile.commands:
+            why = " (its source publishes no code for it)" if command in profile.provenance.unsourced else ""
+            raise Rejected(f"{device.id} ({profile.id}) cannot {command}{why}")
         return await device.call(command, driver_args)
 
     async def _panel_power(self, args: Mapping[str, Any]) -> dict[str, Any]:

@@ -109,9 +109,13 @@ class Simulator:
         name, args = found
         self.handled.append(name)
         self._settle()
+        # Sent to every device on the chain: each acts (or refuses), none answers.
+        broadcast = bool(self.profile.broadcast_fields(args))
         if self.state.power != "on" and name not in ("power_on", "get_power") and self.profile.sim_when_off:
-            return self._special(self.profile.sim_when_off, args, frame)
+            return [] if broadcast else self._special(self.profile.sim_when_off, args, frame)
         self._apply(name, args)
+        if broadcast:
+            return []
         command = self.profile.commands[name]
         values = {**self._defaults(), **self.state.values(), **args}
         return [
