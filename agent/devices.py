@@ -79,7 +79,7 @@ class DeviceService:
         self._failed = 0 if health.online else self._failed + 1
         if health.online:
             self.alarms.clear("device_offline", self.id)
-        elif self._failed >= OFFLINE_AFTER:
+        elif self._failed >= OFFLINE_AFTER and error:  # no error: never asked (a panel with no status query)
             self.alarms.raise_("device_offline", "warning", f"{self.id} does not answer: {error}", self.id)
         if last is None or (last.online, dict(last.state), last.error) != (state.online, dict(state.state), error):
             await self.on_state(state)
