@@ -147,6 +147,21 @@ class Simulator:
     def _defaults(self) -> dict[str, object]:
         return {name: _default(ftype) for name, ftype in self.profile.fields.items()}
 
+    def position(self, now: float | None = None) -> tuple[float, float, float]:
+        """(pan, tilt, zoom) at `now` (default: the clock), held motion included; changes no state.
+
+        Safe to call from another thread than the one feeding requests (a virtual camera's
+        renderer): it only reads.
+        """
+        s = self.state
+        pan, tilt, zoom, (vp, vt), vz, since = s.pan, s.tilt, s.zoom, s.pan_velocity, s.zoom_velocity, s.since
+        dt = max(0.0, (self.clock() if now is None else now) - since)
+        return (
+            self._clamp("pan", pan + vp * dt),
+            self._clamp("tilt", tilt + vt * dt),
+            self._clamp("zoom", zoom + vz * dt, "position"),
+        )
+
     def _settle(self) -> None:
         """Advance held motion to now, clamped to the profile's ranges."""
         now = self.clock()

@@ -1,0 +1,216 @@
+"""The PTZ controller: a sighting in, the camera commands that keep the target framed out (sans-IO).
+
+It speaks the shared camera vocabulary every profile implements (``move``, ``stop``,
+``zoom_tele``, ``zoom_wide``, ``zoom_stop``, ``preset_recall``), so any PTZ camera follows:
+
+- a dead zone: nothing moves while the target's centre stays within `dead_zone` of the middle;
+  once moving, the camera keeps going until it is within `settle` (hysteresis: no dithering);
+- speed proportional to the error (`gain`), within the profile's speed range, changed only when
+  the new speed differs clearly and not more often than every `min_interval_s` (few commands);
+- zoom to keep the target's height near `height` of the picture, only once the target has been
+  seen within the dead zone for `zoom_after_s` (zooming in on someone off-centre loses them),
+  and out again when the target nears an edge;
+- the target unconfirmed for `stop_after_s`: stop; lost for `home_after_s`: back to the home
+  preset, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from streaming.tracking.target import SEARCHING, Sighting
+
+
+@dataclass(frozen=True, slots=True)
+class PtzCommand:
+    """One command of the shared camera vocabulary with its arguments."""
+
+    name: str
+    args: tuple[tuple[str, int | str], ...] = ()
+
+    @property
+    def kwargs(self) -> dict[str, int | str]:
+        """The arguments as a mapping, as a driver takes them."""
+        return dict(self.args)
+
+    def __str__(self) -> str:
+        """``move direction=left pan_speed=6``."""
+        return " ".join([self.name, *(f"{k}={v}" for k, v in self.args)])
+
+
+STOP = PtzCommand("stop")
+ZOOM_STOP = PtzCommand("zoom_stop")
+
+
+@dataclass(frozen=True, slots=True)
+class FollowSettings:
+    """How the camera follows (see the module's docstring); speeds are the profile's own units."""
+
+    home_preset: int
+    dead_zone: float = 0.10
+    settle: float = 0.04
+    tilt_dead_zone: float = 0.18
+    gain: float = 2.5
+    pan_speed: tuple[int, int] = (1, 24)
+    tilt_speed: tuple[int, int] = (1, 20)
+    min_interval_s: float = 0.4
+    height: float = 0.6
+    height_band: float = 0.12
+    zoom: bool = True
+    zoom_after_s: float = 1.5
+    stop_after_s: float = 0.6
+    home_after_s: float = 8.0
+
+    def __post_init__(self) -> None:
+        """Reject settings that cannot work (the config checks them first, key by key)."""
+        if not 0 < self.settle < self.dead_zone < 0.5:
+            raise ValueError("follow: expected 0 < settle < dead_zone < 0.5")
+        if self.pan_speed[0] > self.pan_speed[1] or self.tilt_speed[0] > self.tilt_speed[1]:
+            raise ValueError("follow: a speed range runs backwards")
+
+
+@dataclass
+class _State:
+    direction: str = ""  # the move under way ("" when still)
+    speed: int = 0
+    zooming: str = ""  # tele | wide | edge (widening while the target nears an edge) | ""
+    changed_at: float = -1e9  # when the move last changed
+    still_since: float | None = None  # target centred and camera still since
+    lost_at: float | None = None
+    homed: bool = False
+    sent: list[float] = field(default_factory=list)  # when each command was sent (rate)
+
+
+class Follower:
+    """Keeps one target framed with one PTZ camera (see the module's docstring)."""
+
+    def __init__(self, settings: FollowSettings) -> None:
+        """Nothing is sent until the first `step`."""
+        self.settings = settings
+        self.state = _State()
+        self.went_home = False  # set by the step that recalled the home preset (the tracker resets)
+
+    def reset(self) -> None:
+        """Forget motion and loss (tracking switched off and on again)."""
+        self.state = _State()
+
+    def commands_in(self, window_s: float, now: float) -> int:
+        """How many commands were sent in the last `window_s` seconds."""
+        return sum(1 for t in self.state.sent if now - t <= window_s)
+
+    def halt(self, now: float) -> list[PtzCommand]:
+        """Stop whatever is moving (tracking switched off)."""
+        out = self._halt()
+        self._mark(out, now)
+        return out
+
+    def step(self, sighting: Sighting, now: float) -> list[PtzCommand]:
+        """The commands for this frame (often none)."""
+        self.went_home = False
+        s = self.settings
+        if sighting.box is None or sighting.lost_for_s > s.stop_after_s:
+            out = self._halt()
+            out += self._maybe_home(sighting, now)
+        else:
+            self.state.lost_at, self.state.homed = None, False
+            out = self._pan(sighting, now) + self._zoom(sighting, now)
+        self._mark(out, now)
+        return out
+
+    def _mark(self, out: list[PtzCommand], now: float) -> None:
+        self.state.sent += [now] * len(out)
+        self.state.sent = [t for t in self.state.sent if now - t <= 120.0]
+
+    def _halt(self) -> list[PtzCommand]:
+        out: list[PtzCommand] = []
+        if self.state.direction:
+            out.append(STOP)
+        if self.state.zooming:
+            out.append(ZOOM_STOP)
+        self.state.direction, self.state.speed, self.state.zooming = "", 0, ""
+        self.state.still_since = None
+        return out
+
+    def _maybe_home(self, sighting: Sighting, now: float) -> list[PtzCommand]:
+        state = self.state
+        if sighting.state != SEARCHING:
+            return []
+        if state.lost_at is None:
+            state.lost_at = now - sighting.lost_for_s
+        if state.homed or now - state.lost_at < self.settings.home_after_s:
+            return []
+        state.homed = True
+        self.went_home = True
+        return [PtzCommand("preset_recall", (("n", self.settings.home_preset),))]
+
+    def _pan(self, sighting: Sighting, now: float) -> list[PtzCommand]:
+        s, state = self.settings, self.state
+        box = sighting.box
+        assert box is not None
+        ex, ey = box.cx - 0.5, box.cy - 0.5
+        panning = state.direction.endswith(("left", "right"))
+        tilting = state.direction.startswith(("up", "down"))
+        horizontal = abs(ex) > (s.settle if panning else s.dead_zone)
+        vertical = abs(ey) > (s.settle * 2 if tilting else s.tilt_dead_zone)
+        direction = ("up" if ey < 0 else "down") * vertical + ("left" if ex < 0 else "right") * horizontal
+        if not direction:
+            if state.direction:
+                state.direction, state.speed, state.changed_at = "", 0, now
+                return [STOP]
+            return []
+        low, high = s.pan_speed
+        speed = max(low, min(high, round(s.gain * abs(ex if horizontal else ey) * high)))
+        changed = direction != state.direction
+        step = abs(speed - state.speed) >= max(2, 0.25 * state.speed)
+        if not (changed or step) or (not changed and now - state.changed_at < s.min_interval_s):
+            return []
+        state.direction, state.speed, state.changed_at = direction, speed, now
+        tilt_low, tilt_high = s.tilt_speed
+        tilt = max(tilt_low, min(tilt_high, round(s.gain * abs(ey) * tilt_high)))
+        return [PtzCommand("move", (("direction", direction), ("pan_speed", speed), ("tilt_speed", tilt)))]
+
+    def _zoom(self, sighting: Sighting, now: float) -> list[PtzCommand]:
+        s, state = self.settings, self.state
+        box = sighting.box
+        assert box is not None
+        if not s.zoom:
+            return []
+        if state.zooming:
+            off_centre = abs(box.cx - 0.5)
+            if state.zooming == "edge":  # widened because the target neared an edge: until it is back inside
+                done = off_centre < 0.2 or box.h < s.height - s.height_band
+            elif state.zooming == "tele":
+                done = box.h >= s.height or off_centre > 1.5 * s.dead_zone
+            else:
+                done = box.h <= s.height
+            if done:
+                state.zooming, state.still_since = "", now
+                return [ZOOM_STOP]
+            return []
+        if abs(box.cx - 0.5) > 0.32 and box.h > s.height - s.height_band:
+            state.zooming = "edge"  # nearly out of the picture: widen before it is lost
+            return [PtzCommand("zoom_wide")]
+        if not sighting.seen or abs(box.cx - 0.5) > s.dead_zone:
+            state.still_since = None
+            return []
+        if state.still_since is None:
+            state.still_since = now
+        if now - state.still_since < s.zoom_after_s:
+            return []
+        if box.h < s.height - s.height_band:
+            state.zooming = "tele"
+            return [PtzCommand("zoom_tele")]
+        if box.h > s.height + s.height_band:
+            state.zooming = "wide"
+            return [PtzCommand("zoom_wide")]
+        return []
+
+
+def speed_ranges(fields: Mapping[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+    """``pan_speed`` / ``tilt_speed`` ranges of a profile (at least 1: speed 0 stands still on some cameras)."""
+    out = {}
+    for name in ("pan_speed", "tilt_speed"):
+        low, high = fields.get(name, (1, 8))
+        out[name] = (max(1, low), max(1, high))
+    return out

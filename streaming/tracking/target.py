@@ -1,0 +1,312 @@
+"""One target, followed frame by frame in the picture of a camera that may itself move.
+
+`TargetTracker` is sans-IO: a picture and the time in, a `Sighting` out.  It looks for a person
+who moves by themselves (camera-motion compensated differencing, `motion.EgoMotion`) or whom
+OpenCV's HOG detector finds, keeps that person once seen for a few frames, follows them through
+the picture's motion and their own, and holds on while they stand still by their colours
+(a hue/saturation histogram of their clothes).  Unconfirmed for `lost_after_s`, the target is
+lost and the search starts again.
+
+`Odometry` adds up the camera's motion since it was last at its home preset, so a box in the
+moving picture can be placed on the home picture, where the technician drew the zones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from streaming.source import Image
+from streaming.tracking.geometry import Box, union
+from streaming.tracking.motion import EgoMotion, Matrix, Motion, u8
+from streaming.tracking.people import PeopleDetector
+
+SEARCHING, FOLLOWING = "searching", "following"
+HIST_BINS = [16, 8]
+PERSON_ASPECT = 0.4  # a standing person's box: width / height
+SAME_PERSON = 0.45  # Bhattacharyya distance of two clothes histograms below which they are the same person
+Hist = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerSettings:
+    """How the tracker analyses and when it acquires and loses a target."""
+
+    width: int = 320  # analysis picture width (the height follows the picture's aspect)
+    acquire_frames: int = 3  # frames in a row a moving person must be seen before being followed
+    lost_after_s: float = 1.5  # unconfirmed this long: the target is lost
+    min_height: float = 0.15  # smallest person, as a share of the picture's height
+    hog_every_s: float = 1.0  # HOG near the target while following (0: never)
+    search_hog_every_s: float = 2.0  # HOG over the whole picture while searching (0: never)
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """What the tracker knows this frame: its state and the target's box (normalised to the picture)."""
+
+    state: str  # searching | following
+    box: Box | None = None
+    seen: bool = False  # confirmed by this frame (motion, colours or HOG), not only predicted
+    lost_for_s: float = 0.0  # since the target was last confirmed (0 while seen)
+    speed: float = 0.0  # the target's own horizontal speed, picture widths per second
+    home_box: Box | None = None  # the box placed on the home picture (zones), when odometry knows
+
+
+class Odometry:
+    """The camera's motion since its home preset, added up frame by frame (normalised coordinates)."""
+
+    def __init__(self) -> None:
+        """At home until told otherwise."""
+        self._home_to_view = np.eye(3)
+        self.known = True
+
+    def reset(self) -> None:
+        """The camera is at its home preset now."""
+        self._home_to_view = np.eye(3)
+        self.known = True
+
+    def forget(self) -> None:
+        """The camera moved in a way that was not measured (a preset jump): zones are unknown until home."""
+        self.known = False
+
+    def add(self, transform: Matrix, size: tuple[int, int]) -> None:
+        """One frame's camera motion (analysis pixels of `size`)."""
+        s = np.diag([float(size[0]), float(size[1]), 1.0])
+        step = np.linalg.inv(s) @ np.vstack([transform, [0.0, 0.0, 1.0]]) @ s
+        self._home_to_view = step @ self._home_to_view
+
+    def to_home(self, box: Box) -> Box | None:
+        """A box of the current picture on the home picture (None when the camera's path is unknown)."""
+        if not self.known:
+            return None
+        inverse = np.linalg.inv(self._home_to_view)
+        x0, y0, _ = inverse @ np.array([box.x, box.y, 1.0])
+        x1, y1, _ = inverse @ np.array([box.right, box.bottom, 1.0])
+        return Box(float(x0), float(y0), float(x1 - x0), float(y1 - y0))
+
+
+@dataclass
+class _Candidate:
+    box: Box
+    count: int = 1
+
+
+@dataclass
+class _Target:
+    box: Box  # analysis pixels
+    hist: Hist
+    seen_at: float
+    velocity: float = 0.0  # own horizontal speed, analysis pixels per second
+    candidates: list[_Candidate] = field(default_factory=list)
+
+
+class TargetTracker:
+    """Finds and follows one person in a (possibly moving) camera's picture; see the module's docstring."""
+
+    def __init__(
+        self,
+        settings: TrackerSettings | None = None,
+        *,
+        allowed: Callable[[Box | None], bool] = lambda home_box: True,
+        detector: PeopleDetector | None = None,
+    ) -> None:
+        """`allowed(home_box)` says whether a person there may become the target (the podium, not the door)."""
+        self.settings = settings or TrackerSettings()
+        self.allowed = allowed
+        self.motion = EgoMotion()
+        self.odometry = Odometry()
+        self.detector = detector or PeopleDetector()
+        self._target: _Target | None = None
+        self._candidates: list[_Candidate] = []
+        self._size = (0, 0)
+        self._last_t: float | None = None
+        self._next_hog = 0.0
+        self.last_motion: Motion | None = None
+
+    def reset(self, *, home: bool = False) -> None:
+        """Drop the target and the motion history (the camera jumped); `home`: it is at its home preset now."""
+        self._target = None
+        self._candidates = []
+        self.motion.reset()
+        if home:
+            self.odometry.reset()
+        else:
+            self.odometry.forget()
+
+    def feed(self, image: Image, now: float) -> Sighting:
+        """Analyse one picture of the camera taken at `now` (seconds, any monotonic origin)."""
+        width = self.settings.width
+        height = max(2, round(image.shape[0] * width / image.shape[1]))
+        small = u8(cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA))
+        grey = u8(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
+        self._size = (width, height)
+        dt = 0.0 if self._last_t is None else max(0.0, now - self._last_t)
+        self._last_t = now
+        keep_out = self._target.box if self._target is not None else None
+        motion = self.motion.feed(grey, keep_out)
+        self.last_motion = motion
+        if motion.trusted:
+            self.odometry.add(motion.transform, self._size)
+        hsv = u8(cv2.cvtColor(small, cv2.COLOR_BGR2HSV))
+        if self._target is None:
+            self._search(image, hsv, motion, now)
+        else:
+            self._follow(image, hsv, motion, now, dt)
+        return self._sighting(now)
+
+    # -- searching ---------------------------------------------------------------------------
+
+    def _search(self, image: Image, hsv: Image, motion: Motion, now: float) -> None:
+        width, height = self._size
+        people = [b for b in motion.blobs if self._person_like(b) and self.allowed(self._home(b))]
+        carried = [_Candidate(motion.moved(c.box), c.count) for c in self._candidates]
+        kept: list[_Candidate] = []
+        for blob in people:
+            match = max(carried, key=lambda c: c.box.overlap(blob), default=None)
+            count = match.count + 1 if match is not None and match.box.overlap(blob) > 0.2 else 1
+            kept.append(_Candidate(blob, count))
+        self._candidates = kept
+        ready = [c for c in kept if c.count >= self.settings.acquire_frames]
+        if ready:
+            best = max(ready, key=lambda c: c.box.h)
+            self._start(best.box, hsv, now)
+            return
+        every = self.settings.search_hog_every_s
+        if every > 0 and now >= self._next_hog:
+            self._next_hog = now + every
+            found = self._hog_whole(image)
+            allowed = [b for b in found if self.allowed(self._home(b))]
+            if allowed:
+                self._start(max(allowed, key=lambda b: b.h), hsv, now)
+
+    def _person_like(self, blob: Box) -> bool:
+        return blob.h >= self.settings.min_height * self._size[1] and blob.h >= 0.9 * blob.w
+
+    def _hog_whole(self, image: Image) -> list[Box]:
+        """People over the whole picture, in analysis pixels (HOG at about 480 pixels wide)."""
+        factor = 480.0 / image.shape[1]
+        small = u8(cv2.resize(image, (480, max(2, round(image.shape[0] * factor))), interpolation=cv2.INTER_AREA))
+        to_analysis = self._size[0] / 480.0
+        found = self.detector.detect(small, upscale=1.3)
+        return [b.scaled(to_analysis, to_analysis) for b, _ in found if b.h * to_analysis >= self._min_px()]
+
+    def _min_px(self) -> float:
+        return self.settings.min_height * self._size[1]
+
+    def _start(self, found: Box, hsv: Image, now: float) -> None:
+        box = Box(found.cx - PERSON_ASPECT * found.h / 2, found.y, PERSON_ASPECT * found.h, found.h)
+        self._target = _Target(box, _hist(hsv, box), now)
+        self._candidates = []
+        self._next_hog = now + self.settings.hog_every_s
+
+    # -- following ---------------------------------------------------------------------------
+
+    def _follow(self, image: Image, hsv: Image, motion: Motion, now: float, dt: float) -> None:
+        target = self._target
+        assert target is not None
+        carried = motion.moved(target.box)
+        predicted = Box(carried.x + target.velocity * dt, carried.y, carried.w, carried.h)
+        measured = self._measure(predicted, motion.blobs, hsv, target.hist)
+        if measured is not None:
+            box = _blend(predicted, measured)
+            if dt > 0:
+                own = (box.cx - carried.cx) / dt
+                target.velocity = 0.6 * target.velocity + 0.4 * own
+            target.seen_at = now
+        else:
+            box = predicted
+            target.velocity *= 0.5
+            if _distance(_hist(hsv, box), target.hist) < SAME_PERSON:
+                target.seen_at = now  # standing still: the same clothes are still there
+        target.box = box
+        every = self.settings.hog_every_s
+        if every > 0 and now >= self._next_hog:
+            self._next_hog = now + every
+            self._confirm(image, hsv, now)
+        if now - target.seen_at > self.settings.lost_after_s:
+            self._target = None
+
+    def _measure(self, predicted: Box, blobs: tuple[Box, ...], hsv: Image, hist: Hist) -> Box | None:
+        """The moving parts that belong to the target: near its predicted place, in one person's width."""
+        p = predicted
+        gate = Box(p.cx - p.w * 1.2, p.y - p.h * 0.2, p.w * 2.4, p.h * 1.4)
+        near = [b for b in blobs if gate.contains(b.cx, b.cy) or b.overlap(predicted) > 0.2]
+        if not near:
+            return None
+        primary = min(near, key=lambda b: abs(b.cx - predicted.cx) + 0.5 * abs(b.cy - predicted.cy))
+        group = [primary, *(b for b in near if b is not primary and _span(primary, b) <= 1.7 * predicted.w)]
+        measured = union(group)
+        assert measured is not None
+        if _distance(_hist(hsv, measured), hist) > SAME_PERSON and _distance(_hist(hsv, predicted), hist) < SAME_PERSON:
+            return None  # someone else moved past; the target is still where it was
+        return measured
+
+    def _confirm(self, image: Image, hsv: Image, now: float) -> None:
+        """HOG near the target: a person found there corrects the box (its height above all) and the colours."""
+        target = self._target
+        assert target is not None
+        factor = image.shape[1] / self._size[0]
+        around = target.box.scaled(factor, factor)
+        found = [(b.scaled(1 / factor, 1 / factor), w) for b, w in self.detector.near(image, around)]
+        matches = [(b, w) for b, w in found if b.overlap(target.box) > 0.25]
+        if not matches:
+            return
+        best = max(matches, key=lambda m: m[1] * m[0].overlap(target.box))[0]
+        box = target.box
+        target.box = Box(*((a + b) / 2 for a, b in zip(box.to_list(9), best.to_list(9), strict=True)))
+        target.hist = 0.7 * target.hist + 0.3 * _hist(hsv, target.box)
+        target.seen_at = now
+
+    # -- output ------------------------------------------------------------------------------
+
+    def _home(self, box: Box) -> Box | None:
+        width, height = self._size
+        return self.odometry.to_home(box.scaled(1 / width, 1 / height))
+
+    def _sighting(self, now: float) -> Sighting:
+        target = self._target
+        if target is None:
+            return Sighting(SEARCHING)
+        width, height = self._size
+        box = target.box.scaled(1 / width, 1 / height)
+        lost_for = max(0.0, now - target.seen_at)
+        return Sighting(FOLLOWING, box, lost_for == 0.0, lost_for, target.velocity / width, self._home(target.box))
+
+
+def _blend(predicted: Box, measured: Box) -> Box:
+    """Trust the measured centre; let the size change slowly (motion shows only the parts that moved)."""
+    cx = 0.3 * predicted.cx + 0.7 * measured.cx
+    full = measured.h >= 0.7 * predicted.h
+    h = 0.75 * predicted.h + 0.25 * measured.h if full else predicted.h
+    bottom = 0.6 * predicted.bottom + 0.4 * measured.bottom if full else predicted.bottom
+    w = PERSON_ASPECT * h
+    return Box(cx - w / 2, bottom - h, w, h)
+
+
+def _span(a: Box, b: Box) -> float:
+    return max(a.right, b.right) - min(a.x, b.x)
+
+
+def _distance(a: Hist, b: Hist) -> float:
+    return float(cv2.compareHist(a, b, cv2.HISTCMP_BHATTACHARYYA))
+
+
+def _hist(hsv: Image, box: Box) -> Hist:
+    """Hue/saturation histogram of the upper body (the clothes; a desk may hide the legs)."""
+    height, width = hsv.shape[:2]
+    x0 = int(max(0, box.x + box.w * 0.25))
+    x1 = int(min(width, box.right - box.w * 0.25))
+    y0 = int(max(0, box.y + box.h * 0.12))
+    y1 = int(min(height, box.y + box.h * 0.5))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return np.zeros((HIST_BINS[0], HIST_BINS[1]), np.float32)
+    part = hsv[y0:y1, x0:x1]
+    hist = cv2.calcHist([part], [0, 1], None, HIST_BINS, [0, 180, 0, 256])
+    return np.asarray(cv2.normalize(hist, hist, 1.0, 0.0, cv2.NORM_L1), np.float32)
+
+
+__all__ = ["FOLLOWING", "SEARCHING", "Odometry", "Sighting", "TargetTracker", "TrackerSettings"]
