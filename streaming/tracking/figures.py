@@ -73,7 +73,8 @@ def draw_person(image: Image, feet_x: float, feet_y: float, height: float, look:
     swing = math.sin(pose.phase) * 0.38 * pose.stride
     for side, angle in ((-1, swing), (1, -swing)):
         hip_x = side * 4.0
-        foot = (hip_x + 50 * math.sin(angle), 50 - 50 * math.cos(angle))
+        stance = side * 3.0 * (1.0 - pose.stride)  # standing: feet a little apart, as people stand
+        foot = (hip_x + stance + 50 * math.sin(angle), 50 - 50 * math.cos(angle))
         pen.line((hip_x, 50), foot, look.trousers, 7)
         pen.ellipse((foot[0] + (0 if pose.back else 2), foot[1]), (5, 2), SHOES, (0, 360))
     pen.poly([(-11, 83), (11, 83), (8, 48), (-8, 48)], look.shirt)

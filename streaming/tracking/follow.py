@@ -11,7 +11,7 @@ It speaks the shared camera vocabulary every profile implements (``move``, ``sto
   seen within the dead zone for `zoom_after_s` (zooming in on someone off-centre loses them),
   and out again when the target nears an edge;
 - the target unconfirmed for `stop_after_s`: stop; lost for `home_after_s`: back to the home
-  preset, once.
+  preset, once (and only if it moved since it was last there).
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ class _State:
     still_since: float | None = None  # target centred and camera still since
     lost_at: float | None = None
     homed: bool = False
+    moved: bool = False  # the camera moved or zoomed since it was last sent home
     sent: list[float] = field(default_factory=list)  # when each command was sent (rate)
 
 
@@ -119,6 +120,8 @@ class Follower:
         return out
 
     def _mark(self, out: list[PtzCommand], now: float) -> None:
+        if any(c.name in ("move", "zoom_tele", "zoom_wide") for c in out):
+            self.state.moved = True
         self.state.sent += [now] * len(out)
         self.state.sent = [t for t in self.state.sent if now - t <= 120.0]
 
@@ -138,9 +141,9 @@ class Follower:
             return []
         if state.lost_at is None:
             state.lost_at = now - sighting.lost_for_s
-        if state.homed or now - state.lost_at < self.settings.home_after_s:
+        if state.homed or not state.moved or now - state.lost_at < self.settings.home_after_s:
             return []
-        state.homed = True
+        state.homed, state.moved = True, False
         self.went_home = True
         return [PtzCommand("preset_recall", (("n", self.settings.home_preset),))]
 

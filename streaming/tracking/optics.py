@@ -3,7 +3,8 @@
 The wide picture stands for the room.  Pan and tilt (in the profile's own units, the simulator's
 state) move the crop's centre; zoom (the profile's zoom position range) narrows it.  At the
 widest zoom the camera sees `wide_view` of the room's width; at the longest, `max_zoom` times
-less.  The crop stops at the picture's edges, as a camera at its end stops would.
+less.  Turned beyond the wide picture's edges, the camera sees grey there: the picture keeps
+moving as the camera does, as it would in a real room.
 
 `PtzOptics.for_profile` derives the spans from the profile's field ranges, so any camera
 profile's simulator drives a view: the centre of the range (0 where the range holds it) looks
@@ -80,9 +81,7 @@ class PtzOptics:
             view_h, view_w = float(height), height * out[0] / out[1]
         cx = width * (0.5 + (pan - self.pan.home) / self.pan_span)
         cy = height * (0.5 - (tilt - self.tilt.home) / self.tilt_span)
-        x = min(max(0.0, cx - view_w / 2), width - view_w)
-        y = min(max(0.0, cy - view_h / 2), height - view_h)
-        return Box(x, y, view_w, view_h)
+        return Box(cx - view_w / 2, cy - view_h / 2, view_w, view_h)
 
     def position_for(self, u: float, v: float, zoom: float = 0.0) -> tuple[float, float]:
         """The (pan, tilt) that centres normalised point (u, v) of the wide picture (presets, tests)."""
@@ -90,13 +89,19 @@ class PtzOptics:
         return self.pan.home + (u - 0.5) * self.pan_span, self.tilt.home - (v - 0.5) * self.tilt_span
 
 
+BEYOND = (128, 128, 128)  # what the camera sees past the wide picture's edges
+
+
 def render_view(wide: Image, crop: Box, out: tuple[int, int]) -> Image:
-    """The crop scaled to `out` (width, height): what the camera sends."""
-    x0, y0 = int(round(crop.x)), int(round(crop.y))
-    x1, y1 = max(x0 + 1, int(round(crop.right))), max(y0 + 1, int(round(crop.bottom)))
-    part = wide[y0:y1, x0:x1]
-    shrink = part.shape[1] > out[0]
-    return np.asarray(cv2.resize(part, out, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR), np.uint8)
+    """The crop scaled to `out` (width, height), to the sub-pixel: what the camera sends."""
+    scale = out[0] / crop.w
+    if scale < 0.75:  # shrinking a lot: average first, as a lens and sensor do, instead of aliasing
+        factor = max(1, int(1 / scale))
+        wide = np.asarray(cv2.resize(wide, None, fx=1 / factor, fy=1 / factor, interpolation=cv2.INTER_AREA), np.uint8)
+        crop, scale = crop.scaled(1 / factor, 1 / factor), scale * factor
+    matrix = np.array([[scale, 0.0, -crop.x * scale], [0.0, out[1] / crop.h, -crop.y * out[1] / crop.h]])
+    view = cv2.warpAffine(wide, matrix, out, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=BEYOND)
+    return np.asarray(view, np.uint8)
 
 
 def in_view(box: Box, crop: Box, wide: tuple[int, int]) -> Box:

@@ -69,7 +69,7 @@ PODIUM_WALK = (
 LEAVE_AND_RETURN = (
     Step(5, 0.50, "stand"), Step(13, 0.82), Step(23, 0.82, "out"), Step(30, 0.55), Step(40, 0.55, "stand"),
 )  # fmt: skip
-STANDING_STILL = (Step(60, 0.52, "stand"),)
+STANDING_STILL = (Step(1, 0.36, "stand"), Step(5, 0.52), Step(95, 0.52, "stand"))  # walks in, then stands
 EMPTY = (Step(60, 0.5, "out"),)
 
 

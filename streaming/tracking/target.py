@@ -189,7 +189,7 @@ class TargetTracker:
     def _hog_whole(self, image: Image) -> list[Box]:
         """People over the whole picture, in analysis pixels (HOG at about 480 pixels wide)."""
         factor = 480.0 / image.shape[1]
-        small = u8(cv2.resize(image, (480, max(2, round(image.shape[0] * factor))), interpolation=cv2.INTER_AREA))
+        small = u8(cv2.resize(image, (480, max(2, round(image.shape[0] * factor))), interpolation=cv2.INTER_LINEAR))
         to_analysis = self._size[0] / 480.0
         found = self.detector.detect(small, upscale=1.3)
         return [b.scaled(to_analysis, to_analysis) for b, _ in found if b.h * to_analysis >= self._min_px()]
@@ -238,7 +238,8 @@ class TargetTracker:
         if not near:
             return None
         primary = min(near, key=lambda b: abs(b.cx - predicted.cx) + 0.5 * abs(b.cy - predicted.cy))
-        group = [primary, *(b for b in near if b is not primary and _span(primary, b) <= 1.7 * predicted.w)]
+        # A person's parts are stacked (head, body, legs): only blobs above or below the nearest one join it.
+        group = [b for b in near if b is primary or _stacked(primary, b)]
         measured = union(group)
         assert measured is not None
         if _distance(_hist(hsv, measured), hist) > SAME_PERSON and _distance(_hist(hsv, predicted), hist) < SAME_PERSON:
@@ -280,15 +281,17 @@ class TargetTracker:
 def _blend(predicted: Box, measured: Box) -> Box:
     """Trust the measured centre; let the size change slowly (motion shows only the parts that moved)."""
     cx = 0.3 * predicted.cx + 0.7 * measured.cx
-    full = measured.h >= 0.7 * predicted.h
-    h = 0.75 * predicted.h + 0.25 * measured.h if full else predicted.h
+    full = measured.h >= 0.7 * predicted.h and measured.w <= 0.8 * measured.h  # one whole person, not two
+    h = 0.75 * predicted.h + 0.25 * min(measured.h, 1.3 * predicted.h) if full else predicted.h
     bottom = 0.6 * predicted.bottom + 0.4 * measured.bottom if full else predicted.bottom
     w = PERSON_ASPECT * h
     return Box(cx - w / 2, bottom - h, w, h)
 
 
-def _span(a: Box, b: Box) -> float:
-    return max(a.right, b.right) - min(a.x, b.x)
+def _stacked(a: Box, b: Box) -> bool:
+    """Whether two blobs overlap horizontally by most of the narrower one's width."""
+    overlap = min(a.right, b.right) - max(a.x, b.x)
+    return overlap > 0.5 * min(a.w, b.w)
 
 
 def _distance(a: Hist, b: Hist) -> float:
