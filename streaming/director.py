@@ -5,6 +5,8 @@ student when the student camera reports one, and the panorama when nothing else 
 and they hold each choice for a few seconds so the picture does not flicker.  Those systems get
 "a student stands up" from the camera's own detection; ours measures motion in the student
 camera's picture instead (`ActivityMeter`), so any camera works and a raised hand counts too.
+Auto-tracking adds cues of its own (`CUES`: a student standing, the teacher writing at the
+board), which rules name like a source's activity and which the tracking service sets.
 
 `Director` is sans-IO: activities and the time come in, a source name comes out.
 `DirectedPicture` is the glue the recorder calls once per output frame.
@@ -26,6 +28,7 @@ from streaming.source import Frame, Image
 
 ALWAYS = "always"
 ACTIVE = " active"
+CUES = ("student standing", "teacher writing")  # set by auto-tracking (Director.set_cue)
 DEFAULT_THRESHOLD = 0.02
 METER_SIZE = (64, 36)  # (width, height): enough to see a slide change or a person standing up
 
@@ -35,13 +38,16 @@ class DirectorError(StreamingError, ValueError):
 
 
 def parse_when(when: str) -> str | None:
-    """The source a condition watches (``"<source> active"``), or None for ``"always"``."""
+    """What a condition watches (a source for ``"<source> active"``, or a cue), or None for ``"always"``."""
     if when == ALWAYS:
         return None
+    if when in CUES:
+        return when
     source = when.removesuffix(ACTIVE)
     if source != when and source and source == source.strip():
         return source
-    raise DirectorError(f'got {when!r}, expected "always" or "<source> active"')
+    cues = " or ".join(f'"{c}"' for c in CUES)
+    raise DirectorError(f'got {when!r}, expected "always", "<source> active" or {cues}')
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +102,11 @@ class Director:
         self.rule = ""  # the condition of the rule that chose (reason "rule" or "hold")
         self._since = 0.0
         self._last_active: dict[str, float] = {}
+        self.cues: dict[str, float] = {}  # replaced whole by set_cue: safe to read from the recorder's thread
+
+    def set_cue(self, cue: str, on: bool) -> None:
+        """Auto-tracking says a cue (`CUES`) holds or not; rules name it like an activity."""
+        self.cues = {**self.cues, cue: 1.0 if on else 0.0}
 
     def override(self, source: str | None) -> None:
         """Show `source` whatever the rules say; None hands the choice back to the rules at once."""
@@ -108,7 +119,7 @@ class Director:
 
         With `now`, a source counts as active until `hold_s` after its last activity `choose` saw.
         """
-        rule = self._wanted(activities, now)
+        rule = self._wanted({**activities, **self.cues}, now)
         return rule.show if rule is not None else None
 
     def _wanted(self, activities: Mapping[str, float], now: float | None) -> Rule | None:
@@ -130,6 +141,7 @@ class Director:
         if self.manual is not None:
             self.reason, self.rule = "override", ""
             return self.manual
+        activities = {**activities, **self.cues}
         for source in {w for w in self._watches if w is not None}:
             if activities.get(source, 0.0) > self.thresholds.get(source, DEFAULT_THRESHOLD):
                 self._last_active[source] = now

@@ -164,7 +164,7 @@ def _lesson_picture(data: Mapping[str, Any], name: object) -> bool:
 
 def _director(check: Checks, data: Mapping[str, Any], roles: tuple[str, ...]) -> DirectorConfig:
     """``[director]``: rules and thresholds name the recording's sources; every problem is reported."""
-    from streaming.director import DirectorError, parse_when
+    from streaming.director import CUES, DirectorError, parse_when
 
     spec = check.section(data, "director")
     check.known(spec, "director", {"rules", "hold_s", "thresholds"})
@@ -194,7 +194,7 @@ def _director(check: Checks, data: Mapping[str, Any], roles: tuple[str, ...]) ->
         except DirectorError as exc:
             check.add(join(path, "when"), str(exc))
         else:
-            if watches is not None and watches not in roles:
+            if watches is not None and watches not in roles and watches not in CUES:
                 check.add(join(path, "when"), f"got {when!r}: {watches!r} is not a source, {expected}")
         if show not in roles:
             check.add(join(path, "show"), f"got {show!r}, {expected}")

@@ -272,6 +272,12 @@ class StudentsScene:
         x = 0.5 + (column - (COLUMNS - 1) / 2) * 0.15 * scale
         return x, 0.86 - 0.17 * row, 0.55 * scale
 
+    def standing_box(self, seat: tuple[int, int]) -> Box:
+        """Where the head and shoulders of a student standing at `seat` show (normalised)."""
+        x, desk_y, height = self.seat_xy(seat)
+        unit_x, unit_y = height * self.size[1] / self.size[0] / 100, height / 100
+        return Box(x - 13 * unit_x, desk_y - 80 * unit_y, 26 * unit_x, 30 * unit_y)
+
     def _draw_room(self, rng: np.random.Generator) -> Image:
         w, h = self.size
         room = np.empty((h, w, 3), np.uint8)
