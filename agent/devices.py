@@ -14,6 +14,7 @@ from contract import DeviceState, now_iso
 from drivers.device import Health, Result
 from drivers.driver import Driver, open_driver, simulated
 from drivers.errors import ArgumentError, DeviceError
+from drivers.sim.model import Simulator
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ class DeviceService:
         self.on_state = on_state
         self.alarms = alarms
         self.device: Driver | None = None
+        # A simulated device's model: what a virtual camera's picture follows (ptz: sources).
+        self.simulator = Simulator(config.profile) if config.address == SIM else None
         self._last: DeviceState | None = None
         self._failed = 0  # failed rounds in a row
 
@@ -49,7 +52,8 @@ class DeviceService:
         async with contextlib.AsyncExitStack() as stack:
             address, profile = self.config.address, self.config.profile
             if address == SIM:
-                address = await stack.enter_async_context(simulated(profile, lambda line: log.debug("%s", line)))
+                report = lambda line: log.debug("%s", line)  # noqa: E731
+                address = await stack.enter_async_context(simulated(profile, report, self.simulator))
             self.device = open_driver(profile, address, device_id=self.id, poll_interval=self.config.poll_s)
             stack.push_async_callback(self.device.close)
             await self.device.run(self.report)

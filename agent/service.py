@@ -17,6 +17,7 @@ from agent.commands.record import add_record_commands
 from agent.commands.room import RoomCommands
 from agent.commands.schedule import Schedule, TimetableStore, register_schedule_commands
 from agent.commands.table import CommandTable, Outcome
+from agent.commands.tracking import add_tracking_commands
 from agent.commands.watch import add_watch_commands
 from agent.config.site import SiteConfig
 from agent.devices import DeviceService
@@ -33,6 +34,7 @@ from agent.store import AgentStore
 from agent.supervisor import Supervisor
 from agent.timetable.model import is_timetable_main
 from agent.timetable.scheduler import SchedulerService
+from agent.tracking.service import build_tracking, manual_camera
 from agent.web.api import WebPart, create_api, serve
 from agent.web.page import page_part
 from contract import Command, CommandReply, DeviceInfo, DeviceState, Info, SourceInfo, Topics, for_audit
@@ -82,12 +84,16 @@ class Agent:
         self.alarms = Alarms(self.link.send_event)
         self.devices.update((d.id, DeviceService(d, self.link.publish_state, self.alarms)) for d in config.devices)
         size, fps = _picture(config)
+        sim = self._simulator
         self.sources.update(
-            (s.id, SourceService(s.id, s.url, make_source(s.url, s.id, size, fps), self.alarms)) for s in config.sources
+            (s.id, SourceService(s.id, s.url, make_source(s.url, s.id, size, fps, simulator=sim), self.alarms))
+            for s in config.sources
         )
         self.supervisor = Supervisor(self.alarms, config.agent_id)
         self._add_room_commands()
         self.recording = self._build_recording()
+        self.tracking = build_tracking(config.tracking, self.devices, self.sources, self.recording.director)
+        add_tracking_commands(self.table, self.tracking)
         self.uploader = Uploader(config.upload, config.agent_id, self.store, self.alarms) if config.upload else None
         # Features that serve pages or media on the local API add their routes here.
         self.web_parts: list[WebPart] = [page_part(self.table, self.status, config, self.schedule.current)]
@@ -154,6 +160,8 @@ class Agent:
         self.supervisor.add("scheduler", self.scheduler.run)
         if self.uploader is not None:
             self.supervisor.add("upload", self.uploader.run)
+        for camera, tracking in self.tracking.items():
+            self.supervisor.add(f"tracking.{camera}", tracking.run)
 
     def _build_lesson(self) -> LessonService | None:
         """The lesson service, its commands and its web part, only with ``[lesson]`` (media loads lazily)."""
@@ -193,6 +201,11 @@ class Agent:
         now = self.recording.telemetry()
         return str(now["lesson"]) if now["active"] else None
 
+    def _simulator(self, device_id: str) -> Any:
+        """The simulated device behind a ``ptz:`` source (None when the device is real or unknown)."""
+        device = self.devices.get(device_id)
+        return device.simulator if device is not None else None
+
     def _device_states(self) -> list[DeviceState]:
         return [d.state() for d in self.devices.values()]
 
@@ -218,6 +231,7 @@ class Agent:
             "recording": self.recording.telemetry(),
             "upload": self.uploader.telemetry() if self.uploader else None,
             "lesson": self.lesson.status() if self.lesson else None,
+            "tracking": [t.status() for t in self.tracking.values()] or None,
         }
 
     def _telemetry_extra(self) -> dict[str, object]:
@@ -231,6 +245,7 @@ class Agent:
             "recording": self.recording.telemetry(),
             "upload": self.uploader.telemetry() if self.uploader else None,
             "lesson": self.lesson.status() if self.lesson else None,
+            "tracking": [t.status() for t in self.tracking.values()] or None,
         }
 
     async def _run_command(self, command: Command) -> CommandReply:
@@ -238,6 +253,7 @@ class Agent:
         return CommandReply(command.id, outcome.status, outcome.result, outcome.error, command.name)
 
     def _audit(self, name: str, args: Any, by: str, door: str, outcome: Outcome) -> None:
+        manual_camera(self.tracking, name, args, outcome.status)  # a hand on the camera pauses its tracking
         message = f"{name} by {by or '?'} via {door}: {outcome.status}"
         self.alarms.log(
             "command",

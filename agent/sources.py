@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from agent.alarms import Alarms
+from agent.tracking.virtual import virtual_ptz, virtual_source
 from drivers.errors import ArgumentError
 
 if TYPE_CHECKING:
@@ -21,26 +23,38 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # URL scheme -> source kind
-SCHEMES = {"rtsp": "rtsp", "rtsps": "rtsp", "synthetic": "synthetic", "screen": "screen", "usb": "usb"}
-EXPECTED = "rtsp://..., synthetic[:LABEL], screen[:DISPLAY] or usb:INDEX|PATH"
+SCHEMES = {
+    "rtsp": "rtsp", "rtsps": "rtsp", "synthetic": "synthetic", "screen": "screen", "usb": "usb", "scene": "scene",
+    "ptz": "ptz",
+}  # fmt: skip
+EXPECTED = "rtsp://..., synthetic[:LABEL], screen[:DISPLAY], usb:INDEX|PATH, scene:NAME or ptz:CAMERA?scene=NAME"
 CHECK_S = 1.0
 # A source that has never delivered is called offline after this long, even without an error.
 OFFLINE_AFTER_S = 10.0
 
 
 def source_kind(url: str) -> str | None:
-    """``rtsp``, ``synthetic``, ``screen`` or ``usb`` for a source URL; None if the scheme is unknown."""
+    """``rtsp``, ``synthetic``, ``screen``, ``usb``, ``scene`` or ``ptz`` for a source URL; None if unknown."""
     scheme, sep, rest = url.partition(":")
     if scheme in ("rtsp", "rtsps") and not rest.startswith("//"):
         return None
-    if scheme == "usb" and not rest:
+    if scheme in ("usb", "scene") and not rest:
+        return None
+    if scheme == "ptz" and virtual_ptz(url) is None:
         return None
     return SCHEMES.get(scheme) if sep or scheme == "synthetic" else None
 
 
-def make_source(url: str, name: str, size: tuple[int, int], fps: float) -> Source:
-    """A source for one URL; the RTSP and capture modules load only when asked for."""
+def make_source(
+    url: str, name: str, size: tuple[int, int], fps: float, *, simulator: Callable[[str], Any] | None = None
+) -> Source:
+    """A source for one URL; the RTSP and capture modules load only when asked for.
+
+    `simulator(device_id)` finds the simulated camera a ``ptz:`` source shows (None: not simulated).
+    """
     scheme, _, rest = url.partition(":")
+    if scheme in ("scene", "ptz"):
+        return virtual_source(url, name, size, fps, simulator or (lambda device: None))
     if scheme == "synthetic":
         from streaming.synthetic import SyntheticSource
 

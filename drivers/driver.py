@@ -50,7 +50,9 @@ def open_driver(profile: Profile, address: str, *, device_id: str = "", poll_int
 
 
 @asynccontextmanager
-async def simulated(profile: Profile, report: Report = lambda line: None) -> AsyncIterator[str]:
-    """Run `profile`'s simulator in this process on loopback; yields the address to give `open_driver`."""
-    async with SimServer(Simulator(profile), "tcp://127.0.0.1:0", report=report) as server:
+async def simulated(
+    profile: Profile, report: Report = lambda line: None, sim: Simulator | None = None
+) -> AsyncIterator[str]:
+    """Run `profile`'s simulator (`sim`, or a new one) on loopback; yields the address for `open_driver`."""
+    async with SimServer(sim or Simulator(profile), "tcp://127.0.0.1:0", report=report) as server:
         yield server.device_path

@@ -23,6 +23,7 @@ from agent.config.media import (
     parse_upload,
 )
 from agent.config.paths import resolve_path
+from agent.config.tracking import TrackingConfig, check_virtual, parse_tracking
 from agent.errors import ConfigError
 from agent.timetable.model import Timetable, TimetableError
 from agent.timetable.parse import parse_timetable
@@ -76,6 +77,7 @@ class SiteConfig:
     timetable: Timetable = field(default_factory=Timetable)
     upload: UploadConfig | None = None  # [upload]: without it recordings stay on this PC
     lesson: LessonConfig | None = None  # [lesson]: without it this room takes no part in live lessons
+    tracking: tuple[TrackingConfig, ...] = ()  # [[tracking]]: auto-tracking cameras (docs/tracking.md)
 
     @property
     def db_path(self) -> Path:
@@ -89,7 +91,7 @@ class SiteConfig:
 
 _TOP = {
     "agent_id", "site", "room", "data_dir", "broker", "devices", "intervals", "http", "health", "outbox",
-    "sources", "recording", "director", "timetable", "upload", "lesson",
+    "sources", "recording", "director", "timetable", "upload", "lesson", "tracking",
 }  # fmt: skip
 
 
@@ -150,7 +152,11 @@ def parse_config(
         timetable=timetable,
         upload=parse_upload(check, data),
         lesson=parse_lesson(check, data, sources),
+        tracking=parse_tracking(
+            check, data, {d.id: d.profile for d in devices if d.kind == "camera"}, [s.id for s in sources]
+        ),
     )
+    check_virtual(check, {s.id: s.url for s in sources}, {d.id: d.address for d in devices if d.kind == "camera"})
     if check.problems:
         raise ConfigError(f"{source}: {len(check.problems)} problem(s):\n  " + "\n  ".join(check.problems))
     return config
@@ -285,6 +291,7 @@ __all__ = [
     "RecordingConfig",
     "SiteConfig",
     "SourceConfig",
+    "TrackingConfig",
     "UploadConfig",
     "load_config",
     "parse_config",

@@ -19,10 +19,16 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from drivers.profile_model import Profile
 from streaming.source import Image
 from streaming.tracking.geometry import Box
 
 DEFAULT_PAN_SPAN = 2000.0  # pan units across the room's width (VISCA: about 150 degrees)
+
+
+def field_ranges(profile: Profile) -> dict[str, tuple[int, int]]:
+    """(min, max) of each integer field of a profile (what `PtzOptics.for_profile` takes)."""
+    return {name: (int(f.min), int(f.max)) for name, f in profile.fields.items() if f.kind == "int"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from drivers.sim.model import Simulator
 from streaming.source import Image
 from streaming.tracking.follow import FollowSettings, PtzCommand, speed_ranges
 from streaming.tracking.geometry import Box, Zone, Zones
-from streaming.tracking.optics import PtzOptics, in_view, render_view
+from streaming.tracking.optics import PtzOptics, field_ranges, in_view, render_view
 from streaming.tracking.quality import QualityMeter
 from streaming.tracking.scenes import Scene
 from streaming.tracking.target import FOLLOWING
@@ -28,11 +28,6 @@ from streaming.tracking.teacher import TeacherLoop
 
 VIEW = (640, 360)
 HOME_PRESET = 1
-
-
-def field_ranges(profile: Profile) -> dict[str, tuple[int, int]]:
-    """(min, max) of each integer field of a profile."""
-    return {name: (int(f.min), int(f.max)) for name, f in profile.fields.items() if f.kind == "int"}
 
 
 def home_zones(zones: Zones, optics: PtzOptics, wide: tuple[int, int], view: tuple[int, int] = VIEW) -> Zones:

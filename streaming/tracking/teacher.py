@@ -81,6 +81,13 @@ class TeacherLoop:
         self.board.writing = False
         return [PtzCommand("preset_recall", (("n", self.follower.settings.home_preset),))]
 
+    def resume(self) -> None:
+        """Someone moved the camera by hand: search again from wherever it is (zones unknown until home)."""
+        self.follower.reset()
+        self.tracker.reset(home=False)
+        self._settled_at = None
+        self.board.writing = False
+
     def halt(self, now: float) -> list[PtzCommand]:
         """Stop the camera where it is (tracking switched off)."""
         self.board.writing = False
