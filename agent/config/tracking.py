@@ -42,7 +42,7 @@ class TrackingConfig:
     zones: tuple[tuple[str, Corners], ...] = ()  # teacher: (kind, [x0, y0, x1, y1]) on the home picture
     dead_zone: float = 0.10
     settle: float = 0.04
-    gain: float = 2.5
+    gain: float = 1.5
     height: float = 0.6
     zoom: bool = True
     lost_after_s: float = 1.5
@@ -121,7 +121,7 @@ def _one(
         zones=_zones(check, spec, path) if role == "teacher" else (),
         dead_zone=check.number(spec, "dead_zone", path, 0.10, above=0, high=0.45),
         settle=check.number(spec, "settle", path, 0.04, above=0, high=0.45),
-        gain=check.positive(spec, "gain", path, 2.5),
+        gain=check.positive(spec, "gain", path, 1.5),
         height=check.number(spec, "height", path, 0.6, above=0, high=1),
         zoom=check.flag(spec, "zoom", path, True),
         lost_after_s=check.positive(spec, "lost_after_s", path, 1.5),

@@ -5,8 +5,12 @@ It speaks the shared camera vocabulary every profile implements (``move``, ``sto
 
 - a dead zone: nothing moves while the target's centre stays within `dead_zone` of the middle;
   once moving, the camera keeps going until it is within `settle` (hysteresis: no dithering);
-- speed proportional to the error (`gain`), within the profile's speed range, changed only when
-  the new speed differs clearly and not more often than every `min_interval_s` (few commands);
+- speed proportional to the error: the picture should move at `gain` picture widths per second
+  per unit of error (plus the target's own speed, so a walking teacher is not trailed).  Speed
+  units differ from one camera to the next, and their effect with the zoom, so the follower
+  measures how fast the picture moves per speed unit while it turns (`observe`) and sets the
+  speed from that; until it knows, it starts from a share of the profile's range.  The speed is
+  changed only when the new one differs clearly, not more often than every `min_interval_s`;
 - zoom to keep the target's height near `height` of the picture, only once the target has been
   seen within the dead zone for `zoom_after_s` (zooming in on someone off-centre loses them),
   and out again when the target nears an edge;
@@ -40,6 +44,9 @@ class PtzCommand:
 
 
 STOP = PtzCommand("stop")
+FIRST_GUESS = 2.5  # before the speed units are measured: error x this x the top speed
+LATENCY_S = 0.3  # after a speed change, how long before the picture shows it
+FEED_FORWARD = 0.8  # share of the target's own speed the camera matches (the rest is left to the error)
 ZOOM_STOP = PtzCommand("zoom_stop")
 
 
@@ -51,7 +58,7 @@ class FollowSettings:
     dead_zone: float = 0.10
     settle: float = 0.04
     tilt_dead_zone: float = 0.18
-    gain: float = 2.5
+    gain: float = 1.5
     pan_speed: tuple[int, int] = (1, 24)
     tilt_speed: tuple[int, int] = (1, 20)
     min_interval_s: float = 0.4
@@ -81,6 +88,7 @@ class _State:
     homed: bool = False
     moved: bool = False  # the camera moved or zoomed since it was last sent home
     sent: list[float] = field(default_factory=list)  # when each command was sent (rate)
+    rate: float | None = None  # measured picture widths per second per pan speed unit
 
 
 class Follower:
@@ -99,6 +107,20 @@ class Follower:
     def commands_in(self, window_s: float, now: float) -> int:
         """How many commands were sent in the last `window_s` seconds."""
         return sum(1 for t in self.state.sent if now - t <= window_s)
+
+    def observe(self, picture_speed: float, now: float) -> None:
+        """The picture's measured horizontal speed (widths per second) this frame, to learn what a speed unit does."""
+        state = self.state
+        turning = state.direction.endswith(("left", "right")) and not state.zooming
+        if not turning or state.speed <= 0 or now - state.changed_at < LATENCY_S or picture_speed <= 0:
+            return
+        sample = picture_speed / state.speed
+        state.rate = sample if state.rate is None else 0.8 * state.rate + 0.2 * sample
+
+    def zoomed(self, scale: float) -> None:
+        """The picture was magnified by `scale` since the last frame: a speed unit now moves it that much faster."""
+        if self.state.rate is not None:
+            self.state.rate *= scale
 
     def halt(self, now: float) -> list[PtzCommand]:
         """Stop whatever is moving (tracking switched off)."""
@@ -154,24 +176,39 @@ class Follower:
         ex, ey = box.cx - 0.5, box.cy - 0.5
         panning = state.direction.endswith(("left", "right"))
         tilting = state.direction.startswith(("up", "down"))
-        horizontal = abs(ex) > (s.settle if panning else s.dead_zone)
+        # Where the picture should go: back to the middle, plus along with a target that walks on.
+        pursue = s.gain * ex + FEED_FORWARD * sighting.speed
+        keep_pace = panning and state.rate is not None and abs(pursue) > s.gain * s.settle
+        horizontal = abs(ex) > (s.settle if panning else s.dead_zone) or keep_pace
         vertical = abs(ey) > (s.settle * 2 if tilting else s.tilt_dead_zone)
-        direction = ("up" if ey < 0 else "down") * vertical + ("left" if ex < 0 else "right") * horizontal
+        sign = pursue if panning and state.rate is not None else ex
+        direction = ("up" if ey < 0 else "down") * vertical + ("left" if sign < 0 else "right") * horizontal
         if not direction:
             if state.direction:
                 state.direction, state.speed, state.changed_at = "", 0, now
                 return [STOP]
             return []
-        low, high = s.pan_speed
-        speed = max(low, min(high, round(s.gain * abs(ex if horizontal else ey) * high)))
+        speed = self._speed(ex, pursue) if horizontal else self._first_guess(ey)
         changed = direction != state.direction
         step = abs(speed - state.speed) >= max(2, 0.25 * state.speed)
         if not (changed or step) or (not changed and now - state.changed_at < s.min_interval_s):
             return []
         state.direction, state.speed, state.changed_at = direction, speed, now
         tilt_low, tilt_high = s.tilt_speed
-        tilt = max(tilt_low, min(tilt_high, round(s.gain * abs(ey) * tilt_high)))
+        tilt = max(tilt_low, min(tilt_high, round(FIRST_GUESS * abs(ey) * tilt_high)))
         return [PtzCommand("move", (("direction", direction), ("pan_speed", speed), ("tilt_speed", tilt)))]
+
+    def _first_guess(self, error: float) -> int:
+        low, high = self.settings.pan_speed
+        return max(low, min(high, round(FIRST_GUESS * abs(error) * high)))
+
+    def _speed(self, error: float, pursue: float) -> int:
+        """The pan speed that moves the picture at `pursue` widths per second (a first guess until measured)."""
+        low, high = self.settings.pan_speed
+        rate = self.state.rate
+        if rate is None or rate <= 0:
+            return self._first_guess(error)
+        return max(low, min(high, round(abs(pursue) / rate)))
 
     def _zoom(self, sighting: Sighting, now: float) -> list[PtzCommand]:
         s, state = self.settings, self.state

@@ -27,6 +27,7 @@ from streaming.tracking.people import PeopleDetector
 
 SEARCHING, FOLLOWING = "searching", "following"
 HIST_BINS = [16, 8]
+MAX_WALK = 1.5  # a person's own speed, in their heights per second, at most
 PERSON_ASPECT = 0.4  # a standing person's box: width / height
 SAME_PERSON = 0.45  # Bhattacharyya distance of two clothes histograms below which they are the same person
 Hist = npt.NDArray[np.float32]
@@ -215,7 +216,8 @@ class TargetTracker:
             box = _blend(predicted, measured)
             if dt > 0:
                 own = (box.cx - carried.cx) / dt
-                target.velocity = 0.6 * target.velocity + 0.4 * own
+                limit = MAX_WALK * box.h  # nobody walks faster: a jump is a measurement's fault
+                target.velocity = max(-limit, min(limit, 0.6 * target.velocity + 0.4 * own))
             target.seen_at = now
         else:
             box = predicted
@@ -234,7 +236,12 @@ class TargetTracker:
         """The moving parts that belong to the target: near its predicted place, in one person's width."""
         p = predicted
         gate = Box(p.cx - p.w * 1.2, p.y - p.h * 0.2, p.w * 2.4, p.h * 1.4)
-        near = [b for b in blobs if gate.contains(b.cx, b.cy) or b.overlap(predicted) > 0.2]
+        # Tall blobs near the target, or small ones on it (an arm, a head): not a flag or a tape in the wind beside it.
+        near = [
+            b
+            for b in blobs
+            if (gate.contains(b.cx, b.cy) and b.h >= 0.35 * p.h) or _inside_share(b, p) >= 0.5 or b.overlap(p) > 0.2
+        ]
         if not near:
             return None
         primary = min(near, key=lambda b: abs(b.cx - predicted.cx) + 0.5 * abs(b.cy - predicted.cy))
@@ -286,6 +293,13 @@ def _blend(predicted: Box, measured: Box) -> Box:
     bottom = 0.6 * predicted.bottom + 0.4 * measured.bottom if full else predicted.bottom
     w = PERSON_ASPECT * h
     return Box(cx - w / 2, bottom - h, w, h)
+
+
+def _inside_share(blob: Box, box: Box) -> float:
+    """How much of `blob` lies inside `box`."""
+    w = min(blob.right, box.right) - max(blob.x, box.x)
+    h = min(blob.bottom, box.bottom) - max(blob.y, box.y)
+    return max(0.0, w) * max(0.0, h) / blob.area if blob.area else 0.0
 
 
 def _stacked(a: Box, b: Box) -> bool:

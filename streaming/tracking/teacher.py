@@ -63,6 +63,7 @@ class TeacherLoop:
         self.sighting = Sighting("searching")
         self._settled_at: float | None = None
         self._last_door = False
+        self._last_t: float | None = None
         self.status = LoopStatus("settling")
 
     def _may_follow(self, home_box: Box | None) -> bool:
@@ -109,6 +110,7 @@ class TeacherLoop:
         if sighting.state != FOLLOWING and self._last_door:
             sighting = replace(sighting, lost_for_s=self.follower.settings.home_after_s)  # left by the door
         self.sighting = sighting
+        self._observe(now)
         commands = self.follower.step(sighting, now)
         if self.follower.went_home:
             self._last_door = False
@@ -120,6 +122,17 @@ class TeacherLoop:
         rate = self.follower.commands_in(60.0, now)
         self.status = LoopStatus(state, sighting.box, zone, writing, float(rate))
         return commands
+
+    def _observe(self, now: float) -> None:
+        """Tell the follower how fast the picture moved (what its speed units do at this zoom)."""
+        motion, last = self.tracker.last_motion, self._last_t
+        self._last_t = now
+        if motion is None or not motion.trusted or last is None or now <= last:
+            return
+        if abs(motion.scale - 1.0) > 0.003:
+            self.follower.zoomed(motion.scale)  # a speed unit moves a magnified picture faster
+            return
+        self.follower.observe(abs(motion.shift[0]) / self.tracker.settings.width / (now - last), now)
 
     def _zone(self, home_box: Box | None) -> str:
         if home_box is None:
