@@ -25,7 +25,7 @@ from drivers.sim.model import Simulator
 from streaming.source import Image, Source
 from streaming.tracking.footage import FootageScene
 from streaming.tracking.geometry import Box
-from streaming.tracking.optics import PtzOptics, render_view
+from streaming.tracking.optics import Axis, PtzOptics, render_view
 from streaming.tracking.scenes import EMPTY, LEAVE_AND_RETURN, PODIUM_WALK, FrontScene, Scene, StudentsScene
 
 Position = Callable[[], tuple[float, float, float]]
@@ -113,27 +113,23 @@ class VirtualCamera(Source):
 def aim_presets(simulator: Simulator, optics: PtzOptics, presets: Mapping[int, tuple[float, float, float]]) -> None:
     """Store presets in a simulated camera, each aimed at (u, v) of the wide scene at a magnification.
 
-    What a technician does with the remote on a real camera, done through the profile's own
-    commands (``goto``, ``zoom_to``, ``preset_set``) fed to the simulator; commands the profile
-    lacks are skipped (the preset then keeps the position it can reach).  The camera is left at
-    the last preset stored.
+    What a technician does with the remote on a real camera, written into the simulator's preset
+    memory (not every protocol can drive a camera to a position, Pelco's cannot); then the first
+    preset given is recalled through the profile's own ``preset_recall``, so the camera starts there.
     """
-    codec = Codec(simulator.profile)
     for number, (u, v, magnification) in presets.items():
         pan, tilt = optics.position_for(u, v)
-        zoom = optics.zoom.low + (magnification - 1.0) / max(1e-9, optics.max_zoom - 1.0) * (
-            optics.zoom.high - optics.zoom.low
+        share = (magnification - 1.0) / max(1e-9, optics.max_zoom - 1.0)
+        zoom = optics.zoom.low + share * (optics.zoom.high - optics.zoom.low)
+        simulator.state.presets[number] = (
+            _within(optics.pan, pan),
+            _within(optics.tilt, tilt),
+            _within(optics.zoom, zoom),
         )
-        steps = {"goto": {"pan": round(pan), "tilt": round(tilt)}, "zoom_to": {"position": round(zoom)}}
-        for name, args in steps.items():
-            if name in simulator.profile.commands:
-                simulator.feed(codec.encode(name, _within(simulator, args)))
-        simulator.feed(codec.encode("preset_set", {"n": number}))
+    if presets:
+        first = next(iter(presets))
+        simulator.feed(Codec(simulator.profile).encode("preset_recall", {"n": first}))
 
 
-def _within(simulator: Simulator, args: Mapping[str, int]) -> dict[str, int]:
-    out = {}
-    for name, value in args.items():
-        field = simulator.profile.fields.get(name)
-        out[name] = value if field is None else max(int(field.min), min(int(field.max), value))
-    return out
+def _within(axis: Axis, value: float) -> float:
+    return max(axis.low, min(axis.high, value))
