@@ -71,7 +71,6 @@ def teacher() -> Iterator[SyntheticSource]:
     source.stop()
 
 
-
 async def test_one_encode_feeds_three_receivers_in_order(teacher: SyntheticSource, peers: list[Peer]) -> None:
     encoder = VideoEncoder(teacher, size=SIZE, fps=30, bitrate=800_000)
     for n in range(3):

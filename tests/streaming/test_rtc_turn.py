@@ -117,7 +117,6 @@ def teacher() -> Iterator[SyntheticSource]:
     source.stop()
 
 
-
 async def until(condition: object, timeout: float, what: str) -> None:
     """Await until `condition()` holds, or fail saying `what` did not happen."""
     deadline = time.monotonic() + timeout

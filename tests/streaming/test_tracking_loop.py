@@ -78,7 +78,7 @@ def test_writing_at_the_board_cues_the_blackboard_once_and_standing_before_it_fa
         shown.append(director.choose({"teacher": 0.0, "blackboard": 0.0}, rig.now))
         if rig.loop.status.writing:
             writing_at.append(rig.now)
-    assert writing_at and 31.0 <= writing_at[0] and writing_at[-1] <= 42.0
+    assert writing_at and writing_at[0] >= 31.0 and writing_at[-1] <= 42.0
     cuts = [b for a, b in zip(shown, shown[1:], strict=False) if a != b]
     assert cuts == ["blackboard", "teacher"]
     assert director.telemetry()["rule"] == "always"

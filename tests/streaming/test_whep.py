@@ -210,9 +210,11 @@ async def test_a_received_picture_is_watched_by_its_escaped_name(agent: Agent) -
         assert first.status == 201 and first.headers["Location"].startswith("/whep/room-2%2Fstudents/")
         await viewers[0].accept_answer(await first.text())
         await until(lambda: has_video(viewers[0], "room-2/students", 5), 20, "the received picture, sent on")
-        async with aiohttp.ClientSession() as http, asyncio.timeout(10), http.delete(
-            base + first.headers["Location"]
-        ) as gone:
+        async with (
+            aiohttp.ClientSession() as http,
+            asyncio.timeout(10),
+            http.delete(base + first.headers["Location"]) as gone,
+        ):
             assert gone.status == 200 and service.viewers == 0
         second = await post_offer(base, "/whep/room-2%2Fstudents", await viewers[1].create_offer())
         assert second.status == 201 and service.viewers == 1
@@ -308,9 +310,11 @@ async def test_whip_ingest_arrives_as_a_named_source(agent: Agent, teacher: Synt
             assert taken.status == 409 and "already publishing" in await taken.text()
         finally:
             await second.close()
-        async with aiohttp.ClientSession() as http, asyncio.timeout(10), http.delete(
-            agent.base + response.headers["Location"]
-        ) as gone:
+        async with (
+            aiohttp.ClientSession() as http,
+            asyncio.timeout(10),
+            http.delete(agent.base + response.headers["Location"]) as gone,
+        ):
             assert gone.status == 200
         assert agent.ended == ["master-teacher"] and received.state == "closed"
     finally:
@@ -378,9 +382,7 @@ async def test_chromium_plays_the_watch_page(agent: Agent, chromium: Path) -> No
             page.on("pageerror", lambda error: errors.append(str(error)))
             await page.goto(agent.base + "/watch/teacher")
             await page.wait_for_function("window.whep !== undefined", timeout=20_000)
-            await page.wait_for_function(
-                "() => document.querySelector('video').videoWidth > 0", timeout=20_000
-            )
+            await page.wait_for_function("() => document.querySelector('video').videoWidth > 0", timeout=20_000)
             first = await page.evaluate(FRAMES_DECODED_JS)
             await page.wait_for_function(
                 f"async () => ({FRAMES_DECODED_JS})().then((n) => n > {first} + 30)", timeout=20_000
