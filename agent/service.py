@@ -35,6 +35,7 @@ from agent.supervisor import Supervisor
 from agent.timetable.model import is_timetable_main
 from agent.timetable.scheduler import SchedulerService
 from agent.tracking.service import build_tracking, manual_camera
+from agent.tracking.web import tracking_web_part
 from agent.web.api import WebPart, create_api, serve
 from agent.web.page import page_part
 from contract import Command, CommandReply, DeviceInfo, DeviceState, Info, SourceInfo, Topics, for_audit
@@ -97,6 +98,8 @@ class Agent:
         self.uploader = Uploader(config.upload, config.agent_id, self.store, self.alarms) if config.upload else None
         # Features that serve pages or media on the local API add their routes here.
         self.web_parts: list[WebPart] = [page_part(self.table, self.status, config, self.schedule.current)]
+        if self.tracking:
+            self.web_parts.append(tracking_web_part(self.tracking))
         self.scheduler = SchedulerService(
             self.schedule.current,
             lambda name, args: self.table.execute(name, args, by="timetable", door="scheduler"),

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import cv2
+
 from agent.config.tracking import Corners, TrackingConfig
 from drivers.sim.model import Simulator
+from streaming.source import Image
 from streaming.tracking.follow import FollowSettings, speed_ranges
 from streaming.tracking.geometry import Box, Zone, Zones
 from streaming.tracking.optics import PtzOptics, field_ranges
+from streaming.tracking.overlay import draw_tracking
 from streaming.tracking.standing import Seats, StandingSettings, StudentsLoop
 from streaming.tracking.target import TrackerSettings
 from streaming.tracking.teacher import TeacherLoop
@@ -60,3 +64,17 @@ def aim_simulator(config: TrackingConfig, simulator: Simulator) -> None:
         magnification = max(1.0, min(optics.max_zoom, optics.wide_view / (student / STUDENT_IN_VIEW)))
         presets[preset] = (box.cx, box.y + student * 0.45, magnification)
     aim_presets(simulator, optics, presets)
+
+
+def overlay(loop: TeacherLoop | StudentsLoop, image: Image) -> bytes | None:
+    """The picture with what the loop sees drawn on it, as JPEG (None when it cannot be encoded)."""
+    if isinstance(loop, TeacherLoop):
+        placed = [(z.kind, loop.tracker.odometry.to_view(z.box)) for z in loop.zones.zones]
+        zones = [(kind, box) for kind, box in placed if box is not None]
+        drawn = draw_tracking(image, loop.status.box, zones)
+    else:
+        standing = loop.watch.standing
+        seats = [("standing" if i == standing else "seats", s.box) for i, s in enumerate(loop.watch.seats)]
+        drawn = draw_tracking(image, None, seats)
+    ok, data = cv2.imencode(".jpg", drawn, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    return bytes(data) if ok else None

@@ -188,6 +188,15 @@ class TrackingService:
             return {"teacher writing": self.loop.status.writing}
         return {"student standing": self.loop.cue}
 
+    def snapshot(self) -> bytes | None:
+        """The analysed picture now as JPEG, with the zones (or seat groups) and the target drawn (blocking)."""
+        from agent.tracking.build import overlay
+
+        frame = self.source.latest()
+        if frame is None:
+            return None
+        return overlay(self.loop, frame.image)
+
     def status(self) -> dict[str, Any]:
         """For telemetry and the page: on/off, paused, what the loop sees, failed commands."""
         paused = max(0.0, self.paused_until - self.clock())

@@ -67,7 +67,8 @@ class ClassroomPage:
 
     def layout(self) -> dict[str, Any]:
         """The controls (built once by the page; lesson commands appear when the lesson service is on)."""
-        return room_layout(self.config.devices, self.table.names(), getattr(self.config, "lesson", None))
+        config = self.config
+        return room_layout(config.devices, self.table.names(), getattr(config, "lesson", None), config.tracking)
 
     def view(self) -> dict[str, Any]:
         """The live view now."""
@@ -91,6 +92,7 @@ class ClassroomPage:
 <main id="main"></main>
 <script type="application/json" id="boot">{script_json(boot)}</script>
 <script src="/page/static/page.js"></script><script src="/page/static/lesson.js"></script>
+<script src="/page/static/tracking.js"></script>
 </body></html>
 """
         return web.Response(text=body, content_type="text/html")

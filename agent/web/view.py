@@ -69,11 +69,14 @@ def panel_inputs(device: DeviceConfig) -> list[str]:
     return list(field.values)
 
 
-def room_layout(devices: Sequence[DeviceConfig], commands: Iterable[str], lesson: Any = None) -> dict[str, Any]:
+def room_layout(
+    devices: Sequence[DeviceConfig], commands: Iterable[str], lesson: Any = None, tracking: Iterable[Any] = ()
+) -> dict[str, Any]:
     """The controls the page builds once: cameras with presets, panels with inputs, what is offered.
 
     `lesson` is the site config's ``[lesson]`` (``trusted`` and ``remotes``: the classrooms a lesson
     may link, by agent id; ``remotes``: the default choice), None when the room has none.
+    `tracking` are its ``[[tracking]]`` tables: each camera gets an auto-tracking switch.
     """
     names = set(commands)
     remotes = [str(x) for x in getattr(lesson, "remotes", ()) or ()]
@@ -89,6 +92,7 @@ def room_layout(devices: Sequence[DeviceConfig], commands: Iterable[str], lesson
         "can_mute": "lesson.mute" in names and str(getattr(lesson, "audio", "none")) != "none",
         "candidates": list(dict.fromkeys([*trusted, *remotes])),  # as lesson.peers asks them
         "default_remotes": remotes,
+        "tracking": [{"camera": t.camera, "role": t.role} for t in tracking] if "tracking.enable" in names else [],
     }
 
 
@@ -151,7 +155,16 @@ def live_view(
         "lesson": status.get("lesson") or None,
         "timetable": timetable_now(timetable, now),
         "lead": _lead(timetable, now),
+        "tracking": [_tracking(t) for t in status.get("tracking") or []],
     }
+
+
+def _tracking(status: Mapping[str, Any]) -> dict[str, Any]:
+    """One tracking camera for the page: its switch, its state in words, whether it is paused."""
+    keep = ("camera", "role", "enabled", "state", "writing", "paused_s")
+    out = {k: status.get(k) for k in keep}
+    out["paused_s"] = int(out.get("paused_s") or 0)  # whole seconds: the page counts down by itself
+    return out
 
 
 def _lead(timetable: Timetable, now: datetime) -> dict[str, Any] | None:
@@ -161,10 +174,15 @@ def _lead(timetable: Timetable, now: datetime) -> dict[str, Any] | None:
 
 
 def signature(view: Mapping[str, Any]) -> str:
-    """What must differ for the page to be told: everything but the recording's running seconds."""
+    """What must differ for the page to be told: everything but running seconds (recording, tracking paused)."""
     recording = {**view.get("recording", {}), "seconds": None}
+    tracking = [{**t, "paused_s": bool(t.get("paused_s"))} for t in view.get("tracking") or []]
     return json.dumps(
-        {**view, "recording": recording}, sort_keys=True, ensure_ascii=False, default=str, allow_nan=False
+        {**view, "recording": recording, "tracking": tracking},
+        sort_keys=True,
+        ensure_ascii=False,
+        default=str,
+        allow_nan=False,
     )
 
 

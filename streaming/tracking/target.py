@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
@@ -80,14 +81,23 @@ class Odometry:
         step = np.linalg.inv(s) @ np.vstack([transform, [0.0, 0.0, 1.0]]) @ s
         self._home_to_view = step @ self._home_to_view
 
+    def to_view(self, box: Box) -> Box | None:
+        """A box of the home picture (a zone) on the current picture (None when the camera's path is unknown)."""
+        if not self.known:
+            return None
+        return _mapped(self._home_to_view, box)
+
     def to_home(self, box: Box) -> Box | None:
         """A box of the current picture on the home picture (None when the camera's path is unknown)."""
         if not self.known:
             return None
-        inverse = np.linalg.inv(self._home_to_view)
-        x0, y0, _ = inverse @ np.array([box.x, box.y, 1.0])
-        x1, y1, _ = inverse @ np.array([box.right, box.bottom, 1.0])
-        return Box(float(x0), float(y0), float(x1 - x0), float(y1 - y0))
+        return _mapped(np.linalg.inv(self._home_to_view), box)
+
+
+def _mapped(matrix: npt.NDArray[np.floating[Any]], box: Box) -> Box:
+    x0, y0, _ = matrix @ np.array([box.x, box.y, 1.0])
+    x1, y1, _ = matrix @ np.array([box.right, box.bottom, 1.0])
+    return Box(float(x0), float(y0), float(x1 - x0), float(y1 - y0))
 
 
 @dataclass

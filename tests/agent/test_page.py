@@ -201,7 +201,7 @@ async def test_home_is_chinese_by_default_and_escapes_the_room_name(tmp_path: Pa
         page = await response.text()
         assert response.status == 200 and '<html lang="zh-CN">' in page
         assert "<script>alert" not in page and "<b>" not in page
-        assert page.count("</script>") == 3  # the boot data and the two page scripts, no more
+        assert page.count("</script>") == 4  # the boot data and the three page scripts, no more
         data = boot(page)
         assert data["view"]["room"] == HOSTILE and data["t"]["start_zhuandi"] == "开始专递课堂"
         assert "script-src 'self'" in response.headers["Content-Security-Policy"]
