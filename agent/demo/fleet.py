@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.config.site import parse_config
+from agent.demo.tracking import tracking_line, with_tracking
 from agent.service import Agent
 from central.app import Central
 from central.errors import CentralError
@@ -111,7 +112,7 @@ async def run_fleet(
                 users.set_password("demo", password)
         finally:
             users.close()
-        agents = [Agent(parse_config(_room_config(a, r, url, data), base=data)) for a, r in ROOMS]
+        agents = [Agent(parse_config(with_tracking(a, _room_config(a, r, url, data)), base=data)) for a, r in ROOMS]
         try:
             async with asyncio.TaskGroup() as tg:
                 tasks = [tg.create_task(central.run(http), name="demo.central")]
@@ -180,3 +181,5 @@ async def _lesson(central: Central, agents: list[Agent], pause: float) -> None:
     for agent in agents:
         base = f"http://{agent.config.http_host}:{agent.config.http_port}"
         print(f"  classroom page {agent.config.agent_id}: {base}/   live teacher camera: {base}/watch/teacher")
+        if agent.tracking:
+            print(tracking_line(agent.config.agent_id, f"{base}/"))

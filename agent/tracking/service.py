@@ -67,6 +67,7 @@ class TrackingService:
         self._started = False  # the first picture after (re)enabling sends the camera home
         self._logged = 0.0
         self._cues: dict[str, bool] = {}
+        self._release: list[PtzCommand] = []  # to send on the next turn of the loop (stop our own zoom)
 
     @property
     def camera(self) -> str:
@@ -82,6 +83,10 @@ class TrackingService:
         last = -1
         try:
             while True:
+                if self._release:
+                    async with self._lock:
+                        release, self._release = self._release, []
+                        await self._send(release)
                 if not self.enabled or self.clock() < self.paused_until:
                     self._wake.clear()
                     wait = max(0.05, self.paused_until - self.clock()) if self.enabled else None
@@ -134,13 +139,18 @@ class TrackingService:
         log.info("tracking %s: off", self.camera)
         return self.status()
 
-    def manual(self) -> None:
-        """Someone drove the camera by hand: leave it to them for ``manual_pause_s``."""
+    def manual(self, command: str = "") -> None:
+        """Someone drove the camera by hand (`command`): leave it to them for ``manual_pause_s``.
+
+        A zoom tracking had started is stopped (unless they zoomed themselves); their pan is theirs.
+        """
         if not self.enabled or self.config.manual_pause_s <= 0:
             return
         self.paused_until = self.clock() + self.config.manual_pause_s
         self._started = True  # after the pause, carry on from where they left the camera
-        self.loop.resume()
+        release = self.loop.resume()
+        if command != "camera.zoom":
+            self._release += release
         self._publish_cues(off=True)
         self._wake.set()
 
@@ -157,11 +167,11 @@ class TrackingService:
         if self.enabled:
             try:
                 async with asyncio.timeout(CALL_TIMEOUT_S):
-                    await self._send(self._halt())
+                    await self._send(self._halt(), quiet=True)  # the camera may be stopping too
             except TimeoutError:
                 pass
 
-    async def _send(self, commands: list[PtzCommand]) -> None:
+    async def _send(self, commands: list[PtzCommand], *, quiet: bool = False) -> None:
         for command in commands:
             try:
                 async with asyncio.timeout(CALL_TIMEOUT_S):
@@ -169,7 +179,7 @@ class TrackingService:
             except (Failed, Rejected, TimeoutError) as exc:
                 self.errors += 1
                 self.last_error = f"{command}: {exc or 'no answer in time'}"
-                if self.clock() - self._logged >= LOG_EVERY_S:
+                if not quiet and self.clock() - self._logged >= LOG_EVERY_S:
                     self._logged = self.clock()
                     log.warning("tracking %s: %s (%d failed so far)", self.camera, self.last_error, self.errors)
 
@@ -247,4 +257,4 @@ def manual_camera(services: Mapping[str, TrackingService], command: str, args: A
     if command.startswith("camera.") and status == "succeeded" and isinstance(args, Mapping):
         service = services.get(str(args.get("device", "")))
         if service is not None:
-            service.manual()
+            service.manual(command)

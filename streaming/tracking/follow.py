@@ -13,7 +13,7 @@ It speaks the shared camera vocabulary every profile implements (``move``, ``sto
   changed only when the new one differs clearly, not more often than every `min_interval_s`;
 - zoom to keep the target's height near `height` of the picture, only once the target has been
   seen within the dead zone for `zoom_after_s` (zooming in on someone off-centre loses them),
-  and out again when the target nears an edge;
+  and out again when the target nears a side or reaches the top or bottom (cut off);
 - the target unconfirmed for `stop_after_s`: stop; lost for `home_after_s`: back to the home
   preset, once (and only if it moved since it was last there).
 """
@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from streaming.tracking.geometry import Box
 from streaming.tracking.target import SEARCHING, Sighting
 
 
@@ -100,9 +101,9 @@ class Follower:
         self.state = _State()
         self.went_home = False  # set by the step that recalled the home preset (the tracker resets)
 
-    def reset(self) -> None:
-        """Forget motion and loss (tracking switched off and on again)."""
-        self.state = _State()
+    def reset(self, *, away: bool = False) -> None:
+        """Forget motion and loss (tracking switched off and on again); `away`: the camera is not at home."""
+        self.state = _State(moved=away)
 
     def commands_in(self, window_s: float, now: float) -> int:
         """How many commands were sent in the last `window_s` seconds."""
@@ -218,18 +219,19 @@ class Follower:
             return []
         if state.zooming:
             off_centre = abs(box.cx - 0.5)
-            if state.zooming == "edge":  # widened because the target neared an edge: until it is back inside
-                done = off_centre < 0.2 or box.h < s.height - s.height_band
+            if state.zooming == "edge":  # widened because the target neared an edge: until it is well inside
+                done = (off_centre < 0.2 and not _cut(box, 0.08)) or box.h < s.height - s.height_band
             elif state.zooming == "tele":
-                done = box.h >= s.height or off_centre > 1.5 * s.dead_zone
+                done = box.h >= s.height or off_centre > 1.5 * s.dead_zone or _cut(box, 0.03)
             else:
                 done = box.h <= s.height
             if done:
                 state.zooming, state.still_since = "", now
                 return [ZOOM_STOP]
             return []
-        if abs(box.cx - 0.5) > 0.32 and box.h > s.height - s.height_band:
-            state.zooming = "edge"  # nearly out of the picture: widen before it is lost
+        big = box.h > s.height - s.height_band
+        if (abs(box.cx - 0.5) > 0.32 and big) or (_cut(box, 0.03) and box.h > 0.5 * s.height):
+            state.zooming = "edge"  # nearly out of the picture, or cut by its top or bottom: widen
             return [PtzCommand("zoom_wide")]
         if not sighting.seen or abs(box.cx - 0.5) > s.dead_zone:
             state.still_since = None
@@ -245,6 +247,11 @@ class Follower:
             state.zooming = "wide"
             return [PtzCommand("zoom_wide")]
         return []
+
+
+def _cut(box: Box, margin: float) -> bool:
+    """The box reaches the picture's top or bottom (within `margin`): the person may be cut off there."""
+    return box.y < margin or box.bottom > 1.0 - margin
 
 
 def speed_ranges(fields: Mapping[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:

@@ -190,10 +190,11 @@ class StudentsLoop:
         self._sat_at: float | None = None
         self.status = StudentsStatus("seated")
 
-    def resume(self) -> None:
+    def resume(self) -> list[PtzCommand]:
         """Someone moved the camera by hand: forget where it was sent (the next student standing re-aims it)."""
         self.cue = False
         self._aimed, self._sat_at = None, None
+        return []
 
     def halt(self) -> list[PtzCommand]:
         """Tracking switched off: the cue goes off and the camera goes home if it was away."""

@@ -3,8 +3,9 @@
 `TargetTracker` is sans-IO: a picture and the time in, a `Sighting` out.  It looks for a person
 who moves by themselves (camera-motion compensated differencing, `motion.EgoMotion`) or whom
 OpenCV's HOG detector finds, keeps that person once seen for a few frames, follows them through
-the picture's motion and their own, and holds on while they stand still by their colours
-(a hue/saturation histogram of their clothes).  Unconfirmed for `lost_after_s`, the target is
+the picture's motion and their own, and holds on while they stand still by their look: the
+upper body's picture found again near where it was (normalised cross-correlation), else the
+colours of their clothes (a hue/saturation histogram).  Unconfirmed for `lost_after_s`, the target is
 lost and the search starts again.
 
 `Odometry` adds up the camera's motion since it was last at its home preset, so a box in the
@@ -14,7 +15,7 @@ moving picture can be placed on the home picture, where the technician drew the 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -23,11 +24,12 @@ import numpy.typing as npt
 
 from streaming.source import Image
 from streaming.tracking.geometry import Box, union
-from streaming.tracking.motion import EgoMotion, Matrix, Motion, u8
+from streaming.tracking.motion import EgoMotion, Grey, Matrix, Motion, u8
 from streaming.tracking.people import PeopleDetector
 
 SEARCHING, FOLLOWING = "searching", "following"
 HIST_BINS = [16, 8]
+MATCH = 0.6  # normalised cross-correlation above which the upper body is found again
 MAX_WALK = 1.5  # a person's own speed, in their heights per second, at most
 PERSON_ASPECT = 0.4  # a standing person's box: width / height
 SAME_PERSON = 0.45  # Bhattacharyya distance of two clothes histograms below which they are the same person
@@ -112,7 +114,8 @@ class _Target:
     hist: Hist
     seen_at: float
     velocity: float = 0.0  # own horizontal speed, analysis pixels per second
-    candidates: list[_Candidate] = field(default_factory=list)
+    template: Grey | None = None  # the upper body's picture when last seen moving (or found by HOG)
+    template_h: float = 0.0  # the box's height then
 
 
 class TargetTracker:
@@ -165,8 +168,10 @@ class TargetTracker:
         hsv = u8(cv2.cvtColor(small, cv2.COLOR_BGR2HSV))
         if self._target is None:
             self._search(image, hsv, motion, now)
+            if self._target is not None:
+                self._remember(grey, self._target)
         else:
-            self._follow(image, hsv, motion, now, dt)
+            self._follow(image, hsv, grey, motion, now, dt)
         return self._sighting(now)
 
     # -- searching ---------------------------------------------------------------------------
@@ -216,7 +221,7 @@ class TargetTracker:
 
     # -- following ---------------------------------------------------------------------------
 
-    def _follow(self, image: Image, hsv: Image, motion: Motion, now: float, dt: float) -> None:
+    def _follow(self, image: Image, hsv: Image, grey: Grey, motion: Motion, now: float, dt: float) -> None:
         target = self._target
         assert target is not None
         carried = motion.moved(target.box)
@@ -229,11 +234,18 @@ class TargetTracker:
                 limit = MAX_WALK * box.h  # nobody walks faster: a jump is a measurement's fault
                 target.velocity = max(-limit, min(limit, 0.6 * target.velocity + 0.4 * own))
             target.seen_at = now
+            if measured.h >= 0.7 * predicted.h:
+                target.box = box
+                self._remember(grey, target)
         else:
-            box = predicted
             target.velocity *= 0.5
-            if _distance(_hist(hsv, box), target.hist) < SAME_PERSON:
-                target.seen_at = now  # standing still: the same clothes are still there
+            box = predicted
+            # Standing still: the same upper body nearby, in the same clothes (a look-alike patch of
+            # wall or desk has other colours), or at least the same clothes where it was.
+            for place in (_match(grey, predicted, target), predicted):
+                if place is not None and _distance(_hist(hsv, place), target.hist) < SAME_PERSON:
+                    box, target.seen_at = place, now
+                    break
         target.box = box
         every = self.settings.hog_every_s
         if every > 0 and now >= self._next_hog:
@@ -278,6 +290,14 @@ class TargetTracker:
         target.box = Box(*((a + b) / 2 for a, b in zip(box.to_list(9), best.to_list(9), strict=True)))
         target.hist = 0.7 * target.hist + 0.3 * _hist(hsv, target.box)
         target.seen_at = now
+        target.template = None  # taken again at the next sure sighting, at the corrected size
+
+    def _remember(self, grey: Grey, target: _Target) -> None:
+        """Keep the upper body's picture, to find the target again when it stops moving."""
+        patch = _upper(target.box).clipped(grey.shape[1], grey.shape[0])
+        if patch.w >= 6 and patch.h >= 6:
+            target.template = grey[int(patch.y) : int(patch.bottom), int(patch.x) : int(patch.right)].copy()
+            target.template_h = target.box.h
 
     # -- output ------------------------------------------------------------------------------
 
@@ -303,6 +323,34 @@ def _blend(predicted: Box, measured: Box) -> Box:
     bottom = 0.6 * predicted.bottom + 0.4 * measured.bottom if full else predicted.bottom
     w = PERSON_ASPECT * h
     return Box(cx - w / 2, bottom - h, w, h)
+
+
+def _upper(box: Box) -> Box:
+    """A person's head and chest: the part a desk does not hide and arms move least."""
+    return Box(box.x + 0.15 * box.w, box.y + 0.02 * box.h, 0.7 * box.w, 0.45 * box.h)
+
+
+def _match(grey: Grey, predicted: Box, target: _Target) -> Box | None:
+    """The target's upper body found again near `predicted` (None when nothing there looks like it)."""
+    if target.template is None or target.template_h <= 0:
+        return None
+    scale = predicted.h / target.template_h
+    height, width = target.template.shape
+    size = (max(4, round(width * scale)), max(4, round(height * scale)))
+    template = u8(cv2.resize(target.template, size, interpolation=cv2.INTER_AREA))
+    expected = _upper(predicted)
+    area = Box(expected.x - 0.6 * predicted.w, expected.y - 0.15 * predicted.h, expected.w + 1.2 * predicted.w,
+               expected.h + 0.3 * predicted.h).clipped(grey.shape[1], grey.shape[0])  # fmt: skip
+    x0, y0 = int(area.x), int(area.y)
+    region = grey[y0 : int(area.bottom), x0 : int(area.right)]
+    if region.shape[0] < size[1] or region.shape[1] < size[0]:
+        return None
+    scores = cv2.matchTemplate(region, template, cv2.TM_CCOEFF_NORMED)
+    _, best, _, (bx, by) = cv2.minMaxLoc(scores)
+    if best < MATCH:
+        return None
+    dx, dy = x0 + bx - expected.x, y0 + by - expected.y
+    return Box(predicted.x + dx, predicted.y + dy, predicted.w, predicted.h)
 
 
 def _inside_share(blob: Box, box: Box) -> float:

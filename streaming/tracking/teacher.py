@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 from streaming.source import Image
 from streaming.tracking.board import BoardWatch, facing_away
-from streaming.tracking.follow import Follower, FollowSettings, PtzCommand
+from streaming.tracking.follow import ZOOM_STOP, Follower, FollowSettings, PtzCommand
 from streaming.tracking.geometry import Box, Zones
 from streaming.tracking.target import FOLLOWING, Sighting, TargetTracker, TrackerSettings
 
@@ -82,12 +82,17 @@ class TeacherLoop:
         self.board.writing = False
         return [PtzCommand("preset_recall", (("n", self.follower.settings.home_preset),))]
 
-    def resume(self) -> None:
-        """Someone moved the camera by hand: search again from wherever it is (zones unknown until home)."""
-        self.follower.reset()
+    def resume(self) -> list[PtzCommand]:
+        """Someone moved the camera by hand: search again from wherever it is (zones unknown until home).
+
+        Returns the command that stops a zoom tracking had started (their pan is theirs to stop).
+        """
+        release = [ZOOM_STOP] if self.follower.state.zooming else []
+        self.follower.reset(away=True)
         self.tracker.reset(home=False)
         self._settled_at = None
         self.board.writing = False
+        return release
 
     def halt(self, now: float) -> list[PtzCommand]:
         """Stop the camera where it is (tracking switched off)."""

@@ -51,3 +51,6 @@ def test_demo_drives_devices_then_the_fleet(tmp_path: Path) -> None:
     assert re.search(r"succeeded room-102 +lesson\.start", lesson)
     assert re.search(r"room-101: connected, frames sent [1-9]\d* / received [1-9]\d*", lesson)
     assert re.search(r"classroom page room-101: http://127\.0\.0\.1:\d+/", lesson)
+    # Auto-tracking: room-102's simulated teacher camera follows the rendered teacher.
+    following = r"room-102's teacher camera follows the walking teacher by itself .*http://127\.0\.0\.1:\d+/"
+    assert re.search(following, lesson)
