@@ -39,7 +39,7 @@ from contract import (
 from contract.drops import Drops
 from contract.errors import BrokerError
 from contract.limits import for_kind
-from contract.mqtt import BrokerAddress, Client, Message, MqttError, Will, acknowledge, make_client
+from contract.mqtt import BrokerAddress, Client, Message, MqttError, Will, acknowledge, make_client, stop_if_stopping
 from drivers.backoff import Backoff
 
 log = logging.getLogger(__name__)
@@ -200,17 +200,22 @@ class Collector:
     async def _connection_loop(self) -> None:
         backoff = Backoff()
         while True:
+            why = ""
             try:
                 await self._connect_once(backoff)
             except MqttError as exc:
-                log.warning("broker %s: %s", self._broker.url, exc)
+                why = str(exc)
             except TimeoutError:
-                log.warning("broker %s: no answer within %g s", self._broker.url, self._connect_timeout)
+                why = f"no answer within {self._connect_timeout:g} s"
             delay = backoff.next_delay()
-            log.info("reconnecting to %s in %.1f s", self._broker.url, delay)
+            if why:  # one line per failed attempt: what went wrong and when the next one is
+                log.warning("broker %s: %s; reconnecting in %.1f s", self._broker.url, why, delay)
+            else:
+                log.info("reconnecting to %s in %.1f s", self._broker.url, delay)
             await asyncio.sleep(delay)
 
     def _status(self, state: str, session: int, since: str) -> bytes:
+        """The centre's own status message."""
         return encode({"state": state, "session": session, "since": since, "version": self._version})
 
     async def _connect_once(self, backoff: Backoff) -> None:
@@ -233,6 +238,7 @@ class Collector:
                 async with asyncio.timeout(self._connect_timeout):
                     await client.subscribe(FLEET, qos=1)
                     await client.publish(CENTRAL_STATUS, self._status("online", session, since), qos=1, retain=True)
+                stop_if_stopping()
                 log.info("collecting from %s (session %d)", self._broker.url, session)
                 backoff.reset()
                 self.stats.connects += 1
@@ -341,3 +347,4 @@ class Collector:
             for agent_id in self._watch.due(time.monotonic()):
                 log.info("%s: nothing heard for 3 telemetry intervals", agent_id)
                 await self._writer.put(Silent(agent_id, now_iso()))
+
