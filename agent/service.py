@@ -8,7 +8,6 @@ import logging
 import signal
 import socket
 from datetime import UTC, datetime
-from importlib import metadata
 from typing import Any
 
 from agent.alarms import Alarms
@@ -37,6 +36,7 @@ from agent.web.api import WebPart, create_api, serve
 from agent.web.page import page_part
 from contract import Command, CommandReply, DeviceInfo, DeviceState, Info, SourceInfo, Topics, for_audit
 from contract.rtc import RtcMessage
+from hosting import package_version
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +44,8 @@ OUTBOX_TRIM_S = 60.0
 
 
 def version() -> str:
-    """The installed package's version."""
-    try:
-        return metadata.version("classroom-agent")
-    except metadata.PackageNotFoundError:
-        return "0.0.0"
+    """The installed package's version (the source tree's when it is not installed)."""
+    return package_version()
 
 
 class Agent:
