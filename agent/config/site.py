@@ -148,7 +148,7 @@ def parse_config(
         sources=sources,
         recording=recording,
         timetable=timetable,
-        upload=parse_upload(check, data),
+        upload=parse_upload(check, data, base),
         lesson=parse_lesson(check, data, sources),
     )
     if check.problems:
