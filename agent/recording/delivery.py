@@ -152,7 +152,7 @@ class Deliveries:
         try:
             await self._watched(name, transport, job, progress)
         finally:
-            status.current = ""
+            status.current, status.progress = "", None
             self.store.delivery_put(row.id, name, offset=progress.offset, ranges=progress.ranges)
         delivered = now_iso()
         done = {"state": DeliveryState.DELIVERED, "offset": job.size, "error": "", "delivered": delivered}

@@ -23,7 +23,10 @@ RID = "20250303-080000-数学_第3节"
 ROOM = Room("east-school", "room-101", "初一(3)班")
 STARTED, ENDED = "2025-03-03T00:00:05Z", "2025-03-03T00:44:50Z"  # Monday 08:00 at +08:00
 TIMETABLE = parse_timetable(
-    {"timezone": "+08:00", "lessons": [{"day": 1, "start": "08:00", "end": "08:45", "name": "数学", "teacher": "王老师"}]}
+    {
+        "timezone": "+08:00",
+        "lessons": [{"day": 1, "start": "08:00", "end": "08:45", "name": "数学", "teacher": "王老师"}],
+    }
 )
 STEM = "room-101_20250303-080000-数学_第3节"  # the default file_name: {agent}_{recording}
 
