@@ -16,7 +16,7 @@ import logging
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import aiohttp
 
@@ -61,7 +61,7 @@ class HttpTransport:
                     await self._whole(http, url, job, progress)
                 have = await self._size(http, url, progress)
                 if have is not None and have != job.size:
-                    raise DeliveryError(f"{url}: the server has {have} bytes after the PUT, expected {job.size}")
+                    raise DeliveryError(f"{job.name}: the server has {have} bytes after the PUT, expected {job.size}")
             progress.moved(job.size)
             for name, content in job.sidecars():
                 status, text = await self._put(http, target.url + quote(name), content, {})
@@ -152,14 +152,14 @@ class HttpTransport:
     def _refused(self, url: str, method: str, status: int, text: str) -> DeliveryError:
         hint = "; check username and password (or token)" if status in (401, 403) else ""
         said = f": {server_text(text, self.target)}" if text.strip() else ""
-        return DeliveryError(f"{url}: {method} refused ({status}){said}{hint}")
+        return DeliveryError(f"{unquote(url)}: {method} refused ({status}){said}{hint}")
 
     def _network(self, url: str, method: str, exc: BaseException) -> DeliveryError:
         if isinstance(exc, aiohttp.ClientConnectorCertificateError):
             why = f"TLS certificate not trusted ({exc.certificate_error}): set ca_file to the server's CA"
         else:
             why = f"{type(exc).__name__}: {server_text(str(exc), self.target)}"
-        return DeliveryError(f"{url}: {method}: {why}")
+        return DeliveryError(f"{unquote(url)}: {method}: {why}")
 
 
 def _read(path: Path, offset: int, length: int) -> bytes:
