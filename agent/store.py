@@ -57,7 +57,7 @@ class DeliveryState(StrEnum):
 
     PENDING = "pending"  # not there yet (never tried, under way, or failed and retried with the backoff)
     DELIVERED = "delivered"  # the file, its .sha256 and its .json are at the target
-    GIVEN_UP = "given_up"  # the local file is gone or changed: not retried by itself
+    GIVEN_UP = "given_up"  # the local file is gone or changed: tried again when the delivery service restarts
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +246,11 @@ class AgentStore:
         row = {"recording_id": recording_id, "target": target, **values, "updated": time.time()}
         values = {k: v for k, v in row.items() if k in DELIVERY_COLUMNS}
         self.db.table("deliveries").upsert(values, pk=("recording_id", "target"))
+
+    def deliveries_given_up_retry(self) -> int:
+        """Make every given-up delivery pending again (a restarted delivery service checks its file anew); how many."""
+        sql = "UPDATE deliveries SET state = ? WHERE state = ?"
+        return int(self.conn.execute(sql, ("pending", "given_up")).rowcount)
 
     def close(self) -> None:
         """Close the file."""

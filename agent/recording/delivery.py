@@ -108,7 +108,13 @@ class Deliveries:
         )
 
     async def run(self) -> None:
-        """Deliver until cancelled: one task per target."""
+        """Deliver until cancelled: one task per target.
+
+        Deliveries given up (their file was gone or changed) are tried once more first: a technician
+        who restored the file restarts the service (``agent.restart_service service=delivery``).
+        """
+        if again := self.store.deliveries_given_up_retry():
+            log.info("%d given-up deliveries: trying their files again", again)
         async with asyncio.TaskGroup() as tg:
             for name in self.transports:
                 tg.create_task(self._serve(name), name=f"delivery[{name}].run")

@@ -222,3 +222,28 @@ async def test_an_agent_db_from_before_deliveries_is_brought_up_to_date_and_its_
         await server.stop()
         store.close()
     check_arrived(tmp_path / "drop", content)
+
+
+async def test_a_recording_whose_file_is_gone_is_given_up_with_a_critical_alarm_until_restored_and_restarted(
+    tmp_path: Path, recording: tuple[AgentStore, bytes]
+) -> None:
+    store, content = recording
+    final = tmp_path / "agent" / "recordings" / RID / "recording.mp4"
+    final.rename(final.with_suffix(".kept"))  # someone moved it away
+    server = PutServer(tmp_path / "drop", "ranges")
+    await server.start()
+    alarms = Alarms(lambda event: None)
+    try:
+        service = deliveries((http_target(server),), store, alarms)
+        await run_until(service, lambda: state(store, "platform").get("state") == "given_up")
+        assert service.pending("platform") == [] and service.telemetry()["platform"]["given_up"] == 1
+        alarm = alarms.open[("delivery_failed", "platform")]
+        assert alarm.severity == "critical" and "cannot read" in alarm.message and "recording.mp4" in alarm.message
+        assert server.puts == []  # nothing was sent
+
+        final.with_suffix(".kept").rename(final)  # restored; the technician restarts the delivery service
+        await run_until(service, lambda: state(store, "platform").get("state") == "delivered")
+    finally:
+        await server.stop()
+    check_arrived(tmp_path / "drop", content)
+    assert ("delivery_failed", "platform") not in alarms.open
