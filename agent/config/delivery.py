@@ -21,6 +21,7 @@ from drivers.checks import Checks, at, join, shown
 SCHEMES = {"ftp": 21, "ftps": 21, "http": 80, "https": 443}
 FILE_FIELDS = ("site", "agent", "room", "recording", "lesson", "teacher", "date", "time")
 DEFAULT_FILE_NAME = "{agent}_{recording}"
+MAX_TARGETS = 8  # each is a loop, a connection and a line of telemetry
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
 _KEYS = {
     "name", "url", "username", "password", "password_file", "token", "ca_file", "file_name", "timeout_s",
@@ -93,6 +94,9 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 def parse_targets(check: Checks, spec: Mapping[str, Any], base: Path) -> tuple[DeliveryTarget, ...]:
     """``[[upload.targets]]``: every problem reported with the rest of the config."""
     raw = check.array(spec, "targets", "upload")
+    if len(raw) > MAX_TARGETS:
+        check.add("upload.targets", f"got {len(raw)} targets, expected at most {MAX_TARGETS}")
+        raw = raw[:MAX_TARGETS]
     out: list[DeliveryTarget] = []
     names: set[str] = set()
     for i, item in enumerate(raw):

@@ -144,9 +144,10 @@ class _Session:
             raise DeliveryError("stopped")
         ftp.connect(target.host, target.port)
         self.progress.moved()
-        self.step = "login"
         if isinstance(ftp, _TlsFtp):
+            self.step = "tls"
             ftp.auth()
+        self.step = "login"
         ftp.login(target.username or "anonymous", target.password)
         if isinstance(ftp, _TlsFtp):
             ftp.prot_p()

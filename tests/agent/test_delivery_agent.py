@@ -120,12 +120,16 @@ def test_with_the_centre_too_a_recording_waits_for_the_centre_as_well(tmp_path: 
         store.close()
 
 
-def test_a_config_with_neither_the_centre_nor_targets_is_refused() -> None:
+def test_a_config_with_neither_the_centre_nor_targets_or_with_too_many_targets_is_refused() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config({"agent_id": "a1", "site": "east", "room": "101", "upload": {"targets": []}})
     assert "upload.targets: empty, expected [[upload.targets]] (or url and token for classroom-central)" in str(
         caught.value
     )
+    many = [{"name": f"t{i}", "url": f"ftp://10.0.0.{i}/"} for i in range(9)]
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"agent_id": "a1", "site": "east", "room": "101", "upload": {"targets": many}})
+    assert "upload.targets: got 9 targets, expected at most 8" in str(caught.value)
 
 
 def test_targets_are_checked_with_the_rest_of_the_config_and_credentials_are_never_shown(tmp_path: Path) -> None:
@@ -136,9 +140,8 @@ def test_targets_are_checked_with_the_rest_of_the_config_and_credentials_are_nev
         {"name": "bad name!", "url": "http://h/", "temp_suffix": ".p", "password": secret, "password_file": "pw"},
         {"name": "c", "url": "ftp://h/", "token": secret, "ca_file": "ca.pem", "file_name": "{agent}/{nope}",
          "encoding": "klingon", "what": 1},
-        {"name": "d", "url": "https://h:99999/"},
+        {"url": "https://h:99999/"},
         "not a table",
-        {"url": "ftp://h/"},
         {"name": "ok", "url": "ftp://h/"},
         {"name": "ok", "url": "https://h/"},
     ]  # fmt: skip
@@ -158,8 +161,8 @@ def test_targets_are_checked_with_the_rest_of_the_config_and_credentials_are_nev
         "upload.targets[3].what: unknown key",
         "upload.targets[4].url: got 'https://h:99999/'",
         "upload.targets[5]: got 'not a table', expected a table",
-        "upload.targets[6].name: missing",
-        "upload.targets[8].name: duplicate target name 'ok'",
+        "upload.targets[4].name: missing",
+        "upload.targets[7].name: duplicate target name 'ok'",
     ):
         assert problem in message
     assert secret not in message
