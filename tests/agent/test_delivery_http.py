@@ -36,7 +36,8 @@ RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 
 class PutServer:
     """A PUT drop: ``ranges`` appends a ``Content-Range`` chunk at the file's end (409 elsewhere); ``refuses``
-    answers a ranged PUT with 400 (RFC 9110); ``ignores`` stores any PUT's body as the whole file."""
+    answers a ranged PUT with 400 (RFC 9110); ``ignores`` stores any PUT's body as the whole file; ``no_head``
+    takes ranges but answers HEAD with 405."""
 
     def __init__(self, root: Path, mode: str, *, token: str = "", cut_in_put: int = 0) -> None:
         self.root = root
@@ -71,6 +72,8 @@ class PutServer:
         file = self.root / request.match_info["name"]
         if (refusal := self.refused(request)) is not None:
             return refusal
+        if request.method == "HEAD" and self.mode == "no_head":
+            return web.Response(status=405)
         return web.FileResponse(file) if file.is_file() else web.Response(status=404)
 
     async def put(self, request: web.Request) -> web.Response:
@@ -142,8 +145,8 @@ async def test_a_server_that_takes_ranges_gets_chunks_and_a_cut_chunk_resumes_fr
     assert state(store, "platform")["ranges"] == 1  # known now: later recordings go in chunks straight away
 
 
-@pytest.mark.parametrize("mode", ["refuses", "ignores"])
-async def test_a_server_without_ranges_gets_the_whole_file_and_agent_db_remembers(
+@pytest.mark.parametrize("mode", ["refuses", "ignores", "no_head"])
+async def test_a_server_without_ranges_or_head_gets_the_whole_file_and_agent_db_remembers(
     tmp_path: Path, recording: tuple[AgentStore, bytes], mode: str
 ) -> None:
     store, content = recording
@@ -155,11 +158,12 @@ async def test_a_server_without_ranges_gets_the_whole_file_and_agent_db_remember
     finally:
         await server.stop()
     ranged = [p for p in server.puts if p is not None]
-    # A refusal shows at the first chunk; a server that ignores the range, at the second (the file did not grow).
-    assert len(ranged) == (1 if mode == "refuses" else 2)
+    # A refusal shows at the first chunk; a server that ignores the range, at the second (the file did not
+    # grow); without HEAD nothing could be resumed or checked, so no range is tried.
+    assert len(ranged) == {"refuses": 1, "ignores": 2, "no_head": 0}[mode]
     assert server.puts[len(ranged) :] == [None, None, None]  # then the whole file and the two sidecars
     check_arrived(tmp_path / "drop", content)
-    assert state(store, "platform")["ranges"] == 0
+    assert state(store, "platform")["ranges"] == (-1 if mode == "no_head" else 0)
 
 
 async def test_a_wrong_token_is_a_clear_failure_and_the_token_is_never_shown(
