@@ -164,6 +164,11 @@ class AgentLink:
         self._states[state.device] = state
         await self._publish_now(self.topics.state(state.device), state.to_dict(), qos=1, retain=True)
 
+    async def publish_info(self) -> None:
+        """Re-publish ``info`` (retained) if connected: something in it changed (every connect publishes it)."""
+        if self.client is not None:
+            await self._publish_now(self.topics.info, self.info().to_dict(), qos=1, retain=True)
+
     async def publish_telemetry(self, telemetry: Telemetry) -> None:
         """Publish telemetry at QoS 0 if connected; dropped otherwise (it is periodic)."""
         await self._publish_now(self.topics.telemetry, telemetry.to_dict(), qos=0, retain=False)

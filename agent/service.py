@@ -13,6 +13,7 @@ from typing import Any
 
 from agent.alarms import Alarms
 from agent.commands.lesson import add_lesson_commands
+from agent.commands.power import add_power_commands
 from agent.commands.record import add_record_commands
 from agent.commands.room import RoomCommands
 from agent.commands.schedule import Schedule, TimetableStore, register_schedule_commands
@@ -26,6 +27,7 @@ from agent.lesson.pictures import RecordingSources
 from agent.lesson.service import LessonService
 from agent.lesson.web import lesson_web_part
 from agent.link import AgentLink
+from agent.power.service import PowerService
 from agent.recording.service import RecordingService, timetable_lesson_on
 from agent.recording.upload import Uploader
 from agent.sources import SourceService, make_source
@@ -99,7 +101,9 @@ class Agent:
             is_live=self._leading_lesson,
             displays=[d.id for d in config.devices if d.kind == "display"],
         )
-        register_schedule_commands(self.table, self.schedule, on_change=self.scheduler.changed)
+        self.power = PowerService(config.power, self.schedule.current, self.link.publish_info)
+        add_power_commands(self.table, self.power, config.power, self.recording.telemetry, self._lesson_status)
+        register_schedule_commands(self.table, self.schedule, on_change=self._timetable_changed)
         self.health = HealthService(
             config.disk_path,
             config.telemetry_s,
@@ -152,6 +156,7 @@ class Agent:
         self.supervisor.add("recording", self.recording.run)
         self.lesson = self._build_lesson()  # before the scheduler: booted inside a live lesson, it starts it at once
         self.supervisor.add("scheduler", self.scheduler.run)
+        self.supervisor.add("power", self.power.run)
         if self.uploader is not None:
             self.supervisor.add("upload", self.uploader.run)
 
@@ -185,6 +190,13 @@ class Agent:
     def _timetable_main(self, site: str, agent: str) -> bool:
         return is_timetable_main(self.schedule.current(), datetime.now(UTC), site, agent)
 
+    def _lesson_status(self) -> dict[str, Any] | None:
+        return self.lesson.status() if self.lesson is not None else None
+
+    def _timetable_changed(self) -> None:
+        self.scheduler.changed()
+        self.power.changed()
+
     def _leading_lesson(self) -> str | None:
         status = self.lesson.status() if self.lesson is not None else {}
         return str(status["id"]) if status.get("active") and status.get("role") == "main" else None
@@ -200,7 +212,9 @@ class Agent:
         """What the centre shows about this room."""
         devices = tuple(DeviceInfo(d.id, d.config.kind, d.config.profile.id) for d in self.devices.values())
         sources = tuple(SourceInfo(**s.info()) for s in self.sources.values())
-        return Info(self.config.room, socket.gethostname(), self.version, devices, self.config.telemetry_s, sources)
+        nics, wake = self.power.report()
+        hostname = socket.gethostname()
+        return Info(self.config.room, hostname, self.version, devices, self.config.telemetry_s, sources, nics, wake)
 
     def status(self) -> dict[str, Any]:
         """The local API's view of the room."""

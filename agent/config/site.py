@@ -23,6 +23,7 @@ from agent.config.media import (
     parse_upload,
 )
 from agent.config.paths import resolve_path
+from agent.config.power import PowerConfig, parse_power
 from agent.errors import ConfigError
 from agent.timetable.model import Timetable, TimetableError
 from agent.timetable.parse import parse_timetable
@@ -76,6 +77,7 @@ class SiteConfig:
     timetable: Timetable = field(default_factory=Timetable)
     upload: UploadConfig | None = None  # [upload]: without it recordings stay on this PC
     lesson: LessonConfig | None = None  # [lesson]: without it this room takes no part in live lessons
+    power: PowerConfig = field(default_factory=PowerConfig)  # [power]: shutdown/reboot commands, waking
 
     @property
     def db_path(self) -> Path:
@@ -89,7 +91,7 @@ class SiteConfig:
 
 _TOP = {
     "agent_id", "site", "room", "data_dir", "broker", "devices", "intervals", "http", "health", "outbox",
-    "sources", "recording", "director", "timetable", "upload", "lesson",
+    "sources", "recording", "director", "timetable", "upload", "lesson", "power",
 }  # fmt: skip
 
 
@@ -150,6 +152,7 @@ def parse_config(
         timetable=timetable,
         upload=parse_upload(check, data),
         lesson=parse_lesson(check, data, sources),
+        power=parse_power(check, data),
     )
     if check.problems:
         raise ConfigError(f"{source}: {len(check.problems)} problem(s):\n  " + "\n  ".join(check.problems))
@@ -282,6 +285,7 @@ __all__ = [
     "DeviceConfig",
     "DirectorConfig",
     "LessonConfig",
+    "PowerConfig",
     "RecordingConfig",
     "SiteConfig",
     "SourceConfig",
