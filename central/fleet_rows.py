@@ -227,8 +227,10 @@ class RowWriter:
     def _info(self, row: Seen, info: Info) -> None:
         self._touch(row.site, row.agent_id, row.received, not row.retained)
         self._w.execute(
-            "UPDATE agents SET room = ?, hostname = ?, version = ?, telemetry_interval_s = ? WHERE agent_id = ?",
-            [info.room, info.hostname, info.version, info.telemetry_interval_s, row.agent_id],
+            "UPDATE agents SET room = ?, hostname = ?, version = ?, telemetry_interval_s = ?, nics = ?, wake = ?"
+            " WHERE agent_id = ?",
+            [info.room, info.hostname, info.version, info.telemetry_interval_s]
+            + [_json([n.to_dict() for n in info.nics]), _json(list(info.wake)), row.agent_id],
         )
         ids = [device.id for device in info.devices]
         marks = ",".join("?" * len(ids))

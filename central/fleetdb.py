@@ -83,6 +83,8 @@ _ADDED_COLUMNS = {
         "dropped INTEGER NOT NULL DEFAULT 0",
         "dropped_reason TEXT NOT NULL DEFAULT ''",
         "dropped_ts TEXT",
+        "nics TEXT NOT NULL DEFAULT '[]'",  # info.nics: the PC's network cards, to wake it through a neighbour
+        "wake TEXT NOT NULL DEFAULT '[]'",  # info.wake: when its timetable wants it woken (central.wake)
     ],
     "events": ["event_id TEXT"],
 }
@@ -240,7 +242,7 @@ class FleetDB:
     def _agents(self, where: str, params: list[Any], alarms_only: bool) -> list[dict[str, Any]]:
         agents = self._rows(
             "SELECT agent_id, site, room, hostname, version, state, session, since, last_seen, telemetry,"
-            " dropped, dropped_reason, dropped_ts,"
+            " dropped, dropped_reason, dropped_ts, nics, wake,"
             " (SELECT count(*) FROM alarms a WHERE a.agent_id = agents.agent_id AND a.cleared_ts IS NULL)"
             f" AS open_alarms FROM agents WHERE {where} ORDER BY site, room, agent_id",
             params,
@@ -256,12 +258,20 @@ class FleetDB:
         for a in agents:
             a["devices"] = sorted(devices[a["agent_id"]], key=lambda d: str(d["id"]))
             a["telemetry"] = _loads(a["telemetry"]) if a["telemetry"] else None
+            a["nics"], a["wake"] = _loads(a["nics"]), _loads(a["wake"])
         return agents
 
     def site_of(self, agent_id: str) -> str | None:
         """The site an agent reports under; None when unknown."""
         found = self._rows("SELECT site FROM agents WHERE agent_id = ?", [agent_id])
         return str(found[0]["site"]) if found else None
+
+    def wake_plans(self) -> list[dict[str, Any]]:
+        """``{"agent_id", "state", "wake"}`` of each agent that published wake times (`central.wake.WakeSchedule`)."""
+        rows = self._rows("SELECT agent_id, state, wake FROM agents WHERE wake != '[]'")
+        for r in rows:
+            r["wake"] = _loads(r["wake"])
+        return rows
 
     def telemetry_intervals(self) -> dict[str, float]:
         """Each agent's telemetry interval in seconds (for the silence watch)."""

@@ -21,15 +21,16 @@
   let current = BOOT.data;
   const watch = watchPanel();
 
-  async function send(name, args, button) {
-    const line = el("li", { class: "outcome pending" }, t("sending", { name: commandName(name) }));
+  // One request from a button: a line in `outcomes` says it is on its way, then how it ended (words()).
+  async function post(label, path, body, button, words) {
+    const line = el("li", { class: "outcome pending" }, t("sending", { name: label }));
     outcomes.prepend(line);
     while (outcomes.children.length > 5) outcomes.lastChild.remove();
     if (button) button.disabled = true;
     try {
-      const reply = await postJSON("/api/agents/" + encodeURIComponent(agentId) + "/commands", { name, args });
+      const reply = await postJSON("/api/agents/" + encodeURIComponent(agentId) + path, body);
       const status = reply.data.status || (reply.ok ? "succeeded" : "failed");
-      line.textContent = outcomeWords(name, { status, result: reply.data.result, error: reply.data.error });
+      line.textContent = words(status, reply.data);
       line.className = "outcome status-" + (status === "succeeded" ? "ok" : "bad");
       line.dataset.status = status;
     } catch (err) {
@@ -38,6 +39,32 @@
     } finally {
       if (button) button.disabled = false;
     }
+  }
+
+  function send(name, args, button) {
+    return post(commandName(name), "/commands", { name, args }, button,
+      (status, data) => outcomeWords(name, { status, result: data.result, error: data.error }));
+  }
+
+  // The PC itself: woken through another agent of its site (its own sleeps with it), or shut down
+  // and restarted by its OS (refused during a lesson or a recording unless forced).
+  function powerControls() {
+    const force = el("input", { type: "checkbox", id: "power-force" });
+    const wake = el("button", { type: "button", "data-action": "wake" }, t("wake_pc"));
+    wake.addEventListener("click", () => post(t("wake_pc"), "/wake", {}, wake, (status, data) =>
+      t("outcome", { name: t("wake_pc"), status: tr("status_", status) }) +
+      (data.via ? " — " + t("wake_via", { via: data.via }) : "") + (data.error ? " — " + data.error : "")));
+    const guarded = (action, name, args) => {
+      const node = el("button", { type: "button", "data-action": action }, t(action + "_pc"));
+      node.addEventListener("click", () => {
+        if (window.confirm(t("confirm_" + action, { room: current.agent.room || agentId }))) {
+          send(name, { ...args, force: force.checked }, node);
+        }
+      });
+      return node;
+    };
+    return el("div", { class: "row", id: "power" }, wake, guarded("shutdown", "agent.shutdown", { delay_s: 60 }),
+      guarded("reboot", "agent.reboot", {}), el("label", {}, force, " " + t("power_force")));
   }
 
   function button(action, label, name, args) {
@@ -128,7 +155,9 @@
         item("site", agent.site), item("agent", agent.agent_id), item("hostname", agent.hostname || "—"),
         item("version", agent.version || "—"), item("since", when(agent.since)),
         item("last_seen", when(agent.last_seen)), item("session", agent.session),
-        item("open_alarms", String(agent.open_alarms)), dropped(agent)));
+        item("open_alarms", String(agent.open_alarms)), dropped(agent),
+        item("nics", (agent.nics || []).map((n) => n.mac + (n.address ? "（" + n.address + "）" : "")).join("，") || "—"),
+        item("next_wake", when((agent.wake || []).find((ts) => new Date(ts) > Date.now())))));
     document.title = (agent.room || agent.agent_id) + " · " + t("title");
   }
 
@@ -389,7 +418,7 @@
 
   const top = [back, header];
   if (BOOT.can_command) {
-    top.push(el("div", { class: "row" }, button("ping", t("agent_ping"), "agent.ping", {})));
+    top.push(el("div", { class: "row" }, button("ping", t("agent_ping"), "agent.ping", {})), powerControls());
   } else {
     top.push(el("p", { class: "note" }, t("viewer_note")));
   }
