@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from contract.errors import PayloadError
-from contract.wire import get, timestamp
+from contract.timestamps import parse_iso
+from contract.wire import get
 from drivers.errors import ArgumentError
 from drivers.protocol.wol import normal_mac, parse_broadcast
 
@@ -83,8 +84,11 @@ def wakes_from(data: Mapping[str, Any]) -> tuple[str, ...]:
         raise PayloadError(f"wake: {len(items)} times, expected at most {MAX_WAKES}")
     out = []
     for i, item in enumerate(items):
+        if not isinstance(item, str):
+            raise PayloadError(f"wake[{i}]: got {str(item)[:40]}, expected a timestamp such as 2026-11-22T08:00:00Z")
         try:
-            out.append(timestamp({"ts": item}, "ts"))
+            parse_iso(item)
         except PayloadError as exc:
             raise PayloadError(f"wake[{i}]: {exc}") from None
+        out.append(item)
     return tuple(out)
