@@ -30,6 +30,8 @@ class MacArg(Arg):
 
     def check(self, value: Any) -> bytes:
         """The 6 bytes; Rejected naming the argument otherwise."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)  # ``mac=112233445566`` from the command line reads as a JSON number
         try:
             return parse_mac(value)
         except ArgumentError as exc:

@@ -120,6 +120,10 @@ async def test_power_wake_sends_the_magic_packet_for_every_written_form(
                 "mac": MAC, "sent_to": [f"127.0.0.1:{port}"], "bytes": 102, "target": "room-7",
             }  # fmt: skip
             assert await received(listener) == PACKET
+        # All digits: ``mac=201211211211`` on the command line arrives as a JSON number.
+        digits = await agent.table.execute("power.wake", {"mac": 201211211211, "broadcast": "127.0.0.1", "port": port})
+        assert digits.status == "succeeded" and digits.result["mac"] == "20:12:11:21:12:11"
+        assert await received(listener) == b"\xff" * 6 + bytes.fromhex("201211211211") * 16
 
 
 async def test_bad_macs_addresses_and_ports_are_rejected_and_send_nothing(
