@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ import psutil
 from contract.power import MAX_NICS, NAME_CHARS, Nic
 from drivers.errors import ArgumentError
 from drivers.protocol.wol import normal_mac
+
+log = logging.getLogger(__name__)
 
 SYS_NET = Path("/sys/class/net")
 
@@ -29,9 +32,13 @@ def physical(name: str, sys_net: Path = SYS_NET) -> bool:
 
 
 def detect_nics() -> tuple[Nic, ...]:
-    """The PC's network cards now (psutil)."""
-    up = {name: stats.isup for name, stats in psutil.net_if_stats().items()}
-    return cards(psutil.net_if_addrs(), up, physical)
+    """The PC's network cards now (psutil); none, logged, when the OS will not say."""
+    try:
+        up = {name: stats.isup for name, stats in psutil.net_if_stats().items()}
+        return cards(psutil.net_if_addrs(), up, physical)
+    except (OSError, RuntimeError) as exc:  # info must still go out: it only lacks the cards
+        log.warning("cannot list the network cards: %s", exc)
+        return ()
 
 
 def cards(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -218,3 +220,10 @@ def test_neighbours_on_the_sleeping_pcs_lan_come_first_then_the_most_recently_he
     ]
     assert neighbours(target, fleet) == ["room-g", "room-d", "room-c", "room-f"]
     assert packets(target) == [("02:00:00:00:00:01", "10.1.1.255"), ("02:00:00:00:00:02", "10.1.2.255")]
+
+
+def test_a_bad_wake_port_is_refused_before_anything_starts() -> None:
+    for port in ("0", "65536", "nine"):
+        argv = [sys.executable, "-m", "central.cli", "run", "--broker", "mqtt://127.0.0.1:1", "--wake-port", port]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2 and f"--wake-port: got {port!r}, expected a port 1..65535" in done.stderr
