@@ -101,15 +101,20 @@ class Waker:
         self.tries = tries
 
     async def wake(self, agent_id: str, by: str) -> dict[str, Any]:
-        """``{"status": "succeeded", "via", "packets"}``, or ``rejected`` / ``failed`` with an ``error`` saying why."""
+        """``{"status": "succeeded", "via", "packets"}``, or ``rejected`` / ``failed`` with an ``error`` saying why.
+
+        A refusal's ``code`` says why for a program: ``unknown_agent``, ``no_mac`` (rejected),
+        ``no_neighbour``, ``neighbours_failed`` (failed).
+        """
         target = self.db.agent(agent_id)
         if target is None:
-            return {"status": "rejected", "agent_id": agent_id, "error": f"no agent {agent_id!r}"}
+            error = f"no agent {agent_id!r}"
+            return {"status": "rejected", "code": "unknown_agent", "agent_id": agent_id, "error": error}
         cards = packets(target)
         if not cards:
             why = "its agent is too old to report them, or it found no wired card: set [power] mac in its site config"
             error = f"{agent_id} has reported no MAC address ({why})"
-            return {"status": "rejected", "agent_id": agent_id, "error": error}
+            return {"status": "rejected", "code": "no_mac", "agent_id": agent_id, "error": error}
         tried: list[str] = []
         for via in neighbours(target, self.db.agents(site=target["site"]))[: self.tries]:
             sent = [await self._send(via, agent_id, mac, broadcast, by) for mac, broadcast in cards]
@@ -118,11 +123,12 @@ class Waker:
                 return {"status": "succeeded", "agent_id": agent_id, "via": via, "packets": sent}
             tried.append(f"{via}: {sent[0]['status']} {sent[0].get('error', '')}".strip())
         if not tried:
-            error = f"no other agent of site {target['site']!r} is online to send the wake-up packet"
+            site = target["site"]
+            code, error = "no_neighbour", f"no other agent of site {site!r} is online to send the wake-up packet"
         else:
-            error = "every neighbour tried failed: " + "; ".join(tried)
+            code, error = "neighbours_failed", "every neighbour tried failed: " + "; ".join(tried)
         log.warning("cannot wake %s: %s", agent_id, error)
-        return {"status": "failed", "agent_id": agent_id, "error": error}
+        return {"status": "failed", "code": code, "agent_id": agent_id, "error": error}
 
     async def _send(self, via: str, target: str, mac: str, broadcast: str, by: str) -> dict[str, Any]:
         args: dict[str, Any] = {"mac": mac, "port": self.port, "target": target}

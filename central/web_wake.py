@@ -31,11 +31,5 @@ async def wake(request: web.Request) -> web.Response:
         return web.json_response({"error": "expected application/json"}, status=415)
     agent_id = request.match_info["agent_id"]
     outcome = await request.app[WAKER_KEY].wake(agent_id, request[USER_KEY])
-    status = outcome["status"]
-    if status == "succeeded":
-        code = 200
-    elif status == "rejected":
-        code = 404 if outcome["error"].startswith("no agent") else 409
-    else:
-        code = 503
-    return web.json_response(outcome, status=code)
+    http = {"succeeded": 200, "unknown_agent": 404, "no_mac": 409}
+    return web.json_response(outcome, status=http.get(outcome.get("code", outcome["status"]), 503))

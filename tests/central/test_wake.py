@@ -150,7 +150,7 @@ async def test_a_technician_wakes_a_sleeping_room_through_its_neighbour(
         tech = await logged_in(central, "tech")
         try:
             status, body = await wake(tech, "room-b")
-            assert (status, body["status"]) == (503, "failed")
+            assert (status, body["status"], body["code"]) == (503, "failed", "no_neighbour")
             assert "no other agent of site 'wake-school' is online" in body["error"]
             async with running_agent(tmp_path, broker, "room-a") as neighbour:
                 await until(lambda: state(central, "room-a") == "online")
@@ -189,9 +189,9 @@ async def test_wake_refusals(tmp_path: Path, broker: LocalBroker, listener: sock
         tech, look = await logged_in(central, "tech"), await logged_in(central, "look")
         try:
             status, body = await wake(tech, "room-old")
-            assert status == 409 and "room-old has reported no MAC address" in body["error"]
+            assert (status, body["code"]) == (409, "no_mac") and "room-old has reported no MAC address" in body["error"]
             status, body = await wake(tech, "room-nowhere")
-            assert status == 404 and body["error"] == "no agent 'room-nowhere'"
+            assert (status, body["code"], body["error"]) == (404, "unknown_agent", "no agent 'room-nowhere'")
             status, body = await wake(look, "room-old")
             assert status == 403
             async with tech.post("/api/agents/room-old/wake", data="{}") as response:
