@@ -101,7 +101,8 @@ class Agent:
             is_live=self._leading_lesson,
             displays=[d.id for d in config.devices if d.kind == "display"],
         )
-        self.power = PowerService(config.power, self.schedule.current, self.link.publish_info)
+        link = self.link
+        self.power = PowerService(config.power, self.schedule.current, link.publish_info, lambda: link.connected)
         add_power_commands(self.table, self.power, config.power, self.recording.telemetry, self._lesson_status)
         register_schedule_commands(self.table, self.schedule, on_change=self._timetable_changed)
         self.health = HealthService(

@@ -34,15 +34,17 @@ class PowerService:
         config: PowerConfig,
         timetable: Callable[[], Timetable],
         publish_info: Callable[[], Awaitable[None]],
+        connected: Callable[[], bool],
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         detect: Callable[[], tuple[Nic, ...]] = detect_nics,
         refresh_s: float = REFRESH_S,
     ) -> None:
-        """`timetable` is the one in force; `publish_info` re-publishes ``info`` (the link's)."""
+        """`timetable` is the one in force; `publish_info` re-publishes ``info`` while `connected()` (the link's)."""
         self.config = config
         self.timetable = timetable
         self.publish_info = publish_info
+        self.connected = connected
         self.clock = clock
         self.detect = detect
         self.refresh_s = refresh_s
@@ -77,12 +79,14 @@ class PowerService:
         self._changed.set()
 
     async def refresh(self) -> bool:
-        """Re-publish ``info`` if cards or wake times differ from what it last carried; whether it did."""
-        current = (self.nics(), self.wake())
-        if current == self._reported:
+        """Re-publish ``info`` if cards or wake times differ from what it last carried; whether it did.
+
+        Not while the link is down: the next connect publishes ``info`` as it is then.
+        """
+        if not self.connected() or (self.nics(), self.wake()) == self._reported:
             return False
         await self.publish_info()
-        return self._reported == current  # the info just published carried them (not when offline)
+        return True
 
     async def run(self) -> None:
         """Refresh every `refresh_s` and on every timetable change, until cancelled."""

@@ -144,12 +144,13 @@ async def test_info_is_re_published_when_wake_times_or_cards_change() -> None:
     published: list[tuple[tuple[Nic, ...], tuple[str, ...]]] = []
     connected = [True]
 
-    async def publish() -> None:  # the link: builds info (which reports) only when connected
-        if connected[0]:
-            published.append(service.report())
+    async def publish() -> None:  # the link: builds info, which reports the cards and wake times
+        published.append(service.report())
 
     config = PowerConfig(wake_before_min=15)
-    service = PowerService(config, lambda: timetable, publish, clock=lambda: now[0], detect=lambda: nics[0])
+    service = PowerService(
+        config, lambda: timetable, publish, lambda: connected[0], clock=lambda: now[0], detect=lambda: nics[0]
+    )
     assert await service.refresh() is True and published[-1][1][0] == "2026-03-01T23:45:00Z"
     assert await service.refresh() is False  # nothing changed: nothing sent
     now[0] = datetime(2026, 3, 2, 7, 46, tzinfo=CST)  # Monday's wake time has passed
@@ -162,5 +163,5 @@ async def test_info_is_re_published_when_wake_times_or_cards_change() -> None:
     assert service.broadcasts() == ["192.168.11.255"]
     nics[0] = ()
     assert service.broadcasts() == ["255.255.255.255"]
-    without = PowerService(PowerConfig(), lambda: timetable, publish, clock=lambda: now[0], detect=lambda: ())
+    without = PowerService(PowerConfig(), lambda: timetable, publish, lambda: True, detect=lambda: ())
     assert without.wake() == ()  # no [power] wake_before_min: the centre is not asked to wake this PC
