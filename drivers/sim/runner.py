@@ -68,6 +68,8 @@ class SimServer:
         self.password = check_password(password) if password is not None else None
         self.idle_close_s = sim.profile.transport.idle_close_s if idle_close_s is None else idle_close_s
         self.idle_closed = 0  # connections hung up for silence
+        self.hung_up = asyncio.Event()  # set at each hang-up for silence or a wrong digest
+        self.logins = 0  # connections whose digest was right (a profile with a login and a password)
         self.device_path = ""
         self._closers: list[Callable[[], object]] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -260,12 +262,15 @@ class SimServer:
             try:
                 while data := await self._receive(reader):
                     if login is not None:
+                        done = login.done
                         data, answer, close = login.feed(data)
                         if close:
                             self.report(f"{self.sim.profile.id}: wrong digest: {answer!r}, hanging up")
                             writer.write(answer)
                             await writer.drain()
+                            self.hung_up.set()
                             break
+                        self.logins += login.done and not done
                     if data:
                         await self._answer(data, framer, _sender(writer.write))
             except (OSError, asyncio.CancelledError):
@@ -300,6 +305,7 @@ class SimServer:
                 return await reader.read(4096)
         except TimeoutError:
             self.idle_closed += 1
+            self.hung_up.set()
             self.report(f"{self.sim.profile.id}: no command for {self.idle_close_s:g} s, hanging up")
             return b""
 
