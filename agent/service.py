@@ -37,6 +37,7 @@ from agent.web.api import WebPart, create_api, serve
 from agent.web.page import page_part
 from contract import Command, CommandReply, DeviceInfo, DeviceState, Info, SourceInfo, Topics, for_audit
 from contract.rtc import RtcMessage
+from drivers.profile_model import DISPLAY_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ class Agent:
             clock=lambda: datetime.now(UTC),
             is_recording=self._recording_lesson,
             is_live=self._leading_lesson,
-            displays=[d.id for d in config.devices if d.kind == "display"],
+            displays=[d.id for d in config.devices if d.kind in DISPLAY_KINDS],
         )
         register_schedule_commands(self.table, self.schedule, on_change=self.scheduler.changed)
         self.health = HealthService(

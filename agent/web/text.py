@@ -312,6 +312,10 @@ def plain_error(error: str, kind: str, lang: str) -> str:
     for pattern, key in _PLAIN:
         if pattern.search(error):
             if key == "offline":
-                key = {"display": "err_panel_offline", "camera": "err_camera_offline"}.get(kind, "err_device_offline")
+                key = {
+                    "display": "err_panel_offline",
+                    "projector": "err_panel_offline",
+                    "camera": "err_camera_offline",
+                }.get(kind, "err_device_offline")
             return t[key]
     return t["err_other"]

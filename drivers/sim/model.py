@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from drivers.errors import ArgumentError
 from drivers.profile_model import STATE_KEYS, FieldType, Profile, SimReply
 from drivers.protocol.engine import Codec, Framer
 
@@ -123,6 +124,13 @@ class Simulator:
             self.state.meters[key] = float(value)  # type: ignore[arg-type]
         else:
             self.state.extra[key] = value
+
+    def set_field(self, name: str, value: object) -> None:
+        """Set a state value given as a user would (``fan_status=error``), checked by the profile's field."""
+        ftype = self.profile.fields.get(name)
+        if ftype is None:
+            raise ArgumentError(f"{self.profile.id} has no field {name!r}")
+        self.set(name, ftype.name_of(ftype.coerce(value)))
 
     def handle(self, frame: bytes) -> list[bytes]:
         """Answer one complete request frame."""
