@@ -80,7 +80,11 @@ def room_layout(devices: Sequence[DeviceConfig], commands: Iterable[str], lesson
     remotes = [str(x) for x in getattr(lesson, "remotes", ()) or ()]
     trusted = [str(x).rsplit("/", 1)[-1] for x in getattr(lesson, "trusted", ()) or ()]  # "site/agent" too
     cameras = [{"id": d.id, "presets": camera_presets(d)} for d in devices if d.kind == "camera"]
-    panels = [{"id": d.id, "inputs": panel_inputs(d)} for d in devices if d.kind in DISPLAY_KINDS]
+    panels = [
+        {"id": d.id, "kind": d.kind, "inputs": panel_inputs(d), "volume": "set_volume" in d.profile.commands}
+        for d in devices
+        if d.kind in DISPLAY_KINDS
+    ]
     return {
         "cameras": cameras,
         "panels": panels,

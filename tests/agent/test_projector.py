@@ -11,7 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent.config.site import load_config
+from agent.config.site import DeviceConfig, load_config
+from agent.web.view import device_light, room_layout
 from central.mosquitto import LocalBroker, free_port
 from drivers.profile import find_profile
 from drivers.sim.model import Simulator
@@ -139,3 +140,14 @@ async def test_panel_commands_drive_the_projector_and_a_wrong_password_fails_nam
                 ]
             )
             assert offline[-1]["online"] is False
+
+
+def test_the_classroom_page_offers_a_projector_power_and_inputs_but_no_volume() -> None:
+    projector = DeviceConfig("projector", find_profile("pjlink"), "sim", 10)
+    (panel,) = room_layout([projector], ["panel.power"])["panels"]
+    assert panel["kind"] == "projector" and panel["volume"] is False
+    assert panel["inputs"][:3] == ["rgb1", "rgb2", "rgb3"] and "digital1" in panel["inputs"]
+    cooling = device_light("projector", {"online": True, "state": {"power": "cooling"}})
+    assert (cooling.level, cooling.why) == ("amber", "standby")
+    lost = device_light("projector", {"online": False, "error": "PJLink authentication failed"})
+    assert (lost.level, lost.why) == ("red", "panel_offline")
