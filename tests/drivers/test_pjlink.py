@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from drivers.device import Device
+from drivers.driver import open_driver, simulated
 from drivers.errors import ArgumentError, AuthenticationFailed, DeviceRejected
 from drivers.profile import find_profile
 from drivers.profile_model import Profile
@@ -203,3 +204,50 @@ async def test_the_driver_reconnects_and_logs_in_again_after_an_idle_hang_up(pro
         assert (await device.call("get_input")).fields == {"source": "digital1"}
     assert server.logins == 2
     assert device.health.reconnects == 1
+
+
+async def test_the_agents_sim_address_runs_a_projector_without_a_password(profile: Profile) -> None:
+    async with simulated(profile) as address:
+        device = open_driver(profile, address, device_id="projector")
+        try:
+            state = await device.poll()
+        finally:
+            await device.close()
+    assert state["power"] == "on" and state["pjlink_class"] == 2
+
+
+async def test_a_simulator_with_a_login_is_served_over_tcp_only(profile: Profile) -> None:
+    with pytest.raises(ArgumentError, match="tcp:// only"):
+        await SimServer(Simulator(profile), "pty").start()
+    with pytest.raises(ArgumentError, match="takes no password"):
+        SimServer(Simulator(find_profile("samsung-mdc")), "tcp://127.0.0.1:0", password="x")
+
+
+async def test_a_command_the_projector_hangs_up_on_is_sent_again_on_a_new_connection(profile: Profile) -> None:
+    # A projector that hangs up as the second command arrives (its 30 s had just run out): the
+    # driver cannot have seen the hang-up before sending, so only the resend saves the command.
+    connections: list[int] = []
+
+    async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        writer.write(b"PJLINK 0\r")
+        answered = 0
+        try:
+            while await reader.readuntil(b"\r"):
+                if answered == 1 and len(connections) == 1:
+                    break  # hang up without an answer
+                writer.write(b"%1POWR=1\r")
+                answered += 1
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the driver closed at the end of the test
+        writer.close()
+
+    server = await asyncio.start_server(client, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with projector(profile, f"tcp://127.0.0.1:{port}", password=None) as device:
+            assert (await device.call("get_power")).fields == {"power": "on"}
+            assert (await device.call("get_power")).fields == {"power": "on"}
+        assert len(connections) == 2 and device.health.reconnects == 1
+    finally:
+        server.close()
