@@ -22,6 +22,9 @@ StateSink = Callable[[DeviceState], Awaitable[None]]
 # poll now and then, and an alarm raised and cleared on every other poll is noise, not news.
 OFFLINE_AFTER = 2
 
+# A device's reported fault level -> the alarm's severity.
+FAULT_SEVERITY = {"warning": "warning", "error": "critical"}
+
 
 class DeviceService:
     """Keeps one device polled and its state reported; runs commands on it."""
@@ -79,7 +82,35 @@ class DeviceService:
         self._failed = 0 if health.online else self._failed + 1
         if health.online:
             self.alarms.clear("device_offline", self.id)
+            self._state_alarms(state.state)
         elif self._failed >= OFFLINE_AFTER and error:  # no error: never asked (a panel with no status query)
             self.alarms.raise_("device_offline", "warning", f"{self.id} does not answer: {error}", self.id)
         if last is None or (last.online, dict(last.state), last.error) != (state.online, dict(state.state), error):
             await self.on_state(state)
+
+    def _state_alarms(self, state: Mapping[str, Any]) -> None:
+        """Alarms a device's own report raises and clears: ``<part>_status`` faults, lamp hours.
+
+        A projector's error status (PJLink ERST: fan, lamp, temperature, cover, filter, other)
+        comes as ``fan_status = "warning" | "error" | "ok"``; each part is its own alarm
+        ``fault_<part>`` (a warning is a warning, an error critical).  ``lamp_hours`` at or past
+        the device's `lamp_hours_limit` raises ``lamp_end_of_life``.  Each clears when its
+        condition goes.
+        """
+        for key, value in state.items():
+            if not key.endswith("_status") or not isinstance(value, str):
+                continue
+            part = key.removesuffix("_status")
+            code = f"fault_{part}"
+            if value in FAULT_SEVERITY:
+                message = f"{self.id}: {part} {value}"
+                self.alarms.raise_(code, FAULT_SEVERITY[value], message, self.id, {"part": part, "level": value})
+            else:
+                self.alarms.clear(code, self.id)
+        hours, limit = state.get("lamp_hours"), self.config.lamp_hours_limit
+        if isinstance(hours, int) and not isinstance(hours, bool):
+            if hours >= limit:
+                message = f"{self.id}: lamp at {hours} h (limit {limit} h): order a spare"
+                self.alarms.raise_("lamp_end_of_life", "warning", message, self.id, {"hours": hours, "limit": limit})
+            else:
+                self.alarms.clear("lamp_end_of_life", self.id)

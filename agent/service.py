@@ -39,6 +39,7 @@ from agent.web.api import WebPart, create_api, serve
 from agent.web.page import page_part
 from contract import Command, CommandReply, DeviceInfo, DeviceState, Info, SourceInfo, Topics, for_audit
 from contract.rtc import RtcMessage
+from drivers.profile_model import DISPLAY_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ class Agent:
             clock=lambda: datetime.now(UTC),
             is_recording=self._recording_lesson,
             is_live=self._leading_lesson,
-            displays=[d.id for d in config.devices if d.kind == "display"],
+            displays=[d.id for d in config.devices if d.kind in DISPLAY_KINDS],
         )
         link = self.link
         self.power = PowerService(config.power, self.schedule.current, link.publish_info, lambda: link.connected)

@@ -63,6 +63,19 @@ def _parser() -> argparse.ArgumentParser:
         "--flood-after", type=int, default=0, metavar="N", help="start the flood after answering N requests"
     )
 
+    sim.add_argument("--password", metavar="P", help="a device with a login (PJLink) asks for this password")
+    sim.add_argument(
+        "--state",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="start with this state value, e.g. fan_status=error or lamp_hours=2990 (repeatable)",
+    )
+    sim.add_argument("--failed", action="store_true", help="a failed device: commands get its failure reply (ERR4)")
+    sim.add_argument(
+        "--idle-close", type=float, default=None, metavar="S", help="hang up after S s without a command (0 never)"
+    )
+
     run = sub.add_parser("run", help="run the agent service for one classroom")
     run.add_argument("--config", required=True, metavar="FILE", help="the site config (see examples/site.toml)")
     run.add_argument("--broker", metavar="URL", help="mqtt://HOST:PORT or mqtts://HOST:PORT, overrides the config")

@@ -45,9 +45,10 @@ def _list() -> int:
 
 def _ports(p: Profile) -> str:
     s = p.transport.serial
-    parts = [f"serial {s.baud} {s.bytesize}{s.parity}{s.stopbits}"]
+    parts = [f"serial {s.baud} {s.bytesize}{s.parity}{s.stopbits}"] if s is not None else []
     if p.transport.tcp_port:
-        parts.append(f"tcp {p.transport.tcp_port}")
+        login = f" ({p.transport.login} login)" if p.transport.login else ""
+        parts.append(f"tcp {p.transport.tcp_port}{login}")
     if p.transport.udp_port:
         parts.append(
             f"udp {p.transport.udp_port}"
@@ -57,7 +58,10 @@ def _ports(p: Profile) -> str:
 
 
 def _type(f: FieldType, broadcast: bool = False) -> str:
-    text = "|".join(f.values) if f.kind == "enum" else f"{f.min}..{f.max}"
+    if f.kind == "text":
+        text = f"text up to {f.max} characters"
+    else:
+        text = "|".join(f.values) if f.kind == "enum" else f"{f.min}..{f.max}"
     if broadcast and f.broadcast is not None:
         text += f"|0x{f.broadcast:02X}=all"
     return text + (f" (default {f.default})" if f.default is not None else "")

@@ -8,6 +8,7 @@ import contextlib
 import random
 import signal
 
+from contract.args import parse_assignments
 from drivers.profile import find_profile
 from drivers.sim.model import Simulator
 from drivers.sim.runner import Faults, SimServer
@@ -25,7 +26,18 @@ async def simulate(args: argparse.Namespace) -> int:
         flood_unframed=args.flood_unframed,
         flood_after=args.flood_after,
     )
-    server = SimServer(Simulator(profile), args.at, faults, report=lambda line: print(line, flush=True))
+    sim = Simulator(profile)
+    for name, value in parse_assignments(args.state).items():
+        sim.set_field(name, value)
+    sim.set("failed", args.failed)
+    server = SimServer(
+        sim,
+        args.at,
+        faults,
+        report=lambda line: print(line, flush=True),
+        password=args.password,
+        idle_close_s=args.idle_close,
+    )
     path = await server.start()
     print(f"simulating {profile.id} ({profile.name}) at {path}", flush=True)
     stop = asyncio.Event()

@@ -8,6 +8,7 @@ from typing import Any
 
 from agent.commands.table import Arg, CommandDef, CommandTable, Failed, Rejected
 from agent.devices import DeviceService
+from drivers.profile_model import DISPLAY_KINDS
 
 DIRECTIONS = ("up", "down", "left", "right", "upleft", "upright", "downleft", "downright")
 
@@ -30,13 +31,15 @@ class RoomCommands:
         self.services = services
         self.started = time.monotonic()
 
-    def _ids(self, kind: str) -> Callable[[], tuple[str, ...]]:
-        return lambda: tuple(d.id for d in self.devices.values() if d.config.kind == kind)
+    def _ids(self, *kinds: str) -> Callable[[], tuple[str, ...]]:
+        return lambda: tuple(d.id for d in self.devices.values() if d.config.kind in kinds)
 
     def table(self) -> CommandTable:
         """Every command the room accepts."""
         table = CommandTable()
-        panel = Arg("device", choices=self._ids("display"), doc="a display's id from the site config")
+        panel = Arg(
+            "device", choices=self._ids(*DISPLAY_KINDS), doc="a display's or projector's id from the site config"
+        )
         camera = Arg("device", choices=self._ids("camera"), doc="a camera's id from the site config")
         on = Arg("on", "bool")
         table.add(CommandDef("panel.power", (panel, on), self._panel_power, "switch a panel on or to standby"))

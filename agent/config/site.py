@@ -30,11 +30,15 @@ from agent.timetable.parse import parse_timetable
 from contract.errors import AddressError
 from contract.mqtt import BrokerAddress
 from drivers.checks import Checks, at, join
+from drivers.driver import open_driver
 from drivers.errors import ArgumentError, ProfileError
 from drivers.profile import find_profile
 from drivers.profile_model import Profile
 
 SIM = "sim"
+# Lamp hours at which a projector's lamp is near the end of its life (many classroom lamps are rated
+# 3,500-6,000 h in normal mode; a technician orders a spare in time).
+LAMP_HOURS_LIMIT = 3000
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +50,11 @@ class DeviceConfig:
     address: str
     poll_s: float
     presets: Mapping[int, str] = field(default_factory=dict)  # camera preset number -> name on the page
+    lamp_hours_limit: int = LAMP_HOURS_LIMIT  # a lamp this old raises lamp_end_of_life
 
     @property
     def kind(self) -> str:
-        """``display`` or ``camera``, from the profile."""
+        """``display``, ``projector`` or ``camera``, from the profile."""
         return self.profile.kind
 
 
@@ -206,7 +211,7 @@ def _devices(check: Checks, data: object) -> tuple[DeviceConfig, ...]:
         if not isinstance(dev, dict):
             check.table(dev, path)
             continue
-        check.known(dev, path, {"id", "profile", "address", "poll_s", "presets"})
+        check.known(dev, path, {"id", "profile", "address", "poll_s", "presets", "lamp_hours_limit"})
         dev_id = check.text(dev, "id", path)
         if not dev_id or any(c in dev_id for c in "/+#"):
             check.add(join(path, "id"), f"got {dev_id!r}, expected a name without / + #")
@@ -219,8 +224,14 @@ def _devices(check: Checks, data: object) -> tuple[DeviceConfig, ...]:
         profile = _profile(check, dev, path)
         poll = check.positive(dev, "poll_s", path, profile.poll_interval_s if profile else 10.0)
         presets = _presets(check, dev, path, profile)
+        lamp = check.integer(dev, "lamp_hours_limit", path, LAMP_HOURS_LIMIT, low=1, high=99999)
+        if profile is not None and address and address != SIM:
+            try:
+                open_driver(profile, address)  # opens nothing: checks the address (and a PJLink password) now
+            except ArgumentError as exc:
+                check.add(join(path, "address"), str(exc))
         if profile is not None and dev_id and address:
-            out.append(DeviceConfig(dev_id, profile, address, poll, presets))
+            out.append(DeviceConfig(dev_id, profile, address, poll, presets, lamp))
     return tuple(out)
 
 

@@ -34,6 +34,9 @@ ZH: dict[str, str] = {
     "teacher": "老师",
     "lights": "设备状态",
     "kind_display": "大屏",
+    "kind_projector": "投影机",
+    "val_cooling": "散热中",
+    "val_warming": "预热中",
     "kind_camera": "摄像机",
     "kind_source": "画面",
     "start_zhuandi": "开始专递课堂",
@@ -169,6 +172,9 @@ EN: dict[str, str] = {
     "teacher": "Teacher",
     "lights": "Equipment",
     "kind_display": "Panel",
+    "kind_projector": "Projector",
+    "val_cooling": "cooling down",
+    "val_warming": "warming up",
     "kind_camera": "Camera",
     "kind_source": "Picture",
     "start_zhuandi": "Start a linked lesson",
@@ -312,6 +318,10 @@ def plain_error(error: str, kind: str, lang: str) -> str:
     for pattern, key in _PLAIN:
         if pattern.search(error):
             if key == "offline":
-                key = {"display": "err_panel_offline", "camera": "err_camera_offline"}.get(kind, "err_device_offline")
+                key = {
+                    "display": "err_panel_offline",
+                    "projector": "err_panel_offline",
+                    "camera": "err_camera_offline",
+                }.get(kind, "err_device_offline")
             return t[key]
     return t["err_other"]

@@ -77,7 +77,7 @@ function fieldsWords(fields) {
   if (fields === null || fields === undefined) return "";
   if (typeof fields !== "object") return valueWords(fields);
   return Object.entries(fields)
-    .filter(([key]) => !HIDDEN_KEYS.has(key))
+    .filter(([key, value]) => !HIDDEN_KEYS.has(key) && value !== "")
     .map(([key, value]) => tr("key_", key) + " " + valueWords(value, key))
     .join(" · ");
 }

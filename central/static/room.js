@@ -12,6 +12,7 @@
   }
 
   const SOURCES = ["hdmi1", "hdmi2", "hdmi3", "displayport", "vga", "usbc1", "ops", "android"];
+  const PROJECTOR_SOURCES = ["digital1", "digital2", "rgb1", "rgb2", "video1", "network1", "storage1"];
   const header = el("section", { class: "room-head", id: "room-head" });
   const outcomes = el("ul", { class: "outcomes", id: "outcomes", "aria-live": "polite" });
   const devices = el("div", { class: "cards", id: "devices" });
@@ -77,9 +78,11 @@
     return el("input", { type: "number", class: cls, min, max, value, step: 1 });
   }
 
-  function displayControls(id) {
+  // A projector (PJLink) has no absolute volume: power, mute and input only, its inputs named by PJLink.
+  function displayControls(id, projector) {
     const dev = { device: id };
-    const source = el("input", { class: "source", list: "sources", size: 10, value: "hdmi1" });
+    const source = el("input", { class: "source", list: projector ? "projector-sources" : "sources", size: 10,
+      value: projector ? "digital1" : "hdmi1" });
     const level = numberInput("level", 0, 100, 30);
     return el("div", { class: "controls" },
       el("div", { class: "row" },
@@ -89,7 +92,7 @@
         button("mute_off", t("mute_off"), "panel.mute", { ...dev, on: false })),
       el("div", { class: "row" }, source,
         button("input", t("input"), "panel.input", () => ({ ...dev, source: source.value.trim() }))),
-      el("div", { class: "row" }, level,
+      projector ? null : el("div", { class: "row" }, level,
         button("volume", t("set_volume"), "panel.volume", () => ({ ...dev, level: Number(level.value) }))));
   }
 
@@ -115,7 +118,8 @@
 
   function card(device) {
     let controls = null;
-    if (BOOT.can_command && device.kind === "display") controls = displayControls(device.id);
+    if (BOOT.can_command && device.kind === "display") controls = displayControls(device.id, false);
+    if (BOOT.can_command && device.kind === "projector") controls = displayControls(device.id, true);
     if (BOOT.can_command && device.kind === "camera") controls = cameraControls(device.id);
     return el("section", { class: "card", "data-device": device.id, "data-kind": device.kind },
       el("h3", {}, tr("kind_", device.kind) + " " + device.id, " ", el("span", { class: "sub" }, device.profile)),
@@ -208,6 +212,18 @@
   function brief(fields) {
     if (!fields || typeof fields !== "object") return fields;
     return Object.fromEntries(Object.entries(fields).filter(([key]) => !["offer", "answer", "session"].includes(key)));
+  }
+
+  // An alarm in the viewer's language from its code and params; the agent's own words otherwise.
+  function alarmText(a) {
+    const params = a.params || {};
+    if (a.type.startsWith("fault_") && params.part) {
+      return el("span", { "data-alarm-text": a.type },
+        t("alarm_text_fault", { part: tr("part_", params.part), level: tr("level_", params.level) }));
+    }
+    const key = "alarm_text_" + a.type;
+    if (key in T && Object.keys(params).length) return el("span", { "data-alarm-text": a.type }, t(key, params));
+    return a.message;
   }
 
   function bracketed(words) {
@@ -394,7 +410,7 @@
       table("recordings", t("recordings"), ["lesson", "time", "size", "play"], data.recordings || [],
         (r) => [r.lesson || r.recording_id, when(r.started || r.received), size(r.size), playCell(r)]),
       table("alarms", t("alarms"), ["time", "severity", "type", "device", "message", "state", "ack"], data.alarms,
-        (a) => [when(a.raised_ts), tr("severity_", a.severity), tr("alarm_", a.type), a.device || "—", a.message,
+        (a) => [when(a.raised_ts), tr("severity_", a.severity), tr("alarm_", a.type), a.device || "—", alarmText(a),
           a.cleared_ts ? t("cleared") : t("open"), ackCell(a)], moreButton("alarms", data)),
       table("commands", t("commands"), ["time", "command", "by", "result"], data.commands,
         (c) => [when(c.sent_ts), commandName(c.name) + bracketed(fieldsWords(brief(c.args))), c.by, commandOutcome(c)],
@@ -423,7 +439,8 @@
     top.push(el("p", { class: "note" }, t("viewer_note")));
   }
   main.replaceChildren(...top, outcomes, el("h2", {}, t("devices")), devices, watch.section, player, tables,
-    el("datalist", { id: "sources" }, SOURCES.map((s) => el("option", { value: s }))));
+    el("datalist", { id: "sources" }, SOURCES.map((s) => el("option", { value: s }))),
+    el("datalist", { id: "projector-sources" }, PROJECTOR_SOURCES.map((s) => el("option", { value: s }))));
   render(BOOT.data);
   listen("?agent=" + encodeURIComponent(agentId), refresh, refresh);
   setInterval(() => render(current), 30000); // keeps "… ago" true

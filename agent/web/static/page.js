@@ -149,13 +149,13 @@ function panelCard(panel) {
     panel.inputs.map((name) => el("option", { value: name }, name)));
   inputs.addEventListener("change", () => { if (inputs.value) send("panel.input", { ...dev, source: inputs.value }); });
   return el("section", { class: "card panel", "data-device": panel.id },
-    el("h2", {}, t("panel"), " ", el("span", { class: "sub" }, panel.id)),
+    el("h2", {}, t(panel.kind === "projector" ? "kind_projector" : "panel"), " ", el("span", { class: "sub" }, panel.id)),
     el("p", { class: "panel-state" }),
     el("div", { class: "row" },
       el("button", { type: "button", class: "power-on", onclick: () => send("panel.power", { ...dev, on: true }) }, t("power_on")),
       el("button", { type: "button", class: "power-off", onclick: () => send("panel.power", { ...dev, on: false }) }, t("power_off"))),
     panel.inputs.length ? el("div", { class: "row inputs" }, el("label", { class: "label" }, t("input"), " ", inputs)) : null,
-    el("div", { class: "row" },
+    panel.volume === false ? null : el("div", { class: "row" },  // a PJLink projector has no volume to set
       el("button", { type: "button", class: "vol-down", onclick: step(-5) }, t("volume_down")), volume,
       el("button", { type: "button", class: "vol-up", onclick: step(5) }, t("volume_up"))));
 }
@@ -305,7 +305,7 @@ function renderDevice(device) {
     if (s.source) words.push(t("input") + " " + s.source);
     card.querySelector(".panel-state").textContent = words.join(" · ") || t("why_" + device.light.why);
     const volume = card.querySelector("input.volume");
-    if (s.volume !== undefined && document.activeElement !== volume) volume.value = s.volume;
+    if (volume && s.volume !== undefined && document.activeElement !== volume) volume.value = s.volume;
     const select = card.querySelector("select.input");
     if (select && s.source && document.activeElement !== select) select.value = s.source;
   }
