@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from drivers.device import Device, Health, Result
 from drivers.profile_model import Profile
@@ -44,8 +44,27 @@ class Driver(Protocol):
         ...
 
 
+@runtime_checkable
+class MediaDriver(Protocol):
+    """A camera that serves its own video (ONVIF): where its RTSP stream is, and a still picture."""
+
+    async def stream_uri(self, selector: str = "") -> str:
+        """The RTSP URI of media profile `selector` (``main``, ``sub`` or the camera's token), credentials included."""
+        ...
+
+    async def snapshot(self, selector: str = "", max_bytes: int = ...) -> bytes:
+        """A still picture (the camera's JPEG) of media profile `selector`."""
+        ...
+
+
 def open_driver(profile: Profile, address: str, *, device_id: str = "", poll_interval: float | None = None) -> Driver:
     """The driver for `profile` at `address` (nothing opens until it is used); ArgumentError for a bad address."""
+    if profile.driver == "onvif":
+        from drivers.onvif.address import parse_address
+        from drivers.onvif.driver import OnvifDriver
+
+        where = parse_address(address, default_port=profile.transport.tcp_port)
+        return OnvifDriver(profile, where, device_id=device_id, poll_interval=poll_interval)
     return Device(profile, make_transport(address, profile), device_id=device_id, poll_interval=poll_interval)
 
 

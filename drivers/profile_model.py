@@ -11,7 +11,7 @@ from drivers.protocol.template import Checksum, Raw, Template
 
 KINDS = ("camera", "display")
 # Who speaks the protocol: the generic frame engine, or a driver of its own (see drivers.driver).
-DRIVERS = ("engine",)
+DRIVERS = ("engine", "onvif")
 REPLY_KINDS = ("ack", "completion", "value", "error")
 CONFIDENCE = ("primary", "secondary", "unconfirmed")
 PARITIES = ("N", "E", "O")

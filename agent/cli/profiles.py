@@ -44,6 +44,8 @@ def _list() -> int:
 
 
 def _ports(p: Profile) -> str:
+    if not p.framed:  # a driver of its own (onvif: SOAP over HTTP): no serial line, no frames
+        return f"{p.driver} driver, tcp {p.transport.tcp_port}" if p.transport.tcp_port else f"{p.driver} driver"
     s = p.transport.serial
     parts = [f"serial {s.baud} {s.bytesize}{s.parity}{s.stopbits}"]
     if p.transport.tcp_port:
@@ -78,7 +80,7 @@ def describe(p: Profile) -> str:
     ]
     for c in p.commands.values():
         params = " ".join(f"{n}={_type(p.fields[n])}" for n in c.params)
-        replies = ", ".join(p.replies[r].kind for r in c.replies) or "no reply"
+        replies = ", ".join(p.replies[r].kind for r in c.replies) or ("no reply" if p.framed else p.driver)
         lines.append(f"    {c.name} {params}".rstrip() + f"  -> {replies}" + (f"  # {c.doc}" if c.doc else ""))
     return "\n".join(lines)
 

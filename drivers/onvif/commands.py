@@ -1,0 +1,167 @@
+"""Each vocabulary command of the onvif profile as the PTZ / device requests it takes.
+
+A handler gets the driver (its PTZ profile, its id), a connected client and the checked
+arguments, and returns the fields of its answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from drivers.errors import DeviceRejected, GarbageReceived
+from drivers.onvif import ptz
+from drivers.onvif.client import OnvifClient
+
+if TYPE_CHECKING:
+    from drivers.onvif.driver import OnvifDriver
+
+Handler = Callable[["OnvifDriver", OnvifClient, Mapping[str, Any]], Awaitable[dict[str, object]]]
+
+# Commands that only ask (their reply is a value); the others make the camera do something.
+QUERIES = frozenset({"get_position", "get_presets", "get_info"})
+# GetDeviceInformation's fields, by the names the state uses.
+_IDENTITY = {"Manufacturer": "make", "Model": "model", "FirmwareVersion": "firmware", "SerialNumber": "serial"}
+_MAX_IDENTITY = 64
+
+
+def identity(answer: object) -> dict[str, object]:
+    """GetDeviceInformation's answer as ``make``, ``model``, ``firmware``, ``serial`` (what the camera gave)."""
+    data = answer if isinstance(answer, Mapping) else {}
+    out: dict[str, object] = {}
+    for key, name in _IDENTITY.items():
+        value = data.get(key)
+        if isinstance(value, str) and value.strip():
+            out[name] = " ".join(value.split())[:_MAX_IDENTITY]
+    return out
+
+
+async def _ptz(driver: OnvifDriver, client: OnvifClient, command: str, operation: str, **params: Any) -> None:
+    token = driver.require_ptz(command).token
+    await client.request("ptz", operation, {"ProfileToken": token, **params})
+
+
+async def _move(driver: OnvifDriver, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
+    velocity = ptz.move_velocity(args["direction"], args["pan_speed"], args["tilt_speed"])
+    await _ptz(driver, client, "move", "ContinuousMove", Velocity=velocity)
+    return {}
+
+
+async def _stop(driver: OnvifDriver, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
+    await _ptz(driver, client, "stop", "Stop", PanTilt=True, Zoom=True)
+    return {}
+
+
+async def _zoom_stop(driver: OnvifDriver, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
+    await _ptz(driver, client, "zoom_stop", "Stop", PanTilt=False, Zoom=True)
+    return {}
+
+
+async def _zoom_tele(driver: OnvifDriver, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
+    await _ptz(driver, client, "zoom_tele", "ContinuousMove", Velocity=ptz.zoom_velocity(True, args["speed"]))
+    return {}
+
+
+async def _zoom_wide(driver: OnvifDriver, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
+    await _ptz(driver, client, "zoom_wide", "ContinuousMove", Velocity=ptz.zoom_velocity(False, args["speed"]))
+    return {}
+
+
+async def _home(driver: OnvifDriver, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
+    await _ptz(driver, client, "home", "GotoHomePosition")
+    return {"preset": None}
+
+
+async def _zoom_to(driver: OnvifDriver, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
+    if not driver.require_ptz("zoom_to").absolute_zoom:
+        raise DeviceRejected("zoom_to: the camera offers no absolute zoom", code="unsupported", device=driver.id)
+    await _ptz(driver, client, "zoom_to", "AbsoluteMove", Position=ptz.zoom_position(args["position"]))
+    return {}
+
+
+async def _goto(driver: OnvifDriver, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
+    """AbsoluteMove where the camera has it; else RelativeMove by the distance from where it is now."""
+    profile = driver.require_ptz("goto")
+    speed = ptz.speed(args["pan_speed"], args["tilt_speed"])
+    if profile.absolute:
+        await _ptz(
+            driver, client, "goto", "AbsoluteMove", Position=ptz.pan_tilt(args["pan"], args["tilt"]), Speed=speed
+        )
+        return {"preset": None}
+    if not profile.relative:
+        raise DeviceRejected(
+            "goto: the camera offers neither AbsoluteMove nor RelativeMove", code="unsupported", device=driver.id
+        )
+    now = ptz.read_status(await client.request("ptz", "GetStatus", {"ProfileToken": profile.token}))
+    pan, tilt = now.get("pan"), now.get("tilt")
+    if not isinstance(pan, int) or not isinstance(tilt, int):
+        raise GarbageReceived("goto: GetStatus gave no pan/tilt position to move from", device=driver.id)
+    step = ptz.pan_tilt(args["pan"] - pan, args["tilt"] - tilt)
+    await _ptz(driver, client, "goto", "RelativeMove", Translation=step, Speed=speed)
+    return {"preset": None}
+
+
+async def _presets(driver: OnvifDriver, client: OnvifClient, command: str) -> tuple[ptz.Preset, ...]:
+    token = driver.require_ptz(command).token
+    return ptz.read_presets(await client.request("ptz", "GetPresets", {"ProfileToken": token}))
+
+
+async def _preset(driver: OnvifDriver, client: OnvifClient, command: str, n: int) -> ptz.Preset:
+    preset = ptz.preset_for(await _presets(driver, client, command), n)
+    if preset is None:
+        raise DeviceRejected(f"{command}: the camera has no preset {n}", code="no_preset", device=driver.id)
+    return preset
+
+
+async def _preset_recall(driver: OnvifDriver, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
+    preset = await _preset(driver, client, "preset_recall", args["n"])
+    await _ptz(driver, client, "preset_recall", "GotoPreset", PresetToken=preset.token)
+    return {"preset": args["n"]}
+
+
+async def _preset_set(driver: OnvifDriver, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
+    """SetPreset named n: over the camera's preset n when it has one, else a new one (the camera picks the token)."""
+    existing = ptz.preset_for(await _presets(driver, client, "preset_set"), args["n"])
+    params: dict[str, Any] = {"PresetName": str(args["n"])}
+    if existing is not None:
+        params["PresetToken"] = existing.token
+    await _ptz(driver, client, "preset_set", "SetPreset", **params)
+    return {"preset": args["n"]}
+
+
+async def _preset_clear(driver: OnvifDriver, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
+    preset = await _preset(driver, client, "preset_clear", args["n"])
+    await _ptz(driver, client, "preset_clear", "RemovePreset", PresetToken=preset.token)
+    return {}
+
+
+async def _get_position(driver: OnvifDriver, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
+    token = driver.require_ptz("get_position").token
+    return ptz.read_status(await client.request("ptz", "GetStatus", {"ProfileToken": token}))
+
+
+async def _get_presets(driver: OnvifDriver, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
+    presets = await _presets(driver, client, "get_presets")
+    return {"presets": [{"token": p.token, "name": p.name} for p in presets]}
+
+
+async def _get_info(driver: OnvifDriver, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
+    return identity(await client.request("devicemgmt", "GetDeviceInformation"))
+
+
+HANDLERS: Mapping[str, Handler] = {
+    "move": _move,
+    "stop": _stop,
+    "home": _home,
+    "zoom_tele": _zoom_tele,
+    "zoom_wide": _zoom_wide,
+    "zoom_stop": _zoom_stop,
+    "zoom_to": _zoom_to,
+    "goto": _goto,
+    "preset_set": _preset_set,
+    "preset_recall": _preset_recall,
+    "preset_clear": _preset_clear,
+    "get_position": _get_position,
+    "get_presets": _get_presets,
+    "get_info": _get_info,
+}
