@@ -8,9 +8,11 @@ are the only places that know the list.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Protocol, runtime_checkable
+from urllib.parse import quote
 
 from drivers.device import Device, Health, Result
 from drivers.profile_model import Profile
@@ -71,5 +73,13 @@ def open_driver(profile: Profile, address: str, *, device_id: str = "", poll_int
 @asynccontextmanager
 async def simulated(profile: Profile, report: Report = lambda line: None) -> AsyncIterator[str]:
     """Run `profile`'s simulator in this process on loopback; yields the address to give `open_driver`."""
+    if profile.driver == "onvif":
+        from drivers.sim.onvif import OnvifCamera, OnvifServer
+
+        password = secrets.token_urlsafe(12)  # nobody else on this machine can steer the simulated camera
+        camera = OnvifCamera(user="admin", password=password)
+        async with OnvifServer(camera, host="127.0.0.1", port=0, report=report) as camera_server:
+            yield f"onvif://admin:{quote(password, safe='')}@127.0.0.1:{camera_server.port}"
+        return
     async with SimServer(Simulator(profile), "tcp://127.0.0.1:0", report=report) as server:
         yield server.device_path

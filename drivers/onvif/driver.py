@@ -179,6 +179,7 @@ class OnvifDriver:
             self.health.reconnects += 1
         self._connected_before = True
         self.health.state.update(info)
+        self.health.state["clock_offset_s"] = round(client.clock_offset_s)  # a camera clock hours off shows
         log.info("%s: connected to %s %s at %s", self.id, info.get("make", "?"), info.get("model", "?"), self.address)
         return client
 
@@ -199,7 +200,11 @@ class OnvifDriver:
         self.health.online = True
         self.health.last_error = ""
         self.backoff.reset()
-        self.health.state.update(fields)
+        for key, value in fields.items():  # None: no longer known (preset after a move), so not reported
+            if value is None:
+                self.health.state.pop(key, None)
+            else:
+                self.health.state[key] = value
 
     def require_ptz(self, command: str) -> MediaProfile:
         """The PTZ media profile; DeviceRejected when the camera has none."""
