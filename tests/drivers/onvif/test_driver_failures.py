@@ -1,4 +1,4 @@
-"""The onvif driver when things go wrong: a wrong password, a clock hours off, a camera that stops answering, garbage."""
+"""The onvif driver when things go wrong: a wrong password, a clock hours off, a silent camera, garbage."""
 
 from __future__ import annotations
 
