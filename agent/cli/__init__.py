@@ -101,9 +101,11 @@ def _parser() -> argparse.ArgumentParser:
         "--duration", type=float, default=None, metavar="S", help="stop after S seconds (default: run until Ctrl-C)"
     )
 
+    from agent.cli import discover as cli_discover
     from agent.cli import record as cli_record  # argparse only: the media stack loads when the command runs
 
     cli_record.add_parser(sub)
+    cli_discover.add_parser(sub)
     return parser
 
 
@@ -132,6 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from agent.cli import record as cli_record
 
             return cli_record.run(args)
+        if args.cmd == "discover":
+            from agent.cli import discover as cli_discover
+
+            return asyncio.run(cli_discover.run(args))
         if args.cmd == "simulate":
             from agent.cli import simulate as cli_simulate
 

@@ -7,16 +7,25 @@ arguments, and returns the fields of its answer.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from drivers.errors import DeviceRejected, GarbageReceived
 from drivers.onvif import ptz
 from drivers.onvif.client import OnvifClient
+from drivers.onvif.media import MediaProfile
 
-if TYPE_CHECKING:
-    from drivers.onvif.driver import OnvifDriver
 
-Handler = Callable[["OnvifDriver", OnvifClient, Mapping[str, Any]], Awaitable[dict[str, object]]]
+class Camera(Protocol):
+    """What a handler needs of the driver: its id (for errors) and the PTZ media profile."""
+
+    id: str
+
+    def require_ptz(self, command: str) -> MediaProfile:
+        """The PTZ media profile; DeviceRejected when the camera has none."""
+        ...
+
+
+Handler = Callable[[Camera, OnvifClient, Mapping[str, Any]], Awaitable[dict[str, object]]]
 
 # Commands that only ask (their reply is a value); the others make the camera do something.
 QUERIES = frozenset({"get_position", "get_presets", "get_info"})
@@ -36,50 +45,50 @@ def identity(answer: object) -> dict[str, object]:
     return out
 
 
-async def _ptz(driver: OnvifDriver, client: OnvifClient, command: str, operation: str, **params: Any) -> None:
+async def _ptz(driver: Camera, client: OnvifClient, command: str, operation: str, **params: Any) -> None:
     token = driver.require_ptz(command).token
     await client.request("ptz", operation, {"ProfileToken": token, **params})
 
 
-async def _move(driver: OnvifDriver, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
+async def _move(driver: Camera, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
     velocity = ptz.move_velocity(args["direction"], args["pan_speed"], args["tilt_speed"])
     await _ptz(driver, client, "move", "ContinuousMove", Velocity=velocity)
     return {}
 
 
-async def _stop(driver: OnvifDriver, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
+async def _stop(driver: Camera, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
     await _ptz(driver, client, "stop", "Stop", PanTilt=True, Zoom=True)
     return {}
 
 
-async def _zoom_stop(driver: OnvifDriver, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
+async def _zoom_stop(driver: Camera, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
     await _ptz(driver, client, "zoom_stop", "Stop", PanTilt=False, Zoom=True)
     return {}
 
 
-async def _zoom_tele(driver: OnvifDriver, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
+async def _zoom_tele(driver: Camera, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
     await _ptz(driver, client, "zoom_tele", "ContinuousMove", Velocity=ptz.zoom_velocity(True, args["speed"]))
     return {}
 
 
-async def _zoom_wide(driver: OnvifDriver, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
+async def _zoom_wide(driver: Camera, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
     await _ptz(driver, client, "zoom_wide", "ContinuousMove", Velocity=ptz.zoom_velocity(False, args["speed"]))
     return {}
 
 
-async def _home(driver: OnvifDriver, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
+async def _home(driver: Camera, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
     await _ptz(driver, client, "home", "GotoHomePosition")
     return {"preset": None}
 
 
-async def _zoom_to(driver: OnvifDriver, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
+async def _zoom_to(driver: Camera, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
     if not driver.require_ptz("zoom_to").absolute_zoom:
         raise DeviceRejected("zoom_to: the camera offers no absolute zoom", code="unsupported", device=driver.id)
     await _ptz(driver, client, "zoom_to", "AbsoluteMove", Position=ptz.zoom_position(args["position"]))
     return {}
 
 
-async def _goto(driver: OnvifDriver, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
+async def _goto(driver: Camera, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
     """AbsoluteMove where the camera has it; else RelativeMove by the distance from where it is now."""
     profile = driver.require_ptz("goto")
     speed = ptz.speed(args["pan_speed"], args["tilt_speed"])
@@ -101,25 +110,25 @@ async def _goto(driver: OnvifDriver, client: OnvifClient, args: Mapping[str, Any
     return {"preset": None}
 
 
-async def _presets(driver: OnvifDriver, client: OnvifClient, command: str) -> tuple[ptz.Preset, ...]:
+async def _presets(driver: Camera, client: OnvifClient, command: str) -> tuple[ptz.Preset, ...]:
     token = driver.require_ptz(command).token
     return ptz.read_presets(await client.request("ptz", "GetPresets", {"ProfileToken": token}))
 
 
-async def _preset(driver: OnvifDriver, client: OnvifClient, command: str, n: int) -> ptz.Preset:
+async def _preset(driver: Camera, client: OnvifClient, command: str, n: int) -> ptz.Preset:
     preset = ptz.preset_for(await _presets(driver, client, command), n)
     if preset is None:
         raise DeviceRejected(f"{command}: the camera has no preset {n}", code="no_preset", device=driver.id)
     return preset
 
 
-async def _preset_recall(driver: OnvifDriver, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
+async def _preset_recall(driver: Camera, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
     preset = await _preset(driver, client, "preset_recall", args["n"])
     await _ptz(driver, client, "preset_recall", "GotoPreset", PresetToken=preset.token)
     return {"preset": args["n"]}
 
 
-async def _preset_set(driver: OnvifDriver, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
+async def _preset_set(driver: Camera, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
     """SetPreset named n: over the camera's preset n when it has one, else a new one (the camera picks the token)."""
     existing = ptz.preset_for(await _presets(driver, client, "preset_set"), args["n"])
     params: dict[str, Any] = {"PresetName": str(args["n"])}
@@ -129,23 +138,23 @@ async def _preset_set(driver: OnvifDriver, client: OnvifClient, args: Mapping[st
     return {"preset": args["n"]}
 
 
-async def _preset_clear(driver: OnvifDriver, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
+async def _preset_clear(driver: Camera, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
     preset = await _preset(driver, client, "preset_clear", args["n"])
     await _ptz(driver, client, "preset_clear", "RemovePreset", PresetToken=preset.token)
     return {}
 
 
-async def _get_position(driver: OnvifDriver, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
+async def _get_position(driver: Camera, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
     token = driver.require_ptz("get_position").token
     return ptz.read_status(await client.request("ptz", "GetStatus", {"ProfileToken": token}))
 
 
-async def _get_presets(driver: OnvifDriver, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
+async def _get_presets(driver: Camera, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
     presets = await _presets(driver, client, "get_presets")
     return {"presets": [{"token": p.token, "name": p.name} for p in presets]}
 
 
-async def _get_info(driver: OnvifDriver, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
+async def _get_info(driver: Camera, client: OnvifClient, args: Mapping[str, Any]) -> dict[str, object]:
     return identity(await client.request("devicemgmt", "GetDeviceInformation"))
 
 

@@ -31,6 +31,8 @@ _NOT_STATE = frozenset({"presets", "address"})
 # The largest snapshot the driver fetches (a 4K JPEG is well under this).
 SNAPSHOT_MAX_BYTES = 8 * 1024 * 1024
 _LOST = (DeviceTimeout, TransportError, GarbageReceived)
+# A camera clock this far off ours is reported in the state (``clock_offset_s``); less is noise.
+CLOCK_SHOWN_S = 60
 
 Work = Callable[[OnvifClient], Awaitable[dict[str, object]]]
 
@@ -64,6 +66,7 @@ class OnvifDriver:
         self._client: OnvifClient | None = None
         self._lock = asyncio.Lock()
         self._connected_before = False
+        self._online_fields: dict[str, object] = {}
 
     async def call(self, command: str, args: Mapping[str, object] | None = None) -> Result:
         """Run one command of the vocabulary; ArgumentError before anything is sent, else DeviceError subclasses."""
@@ -73,7 +76,8 @@ class OnvifDriver:
         timeout = spec.timeout_ms / 1000
         fields = await self._run(lambda client: handler(self, client, values), timeout)
         kind = "value" if command in QUERIES else "completion"
-        return Result(command, (Reply(kind, command, fields, b""),))
+        answer = {k: v for k, v in fields.items() if v is not None}  # None only clears a state field
+        return Result(command, (Reply(kind, command, answer, b""),))
 
     async def poll(self) -> dict[str, object]:
         """The profile's poll commands (GetStatus); a camera without PTZ is asked GetSystemDateAndTime instead."""
@@ -156,7 +160,8 @@ class OnvifDriver:
             finally:
                 if self._client is not None:
                     self._client.timeout_s = self.timeout_s
-        self._online({k: v for k, v in fields.items() if k not in _NOT_STATE} if keep else {})
+        state = {k: v for k, v in fields.items() if k not in _NOT_STATE} if keep else {}
+        self._online(self._online_fields | state)
         return fields
 
     async def _connect(self) -> OnvifClient:
@@ -179,7 +184,8 @@ class OnvifDriver:
             self.health.reconnects += 1
         self._connected_before = True
         self.health.state.update(info)
-        self.health.state["clock_offset_s"] = round(client.clock_offset_s)  # a camera clock hours off shows
+        offset = round(client.clock_offset_s)  # a camera clock minutes or hours off shows on the dashboard
+        self._online_fields = {"clock_offset_s": offset if abs(offset) >= CLOCK_SHOWN_S else None}
         log.info("%s: connected to %s %s at %s", self.id, info.get("make", "?"), info.get("model", "?"), self.address)
         return client
 
