@@ -61,6 +61,8 @@ class Axis:
         """The position at `now` (the clock's time when not given)."""
         now = self._clock() if now is None else now
         if self._target is not None:
+            if now >= self._until:
+                return self._target
             travel = abs(self._velocity) * self._elapsed(now)
             gap = self._target - self._start
             return self._target if travel >= abs(gap) else self._start + math.copysign(travel, gap)

@@ -113,8 +113,11 @@ class OnvifServer:
         """Stop serving."""
         await self.close()
 
-    async def _answering(self) -> bool:
-        """Wait while the camera is silent; False when the server closes meanwhile."""
+    async def _answering(self, request: web.Request) -> bool:
+        """Wait while the camera is silent; False if the server closed or the client left meanwhile.
+
+        A request nobody waits for any more is never carried out.
+        """
         if not self.camera.silent:
             return True
         waits = [asyncio.ensure_future(self.camera.answering()), asyncio.ensure_future(self._closing.wait())]
@@ -123,7 +126,10 @@ class OnvifServer:
         finally:
             for wait in waits:
                 wait.cancel()
-        return not self._closing.is_set()
+        gone = request.transport is None or request.transport.is_closing()
+        if self._closing.is_set() and request.transport is not None:
+            request.transport.abort()  # dropped unanswered, as a camera that died would
+        return not (self._closing.is_set() or gone)
 
     def _context(self, request: web.Request) -> Context:
         host = self.host
@@ -145,7 +151,7 @@ class OnvifServer:
         return b"".join(chunks)
 
     async def _soap(self, request: web.Request) -> web.StreamResponse:
-        if not await self._answering():
+        if not await self._answering(request):
             return web.Response(status=503)
         service = dispatch.SERVICE_AT[request.path]
         if request.method != "POST":
@@ -172,7 +178,7 @@ class OnvifServer:
         return web.Response(status=status, body=body, headers={"Content-Type": SOAP_REPLY_TYPE})
 
     async def _snapshot(self, request: web.Request) -> web.StreamResponse:
-        if not await self._answering():
+        if not await self._answering(request):
             return web.Response(status=503)
         if request.method not in ("GET", "HEAD"):
             return web.Response(status=405, headers={"Allow": "GET"})
