@@ -216,11 +216,25 @@ def _devices(check: Checks, data: object) -> tuple[DeviceConfig, ...]:
         if not address:
             check.add(join(path, "address"), "missing (a serial port, tcp://HOST:PORT, udp://HOST:PORT or sim)")
         profile = _profile(check, dev, path)
+        if profile is not None and profile.driver == "onvif" and address and address != SIM:
+            address = _onvif_address(check, address, join(path, "address"))
         poll = check.positive(dev, "poll_s", path, profile.poll_interval_s if profile else 10.0)
         presets = _presets(check, dev, path, profile)
         if profile is not None and dev_id and address:
             out.append(DeviceConfig(dev_id, profile, address, poll, presets))
     return tuple(out)
+
+
+def _onvif_address(check: Checks, address: str, path: str) -> str:
+    """An onvif camera's address, checked now (the problem never shows the password); "" when it is wrong."""
+    from drivers.onvif.address import parse_address
+
+    try:
+        parse_address(address)
+    except ArgumentError as exc:
+        check.add(path, str(exc))
+        return ""
+    return address
 
 
 def _camera_sources(check: Checks, sources: tuple[SourceConfig, ...], devices: tuple[DeviceConfig, ...]) -> None:

@@ -146,3 +146,16 @@ def test_an_onvif_source_and_its_profiles_are_accepted(tmp_path: Path) -> None:
     }
     config = parse_config(data, base=tmp_path)
     assert {s.id: s.kind for s in config.sources} == {"teacher": "rtsp", "wide": "rtsp", "third": "rtsp"}
+
+
+def test_an_onvif_address_is_checked_with_the_config_and_never_shown(tmp_path: Path) -> None:
+    data = {
+        "agent_id": "a",
+        "site": "s",
+        "room": "r",
+        "devices": [{"id": "camera", "profile": "onvif", "address": "onvif://admin:hunter2@10.0.0.5:99999"}],
+    }
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, base=tmp_path)
+    assert "devices[0].address: onvif://admin:***@10.0.0.5:99999: bad port" in str(err.value)
+    assert "hunter2" not in str(err.value)
