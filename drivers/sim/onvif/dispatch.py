@@ -54,7 +54,9 @@ def answer(camera: OnvifCamera, service: str, data: bytes, ctx: Context) -> Repl
             camera.auth.check(request.headers)
         body = operation.handler(camera, request.operation, ctx)
     except SoapFault as fault:
-        return Reply(fault.http_status, envelope(fault_body(fault)), f"{name} -> {fault.label} ({fault.reason})")
+        return Reply(
+            fault.http_status, envelope(fault_body(fault), fault.headers), f"{name} -> {fault.label} ({fault.reason})"
+        )
     except Exception:  # a bug costs this request a fault, never the camera
         log.exception("onvif simulator: %s failed", name)
         failed = receiver("Action", reason="Action Failed")

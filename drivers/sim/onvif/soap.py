@@ -8,6 +8,7 @@ before a tree is built, so an entity bomb or a deeply nested body costs one faul
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from xml.parsers import expat
 from xml.sax.saxutils import escape, quoteattr
@@ -58,6 +59,7 @@ class SoapFault(Exception):
     subcodes: tuple[str, ...]
     reason: str
     http_status: int = field(default=0)
+    headers: tuple[ET.Element, ...] = ()  # header blocks the fault reply carries (Upgrade, NotUnderstood)
 
     def __post_init__(self) -> None:
         """SOAP 1.2's HTTP binding: 400 for a Sender fault, 500 for the rest (unless given)."""
@@ -173,7 +175,10 @@ def parse_request(data: bytes) -> Request:
     """The SOAP 1.2 request in `data`, or the SoapFault that a device answers it with."""
     root = parse_xml(data)
     if root.tag != f"{{{ENV}}}Envelope":
-        raise SoapFault("VersionMismatch", (), "SOAP version mismatch: expected a SOAP 1.2 Envelope")
+        # SOAP 1.2 part 1, 5.4.7: say which envelope version this node speaks.
+        supported = element(f"{{{ENV}}}SupportedEnvelope", None, {"qname": "env:Envelope"})
+        upgrade = (element(f"{{{ENV}}}Upgrade", None, None, supported),)
+        raise SoapFault("VersionMismatch", (), "SOAP version mismatch: expected a SOAP 1.2 Envelope", 0, upgrade)
     header = root.find(f"{{{ENV}}}Header")
     body = root.find(f"{{{ENV}}}Body")
     if body is None:
@@ -184,12 +189,16 @@ def parse_request(data: bytes) -> Request:
     blocks = tuple(header) if header is not None else ()
     for block in blocks:
         must = block.get(f"{{{ENV}}}mustUnderstand", "false")
-        if must in ("true", "1") and split_tag(block.tag)[0] not in UNDERSTOOD_HEADERS:
-            raise SoapFault("MustUnderstand", (), f"SOAP header blocks not understood: {block.tag}")
+        namespace, local = split_tag(block.tag)
+        if must in ("true", "1") and namespace not in UNDERSTOOD_HEADERS:
+            # SOAP 1.2 part 1, 5.4.8: name the block (its namespace declared where it is named).
+            named = {"qname": f"nu:{local}", "xmlns:nu": namespace[:512]}
+            not_understood = (element(f"{{{ENV}}}NotUnderstood", None, named),)
+            raise SoapFault("MustUnderstand", (), "SOAP header blocks not understood", 0, not_understood)
     return Request(blocks, children[0])
 
 
-def element(tag: str, text: object = None, attrs: dict[str, object] | None = None, *kids: ET.Element) -> ET.Element:
+def element(tag: str, text: object = None, attrs: Mapping[str, object] | None = None, *kids: ET.Element) -> ET.Element:
     """An element '{ns}local' with optional text (str()'d; bools as xs:boolean), attributes and children."""
     node = ET.Element(tag, {k: _lexical(v) for k, v in (attrs or {}).items() if v is not None})
     if text is not None:

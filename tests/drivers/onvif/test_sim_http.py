@@ -50,6 +50,11 @@ def fault_codes(body: bytes) -> list[str]:
     return [v.text for v in root.iterfind(f".//{{{ENV}}}Code//{{{ENV}}}Value")]
 
 
+def resolve(node: etree._Element, qname: str) -> etree.QName:
+    prefix, _, local = qname.partition(":")
+    return etree.QName(node.nsmap[prefix], local)
+
+
 async def still_answers(server: OnvifServer) -> None:
     status, body = await post(server, soap(TIME))
     assert status == 200 and b"UTCDateTime" in body
@@ -104,9 +109,13 @@ async def test_a_huge_body_is_refused_before_it_is_read_whole(server: OnvifServe
 async def test_envelope_rules_of_soap_1_2(server: OnvifServer) -> None:
     status, body = await post(server, soap(TIME, ns="http://schemas.xmlsoap.org/soap/envelope/"))
     assert (status, fault_codes(body)) == (500, ["env:VersionMismatch"])
+    supported = etree.fromstring(body).find(f"{{{ENV}}}Header/{{{ENV}}}Upgrade/{{{ENV}}}SupportedEnvelope")
+    assert supported is not None and resolve(supported, supported.get("qname", "")) == etree.QName(ENV, "Envelope")
     must = '<x:Secret xmlns:x="urn:x" s:mustUnderstand="true"/>'
     status, body = await post(server, soap(TIME, header=must))
     assert (status, fault_codes(body)) == (500, ["env:MustUnderstand"])
+    named = etree.fromstring(body).find(f"{{{ENV}}}Header/{{{ENV}}}NotUnderstood")
+    assert named is not None and resolve(named, named.get("qname", "")) == etree.QName("urn:x", "Secret")
     status, body = await post(server, soap(TIME + TIME))
     assert (status, fault_codes(body)) == (400, ["env:Sender", "ter:InvalidArgs"])
     status, body = await post(server, soap('<Reboot xmlns="urn:not-onvif"/>'))
