@@ -68,10 +68,8 @@ async def until(check: object, seconds: float = 60.0) -> None:
 
 
 def video_of(path: Path) -> dict[str, object]:
-    out = subprocess.run(
-        [str(FFPROBE), "-v", "error", "-select_streams", "v", "-count_frames", "-show_streams", "-of", "json", str(path)],
-        capture_output=True, text=True, check=True, timeout=60,
-    )  # fmt: skip
+    command = [str(FFPROBE), "-v", "error", "-select_streams", "v", "-count_frames", "-show_streams", "-of", "json"]
+    out = subprocess.run([*command, str(path)], capture_output=True, text=True, check=True, timeout=60)
     streams: list[dict[str, object]] = json.loads(out.stdout)["streams"]
     return streams[0]
 
