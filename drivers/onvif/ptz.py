@@ -95,10 +95,14 @@ def read_presets(answer: object) -> tuple[Preset, ...]:
 
 
 def preset_for(presets: tuple[Preset, ...], n: int) -> Preset | None:
-    """The preset that stands for number `n`: named ``n`` (as we save them), else with token ``n``."""
+    """The preset that stands for number `n`: named ``n`` (as we save them), else with token ``n``.
+
+    A preset named with another number is that number's, whatever its token: saved as preset 2 into
+    the camera's slot "1", it is never recalled as preset 1.
+    """
     wanted = str(n)
     by_name = next((p for p in presets if p.name.strip() == wanted), None)
-    return by_name or next((p for p in presets if p.token == wanted), None)
+    return by_name or next((p for p in presets if p.token == wanted and not p.name.strip().isdigit()), None)
 
 
 def _fraction(value: int, top: int) -> float:
