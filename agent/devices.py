@@ -14,7 +14,7 @@ from agent.commands.table import Failed, Rejected
 from agent.config.site import SIM, DeviceConfig
 from contract import DeviceState, now_iso
 from drivers.device import Health, Result
-from drivers.driver import Driver, MediaDriver, open_driver, simulated
+from drivers.driver import Driver, MediaDriver, PollsSoon, open_driver, simulated
 from drivers.errors import ArgumentError, DeviceError
 
 log = logging.getLogger(__name__)
@@ -65,8 +65,11 @@ class DeviceService:
         except DeviceError as exc:
             await self._update(self.device.health)
             raise Failed(f"{self.id}: {exc}") from exc
-        with contextlib.suppress(DeviceError):
-            await self.device.poll()  # report the new state now, not at the next poll
+        if isinstance(self.device, PollsSoon):
+            self.device.poll_soon()  # its poll loop reports the new state next, off this command's round trip
+        else:
+            with contextlib.suppress(DeviceError):
+                await self.device.poll()  # report the new state now, not at the next poll
         await self._update(self.device.health)
         return {"device": self.id, "reply": result.kind, **result.fields}
 

@@ -59,6 +59,15 @@ class MediaDriver(Protocol):
         ...
 
 
+@runtime_checkable
+class PollsSoon(Protocol):
+    """A driver whose own poll loop can report a command's effect at once: the caller need not poll."""
+
+    def poll_soon(self) -> None:
+        """Poll now rather than at the next interval."""
+        ...
+
+
 def open_driver(profile: Profile, address: str, *, device_id: str = "", poll_interval: float | None = None) -> Driver:
     """The driver for `profile` at `address` (nothing opens until it is used); ArgumentError for a bad address."""
     if profile.driver == "onvif":

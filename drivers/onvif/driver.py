@@ -10,6 +10,7 @@ as soon as it answers.  A refused password is offline too, with an error that sa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -21,6 +22,7 @@ from drivers.onvif.address import OnvifAddress
 from drivers.onvif.client import OnvifClient
 from drivers.onvif.commands import HANDLERS, QUERIES, identity
 from drivers.onvif.media import MediaProfile, choose, media_uri, ptz_profile, read_profiles, with_credentials
+from drivers.onvif.ptz import PresetCache
 from drivers.profile_model import Profile
 from drivers.protocol.engine import Reply
 
@@ -63,8 +65,10 @@ class OnvifDriver:
         self.health = Health()
         self.profiles: tuple[MediaProfile, ...] = ()
         self.ptz: MediaProfile | None = None
+        self.presets: PresetCache | None = None
         self._client: OnvifClient | None = None
         self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
         self._connected_before = False
         self._online_fields: dict[str, object] = {}
 
@@ -99,7 +103,7 @@ class OnvifDriver:
         return fields
 
     async def run(self, on_update: Callable[[Health], Awaitable[None]] | None = None) -> None:
-        """Poll until cancelled; while the camera is offline, reconnect with backoff."""
+        """Poll until cancelled (sooner when `poll_soon` asks); while the camera is offline, reconnect with backoff."""
         while True:
             try:
                 await self.poll()
@@ -109,7 +113,14 @@ class OnvifDriver:
             delay = self.poll_interval if self.health.online else self.backoff.next_delay()
             if on_update is not None:
                 await on_update(self.health)
-            await asyncio.sleep(delay)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
+            self._wake.clear()
+
+    def poll_soon(self) -> None:
+        """Poll now rather than at the next interval (after a command: the state it changed is reported)."""
+        self._wake.set()
 
     async def close(self) -> None:
         """Let go of the connection."""
@@ -178,7 +189,7 @@ class OnvifDriver:
         except BaseException:
             await client.close()
             raise
-        self._client, self.profiles = client, profiles
+        self._client, self.profiles, self.presets = client, profiles, None
         self.ptz = ptz_profile(profiles) if client.has("ptz") else None
         if self._connected_before:
             self.health.reconnects += 1

@@ -33,12 +33,29 @@ DIRECTIONS: Mapping[str, tuple[int, int]] = {
 }
 
 
+# How long a GetPresets answer is trusted (the camera's own web page may change presets meanwhile;
+# a recall of a token that is gone reads them again at once).
+PRESETS_KEPT_S = 60.0
+
+
 @dataclass(frozen=True, slots=True)
 class Preset:
     """One preset the camera keeps: its token (the camera's) and name."""
 
     token: str
     name: str
+
+
+@dataclass(frozen=True, slots=True)
+class PresetCache:
+    """The presets as GetPresets listed them, and when (monotonic seconds)."""
+
+    presets: tuple[Preset, ...]
+    read_at: float
+
+    def valid(self, now: float) -> bool:
+        """Whether the list is recent enough to act on."""
+        return 0 <= now - self.read_at < PRESETS_KEPT_S
 
 
 def move_velocity(direction: str, pan_speed: int, tilt_speed: int) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 import pytest
@@ -128,7 +129,7 @@ async def test_presets_save_recall_clear(driver: OnvifDriver, camera: OnvifCamer
     assert "preset" not in driver.health.state  # after home, no preset is where the camera points
 
     recalled = await driver.call("preset_recall", {"n": 7})
-    assert recalled.fields == {"preset": 7} and driver.health.state["preset"] == 7
+    assert recalled.fields == {"preset": 7, "moving": True} and driver.health.state["preset"] == 7
     await eventually(still)
     assert (round(camera.pan * 1000), round(camera.tilt * 1000)) == (-400, 300)
 
@@ -202,3 +203,14 @@ async def test_open_driver_and_simulated_give_an_onvif_camera() -> None:
             assert (await driver.call("get_position")).fields["moving"] is False
         finally:
             await driver.close()
+
+
+async def test_presets_renumbered_behind_our_back_are_read_again(driver: OnvifDriver, camera: OnvifCamera) -> None:
+    await driver.call("preset_set", {"n": 4})
+    await driver.call("preset_recall", {"n": 4})  # the presets are known now, and kept a while
+    (token,) = camera.presets
+    kept = camera.head.presets.pop(token)
+    camera.head.presets["9"] = replace(kept, token="9")  # the camera's own web page moved it to slot 9
+    recalled = await driver.call("preset_recall", {"n": 4})  # the old token is refused (NoToken): read again, go
+    assert recalled.fields["preset"] == 4 and driver.presets is not None
+    assert [p.token for p in driver.presets.presets] == ["9"]
