@@ -66,11 +66,11 @@ class DeviceService:
             await self._update(self.device.health)
             raise Failed(f"{self.id}: {exc}") from exc
         if isinstance(self.device, PollsSoon):
-            self.device.poll_soon()  # its poll loop reports the new state next, off this command's round trip
+            self.device.poll_soon()  # its poll loop polls and reports the new state next, off this round trip
         else:
             with contextlib.suppress(DeviceError):
                 await self.device.poll()  # report the new state now, not at the next poll
-        await self._update(self.device.health)
+            await self._update(self.device.health)
         return {"device": self.id, "reply": result.kind, **result.fields}
 
     async def stream_uri(self, selector: str = "") -> str:
