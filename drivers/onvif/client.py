@@ -103,17 +103,19 @@ class OnvifClient:
         answer = await self._deadline(operation, call(), self.timeout_s)
         return zeep.helpers.serialize_object(answer, dict)  # type: ignore[no-untyped-call]
 
-    async def fetch(self, url: str, max_bytes: int) -> bytes:
-        """GET `url` (a snapshot) with HTTP digest authentication (basic when the camera asks for it), bounded."""
+    async def fetch(self, url: str, max_bytes: int, *, credentials: bool = True) -> bytes:
+        """GET `url` (a snapshot), bounded; with `credentials`, HTTP digest (basic when the camera asks for it)."""
         session = self._http
         if session is None:
             raise TransportError("snapshot: not connected", device=self.device)
         digest = aiohttp.DigestAuthMiddleware(self.address.user, self.address.password)
 
         async def get() -> bytes:
-            async with session.get(url, middlewares=(digest,), allow_redirects=False) as response:
+            async with session.get(
+                url, middlewares=(digest,) if credentials else (), allow_redirects=False
+            ) as response:
                 challenge = response.headers.get("WWW-Authenticate", "")
-                if response.status == 401 and challenge.lower().startswith("basic"):
+                if credentials and response.status == 401 and challenge.lower().startswith("basic"):
                     basic = aiohttp.BasicAuth(self.address.user, self.address.password)
                     async with session.get(url, auth=basic, allow_redirects=False) as again:
                         return await _body(again, max_bytes, self.device)
@@ -149,8 +151,9 @@ class OnvifClient:
 async def _body(response: aiohttp.ClientResponse, max_bytes: int, device: str) -> bytes:
     """The body of a snapshot answer, refusing more than `max_bytes`."""
     if response.status in (401, 403):
+        # Not "not_authorized": the SOAP services took the password; only this picture is refused.
         raise DeviceRejected(
-            "snapshot: the camera refused the user name or password", code="not_authorized", device=device
+            "snapshot: the camera refused the picture (HTTP 401/403)", code="snapshot_refused", device=device
         )
     if response.status != 200:
         raise DeviceRejected(

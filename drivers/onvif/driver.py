@@ -21,7 +21,15 @@ from drivers.errors import DeviceError, DeviceRejected, DeviceTimeout, GarbageRe
 from drivers.onvif.address import OnvifAddress
 from drivers.onvif.client import OnvifClient
 from drivers.onvif.commands import HANDLERS, QUERIES, identity
-from drivers.onvif.media import MediaProfile, choose, media_uri, ptz_profile, read_profiles, with_credentials
+from drivers.onvif.media import (
+    MediaProfile,
+    choose,
+    media_uri,
+    ptz_profile,
+    read_profiles,
+    same_host,
+    with_credentials,
+)
 from drivers.onvif.ptz import PresetCache
 from drivers.profile_model import Profile
 from drivers.protocol.engine import Reply
@@ -136,7 +144,7 @@ class OnvifDriver:
             setup = {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}}
             answer = await client.request("media", "GetStreamUri", {"StreamSetup": setup, "ProfileToken": token})
             uri = media_uri(answer, "GetStreamUri", ("rtsp", "rtsps"), self.id)
-            return {"uri": with_credentials(uri, self.address.user, self.address.password)}
+            return {"uri": with_credentials(uri, self.address.user, self.address.password, self.address.host)}
 
         return str((await self._run(work, self.timeout_s, keep=False))["uri"])
 
@@ -148,7 +156,8 @@ class OnvifDriver:
             nonlocal image
             token = choose(self.profiles, selector).token
             answer = await client.request("media", "GetSnapshotUri", {"ProfileToken": token})
-            image = await client.fetch(media_uri(answer, "GetSnapshotUri", ("http", "https"), self.id), max_bytes)
+            uri = media_uri(answer, "GetSnapshotUri", ("http", "https"), self.id)
+            image = await client.fetch(uri, max_bytes, credentials=same_host(uri, self.address.host))
             return {}
 
         await self._run(work, self.timeout_s * 2, keep=False)

@@ -85,7 +85,7 @@ def choose(profiles: Sequence[MediaProfile], selector: str) -> MediaProfile:
         if profile.token == selector:
             return profile
     tokens = ", ".join(p.token for p in profiles)
-    raise ArgumentError(f"no media profile {selector!r}; the camera has {tokens} (or say main / sub)")
+    raise ArgumentError(f"no media profile {selector[:MAX_TOKEN]!r}; the camera has {tokens} (or say main / sub)")
 
 
 def ptz_profile(profiles: Sequence[MediaProfile]) -> MediaProfile | None:
@@ -93,13 +93,22 @@ def ptz_profile(profiles: Sequence[MediaProfile]) -> MediaProfile | None:
     return next((p for p in profiles if p.ptz), None)
 
 
-def with_credentials(uri: str, user: str, password: str) -> str:
-    """An RTSP URI with the camera's user name and password in it, unless it already carries some.
+def same_host(uri: str, host: str) -> bool:
+    """Whether `uri` points at `host` (the camera itself): only there do its credentials go."""
+    try:
+        return (urlsplit(uri).hostname or "").lower() == host.lower()
+    except ValueError:
+        return False
 
-    Cameras answer GetStreamUri without credentials but ask for the same ones on RTSP.
+
+def with_credentials(uri: str, user: str, password: str, host: str) -> str:
+    """An RTSP URI with the camera's user name and password in it, unless it carries some or points elsewhere.
+
+    Cameras answer GetStreamUri without credentials but ask for the same ones on RTSP; a URI on another
+    host (an answer we cannot vouch for) gets none: RTSP may send them in clear text.
     """
     parts = urlsplit(uri)
-    if not user or "@" in parts.netloc:
+    if not user or "@" in parts.netloc or not same_host(uri, host):
         return uri
     who = f"{quote(user, safe='')}:{quote(password, safe='')}@"
     return urlunsplit(parts._replace(netloc=who + parts.netloc))

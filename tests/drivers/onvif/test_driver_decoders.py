@@ -72,9 +72,12 @@ def test_main_is_the_largest_picture_and_sub_the_smallest() -> None:
         choose(profiles, "p9")
 
 
-def test_credentials_go_into_a_stream_uri_that_has_none() -> None:
-    assert with_credentials("rtsp://10.0.0.5:554/ch1", "ad min", "p:w@") == "rtsp://ad%20min:p%3Aw%40@10.0.0.5:554/ch1"
-    assert with_credentials("rtsp://u:p@10.0.0.5/ch1", "admin", "x") == "rtsp://u:p@10.0.0.5/ch1"
+def test_credentials_go_into_a_stream_uri_that_has_none_on_the_cameras_own_host() -> None:
+    expected = "rtsp://ad%20min:p%3Aw%40@10.0.0.5:554/ch1"
+    assert with_credentials("rtsp://10.0.0.5:554/ch1", "ad min", "p:w@", "10.0.0.5") == expected
+    assert with_credentials("rtsp://u:p@10.0.0.5/ch1", "admin", "x", "10.0.0.5") == "rtsp://u:p@10.0.0.5/ch1"
+    # A camera that names another host gets no password sent there (RTSP may carry it in clear text).
+    assert with_credentials("rtsp://203.0.113.9/ch1", "admin", "x", "10.0.0.5") == "rtsp://203.0.113.9/ch1"
 
 
 def test_a_preset_is_found_by_its_name_before_its_token() -> None:

@@ -214,3 +214,16 @@ async def test_presets_renumbered_behind_our_back_are_read_again(driver: OnvifDr
     recalled = await driver.call("preset_recall", {"n": 4})  # the old token is refused (NoToken): read again, go
     assert recalled.fields["preset"] == 4 and driver.presets is not None
     assert [p.token for p in driver.presets.presets] == ["9"]
+
+
+async def test_the_password_goes_only_to_the_cameras_own_host(server: OnvifServer) -> None:
+    """Reached as "localhost", the camera names 127.0.0.1 in its URIs: no credentials are sent there."""
+    driver = OnvifDriver(PROFILE, OnvifAddress("localhost", server.port, "admin", "s3cret"), device_id="camera")
+    try:
+        uri = await driver.stream_uri()
+        assert urlsplit(uri).hostname == "127.0.0.1" and "s3cret" not in uri and "@" not in uri
+        with pytest.raises(DeviceRejected, match="refused the picture") as err:
+            await driver.snapshot()  # fetched without the password: the camera says 401
+        assert err.value.code == "snapshot_refused" and driver.health.online  # the camera itself is fine
+    finally:
+        await driver.close()
