@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import signal
@@ -86,7 +87,13 @@ class Agent:
         self.devices.update((d.id, DeviceService(d, self.link.publish_state, self.alarms)) for d in config.devices)
         size, fps = _picture(config)
         self.sources.update(
-            (s.id, SourceService(s.id, s.url, make_source(s.url, s.id, size, fps), self.alarms)) for s in config.sources
+            (
+                s.id,
+                SourceService(
+                    s.id, s.url, make_source(s.url, s.id, size, fps, stream_uris=self._stream_uri), self.alarms
+                ),
+            )
+            for s in config.sources
         )
         self.supervisor = Supervisor(self.alarms, config.agent_id)
         self._add_room_commands()
@@ -206,6 +213,10 @@ class Agent:
     def _recording_lesson(self) -> str | None:
         now = self.recording.telemetry()
         return str(now["lesson"]) if now["active"] else None
+
+    def _stream_uri(self, device: str, selector: str) -> concurrent.futures.Future[str]:
+        """An onvif source's RTSP URI, asked of its camera's device service (from the source's reader thread)."""
+        return self.devices[device].stream_uri_soon(selector)
 
     def _device_states(self) -> list[DeviceState]:
         return [d.state() for d in self.devices.values()]

@@ -182,9 +182,9 @@ def create_app(
 async def _security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
     """A strict content security policy: our own scripts only, nothing inline runs."""
     response: web.StreamResponse = await handler(request)
-    response.headers.setdefault(
-        "Content-Security-Policy", "default-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'none'"
-    )
+    # img-src blob: for a camera's still (camera.snapshot), which the room page shows from the reply's bytes.
+    csp = "default-src 'self'; script-src 'self'; img-src 'self' blob:; object-src 'none'; frame-ancestors 'none'"
+    response.headers.setdefault("Content-Security-Policy", csp)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     return response

@@ -221,8 +221,9 @@ class Event:
 
 
 # Command arguments and results too bulky (and too private) for an audit log: WebRTC session
-# descriptions (a few KB each, with addresses) travel in media.watch but are logged by size only.
-BULKY_KEYS = frozenset({"offer", "answer", "sdp"})
+# descriptions (a few KB each, with addresses) travel in media.watch, a camera's still (base64
+# JPEG) in camera.snapshot; both are logged by size only.
+BULKY_KEYS = frozenset({"offer", "answer", "sdp", "jpeg"})
 
 
 def for_audit(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -59,7 +59,7 @@ def load_profile_text(text: str, source: str) -> Profile:
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{source}: not valid TOML: {exc}") from exc
     check = Checks()
-    check.table(data, "", _TOP, frozenset({"profile", "provenance", "framing", "commands"}))
+    check.table(data, "", _TOP, frozenset({"profile", "provenance", "commands"}))
     profile = _build(check, data, source)
     if check.problems:
         raise ProfileError("\n".join(f"{source}: {p}" for p in check.problems))
@@ -106,15 +106,21 @@ def _build(check: Checks, data: dict[str, Any], source: str) -> Profile:
     pid = check.text(head, "id", "profile")
     if pid and Path(source).suffix == ".toml" and Path(source).stem != pid:
         check.add("profile.id", f"got {pid!r}, expected the file name {Path(source).stem!r}")
+    driver = check.choice(head, "driver", "profile", DRIVERS) if "driver" in head else "engine"
     fields = _fields(check, data.get("fields", {}))
-    checksum, request, reply = _framing(check, data.get("framing", {}))
+    if driver == "engine" and "framing" not in data:
+        check.add("framing", "missing")
+    elif driver != "engine" and "framing" in data:
+        check.add("framing", f"got a [framing] table, expected none (the {driver} driver frames its own messages)")
+    checksum, request, reply = (
+        _framing(check, data.get("framing", {})) if driver == "engine" else (None, FrameRule(), FrameRule())
+    )
     replies = _replies(check, data.get("replies", {}), fields)
     errors = tuple(check.array(head, "error_replies", "profile"))
     for i, name in enumerate(errors):
         if name not in replies:
             check.add(f"profile.error_replies[{i}]", f"unknown reply {name!r}")
     transport = _transport(check, data.get("transport", {}))
-    driver = check.choice(head, "driver", "profile", DRIVERS) if "driver" in head else "engine"
     commands = _commands(check, data.get("commands", {}), fields, replies, transport.timeout_ms, driver)
     if checksum is None:
         for path, template in _templates(commands, replies):

@@ -13,7 +13,7 @@ KINDS = ("camera", "display", "projector")
 # Kinds the agent drives like a panel (panel.power / panel.input / panel.mute).
 DISPLAY_KINDS = ("display", "projector")
 # Who speaks the protocol: the generic frame engine, or a driver of its own (see drivers.driver).
-DRIVERS = ("engine",)
+DRIVERS = ("engine", "onvif")
 REPLY_KINDS = ("ack", "completion", "value", "error")
 CONFIDENCE = ("primary", "secondary", "unconfirmed")
 PARITIES = ("N", "E", "O")

@@ -44,6 +44,8 @@ def _list() -> int:
 
 
 def _ports(p: Profile) -> str:
+    if not p.framed:  # a driver of its own (onvif: SOAP over HTTP): no serial line, no frames
+        return f"{p.driver} driver, tcp {p.transport.tcp_port}" if p.transport.tcp_port else f"{p.driver} driver"
     s = p.transport.serial
     parts = [f"serial {s.baud} {s.bytesize}{s.parity}{s.stopbits}"] if s is not None else []
     if p.transport.tcp_port:
@@ -73,7 +75,7 @@ def _command_line(p: Profile, c: CommandSpec) -> str:
     for n in c.params:
         text = f"{n}={_type(p.fields[n], c.broadcast)}"
         params.append(f"[{text}]" if n in c.optional else text)
-    replies = ", ".join(p.replies[r].kind for r in c.replies) or "no reply"
+    replies = ", ".join(p.replies[r].kind for r in c.replies) or ("no reply" if p.framed else p.driver)
     notes = [c.doc] if c.doc else []
     if c.broadcast:
         notes.append("may be broadcast: then no reply")

@@ -25,6 +25,7 @@ from agent.config.media import (
 from agent.config.paths import resolve_path
 from agent.config.power import PowerConfig, parse_power
 from agent.errors import ConfigError
+from agent.sources import onvif_camera
 from agent.timetable.model import Timetable, TimetableError
 from agent.timetable.parse import parse_timetable
 from contract.errors import AddressError
@@ -132,6 +133,7 @@ def parse_config(
     check.known(outbox, "outbox", {"max_age_h", "max_rows"})
     data_dir = resolve_path(base, check.text(data, "data_dir", "", "var"))
     sources = parse_sources(check, check.section(data, "sources"))
+    _camera_sources(check, sources, devices)
     recording = parse_recording(check, data, data_dir, base, sources)
     if "director" in data and recording is None:
         check.add("director", "expected [recording] too (the director chooses a recording's main picture)")
@@ -222,6 +224,8 @@ def _devices(check: Checks, data: object) -> tuple[DeviceConfig, ...]:
         if not address:
             check.add(join(path, "address"), "missing (a serial port, tcp://HOST:PORT, udp://HOST:PORT or sim)")
         profile = _profile(check, dev, path)
+        if profile is not None and profile.driver == "onvif" and address and address != SIM:
+            address = _onvif_address(check, address, join(path, "address"))
         poll = check.positive(dev, "poll_s", path, profile.poll_interval_s if profile else 10.0)
         presets = _presets(check, dev, path, profile)
         lamp = check.integer(dev, "lamp_hours_limit", path, LAMP_HOURS_LIMIT, low=1, high=99999)
@@ -233,6 +237,33 @@ def _devices(check: Checks, data: object) -> tuple[DeviceConfig, ...]:
         if profile is not None and dev_id and address:
             out.append(DeviceConfig(dev_id, profile, address, poll, presets, lamp))
     return tuple(out)
+
+
+def _onvif_address(check: Checks, address: str, path: str) -> str:
+    """An onvif camera's address, checked now (the problem never shows the password); "" when it is wrong."""
+    from drivers.onvif.address import parse_address
+
+    try:
+        parse_address(address)
+    except ArgumentError as exc:
+        check.add(path, str(exc))
+        return ""
+    return address
+
+
+def _camera_sources(check: Checks, sources: tuple[SourceConfig, ...], devices: tuple[DeviceConfig, ...]) -> None:
+    """``onvif:DEVICE[/PROFILE]`` sources must name an onvif camera of ``[[devices]]``."""
+    drivers = {d.id: d.profile for d in devices}
+    for source in sources:
+        camera = onvif_camera(source.url)
+        if camera is None:
+            continue
+        profile = drivers.get(camera[0])
+        if profile is None:
+            known = ", ".join(i for i, p in drivers.items() if p.driver == "onvif") or "none configured"
+            check.add(f"sources.{source.id}", f"got {source.url!r}, expected an onvif camera's device id ({known})")
+        elif profile.driver != "onvif":
+            check.add(f"sources.{source.id}", f"got {source.url!r}: {camera[0]} is a {profile.id} device, not onvif")
 
 
 def _presets(check: Checks, dev: Mapping[str, Any], path: str, profile: Profile | None) -> dict[int, str]:

@@ -34,9 +34,11 @@
       line.textContent = words(status, reply.data);
       line.className = "outcome status-" + (status === "succeeded" ? "ok" : "bad");
       line.dataset.status = status;
+      return status === "succeeded" ? reply.data.result : null;
     } catch (err) {
       line.textContent = t("error_network");
       line.className = "outcome status-bad";
+      return null;
     } finally {
       if (button) button.disabled = false;
     }
@@ -96,7 +98,24 @@
         button("volume", t("set_volume"), "panel.volume", () => ({ ...dev, level: Number(level.value) }))));
   }
 
-  function cameraControls(id) {
+  // An onvif camera's still: camera.snapshot answers with a small JPEG (base64), shown as a blob: URL.
+  function snapshotRow(id) {
+    const picture = el("img", { class: "snapshot", "data-snapshot": id, alt: t("snapshot_of", { device: id }), hidden: true });
+    const node = el("button", { type: "button", "data-action": "snapshot" }, t("snapshot"));
+    node.addEventListener("click", async () => {
+      const result = await send("camera.snapshot", { device: id }, node);
+      if (!result || typeof result.jpeg !== "string") return;
+      const bytes = Uint8Array.from(atob(result.jpeg), (c) => c.charCodeAt(0));
+      if (picture.src) URL.revokeObjectURL(picture.src);
+      picture.src = URL.createObjectURL(new Blob([bytes], { type: "image/jpeg" }));
+      picture.dataset.width = result.width;
+      picture.dataset.height = result.height;
+      picture.hidden = false;
+    });
+    return el("div", { class: "row" }, node, picture);
+  }
+
+  function cameraControls(id, profile) {
     const dev = { device: id };
     const preset = numberInput("preset", 0, 255, 1);
     const speed = numberInput("speed", 1, 24, 8);
@@ -113,14 +132,16 @@
       el("div", { class: "row" },
         button("zoom_tele", t("zoom_tele"), "camera.zoom", { ...dev, direction: "tele" }),
         button("zoom_wide", t("zoom_wide"), "camera.zoom", { ...dev, direction: "wide" }),
-        button("zoom_stop", t("zoom_stop"), "camera.zoom", { ...dev, direction: "stop" })));
+        button("zoom_stop", t("zoom_stop"), "camera.zoom", { ...dev, direction: "stop" }),
+        button("home", t("home"), "camera.home", dev)),
+      profile === "onvif" ? snapshotRow(id) : null);
   }
 
   function card(device) {
     let controls = null;
     if (BOOT.can_command && device.kind === "display") controls = displayControls(device.id, false);
     if (BOOT.can_command && device.kind === "projector") controls = displayControls(device.id, true);
-    if (BOOT.can_command && device.kind === "camera") controls = cameraControls(device.id);
+    if (BOOT.can_command && device.kind === "camera") controls = cameraControls(device.id, device.profile);
     return el("section", { class: "card", "data-device": device.id, "data-kind": device.kind },
       el("h3", {}, tr("kind_", device.kind) + " " + device.id, " ", el("span", { class: "sub" }, device.profile)),
       el("p", { class: "device-state" }),

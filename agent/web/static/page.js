@@ -125,12 +125,14 @@ function cameraCard(camera) {
     holdButton("zoom-" + direction, label,
       () => send("camera.zoom", { ...dev, direction }, { quiet: true }),
       () => send("camera.zoom", { ...dev, direction: "stop" }, { quiet: true }));
+  const home = el("button", { type: "button", class: "home", "data-action": "home", title: t("home") }, "⌂");
+  home.addEventListener("click", () => send("camera.home", dev));
   return el("section", { class: "card camera", "data-device": camera.id },
     el("h2", {}, t("camera"), " ", el("span", { class: "sub" }, camera.id)),
     el("p", { class: "position" }),
     el("div", { class: "presets" }, presets, save), hint,
     el("div", { class: "ptz" },
-      el("div", { class: "pad" }, el("span"), move("up", "▲"), el("span"), move("left", "◀"), el("span"),
+      el("div", { class: "pad" }, el("span"), move("up", "▲"), el("span"), move("left", "◀"), home,
         move("right", "▶"), el("span"), move("down", "▼"), el("span")),
       el("div", { class: "zoom" }, zoom("tele", t("zoom_in")), zoom("wide", t("zoom_out")))));
 }
