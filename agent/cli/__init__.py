@@ -54,7 +54,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     onvif = sim.add_argument_group("onvif", "options of `simulate onvif`")
     onvif.add_argument("--user", default="admin", help="the camera's user name (default admin)")
-    onvif.add_argument("--password", default="admin", help="the camera's password (default admin)")
     onvif.add_argument("--rtsp", default="", metavar="URL", help="the RTSP stream GetStreamUri points at")
     onvif.add_argument("--rtsp-sub", default="", metavar="URL", help="a second stream for the sub profile")
     onvif.add_argument(
@@ -82,7 +81,9 @@ def _parser() -> argparse.ArgumentParser:
         "--flood-after", type=int, default=0, metavar="N", help="start the flood after answering N requests"
     )
 
-    sim.add_argument("--password", metavar="P", help="a device with a login (PJLink) asks for this password")
+    sim.add_argument(
+        "--password", metavar="P", help="a device with a login asks for this password (PJLink; onvif: default admin)"
+    )
     sim.add_argument(
         "--state",
         action="append",

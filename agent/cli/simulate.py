@@ -48,7 +48,7 @@ async def simulate_onvif(args: argparse.Namespace) -> int:
     host, port = _http_address(args.at)
     camera = OnvifCamera(
         user=args.user,
-        password=args.password,
+        password=args.password if args.password is not None else "admin",
         rtsp=args.rtsp,
         rtsp_sub=args.rtsp_sub,
         clock_offset_s=args.clock_offset,

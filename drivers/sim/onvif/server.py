@@ -18,7 +18,7 @@ from types import TracebackType
 
 from aiohttp import web
 
-from drivers.errors import ArgumentError
+from drivers.errors import ArgumentError, DriverError
 from drivers.sim.onvif import dispatch, snapshot
 from drivers.sim.onvif.camera import DEVICE_PATH, SNAPSHOT_PATH, STREAMS, Context, OnvifCamera
 from drivers.sim.onvif.discovery import DiscoveryProtocol, Responder
@@ -34,7 +34,7 @@ _HOST = re.compile(r"^[A-Za-z0-9.\-]{1,253}$|^[0-9A-Fa-f:]{2,39}$")
 Report = Callable[[str], None]
 
 
-class _TooLarge(Exception):
+class _TooLarge(DriverError):
     pass
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from xml.parsers import expat
 from xml.sax.saxutils import escape, quoteattr
 
+from drivers.errors import DriverError
+
 ENV = "http://www.w3.org/2003/05/soap-envelope"
 SOAP11_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 TER = "http://www.onvif.org/ver10/error"
@@ -52,7 +54,7 @@ UNDERSTOOD_HEADERS = frozenset({WSSE, WSA, WSA10})
 
 
 @dataclass
-class SoapFault(Exception):
+class SoapFault(DriverError):
     """An ONVIF fault: SOAP 1.2 code, ONVIF subcodes (ter: local names), and the reason text."""
 
     code: str  # Sender, Receiver, VersionMismatch, MustUnderstand
