@@ -90,6 +90,11 @@ def _parser(broker_config: ModuleType | None) -> argparse.ArgumentParser:
         " (default: the broker user name, else classroom-central)",
     )
 
+    run.add_argument(
+        "--wake-port", type=_port, default=9, metavar="PORT",
+        help="UDP port of the Wake-on-LAN packets that wake a room's PC through a neighbour (default: 9)",
+    )  # fmt: skip
+
     token = sub.add_parser("upload-token", help="let an agent upload recordings with this token (its [upload] token)")
     token.add_argument("agent", help="the agent id")
     token.add_argument("token", nargs="?", help="the token (default: a new random one, printed)")
@@ -120,6 +125,13 @@ def _parser(broker_config: ModuleType | None) -> argparse.ArgumentParser:
     else:
         sub.add_parser("broker-config", help="(unavailable in this installation)")
     return parser
+
+
+def _port(text: str) -> int:
+    """An argparse type: a UDP port 1..65535."""
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= 65535):
+        raise argparse.ArgumentTypeError(f"got {text!r}, expected a port 1..65535")
+    return int(text)
 
 
 def _positive(text: str) -> float:
@@ -339,6 +351,7 @@ def _dispatch(args: argparse.Namespace, broker_config: ModuleType | None) -> int
             recordings_dir=args.recordings,
             max_recording_bytes=int(args.max_recording_gib * 2**30),
             client_id=args.client_id,
+            wake_port=args.wake_port,
         )
     )
     return 0
