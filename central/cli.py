@@ -102,6 +102,10 @@ def _run_options(run: argparse.ArgumentParser) -> None:
         help="MQTT client id of the centre's persistent session, one per collector process"
         " (default: the broker user name, else classroom-central)",
     )
+    run.add_argument(
+        "--wake-port", type=_port, default=9, metavar="PORT",
+        help="UDP port of the Wake-on-LAN packets that wake a room's PC through a neighbour (default: 9)",
+    )  # fmt: skip
 
 
 def _add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker_config: ModuleType | None) -> None:
@@ -134,6 +138,13 @@ def _add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], brok
         broker_config.add_parser(sub)
     else:
         sub.add_parser("broker-config", help="(unavailable in this installation)")
+
+
+def _port(text: str) -> int:
+    """An argparse type: a UDP port 1..65535."""
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= 65535):
+        raise argparse.ArgumentTypeError(f"got {text!r}, expected a port 1..65535")
+    return int(text)
 
 
 def _positive(text: str) -> float:
@@ -343,25 +354,7 @@ def _dispatch(args: argparse.Namespace, broker_config: ModuleType | None) -> int
     if args.cmd == "install-service":
         defaults = vars(_parser(broker_config).parse_args(["run", "--broker", ""]))
         return service.install_service(args, defaults, http)
-    from central.app import run_central
-
-    service.check_folders(args.db, args.recordings)
-    try:
-        asyncio.run(
-            run_central(
-                _address(args),
-                args.db,
-                http,
-                retention=_retention(args),
-                version=package_version(),
-                recordings_dir=args.recordings,
-                max_recording_bytes=int(args.max_recording_gib * 2**30),
-                client_id=args.client_id,
-            )
-        )
-    except Exception as exc:  # a port that cannot be listened on is one line naming --http; the rest goes on up
-        raise service.bind_failure(exc, args.http) or exc from None
-    return 0
+    return service.run(args, http, _address(args), _retention(args))
 
 
 def _retention(args: argparse.Namespace) -> Retention:

@@ -8,21 +8,50 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import central
 from central.errors import ConfigError
 from contract.mqtt import BrokerAddress
+from hosting import package_version
 from hosting.folders import folder_problem
 from hosting.install import absolute, entry_point, install
 from hosting.unit import ServiceUnit
 from websession.serve import bind_error_in
 
+if TYPE_CHECKING:
+    from central.retention import Retention
+
 NAME = "classroom-central"
 _NOT_RUN_OPTIONS = {"cmd", "verbose"}  # the parser's own, not `run`'s
+
+
+def run(args: argparse.Namespace, http: tuple[str, int] | None, broker: BrokerAddress, retention: Retention) -> int:
+    """``classroom-central run`` until SIGTERM: its folders checked first, a port it cannot have said in one line."""
+    from central.app import run_central
+
+    check_folders(args.db, args.recordings)
+    try:
+        asyncio.run(
+            run_central(
+                broker,
+                args.db,
+                http,
+                retention=retention,
+                version=package_version(),
+                recordings_dir=args.recordings,
+                max_recording_bytes=int(args.max_recording_gib * 2**30),
+                client_id=args.client_id,
+                wake_port=args.wake_port,
+            )
+        )
+    except Exception as exc:  # a port that cannot be listened on is one line naming --http; the rest goes on up
+        raise bind_failure(exc, args.http) or exc from None
+    return 0
 
 
 def check_folders(db: Path, recordings: Path | None) -> None:

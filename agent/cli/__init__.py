@@ -47,8 +47,26 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("args", nargs="*", metavar="NAME=VALUE")
 
     sim = sub.add_parser("simulate", help="run a simulated device")
-    sim.add_argument("id")
-    sim.add_argument("--at", required=True, metavar="ADDRESS", help="pty, /dev/..., tcp://HOST:PORT, udp://HOST:PORT")
+    sim.add_argument("id", help="a profile id, or onvif for an ONVIF camera")
+    sim.add_argument(
+        "--at",
+        required=True,
+        metavar="ADDRESS",
+        help="pty, /dev/..., tcp://HOST:PORT, udp://HOST:PORT; http://HOST:PORT for onvif",
+    )
+    onvif = sim.add_argument_group("onvif", "options of `simulate onvif`")
+    onvif.add_argument("--user", default="admin", help="the camera's user name (default admin)")
+    onvif.add_argument("--rtsp", default="", metavar="URL", help="the RTSP stream GetStreamUri points at")
+    onvif.add_argument("--rtsp-sub", default="", metavar="URL", help="a second stream for the sub profile")
+    onvif.add_argument(
+        "--discovery-port", type=int, default=None, metavar="N", help="answer WS-Discovery Probes on UDP port N"
+    )
+    onvif.add_argument(
+        "--clock-offset", type=float, default=0.0, metavar="S", help="run the camera's clock S seconds off"
+    )
+    onvif.add_argument(
+        "--no-absolute", action="store_true", help="a camera without absolute and relative moves"
+    )
     sim.add_argument("--drop-replies", type=float, default=0.0, metavar="P", help="drop each reply with probability P")
     sim.add_argument(
         "--garbage", type=float, default=0.0, metavar="P", help="send noise before a reply with probability P"
@@ -63,6 +81,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     sim.add_argument(
         "--flood-after", type=int, default=0, metavar="N", help="start the flood after answering N requests"
+    )
+
+    sim.add_argument(
+        "--password", metavar="P", help="a device with a login asks for this password (PJLink; onvif: default admin)"
+    )
+    sim.add_argument(
+        "--state",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="start with this state value, e.g. fan_status=error or lamp_hours=2990 (repeatable)",
+    )
+    sim.add_argument("--failed", action="store_true", help="a failed device: commands get its failure reply (ERR4)")
+    sim.add_argument(
+        "--idle-close", type=float, default=None, metavar="S", help="hang up after S s without a command (0 never)"
     )
 
     run = sub.add_parser("run", help="run the agent service for one classroom")
@@ -86,10 +119,12 @@ def _parser() -> argparse.ArgumentParser:
         "--duration", type=float, default=None, metavar="S", help="stop after S seconds (default: run until Ctrl-C)"
     )
 
+    from agent.cli import discover as cli_discover
     from agent.cli import install as cli_install
     from agent.cli import record as cli_record  # argparse only: the media stack loads when the command runs
 
     cli_record.add_parser(sub)
+    cli_discover.add_parser(sub)
     cli_install.add_parser(sub)
     return parser
 
@@ -115,6 +150,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from agent.cli import record as cli_record
 
             return cli_record.run(args)
+        if args.cmd == "discover":
+            from agent.cli import discover as cli_discover
+
+            return asyncio.run(cli_discover.run(args))
         if args.cmd == "simulate":
             from agent.cli import simulate as cli_simulate
 

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import secrets
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -32,6 +33,18 @@ PRESETS = {"1": "讲台", "2": "黑板", "3": "学生全景"}
 
 def _peer(agent_id: str) -> str:
     return next(a for a, _ in ROOMS if a != agent_id)
+
+
+def _power(agent_id: str) -> dict[str, Any]:
+    """The demo PC is not the room's: its shutdown buttons print, and its wake-up packets stay on loopback."""
+    say = f"import sys; print('demo: {agent_id} would ' + sys.argv[1] + ' in ' + sys.argv[2] + ' s')"
+    number = [a for a, _ in ROOMS].index(agent_id) + 1
+    return {
+        "shutdown_command": [sys.executable, "-c", say, "shut down", "{delay_s}"],
+        "reboot_command": [sys.executable, "-c", say, "restart", "{delay_s}"],
+        "mac": f"02:de:00:00:00:{number:02x}",  # locally administered: no real card has it
+        "broadcast": "127.0.0.1",
+    }
 
 
 def _room_config(agent_id: str, room: str, broker: str, data: Path) -> dict[str, Any]:
@@ -72,6 +85,7 @@ def _room_config(agent_id: str, room: str, broker: str, data: Path) -> dict[str,
             "planned_minutes": 10,
             "disk_min_free_gb": 0.2,
         },
+        "power": _power(agent_id),
     }
 
 

@@ -22,6 +22,7 @@ from agent.alarms import Alarms
 from agent.commands.table import Failed, Rejected
 from agent.config.lesson import LessonConfig
 from agent.lesson import decide as signalling
+from agent.lesson.busy import watch_encoders
 from agent.lesson.health import RefusalLog
 from agent.lesson.joined import JoinedLesson, answer_offer
 from agent.lesson.leading import LeadingLesson, check_start
@@ -99,9 +100,14 @@ class LessonService:
                 self._tg = tg
                 tg.create_task(self._dispatch(), name=f"lesson[{self.agent_id}].signalling")
                 tg.create_task(self._watch_joined(), name=f"lesson[{self.agent_id}].session")
+                tg.create_task(watch_encoders(self.room, self._sends), name=f"lesson[{self.agent_id}].encoders")
         finally:
             self._tg = None
             await asyncio.shield(self._hang_up_all())
+
+    def _sends(self) -> tuple[str, ...]:
+        lesson = self.lesson
+        return lesson.sends if lesson is not None else ()
 
     async def _hang_up_all(self) -> None:
         with contextlib.suppress(Exception):

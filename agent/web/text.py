@@ -34,6 +34,9 @@ ZH: dict[str, str] = {
     "teacher": "老师",
     "lights": "设备状态",
     "kind_display": "大屏",
+    "kind_projector": "投影机",
+    "val_cooling": "散热中",
+    "val_warming": "预热中",
     "kind_camera": "摄像机",
     "kind_source": "画面",
     "start_zhuandi": "开始专递课堂",
@@ -64,6 +67,7 @@ ZH: dict[str, str] = {
     "pad_left": "左",
     "pad_right": "右",
     "zoom_in": "放大",
+    "home": "回原位",
     "zoom_out": "缩小",
     "position": "位置：水平 {pan} · 垂直 {tilt} · 变焦 {zoom}",
     "panel": "大屏控制",
@@ -104,6 +108,7 @@ ZH: dict[str, str] = {
     "cmd_camera.move": "转动摄像机",
     "cmd_camera.stop": "停止转动",
     "cmd_camera.zoom": "变焦",
+    "cmd_camera.home": "回原位",
     "cmd_record.start": "开始录制",
     "cmd_record.stop": "停止录制",
     "cmd_lesson.start": "开始上课",
@@ -169,6 +174,9 @@ EN: dict[str, str] = {
     "teacher": "Teacher",
     "lights": "Equipment",
     "kind_display": "Panel",
+    "kind_projector": "Projector",
+    "val_cooling": "cooling down",
+    "val_warming": "warming up",
     "kind_camera": "Camera",
     "kind_source": "Picture",
     "start_zhuandi": "Start a linked lesson",
@@ -199,6 +207,7 @@ EN: dict[str, str] = {
     "pad_left": "Left",
     "pad_right": "Right",
     "zoom_in": "Zoom in",
+    "home": "Home position",
     "zoom_out": "Zoom out",
     "position": "Position: pan {pan} · tilt {tilt} · zoom {zoom}",
     "panel": "Panel control",
@@ -239,6 +248,7 @@ EN: dict[str, str] = {
     "cmd_camera.move": "Move camera",
     "cmd_camera.stop": "Stop camera",
     "cmd_camera.zoom": "Zoom",
+    "cmd_camera.home": "Home position",
     "cmd_record.start": "Start recording",
     "cmd_record.stop": "Stop recording",
     "cmd_lesson.start": "Start the lesson",
@@ -312,6 +322,10 @@ def plain_error(error: str, kind: str, lang: str) -> str:
     for pattern, key in _PLAIN:
         if pattern.search(error):
             if key == "offline":
-                key = {"display": "err_panel_offline", "camera": "err_camera_offline"}.get(kind, "err_device_offline")
+                key = {
+                    "display": "err_panel_offline",
+                    "projector": "err_panel_offline",
+                    "camera": "err_camera_offline",
+                }.get(kind, "err_device_offline")
             return t[key]
     return t["err_other"]

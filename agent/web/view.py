@@ -15,10 +15,11 @@ from typing import Any
 
 from agent.config.site import DeviceConfig
 from agent.timetable.model import Lesson, Timetable, plan
+from drivers.profile_model import DISPLAY_KINDS
 
 # Used when the site config names no presets for a camera: what most classrooms keep in 1..3.
 DEFAULT_PRESETS: Mapping[int, str] = {1: "讲台", 2: "黑板", 3: "学生全景"}
-STANDBY = frozenset({"off", "standby"})
+STANDBY = frozenset({"off", "standby", "cooling"})  # cooling: a projector's lamp is already off
 NEXT_LESSON_DAYS = 7
 
 
@@ -41,7 +42,7 @@ def device_light(kind: str, state: Mapping[str, Any]) -> Light:
     if not state.get("online"):
         if not error or error == "not polled yet":
             return Light("amber", "connecting")
-        return Light("red", "panel_offline" if kind == "display" else "camera_offline", error)
+        return Light("red", "panel_offline" if kind in DISPLAY_KINDS else "camera_offline", error)
     if str(state.get("state", {}).get("power", "")).lower() in STANDBY:
         return Light("amber", "standby")
     return Light("green", "ok")
@@ -79,7 +80,11 @@ def room_layout(devices: Sequence[DeviceConfig], commands: Iterable[str], lesson
     remotes = [str(x) for x in getattr(lesson, "remotes", ()) or ()]
     trusted = [str(x).rsplit("/", 1)[-1] for x in getattr(lesson, "trusted", ()) or ()]  # "site/agent" too
     cameras = [{"id": d.id, "presets": camera_presets(d)} for d in devices if d.kind == "camera"]
-    panels = [{"id": d.id, "inputs": panel_inputs(d)} for d in devices if d.kind == "display"]
+    panels = [
+        {"id": d.id, "kind": d.kind, "inputs": panel_inputs(d), "volume": "set_volume" in d.profile.commands}
+        for d in devices
+        if d.kind in DISPLAY_KINDS
+    ]
     return {
         "cameras": cameras,
         "panels": panels,

@@ -125,12 +125,14 @@ function cameraCard(camera) {
     holdButton("zoom-" + direction, label,
       () => send("camera.zoom", { ...dev, direction }, { quiet: true }),
       () => send("camera.zoom", { ...dev, direction: "stop" }, { quiet: true }));
+  const home = el("button", { type: "button", class: "home", "data-action": "home", title: t("home") }, "⌂");
+  home.addEventListener("click", () => send("camera.home", dev));
   return el("section", { class: "card camera", "data-device": camera.id },
     el("h2", {}, t("camera"), " ", el("span", { class: "sub" }, camera.id)),
     el("p", { class: "position" }),
     el("div", { class: "presets" }, presets, save), hint,
     el("div", { class: "ptz" },
-      el("div", { class: "pad" }, el("span"), move("up", "▲"), el("span"), move("left", "◀"), el("span"),
+      el("div", { class: "pad" }, el("span"), move("up", "▲"), el("span"), move("left", "◀"), home,
         move("right", "▶"), el("span"), move("down", "▼"), el("span")),
       el("div", { class: "zoom" }, zoom("tele", t("zoom_in")), zoom("wide", t("zoom_out")))));
 }
@@ -149,13 +151,13 @@ function panelCard(panel) {
     panel.inputs.map((name) => el("option", { value: name }, name)));
   inputs.addEventListener("change", () => { if (inputs.value) send("panel.input", { ...dev, source: inputs.value }); });
   return el("section", { class: "card panel", "data-device": panel.id },
-    el("h2", {}, t("panel"), " ", el("span", { class: "sub" }, panel.id)),
+    el("h2", {}, t(panel.kind === "projector" ? "kind_projector" : "panel"), " ", el("span", { class: "sub" }, panel.id)),
     el("p", { class: "panel-state" }),
     el("div", { class: "row" },
       el("button", { type: "button", class: "power-on", onclick: () => send("panel.power", { ...dev, on: true }) }, t("power_on")),
       el("button", { type: "button", class: "power-off", onclick: () => send("panel.power", { ...dev, on: false }) }, t("power_off"))),
     panel.inputs.length ? el("div", { class: "row inputs" }, el("label", { class: "label" }, t("input"), " ", inputs)) : null,
-    el("div", { class: "row" },
+    panel.volume === false ? null : el("div", { class: "row" },  // a PJLink projector has no volume to set
       el("button", { type: "button", class: "vol-down", onclick: step(-5) }, t("volume_down")), volume,
       el("button", { type: "button", class: "vol-up", onclick: step(5) }, t("volume_up"))));
 }
@@ -305,7 +307,7 @@ function renderDevice(device) {
     if (s.source) words.push(t("input") + " " + s.source);
     card.querySelector(".panel-state").textContent = words.join(" · ") || t("why_" + device.light.why);
     const volume = card.querySelector("input.volume");
-    if (s.volume !== undefined && document.activeElement !== volume) volume.value = s.volume;
+    if (volume && s.volume !== undefined && document.activeElement !== volume) volume.value = s.volume;
     const select = card.querySelector("select.input");
     if (select && s.source && document.activeElement !== select) select.value = s.source;
   }
