@@ -51,9 +51,15 @@ def run(args: argparse.Namespace) -> int:
         private_tmp=False,  # the courseware screen is captured through X11's socket in /tmp/.X11-unix
         low_port=0 < config.http_port < 1024,
     )
-    secret = config.broker.password or config.http_pin or (config.upload.token if config.upload else "")
     key = [Path(config.broker.key_file)] if config.broker.key_file else []
-    return install(unit, NAME, args, reads=[config_path, *tls_files], secrets=[config_path] * bool(secret) + key)
+    return install(unit, NAME, args, reads=[config_path, *tls_files], secrets=[config_path] * _secret(config) + key)
+
+
+def _secret(config: SiteConfig) -> bool:
+    """Whether the config holds a password: the broker's, the page's pin, the upload token, a device's or camera's."""
+    logins = [d.address for d in config.devices] + [s.url for s in config.sources]
+    upload = config.upload.token if config.upload else ""
+    return bool(config.broker.password or config.http_pin or upload or any("@" in text for text in logins))
 
 
 def _folders(config: SiteConfig) -> list[Path]:

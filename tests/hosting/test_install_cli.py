@@ -8,6 +8,9 @@ scripts of the virtualenv these tests run in.
 from __future__ import annotations
 
 import getpass
+import grp
+import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -161,3 +164,19 @@ def test_a_bad_site_config_is_one_error_listing_every_problem(tmp_path: Path) ->
     assert done.returncode == 2
     assert "flavour" in done.stderr and "agent_id" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: checks what another user (nobody) may read")
+def test_a_config_the_service_user_cannot_read_or_everyone_can_is_pointed_out(tmp_path: Path) -> None:
+    config = site_config(tmp_path)
+    config.write_text(config.read_text().replace("[broker]", '[broker]\npassword = "s3cret"'))
+    config.chmod(0o604)  # every user may read the broker password; the service's own group may not
+    tmp_path.chmod(0o755)
+    done = run(AGENT, "install-service", "--config", str(config), "--user", "nobody", "--unit-dir", str(tmp_path / "u"))
+    assert done.returncode == 0, done.stderr
+    assert f"{config} holds a password and every user of this machine can read it: chmod o-r {config}" in done.stderr
+    config.chmod(0o600)  # now only root may read it
+    done = run(AGENT, "install-service", "--config", str(config), "--user", "nobody", "--unit-dir", str(tmp_path / "u"))
+    assert done.returncode == 0, done.stderr
+    group = grp.getgrgid(pwd.getpwnam("nobody").pw_gid).gr_name
+    assert f"warning: nobody cannot read {config}, which the service needs: chgrp {group} {config}" in done.stderr
