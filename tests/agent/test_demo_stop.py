@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -33,9 +34,12 @@ BAD = re.compile(r"Traceback|\bERROR\b|CRITICAL|exception|never retrieved|never 
 class Demo:
     """``classroom-agent demo`` running; its stdout read line by line, its stderr kept."""
 
-    def __init__(self, data: Path) -> None:
+    def __init__(self, data: Path, through_a_pipe: bool = False) -> None:
+        command = [*AGENT, "demo", "--pause", "0", "--data", str(data)]
+        if through_a_pipe:  # `make demo | tee demo.log` at a terminal: the reader is in the same process group
+            command = ["sh", "-c", " ".join(shlex.quote(word) for word in command) + " | cat"]
         self.process = subprocess.Popen(
-            [*AGENT, "demo", "--pause", "0", "--data", str(data)],
+            command,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -130,3 +134,22 @@ def test_sigterm_stops_the_demo_its_broker_and_rooms_after_a_room_recorded(demo:
 def test_ctrl_c_at_the_terminal_stops_the_demo_and_everything_it_started(demo: Demo) -> None:
     demo.wait_ready()
     stops_cleanly(demo, lambda: os.killpg(demo.process.pid, signal.SIGINT))  # the whole foreground group
+
+
+def test_ctrl_c_with_the_output_piped_to_a_reader_that_dies_too_leaves_no_error(tmp_path: Path) -> None:
+    demo = Demo(tmp_path, through_a_pipe=True)
+    try:
+        demo.wait_ready()
+        started = demo.children()
+        program = next(p for p in started if p.name() != "sh" and "demo" in " ".join(p.cmdline()))
+        assert any(p.name() == "mosquitto" for p in started)
+        os.killpg(demo.process.pid, signal.SIGINT)  # `cat` dies with it: what the demo prints next has no reader
+        psutil.wait_procs([program], timeout=STOP_S)
+        assert not program.is_running()
+        assert [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+        demo.finish()
+        assert [line for line in demo.err if BAD.search(line)] == []
+    finally:
+        for process in [p for p in _every(demo) if p.is_running()]:
+            process.kill()
+        demo.kill()
