@@ -38,6 +38,8 @@ def folder_problem(folder: Path, files: Iterable[str] = (), *, create: bool = Tr
 
 def _errno_of(path: Path) -> int:
     """EROFS when `path` sits on a read-only mount (as ProtectSystem=strict makes most of them), else 0."""
+    if not hasattr(os, "statvfs"):  # Windows: no such thing as a read-only mount to report
+        return 0
     try:
         return errno.EROFS if os.statvfs(path).f_flag & os.ST_RDONLY else 0
     except OSError:

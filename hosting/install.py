@@ -7,17 +7,18 @@ hand it here. `--dry-run` prints the unit and touches nothing.
 from __future__ import annotations
 
 import argparse
-import grp
 import os
-import pwd
 import stat
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from hosting.errors import InstallError
 from hosting.unit import ServiceUnit
+
+if TYPE_CHECKING:
+    import pwd  # Unix only, like systemd: imported where used, so that the CLIs still load on Windows
 
 UNIT_DIR = Path("/etc/systemd/system")
 DEFAULT_USER = "classroom"
@@ -71,6 +72,8 @@ def install(
     `euid` is who we run as (default: the process's effective user).
     """
     out = sys.stdout if out is None else out
+    if not hasattr(os, "geteuid"):
+        raise InstallError("install-service writes a systemd unit: it runs on Linux only")
     euid = os.geteuid() if euid is None else euid
     text = unit.render()  # every problem of the unit, before anything is touched
     if args.dry_run:
@@ -95,6 +98,8 @@ def install(
 
 
 def _account(user: str, name: str) -> pwd.struct_passwd:
+    import pwd
+
     try:
         return pwd.getpwnam(user)
     except KeyError:
@@ -138,6 +143,8 @@ def _write(target: Path, text: str) -> None:
 
 def _unreadable(paths: Sequence[Path], account: pwd.struct_passwd, extra_groups: Sequence[str]) -> list[str]:
     """A line for each file the user cannot read, with the commands that let it."""
+    import grp
+
     if account.pw_uid == 0:
         return []
     groups = {account.pw_gid, *(g.gr_gid for g in grp.getgrall() if account.pw_name in g.gr_mem)}

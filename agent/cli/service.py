@@ -16,7 +16,6 @@ from contract import CommandStatus
 from contract.args import parse_args_list
 from drivers.errors import ArgumentError
 from hosting.folders import folder_problem
-from websession.serve import bind_error_in
 
 DEFAULT_API = "http://127.0.0.1:8765"
 # The reply's status, as this command's exit code (anything else, 1).
@@ -32,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     """Dispatch ``run`` or ``call``."""
     if args.cmd == "run":
         from agent.service import run_until_signalled
+        from websession.serve import bind_error_in
 
         config = load_config(args.config, broker_url=args.broker)
         _check_folders(config)
