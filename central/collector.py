@@ -39,7 +39,7 @@ from contract import (
 from contract.drops import Drops
 from contract.errors import BrokerError
 from contract.limits import for_kind
-from contract.mqtt import BrokerAddress, Client, Message, MqttError, Will, acknowledge, make_client, stop_if_stopping
+from contract.mqtt import BrokerAddress, Client, Message, MqttError, Will, acknowledge, make_client
 from drivers.backoff import Backoff
 
 log = logging.getLogger(__name__)
@@ -238,7 +238,6 @@ class Collector:
                 async with asyncio.timeout(self._connect_timeout):
                     await client.subscribe(FLEET, qos=1)
                     await client.publish(CENTRAL_STATUS, self._status("online", session, since), qos=1, retain=True)
-                stop_if_stopping()
                 log.info("collecting from %s (session %d)", self._broker.url, session)
                 backoff.reset()
                 self.stats.connects += 1

@@ -11,6 +11,7 @@ import logging
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
@@ -26,7 +27,7 @@ Client = aiomqtt.Client
 
 __all__ = [
     "BrokerAddress", "Client", "Message", "MqttError", "Will", "acknowledge", "make_client", "BrokerError",
-    "stop_if_stopping",
+    "stop_if_stopping", "stop_requests",
 ]  # fmt: skip
 
 
@@ -150,29 +151,59 @@ class _StoppableClient(aiomqtt.Client):
     callback ... CancelledError"), and a connection that completes after all reports its end in a
     `_disconnected` future nobody awaits ("Future exception was never retrieved").  Both private
     names are checked by tests/contract/test_mqtt_cancel.py, which fails if an upgrade moves them.
+    And on Python 3.11 its wait_for swallows a stop that lands as a connect, publish or subscribe
+    completes: the service would carry on (a TaskGroup cancels its tasks only once); here it is
+    raised again.
     """
 
     async def __aenter__(self) -> _StoppableClient:
-        """Connect; when cancelled meanwhile, leave nothing behind that reports an error later."""
+        """Connect; when stopped meanwhile, leave nothing behind that reports an error later."""
+        before = stop_requests()
         try:
             await super().__aenter__()
         except asyncio.CancelledError:
-            if self._connected.cancelled():
-                self._connected = asyncio.get_running_loop().create_future()
-            self._disconnected.add_done_callback(_read_outcome)
+            self._abandon()
             raise
+        if stop_requests() > before:  # connected just as the stop came, which wait_for swallowed
+            self._abandon()
+            raise asyncio.CancelledError
         return self
 
+    async def publish(self, *args: Any, **kwargs: Any) -> None:
+        """Publish (aiomqtt's); a stop that landed as it completed is raised, not lost."""
+        before = stop_requests()
+        await super().publish(*args, **kwargs)
+        stop_if_stopping(before)
 
-def stop_if_stopping() -> None:
+    async def subscribe(self, *args: Any, **kwargs: Any) -> Any:
+        """Subscribe (aiomqtt's); a stop that landed as it completed is raised, not lost."""
+        before = stop_requests()
+        granted = await super().subscribe(*args, **kwargs)
+        stop_if_stopping(before)
+        return granted
+
+    def _abandon(self) -> None:
+        """A connection given up on: its callbacks, which may still fire, must not log errors."""
+        if self._connected.cancelled():
+            self._connected = asyncio.get_running_loop().create_future()
+        self._disconnected.add_done_callback(_read_outcome)
+
+
+def stop_requests() -> int:
+    """How many stops (cancellations) the current task has been asked for and not taken back."""
+    task = asyncio.current_task()
+    return task.cancelling() if task is not None else 0
+
+
+def stop_if_stopping(before: int = 0) -> None:
     """Raise the CancelledError that Python 3.11's asyncio.wait_for (inside aiomqtt) may have lost.
 
     A stop that lands just as a connect, subscribe or publish completes is swallowed there, yet
-    the task is still marked as being cancelled: call this after such calls, before a loop that
-    would otherwise go on for ever.
+    the task still counts it: call this after such calls, before a loop that would otherwise go
+    on for ever. `before` is `stop_requests()` from before the calls: Python 3.11's TaskGroup
+    leaves one request counted after a task of its failed, without any stop.
     """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
+    if stop_requests() > before:
         raise asyncio.CancelledError
 
 
