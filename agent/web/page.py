@@ -69,7 +69,9 @@ class ClassroomPage:
 
     def layout(self) -> dict[str, Any]:
         """The controls (built once by the page; lesson commands appear when the lesson service is on)."""
-        return room_layout(self.config.devices, self.table.names(), getattr(self.config, "lesson", None))
+        config = self.config
+        recording = getattr(config, "recording", None) is not None
+        return room_layout(config.devices, self.table.names(), getattr(config, "lesson", None), recording=recording)
 
     def view(self) -> dict[str, Any]:
         """The live view now."""

@@ -88,11 +88,14 @@ def panel_inputs(device: DeviceConfig) -> list[str]:
     return list(field.values)
 
 
-def room_layout(devices: Sequence[DeviceConfig], commands: Iterable[str], lesson: Any = None) -> dict[str, Any]:
+def room_layout(
+    devices: Sequence[DeviceConfig], commands: Iterable[str], lesson: Any = None, *, recording: bool = True
+) -> dict[str, Any]:
     """The controls the page builds once: cameras with presets, panels with inputs, what is offered.
 
     `lesson` is the site config's ``[lesson]`` (``trusted`` and ``remotes``: the classrooms a lesson
-    may link, by agent id; ``remotes``: the default choice), None when the room has none.
+    may link, by agent id; ``remotes``: the default choice), None when the room has none;
+    `recording`: whether the site config has ``[recording]`` (record.start is there either way).
     """
     names = set(commands)
     remotes = [str(x) for x in getattr(lesson, "remotes", ()) or ()]
@@ -107,7 +110,7 @@ def room_layout(devices: Sequence[DeviceConfig], commands: Iterable[str], lesson
         "cameras": cameras,
         "panels": panels,
         "kinds": {d.id: d.kind for d in devices},
-        "can_record": "record.start" in names,
+        "can_record": "record.start" in names and recording,
         "can_lesson": "lesson.start" in names,
         "can_mute": "lesson.mute" in names and str(getattr(lesson, "audio", "none")) != "none",
         "candidates": list(dict.fromkeys([*trusted, *remotes])),  # as lesson.peers asks them

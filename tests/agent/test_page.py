@@ -177,6 +177,8 @@ def test_layout_offers_named_presets_panel_inputs_and_only_what_the_table_has(tm
     assert layout["cameras"] == [{"id": "camera", "presets": {1: "讲台", 2: "黑板", 3: "学生全景"}}]
     assert "hdmi1" in layout["panels"][0]["inputs"]
     assert layout["can_record"] is False and layout["can_lesson"] is False
+    assert room_layout(config.devices, ["record.start"])["can_record"] is True
+    assert room_layout(config.devices, ["record.start"], recording=False)["can_record"] is False  # no [recording]
     assert room_layout(config.devices, ["record.start", "lesson.start"])["can_lesson"] is True
     sound, silent = LessonConfig(audio="tone:440"), LessonConfig(audio="none")
     assert room_layout(config.devices, ["lesson.mute"], sound)["can_mute"] is True

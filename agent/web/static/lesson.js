@@ -170,7 +170,9 @@
       entry.node.remove();
       tiles.delete(name);
     }
-    for (const name of Object.keys(pictures).sort()) {
+    // The main classroom's own pictures before its courseware (a remote classroom's first tile is the teacher).
+    const order = (name) => (name.endsWith("/courseware") ? "1" : "0") + name;
+    for (const name of Object.keys(pictures).sort((a, b) => order(a).localeCompare(order(b)))) {
       if (tiles.has(name)) continue;
       const main = lesson.role === "remote" && !name.endsWith("/courseware");
       const entry = tile(main ? "remote main" : "remote", name, pictureCaption(name, lesson), pictures[name].stream);

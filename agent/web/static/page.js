@@ -36,7 +36,6 @@ function face(node, label, why) {
   node.replaceChildren(el("span", { class: "face" }, label));
   if (why) node.append(el("small", { class: "why-not" }, why));
   node.disabled = Boolean(why);
-  node.dataset.why = why || "";
 }
 
 // A light's reason in words: an offline device's names the cable to check (serial line or network).
@@ -272,6 +271,7 @@ function openPicker(mode) {
   picker.replaceChildren(
     el("h2", {}, t(mode === "zhuandi" ? "start_zhuandi" : "start_dual")),
     el("p", {}, candidates.length ? t("pick_remotes") : t("no_remotes")),
+    candidates.length ? null : el("details", { class: "detail" }, el("summary", {}, t("detail")), t("no_remotes_detail")),
     el("div", { class: "remotes" }, rows.map((r) => r.label)),
     el("div", { class: "row" }, candidates.length ? go : null,
       el("button", { type: "button", class: "big", onclick: () => picker.close() }, t("cancel"))));
