@@ -270,8 +270,8 @@ function openPicker(mode) {
   });
   picker.replaceChildren(
     el("h2", {}, t(mode === "zhuandi" ? "start_zhuandi" : "start_dual")),
-    el("p", {}, candidates.length ? t("pick_remotes") : t("no_remotes")),
-    candidates.length ? null : el("details", { class: "detail" }, el("summary", {}, t("detail")), t("no_remotes_detail")),
+    el("p", {}, candidates.length ? t("pick_remotes") : t("no_remotes"),
+      candidates.length ? null : el("details", { class: "detail" }, el("summary", {}, t("detail")), t("no_remotes_detail"))),
     el("div", { class: "remotes" }, rows.map((r) => r.label)),
     el("div", { class: "row" }, candidates.length ? go : null,
       el("button", { type: "button", class: "big", onclick: () => picker.close() }, t("cancel"))));
