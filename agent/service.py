@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import signal
 import socket
 from datetime import UTC, datetime
-from importlib import metadata
 from typing import Any
 
 from agent.alarms import Alarms
 from agent.commands.lesson import add_lesson_commands
+from agent.commands.power import add_power_commands
 from agent.commands.record import add_record_commands
 from agent.commands.room import RoomCommands
 from agent.commands.schedule import Schedule, TimetableStore, register_schedule_commands
@@ -27,7 +28,10 @@ from agent.lesson.pictures import RecordingSources
 from agent.lesson.service import LessonService
 from agent.lesson.web import lesson_web_part
 from agent.link import AgentLink
+from agent.power.service import PowerService
+from agent.recording.delivery import Deliveries, may_delete
 from agent.recording.service import RecordingService, timetable_lesson_on
+from agent.recording.sidecar import Room
 from agent.recording.upload import Uploader
 from agent.sources import SourceService, make_source
 from agent.store import AgentStore
@@ -40,6 +44,8 @@ from agent.web.api import WebPart, create_api, serve
 from agent.web.page import page_part
 from contract import Command, CommandReply, DeviceInfo, DeviceState, Info, SourceInfo, Topics, for_audit
 from contract.rtc import RtcMessage
+from drivers.profile_model import DISPLAY_KINDS
+from hosting import package_version
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +53,8 @@ OUTBOX_TRIM_S = 60.0
 
 
 def version() -> str:
-    """The installed package's version."""
-    try:
-        return metadata.version("classroom-agent")
-    except metadata.PackageNotFoundError:
-        return "0.0.0"
+    """The installed package's version (the source tree's when it is not installed)."""
+    return package_version()
 
 
 class Agent:
@@ -87,15 +90,35 @@ class Agent:
         size, fps = _picture(config)
         sim = self._simulator
         self.sources.update(
-            (s.id, SourceService(s.id, s.url, make_source(s.url, s.id, size, fps, simulator=sim), self.alarms))
+            (
+                s.id,
+                SourceService(
+                    s.id,
+                    s.url,
+                    make_source(s.url, s.id, size, fps, stream_uris=self._stream_uri, simulator=sim),
+                    self.alarms,
+                ),
+            )
             for s in config.sources
         )
         self.supervisor = Supervisor(self.alarms, config.agent_id)
         self._add_room_commands()
+        upload = config.upload
+        self.uploader = Uploader(upload, config.agent_id, self.store, self.alarms) if upload and upload.url else None
+        self.deliveries = (
+            Deliveries(
+                upload.targets,
+                Room(config.site, config.agent_id, config.room),
+                self.store,
+                self.alarms,
+                timetable=self.schedule.current,
+            )
+            if upload and upload.targets
+            else None
+        )
         self.recording = self._build_recording()
         self.tracking = build_tracking(config.tracking, self.devices, self.sources, self.recording.director)
         add_tracking_commands(self.table, self.tracking)
-        self.uploader = Uploader(config.upload, config.agent_id, self.store, self.alarms) if config.upload else None
         # Features that serve pages or media on the local API add their routes here.
         self.web_parts: list[WebPart] = [page_part(self.table, self.status, config, self.schedule.current)]
         if self.tracking:
@@ -106,9 +129,12 @@ class Agent:
             clock=lambda: datetime.now(UTC),
             is_recording=self._recording_lesson,
             is_live=self._leading_lesson,
-            displays=[d.id for d in config.devices if d.kind == "display"],
+            displays=[d.id for d in config.devices if d.kind in DISPLAY_KINDS],
         )
-        register_schedule_commands(self.table, self.schedule, on_change=self.scheduler.changed)
+        link = self.link
+        self.power = PowerService(config.power, self.schedule.current, link.publish_info, lambda: link.connected)
+        add_power_commands(self.table, self.power, config.power, self.recording.telemetry, self._lesson_status)
+        register_schedule_commands(self.table, self.schedule, on_change=self._timetable_changed)
         self.health = HealthService(
             config.disk_path,
             config.telemetry_s,
@@ -145,6 +171,7 @@ class Agent:
             self.store,
             self.alarms,
             lesson_on=lambda row: timetable_lesson_on(schedule.current(), datetime.now(UTC), row),
+            may_delete=may_delete(self.config.upload, self.deliveries),
         )
         add_record_commands(self.table, recording)
         return recording
@@ -161,8 +188,11 @@ class Agent:
         self.supervisor.add("recording", self.recording.run)
         self.lesson = self._build_lesson()  # before the scheduler: booted inside a live lesson, it starts it at once
         self.supervisor.add("scheduler", self.scheduler.run)
+        self.supervisor.add("power", self.power.run)
         if self.uploader is not None:
             self.supervisor.add("upload", self.uploader.run)
+        if self.deliveries is not None:
+            self.supervisor.add("delivery", self.deliveries.run)
         for camera, tracking in self.tracking.items():
             self.supervisor.add(f"tracking.{camera}", tracking.run)
 
@@ -196,6 +226,13 @@ class Agent:
     def _timetable_main(self, site: str, agent: str) -> bool:
         return is_timetable_main(self.schedule.current(), datetime.now(UTC), site, agent)
 
+    def _lesson_status(self) -> dict[str, Any] | None:
+        return self.lesson.status() if self.lesson is not None else None
+
+    def _timetable_changed(self) -> None:
+        self.scheduler.changed()
+        self.power.changed()
+
     def _leading_lesson(self) -> str | None:
         status = self.lesson.status() if self.lesson is not None else {}
         return str(status["id"]) if status.get("active") and status.get("role") == "main" else None
@@ -209,6 +246,10 @@ class Agent:
         device = self.devices.get(device_id)
         return device.simulator if device is not None else None
 
+    def _stream_uri(self, device: str, selector: str) -> concurrent.futures.Future[str]:
+        """An onvif source's RTSP URI, asked of its camera's device service (from the source's reader thread)."""
+        return self.devices[device].stream_uri_soon(selector)
+
     def _device_states(self) -> list[DeviceState]:
         return [d.state() for d in self.devices.values()]
 
@@ -216,7 +257,9 @@ class Agent:
         """What the centre shows about this room."""
         devices = tuple(DeviceInfo(d.id, d.config.kind, d.config.profile.id) for d in self.devices.values())
         sources = tuple(SourceInfo(**s.info()) for s in self.sources.values())
-        return Info(self.config.room, socket.gethostname(), self.version, devices, self.config.telemetry_s, sources)
+        nics, wake = self.power.report()
+        hostname = socket.gethostname()
+        return Info(self.config.room, hostname, self.version, devices, self.config.telemetry_s, sources, nics, wake)
 
     def status(self) -> dict[str, Any]:
         """The local API's view of the room."""
@@ -232,10 +275,19 @@ class Agent:
             "dropped": self.link.drops.count,  # messages the link dropped for breaking the contract
             "sources": {i: s.health() for i, s in self.sources.items()},
             "recording": self.recording.telemetry(),
-            "upload": self.uploader.telemetry() if self.uploader else None,
+            "upload": self.upload_status(),
             "lesson": self.lesson.status() if self.lesson else None,
             "tracking": [t.status() for t in self.tracking.values()] or None,
         }
+
+    def upload_status(self) -> dict[str, object] | None:
+        """``upload``: the centre's upload (pending, current, ...) and ``targets``, each delivery target's state."""
+        if self.uploader is None and self.deliveries is None:
+            return None
+        status: dict[str, object] = self.uploader.telemetry() if self.uploader else {}
+        if self.deliveries is not None:
+            status["targets"] = self.deliveries.telemetry()
+        return status
 
     def _telemetry_extra(self) -> dict[str, object]:
         states = [d.state() for d in self.devices.values()]
@@ -246,7 +298,7 @@ class Agent:
             "dropped": self.link.drops.count,  # messages the link dropped for breaking the contract
             "sources": {i: s.health() for i, s in self.sources.items()},
             "recording": self.recording.telemetry(),
-            "upload": self.uploader.telemetry() if self.uploader else None,
+            "upload": self.upload_status(),
             "lesson": self.lesson.status() if self.lesson else None,
             "tracking": [t.status() for t in self.tracking.values()] or None,
         }

@@ -8,6 +8,7 @@ without sources never imports it.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import time
 from collections.abc import Callable
@@ -22,12 +23,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# URL scheme -> source kind
+# URL scheme -> source kind (an onvif camera's stream is RTSP, its URI asked of the camera)
 SCHEMES = {
-    "rtsp": "rtsp", "rtsps": "rtsp", "synthetic": "synthetic", "screen": "screen", "usb": "usb", "scene": "scene",
-    "ptz": "ptz",
+    "rtsp": "rtsp", "rtsps": "rtsp", "onvif": "rtsp", "synthetic": "synthetic", "screen": "screen", "usb": "usb",
+    "scene": "scene", "ptz": "ptz",
 }  # fmt: skip
-EXPECTED = "rtsp://..., synthetic[:LABEL], screen[:DISPLAY], usb:INDEX|PATH, scene:NAME or ptz:CAMERA?scene=NAME"
+EXPECTED = (
+    "rtsp://..., onvif:DEVICE[/main|/sub|/TOKEN], synthetic[:LABEL], screen[:DISPLAY], usb:INDEX|PATH, "
+    "scene:NAME or ptz:CAMERA?scene=NAME"
+)
+# (device id, media profile) -> the camera's RTSP URI, asked from a reader thread
+StreamUris = Callable[[str, str], "concurrent.futures.Future[str]"]
 CHECK_S = 1.0
 # A source that has never delivered is called offline after this long, even without an error.
 OFFLINE_AFTER_S = 10.0
@@ -42,19 +48,50 @@ def source_kind(url: str) -> str | None:
         return None
     if scheme == "ptz" and virtual_ptz(url) is None:
         return None
+    if scheme == "onvif" and onvif_camera(url) is None:
+        return None
     return SCHEMES.get(scheme) if sep or scheme == "synthetic" else None
 
 
+def onvif_camera(url: str) -> tuple[str, str] | None:
+    """``onvif:DEVICE[/PROFILE]`` -> (DEVICE, PROFILE): a camera's device id and media profile (``main`` if none)."""
+    scheme, _, rest = url.partition(":")
+    device, slash, selector = rest.partition("/")
+    if scheme != "onvif" or not device or not device.isprintable() or any(c in device for c in "+# "):
+        return None
+    if slash and not (selector and selector.isprintable() and len(selector) <= 64):
+        return None
+    return device, selector or "main"
+
+
 def make_source(
-    url: str, name: str, size: tuple[int, int], fps: float, *, simulator: Callable[[str], Any] | None = None
+    url: str,
+    name: str,
+    size: tuple[int, int],
+    fps: float,
+    *,
+    stream_uris: StreamUris | None = None,
+    simulator: Callable[[str], Any] | None = None,
 ) -> Source:
     """A source for one URL; the RTSP and capture modules load only when asked for.
 
-    `simulator(device_id)` finds the simulated camera a ``ptz:`` source shows (None: not simulated).
+    ``onvif:DEVICE[/PROFILE]`` needs `stream_uris` (the running device services), which the source
+    asks for the camera's RTSP URI each time it connects.  `simulator(device_id)` finds the simulated
+    camera a ``ptz:`` source shows (None: not simulated).
     """
     scheme, _, rest = url.partition(":")
     if scheme in ("scene", "ptz"):
         return virtual_source(url, name, size, fps, simulator or (lambda device: None))
+    if scheme == "onvif":
+        camera = onvif_camera(url)
+        if camera is None or stream_uris is None:
+            raise ArgumentError(f"source {url!r}: an onvif source needs the agent's device services")
+        try:
+            from streaming.resolved import ResolvedRtspSource
+        except ImportError as exc:
+            raise ArgumentError(f"{url}: RTSP sources are not available in this build ({exc})") from exc
+        device, selector = camera
+        return ResolvedRtspSource(name, f"ONVIF camera {device} ({selector})", lambda: stream_uris(device, selector))
     if scheme == "synthetic":
         from streaming.synthetic import SyntheticSource
 

@@ -227,8 +227,10 @@ class RowWriter:
     def _info(self, row: Seen, info: Info) -> None:
         self._touch(row.site, row.agent_id, row.received, not row.retained)
         self._w.execute(
-            "UPDATE agents SET room = ?, hostname = ?, version = ?, telemetry_interval_s = ? WHERE agent_id = ?",
-            [info.room, info.hostname, info.version, info.telemetry_interval_s, row.agent_id],
+            "UPDATE agents SET room = ?, hostname = ?, version = ?, telemetry_interval_s = ?, nics = ?, wake = ?"
+            " WHERE agent_id = ?",
+            [info.room, info.hostname, info.version, info.telemetry_interval_s]
+            + [_json([n.to_dict() for n in info.nics]), _json(list(info.wake)), row.agent_id],
         )
         ids = [device.id for device in info.devices]
         marks = ",".join("?" * len(ids))
@@ -281,13 +283,16 @@ class RowWriter:
             return bool(self._w.execute(sql, [event.ts, *key]).rowcount)
         if event.action != "raise":
             return False
-        sql = "UPDATE alarms SET severity = ?, message = ? WHERE agent_id = ? AND type = ? AND device = ?"
-        if self._w.execute(f"{sql} AND cleared_ts IS NULL", [event.severity, event.message, *key]).rowcount:
+        params = event.extra.get("params")
+        words = _json(params if isinstance(params, dict) else {})  # what the alarm's code is worded with
+        sql = "UPDATE alarms SET severity = ?, message = ?, params = ? WHERE agent_id = ? AND type = ? AND device = ?"
+        changes = [event.severity, event.message, words, *key]
+        if self._w.execute(f"{sql} AND cleared_ts IS NULL", changes).rowcount:
             return True  # already open: a re-raise updates it rather than opening a second one
         self._w.execute(
-            "INSERT INTO alarms (agent_id, site, type, severity, device, message, raised_ts)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [agent, row.site, event.type, event.severity, event.device, event.message, event.ts],
+            "INSERT INTO alarms (agent_id, site, type, severity, device, message, raised_ts, params)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [agent, row.site, event.type, event.severity, event.device, event.message, event.ts, words],
         )
         return True
 

@@ -9,6 +9,7 @@ Routes (everything but ``/login``, ``/lang/…``, ``/static/…`` and ``/api/upl
   (``?brief=1``: ``{"agent"}`` only); alarms and commands are first pages (``alarms_more``, ``commands_more``)
 - ``GET /api/agents/{agent_id}/alarms|commands?limit=N&before=ID``: the next page (`central.web_paging`)
 - ``POST /api/agents/{agent_id}/commands`` ``{"name", "args"}``: the reply (technician, admin)
+- ``POST /api/agents/{agent_id}/wake``: wake its PC through another agent of the site (`central.web_wake`)
 - ``POST /api/alarms/{alarm_id}/ack``: acknowledge an alarm (technician, admin)
 - ``GET /api/events``: ``text/event-stream`` of change events (``?agent=ID`` for one agent)
 - ``GET /recordings/{id}``: a received recording's MP4 (ranges), when uploads are on
@@ -34,6 +35,7 @@ from central.errors import CentralError
 from central.upload_store import Uploads
 from central.uploads import add_routes as add_upload_routes
 from central.users import COMMANDERS, Users
+from central.wake import Waker
 from central.web_auth import (
     ROLE_KEY,
     SESSION_SECONDS,
@@ -45,6 +47,7 @@ from central.web_auth import (
 )
 from central.web_paging import add_paging_routes, first_pages
 from central.web_text import STRINGS, strings
+from central.web_wake import add_wake_routes
 from central.web_watch import add_watch_routes
 from contract.errors import BrokerError
 from websession import BodyError, Sessions, lang_switch_href, read_json_object
@@ -137,11 +140,13 @@ def create_app(
     secret: bytes | None = None,
     uploads: Uploads | None = None,
     login_limits: LoginLimits | None = None,
+    waker: Waker | None = None,
 ) -> web.Application:
     """The dashboard application; users default to the ``users`` table of the fleet database.
 
     With `uploads`, agents upload recordings here and the room page plays them (`central.uploads`).
     `login_limits`: how failed logins slow down and lock (`LoginLimits.default()` when None).
+    `waker` wakes a room's PC through a neighbour (default: one on `db` and `sender`, magic packets to port 9).
     """
     own_users = users is None
     users = users if users is not None else Users(db.path)
@@ -159,6 +164,7 @@ def create_app(
     app.router.add_get("/api/events", api_events)
     add_paging_routes(app, db)
     add_watch_routes(app, db, sender)  # 巡课: WHEP relayed to the agent as media.watch
+    add_wake_routes(app, waker if waker is not None else Waker(db, sender))
     app.router.add_static("/static/", STATIC, name="static")
     if uploads is not None:
         add_upload_routes(app, uploads)
@@ -176,9 +182,9 @@ def create_app(
 async def _security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
     """A strict content security policy: our own scripts only, nothing inline runs."""
     response: web.StreamResponse = await handler(request)
-    response.headers.setdefault(
-        "Content-Security-Policy", "default-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'none'"
-    )
+    # img-src blob: for a camera's still (camera.snapshot), which the room page shows from the reply's bytes.
+    csp = "default-src 'self'; script-src 'self'; img-src 'self' blob:; object-src 'none'; frame-ancestors 'none'"
+    response.headers.setdefault("Content-Security-Policy", csp)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     return response

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from contract.errors import PayloadError
+from contract.power import Nic, nics_from, wakes_from
 from contract.timestamps import parse_iso
 from contract.wire import choice, get, timestamp
 
@@ -89,7 +90,7 @@ class SourceInfo:
 
 @dataclass(frozen=True, slots=True)
 class Info:
-    """``info``: what and where this agent is."""
+    """``info``: what and where this agent is; `nics` and `wake` say how and when to wake its PC."""
 
     room: str
     hostname: str
@@ -97,6 +98,8 @@ class Info:
     devices: tuple[DeviceInfo, ...]
     telemetry_interval_s: float = 10.0
     sources: tuple[SourceInfo, ...] = ()
+    nics: tuple[Nic, ...] = ()
+    wake: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Payload fields."""
@@ -107,6 +110,8 @@ class Info:
             "devices": [d.to_dict() for d in self.devices],
             "telemetry_interval_s": self.telemetry_interval_s,
             "sources": [s.to_dict() for s in self.sources],
+            "nics": [n.to_dict() for n in self.nics],
+            "wake": list(self.wake),
         }
 
     @classmethod
@@ -135,6 +140,8 @@ class Info:
             tuple(devices),
             float(get(data, "telemetry_interval_s", (int, float), 10.0)),
             tuple(sources),
+            nics_from(data),
+            wakes_from(data),
         )
 
 
@@ -214,8 +221,9 @@ class Event:
 
 
 # Command arguments and results too bulky (and too private) for an audit log: WebRTC session
-# descriptions (a few KB each, with addresses) travel in media.watch but are logged by size only.
-BULKY_KEYS = frozenset({"offer", "answer", "sdp"})
+# descriptions (a few KB each, with addresses) travel in media.watch, a camera's still (base64
+# JPEG) in camera.snapshot; both are logged by size only.
+BULKY_KEYS = frozenset({"offer", "answer", "sdp", "jpeg"})
 
 
 def for_audit(values: Mapping[str, Any]) -> dict[str, Any]:

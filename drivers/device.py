@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from drivers.backoff import Backoff
-from drivers.errors import DeviceRejected, DeviceTimeout, GarbageReceived, TransportError
+from drivers.errors import AuthenticationFailed, DeviceRejected, DeviceTimeout, GarbageReceived, TransportError
 from drivers.noise import NOISE_LOG_INTERVAL_S, NoiseLog
 from drivers.profile_model import Profile
 from drivers.protocol.engine import ControllerProtocol, Reply, Request, Unrecognised, is_final
@@ -136,10 +136,21 @@ class Device:
         """
         request = self._protocol.codec.request(command, args or {})
         async with self._lock:
-            if not self.transport.is_open:
+            reused = self.transport.is_open
+            if not reused:
                 await self._reopen()
             try:
-                result = await self._exchange(request)
+                try:
+                    result = await self._exchange(request)
+                except TransportError as exc:
+                    if not (reused and request.command.retry) or isinstance(exc, AuthenticationFailed):
+                        raise
+                    # The device closed a connection we had kept (a projector hangs up after 30 s
+                    # idle) just as we used it: the request is harmless to repeat on a new one.
+                    log.info("%s: connection lost under %s (%s), reconnecting once", self.id, command, exc)
+                    await self.transport.close()
+                    await self._reopen()
+                    result = await self._exchange(request)
             except TransportError as exc:
                 self._offline(str(exc))
                 await self.transport.close()

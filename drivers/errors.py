@@ -49,3 +49,11 @@ class GarbageReceived(DeviceError):
 
 class TransportError(DeviceError):
     """The port or socket failed or is gone: the device layer reconnects with backoff."""
+
+
+class AuthenticationFailed(TransportError):
+    """The device refused our credentials (PJLink's ERRA): fix the password in the device's address.
+
+    The device layer keeps retrying with backoff, as for a lost link: the device's password may
+    be put right on the device instead.
+    """

@@ -5,7 +5,7 @@
 const BOOT = JSON.parse(document.getElementById("boot").textContent);
 const T = BOOT.t;
 const STATES = ["online", "offline", "lost", "silent"];
-const HIDDEN_KEYS = new Set(["max_value", "address", "socket", "cmd", "detail", "device", "reply"]);
+const HIDDEN_KEYS = new Set(["max_value", "address", "socket", "cmd", "detail", "device", "reply", "jpeg", "ts"]);
 
 function t(key, vars) {
   let text = key in T ? T[key] : key;
@@ -77,7 +77,7 @@ function fieldsWords(fields) {
   if (fields === null || fields === undefined) return "";
   if (typeof fields !== "object") return valueWords(fields);
   return Object.entries(fields)
-    .filter(([key]) => !HIDDEN_KEYS.has(key))
+    .filter(([key, value]) => !HIDDEN_KEYS.has(key) && value !== "")
     .map(([key, value]) => tr("key_", key) + " " + valueWords(value, key))
     .join(" · ");
 }

@@ -12,6 +12,7 @@
   }
 
   const SOURCES = ["hdmi1", "hdmi2", "hdmi3", "displayport", "vga", "usbc1", "ops", "android"];
+  const PROJECTOR_SOURCES = ["digital1", "digital2", "rgb1", "rgb2", "video1", "network1", "storage1"];
   const header = el("section", { class: "room-head", id: "room-head" });
   const outcomes = el("ul", { class: "outcomes", id: "outcomes", "aria-live": "polite" });
   const devices = el("div", { class: "cards", id: "devices" });
@@ -21,23 +22,52 @@
   let current = BOOT.data;
   const watch = watchPanel();
 
-  async function send(name, args, button) {
-    const line = el("li", { class: "outcome pending" }, t("sending", { name: commandName(name) }));
+  // One request from a button: a line in `outcomes` says it is on its way, then how it ended (words()).
+  async function post(label, path, body, button, words) {
+    const line = el("li", { class: "outcome pending" }, t("sending", { name: label }));
     outcomes.prepend(line);
     while (outcomes.children.length > 5) outcomes.lastChild.remove();
     if (button) button.disabled = true;
     try {
-      const reply = await postJSON("/api/agents/" + encodeURIComponent(agentId) + "/commands", { name, args });
+      const reply = await postJSON("/api/agents/" + encodeURIComponent(agentId) + path, body);
       const status = reply.data.status || (reply.ok ? "succeeded" : "failed");
-      line.textContent = outcomeWords(name, { status, result: reply.data.result, error: reply.data.error });
+      line.textContent = words(status, reply.data);
       line.className = "outcome status-" + (status === "succeeded" ? "ok" : "bad");
       line.dataset.status = status;
+      return status === "succeeded" ? reply.data.result : null;
     } catch (err) {
       line.textContent = t("error_network");
       line.className = "outcome status-bad";
+      return null;
     } finally {
       if (button) button.disabled = false;
     }
+  }
+
+  function send(name, args, button) {
+    return post(commandName(name), "/commands", { name, args }, button,
+      (status, data) => outcomeWords(name, { status, result: data.result, error: data.error }));
+  }
+
+  // The PC itself: woken through another agent of its site (its own sleeps with it), or shut down
+  // and restarted by its OS (refused during a lesson or a recording unless forced).
+  function powerControls() {
+    const force = el("input", { type: "checkbox", id: "power-force" });
+    const wake = el("button", { type: "button", "data-action": "wake" }, t("wake_pc"));
+    wake.addEventListener("click", () => post(t("wake_pc"), "/wake", {}, wake, (status, data) =>
+      t("outcome", { name: t("wake_pc"), status: tr("status_", status) }) +
+      (data.via ? " — " + t("wake_via", { via: data.via }) : "") + (data.error ? " — " + data.error : "")));
+    const guarded = (action, name, args) => {
+      const node = el("button", { type: "button", "data-action": action }, t(action + "_pc"));
+      node.addEventListener("click", () => {
+        if (window.confirm(t("confirm_" + action, { room: current.agent.room || agentId }))) {
+          send(name, { ...args, force: force.checked }, node);
+        }
+      });
+      return node;
+    };
+    return el("div", { class: "row", id: "power" }, wake, guarded("shutdown", "agent.shutdown", { delay_s: 60 }),
+      guarded("reboot", "agent.reboot", {}), el("label", {}, force, " " + t("power_force")));
   }
 
   function button(action, label, name, args) {
@@ -50,9 +80,11 @@
     return el("input", { type: "number", class: cls, min, max, value, step: 1 });
   }
 
-  function displayControls(id) {
+  // A projector (PJLink) has no absolute volume: power, mute and input only, its inputs named by PJLink.
+  function displayControls(id, projector) {
     const dev = { device: id };
-    const source = el("input", { class: "source", list: "sources", size: 10, value: "hdmi1" });
+    const source = el("input", { class: "source", list: projector ? "projector-sources" : "sources", size: 10,
+      value: projector ? "digital1" : "hdmi1" });
     const level = numberInput("level", 0, 100, 30);
     return el("div", { class: "controls" },
       el("div", { class: "row" },
@@ -62,11 +94,28 @@
         button("mute_off", t("mute_off"), "panel.mute", { ...dev, on: false })),
       el("div", { class: "row" }, source,
         button("input", t("input"), "panel.input", () => ({ ...dev, source: source.value.trim() }))),
-      el("div", { class: "row" }, level,
+      projector ? null : el("div", { class: "row" }, level,
         button("volume", t("set_volume"), "panel.volume", () => ({ ...dev, level: Number(level.value) }))));
   }
 
-  function cameraControls(id) {
+  // An onvif camera's still: camera.snapshot answers with a small JPEG (base64), shown as a blob: URL.
+  function snapshotRow(id) {
+    const picture = el("img", { class: "snapshot", "data-snapshot": id, alt: t("snapshot_of", { device: id }), hidden: true });
+    const node = el("button", { type: "button", "data-action": "snapshot" }, t("snapshot"));
+    node.addEventListener("click", async () => {
+      const result = await send("camera.snapshot", { device: id }, node);
+      if (!result || typeof result.jpeg !== "string") return;
+      const bytes = Uint8Array.from(atob(result.jpeg), (c) => c.charCodeAt(0));
+      if (picture.src) URL.revokeObjectURL(picture.src);
+      picture.src = URL.createObjectURL(new Blob([bytes], { type: "image/jpeg" }));
+      picture.dataset.width = result.width;
+      picture.dataset.height = result.height;
+      picture.hidden = false;
+    });
+    return el("div", { class: "row" }, node, picture);
+  }
+
+  function cameraControls(id, profile) {
     const dev = { device: id };
     const preset = numberInput("preset", 0, 255, 1);
     const speed = numberInput("speed", 1, 24, 8);
@@ -83,13 +132,16 @@
       el("div", { class: "row" },
         button("zoom_tele", t("zoom_tele"), "camera.zoom", { ...dev, direction: "tele" }),
         button("zoom_wide", t("zoom_wide"), "camera.zoom", { ...dev, direction: "wide" }),
-        button("zoom_stop", t("zoom_stop"), "camera.zoom", { ...dev, direction: "stop" })));
+        button("zoom_stop", t("zoom_stop"), "camera.zoom", { ...dev, direction: "stop" }),
+        button("home", t("home"), "camera.home", dev)),
+      profile === "onvif" ? snapshotRow(id) : null);
   }
 
   function card(device) {
     let controls = null;
-    if (BOOT.can_command && device.kind === "display") controls = displayControls(device.id);
-    if (BOOT.can_command && device.kind === "camera") controls = cameraControls(device.id);
+    if (BOOT.can_command && device.kind === "display") controls = displayControls(device.id, false);
+    if (BOOT.can_command && device.kind === "projector") controls = displayControls(device.id, true);
+    if (BOOT.can_command && device.kind === "camera") controls = cameraControls(device.id, device.profile);
     return el("section", { class: "card", "data-device": device.id, "data-kind": device.kind },
       el("h3", {}, tr("kind_", device.kind) + " " + device.id, " ", el("span", { class: "sub" }, device.profile)),
       el("p", { class: "device-state" }),
@@ -128,7 +180,9 @@
         item("site", agent.site), item("agent", agent.agent_id), item("hostname", agent.hostname || "—"),
         item("version", agent.version || "—"), item("since", when(agent.since)),
         item("last_seen", when(agent.last_seen)), item("session", agent.session),
-        item("open_alarms", String(agent.open_alarms)), dropped(agent)));
+        item("open_alarms", String(agent.open_alarms)), dropped(agent),
+        item("nics", (agent.nics || []).map((n) => n.mac + (n.address ? "（" + n.address + "）" : "")).join("，") || "—"),
+        item("next_wake", when((agent.wake || []).find((ts) => new Date(ts) > Date.now())))));
     document.title = (agent.room || agent.agent_id) + " · " + t("title");
   }
 
@@ -179,6 +233,18 @@
   function brief(fields) {
     if (!fields || typeof fields !== "object") return fields;
     return Object.fromEntries(Object.entries(fields).filter(([key]) => !["offer", "answer", "session"].includes(key)));
+  }
+
+  // An alarm in the viewer's language from its code and params; the agent's own words otherwise.
+  function alarmText(a) {
+    const params = a.params || {};
+    if (a.type.startsWith("fault_") && params.part) {
+      return el("span", { "data-alarm-text": a.type },
+        t("alarm_text_fault", { part: tr("part_", params.part), level: tr("level_", params.level) }));
+    }
+    const key = "alarm_text_" + a.type;
+    if (key in T && Object.keys(params).length) return el("span", { "data-alarm-text": a.type }, t(key, params));
+    return a.message;
   }
 
   function bracketed(words) {
@@ -236,6 +302,25 @@
       t("live_lesson_head", { mode: tr("lesson_mode_", lesson.mode), role: tr("lesson_role_", lesson.role),
         since: fmtTime(lesson.since) }), " · ", when(latest.ts)));
     return section;
+  }
+
+  // Where finished recordings go besides the centre ([[upload.targets]]: FTP drops, HTTP PUT), per target,
+  // as the agent's newest telemetry reports it.  Hidden when the room has no such target.
+  function deliveries(latest) {
+    const targets = Object.entries(((latest || {}).upload || {}).targets || {}).map(([name, d]) => ({ name, ...d }));
+    if (!targets.length) return el("section", { id: "deliveries", hidden: true });
+    const sending = (d) => d.current + (d.size ? " " + Math.floor((100 * d.bytes_sent) / d.size) + " %" : "");
+    return table("deliveries", t("deliveries"),
+      ["delivery_target", "state", "delivery_pending", "delivery_done", "delivery_current", "delivery_error"], targets,
+      (d) => {
+        const state = d.failures ? "failing" : d.current ? "sending" : d.pending ? "waiting" : "ok";
+        return [d.name + "（" + (d.kind || "?") + "）",
+          el("span", { class: state === "failing" ? "status-bad" : "status-ok", "data-delivery": state },
+            t("delivery_" + state)),
+          String(d.pending ?? "—"),
+          String(d.delivered ?? "—") + (d.given_up ? " · " + t("delivery_given_up", { n: d.given_up }) : ""),
+          d.current ? sending(d) : "—", d.last_error || "—"];
+      });
   }
 
   // 巡课: plain WHEP through the centre, which relays the offer to the agent (media.watch); the
@@ -364,8 +449,9 @@
       liveLesson((data.telemetry || [])[0]),
       table("recordings", t("recordings"), ["lesson", "time", "size", "play"], data.recordings || [],
         (r) => [r.lesson || r.recording_id, when(r.started || r.received), size(r.size), playCell(r)]),
+      deliveries((data.telemetry || [])[0]),
       table("alarms", t("alarms"), ["time", "severity", "type", "device", "message", "state", "ack"], data.alarms,
-        (a) => [when(a.raised_ts), tr("severity_", a.severity), tr("alarm_", a.type), a.device || "—", a.message,
+        (a) => [when(a.raised_ts), tr("severity_", a.severity), tr("alarm_", a.type), a.device || "—", alarmText(a),
           a.cleared_ts ? t("cleared") : t("open"), ackCell(a)], moreButton("alarms", data)),
       table("commands", t("commands"), ["time", "command", "by", "result"], data.commands,
         (c) => [when(c.sent_ts), commandName(c.name) + bracketed(fieldsWords(brief(c.args))), c.by, commandOutcome(c)],
@@ -389,12 +475,13 @@
 
   const top = [back, header];
   if (BOOT.can_command) {
-    top.push(el("div", { class: "row" }, button("ping", t("agent_ping"), "agent.ping", {})));
+    top.push(el("div", { class: "row" }, button("ping", t("agent_ping"), "agent.ping", {})), powerControls());
   } else {
     top.push(el("p", { class: "note" }, t("viewer_note")));
   }
   main.replaceChildren(...top, outcomes, el("h2", {}, t("devices")), devices, watch.section, player, tables,
-    el("datalist", { id: "sources" }, SOURCES.map((s) => el("option", { value: s }))));
+    el("datalist", { id: "sources" }, SOURCES.map((s) => el("option", { value: s }))),
+    el("datalist", { id: "projector-sources" }, PROJECTOR_SOURCES.map((s) => el("option", { value: s }))));
   render(BOOT.data);
   listen("?agent=" + encodeURIComponent(agentId), refresh, refresh);
   setInterval(() => render(current), 30000); // keeps "… ago" true

@@ -19,6 +19,7 @@ from contract import (
     DeviceState,
     Event,
     Info,
+    Nic,
     PayloadError,
     SourceInfo,
     Status,
@@ -37,6 +38,9 @@ ints = st.integers(INT_MIN, INT_MAX)
 floats = st.floats(allow_nan=False, allow_infinity=False)
 stamps = st.datetimes(datetime(2000, 1, 1), datetime(2100, 1, 1), timezones=st.just(UTC)).map(to_iso)
 leaves = st.none() | st.booleans() | ints | floats | text
+# A network card's MAC (never a group address, never all zeros) and an IPv4 address a packet can go to.
+macs = st.binary(min_size=6, max_size=6).filter(lambda b: not b[0] & 1 and any(b)).map(lambda b: b.hex(":"))
+ipv4 = st.just("") | st.ip_addresses(v=4).filter(lambda a: not (a.is_unspecified or a.is_multicast)).map(str)
 json_values = st.recursive(
     leaves, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4), max_leaves=12
 )
@@ -94,6 +98,8 @@ def valid(kind: str) -> st.SearchStrategy[Any]:
             st.lists(st.builds(DeviceInfo, ids, text, text), max_size=3).map(tuple),
             floats,
             st.lists(st.builds(SourceInfo, ids, text, text), max_size=3).map(tuple),
+            st.lists(st.builds(Nic, text, macs, ipv4, ipv4), max_size=3).map(tuple),
+            st.lists(stamps, max_size=3).map(tuple),
         ),
         "state": st.builds(DeviceState, ids, st.booleans(), stamps, plain, text),
         "telemetry": st.builds(Telemetry, stamps, floats, floats, ints, floats, temps, floats, plain),
