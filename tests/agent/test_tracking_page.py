@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from rooms import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, agent_process, skip_without_chromium
+from visible_text import assert_plain_chinese
 
 from central.mosquitto import LocalBroker, free_port
 
@@ -79,6 +80,7 @@ async def _teacher_turns_tracking_off_and_on(base: str) -> None:
             assert await view.evaluate("img => img.naturalWidth") == 1280  # the analysed picture itself
             card = page.locator('.card.camera[data-device="camera"]')
             await card.screenshot(path=str(SCREENSHOTS / "page-tracking.png"))
+            await assert_plain_chinese(page, {"camera", "teacher"})
 
             await switch.click()
             await expect(page.locator("#outcomes li").first).to_have_text("关闭自动跟踪：完成")
