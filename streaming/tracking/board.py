@@ -1,8 +1,9 @@
 """Blackboard writing: the teacher in the blackboard zone, turned to the board, for a few seconds.
 
-Turned away is read from the head: a face shows skin, the back of a head shows hair.  The share
-of skin-coloured pixels (YCrCb, the usual skin range) in the top of the teacher's box drops when
-they turn to the board.  The cue goes on after `board_s` seconds of both and off after
+Turned away is read from the head: a face shows skin, the back of a head shows hair.  In the top
+of the teacher's box, skin-coloured pixels (YCrCb, the usual skin range) mean a face; dark ones
+and next to no skin mean the back of a head; neither means the box is not on a head, and counts
+as not turned.  The cue goes on after `board_s` seconds of both and off after
 `release_s` seconds without either, so a glance at the board or a step aside does not cut.
 """
 
@@ -16,20 +17,33 @@ import numpy as np
 from streaming.source import Image
 from streaming.tracking.geometry import Box, Zones
 
-SKIN_LOW = np.array([60, 135, 85], np.uint8)  # Y, Cr, Cb
+SKIN_LOW = np.array([60, 140, 85], np.uint8)  # Y, Cr, Cb (Cr from 140: a beige wall is not skin)
 SKIN_HIGH = np.array([255, 170, 135], np.uint8)
-FACING_SKIN = 0.12  # a head region with less skin than this is turned away
+FACING_SKIN = 0.12  # a face: at least this share of the head region is skin
+TURNED_SKIN = 0.08  # the back of a head: less skin than this (a neck, an ear) ...
+HAIR = 0.12  # ... and at least this share dark (hair) ...
+HAIR_Y = 60  # ... darker than this (luma)
 
 
 def facing_away(image: Image, box: Box) -> bool | None:
-    """Whether the person in `box` (normalised to `image`) shows the back of their head (None: too small to tell)."""
+    """Whether the person in `box` (normalised to `image`) shows the back of their head.
+
+    None when the top of the box shows neither a face nor dark hair (the box is off the head, or
+    too small to tell): nothing is concluded from it.
+    """
     height, width = image.shape[:2]
-    head = Box(box.x + box.w * 0.3, box.y, box.w * 0.4, box.h * 0.13).scaled(width, height).clipped(width, height)
+    head = Box(box.x + box.w * 0.25, box.y, box.w * 0.5, box.h * 0.22).scaled(width, height).clipped(width, height)
     if head.w < 3 or head.h < 3:
         return None
     part = image[int(head.y) : int(head.bottom), int(head.x) : int(head.right)]
-    skin = cv2.inRange(cv2.cvtColor(part, cv2.COLOR_BGR2YCrCb), SKIN_LOW, SKIN_HIGH)
-    return float(np.count_nonzero(skin)) / skin.size < FACING_SKIN
+    ycrcb = cv2.cvtColor(part, cv2.COLOR_BGR2YCrCb)
+    skin = float(np.count_nonzero(cv2.inRange(ycrcb, SKIN_LOW, SKIN_HIGH))) / (part.shape[0] * part.shape[1])
+    hair = float(np.count_nonzero(ycrcb[:, :, 0] < HAIR_Y)) / (part.shape[0] * part.shape[1])
+    if skin >= FACING_SKIN:
+        return False
+    if hair >= HAIR and skin < TURNED_SKIN:
+        return True
+    return None
 
 
 @dataclass

@@ -48,7 +48,8 @@ class PeopleDetector:
         """People in the region around `around` (pixels), the region scaled so a person of its height fits HOG."""
         if around.h < 8 or around.w < 4:
             return []
-        region = Box(around.cx - around.h * 0.9, around.y - around.h * 0.35, around.h * 1.8, around.h * 1.7)
+        # Room above and below: what moved may be only part of the person (legs, an arm).
+        region = Box(around.cx - around.h * 0.9, around.y - around.h * 0.6, around.h * 1.8, around.h * 2.1)
         region = region.clipped(image.shape[1], image.shape[0])
         if region.w < 8 or region.h < 8:
             return []

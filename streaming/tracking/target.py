@@ -183,13 +183,17 @@ class TargetTracker:
         kept: list[_Candidate] = []
         for blob in people:
             match = max(carried, key=lambda c: c.box.overlap(blob), default=None)
-            count = match.count + 1 if match is not None and match.box.overlap(blob) > 0.2 else 1
-            kept.append(_Candidate(blob, count))
+            if match is not None and match.box.overlap(blob) > 0.2:
+                # Head, body and legs do not all move in every frame: keep the tallest extent seen.
+                top, bottom = min(blob.y, match.box.y), max(blob.bottom, match.box.bottom)
+                kept.append(_Candidate(Box(blob.x, top, blob.w, bottom - top), match.count + 1))
+            else:
+                kept.append(_Candidate(blob, 1))
         self._candidates = kept
         ready = [c for c in kept if c.count >= self.settings.acquire_frames]
         if ready:
             best = max(ready, key=lambda c: c.box.h)
-            self._start(best.box, hsv, now)
+            self._start(self._whole(image, best.box) or best.box, hsv, now)
             return
         every = self.settings.search_hog_every_s
         if every > 0 and now >= self._next_hog:
@@ -198,6 +202,14 @@ class TargetTracker:
             allowed = [b for b in found if self.allowed(self._home(b))]
             if allowed:
                 self._start(max(allowed, key=lambda b: b.h), hsv, now)
+
+    def _whole(self, image: Image, part: Box) -> Box | None:
+        """The whole person HOG finds around what moved (motion may show only some of them)."""
+        factor = image.shape[1] / self._size[0]
+        around = part.scaled(factor, factor)
+        found = [b.scaled(1 / factor, 1 / factor) for b, _ in self.detector.near(image, around)]
+        holding = [b for b in found if b.contains(part.cx, part.cy) and b.h >= 0.8 * part.h]
+        return max(holding, key=lambda b: b.overlap(part), default=None)
 
     def _person_like(self, blob: Box) -> bool:
         return blob.h >= self.settings.min_height * self._size[1] and blob.h >= 0.9 * blob.w

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from agent.config.site import parse_config
+from agent.config.site import load_config, parse_config
 from agent.config.tracking import TrackingConfig
 from agent.errors import ConfigError
 
@@ -128,3 +128,11 @@ def test_any_camera_profile_that_turns_zooms_and_recalls_presets_may_follow_and_
     data["tracking"] = "tracking"
     with pytest.raises(ConfigError, match=r"tracking: got str, expected \[\[tracking\]\] tables"):
         parse_config(data)
+
+
+def test_the_tracking_example_loads_whole() -> None:
+    config = load_config(Path(__file__).resolve().parents[2] / "examples" / "tracking.toml")
+    teacher, students = config.tracking
+    assert (teacher.role, students.role) == ("teacher", "students")
+    assert len(students.seats) == 18 and config.recording is not None and config.recording.director is not None
+    assert ("student standing", "student_closeup") in config.recording.director.rules

@@ -79,6 +79,7 @@ async def _teacher_turns_tracking_off_and_on(base: str) -> None:
             await expect(view).to_be_visible()
             assert await view.evaluate("img => img.naturalWidth") == 1280  # the analysed picture itself
             card = page.locator('.card.camera[data-device="camera"]')
+            await page.wait_for_timeout(3000)  # for the screenshot only: a few pictures into the following
             await card.screenshot(path=str(SCREENSHOTS / "page-tracking.png"))
             await assert_plain_chinese(page, {"camera", "teacher"})
 
