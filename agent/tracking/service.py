@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 CALL_TIMEOUT_S = 5.0
 WAIT_FRAME_S = 1.0
 LOG_EVERY_S = 60.0
+# The room's commands that move a camera (a snapshot or saving a preset leaves it where it is).
+DRIVING = frozenset({"camera.move", "camera.stop", "camera.zoom", "camera.preset.recall", "camera.home"})
 Cue = Callable[[str, bool], None]
 
 
@@ -253,8 +255,8 @@ def build_tracking(
 
 
 def manual_camera(services: Mapping[str, TrackingService], command: str, args: Any, status: str) -> None:
-    """A ``camera.*`` command that ran on a tracking camera pauses its tracking (a person took over)."""
-    if command.startswith("camera.") and status == "succeeded" and isinstance(args, Mapping):
+    """A command that drove a tracking camera pauses its tracking (a person took over)."""
+    if command in DRIVING and status == "succeeded" and isinstance(args, Mapping):
         service = services.get(str(args.get("device", "")))
         if service is not None:
             service.manual(command)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent.config.site import load_config, parse_config
 from agent.config.tracking import TrackingConfig
@@ -136,3 +139,18 @@ def test_the_tracking_example_loads_whole() -> None:
     assert (teacher.role, students.role) == ("teacher", "students")
     assert len(students.seats) == 18 and config.recording is not None and config.recording.director is not None
     assert ("student standing", "student_closeup") in config.recording.director.rules
+
+
+JUNK = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+KEYS = st.sampled_from(["camera", "role", "source", "home_preset", "zones", "seats", "fps", "gain", "settle", "x"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.dictionaries(KEYS, JUNK, max_size=6) | JUNK, max_size=3))
+def test_any_junk_in_tracking_is_a_config_error_never_a_crash(tracking: Any) -> None:
+    with contextlib.suppress(ConfigError):  # a problem named by its key: fine; anything else fails the test
+        parse_config(site(Path("/nonexistent"), tracking))
