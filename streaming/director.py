@@ -46,8 +46,8 @@ def parse_when(when: str) -> str | None:
     source = when.removesuffix(ACTIVE)
     if source != when and source and source == source.strip():
         return source
-    cues = " or ".join(f'"{c}"' for c in CUES)
-    raise DirectorError(f'got {when!r}, expected "always", "<source> active" or {cues}')
+    cues = ", ".join(f'"{c}"' for c in CUES)
+    raise DirectorError(f'got {when!r}, expected "always" or "<source> active" (or a tracking cue: {cues})')
 
 
 @dataclass(frozen=True, slots=True)
