@@ -8,6 +8,7 @@ import contextlib
 import logging
 import signal
 import socket
+from dataclasses import replace
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
@@ -262,7 +263,8 @@ class Agent:
 
     async def _run_command(self, command: Command) -> CommandReply:
         outcome = await self.table.execute(command.name, command.args, by=command.by, door="mqtt")
-        return CommandReply(command.id, outcome.status, outcome.result, outcome.error, command.name)
+        reply = CommandReply(command.id, outcome.status, outcome.result, outcome.error, command.name)
+        return replace(reply, code=outcome.code, params=outcome.params)
 
     def _audit(self, name: str, args: Any, by: str, door: str, outcome: Outcome) -> None:
         message = f"{name} by {by or '?'} via {door}: {outcome.status}"
@@ -287,9 +289,8 @@ class Agent:
         dropped = self.store.outbox_trim(self.config.outbox_max_age_h * 3600, self.config.outbox_max_rows)
         if dropped:
             log.warning("outbox full or too old: dropped %d undelivered messages", dropped)
-            self.alarms.raise_(
-                "outbox_dropped", "warning", f"{dropped} undelivered events/replies dropped (outbox bounds)"
-            )
+            message = f"{dropped} undelivered events/replies dropped (outbox bounds)"
+            self.alarms.raise_("outbox_dropped", "warning", message, params={"count": dropped})
         elif self.store.outbox_size() == 0:
             self.alarms.clear("outbox_dropped")
         return dropped
