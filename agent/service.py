@@ -224,11 +224,15 @@ class Agent:
 
     def info(self) -> Info:
         """What the centre shows about this room."""
-        devices = tuple(DeviceInfo(d.id, d.config.kind, d.config.profile.id) for d in self.devices.values())
-        sources = tuple(SourceInfo(**s.info()) for s in self.sources.values())
-        nics, wake = self.power.report()
-        hostname = socket.gethostname()
-        return Info(self.config.room, hostname, self.version, devices, self.config.telemetry_s, sources, nics, wake)
+        devices = tuple(
+            DeviceInfo(d.id, d.config.kind, d.config.profile.id, d.config.name, d.config.inputs)
+            for d in self.devices.values()
+        )
+        names = {s.id: s.name for s in self.config.sources}
+        sources = tuple(SourceInfo(**s.info(), name=names.get(i, "")) for i, s in self.sources.items())
+        nics, wake, hours = self.power.report()
+        telemetry_s, hostname = self.config.telemetry_s, socket.gethostname()
+        return Info(self.config.room, hostname, self.version, devices, telemetry_s, sources, nics, wake, hours)
 
     def status(self) -> dict[str, Any]:
         """The local API's view of the room."""
