@@ -24,7 +24,7 @@ STATES = ("online", "offline", "lost")
 EVENT_ID_CHARS = 128
 # A device's or a source's display name (``name = "讲台摄像机"``), and the inputs a display offers.
 NAME_CHARS = 64
-MAX_INPUTS = 32
+MAX_INPUTS = 64  # PJLink names 45
 SEVERITIES = ("info", "warning", "critical")
 ACTIONS = ("raise", "clear", "log")
 

@@ -31,6 +31,7 @@ from agent.timetable.model import Timetable, TimetableError
 from agent.timetable.parse import parse_timetable
 from contract.errors import AddressError
 from contract.mqtt import BrokerAddress
+from contract.payloads import MAX_INPUTS, NAME_CHARS
 from drivers.checks import Checks, at, join
 from drivers.driver import open_driver
 from drivers.errors import ArgumentError, ProfileError
@@ -59,7 +60,8 @@ class DeviceConfig:
     def inputs(self) -> tuple[str, ...]:
         """The inputs a display's profile names (``hdmi1``, ``ops`` …); () when they are not a fixed list."""
         source = self.profile.fields.get("source")
-        return tuple(source.values) if source is not None and source.kind == "enum" else ()
+        names = tuple(source.values) if source is not None and source.kind == "enum" else ()
+        return tuple(n for n in names if 0 < len(n) <= NAME_CHARS)[:MAX_INPUTS]  # within info's limits
 
     @property
     def kind(self) -> str:
