@@ -247,7 +247,6 @@ class RowWriter:
             [info.room, info.hostname, info.version, info.telemetry_interval_s]
             + [_json([n.to_dict() for n in info.nics]), _json(list(info.wake)), row.agent_id],
         )
-        self._names(row.agent_id, info)
         ids = [device.id for device in info.devices]
         marks = ",".join("?" * len(ids))
         self._w.execute(f"DELETE FROM devices WHERE agent_id = ? AND device_id NOT IN ({marks})", [row.agent_id, *ids])
@@ -257,6 +256,7 @@ class RowWriter:
                 " (agent_id, device_id) DO UPDATE SET kind = excluded.kind, profile = excluded.profile",
                 [row.agent_id, device.id, device.kind, device.profile],
             )
+        self._names(row.agent_id, info)
 
     def _names(self, agent_id: str, info: Info) -> None:
         """What people call the room's devices and sources, a display's inputs, and the room's school hours."""

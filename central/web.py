@@ -5,8 +5,9 @@ Routes (everything but ``/login``, ``/lang/…``, ``/static/…`` and ``/api/upl
 - ``GET /``: the fleet at a glance (filters ``site``, ``offline=1``, ``alarms=1``)
 - ``GET /room/{agent_id}``: one classroom: devices, controls, history, commands, alarms
 - ``GET /api/fleet``: ``{"agents", "sites", "filters"}`` (same filters)
-- ``GET /api/agents/{agent_id}``: ``{"agent", "status_history", "telemetry", "commands", "alarms", "recordings"}``
-  (``?brief=1``: ``{"agent"}`` only); alarms and commands are first pages (``alarms_more``, ``commands_more``)
+- ``GET /api/agents/{agent_id}``: ``{"agent", "status_history", "telemetry", "commands", "alarms", "recordings",
+  "rooms"}`` (``?brief=1``: ``{"agent"}`` only); alarms and commands are first pages (``alarms_more``,
+  ``commands_more``); ``rooms`` names the other classrooms the page mentions (``{agent_id: room}``)
 - ``GET /api/agents/{agent_id}/alarms|commands?limit=N&before=ID``: the next page (`central.web_paging`)
 - ``POST /api/agents/{agent_id}/commands`` ``{"name", "args"}``: the reply (technician, admin)
 - ``POST /api/agents/{agent_id}/wake``: wake its PC through another agent of the site (`central.web_wake`)

@@ -23,6 +23,8 @@ from websession import lang_switch_href
 FAVICON = Path(__file__).with_name("static") / "favicon.svg"
 # Alarms whose device is another classroom's agent id: shown by that room's name.
 PEER_ALARMS = frozenset({"lesson_peer_lost", "link_degraded"})
+# Each page's own scripts, after dashboard.js and words.js.
+SCRIPTS = {"fleet": ("fleet",), "room": ("watch", "room")}
 
 
 def script_json(data: Any) -> str:
@@ -61,7 +63,7 @@ def shell(request: web.Request, page: str, title: str, data: Any, status: int = 
 <main id="main"></main>
 <script type="application/json" id="boot">{script_json(boot)}</script>
 <script src="/static/dashboard.js"></script><script src="/static/words.js"></script>
-<script src="/static/{page}.js"></script>
+{"".join(f'<script src="/static/{name}.js"></script>' for name in SCRIPTS.get(page, (page,)))}
 </body></html>
 """
     return web.Response(text=body, content_type="text/html", status=status)

@@ -66,7 +66,7 @@ const SWITCHES = new Set(["on", "power", "mute"]);
 
 // A device's state in words; offline, why (from its code), its technical error kept for the toggle.
 function deviceWords(device) {
-  if (device.online === false) return codeWords(device.code, { device: device.id }) || t("device_offline");
+  if (device.online === false) return codeWords(device.code, { device: device.name || device.id }) || t("device_offline");
   const words = fieldsWords(device.state || {});
   if (words) return words;
   return device.online ? t("device_online") : t("device_unknown");
@@ -134,4 +134,45 @@ function listen(query, onChange, onResync) {
       onChange(ids);
     }, 150);
   };
+}
+
+// A camera button moves while it is held and stops when let go (pointerup, leave, cancel, the
+// page hidden), after at most HOLD_MAX_MS whatever happens; a click from the keyboard moves one
+// step.  The stop is sent once the move has been answered: sent at once, it could overtake it.
+const HOLD_MAX_MS = 8000;
+const STEP_MS = 400;
+function holdButton(action, label, start, stop) {
+  const node = el("button", { type: "button", class: "hold", "data-action": action }, label);
+  let pressing = null;
+  let safety = null;
+  const release = () => {
+    if (!pressing) return;
+    const started = pressing;
+    pressing = null;
+    clearTimeout(safety);
+    node.classList.remove("pressed");
+    started.finally(stop);
+  };
+  const press = () => {
+    if (pressing) return;
+    node.classList.add("pressed");
+    pressing = start();
+    safety = setTimeout(release, HOLD_MAX_MS);
+  };
+  node.addEventListener("pointerdown", (event) => {
+    if (event.button !== 0) return;
+    event.preventDefault();
+    press();
+  });
+  for (const name of ["pointerup", "pointerleave", "pointercancel"]) node.addEventListener(name, release);
+  node.addEventListener("click", (event) => {
+    if (event.detail !== 0 || pressing) return; // a pointer's click: the press already moved it
+    press();
+    setTimeout(release, STEP_MS);
+  });
+  node.addEventListener("contextmenu", (event) => event.preventDefault());
+  window.addEventListener("blur", release);
+  document.addEventListener("visibilitychange", () => document.hidden && release());
+  window.addEventListener("pagehide", release);
+  return node;
 }

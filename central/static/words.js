@@ -123,6 +123,14 @@ function detailToggle(text) {
   return el("details", { class: "detail" }, el("summary", {}, t("detail")), el("pre", {}, String(text).slice(0, 4000)));
 }
 
+// A command's arguments in words, the device first by its name: "讲台大屏 · 信号源 HDMI 1".
+function argsWords(args) {
+  if (!args || typeof args !== "object") return "";
+  const rest = fieldsWords(args);
+  const device = typeof args.device === "string" ? deviceName(args.device) : "";
+  return [device, rest].filter(Boolean).join(" · ");
+}
+
 function commandName(name) {
   return "cmd_" + name in T ? T["cmd_" + name] : String(name);
 }
@@ -133,6 +141,7 @@ function alarmSubject(a) {
   if (a.type === "lesson_peer_lost" || a.type === "link_degraded") return roomName(a.device);
   if (a.type === "source_offline" || a.type === "encoder_degraded") return sourceName(a.device);
   if (a.device === "recording") return tr("key_", "recording");
+  if (a.type === "sfu_unreachable") return t("subject_sfu"); // its address is for the technician
   return deviceName(a.device);
 }
 
