@@ -15,10 +15,16 @@ from typing import Any
 
 # Units, abbreviations and brand or protocol names a Chinese page may show as they are.
 UNITS_AND_BRANDS = frozenset(
-    """ms kbps mbps mbit gb mb kb gib mib fps h s min cpu mac ip hdmi dp vga dvi ops usb type pjlink onvif rtsp
-    visca pelco mdc english id magicinfo wol tcp udp""".split()
+    {
+        *("ms", "kbps", "mbps", "mbit", "gb", "mb", "kb", "gib", "mib", "fps", "h", "s", "min"),
+        *("cpu", "mac", "ip", "hdmi", "dp", "vga", "dvi", "ops", "usb", "type", "magicinfo"),
+        *("pjlink", "onvif", "rtsp", "visca", "pelco", "mdc", "tcp", "udp", "wol", "id"),
+        "english",  # the link to the English pages, named in its own language
+    }
 )
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’]*")
+# MAC addresses and hex digests are ids, whatever letters they hold.
+_HEX_ID = re.compile(r"\b[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}\b|\b[0-9a-f]{8,}\b")
 # Raw JSON: an object or list opening on a key or string, or a key with its value.
 _JSON = re.compile(r'[{\[]\s*"|"\s*:\s*["{\[\d]')
 
@@ -64,7 +70,7 @@ def foreign_texts(texts: Iterable[str], allowed: Iterable[str] = ()) -> list[str
         if _JSON.search(text):
             bad.append(text)
             continue
-        if any(len(w) > 1 and w.lower() not in words for w in _WORD.findall(text)):
+        if any(len(w) > 1 and w.lower() not in words for w in _WORD.findall(_HEX_ID.sub(" ", text))):
             bad.append(text)
     return bad
 
