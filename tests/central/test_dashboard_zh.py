@@ -248,6 +248,11 @@ async def test_every_page_of_the_dashboard_is_plain_chinese(fleet: FleetDB) -> N
             await toggle.locator("summary").click()
             assert foreign_texts(await visible_texts(page), IDS), "an opened 技术信息 shows the technical text"
             assert await page.evaluate("document.documentElement.scrollWidth") <= 1280
+
+            # The same codes in English for an English reader.
+            await page.goto(str(server.make_url("/lang/en?next=%2Froom%2Fmain-1")))
+            await expect(page.locator("#commands")).to_contain_text("level: 140 is out of range 0–100")
+            await expect(page.locator("#alarms")).to_contain_text("Link to the remote classroom 初二(4)班 lost")
             assert errors == []
         finally:
             await browser.close()
