@@ -101,7 +101,7 @@ async function postJSON(url, body) {
   } catch (err) {
     data = { error: response.statusText };
   }
-  if (response.status === 403) data = { status: "rejected", error: t("error_forbidden") };
+  if (response.status === 403) data = { status: "rejected", code: "forbidden", error: data.error };
   return { ok: response.ok, status: response.status, data };
 }
 

@@ -250,7 +250,7 @@
     node.addEventListener("click", async () => {
       node.disabled = true;
       const reply = await postJSON("/api/alarms/" + encodeURIComponent(alarm.id) + "/ack", {});
-      if (!reply.ok) node.replaceWith(reply.data.error || t("error_forbidden"));
+      if (!reply.ok) node.replaceWith(reply.status === 403 ? t("error_forbidden") : t("code_failed"));
       else refresh();
     });
     return node;
