@@ -280,3 +280,16 @@ async def test_acknowledging_an_alarm_leaves_it_open_but_no_longer_unacknowledge
             await expect(cell).to_have_attribute("data-unacked", "0")
         finally:
             await browser.close()
+
+
+async def test_every_page_has_a_favicon_even_before_login(fleet: FleetDB) -> None:
+    from aiohttp.test_utils import TestClient
+
+    app = create_app(fleet, Changes(), NoSender(), users=Users(fleet.path), secret=b"0" * 32)
+    async with TestClient(TestServer(app)) as client:
+        icon = await client.get("/favicon.ico")
+        assert icon.status == 200 and icon.headers["Content-Type"] == "image/svg+xml"
+        assert (await icon.read()).startswith(b"<svg")
+        login = await (await client.get("/login")).text()
+        assert '<link rel="icon" href="/static/favicon.svg"' in login
+        assert (await client.get("/static/favicon.svg")).status == 200
