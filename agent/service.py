@@ -10,7 +10,6 @@ import signal
 import socket
 from dataclasses import replace
 from datetime import UTC, datetime
-from importlib import metadata
 from typing import Any
 
 from agent.alarms import Alarms
@@ -30,7 +29,9 @@ from agent.lesson.service import LessonService
 from agent.lesson.web import lesson_web_part
 from agent.link import AgentLink
 from agent.power.service import PowerService
+from agent.recording.delivery import Deliveries, may_delete
 from agent.recording.service import RecordingService, timetable_lesson_on
+from agent.recording.sidecar import Room
 from agent.recording.upload import Uploader
 from agent.sources import SourceService, make_source
 from agent.store import AgentStore
@@ -42,6 +43,7 @@ from agent.web.page import page_part
 from contract import Command, CommandReply, DeviceInfo, DeviceState, Info, SourceInfo, Topics, for_audit
 from contract.rtc import RtcMessage
 from drivers.profile_model import DISPLAY_KINDS
+from hosting import package_version
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +51,8 @@ OUTBOX_TRIM_S = 60.0
 
 
 def version() -> str:
-    """The installed package's version."""
-    try:
-        return metadata.version("classroom-agent")
-    except metadata.PackageNotFoundError:
-        return "0.0.0"
+    """The installed package's version (the source tree's when it is not installed)."""
+    return package_version()
 
 
 class Agent:
@@ -98,8 +97,20 @@ class Agent:
         )
         self.supervisor = Supervisor(self.alarms, config.agent_id)
         self._add_room_commands()
+        upload = config.upload
+        self.uploader = Uploader(upload, config.agent_id, self.store, self.alarms) if upload and upload.url else None
+        self.deliveries = (
+            Deliveries(
+                upload.targets,
+                Room(config.site, config.agent_id, config.room),
+                self.store,
+                self.alarms,
+                timetable=self.schedule.current,
+            )
+            if upload and upload.targets
+            else None
+        )
         self.recording = self._build_recording()
-        self.uploader = Uploader(config.upload, config.agent_id, self.store, self.alarms) if config.upload else None
         # Features that serve pages or media on the local API add their routes here.
         self.web_parts: list[WebPart] = [page_part(self.table, self.status, config, self.schedule.current)]
         self.scheduler = SchedulerService(
@@ -150,6 +161,7 @@ class Agent:
             self.store,
             self.alarms,
             lesson_on=lambda row: timetable_lesson_on(schedule.current(), datetime.now(UTC), row),
+            may_delete=may_delete(self.config.upload, self.deliveries),
         )
         add_record_commands(self.table, recording)
         return recording
@@ -169,6 +181,8 @@ class Agent:
         self.supervisor.add("power", self.power.run)
         if self.uploader is not None:
             self.supervisor.add("upload", self.uploader.run)
+        if self.deliveries is not None:
+            self.supervisor.add("delivery", self.deliveries.run)
 
     def _build_lesson(self) -> LessonService | None:
         """The lesson service, its commands and its web part, only with ``[lesson]`` (media loads lazily)."""
@@ -248,9 +262,18 @@ class Agent:
             "dropped": self.link.drops.count,  # messages the link dropped for breaking the contract
             "sources": {i: s.health() for i, s in self.sources.items()},
             "recording": self.recording.telemetry(),
-            "upload": self.uploader.telemetry() if self.uploader else None,
+            "upload": self.upload_status(),
             "lesson": self.lesson.status() if self.lesson else None,
         }
+
+    def upload_status(self) -> dict[str, object] | None:
+        """``upload``: the centre's upload (pending, current, ...) and ``targets``, each delivery target's state."""
+        if self.uploader is None and self.deliveries is None:
+            return None
+        status: dict[str, object] = self.uploader.telemetry() if self.uploader else {}
+        if self.deliveries is not None:
+            status["targets"] = self.deliveries.telemetry()
+        return status
 
     def _telemetry_extra(self) -> dict[str, object]:
         states = [d.state() for d in self.devices.values()]
@@ -261,7 +284,7 @@ class Agent:
             "dropped": self.link.drops.count,  # messages the link dropped for breaking the contract
             "sources": {i: s.health() for i, s in self.sources.items()},
             "recording": self.recording.telemetry(),
-            "upload": self.uploader.telemetry() if self.uploader else None,
+            "upload": self.upload_status(),
             "lesson": self.lesson.status() if self.lesson else None,
         }
 

@@ -94,16 +94,23 @@ class Central:
         self.http_ready = asyncio.Event()
 
     async def run(self, http: tuple[str, int] | None = None) -> None:
-        """Run every service until cancelled; the dashboard only when `http` is given."""
+        """Run every service until cancelled; the dashboard only when `http` is given.
+
+        The dashboard listens first: a port it cannot have (websession's BindError) ends the run
+        before the collector has connected or pruned anything.
+        """
         factory = dashboard_factory() if http is not None else None  # fail before anything starts
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(self.writer.run(), name=f"writer[{self.db.path.name}].flush")
-            tg.create_task(self.collector.run(), name="collector[fleet].run")
-            tg.create_task(self._retention_loop(), name=f"retention[{self.db.path.name}].prune")
-            tg.create_task(self.wake_schedule.run(), name="wake[fleet].schedule")
-            tg.create_task(self.hours.run(), name="hours[fleet].watch")  # offline_in_hours
-            if http is not None and factory is not None:
-                tg.create_task(self._serve(factory, *http), name=f"web[{http[0]}:{http[1]}].serve")
+        runner = await self._listen(factory, *http) if http is not None and factory is not None else None
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.writer.run(), name=f"writer[{self.db.path.name}].flush")
+                tg.create_task(self.collector.run(), name="collector[fleet].run")
+                tg.create_task(self._retention_loop(), name=f"retention[{self.db.path.name}].prune")
+                tg.create_task(self.wake_schedule.run(), name="wake[fleet].schedule")
+                tg.create_task(self.hours.run(), name="hours[fleet].watch")  # offline_in_hours
+        finally:
+            if runner is not None:
+                await runner.cleanup()
 
     def close(self) -> None:
         """Close fleet.db (after `run` has ended)."""
@@ -118,20 +125,17 @@ class Central:
                 await self.writer.put(row)
             await asyncio.sleep(self._retention_every)
 
-    async def _serve(self, factory: AppFactory, host: str, port: int) -> None:
+    async def _listen(self, factory: AppFactory, host: str, port: int) -> web.AppRunner:
         from websession.serve import serve_app
 
         # Headers within 15 s, at most 512 connections (fewer under a small descriptor limit): see websession.serve.
         app = factory(self.db, self.changes, self.sender, uploads=self.uploads, waker=self.waker)
         runner = await serve_app(app, host, port)
-        try:
-            bound = runner.addresses[0] if runner.addresses else (host, port)
-            self.http_url = f"http://{host}:{bound[1]}/"
-            self.http_ready.set()
-            log.info("dashboard on %s", self.http_url)
-            await asyncio.Event().wait()
-        finally:
-            await runner.cleanup()
+        bound = runner.addresses[0] if runner.addresses else (host, port)
+        self.http_url = f"http://{host}:{bound[1]}/"
+        self.http_ready.set()
+        log.info("dashboard on %s", self.http_url)
+        return runner
 
 
 async def run_central(

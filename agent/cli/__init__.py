@@ -11,11 +11,12 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from agent.errors import ConfigError
 from contract.errors import AddressError, PayloadError
 from drivers.errors import ArgumentError, DriverError, ProfileError
+from hosting import InstallError, package_version
+from hosting.logs import configure_logging
 
 log = logging.getLogger("classroom-agent")
 
@@ -23,6 +24,7 @@ log = logging.getLogger("classroom-agent")
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="classroom-agent", description="Classroom device controller.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every exchange")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="cmd", required=True)
 
     profiles = sub.add_parser("profiles", help="inspect hardware profiles").add_subparsers(dest="action", required=True)
@@ -109,28 +111,28 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="drive a simulated panel and camera through a short lesson setup")
     demo.add_argument("--pause", type=float, default=0.3, help="seconds between steps")
     demo.add_argument("--broker", metavar="URL", help="use this broker (default: start a local Mosquitto)")
-    demo.add_argument("--http", default="127.0.0.1:8080", metavar="HOST:PORT", help="the dashboard's address")
+    demo.add_argument(
+        "--http", default="127.0.0.1:0", metavar="HOST:PORT", help="the dashboard's address (default: a free port)"
+    )
     demo.add_argument("--data", default="var/demo", metavar="DIR", help="where fleet.db and the rooms' agent.db go")
     demo.add_argument(
         "--duration", type=float, default=None, metavar="S", help="stop after S seconds (default: run until Ctrl-C)"
     )
 
     from agent.cli import discover as cli_discover
+    from agent.cli import install as cli_install
     from agent.cli import record as cli_record  # argparse only: the media stack loads when the command runs
 
     cli_record.add_parser(sub)
     cli_discover.add_parser(sub)
+    cli_install.add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(logging.INFO if args.verbose else logging.WARNING)
     try:
         if args.cmd == "profiles":
             from agent.cli import profiles as cli_profiles
@@ -156,25 +158,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from agent.cli import simulate as cli_simulate
 
             return asyncio.run(cli_simulate.simulate(args))
+        if args.cmd == "install-service":
+            from agent.cli import install as cli_install
+
+            return cli_install.run(args)
         from agent.demo import run as demo
 
-        host, _, port = args.http.rpartition(":")
-        if not host or not port.isdigit():
-            raise ArgumentError(f"--http {args.http!r}: expected HOST:PORT")
-        try:
-            return asyncio.run(
-                demo.run(
-                    args.pause,
-                    data=Path(args.data),
-                    broker_url=args.broker,
-                    http=(host, int(port)),
-                    duration=args.duration,
-                )
-            )
-        except KeyboardInterrupt:
-            print("\ndemo stopped")
-            return 0
-    except (ArgumentError, ProfileError, ConfigError, AddressError, PayloadError) as exc:
+        return demo.main(args)
+    except (ArgumentError, ProfileError, ConfigError, AddressError, PayloadError, InstallError) as exc:
         print(f"classroom-agent: error: {exc}", file=sys.stderr)
         return 2
     except DriverError as exc:

@@ -167,7 +167,7 @@ def parse_config(
         sources=sources,
         recording=recording,
         timetable=timetable,
-        upload=parse_upload(check, data),
+        upload=parse_upload(check, data, base),
         lesson=parse_lesson(check, data, sources),
         power=parse_power(check, data),
     )

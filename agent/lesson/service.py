@@ -101,6 +101,10 @@ class LessonService:
                 tg.create_task(self._dispatch(), name=f"lesson[{self.agent_id}].signalling")
                 tg.create_task(self._watch_joined(), name=f"lesson[{self.agent_id}].session")
                 tg.create_task(watch_encoders(self.room, self._sends), name=f"lesson[{self.agent_id}].encoders")
+                try:
+                    await asyncio.Event().wait()  # until cancelled
+                finally:
+                    self._tg = None  # while the group winds down, nothing new starts in it (a late lesson.start)
         finally:
             self._tg = None
             await asyncio.shield(self._hang_up_all())

@@ -29,7 +29,7 @@ from agent.alarms import Alarms
 from agent.commands.table import Failed, Rejected
 from agent.config.site import RecordingConfig
 from agent.lesson.pictures import recordable, source_for
-from agent.recording.disk import check_space, delete_expired
+from agent.recording.disk import check_space, delete_expired, uploaded
 from agent.recording.finish import (
     RESOURCE,
     Finisher,
@@ -80,6 +80,7 @@ class RecordingService:
         alarms: Alarms,
         lesson_on: LessonOn = lambda row: None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        may_delete: Callable[[RecordingRow], bool] = uploaded,  # retention: is it everywhere it goes?
     ) -> None:
         """A recording left ``recording`` by a crash is marked ``interrupted`` here, once per process.
 
@@ -92,6 +93,7 @@ class RecordingService:
         self.store = store
         self.alarms = alarms
         self.clock = clock
+        self.may_delete = may_delete
         self._active: _Active | None = None
         self._lock = asyncio.Lock()
         self._work = OwnedWork("recording")  # start and stop: completed even when their caller stops waiting
@@ -246,8 +248,8 @@ class RecordingService:
         return out
 
     async def apply_retention(self) -> int:
-        """Delete uploaded recordings (rows and files) older than ``retention_days``; how many."""
-        return await delete_expired(self.config, self.store) if self.config is not None else 0
+        """Delete delivered recordings (rows and files) older than ``retention_days``; how many."""
+        return await delete_expired(self.config, self.store, self.may_delete) if self.config is not None else 0
 
     def _config(self) -> RecordingConfig:
         if self.config is None:

@@ -1,14 +1,11 @@
 """Every string the classroom page shows (简体中文 first, the default), and errors in plain words.
 
 The page's script receives the whole dictionary of the chosen language and renders from it.
-Both dictionaries have the same keys (a test checks it).  `plain_error` turns a command's
-technical error into words a teacher can act on; the technical text stays beside it for the
-technician.
+Both dictionaries have the same keys (a test checks it).  A command's error is worded by
+`agent.web.plain`.
 """
 
 from __future__ import annotations
-
-import re
 
 DEFAULT_LANG = "zh"
 
@@ -43,11 +40,15 @@ ZH: dict[str, str] = {
     "start_dual": "开始双师课堂",
     "start_record": "开始录制",
     "stop_record": "停止录制",
-    "end_all": "结束",
     "recording_now": "正在录制：{lesson}",
+    "recording_plain": "正在录制",
+    "why_no_recording": "本教室没有配置录制",
+    "why_in_lesson": "正在上课",
+    "why_pick_first": "请先选择要连线的教室",
     "recording_time": "已录 {time}",
     "pick_remotes": "选择要连线的教室",
-    "no_remotes": "没有可连线的教室（站点配置 [lesson] trusted 和 remotes 为空）",
+    "no_remotes": "没有可连线的教室，请联系管理员设置",
+    "no_remotes_detail": "站点配置 [lesson] 的 trusted 和 remotes 都是空的",
     "presence_checking": "检查中…",
     "presence_online": "在线",
     "presence_offline": "离线",
@@ -77,6 +78,26 @@ ZH: dict[str, str] = {
     "volume": "音量",
     "volume_up": "音量 +",
     "volume_down": "音量 −",
+    "input_hdmi": "HDMI",
+    "input_displayport": "DisplayPort",
+    "input_dvi": "DVI",
+    "input_vga": "VGA",
+    "input_rgb": "RGB",
+    "input_ypbpr": "YPbPr",
+    "input_component": "分量",
+    "input_video": "视频",
+    "input_digital": "数字",
+    "input_storage": "存储",
+    "input_network": "网络",
+    "input_pc": "电脑",
+    "input_ops": "电脑(OPS)",
+    "input_usbc": "USB-C",
+    "input_android": "安卓",
+    "input_magicinfo": "MagicInfo",
+    "input_magicinfo_s": "MagicInfo 播放器",
+    "input_dvd_hd": "DVD/HD",
+    "input_option": "扩展槽",
+    "input_none": "无",
     "power": "电源",
     "val_on": "开",
     "val_off": "关",
@@ -85,14 +106,21 @@ ZH: dict[str, str] = {
     "done": "{name}：完成",
     "failed": "{name}：没有成功 — {words}",
     "error_network": "连不上本机服务，请稍后再试",
+    "error_other": "操作没有成功",
     "detail": "技术信息",
     "light_green": "正常",
     "light_amber": "注意",
     "light_red": "故障",
     "why_ok": "正常",
     "why_connecting": "正在连接设备…",
-    "why_panel_offline": "面板没有响应，请检查电源和连线",
-    "why_camera_offline": "摄像机没有响应，请检查电源和网线",
+    "why_panel_offline_serial": "大屏没有响应，请检查电源和连线",
+    "why_panel_offline_network": "大屏没有响应，请检查电源和网线",
+    "why_projector_offline_serial": "投影机没有响应，请检查电源和连线",
+    "why_projector_offline_network": "投影机没有响应，请检查电源和网线",
+    "why_camera_offline_serial": "摄像机没有响应，请检查电源和连线",
+    "why_camera_offline_network": "摄像机没有响应，请检查电源和网线",
+    "why_device_offline_serial": "设备没有响应，请检查电源和连线",
+    "why_device_offline_network": "设备没有响应，请检查电源和网线",
     "why_standby": "已待机（关机）",
     "why_source_ok": "有画面",
     "why_source_waiting": "正在等待画面…",
@@ -113,18 +141,6 @@ ZH: dict[str, str] = {
     "cmd_record.stop": "停止录制",
     "cmd_lesson.start": "开始上课",
     "cmd_lesson.stop": "结束上课",
-    "err_panel_offline": "面板没有响应，请检查电源和连线",
-    "err_camera_offline": "摄像机没有响应，请检查电源和网线",
-    "err_device_offline": "设备没有响应，请检查电源和连线",
-    "err_not_supported": "这台设备不支持这个操作",
-    "err_no_recording": "本教室没有配置录制",
-    "err_disk": "磁盘空间不够，不能开始录制，请联系管理员",
-    "err_already": "已经在进行中",
-    "err_not_running": "现在没有在进行",
-    "err_timeout": "等待太久没有结果，请再试一次",
-    "err_bad_input": "请求不正确",
-    "err_unknown_command": "本教室不支持这个功能",
-    "err_other": "操作没有成功",
     "lesson_view": "互动课堂",
     "mode_zhuandi": "专递课堂",
     "mode_dual_teacher": "双师课堂",
@@ -139,10 +155,20 @@ ZH: dict[str, str] = {
     "peer_connecting": "连接中…",
     "peer_failed": "连接断开，正在重连…",
     "peer_closed": "已断开",
+    "peer_new": "准备中…",
+    "peer_offering": "正在呼叫…",
+    "peer_offered": "等待对方接通…",
+    "peer_retrying": "连接断开，正在重连…",
+    "peer_rejected": "对方拒绝了连线",
+    "peer_no_answer": "对方没有应答，正在重试…",
+    "peer_waiting": "等待主讲教室连线…",
+    "peer_bye": "对方已结束上课",
+    "peer_leave": "对方已退出",
     "mute_room": "本教室静音",
     "unmute_room": "取消静音",
     "room_muted": "本教室已静音：其他教室听不到这里的声音",
     "stop_lesson": "结束上课",
+    "leave_lesson": "退出课堂",
     "pin_title": "请输入 PIN 码",
     "pin_hint": "在其他设备上使用本页面需要 PIN 码（请向管理员索取）",
     "pin": "PIN 码",
@@ -183,11 +209,15 @@ EN: dict[str, str] = {
     "start_dual": "Start a dual-teacher lesson",
     "start_record": "Start recording",
     "stop_record": "Stop recording",
-    "end_all": "End",
     "recording_now": "Recording: {lesson}",
+    "recording_plain": "Recording",
+    "why_no_recording": "Recording is not set up here",
+    "why_in_lesson": "A lesson is on",
+    "why_pick_first": "Choose a classroom first",
     "recording_time": "{time} recorded",
     "pick_remotes": "Choose the classrooms to link",
-    "no_remotes": "No classroom to link (the site config's [lesson] trusted and remotes are empty)",
+    "no_remotes": "No classroom to link: ask the technician to set them up",
+    "no_remotes_detail": "the site config's [lesson] trusted and remotes are both empty",
     "presence_checking": "Checking…",
     "presence_online": "Online",
     "presence_offline": "Offline",
@@ -217,6 +247,26 @@ EN: dict[str, str] = {
     "volume": "Volume",
     "volume_up": "Volume +",
     "volume_down": "Volume −",
+    "input_hdmi": "HDMI",
+    "input_displayport": "DisplayPort",
+    "input_dvi": "DVI",
+    "input_vga": "VGA",
+    "input_rgb": "RGB",
+    "input_ypbpr": "YPbPr",
+    "input_component": "Component",
+    "input_video": "Video",
+    "input_digital": "Digital",
+    "input_storage": "Storage",
+    "input_network": "Network",
+    "input_pc": "PC",
+    "input_ops": "PC (OPS)",
+    "input_usbc": "USB-C",
+    "input_android": "Android",
+    "input_magicinfo": "MagicInfo",
+    "input_magicinfo_s": "MagicInfo player",
+    "input_dvd_hd": "DVD/HD",
+    "input_option": "Option slot",
+    "input_none": "None",
     "power": "Power",
     "val_on": "on",
     "val_off": "off",
@@ -225,14 +275,21 @@ EN: dict[str, str] = {
     "done": "{name}: done",
     "failed": "{name}: did not work — {words}",
     "error_network": "Cannot reach this PC's service; try again shortly",
+    "error_other": "That did not work",
     "detail": "Technical details",
     "light_green": "OK",
     "light_amber": "Attention",
     "light_red": "Fault",
     "why_ok": "OK",
     "why_connecting": "Connecting to the device…",
-    "why_panel_offline": "The panel does not answer: check its power and cable",
-    "why_camera_offline": "The camera does not answer: check its power and network cable",
+    "why_panel_offline_serial": "The panel does not answer: check its power and cable",
+    "why_panel_offline_network": "The panel does not answer: check its power and network cable",
+    "why_projector_offline_serial": "The projector does not answer: check its power and cable",
+    "why_projector_offline_network": "The projector does not answer: check its power and network cable",
+    "why_camera_offline_serial": "The camera does not answer: check its power and cable",
+    "why_camera_offline_network": "The camera does not answer: check its power and network cable",
+    "why_device_offline_serial": "The device does not answer: check its power and cable",
+    "why_device_offline_network": "The device does not answer: check its power and network cable",
     "why_standby": "In standby (off)",
     "why_source_ok": "Picture OK",
     "why_source_waiting": "Waiting for the picture…",
@@ -253,18 +310,6 @@ EN: dict[str, str] = {
     "cmd_record.stop": "Stop recording",
     "cmd_lesson.start": "Start the lesson",
     "cmd_lesson.stop": "End the lesson",
-    "err_panel_offline": "The panel does not answer: check its power and cable",
-    "err_camera_offline": "The camera does not answer: check its power and network cable",
-    "err_device_offline": "The device does not answer: check its power and cable",
-    "err_not_supported": "This device cannot do that",
-    "err_no_recording": "Recording is not set up in this room",
-    "err_disk": "Not enough disk space to record; call the technician",
-    "err_already": "Already running",
-    "err_not_running": "Nothing is running",
-    "err_timeout": "No result in time; please try again",
-    "err_bad_input": "The request was not right",
-    "err_unknown_command": "This room does not offer that",
-    "err_other": "That did not work",
     "lesson_view": "Live lesson",
     "mode_zhuandi": "Linked lesson",
     "mode_dual_teacher": "Dual-teacher lesson",
@@ -279,10 +324,20 @@ EN: dict[str, str] = {
     "peer_connecting": "Connecting…",
     "peer_failed": "Link lost, reconnecting…",
     "peer_closed": "Closed",
+    "peer_new": "Getting ready…",
+    "peer_offering": "Calling…",
+    "peer_offered": "Waiting for an answer…",
+    "peer_retrying": "Link lost, reconnecting…",
+    "peer_rejected": "Refused the link",
+    "peer_no_answer": "No answer, trying again…",
+    "peer_waiting": "Waiting for the main classroom…",
+    "peer_bye": "Ended the lesson",
+    "peer_leave": "Left",
     "mute_room": "Mute this room",
     "unmute_room": "Unmute",
     "room_muted": "This room is muted: the other classrooms cannot hear it",
     "stop_lesson": "End the lesson",
+    "leave_lesson": "Leave the lesson",
     "pin_title": "Enter the PIN",
     "pin_hint": "Using this page from another device needs the PIN (ask the technician)",
     "pin": "PIN",
@@ -294,38 +349,7 @@ EN: dict[str, str] = {
 
 STRINGS = {"zh": ZH, "en": EN}
 
-# Ordered: the first pattern found in a command's error names the plain words.
-_PLAIN: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern, re.I), key)
-    for pattern, key in (
-        (r"no reply within|cannot connect|port gone|not open|not started|no final reply|unreadable bytes", "offline"),
-        (r"cannot (power|set|mute|preset|move|stop|zoom)", "err_not_supported"),
-        (r"recording is not configured", "err_no_recording"),
-        (r"disk space", "err_disk"),
-        (r"already", "err_already"),
-        (r"not recording|no lesson|nothing to stop|not running", "err_not_running"),
-        (r"no result within", "err_timeout"),
-        (r"unknown command", "err_unknown_command"),
-        (r"expected|out of range|missing|unknown argument", "err_bad_input"),
-    )
-)
-
 
 def strings(lang: str) -> dict[str, str]:
     """The dictionary of a language (Chinese for anything unknown)."""
     return STRINGS.get(lang, ZH)
-
-
-def plain_error(error: str, kind: str, lang: str) -> str:
-    """A command's error in words a teacher can act on; `kind` is the device's (display, camera) or ""."""
-    t = strings(lang)
-    for pattern, key in _PLAIN:
-        if pattern.search(error):
-            if key == "offline":
-                key = {
-                    "display": "err_panel_offline",
-                    "projector": "err_panel_offline",
-                    "camera": "err_camera_offline",
-                }.get(kind, "err_device_offline")
-            return t[key]
-    return t["err_other"]

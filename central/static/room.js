@@ -325,6 +325,25 @@
     return section;
   }
 
+  // Where finished recordings go besides the centre ([[upload.targets]]: FTP drops, HTTP PUT), per target,
+  // as the agent's newest telemetry reports it.  Hidden when the room has no such target.
+  function deliveries(latest) {
+    const targets = Object.entries(((latest || {}).upload || {}).targets || {}).map(([name, d]) => ({ name, ...d }));
+    if (!targets.length) return el("section", { id: "deliveries", hidden: true });
+    const sending = (d) => d.current + (d.size ? " " + Math.floor((100 * d.bytes_sent) / d.size) + " %" : "");
+    return table("deliveries", t("deliveries"),
+      ["delivery_target", "state", "delivery_pending", "delivery_done", "delivery_current", "delivery_error"], targets,
+      (d) => {
+        const state = d.failures ? "failing" : d.current ? "sending" : d.pending ? "waiting" : "ok";
+        return [d.name + "（" + (d.kind || "?") + "）",
+          el("span", { class: state === "failing" ? "status-bad" : "status-ok", "data-delivery": state },
+            t("delivery_" + state)),
+          String(d.pending ?? "—"),
+          String(d.delivered ?? "—") + (d.given_up ? " · " + t("delivery_given_up", { n: d.given_up }) : ""),
+          d.current ? sending(d) : "—", detailToggle(d.last_error) || "—"]; // the target's own words: 技术信息
+      });
+  }
+
   function size(bytes) {
     return bytes >= 1e9 ? (bytes / 1e9).toFixed(2) + " GB" : (bytes / 1e6).toFixed(1) + " MB";
   }
@@ -339,6 +358,7 @@
       liveLesson((data.telemetry || [])[0]),
       table("recordings", t("recordings"), ["lesson", "time", "size", "play"], data.recordings || [],
         (r) => [r.lesson || r.recording_id, when(r.started || r.received), size(r.size), playCell(r)]),
+      deliveries((data.telemetry || [])[0]),
       table("alarms", t("alarms"), ["time", "severity", "type", "device", "message", "state", "ack"], data.alarms,
         (a) => [when(a.raised_ts), tr("severity_", a.severity), alarmTitle(a.type), alarmSubject(a), alarmText(a),
           a.cleared_ts ? t("cleared") : t("open"), ackCell(a)], moreButton("alarms", data)),

@@ -149,5 +149,5 @@ def test_the_classroom_page_offers_a_projector_power_and_inputs_but_no_volume() 
     assert panel["inputs"][:3] == ["rgb1", "rgb2", "rgb3"] and "digital1" in panel["inputs"]
     cooling = device_light("projector", {"online": True, "state": {"power": "cooling"}})
     assert (cooling.level, cooling.why) == ("amber", "standby")
-    lost = device_light("projector", {"online": False, "error": "PJLink authentication failed"})
-    assert (lost.level, lost.why) == ("red", "panel_offline")
+    lost = device_light("projector", {"online": False, "error": "PJLink authentication failed"}, "network")
+    assert (lost.level, lost.why, lost.link) == ("red", "projector_offline", "network")
