@@ -172,7 +172,7 @@ ZH_CODES: dict[str, str] = {
     "input_dvd_hd": "DVD/HD",
     "input_option": "扩展槽",
     "input_magicinfo": "MagicInfo",
-    "input_magicinfo_s": "MagicInfo S",
+    "input_magicinfo_s": "MagicInfo 内置播放器",
     "input_hdmi1_pc": "HDMI 1(电脑)",
     "input_hdmi2_pc": "HDMI 2(电脑)",
     "input_dvi_video": "DVI(视频)",

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rooms import CHROMIUM, CHROMIUM_ARGS, REPO, skip_without_chromium
-from zh_text import assert_plain_chinese
+from visible_text import assert_plain_chinese
 
 from central.app import Central
 from central.mosquitto import LocalBroker, free_port
@@ -116,7 +116,7 @@ async def _settled_pan(port: int) -> Any:
             await asyncio.sleep(0.2)
 
 
-async def _browse(url: str, agents: dict[str, asyncio.subprocess.Process], port: int) -> None:
+async def _browse(url: str, agents: dict[str, asyncio.subprocess.Process], port: int, ids: list[str]) -> None:
     from playwright.async_api import async_playwright, expect
 
     async with async_playwright() as pw:
@@ -165,7 +165,7 @@ async def _browse(url: str, agents: dict[str, asyncio.subprocess.Process], port:
             await expect(moves).to_have_count(2)
             second = await _settled_pan(port)
             assert second != first and second == await _settled_pan(port)
-            await assert_plain_chinese(page, IDS)
+            await assert_plain_chinese(page, ids)
 
             # Room 2's agent dies during its school hours: lost, its last known state greyed, an alarm.
             await page.click("a.brand")
@@ -175,11 +175,11 @@ async def _browse(url: str, agents: dict[str, asyncio.subprocess.Process], port:
             await expect(row.locator(".stale-mark")).to_contain_text("最后已知")
             await expect(row.locator(".alarm-count .unacked")).to_have_text("1 未确认", timeout=20000)
             await expect(page.locator("#fleet tbody tr").first).to_have_attribute("data-agent", "agent-2")
-            await assert_plain_chinese(page, IDS)
+            await assert_plain_chinese(page, ids)
             await row.locator(".room a").click()
             await expect(page.locator('[data-alarm-text="offline_in_hours"]')).to_contain_text("上课时间")
             await expect(page.locator("#stale-note")).to_be_visible()
-            await assert_plain_chinese(page, IDS)
+            await assert_plain_chinese(page, ids)
             assert errors == []
         finally:
             await browser.close()
@@ -205,8 +205,9 @@ async def test_the_dashboard_speaks_plainly_about_real_rooms(broker: LocalBroker
                 async with asyncio.timeout(30):
                     while {a["agent_id"] for a in central.db.agents() if a["state"] == "online"} != set(agents):
                         await asyncio.sleep(0.1)
+                macs = [str(n["mac"]) for a in central.db.agents() for n in a["nics"]]  # this PC's cards
                 async with asyncio.timeout(120):
-                    await _browse(central.http_url, agents, port)
+                    await _browse(central.http_url, agents, port, IDS + macs)
             finally:
                 service.cancel()
     finally:

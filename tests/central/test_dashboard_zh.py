@@ -4,7 +4,7 @@ A fleet written through the real writer: a main classroom in a live lesson and r
 alarm of every type the agent raises (each with the agent's English message), rejections and
 failures with their codes, a long ``lesson.status`` result and a camera on a serial port that is
 gone; a remote classroom; a lost room; and a room offline during its school hours, whose alarm
-the centre's own `HoursWatch` raises.  `tests/zh_text.py` walks every visible text node.
+the centre's own `HoursWatch` raises.  `tests/visible_text.py` walks every visible text node.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 from rooms import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, skip_without_chromium
-from zh_text import assert_plain_chinese, foreign_texts, visible_texts
+from visible_text import assert_plain_chinese, problems, visible_texts
 
 from central.fleet_rows import CommandReplied, CommandSent, Seen
 from central.fleetdb import FleetDB
@@ -171,7 +171,8 @@ async def fleet(tmp_path: Path) -> Any:
 # The ids the pages show as they are (and the example id of 巡课's "other picture" hint).
 IDS = [
     "room-2/students", "main-1", "room-101", "room-102", "room-103", "east", "west", "tech", "panel", "camera",
-    "samsung-mdc", "sony-visca", "pc-main", "teacher", "students", "courseware", "20261122-0800", "devices",
+    "samsung-mdc", "sony-visca", "pc-main", "pc-101", "pc-102", "pc-103", "640x360", "teacher", "students",
+    "courseware", "20261122-0800", "devices",
 ]  # fmt: skip
 
 
@@ -219,7 +220,7 @@ async def test_every_page_of_the_dashboard_is_plain_chinese(fleet: FleetDB) -> N
             await page.goto(str(server.make_url("/room/main-1")))
             await expect(page.locator("#alarms tbody tr")).to_have_count(len(ALARMS))
             texts = await assert_plain_chinese(page, IDS)
-            seen = "\n".join(texts)
+            seen = "\n".join(item["text"] for item in texts)
             for words in (
                 "音量：140 超出范围 0–100",  # the rejection, in words
                 "连不上讲台摄像机（串口或网络），请检查连线和地址设置",  # the serial port that is gone
@@ -246,7 +247,7 @@ async def test_every_page_of_the_dashboard_is_plain_chinese(fleet: FleetDB) -> N
             # The technician's detail is there, behind 技术信息; opened, it is the agent's English.
             toggle = page.locator("#commands details.detail").first
             await toggle.locator("summary").click()
-            assert foreign_texts(await visible_texts(page), IDS), "an opened 技术信息 shows the technical text"
+            assert problems(await visible_texts(page), IDS), "an opened 技术信息 shows the technical text"
             assert await page.evaluate("document.documentElement.scrollWidth") <= 1280
 
             # The same codes in English for an English reader.
