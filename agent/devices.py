@@ -15,7 +15,7 @@ from agent.config.site import SIM, DeviceConfig
 from contract import DeviceState, now_iso
 from drivers.device import Health, Result
 from drivers.driver import Driver, MediaDriver, PollsSoon, open_driver, simulated
-from drivers.errors import ArgumentError, DeviceError
+from drivers.errors import ArgumentError, DeviceError, DeviceRejected, error_code
 from drivers.sim.model import Simulator
 
 log = logging.getLogger(__name__)
@@ -69,14 +69,14 @@ class DeviceService:
     async def call(self, command: str, args: Mapping[str, Any]) -> dict[str, Any]:
         """Run one driver command; Rejected for bad arguments, Failed when the device fails."""
         if self.device is None:
-            raise Failed(f"{self.id}: not started yet")
+            raise self.not_started()
         try:
             result: Result = await self.device.call(command, args)
         except ArgumentError as exc:
-            raise Rejected(f"{self.id}: {exc}") from exc
+            raise self.refusal(exc) from exc
         except DeviceError as exc:
             await self.report(self.device.health)
-            raise Failed(f"{self.id}: {exc}") from exc
+            raise self.failure(exc) from exc
         if isinstance(self.device, PollsSoon):
             self.device.poll_soon()  # its poll loop polls and reports the new state next, off this round trip
         else:
@@ -91,17 +91,17 @@ class DeviceService:
         try:
             return await media.stream_uri(selector)
         except ArgumentError as exc:
-            raise Rejected(f"{self.id}: {exc}") from exc
+            raise self.refusal(exc) from exc
         except DeviceError as exc:
             await self.report(self._health())
-            raise Failed(f"{self.id}: {exc}") from exc
+            raise self.failure(exc) from exc
 
     def stream_uri_soon(self, selector: str = "") -> concurrent.futures.Future[str]:
         """`stream_uri` from another thread (a source's reader): a future of the URI."""
         loop = self._loop
         if loop is None or loop.is_closed():
             failed: concurrent.futures.Future[str] = concurrent.futures.Future()
-            failed.set_exception(Failed(f"{self.id}: not started yet"))
+            failed.set_exception(self.not_started())
             return failed
         return asyncio.run_coroutine_threadsafe(self.stream_uri(selector), loop)
 
@@ -111,16 +111,32 @@ class DeviceService:
         try:
             return await media.snapshot(selector, max_bytes)
         except ArgumentError as exc:
-            raise Rejected(f"{self.id}: {exc}") from exc
+            raise self.refusal(exc) from exc
         except DeviceError as exc:
             await self.report(self._health())
-            raise Failed(f"{self.id}: {exc}") from exc
+            raise self.failure(exc) from exc
+
+    def not_started(self) -> Failed:
+        """The device service has not opened its device yet."""
+        return Failed(f"{self.id}: not started yet", code="device_starting", params={"device": self.id})
+
+    def refusal(self, error: ArgumentError) -> Rejected:
+        """A request the driver refused before sending it, worded ``device_argument``."""
+        return Rejected(f"{self.id}: {error}", code=error_code(error), params={"device": self.id})
+
+    def failure(self, error: DeviceError) -> Failed:
+        """A device that failed a request: its code (``device_no_reply`` …), the device and its own reason."""
+        params: dict[str, object] = {"device": self.id}
+        if isinstance(error, DeviceRejected):
+            params["reason"] = str(error.code)  # the device's own error code (PJLink's unavailable_time)
+        return Failed(f"{self.id}: {error}", code=error_code(error), params=params)
 
     def _media(self) -> MediaDriver:
         if self.device is None:
-            raise Failed(f"{self.id}: not started yet")
+            raise self.not_started()
         if not isinstance(self.device, MediaDriver):
-            raise Rejected(f"{self.id} ({self.config.profile.id}) serves no video of its own (an onvif camera does)")
+            why = f"{self.id} ({self.config.profile.id}) serves no video of its own (an onvif camera does)"
+            raise Rejected(why, code="device_unsupported", params={"device": self.id, "command": "camera.snapshot"})
         return self.device
 
     def _health(self) -> Health:
@@ -129,7 +145,8 @@ class DeviceService:
     async def report(self, health: Health) -> None:
         """After each poll or call: publish a changed state; `device_offline` after OFFLINE_AFTER failures in a row."""
         error = "" if health.online else health.last_error
-        state = DeviceState(self.id, health.online, now_iso(), dict(health.state), error)
+        code = health.error_code if error else ""
+        state = DeviceState(self.id, health.online, now_iso(), dict(health.state), error, code)
         last = self._last
         self._last = state
         self._failed = 0 if health.online else self._failed + 1
@@ -137,8 +154,10 @@ class DeviceService:
             self.alarms.clear("device_offline", self.id)
             self._state_alarms(state.state)
         elif self._failed >= OFFLINE_AFTER and error:  # no error: never asked (a panel with no status query)
-            self.alarms.raise_("device_offline", "warning", f"{self.id} does not answer: {error}", self.id)
-        if last is None or (last.online, dict(last.state), last.error) != (state.online, dict(state.state), error):
+            params = {"device": self.id, "code": code or "device_failed"}
+            self.alarms.raise_("device_offline", "warning", f"{self.id} does not answer: {error}", self.id, params)
+        now = (state.online, dict(state.state), error, code)
+        if last is None or (last.online, dict(last.state), last.error, last.code) != now:
             await self.on_state(state)
 
     def _state_alarms(self, state: Mapping[str, Any]) -> None:

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import signal
 import socket
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +40,7 @@ from agent.supervisor import Supervisor
 from agent.timetable.model import is_timetable_main
 from agent.timetable.scheduler import SchedulerService
 from agent.tracking.service import build_tracking, manual_camera
+from agent.tracking.virtual import simulators
 from agent.tracking.web import tracking_web_part
 from agent.web.api import WebPart, create_api, serve
 from agent.web.page import page_part
@@ -88,7 +90,7 @@ class Agent:
         self.alarms = Alarms(self.link.send_event)
         self.devices.update((d.id, DeviceService(d, self.link.publish_state, self.alarms)) for d in config.devices)
         size, fps = _picture(config)
-        sim = self._simulator
+        sim = simulators(self.devices)
         self.sources.update(
             (
                 s.id,
@@ -241,11 +243,6 @@ class Agent:
         now = self.recording.telemetry()
         return str(now["lesson"]) if now["active"] else None
 
-    def _simulator(self, device_id: str) -> Any:
-        """The simulated device behind a ``ptz:`` source (None when the device is real or unknown)."""
-        device = self.devices.get(device_id)
-        return device.simulator if device is not None else None
-
     def _stream_uri(self, device: str, selector: str) -> concurrent.futures.Future[str]:
         """An onvif source's RTSP URI, asked of its camera's device service (from the source's reader thread)."""
         return self.devices[device].stream_uri_soon(selector)
@@ -255,11 +252,15 @@ class Agent:
 
     def info(self) -> Info:
         """What the centre shows about this room."""
-        devices = tuple(DeviceInfo(d.id, d.config.kind, d.config.profile.id) for d in self.devices.values())
-        sources = tuple(SourceInfo(**s.info()) for s in self.sources.values())
-        nics, wake = self.power.report()
-        hostname = socket.gethostname()
-        return Info(self.config.room, hostname, self.version, devices, self.config.telemetry_s, sources, nics, wake)
+        devices = tuple(
+            DeviceInfo(d.id, d.config.kind, d.config.profile.id, d.config.name, d.config.inputs)
+            for d in self.devices.values()
+        )
+        names = {s.id: s.name for s in self.config.sources}
+        sources = tuple(SourceInfo(**s.info(), name=names.get(i, "")) for i, s in self.sources.items())
+        nics, wake, hours = self.power.report()
+        telemetry_s, hostname = self.config.telemetry_s, socket.gethostname()
+        return Info(self.config.room, hostname, self.version, devices, telemetry_s, sources, nics, wake, hours)
 
     def status(self) -> dict[str, Any]:
         """The local API's view of the room."""
@@ -305,7 +306,8 @@ class Agent:
 
     async def _run_command(self, command: Command) -> CommandReply:
         outcome = await self.table.execute(command.name, command.args, by=command.by, door="mqtt")
-        return CommandReply(command.id, outcome.status, outcome.result, outcome.error, command.name)
+        reply = CommandReply(command.id, outcome.status, outcome.result, outcome.error, command.name)
+        return replace(reply, code=outcome.code, params=outcome.params)
 
     def _audit(self, name: str, args: Any, by: str, door: str, outcome: Outcome) -> None:
         manual_camera(self.tracking, name, args, outcome.status)  # a hand on the camera pauses its tracking
@@ -331,9 +333,8 @@ class Agent:
         dropped = self.store.outbox_trim(self.config.outbox_max_age_h * 3600, self.config.outbox_max_rows)
         if dropped:
             log.warning("outbox full or too old: dropped %d undelivered messages", dropped)
-            self.alarms.raise_(
-                "outbox_dropped", "warning", f"{dropped} undelivered events/replies dropped (outbox bounds)"
-            )
+            message = f"{dropped} undelivered events/replies dropped (outbox bounds)"
+            self.alarms.raise_("outbox_dropped", "warning", message, params={"count": dropped})
         elif self.store.outbox_size() == 0:
             self.alarms.clear("outbox_dropped")
         return dropped

@@ -151,7 +151,7 @@ class SourceService:
         """Raise or clear this source's `source_offline` alarm."""
         reason = self.offline()
         if reason:
-            self.alarms.raise_("source_offline", "warning", f"source {self.id}: {reason}", self.id)
+            self.alarms.raise_("source_offline", "warning", f"source {self.id}: {reason}", self.id, {"source": self.id})
         elif self.source.connected:
             self.alarms.clear("source_offline", self.id)
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from central.collector import Collector
 from central.errors import ConfigError
 from central.fleetdb import FleetDB
+from central.hours import HoursFleet, HoursWatch
 from central.live import Changes
 from central.retention import LOG_MIN_DAYS, Retention
 from central.sender import BrokerLink, CommandSender
@@ -86,6 +87,7 @@ class Central:
         )
         self.waker = Waker(self.db, self.sender, port=wake_port)
         self.wake_schedule = WakeSchedule(self.db.wake_plans, self.waker)
+        self.hours = HoursWatch(HoursFleet(self.db.agents, lambda: self.db.alarms(open_only=True)), self.writer.put)
         self._retention = (retention or Retention(telemetry_days=retention_days)).validate()
         self._retention_every = retention_every_s
         self.http_url = ""
@@ -105,6 +107,7 @@ class Central:
                 tg.create_task(self.collector.run(), name="collector[fleet].run")
                 tg.create_task(self._retention_loop(), name=f"retention[{self.db.path.name}].prune")
                 tg.create_task(self.wake_schedule.run(), name="wake[fleet].schedule")
+                tg.create_task(self.hours.run(), name="hours[fleet].watch")  # offline_in_hours
         finally:
             if runner is not None:
                 await runner.cleanup()

@@ -20,6 +20,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from wcwidth import wcswidth
+
 from central.errors import CentralError, ConfigError
 from contract.args import parse_args_list
 from contract.errors import AddressError, BrokerError, PayloadError
@@ -167,10 +169,17 @@ def parse_http(text: str) -> tuple[str, int]:
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """Columns padded to their widest cell, two spaces apart."""
+    """Columns padded to their widest cell, two spaces apart, by display width (高一(1)班 takes 9 columns)."""
     cells = [[str(c) for c in headers], *[["" if c is None else str(c) for c in row] for row in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
+    widths = [max(_width(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ("  ".join(c + " " * (w - _width(c)) for c, w in zip(row, widths, strict=True)) for row in cells)
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _width(text: str) -> int:
+    """Columns `text` takes in a terminal; a control character (which a room name never has) counts as one."""
+    width = wcswidth(text)
+    return width if width >= 0 else len(text)
 
 
 def _existing_db(path: Path) -> Path:

@@ -85,9 +85,14 @@ _ADDED_COLUMNS = {
         "dropped_ts TEXT",
         "nics TEXT NOT NULL DEFAULT '[]'",  # info.nics: the PC's network cards, to wake it through a neighbour
         "wake TEXT NOT NULL DEFAULT '[]'",  # info.wake: when its timetable wants it woken (central.wake)
+        "sources TEXT NOT NULL DEFAULT '[]'",  # info.sources: id, kind, display name (no URL)
+        "hours TEXT NOT NULL DEFAULT '[]'",  # info.hours: its school hours (central.hours)
     ],
     "events": ["event_id TEXT"],
     "alarms": ["params TEXT NOT NULL DEFAULT '{}'"],
+    # info: a device's display name and inputs; state: the code of why it is offline.
+    "devices": ["name TEXT NOT NULL DEFAULT ''", "inputs TEXT NOT NULL DEFAULT '[]'", "code TEXT NOT NULL DEFAULT ''"],
+    "commands": ["code TEXT NOT NULL DEFAULT ''", "params TEXT NOT NULL DEFAULT '{}'"],  # a refusal's, a failure's
 }
 # Indexes on added columns: made once the columns exist.  An event with an id is stored once per agent.
 _LATE_INDEXES = (
@@ -245,9 +250,11 @@ class FleetDB:
     def _agents(self, where: str, params: list[Any], alarms_only: bool) -> list[dict[str, Any]]:
         agents = self._rows(
             "SELECT agent_id, site, room, hostname, version, state, session, since, last_seen, telemetry,"
-            " dropped, dropped_reason, dropped_ts, nics, wake,"
+            " dropped, dropped_reason, dropped_ts, nics, wake, sources, hours,"
             " (SELECT count(*) FROM alarms a WHERE a.agent_id = agents.agent_id AND a.cleared_ts IS NULL)"
-            f" AS open_alarms FROM agents WHERE {where} ORDER BY site, room, agent_id",
+            " AS open_alarms, (SELECT count(*) FROM alarms a WHERE a.agent_id = agents.agent_id"
+            f" AND a.cleared_ts IS NULL AND a.acked_by IS NULL) AS unacked_alarms FROM agents WHERE {where}"
+            " ORDER BY site, room, agent_id",
             params,
         )
         if alarms_only:
@@ -261,7 +268,8 @@ class FleetDB:
         for a in agents:
             a["devices"] = sorted(devices[a["agent_id"]], key=lambda d: str(d["id"]))
             a["telemetry"] = _loads(a["telemetry"]) if a["telemetry"] else None
-            a["nics"], a["wake"] = _loads(a["nics"]), _loads(a["wake"])
+            for key in ("nics", "wake", "sources", "hours"):
+                a[key] = _loads(a[key])
         return agents
 
     def site_of(self, agent_id: str) -> str | None:
@@ -338,7 +346,7 @@ class FleetDB:
         sql = f"SELECT {COMMAND_COLUMNS} FROM commands WHERE {where} ORDER BY sent_ts DESC, rowid DESC LIMIT ?"
         rows = self._rows(sql, params)
         for r in rows:
-            r["args"] = json.loads(r["args"])
+            r["args"], r["params"] = json.loads(r["args"]), _loads(r["params"] or "{}")
             r["result"] = json.loads(r["result"]) if r["result"] is not None else None
         return rows
 
@@ -383,5 +391,8 @@ def _device_dict(row: dict[str, Any]) -> dict[str, Any]:
         "online": None if online is None else bool(online),
         "state": json.loads(row["state"]),
         "error": row["error"],
+        "code": row["code"],  # why it is offline (contract.codes)
         "ts": row["ts"],
+        "name": row["name"],
+        "inputs": _loads(row["inputs"] or "[]"),
     }

@@ -2,11 +2,13 @@
 
 The server uses them for the login page and sends the whole dictionary of the chosen language
 to the browser, whose script renders everything else from it.  Both dictionaries must have the
-same keys (a test checks it).  The English one is in `central.web_text_en`, to keep each module short.
+same keys (a test checks it).  The English one is in `central.web_text_en`, the words for codes
+(alarms, refusals, failures, inputs, times) in `central.web_text_codes`, to keep each module short.
 """
 
 from __future__ import annotations
 
+from central.web_text_codes import EN_CODES, ZH_CODES
 from central.web_text_en import EN
 
 DEFAULT_LANG = "zh"
@@ -310,7 +312,7 @@ ZH: dict[str, str] = {
     "cmd_agent.reboot": "电脑重启",
 }
 
-STRINGS: dict[str, dict[str, str]] = {"zh": ZH, "en": EN}
+STRINGS: dict[str, dict[str, str]] = {"zh": ZH | ZH_CODES, "en": EN | EN_CODES}
 
 
 def strings(lang: str) -> dict[str, str]:

@@ -21,10 +21,13 @@ BRANDS = frozenset(
     {
         "HDMI", "DisplayPort", "DP", "DVI", "VGA", "RGB", "YPbPr", "OPS", "PC", "USB", "USB-C", "DVD", "HD",
         "MagicInfo", "PIN", "Wi-Fi", "IP", "ONVIF", "PJLink", "VISCA", "RTSP", "WebRTC", "OK",
+        "MAC", "CPU", "Type-C",  # the dashboard's network cards, PC load, a panel's USB-C input
         "English",  # a language switch names the other language in its own words
     }
 )  # fmt: skip
-UNITS = frozenset({"ms", "s", "fps", "kbps", "Mbps", "KB", "MB", "GB", "TB", "KiB", "MiB", "GiB", "Hz", "dB", "px"})
+UNITS = frozenset(
+    {"ms", "s", "min", "h", "fps", "kbps", "Mbps", "KB", "MB", "GB", "TB", "KiB", "MiB", "GiB", "Hz", "dB", "px"}
+)
 # A run of id characters with at least one Latin letter: words, ids (room-101, /dev/ttyUSB0), 12ms.
 TOKEN = re.compile(r"[A-Za-z0-9_./:+@-]*[A-Za-z][A-Za-z0-9_./:+@-]*")
 PARTS = re.compile(r"[-_./:+@]+")

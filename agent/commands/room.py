@@ -72,7 +72,9 @@ class RoomCommands:
         profile = device.config.profile
         if command not in profile.commands:
             why = " (its source publishes no code for it)" if command in profile.provenance.unsourced else ""
-            raise Rejected(f"{device.id} ({profile.id}) cannot {command}{why}")
+            params = {"device": device.id, "command": command}
+            why = f"{device.id} ({profile.id}) cannot {command}{why}"
+            raise Rejected(why, code="device_unsupported", params=params)
         return await device.call(command, driver_args)
 
     async def _panel_power(self, args: Mapping[str, Any]) -> dict[str, Any]:
@@ -131,5 +133,5 @@ class RoomCommands:
         try:
             self.restart_service(args["service"])
         except KeyError:
-            raise Failed(f"no service {args['service']!r}") from None
+            raise Failed(f"no service {args['service']!r}", code="service_unknown", params=dict(args)) from None
         return {"restarted": args["service"]}

@@ -13,15 +13,17 @@ from agent.config.paths import resolve_path
 from agent.lesson.pictures import EXPECTED as LESSON_PICTURES
 from agent.lesson.pictures import PictureRef
 from agent.sources import EXPECTED, source_kind
+from contract.payloads import NAME_CHARS
 from drivers.checks import Checks, at, join
 
 
 @dataclass(frozen=True, slots=True)
 class SourceConfig:
-    """One video source of the room: its id and URL (rtsp://..., synthetic, screen:0, usb:0)."""
+    """One video source of the room: its id, URL (rtsp://..., synthetic, screen:0, usb:0) and display name."""
 
     id: str
     url: str
+    name: str = ""  # what people call it (``name = "讲台摄像机"``), shown by the dashboard instead of the id
 
     @property
     def kind(self) -> str:
@@ -83,19 +85,32 @@ class UploadConfig:
 
 
 def parse_sources(check: Checks, data: Mapping[str, Any]) -> tuple[SourceConfig, ...]:
-    """``[sources]``: id -> URL, each URL of a kind the agent can open."""
+    """``[sources]``: id -> URL or ``{ url = URL, name = "讲台摄像机" }``, each URL of a kind the agent can open."""
     out = []
-    for source_id, url in data.items():
+    for source_id, value in data.items():
         path = f"sources.{source_id}"
+        url, name = value, ""
+        if isinstance(value, dict):
+            check.known(value, path, {"url", "name"}, listed=True)
+            url, name = value.get("url"), display_name(check, value, path)
         if any(c in source_id for c in "/+#") or not source_id.isprintable():
             check.add(path, "expected a name without / + #")
         elif not isinstance(url, str):
-            check.add(path, f"got {url!r}, expected a URL string ({EXPECTED})")
+            check.add(path, f"got {url!r}, expected a URL string ({EXPECTED}) or {{ url = URL, name = NAME }}")
         elif source_kind(url) is None:
             check.add(path, f"got {url!r}, expected {EXPECTED}")
         else:
-            out.append(SourceConfig(source_id, url))
+            out.append(SourceConfig(source_id, url, name))
     return tuple(out)
+
+
+def display_name(check: Checks, data: Mapping[str, Any], path: str) -> str:
+    """``name``: what people call a device or a source (at most NAME_CHARS printable characters); "" if absent."""
+    name = check.text(data, "name", path).strip()
+    if len(name) > NAME_CHARS or not name.isprintable():
+        check.add(join(path, "name"), f"got {name[:80]!r}, expected at most {NAME_CHARS} printable characters")
+        return ""
+    return name
 
 
 _RECORDING = {

@@ -18,6 +18,7 @@ from agent.config.media import (
     RecordingConfig,
     SourceConfig,
     UploadConfig,
+    display_name,
     parse_recording,
     parse_sources,
     parse_upload,
@@ -31,6 +32,7 @@ from agent.timetable.model import Timetable, TimetableError
 from agent.timetable.parse import parse_timetable
 from contract.errors import AddressError
 from contract.mqtt import BrokerAddress
+from contract.payloads import MAX_INPUTS, NAME_CHARS
 from drivers.checks import Checks, at, join
 from drivers.driver import open_driver
 from drivers.errors import ArgumentError, ProfileError
@@ -53,6 +55,14 @@ class DeviceConfig:
     poll_s: float
     presets: Mapping[int, str] = field(default_factory=dict)  # camera preset number -> name on the page
     lamp_hours_limit: int = LAMP_HOURS_LIMIT  # a lamp this old raises lamp_end_of_life
+    name: str = ""  # what people call it (``name = "讲台摄像机"``), shown instead of the id
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The inputs a display's profile names (``hdmi1``, ``ops`` …); () when they are not a fixed list."""
+        source = self.profile.fields.get("source")
+        names = tuple(source.values) if source is not None and source.kind == "enum" else ()
+        return tuple(n for n in names if 0 < len(n) <= NAME_CHARS)[:MAX_INPUTS]  # within info's limits
 
     @property
     def kind(self) -> str:
@@ -219,7 +229,7 @@ def _devices(check: Checks, data: object) -> tuple[DeviceConfig, ...]:
         if not isinstance(dev, dict):
             check.table(dev, path)
             continue
-        check.known(dev, path, {"id", "profile", "address", "poll_s", "presets", "lamp_hours_limit"})
+        check.known(dev, path, {"id", "profile", "address", "poll_s", "presets", "lamp_hours_limit", "name"})
         dev_id = check.text(dev, "id", path)
         if not dev_id or any(c in dev_id for c in "/+#"):
             check.add(join(path, "id"), f"got {dev_id!r}, expected a name without / + #")
@@ -241,7 +251,7 @@ def _devices(check: Checks, data: object) -> tuple[DeviceConfig, ...]:
             except ArgumentError as exc:
                 check.add(join(path, "address"), str(exc))
         if profile is not None and dev_id and address:
-            out.append(DeviceConfig(dev_id, profile, address, poll, presets, lamp))
+            out.append(DeviceConfig(dev_id, profile, address, poll, presets, lamp, display_name(check, dev, path)))
     return tuple(out)
 
 

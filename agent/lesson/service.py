@@ -221,7 +221,8 @@ class LessonService:
         sends = sources or self.config.send
         check_start(mode, remotes, sends, self.agent_id)
         if self.lesson is not None:
-            raise Rejected(f"already in lesson {self.lesson.id} as {self.lesson.role}; lesson.stop first")
+            why = f"already in lesson {self.lesson.id} as {self.lesson.role}; lesson.stop first"
+            raise Rejected(why, code="lesson_already", params={"role": self.lesson.role})
         if self._tg is None:
             raise Failed("the lesson service is not running")
         for name in (*sends, *((AUDIO,) if self.config.audio != "none" else ())):
@@ -244,7 +245,7 @@ class LessonService:
         """``lesson.stop``: end the lesson this room leads (or leave the one it takes part in)."""
         lesson = self.lesson
         if lesson is None:
-            raise Rejected("no lesson is running")
+            raise Rejected("no lesson is running", code="lesson_none")
         if lesson.role == "remote":
             return await self.leave()
         await self._end("lesson.stop", tell=True)

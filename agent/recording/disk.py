@@ -35,8 +35,9 @@ async def check_space(config: RecordingConfig, path: Path, own_files: int, alarm
             f"({config.planned_minutes:g} min at {config.bitrate_mbps:g} Mbit/s for the composed picture{each}, "
             f"plus the final files, at least {config.disk_min_free_gb:g} GiB)"
         )
-        alarms.raise_("disk_low", "critical", message, "recording")
-        raise Failed(message)
+        params = {"free_gb": round(free / GIB, 1), "needed_gb": round(needed / GIB, 1)}
+        alarms.raise_("disk_low", "critical", message, "recording", params)
+        raise Failed(message, code="disk_low", params=params)
     alarms.clear("disk_low", "recording")
 
 

@@ -139,7 +139,8 @@ class RecordingService:
             config = self._config()
             if self._active is not None:
                 row = self._active.row
-                raise Rejected(f"already recording {row.lesson or row.id!r} since {row.started}; record.stop first")
+                why = f"already recording {row.lesson or row.id!r} since {row.started}; record.stop first"
+                raise Rejected(why, code="recording_already", params=_named(row))
             layout = layout or config.layout
             roles = self._roles(config, layout, sources)
             resume = self._resumable(lesson)
@@ -205,7 +206,7 @@ class RecordingService:
     async def _stop(self) -> dict[str, Any]:
         async with self._lock:
             if self._active is None:
-                raise Rejected("not recording")
+                raise Rejected("not recording", code="recording_none")
             if self._active.recorder.wait(0):  # it failed just now, before `run` noticed
                 raise Failed(await self._fail())
             return await self._end()
@@ -213,7 +214,7 @@ class RecordingService:
     def override(self, source: str | None) -> dict[str, Any]:
         """Show `source` as the ``directed`` layout's main picture; None hands it back to the rules."""
         if self.director is None:
-            raise Rejected("directing is not configured: add [director] to the site config")
+            raise Rejected("directing is not configured: add [director] to the site config", code="director_none")
         if source is not None and source not in self.director_sources():
             raise Rejected(f"source: got {source!r}, expected one of {', '.join(self.director_sources())}")
         self.director.override(source)
@@ -252,7 +253,8 @@ class RecordingService:
 
     def _config(self) -> RecordingConfig:
         if self.config is None:
-            raise Rejected("recording is not configured: add [sources] and [recording] to the site config")
+            why = "recording is not configured: add [sources] and [recording] to the site config"
+            raise Rejected(why, code="recording_not_configured")
         return self.config
 
     def _resumable(self, lesson: str) -> RecordingRow | None:
@@ -335,7 +337,7 @@ class RecordingService:
             outcome = f"the {recording.frames} frames recorded until then are kept in {recording.final}"
         self.store.recording_put(row)
         message = f"recording {row.id} stopped by itself: {why}; {outcome}"
-        self.alarms.raise_("recording_failed", "critical", message)
+        self.alarms.raise_("recording_failed", "critical", message, params={"recording": row.id, "lesson": row.lesson})
         if active.resources is not None:
             await end_resources(active.resources, row, self.store, self.alarms)
         return message
@@ -349,7 +351,7 @@ class RecordingService:
             segments = await in_thread(active.recorder.halt)
         except Exception as exc:
             row = replace(row, state=RecordingState.FAILED, ended=to_iso(self.clock()), error=str(exc))
-            self.alarms.raise_("recording_failed", "critical", f"recording {row.id} failed: {exc}")
+            self.alarms.raise_("recording_failed", "critical", f"recording {row.id} failed: {exc}", params=_named(row))
         else:
             row = replace(row, state=RecordingState.INTERRUPTED, error="")
             log.info("recording %s halted after %d segment(s); it continues or is finished later", row.id, segments)
@@ -375,7 +377,7 @@ class RecordingService:
             self._drop_audio()
             row = replace(row, state=RecordingState.FAILED, ended=to_iso(self.clock()), error=str(exc))
             self.store.recording_put(row)
-            self.alarms.raise_("recording_failed", "critical", f"recording {row.id} failed: {exc}")
+            self.alarms.raise_("recording_failed", "critical", f"recording {row.id} failed: {exc}", params=_named(row))
             if active.resources is not None:
                 await end_resources(active.resources, row, self.store, self.alarms)
             raise Failed(f"recording {row.id} failed: {exc}") from exc
@@ -389,3 +391,8 @@ class RecordingService:
             "duration_s": round(recording.duration_s, 3), "frames": recording.frames, "segments": recording.segments,
             "size": size, "sha256": digest, **({"resources": resources} if active.resources else {}),
         }  # fmt: skip
+
+
+def _named(row: RecordingRow) -> dict[str, object]:
+    """``recording_failed``'s params: which recording, of which lesson."""
+    return {"recording": row.id, "lesson": row.lesson}

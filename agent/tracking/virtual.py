@@ -6,13 +6,18 @@ A ``ptz:`` source shows what the simulated camera CAMERA (a ``[[devices]]`` came
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from drivers.errors import ArgumentError
 
 if TYPE_CHECKING:
     from streaming.source import Source
+
+
+def simulators(devices: Mapping[str, Any]) -> Callable[[str], Any]:
+    """The lookup a ``ptz:`` source uses: a device id's simulator (None when the device is real or unknown)."""
+    return lambda device_id: getattr(devices.get(device_id), "simulator", None)
 
 
 def virtual_ptz(url: str) -> tuple[str, str] | None:

@@ -17,7 +17,16 @@ from typing import Any
 
 from drivers.backoff import Backoff
 from drivers.device import Health, Result
-from drivers.errors import DeviceError, DeviceRejected, DeviceTimeout, GarbageReceived, ProfileError, TransportError
+from drivers.errors import (
+    DeviceError,
+    DeviceRejected,
+    DeviceTimeout,
+    DriverError,
+    GarbageReceived,
+    ProfileError,
+    TransportError,
+    error_code,
+)
 from drivers.onvif.address import OnvifAddress
 from drivers.onvif.client import OnvifClient
 from drivers.onvif.commands import HANDLERS, QUERIES, identity
@@ -171,11 +180,11 @@ class OnvifDriver:
                 client.timeout_s = max(self.timeout_s, timeout_s)
                 fields = await work(client)
             except _LOST as exc:
-                await self._drop(str(exc))
+                await self._drop(exc)
                 raise
             except DeviceRejected as exc:
                 if exc.code == "not_authorized":
-                    await self._drop(str(exc))
+                    await self._drop(exc)
                 raise
             finally:
                 if self._client is not None:
@@ -209,22 +218,22 @@ class OnvifDriver:
         log.info("%s: connected to %s %s at %s", self.id, info.get("make", "?"), info.get("model", "?"), self.address)
         return client
 
-    async def _drop(self, reason: str = "") -> None:
-        """Close the connection; with a reason, the camera is offline for it."""
+    async def _drop(self, error: DriverError | None = None) -> None:
+        """Close the connection; with an error, the camera is offline for it."""
         client, self._client = self._client, None
         if client is not None:
             await client.close()
-        if reason:
+        if error is not None:
             if self.health.online:
-                log.warning("%s: offline: %s", self.id, reason)
+                log.warning("%s: offline: %s", self.id, error)
             self.health.online = False
-            self.health.last_error = reason
+            self.health.last_error, self.health.error_code = str(error), error_code(error)
 
     def _online(self, fields: Mapping[str, object]) -> None:
         if not self.health.online:
             log.info("%s: online", self.id)
         self.health.online = True
-        self.health.last_error = ""
+        self.health.last_error = self.health.error_code = ""
         self.backoff.reset()
         for key, value in fields.items():  # None: no longer known (preset after a move), so not reported
             if value is None:
