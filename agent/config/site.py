@@ -176,7 +176,8 @@ def parse_config(
             check, data, {d.id: d.profile for d in devices if d.kind == "camera"}, [s.id for s in sources]
         ),
     )
-    check_virtual(check, {s.id: s.url for s in sources}, {d.id: d.address for d in devices if d.kind == "camera"})
+    simulated = {d.id: d.address for d in devices if d.kind == "camera" and d.profile.framed}  # onvif: no model
+    check_virtual(check, {s.id: s.url for s in sources}, simulated)
     if check.problems:
         raise ConfigError(f"{source}: {len(check.problems)} problem(s):\n  " + "\n  ".join(check.problems))
     return config

@@ -85,7 +85,8 @@ def parse_tracking(
 def check_virtual(check: Checks, sources: Mapping[str, str], cameras: Mapping[str, str]) -> None:
     """``scene:NAME`` and ``ptz:CAMERA?scene=NAME`` sources name a known scene and a simulated camera.
 
-    `sources` maps ids to URLs, `cameras` camera device ids to their addresses.
+    `sources` maps ids to URLs, `cameras` camera device ids to their addresses (only cameras whose
+    simulator is the frame engine's model, which a virtual camera follows: not ONVIF's).
     """
     virtual = {i: u for i, u in sources.items() if u.startswith(("scene:", "ptz:"))}
     if not virtual:
