@@ -13,11 +13,17 @@ Roles and rights (``S``/``A`` are the agent's own site and id, pinned in its own
 - central (the classroom-central service): read ``classroom/v1/#``; write
   ``classroom/v1/+/+/cmd/#`` and ``classroom/v1/_central/#``.
 - technician (``mosquitto_sub`` on the whole fleet): read ``classroom/v1/#``, write nothing.
+- central and technician also read ``$SYS/broker/connection/+/state``: whether each school's bridge is up.
+- bridge (a school broker's, `central.broker_bridge`): exactly the rights of each room behind it.
+
+With ``--bridge NAME`` this broker is a school's: it connects to the district broker of the
+``[[bridges]]`` row NAME (a ``connection`` block at the end of ``mosquitto.conf``, which then
+holds that bridge's password and is written readable by its owner only).
 
 Mosquitto's ``pattern`` lines cannot express the agent's rules: ``%u`` cannot pin the site level,
 and a ``deny`` entry on ``cmd/#`` would also deny the agent reading its own commands.  So each
 account gets its own ``user`` block and the agent's writable kinds are listed one by one (a
-new kind in the contract must be added to `AGENT_WRITES`).
+new kind in the contract must be added to `central.broker_bridge.AGENT_WRITES`).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from central.broker_bridge import BridgeAccount, bridge_acl, connection_text, room_rights
 from central.broker_registry import (
     AgentAccount,
     Registry,
@@ -45,11 +52,12 @@ from central.mosquitto import TlsFiles
 from contract import CENTRAL_STATUS, ROOT
 from contract.limits import LARGEST, PACKET_OVERHEAD
 
-AGENT_WRITES = ("status", "info", "state/#", "telemetry", "event", "reply", "rtc/#")
 PASSWORD_FILE = "mosquitto.passwd"
 ACL_FILE = "mosquitto.acl"
 CONF_FILE = "mosquitto.conf"
 MAX_QUEUED = 100_000  # QoS 1 messages the broker keeps per absent persistent session (the centre's)
+AUTOSAVE_S = 5  # a school broker's crash loses at most this many seconds of what it queued for the district
+BRIDGE_STATES = "$SYS/broker/connection/+/state"  # each bridge's state, retained 1 (up) or 0 (down)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,27 +69,37 @@ class BrokerFiles:
     conf_file: Path
 
 
-def acl_text(registry: Registry) -> str:
-    """The Mosquitto ACL file: one ``user`` block per account, nothing for anyone else."""
+def acl_text(registry: Registry, connect: Sequence[str] = ()) -> str:
+    """The Mosquitto ACL file: one ``user`` block per account, nothing for anyone else.
+
+    The bridges this broker `connect`s (the school side) have no account here: Mosquitto's own
+    bridge client is not subject to the ACL.
+    """
     lines = ["# Written by classroom-central broker-config; regenerate rather than edit.", ""]
     for agent in registry.agents:
-        own = f"{ROOT}/{agent.site}/{agent.agent_id}"
-        lines.append(f"user {agent.username}")
-        lines += [f"topic write {own}/{kind}" for kind in AGENT_WRITES]
         # WebRTC signalling (DESIGN.md): a peer writes rtc/<this agent> in its own subtree, in any
         # school; this agent may read exactly the messages addressed to it.
-        lines += [f"topic read {own}/cmd/#", f"topic read {ROOT}/+/+/rtc/{agent.agent_id}"]
+        lines += [f"user {agent.username}", *room_rights(agent.site, agent.agent_id)]
         lines += [f"topic read {CENTRAL_STATUS}", ""]
     for user in registry.users:
-        lines += [f"user {user.username}", f"topic read {ROOT}/#"]
+        lines += [f"user {user.username}", f"topic read {ROOT}/#", f"topic read {BRIDGE_STATES}"]
         if user.role == "central":
             lines += [f"topic write {ROOT}/+/+/cmd/#", f"topic write {ROOT}/_central/#"]
         lines.append("")
+    for bridge in registry.bridges:
+        if bridge.name not in connect:
+            lines += bridge_acl(bridge)
     return "\n".join(lines)
 
 
-def conf_text(files: BrokerFiles, tls: TlsFiles | None, port: int, bind_address: str = "") -> str:
-    """The ``mosquitto.conf`` snippet: one listener, no anonymous clients, our password and ACL."""
+def conf_text(
+    files: BrokerFiles,
+    tls: TlsFiles | None,
+    port: int,
+    bind_address: str = "",
+    bridges: Sequence[BridgeAccount] = (),
+) -> str:
+    """The ``mosquitto.conf`` snippet: one listener, no anonymous clients, our password and ACL; then `bridges`."""
     listener = f"listener {port} {bind_address}".rstrip()
     lines = [
         "# Written by classroom-central broker-config.",
@@ -102,8 +120,13 @@ def conf_text(files: BrokerFiles, tls: TlsFiles | None, port: int, bind_address:
     lines += [f"message_size_limit {LARGEST}", f"max_packet_size {LARGEST + PACKET_OVERHEAD}"]
     # The centre's persistent session holds the fleet's QoS 1 messages while it restarts; beyond
     # Mosquitto's default of 1,000 queued messages the broker would drop them (docs/security.md).
+    # It also bounds what a school broker keeps for its bridge while the district is unreachable.
     lines.append(f"max_queued_messages {MAX_QUEUED}")
-    return "\n".join(lines) + "\n"
+    if bridges:
+        # A school broker holds what its rooms sent while the district is unreachable: written to disk
+        # every few seconds, not only at a clean stop (Mosquitto's default is every 30 minutes).
+        lines.append(f"autosave_interval {AUTOSAVE_S}")
+    return "\n".join(lines) + "\n" + "".join("\n" + connection_text(bridge) for bridge in bridges)
 
 
 def mosquitto_passwd_binary() -> str:
@@ -114,7 +137,7 @@ def mosquitto_passwd_binary() -> str:
     return found
 
 
-def write_password_file(accounts: Iterable[AgentAccount | UserAccount], path: Path) -> None:
+def write_password_file(accounts: Iterable[AgentAccount | UserAccount | BridgeAccount], path: Path) -> None:
     """Hash every password with ``mosquitto_passwd`` (PBKDF2-SHA512), never on a command line."""
     accounts = list(accounts)
     tmp = path.with_name(path.name + ".tmp")
@@ -157,11 +180,35 @@ def _readable_by_broker(path: Path) -> None:
     os.chmod(path, 0o640)
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write `text` readable by its owner only (and the broker's group, when root writes it), atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        _readable_by_broker(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_broker_config(
-    registry: Registry, out_dir: Path, tls: TlsFiles | None, port: int, *, bind_address: str = ""
+    registry: Registry,
+    out_dir: Path,
+    tls: TlsFiles | None,
+    port: int,
+    *,
+    bind_address: str = "",
+    bridges: Sequence[str] = (),
 ) -> BrokerFiles:
-    """Write the password file, the ACL and the conf snippet into `out_dir`; return their paths."""
-    registry.validate()
+    """Write the password file, the ACL and the conf snippet into `out_dir`; return their paths.
+
+    `bridges`: the ``[[bridges]]`` rows this broker is the school side of (it connects to their
+    district broker); every other row is an account here.
+    """
+    registry.validate(bridges)
     if tls:
         missing = [str(p) for p in (tls.cafile, tls.certfile, tls.keyfile) if not Path(p).is_file()]
         if missing:
@@ -171,9 +218,11 @@ def write_broker_config(
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     files = BrokerFiles(out / PASSWORD_FILE, out / ACL_FILE, out / CONF_FILE)
-    write_password_file([*registry.agents, *registry.users], files.password_file)
-    files.acl_file.write_text(acl_text(registry), encoding="utf-8")
-    files.conf_file.write_text(conf_text(files, tls, port, bind_address), encoding="utf-8")
+    write_password_file(registry.accounts(bridges), files.password_file)
+    files.acl_file.write_text(acl_text(registry, bridges), encoding="utf-8")
+    connections = [registry.bridge(name) for name in dict.fromkeys(bridges)]
+    # With a bridge it holds the bridge's password (Mosquitto has no other place for it).
+    write_private(files.conf_file, conf_text(files, tls, port, bind_address, connections))
     return files
 
 
@@ -191,6 +240,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--user", action="append", default=[], metavar="NAME:PASSWORD:ROLE", help="central or technician (repeatable)"
     )
+    parser.add_argument(
+        "--bridge",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="this is a school broker: bridge it to the district broker of the registry's [[bridges]] row NAME"
+        " (repeatable; docs/bridges.md)",
+    )
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="where to write the three files")
     parser.add_argument("--port", type=int, help="listener port (default 8883 with TLS, 1883 without)")
     parser.add_argument("--bind", default="", metavar="HOST", help="listen on this address only (default: all)")
@@ -206,7 +263,7 @@ def run(args: argparse.Namespace) -> int:
         registry = _registry_from_args(args)
         tls = _tls_from_args(args)
         port = args.port if args.port is not None else (8883 if tls else 1883)
-        files = write_broker_config(registry, args.out, tls, port, bind_address=args.bind)
+        files = write_broker_config(registry, args.out, tls, port, bind_address=args.bind, bridges=args.bridge)
     except ConfigError as exc:
         print(f"broker-config: {exc}", file=sys.stderr)
         return 2
@@ -237,12 +294,13 @@ def example_passwords(registry: Registry) -> list[str]:
 
 
 def _registry_from_args(args: argparse.Namespace) -> Registry:
-    registry = load_registry(args.registry) if args.registry else Registry()
     flags = Registry(
         tuple(parse_agent_flag(a) for a in args.agent),
         tuple(parse_user_flag(u) for u in args.user),
     )
-    return registry.merged(flags).validate()
+    # Every problem at once: the file's, the flags' and those of the school side (--bridge).
+    registry = load_registry(args.registry, also=flags, connect=args.bridge) if args.registry else flags
+    return registry.validate(args.bridge)
 
 
 def _tls_from_args(args: argparse.Namespace) -> TlsFiles | None:

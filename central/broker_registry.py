@@ -13,22 +13,25 @@ The registry is a TOML file (or repeated ``--agent`` / ``--user`` flags)::
     name = "central"           # the MQTT username
     password = "another-secret"
     role = "central"           # central | technician
+
+``[[bridges]]`` rows (a school broker's bridge to the district broker) are `central.broker_bridge`'s.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from central.broker_bridge import BridgeAccount, bridge_problems, bridge_rows, school_problems
 from central.errors import ConfigError
 from drivers.checks import Checks, at, join
 
 ROLES = ("central", "technician")
-_TABLES = ("agents", "users")
+_TABLES = ("agents", "users", "bridges")
 
 # A topic level that is safe as a username, in an ACL line and in the password file.
 _NAME = re.compile(r"^[\w.-]+$")
@@ -66,17 +69,34 @@ class UserAccount:
 
 @dataclass(frozen=True, slots=True)
 class Registry:
-    """Every account allowed to connect to the broker."""
+    """Every account allowed to connect to the broker, and the bridges of school brokers."""
 
     agents: tuple[AgentAccount, ...] = ()
     users: tuple[UserAccount, ...] = ()
+    bridges: tuple[BridgeAccount, ...] = ()
 
     def merged(self, other: Registry) -> Registry:
         """The accounts of both registries, ours first."""
-        return Registry(self.agents + other.agents, self.users + other.users)
+        return Registry(self.agents + other.agents, self.users + other.users, self.bridges + other.bridges)
 
-    def problems(self) -> list[str]:
-        """Every reason this registry cannot be written, as ``key: got X, expected Y``."""
+    def bridge(self, name: str) -> BridgeAccount:
+        """The ``[[bridges]]`` row called `name`; KeyError when there is none."""
+        for bridge in self.bridges:
+            if bridge.name == name:
+                return bridge
+        raise KeyError(name)
+
+    def accounts(self, connect: Collection[str] = ()) -> list[AgentAccount | UserAccount | BridgeAccount]:
+        """Who logs in to this broker: its agents, its users, the bridges it accepts (not those it `connect`s)."""
+        return [*self.agents, *self.users, *(b for b in self.bridges if b.name not in connect)]
+
+    def problems(self, connect: Collection[str] | None = ()) -> list[str]:
+        """Every reason this registry cannot be written, as ``key: got X, expected Y``.
+
+        `connect` names the ``[[bridges]]`` rows this broker is the school side of (``--bridge``);
+        every other row is an account on this broker, the district's.  None: only what holds on
+        either side (a registry being read, before anyone says which side it is).
+        """
         check = Checks()
         for i, agent in enumerate(self.agents):
             where = at("agents", i)
@@ -91,17 +111,52 @@ class Registry:
             _password(check, join(where, "password"), user.password)
             if user.role not in ROLES:
                 check.add(join(where, "role"), f"got {user.role!r}, expected one of {', '.join(ROLES)}")
+        for i, bridge in enumerate(self.bridges):
+            where = at("bridges", i)
+            for key, value in (("name", bridge.name), ("site", bridge.site)):
+                _name(check, join(where, key), value)
+            if bridge.site in _RESERVED_SITES:
+                check.add(join(where, "site"), f"got {bridge.site!r}, which is reserved for the centre")
+            for j, agent_id in enumerate(bridge.agents):
+                _name(check, at(join(where, "agents"), j), agent_id)
+            _password(check, join(where, "password"), bridge.password)
+            bridge_problems(check, where, bridge)
         seen: set[str] = set()
-        for name in [a.username for a in self.agents] + [u.username for u in self.users]:
+        for name in [account.username for account in self.accounts()]:
             if name in seen:
-                check.add(f"username {name!r}", "registered twice (agent ids and user names share one namespace)")
+                check.add(f"username {name!r}", "registered twice (agents, users and bridges share one namespace)")
             seen.add(name)
+        if connect is not None:
+            self._rooms_reach_once(check, connect)
         return check.problems
 
-    def validate(self) -> Registry:
+    def _rooms_reach_once(self, check: Checks, connect: Collection[str]) -> None:
+        """A room reaches this broker one way: as an agent of it, or behind exactly one bridge."""
+        names = {b.name for b in self.bridges}
+        for name in sorted(set(connect) - names):
+            rows = ", ".join(sorted(names)) or "none"
+            check.add(f"--bridge {name!r}", f"no [[bridges]] row has this name (rows: {rows})")
+        direct = {a.agent_id: a.site for a in self.agents}
+        behind: dict[str, str] = {}
+        for i, bridge in enumerate(self.bridges):
+            where = at("bridges", i)
+            for agent_id in bridge.agents:
+                if behind.setdefault(agent_id, bridge.name) != bridge.name:
+                    check.add(join(where, "agents"), f"{agent_id!r} is also behind bridge {behind[agent_id]!r}")
+            if bridge.name in connect:
+                school_problems(check, where, bridge, direct)
+                continue
+            for agent_id in (a for a in bridge.agents if a in direct):
+                check.add(
+                    join(where, "agents"),
+                    f"{agent_id!r} is also an agent of this broker: a room reaches it directly or through its"
+                    " school's bridge, not both",
+                )
+
+    def validate(self, connect: Collection[str] = ()) -> Registry:
         """Return self, or raise ConfigError listing every problem at once (an empty registry is one)."""
-        found = self.problems()
-        if not self.agents and not self.users:
+        found = self.problems(connect)
+        if not self.agents and not self.users and not self.bridges:
             found.append("registry: no agents and no users")
         if found:
             raise ConfigError("; ".join(found))
@@ -125,8 +180,11 @@ def _password(check: Checks, path: str, value: object) -> None:
         check.add(path, f"longer than {_MAX_PASSWORD} characters")
 
 
-def load_registry(path: Path) -> Registry:
-    """Read a TOML registry; ConfigError names the file and every bad key."""
+def load_registry(path: Path, *, also: Registry | None = None, connect: Collection[str] | None = None) -> Registry:
+    """Read a TOML registry (and add `also`, the accounts given as flags); ConfigError names the file and every bad key.
+
+    With `connect` (``--bridge``), the school side's problems are reported in the same breath.
+    """
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
@@ -134,13 +192,23 @@ def load_registry(path: Path) -> Registry:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not TOML: {exc}") from exc
     try:
-        return registry_from_dict(data)
+        return registry_from_dict(data, Path(path).resolve().parent, also=also, connect=connect)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 
 
-def registry_from_dict(data: Mapping[str, Any]) -> Registry:
-    """Build a registry from parsed TOML; ConfigError lists every unknown, missing or bad key."""
+def registry_from_dict(
+    data: Mapping[str, Any],
+    base: Path | None = None,
+    *,
+    also: Registry | None = None,
+    connect: Collection[str] | None = None,
+) -> Registry:
+    """Build a registry from parsed TOML (plus `also`); ConfigError lists every unknown, missing or bad key.
+
+    A bridge's relative ``password_file`` and ``cafile`` are taken from `base` (the registry's
+    folder; default: the working directory).  `connect`: as `Registry.problems`.
+    """
     check = Checks()
     check.known(data, "", _TABLES, listed=True)
     # Values are taken as written: Registry.problems() names a wrong one more precisely than a type would.
@@ -152,9 +220,11 @@ def registry_from_dict(data: Mapping[str, Any]) -> Registry:
         UserAccount(row.get("name", ""), row.get("password", ""), row.get("role", ""))
         for row in _rows(check, data, "users", ("name", "password", "role"))
     ]
-    registry = Registry(tuple(agents), tuple(users))
+    bridges = bridge_rows(check, data, base or Path.cwd())
+    registry = Registry(tuple(agents), tuple(users), tuple(bridges)).merged(also or Registry())
     reported = {p.split(":")[0] for p in check.problems}  # a missing key is not also reported as empty
-    check.extend(p for p in registry.problems() if p.split(":")[0] not in reported)
+    reported |= {p.removesuffix("_file") for p in reported if p.endswith(".password_file")}  # nor an unread file
+    check.extend(p for p in registry.problems(connect) if p.split(":")[0] not in reported)
     if check.problems:
         raise ConfigError("; ".join(check.problems))
     return registry

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pki import make_pki
 
 from central import broker_config
 from central.broker_config import write_broker_config
@@ -175,33 +175,10 @@ async def test_bad_credentials_are_refused_at_connect(
     assert "authori" in str(refused.value).lower()
 
 
-def openssl(*args: str | Path, cwd: Path) -> None:
-    subprocess.run(["openssl", *map(str, args)], cwd=cwd, check=True, capture_output=True, timeout=60)
-
-
 @pytest.fixture
 def tls_files(tmp_path: Path) -> TlsFiles:
     """A throwaway CA and a server certificate for 127.0.0.1 and localhost, made by the openssl CLI."""
-    folder = tmp_path / "pki"
-    folder.mkdir()
-    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-    openssl(
-        "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=Test CA", cwd=folder
-    )
-    openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost", cwd=folder)
-    (folder / "server.ext").write_text(
-        "subjectAltName = IP:127.0.0.1, DNS:localhost\n"
-        "basicConstraints = critical, CA:FALSE\n"
-        "keyUsage = critical, digitalSignature\n"
-        "extendedKeyUsage = serverAuth\n"
-        "subjectKeyIdentifier = hash\n"
-        "authorityKeyIdentifier = keyid\n"
-    )
-    openssl(
-        "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-        "-out", "server.crt", "-days", "2", "-extfile", "server.ext", cwd=folder,
-    )  # fmt: skip
-    return TlsFiles(folder / "ca.crt", folder / "server.crt", folder / "server.key")
+    return make_pki(tmp_path / "pki")
 
 
 @pytest.fixture
