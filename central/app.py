@@ -17,6 +17,7 @@ from central.fleetdb import FleetDB
 from central.live import Changes
 from central.retention import LOG_MIN_DAYS, Retention
 from central.sender import BrokerLink, CommandSender
+from central.store import Location
 from central.upload_store import MAX_RECORDING_BYTES, Uploads
 from central.wake import Waker, WakeSchedule
 from central.writer import BatchWriter
@@ -46,7 +47,7 @@ class Central:
     def __init__(
         self,
         broker: BrokerAddress,
-        db_path: str | Path,
+        db_path: str | Path | Location,
         *,
         retention_days: float = 30.0,
         retention: Retention | None = None,
@@ -68,8 +69,12 @@ class Central:
         as `Retention`'s defaults).  Magic packets that wake a room's PC go to UDP `wake_port` (`central.wake`).
         """
         self.db = FleetDB(db_path)
-        recordings = recordings_dir or Path(db_path).parent / "recordings"
-        self.uploads = Uploads(db_path, recordings, max_size=max_recording_bytes)
+        recordings = recordings_dir or self.db.location.default_recordings()
+        try:
+            self.uploads = Uploads(self.db.location, recordings, max_size=max_recording_bytes)
+        except BaseException:
+            self.db.close()
+            raise
         self.changes = Changes()
         self.writer = BatchWriter(self.db, self.changes)
         self.link = BrokerLink()
@@ -95,9 +100,9 @@ class Central:
         """Run every service until cancelled; the dashboard only when `http` is given."""
         factory = dashboard_factory() if http is not None else None  # fail before anything starts
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(self.writer.run(), name=f"writer[{self.db.path.name}].flush")
+            tg.create_task(self.writer.run(), name=f"writer[{self.db.location.name}].flush")
             tg.create_task(self.collector.run(), name="collector[fleet].run")
-            tg.create_task(self._retention_loop(), name=f"retention[{self.db.path.name}].prune")
+            tg.create_task(self._retention_loop(), name=f"retention[{self.db.location.name}].prune")
             tg.create_task(self.wake_schedule.run(), name="wake[fleet].schedule")
             if http is not None and factory is not None:
                 tg.create_task(self._serve(factory, *http), name=f"web[{http[0]}:{http[1]}].serve")
@@ -133,7 +138,7 @@ class Central:
 
 async def run_central(
     broker: BrokerAddress,
-    db_path: str | Path,
+    db_path: str | Path | Location,
     http: tuple[str, int] | None,
     *,
     retention_days: float = 30.0,

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from central.fleetdb import FleetDB
     from central.retention import Retention
     from central.sender import CommandSender
+    from central.store import Location
     from central.writer import BatchWriter
     from contract.mqtt import BrokerAddress, Client
 
@@ -72,7 +73,7 @@ def _parser(broker_config: ModuleType | None) -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="collect the fleet into fleet.db and serve the dashboard")
     _broker_options(run)
-    run.add_argument("--db", default="fleet.db", type=Path, help="the fleet database (created if missing)")
+    run.add_argument("--db", default="fleet.db", type=_location, help="fleet store: SQLite file or postgresql://…")
     run.add_argument("--http", metavar="HOST:PORT", help="serve the dashboard here")
     run.add_argument("--retention-days", type=float, default=30.0, help="keep telemetry this many days")
     for flag, what in _KEEP_FLAGS.values():
@@ -98,10 +99,10 @@ def _parser(broker_config: ModuleType | None) -> argparse.ArgumentParser:
     token = sub.add_parser("upload-token", help="let an agent upload recordings with this token (its [upload] token)")
     token.add_argument("agent", help="the agent id")
     token.add_argument("token", nargs="?", help="the token (default: a new random one, printed)")
-    token.add_argument("--db", default="fleet.db", type=Path)
+    token.add_argument("--db", default="fleet.db", type=_location)
 
     fleet = sub.add_parser("fleet", help="print the fleet as a table")
-    fleet.add_argument("--db", default="fleet.db", type=Path)
+    fleet.add_argument("--db", default="fleet.db", type=_location)
     fleet.add_argument("--site", help="only this site")
     fleet.add_argument("--offline", action="store_true", help="only agents that are not online")
     fleet.add_argument("--alarms", action="store_true", help="only agents with open alarms")
@@ -111,13 +112,13 @@ def _parser(broker_config: ModuleType | None) -> argparse.ArgumentParser:
     send.add_argument("command")
     send.add_argument("args", nargs="*", metavar="NAME=VALUE", help="values are JSON when they parse, else text")
     _broker_options(send)
-    send.add_argument("--db", default="fleet.db", type=Path)
+    send.add_argument("--db", default="fleet.db", type=_location)
     send.add_argument("--by", default="", metavar="USER", help="who sends it (default: the login name)")
     send.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds to wait for the reply")
 
     sub.add_parser("users", help="manage dashboard users: users --db fleet.db add NAME --role technician")
     alarms = sub.add_parser("alarms", help="print alarms (open ones unless --all)")
-    alarms.add_argument("--db", default="fleet.db", type=Path)
+    alarms.add_argument("--db", default="fleet.db", type=_location)
     alarms.add_argument("--all", action="store_true", help="cleared alarms too")
 
     if broker_config is not None:
@@ -125,6 +126,16 @@ def _parser(broker_config: ModuleType | None) -> argparse.ArgumentParser:
     else:
         sub.add_parser("broker-config", help="(unavailable in this installation)")
     return parser
+
+
+def _location(text: str) -> Location:
+    """An argparse type: the fleet store, a SQLite file or ``postgresql://…``."""
+    from central.store import Location
+
+    try:
+        return Location.parse(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _port(text: str) -> int:
@@ -160,10 +171,11 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
 
 
-def _existing_db(path: Path) -> Path:
-    if not path.is_file():
-        raise ConfigError(f"no fleet database at {path} (classroom-central run --db {path} creates it)")
-    return path
+def _existing_db(location: Location) -> Location:
+    if not location.exists():
+        where = location.display
+        raise ConfigError(f"no fleet database at {where} (classroom-central run --db {where} creates it)")
+    return location
 
 
 def _fleet(args: argparse.Namespace) -> int:
@@ -231,7 +243,7 @@ async def _send(args: argparse.Namespace) -> int:
     db = FleetDB(_existing_db(args.db))
     try:
         if db.site_of(args.agent) is None:
-            raise ConfigError(f"unknown agent {args.agent!r} (not in {args.db})")
+            raise ConfigError(f"unknown agent {args.agent!r} (not in {args.db.display})")
         reply = await send_once(broker, db, args.agent, args.command, values, args.by or _login(), args.timeout)
     finally:
         db.close()
@@ -262,7 +274,7 @@ async def send_once(
     client: Client = make_client(broker, f"classroom-central-send-{uuid.uuid4().hex[:12]}", timeout=timeout)
     try:
         async with asyncio.TaskGroup() as tg:
-            flush = tg.create_task(writer.run(), name=f"writer[{db.path.name}].flush")
+            flush = tg.create_task(writer.run(), name=f"writer[{db.location.name}].flush")
             async with contextlib.AsyncExitStack() as stack:
                 async with asyncio.timeout(timeout):
                     await stack.enter_async_context(client)
@@ -374,7 +386,7 @@ def _upload_token(args: argparse.Namespace) -> int:
     from central.upload_store import Uploads
 
     token = args.token or secrets.token_urlsafe(24)
-    uploads = Uploads(args.db, args.db.parent / "recordings")
+    uploads = Uploads(args.db, args.db.default_recordings())
     try:
         uploads.register_agent(args.agent, token)
     finally:

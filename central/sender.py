@@ -126,7 +126,7 @@ class CommandSender:
             async with asyncio.timeout(timeout):
                 return reply_dict(await future)
         except TimeoutError:
-            await self._recorder.put(CommandTimedOut(command.id, now_iso()))
+            await self._recorder.put(CommandTimedOut(command.id, now_iso(), agent_id))
             error = f"no reply from {agent_id} within {timeout:g} s"
             return {"id": command.id, "status": CommandStatus.TIMEOUT, "error": error}
         finally:
