@@ -83,6 +83,6 @@ def rows(location: Any, sql: str, params: list[Any] | None = None) -> list[tuple
 
     store = Store(location, wal=False)
     try:
-        return [tuple(r.values()) for r in store.query(sql, params or [])]
+        return [tuple(r) for r in store.execute(sql, params or []).fetchall()]
     finally:
         store.close()
