@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from central.collector import Collector
+from central.collectors import Helpers
 from central.errors import ConfigError
 from central.fleetdb import FleetDB
+from central.group import QUIET_S
 from central.live import Changes
 from central.retention import LOG_MIN_DAYS, Retention
 from central.sender import BrokerLink, CommandSender
@@ -58,8 +60,14 @@ class Central:
         client_id: str = "",
         max_recording_bytes: int = MAX_RECORDING_BYTES,
         wake_port: int = WOL_PORT,
+        group: str = "",
+        housekeeping: bool = True,
+        replay_quiet_s: float = QUIET_S,
     ) -> None:
         """Open fleet.db and wire writer, collector and sender together (nothing runs yet).
+
+        `group`: share the fleet's topics with the other collectors of that group (`central.group`);
+        `housekeeping`: also prune old rows and wake PCs on schedule (one process of a group is enough).
 
         `client_id`: the MQTT client id of the centre's persistent session (default: the broker user
         name, else ``classroom-central``); one per collector process.
@@ -78,7 +86,7 @@ class Central:
         self.changes = Changes()
         self.writer = BatchWriter(self.db, self.changes)
         self.link = BrokerLink()
-        self.sender = CommandSender(self.db, self.writer, self.link)
+        self.sender = CommandSender(self.db, self.writer, self.link, follow_replies=bool(group))
         self.collector = Collector(
             broker,
             self.db,
@@ -88,7 +96,10 @@ class Central:
             identifier=client_id,
             version=version,
             silence_check_s=silence_check_s,
+            group=group,
+            replay_quiet_s=replay_quiet_s,
         )
+        self._housekeeping = housekeeping
         self.waker = Waker(self.db, self.sender, port=wake_port)
         self.wake_schedule = WakeSchedule(self.db.wake_plans, self.waker)
         self._retention = (retention or Retention(telemetry_days=retention_days)).validate()
@@ -102,8 +113,9 @@ class Central:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.writer.run(), name=f"writer[{self.db.location.name}].flush")
             tg.create_task(self.collector.run(), name="collector[fleet].run")
-            tg.create_task(self._retention_loop(), name=f"retention[{self.db.location.name}].prune")
-            tg.create_task(self.wake_schedule.run(), name="wake[fleet].schedule")
+            if self._housekeeping:
+                tg.create_task(self._retention_loop(), name=f"retention[{self.db.location.name}].prune")
+                tg.create_task(self.wake_schedule.run(), name="wake[fleet].schedule")
             if http is not None and factory is not None:
                 tg.create_task(self._serve(factory, *http), name=f"web[{http[0]}:{http[1]}].serve")
 
@@ -148,8 +160,14 @@ async def run_central(
     client_id: str = "",
     max_recording_bytes: int = MAX_RECORDING_BYTES,
     wake_port: int = WOL_PORT,
+    group: str = "",
+    housekeeping: bool = True,
+    helpers: Helpers | None = None,
 ) -> None:
-    """Run classroom-central until SIGTERM or SIGINT, then stop cleanly (status ``offline``)."""
+    """Run classroom-central until SIGTERM or SIGINT, then stop cleanly (status ``offline``).
+
+    `helpers`: collector processes to start beside this one (``run --collectors N``), stopped with it.
+    """
     if http is not None:
         dashboard_factory()  # a missing dashboard is a plain ConfigError, before anything starts
     central = Central(
@@ -162,6 +180,8 @@ async def run_central(
         client_id=client_id,
         max_recording_bytes=max_recording_bytes,
         wake_port=wake_port,
+        group=group,
+        housekeeping=housekeeping,
     )
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -172,10 +192,13 @@ async def run_central(
         async with asyncio.TaskGroup() as tg:
             service = tg.create_task(central.run(http), name="central[main].run")
             waiter = tg.create_task(stop.wait(), name="central[main].signals")
+            children = tg.create_task(helpers.run(), name="central[main].collectors") if helpers else None
             await asyncio.wait({service, waiter}, return_when=asyncio.FIRST_COMPLETED)
             log.info("stopping")
             service.cancel()
             waiter.cancel()
+            if children is not None:
+                children.cancel()
     finally:
         for sig in signals:
             with contextlib.suppress(ValueError, RuntimeError):

@@ -91,6 +91,10 @@ def _parser(broker_config: ModuleType | None) -> argparse.ArgumentParser:
         "--wake-port", type=_port, default=9, metavar="PORT",
         help="UDP port of the Wake-on-LAN packets that wake a room's PC through a neighbour (default: 9)",
     )  # fmt: skip
+    # City scale (docs/scale.md): collectors of one group split the fleet's topics (shared subscription).
+    run.add_argument("--group", default="", metavar="NAME", help="share the fleet's topics with this group")
+    run.add_argument("--collectors", type=int, default=1, metavar="N", help="run N collector processes (PostgreSQL)")
+    run.add_argument("--collector-only", action="store_true", help="collect only: no retention, no wake schedule")
 
     token = sub.add_parser("upload-token", help="let an agent upload recordings with this token (its [upload] token)")
     token.add_argument("agent", help="the agent id")
@@ -296,18 +300,26 @@ def _dispatch(args: argparse.Namespace, broker_config: ModuleType | None) -> int
             return 2
         return int(broker_config.run(args))
     from central.app import run_central
+    from central.collector import default_client_id
+    from central.collectors import plan
 
     http = parse_http(args.http) if args.http else None
+    broker = _address(args)
+    client_id = args.client_id or default_client_id(broker)
+    helpers = plan(args.collectors, args.group, args.db, broker, client_id)
     asyncio.run(
         run_central(
-            _address(args),
+            broker,
             args.db,
             http,
             retention=_retention(args),
             recordings_dir=args.recordings,
             max_recording_bytes=int(args.max_recording_gib * 2**30),
-            client_id=args.client_id,
+            client_id=client_id,
             wake_port=args.wake_port,
+            group=args.group,
+            housekeeping=not args.collector_only,
+            helpers=helpers,
         )
     )
     return 0

@@ -36,6 +36,7 @@ class Silent:
 
     agent_id: str
     received: str
+    last_seen: str = ""  # when given: only if nothing was heard since (a group's watch reads the store)
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,10 +309,10 @@ class RowWriter:
         return True
 
     def _silent(self, row: Silent) -> bool:
-        cur = self._w.execute(
-            "UPDATE agents SET state = 'silent' WHERE agent_id = ? AND state = 'online' RETURNING session",
-            [row.agent_id],
-        ).fetchone()
+        sql = "UPDATE agents SET state = 'silent' WHERE agent_id = ? AND state = 'online'"
+        heard = [row.last_seen] if row.last_seen else []
+        sql += " AND last_seen = ? RETURNING session" if heard else " RETURNING session"
+        cur = self._w.execute(sql, [row.agent_id, *heard]).fetchone()
         if cur is None:
             return False
         self._history(row.agent_id, "silent", cur[0], None, row.received)

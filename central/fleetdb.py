@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from central.fleet_rows import (
 )
 from central.schema import migrate
 from central.store import Location, Store
-from contract import now_iso
+from contract import now_iso, to_iso
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,15 @@ class FleetDB:
             self._w.execute(sql, [fresh])
             return bytes.fromhex(str(self._w.scalar("SELECT value FROM meta WHERE key = 'session_secret'")))
 
+    def take_lease(self, key: str, holder: str, seconds: float) -> bool:
+        """Whether `holder` now holds the lease `key` for `seconds` (free, lapsed, or its own already)."""
+        now = datetime.now(UTC)
+        value = f"{to_iso(now + timedelta(seconds=seconds))}|{holder}"
+        sql = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+        sql += " WHERE meta.value < ? OR substr(meta.value, 22) = ? RETURNING value"
+        with self._lock, self._w.transaction():
+            return self._w.execute(sql, [f"lease:{key}", value, to_iso(now), holder]).fetchone() is not None
+
     def ack_alarm(self, alarm_id: int, user: str) -> bool:
         """Acknowledge an alarm; False when there is no such alarm or it is already acknowledged."""
         with self._lock, self._w.transaction():
@@ -188,6 +198,12 @@ class FleetDB:
         for r in rows:
             r["wake"] = _loads(r["wake"])
         return rows
+
+    def online_heard(self) -> list[dict[str, Any]]:
+        """``agent_id``, ``last_seen``, ``telemetry_interval_s`` of every online agent (the group's silence watch)."""
+        sql = "SELECT agent_id, last_seen, telemetry_interval_s FROM agents"
+        sql += " WHERE state = 'online' AND last_seen IS NOT NULL"
+        return self._rows(sql)
 
     def telemetry_intervals(self) -> dict[str, float]:
         """Each agent's telemetry interval in seconds (for the silence watch)."""
