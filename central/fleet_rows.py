@@ -262,7 +262,9 @@ class RowWriter:
         self._w.execute(
             "INSERT INTO devices (agent_id, device_id, online, state, error, ts) VALUES (?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (agent_id, device_id) DO UPDATE SET online = excluded.online, state = excluded.state,"
-            " error = excluded.error, ts = excluded.ts",
+            " error = excluded.error, ts = excluded.ts"
+            # Collectors of a group may commit one device's states out of order: never an older over a newer.
+            " WHERE devices.ts IS NULL OR excluded.ts >= devices.ts",
             [row.agent_id, state.device, _flag(state.online), _json(dict(state.state)), state.error, state.ts],
         )
 
