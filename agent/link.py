@@ -310,7 +310,7 @@ class AgentLink:
         if len(self._in_flight) >= MAX_COMMANDS:
             # Not remembered as its answer: the same id sent again later may still run.
             error = f"busy: {len(self._in_flight)} commands running, try again later"
-            self.send_reply(CommandReply(command.id, CommandStatus.REJECTED, error=error, name=command.name))
+            self.send_reply(CommandReply(command.id, CommandStatus.REJECTED, None, error, command.name, "agent_busy"))
             return
         self._in_flight.add(command.id)
         name = f"link[{self.topics.agent}].cmd[{command.id}]"
@@ -391,7 +391,7 @@ def _sendable(reply: CommandReply) -> CommandReply:
     try:
         encode(reply.to_dict(), COMMAND)
     except PayloadError as exc:
-        return CommandReply(reply.id, CommandStatus.FAILED, error=f"result {exc}", name=reply.name)
+        return CommandReply(reply.id, CommandStatus.FAILED, None, f"result {exc}", reply.name, "result_too_large")
     return reply
 
 

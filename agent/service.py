@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import signal
 import socket
+from dataclasses import replace
 from datetime import UTC, datetime
-from importlib import metadata
 from typing import Any
 
 from agent.alarms import Alarms
@@ -28,7 +29,9 @@ from agent.lesson.service import LessonService
 from agent.lesson.web import lesson_web_part
 from agent.link import AgentLink
 from agent.power.service import PowerService
+from agent.recording.delivery import Deliveries, may_delete
 from agent.recording.service import RecordingService, timetable_lesson_on
+from agent.recording.sidecar import Room
 from agent.recording.upload import Uploader
 from agent.sources import SourceService, make_source
 from agent.store import AgentStore
@@ -39,6 +42,8 @@ from agent.web.api import WebPart, create_api, serve
 from agent.web.page import page_part
 from contract import Command, CommandReply, DeviceInfo, DeviceState, Info, SourceInfo, Topics, for_audit
 from contract.rtc import RtcMessage
+from drivers.profile_model import DISPLAY_KINDS
+from hosting import package_version
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +51,8 @@ OUTBOX_TRIM_S = 60.0
 
 
 def version() -> str:
-    """The installed package's version."""
-    try:
-        return metadata.version("classroom-agent")
-    except metadata.PackageNotFoundError:
-        return "0.0.0"
+    """The installed package's version (the source tree's when it is not installed)."""
+    return package_version()
 
 
 class Agent:
@@ -85,12 +87,30 @@ class Agent:
         self.devices.update((d.id, DeviceService(d, self.link.publish_state, self.alarms)) for d in config.devices)
         size, fps = _picture(config)
         self.sources.update(
-            (s.id, SourceService(s.id, s.url, make_source(s.url, s.id, size, fps), self.alarms)) for s in config.sources
+            (
+                s.id,
+                SourceService(
+                    s.id, s.url, make_source(s.url, s.id, size, fps, stream_uris=self._stream_uri), self.alarms
+                ),
+            )
+            for s in config.sources
         )
         self.supervisor = Supervisor(self.alarms, config.agent_id)
         self._add_room_commands()
+        upload = config.upload
+        self.uploader = Uploader(upload, config.agent_id, self.store, self.alarms) if upload and upload.url else None
+        self.deliveries = (
+            Deliveries(
+                upload.targets,
+                Room(config.site, config.agent_id, config.room),
+                self.store,
+                self.alarms,
+                timetable=self.schedule.current,
+            )
+            if upload and upload.targets
+            else None
+        )
         self.recording = self._build_recording()
-        self.uploader = Uploader(config.upload, config.agent_id, self.store, self.alarms) if config.upload else None
         # Features that serve pages or media on the local API add their routes here.
         self.web_parts: list[WebPart] = [page_part(self.table, self.status, config, self.schedule.current)]
         self.scheduler = SchedulerService(
@@ -99,7 +119,7 @@ class Agent:
             clock=lambda: datetime.now(UTC),
             is_recording=self._recording_lesson,
             is_live=self._leading_lesson,
-            displays=[d.id for d in config.devices if d.kind == "display"],
+            displays=[d.id for d in config.devices if d.kind in DISPLAY_KINDS],
         )
         link = self.link
         self.power = PowerService(config.power, self.schedule.current, link.publish_info, lambda: link.connected)
@@ -141,6 +161,7 @@ class Agent:
             self.store,
             self.alarms,
             lesson_on=lambda row: timetable_lesson_on(schedule.current(), datetime.now(UTC), row),
+            may_delete=may_delete(self.config.upload, self.deliveries),
         )
         add_record_commands(self.table, recording)
         return recording
@@ -160,6 +181,8 @@ class Agent:
         self.supervisor.add("power", self.power.run)
         if self.uploader is not None:
             self.supervisor.add("upload", self.uploader.run)
+        if self.deliveries is not None:
+            self.supervisor.add("delivery", self.deliveries.run)
 
     def _build_lesson(self) -> LessonService | None:
         """The lesson service, its commands and its web part, only with ``[lesson]`` (media loads lazily)."""
@@ -206,16 +229,24 @@ class Agent:
         now = self.recording.telemetry()
         return str(now["lesson"]) if now["active"] else None
 
+    def _stream_uri(self, device: str, selector: str) -> concurrent.futures.Future[str]:
+        """An onvif source's RTSP URI, asked of its camera's device service (from the source's reader thread)."""
+        return self.devices[device].stream_uri_soon(selector)
+
     def _device_states(self) -> list[DeviceState]:
         return [d.state() for d in self.devices.values()]
 
     def info(self) -> Info:
         """What the centre shows about this room."""
-        devices = tuple(DeviceInfo(d.id, d.config.kind, d.config.profile.id) for d in self.devices.values())
-        sources = tuple(SourceInfo(**s.info()) for s in self.sources.values())
-        nics, wake = self.power.report()
-        hostname = socket.gethostname()
-        return Info(self.config.room, hostname, self.version, devices, self.config.telemetry_s, sources, nics, wake)
+        devices = tuple(
+            DeviceInfo(d.id, d.config.kind, d.config.profile.id, d.config.name, d.config.inputs)
+            for d in self.devices.values()
+        )
+        names = {s.id: s.name for s in self.config.sources}
+        sources = tuple(SourceInfo(**s.info(), name=names.get(i, "")) for i, s in self.sources.items())
+        nics, wake, hours = self.power.report()
+        telemetry_s, hostname = self.config.telemetry_s, socket.gethostname()
+        return Info(self.config.room, hostname, self.version, devices, telemetry_s, sources, nics, wake, hours)
 
     def status(self) -> dict[str, Any]:
         """The local API's view of the room."""
@@ -231,9 +262,18 @@ class Agent:
             "dropped": self.link.drops.count,  # messages the link dropped for breaking the contract
             "sources": {i: s.health() for i, s in self.sources.items()},
             "recording": self.recording.telemetry(),
-            "upload": self.uploader.telemetry() if self.uploader else None,
+            "upload": self.upload_status(),
             "lesson": self.lesson.status() if self.lesson else None,
         }
+
+    def upload_status(self) -> dict[str, object] | None:
+        """``upload``: the centre's upload (pending, current, ...) and ``targets``, each delivery target's state."""
+        if self.uploader is None and self.deliveries is None:
+            return None
+        status: dict[str, object] = self.uploader.telemetry() if self.uploader else {}
+        if self.deliveries is not None:
+            status["targets"] = self.deliveries.telemetry()
+        return status
 
     def _telemetry_extra(self) -> dict[str, object]:
         states = [d.state() for d in self.devices.values()]
@@ -244,13 +284,14 @@ class Agent:
             "dropped": self.link.drops.count,  # messages the link dropped for breaking the contract
             "sources": {i: s.health() for i, s in self.sources.items()},
             "recording": self.recording.telemetry(),
-            "upload": self.uploader.telemetry() if self.uploader else None,
+            "upload": self.upload_status(),
             "lesson": self.lesson.status() if self.lesson else None,
         }
 
     async def _run_command(self, command: Command) -> CommandReply:
         outcome = await self.table.execute(command.name, command.args, by=command.by, door="mqtt")
-        return CommandReply(command.id, outcome.status, outcome.result, outcome.error, command.name)
+        reply = CommandReply(command.id, outcome.status, outcome.result, outcome.error, command.name)
+        return replace(reply, code=outcome.code, params=outcome.params)
 
     def _audit(self, name: str, args: Any, by: str, door: str, outcome: Outcome) -> None:
         message = f"{name} by {by or '?'} via {door}: {outcome.status}"
@@ -275,9 +316,8 @@ class Agent:
         dropped = self.store.outbox_trim(self.config.outbox_max_age_h * 3600, self.config.outbox_max_rows)
         if dropped:
             log.warning("outbox full or too old: dropped %d undelivered messages", dropped)
-            self.alarms.raise_(
-                "outbox_dropped", "warning", f"{dropped} undelivered events/replies dropped (outbox bounds)"
-            )
+            message = f"{dropped} undelivered events/replies dropped (outbox bounds)"
+            self.alarms.raise_("outbox_dropped", "warning", message, params={"count": dropped})
         elif self.store.outbox_size() == 0:
             self.alarms.clear("outbox_dropped")
         return dropped

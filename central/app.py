@@ -16,6 +16,7 @@ from central.collectors import Helpers
 from central.errors import ConfigError
 from central.fleetdb import FleetDB
 from central.group import QUIET_S
+from central.hours import HoursFleet, HoursWatch
 from central.live import Changes
 from central.retention import LOG_MIN_DAYS, Retention
 from central.sender import BrokerLink, CommandSender
@@ -67,7 +68,8 @@ class Central:
         """Open fleet.db and wire writer, collector and sender together (nothing runs yet).
 
         `group`: share the fleet's topics with the other collectors of that group (`central.group`);
-        `housekeeping`: also prune old rows and wake PCs on schedule (one process of a group is enough).
+        `housekeeping`: also prune old rows, wake PCs on schedule and raise offline_in_hours (one process
+        of a group is enough).
 
         `client_id`: the MQTT client id of the centre's persistent session (default: the broker user
         name, else ``classroom-central``); one per collector process.
@@ -102,22 +104,31 @@ class Central:
         self._housekeeping = housekeeping
         self.waker = Waker(self.db, self.sender, port=wake_port)
         self.wake_schedule = WakeSchedule(self.db.wake_plans, self.waker)
+        self.hours = HoursWatch(HoursFleet(self.db.agents, lambda: self.db.alarms(open_only=True)), self.writer.put)
         self._retention = (retention or Retention(telemetry_days=retention_days)).validate()
         self._retention_every = retention_every_s
         self.http_url = ""
         self.http_ready = asyncio.Event()
 
     async def run(self, http: tuple[str, int] | None = None) -> None:
-        """Run every service until cancelled; the dashboard only when `http` is given."""
+        """Run every service until cancelled; the dashboard only when `http` is given.
+
+        The dashboard listens first: a port it cannot have (websession's BindError) ends the run
+        before the collector has connected or pruned anything.
+        """
         factory = dashboard_factory() if http is not None else None  # fail before anything starts
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(self.writer.run(), name=f"writer[{self.db.location.name}].flush")
-            tg.create_task(self.collector.run(), name="collector[fleet].run")
-            if self._housekeeping:
-                tg.create_task(self._retention_loop(), name=f"retention[{self.db.location.name}].prune")
-                tg.create_task(self.wake_schedule.run(), name="wake[fleet].schedule")
-            if http is not None and factory is not None:
-                tg.create_task(self._serve(factory, *http), name=f"web[{http[0]}:{http[1]}].serve")
+        runner = await self._listen(factory, *http) if http is not None and factory is not None else None
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.writer.run(), name=f"writer[{self.db.location.name}].flush")
+                tg.create_task(self.collector.run(), name="collector[fleet].run")
+                if self._housekeeping:  # once per group: its other collectors only collect
+                    tg.create_task(self._retention_loop(), name=f"retention[{self.db.location.name}].prune")
+                    tg.create_task(self.wake_schedule.run(), name="wake[fleet].schedule")
+                    tg.create_task(self.hours.run(), name="hours[fleet].watch")  # offline_in_hours
+        finally:
+            if runner is not None:
+                await runner.cleanup()
 
     def close(self) -> None:
         """Close fleet.db (after `run` has ended)."""
@@ -132,20 +143,17 @@ class Central:
                 await self.writer.put(row)
             await asyncio.sleep(self._retention_every)
 
-    async def _serve(self, factory: AppFactory, host: str, port: int) -> None:
+    async def _listen(self, factory: AppFactory, host: str, port: int) -> web.AppRunner:
         from websession.serve import serve_app
 
         # Headers within 15 s, at most 512 connections (fewer under a small descriptor limit): see websession.serve.
         app = factory(self.db, self.changes, self.sender, uploads=self.uploads, waker=self.waker)
         runner = await serve_app(app, host, port)
-        try:
-            bound = runner.addresses[0] if runner.addresses else (host, port)
-            self.http_url = f"http://{host}:{bound[1]}/"
-            self.http_ready.set()
-            log.info("dashboard on %s", self.http_url)
-            await asyncio.Event().wait()
-        finally:
-            await runner.cleanup()
+        bound = runner.addresses[0] if runner.addresses else (host, port)
+        self.http_url = f"http://{host}:{bound[1]}/"
+        self.http_ready.set()
+        log.info("dashboard on %s", self.http_url)
+        return runner
 
 
 async def run_central(

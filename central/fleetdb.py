@@ -30,7 +30,9 @@ from contract import now_iso, to_iso
 log = logging.getLogger(__name__)
 
 _NO_LIMIT = 2**62  # LIMIT -1 is SQLite's "no limit", an error in PostgreSQL
-_ALARM_COLUMNS = "id, agent_id, site, type, severity, device, message, raised_ts, cleared_ts, acked_by, acked_ts"
+_ALARM_COLUMNS = (
+    "id, agent_id, site, type, severity, device, message, raised_ts, cleared_ts, acked_by, acked_ts, params"
+)
 
 
 class FleetDB:
@@ -168,9 +170,11 @@ class FleetDB:
     def _agents(self, where: str, params: list[Any], alarms_only: bool) -> list[dict[str, Any]]:
         agents = self._rows(
             "SELECT agent_id, site, room, hostname, version, state, session, since, last_seen, telemetry,"
-            " dropped, dropped_reason, dropped_ts, nics, wake,"
+            " dropped, dropped_reason, dropped_ts, nics, wake, sources, hours,"
             " (SELECT count(*) FROM alarms a WHERE a.agent_id = agents.agent_id AND a.cleared_ts IS NULL)"
-            f" AS open_alarms FROM agents WHERE {where} ORDER BY site, room, agent_id",
+            " AS open_alarms, (SELECT count(*) FROM alarms a WHERE a.agent_id = agents.agent_id"
+            f" AND a.cleared_ts IS NULL AND a.acked_by IS NULL) AS unacked_alarms FROM agents WHERE {where}"
+            " ORDER BY site, room, agent_id",
             params,
         )
         if alarms_only:
@@ -184,7 +188,8 @@ class FleetDB:
         for a in agents:
             a["devices"] = sorted(devices[a["agent_id"]], key=lambda d: str(d["id"]))
             a["telemetry"] = _loads(a["telemetry"]) if a["telemetry"] else None
-            a["nics"], a["wake"] = _loads(a["nics"]), _loads(a["wake"])
+            for key in ("nics", "wake", "sources", "hours"):
+                a[key] = _loads(a[key])
         return agents
 
     def site_of(self, agent_id: str) -> str | None:
@@ -238,12 +243,12 @@ class FleetDB:
             where.append("id < ?")
             params.append(before)
         sql = f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?"
-        return self._rows(sql, [*params, limit if limit >= 0 else _NO_LIMIT])
+        return [_alarm_dict(row) for row in self._rows(sql, [*params, limit if limit >= 0 else _NO_LIMIT])]
 
     def alarm(self, alarm_id: int) -> dict[str, Any] | None:
         """One alarm by its id; None when there is none."""
         found = self._rows(f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE id = ?", [alarm_id])
-        return found[0] if found else None
+        return _alarm_dict(found[0]) if found else None
 
     def commands(
         self, *, agent_id: str | None = None, limit: int = 100, before: str | None = None
@@ -269,7 +274,7 @@ class FleetDB:
         sql = f"SELECT {COMMAND_COLUMNS} FROM commands WHERE {where} ORDER BY sent_ts DESC, {order} DESC LIMIT ?"
         rows = self._rows(sql, params)
         for r in rows:
-            r["args"] = json.loads(r["args"])
+            r["args"], r["params"] = json.loads(r["args"]), _loads(r["params"] or "{}")
             r["result"] = json.loads(r["result"]) if r["result"] is not None else None
         return rows
 
@@ -290,6 +295,12 @@ def _loads(text: str) -> Any:
     return json.loads(text, parse_constant=lambda _: None)
 
 
+def _alarm_dict(row: dict[str, Any]) -> dict[str, Any]:
+    """An alarm row with its params (the values its code is worded with) as a JSON object."""
+    params = _loads(row["params"] or "{}")
+    return {**row, "params": params if isinstance(params, dict) else {}}
+
+
 def _device_dict(row: dict[str, Any]) -> dict[str, Any]:
     online = row["online"]
     return {
@@ -299,7 +310,10 @@ def _device_dict(row: dict[str, Any]) -> dict[str, Any]:
         "online": None if online is None else bool(online),
         "state": json.loads(row["state"]),
         "error": row["error"],
+        "code": row["code"],  # why it is offline (contract.codes)
         "ts": row["ts"],
+        "name": row["name"],
+        "inputs": _loads(row["inputs"] or "[]"),
     }
 
 

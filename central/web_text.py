@@ -2,11 +2,13 @@
 
 The server uses them for the login page and sends the whole dictionary of the chosen language
 to the browser, whose script renders everything else from it.  Both dictionaries must have the
-same keys (a test checks it).  The English one is in `central.web_text_en`, to keep each module short.
+same keys (a test checks it).  The English one is in `central.web_text_en`, the words for codes
+(alarms, refusals, failures, inputs, times) in `central.web_text_codes`, to keep each module short.
 """
 
 from __future__ import annotations
 
+from central.web_text_codes import EN_CODES, ZH_CODES
 from central.web_text_en import EN
 
 DEFAULT_LANG = "zh"
@@ -72,6 +74,15 @@ ZH: dict[str, str] = {
     "key_speed": "速度",
     "key_service": "服务",
     "key_pong": "应答",
+    "key_make": "厂家",
+    "key_model": "型号",
+    "key_firmware": "固件",
+    "key_serial": "序列号",
+    "key_clock_offset_s": "时钟偏差（秒）",
+    "key_moving": "转动中",
+    "key_width": "宽",
+    "key_height": "高",
+    "key_stream": "码流",
     "val_up": "上",
     "val_down": "下",
     "val_left": "左",
@@ -107,6 +118,9 @@ ZH: dict[str, str] = {
     "zoom_tele": "放大",
     "zoom_wide": "缩小",
     "zoom_stop": "停止变焦",
+    "home": "回原位",
+    "snapshot": "抓拍画面",
+    "snapshot_of": "{device} 的抓拍画面",
     "viewer_note": "你的账号为只读，不能发送命令或确认告警。",
     "sending": "正在发送 {name} …",
     "outcome": "{name}：{status}",
@@ -122,6 +136,18 @@ ZH: dict[str, str] = {
     "history": "状态历史",
     "telemetry": "最近运行数据",
     "recordings": "录播文件",
+    "deliveries": "录播文件投递",
+    "delivery_target": "投递目标",
+    "delivery_pending": "待投递",
+    "delivery_done": "已投递",
+    "delivery_current": "正在投递",
+    "delivery_error": "最近错误",
+    "delivery_ok": "正常",
+    "delivery_waiting": "等待投递",
+    "delivery_sending": "投递中",
+    "delivery_failing": "投递失败，稍后重试",
+    "delivery_given_up": "{n} 个已放弃",
+    "alarm_delivery_failed": "录播文件投递失败",
     "lesson": "课程",
     "live_lesson": "直播课堂",
     "live_lesson_none": "当前没有直播课堂",
@@ -179,6 +205,45 @@ ZH: dict[str, str] = {
     "alarm_service_restarted": "服务已重启",
     "alarm_outbox_dropped": "离线缓存已丢弃消息",
     "alarm_encoder_degraded": "电脑繁忙，直播画面已降级",
+    "alarm_lamp_end_of_life": "投影机灯泡即将到期",
+    "alarm_fault_fan": "投影机风扇异常",
+    "alarm_fault_lamp": "投影机灯泡异常",
+    "alarm_fault_temperature": "投影机温度异常",
+    "alarm_fault_cover": "投影机机盖打开",
+    "alarm_fault_filter": "投影机滤网异常",
+    "alarm_fault_other": "投影机其他故障",
+    "alarm_text_lamp_end_of_life": "灯泡已使用 {hours} 小时，达到 {limit} 小时的更换提醒，请准备备用灯泡",
+    "alarm_text_fault": "{part}：{level}",
+    "part_fan": "风扇",
+    "part_lamp": "灯泡",
+    "part_temperature": "温度",
+    "part_cover": "机盖",
+    "part_filter": "滤网",
+    "part_other": "其他",
+    "level_warning": "警告",
+    "level_error": "故障",
+    "kind_projector": "投影机",
+    "key_lamp_hours": "灯泡使用时间（小时）",
+    "key_lamp_on": "灯泡",
+    "key_filter_hours": "滤网使用时间（小时）",
+    "key_fan_status": "风扇",
+    "key_lamp_status": "灯泡状态",
+    "key_temperature_status": "温度",
+    "key_cover_status": "机盖",
+    "key_filter_status": "滤网",
+    "key_other_status": "其他",
+    "key_inputs": "可用信号源",
+    "key_projector_name": "名称",
+    "key_manufacturer": "厂商",
+    "key_pjlink_class": "PJLink 等级",
+    "key_freeze": "画面冻结",
+    "val_ok": "正常",
+    "val_warning": "警告",
+    "val_error": "故障",
+    "val_cooling": "散热中",
+    "val_warming": "预热中",
+    "val_video": "仅关画面",
+    "val_audio": "仅静音",
     "watch": "巡课",
     "watch_note": "实时观看教室画面：中心只转发连接请求，画面由教室终端直接发给本浏览器。",
     "watch_none": "这间教室没有上报视频源",
@@ -215,6 +280,8 @@ ZH: dict[str, str] = {
     "cmd_camera.move": "摄像机转动",
     "cmd_camera.stop": "摄像机停止",
     "cmd_camera.zoom": "摄像机变焦",
+    "cmd_camera.home": "摄像机回原位",
+    "cmd_camera.snapshot": "摄像机抓拍",
     "cmd_agent.ping": "连通测试",
     "cmd_agent.restart_service": "重启服务",
     "nics": "网卡 MAC",
@@ -245,7 +312,7 @@ ZH: dict[str, str] = {
     "cmd_agent.reboot": "电脑重启",
 }
 
-STRINGS: dict[str, dict[str, str]] = {"zh": ZH, "en": EN}
+STRINGS: dict[str, dict[str, str]] = {"zh": ZH | ZH_CODES, "en": EN | EN_CODES}
 
 
 def strings(lang: str) -> dict[str, str]:

@@ -16,12 +16,22 @@ from typing import Any
 
 from drivers.checks import Checks
 from drivers.errors import ArgumentError, ProfileError
-from drivers.profile_checks import check_examples, parse_hex, parse_template, sim_initial, sim_reply
+from drivers.profile_checks import (
+    check_examples,
+    parse_hex,
+    parse_sends,
+    parse_template,
+    sim_behaviour,
+    sim_initial,
+    sim_reply,
+)
 from drivers.profile_model import (
     CONFIDENCE,
     DRIVERS,
     ENCAPSULATIONS,
+    FIELD_TYPES,
     KINDS,
+    LOGINS,
     PARITIES,
     REPLY_KINDS,
     CommandSpec,
@@ -49,7 +59,7 @@ def load_profile_text(text: str, source: str) -> Profile:
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{source}: not valid TOML: {exc}") from exc
     check = Checks()
-    check.table(data, "", _TOP, frozenset({"profile", "provenance", "framing", "commands"}))
+    check.table(data, "", _TOP, frozenset({"profile", "provenance", "commands"}))
     profile = _build(check, data, source)
     if check.problems:
         raise ProfileError("\n".join(f"{source}: {p}" for p in check.problems))
@@ -96,15 +106,21 @@ def _build(check: Checks, data: dict[str, Any], source: str) -> Profile:
     pid = check.text(head, "id", "profile")
     if pid and Path(source).suffix == ".toml" and Path(source).stem != pid:
         check.add("profile.id", f"got {pid!r}, expected the file name {Path(source).stem!r}")
+    driver = check.choice(head, "driver", "profile", DRIVERS) if "driver" in head else "engine"
     fields = _fields(check, data.get("fields", {}))
-    checksum, request, reply = _framing(check, data.get("framing", {}))
+    if driver == "engine" and "framing" not in data:
+        check.add("framing", "missing")
+    elif driver != "engine" and "framing" in data:
+        check.add("framing", f"got a [framing] table, expected none (the {driver} driver frames its own messages)")
+    checksum, request, reply = (
+        _framing(check, data.get("framing", {})) if driver == "engine" else (None, FrameRule(), FrameRule())
+    )
     replies = _replies(check, data.get("replies", {}), fields)
     errors = tuple(check.array(head, "error_replies", "profile"))
     for i, name in enumerate(errors):
         if name not in replies:
             check.add(f"profile.error_replies[{i}]", f"unknown reply {name!r}")
     transport = _transport(check, data.get("transport", {}))
-    driver = check.choice(head, "driver", "profile", DRIVERS) if "driver" in head else "engine"
     commands = _commands(check, data.get("commands", {}), fields, replies, transport.timeout_ms, driver)
     if checksum is None:
         for path, template in _templates(commands, replies):
@@ -121,7 +137,7 @@ def _build(check: Checks, data: dict[str, Any], source: str) -> Profile:
     for i, name in enumerate(poll_commands):
         if name not in commands:
             check.add(f"poll.commands[{i}]", f"unknown command {name!r}")
-    sim = check.table(data.get("simulator", {}), "simulator", {"unknown_command", "when_off", "initial"})
+    sim = check.table(data.get("simulator", {}), "simulator", _SIM_KEYS)
     profile = Profile(
         id=pid,
         name=check.text(head, "name", "profile"),
@@ -144,10 +160,29 @@ def _build(check: Checks, data: dict[str, Any], source: str) -> Profile:
         sim_unknown=sim_reply(check, sim, "unknown_command", replies, fields),
         sim_when_off=sim_reply(check, sim, "when_off", replies, fields),
         sim_initial=sim_initial(check, sim, fields),
+        sim=sim_behaviour(check, sim, commands, replies, fields),
     )
     if not check.problems:
         check_examples(check, data, profile)
     return profile
+
+
+_SIM_KEYS = {
+    "unknown_command",
+    "when_off",
+    "initial",
+    "warmup_s",
+    "cooldown_s",
+    "when_busy",
+    "standby_commands",
+    "hour_meters",
+    "hours_per_s",
+    "effects",
+    "bad_parameter",
+    "command_bytes",
+    "available",
+    "when_failed",
+}
 
 
 def _fields(check: Checks, data: object) -> dict[str, FieldType]:
@@ -157,7 +192,7 @@ def _fields(check: Checks, data: object) -> dict[str, FieldType]:
         spec = check.table(
             spec, path, {"type", "min", "max", "values", "default", "doc", "broadcast"}, frozenset({"type"})
         )
-        kind = check.choice(spec, "type", path, ("int", "enum"))
+        kind = check.choice(spec, "type", path, FIELD_TYPES)
         values = check.mapping(spec, "values", path)
         for key, code in values.items():
             if isinstance(code, bool) or not isinstance(code, (int, str)):
@@ -168,7 +203,7 @@ def _fields(check: Checks, data: object) -> dict[str, FieldType]:
             name=name,
             kind=kind,
             min=check.integer(spec, "min", path, 0),
-            max=check.integer(spec, "max", path, 255),
+            max=check.integer(spec, "max", path, 128 if kind == "text" else 255),
             values=values,
             default=spec.get("default"),
             doc=check.text(spec, "doc", path),
@@ -256,27 +291,40 @@ def _known_names(check: Checks, names: tuple[str, ...], fields: Mapping[str, Fie
 
 def _transport(check: Checks, data: object) -> TransportDefaults:
     path = "transport"
-    spec = check.table(data, path, {"serial", "tcp_port", "udp_port", "udp_encapsulation", "timeout_ms", "gap_ms"})
-    ser = check.table(spec.get("serial", {}), f"{path}.serial", {"baud", "bytesize", "parity", "stopbits"})
-    parity = check.choice(ser, "parity", f"{path}.serial", PARITIES, "N")
+    keys = {"serial", "tcp_port", "udp_port", "udp_encapsulation", "timeout_ms", "gap_ms", "login", "idle_close_s"}
+    spec = check.table(data, path, keys)
     encapsulation = check.text(spec, "udp_encapsulation", path)
     if encapsulation and encapsulation not in ENCAPSULATIONS:
         check.add(
             f"{path}.udp_encapsulation",
             f"got {encapsulation!r}, expected one of {' | '.join(ENCAPSULATIONS)}",
         )
+    login = check.choice(spec, "login", path, LOGINS) if "login" in spec else ""
+    tcp_port = check.integer(spec, "tcp_port", path, 0)
+    if login and not tcp_port:
+        check.add(f"{path}.login", f"a {login} login needs a tcp_port")
     return TransportDefaults(
-        serial=SerialDefaults(
-            baud=check.integer(ser, "baud", f"{path}.serial", 9600),
-            bytesize=check.integer(ser, "bytesize", f"{path}.serial", 8),
-            parity=parity,
-            stopbits=check.integer(ser, "stopbits", f"{path}.serial", 1),
-        ),
-        tcp_port=check.integer(spec, "tcp_port", path, 0),
+        serial=_serial(check, spec.get("serial", {}), f"{path}.serial"),
+        tcp_port=tcp_port,
         udp_port=check.integer(spec, "udp_port", path, 0),
         udp_encapsulation=encapsulation,
         timeout_ms=int(check.positive(spec, "timeout_ms", path, 1000)),
         gap_ms=max(0, check.integer(spec, "gap_ms", path, 0)),
+        login=login,
+        idle_close_s=check.non_negative(spec, "idle_close_s", path, 0.0),
+    )
+
+
+def _serial(check: Checks, data: object, path: str) -> SerialDefaults | None:
+    """``serial = { baud = ... }``, or ``serial = false`` for a device controlled over the network only."""
+    if data is False:
+        return None
+    ser = check.table(data, path, {"baud", "bytesize", "parity", "stopbits"})
+    return SerialDefaults(
+        baud=check.integer(ser, "baud", path, 9600),
+        bytesize=check.integer(ser, "bytesize", path, 8),
+        parity=check.choice(ser, "parity", path, PARITIES, "N"),
+        stopbits=check.integer(ser, "stopbits", path, 1),
     )
 
 
@@ -299,7 +347,7 @@ def _commands(
         path = f"commands.{name}"
         keys = _FRAMED_COMMAND_KEYS if framed else _DRIVER_COMMAND_KEYS
         spec = check.table(spec, path, keys, frozenset({"send"} if framed else set()))
-        frames = _sends(check, spec.get("send"), f"{path}.send", fields) if framed else ()
+        frames = parse_sends(check, spec.get("send"), f"{path}.send", fields) if framed else ()
         if framed and not frames:
             continue
         if frames:
@@ -326,29 +374,6 @@ def _commands(
             broadcast=broadcast,
         )
     return out
-
-
-def _sends(check: Checks, data: object, path: str, fields: Mapping[str, FieldType]) -> tuple[Template, ...]:
-    """``send``: one template, or a list tried in order (an optional argument picks the frame)."""
-    if not isinstance(data, list):
-        template = parse_template(check, data, path)
-        return () if template is None else (template,)
-    if not data:
-        check.add(path, "an empty list; expected at least one template")
-    frames: list[Template] = []
-    for i, text in enumerate(data):
-        template = parse_template(check, text, f"{path}[{i}]")
-        if template is None:
-            return ()
-        mine = set(frame_params(template))
-        for j, earlier in enumerate(frames):
-            theirs = set(frame_params(earlier))
-            # Given exactly this frame's arguments, an earlier frame that takes them all (and has
-            # defaults for the rest) is always picked first.
-            if mine <= theirs and all(n in fields and fields[n].default is not None for n in theirs - mine):
-                check.add(f"{path}[{i}]", f"never sent: {path}[{j}] takes the same arguments and comes first")
-        frames.append(template)
-    return tuple(frames)
 
 
 def _provenance(check: Checks, data: object) -> Provenance:

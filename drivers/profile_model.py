@@ -9,20 +9,28 @@ from dataclasses import dataclass, field
 from drivers.errors import ArgumentError
 from drivers.protocol.template import Checksum, Raw, Template
 
-KINDS = ("camera", "display")
+KINDS = ("camera", "display", "projector")
+# Kinds the agent drives like a panel (panel.power / panel.input / panel.mute).
+DISPLAY_KINDS = ("display", "projector")
 # Who speaks the protocol: the generic frame engine, or a driver of its own (see drivers.driver).
-DRIVERS = ("engine",)
+DRIVERS = ("engine", "onvif")
 REPLY_KINDS = ("ack", "completion", "value", "error")
 CONFIDENCE = ("primary", "secondary", "unconfirmed")
 PARITIES = ("N", "E", "O")
 ENCAPSULATIONS = ("visca-ip",)
+# Connection-level handshakes a TCP transport performs before the first frame (see drivers.transport).
+LOGINS = ("pjlink",)
+FIELD_TYPES = ("int", "enum", "text")
 # What a simulated device remembers; `[simulator] initial` may set these.
 STATE_KEYS = ("power", "source", "volume", "mute", "focus", "preset", "pan", "tilt", "zoom")
 
 
 @dataclass(frozen=True, slots=True)
 class FieldType:
-    """The type of a named value: an int range or an enum of names to device codes."""
+    """The type of a named value: an int range, an enum of names to device codes, or free text.
+
+    A ``text`` field is printable text of at most `max` characters (a projector's name).
+    """
 
     name: str
     kind: str
@@ -35,6 +43,8 @@ class FieldType:
 
     def coerce(self, value: object) -> Raw:
         """Turn a user's value (int, or text from a CLI/JSON) into the device code."""
+        if self.kind == "text":
+            return self._text(value)
         if self.kind == "enum":
             key = str(value).lower()
             for name, code in self.values.items():
@@ -51,6 +61,14 @@ class FieldType:
             raise ArgumentError(f"{self.name}={number}: out of range {self.min}..{self.max}")
         return number
 
+    def _text(self, value: object) -> str:
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise ArgumentError(f"{self.name}={value!r}: expected text")
+        text = str(value)
+        if len(text) > self.max or not text.isprintable():
+            raise ArgumentError(f"{self.name}={text!r}: expected at most {self.max} printable characters")
+        return text
+
     def name_of(self, code: Raw) -> object:
         """The user-facing value of a device code (enum name, or the int itself)."""
         if self.kind == "enum":
@@ -61,6 +79,8 @@ class FieldType:
 
     def knows(self, code: Raw) -> bool:
         """True when `code` is a valid device code for this type."""
+        if self.kind == "text":
+            return isinstance(code, str) and len(code) <= self.max
         if self.kind == "enum":
             return any(_same_code(known, code) for known in self.values.values())
         return isinstance(code, int) and (self.min <= code <= self.max or code == self.broadcast)
@@ -159,14 +179,21 @@ class SerialDefaults:
 
 @dataclass(frozen=True, slots=True)
 class TransportDefaults:
-    """Transport defaults: serial line, TCP/UDP ports, timing."""
+    """Transport defaults: serial line (None: a network-only device), TCP/UDP ports, timing.
 
-    serial: SerialDefaults
+    `login` names a connection-level handshake (PJLink's greeting and password) that a TCP
+    connection performs before the first frame; `idle_close_s` is how long the device keeps an
+    idle connection open (0: for ever), which its simulator imitates.
+    """
+
+    serial: SerialDefaults | None
     tcp_port: int = 0
     udp_port: int = 0
     udp_encapsulation: str = ""
     timeout_ms: int = 1000
     gap_ms: int = 0
+    login: str = ""
+    idle_close_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +214,32 @@ class SimReply:
 
     reply: str
     fields: Mapping[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class SimBehaviour:
+    """How a simulated device behaves over time (``[simulator]`` beyond its replies).
+
+    Power goes through ``warming`` / ``cooling`` for `warmup_s` / `cooldown_s` when they are set;
+    meanwhile commands other than the `standby_commands` get `when_busy`.  The `standby_commands`
+    are answered in standby too.  Each of `hour_meters` (state names) grows by `hours_per_s`
+    for every second the power is on.  `effects` maps a command to the state it sets.
+    A frame whose first `command_bytes` are a known command's but which matches none, and an
+    argument outside `available` (the inputs this unit has), get `bad_parameter`; a device
+    whose state says ``failed`` answers `when_failed` to all but the standby commands.
+    """
+
+    warmup_s: float = 0.0
+    cooldown_s: float = 0.0
+    when_busy: SimReply | None = None
+    standby_commands: tuple[str, ...] = ("power_on", "get_power")
+    hour_meters: tuple[str, ...] = ()
+    hours_per_s: float = 0.0
+    effects: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    bad_parameter: SimReply | None = None
+    command_bytes: int = 0
+    available: Mapping[str, tuple[object, ...]] = field(default_factory=dict)
+    when_failed: SimReply | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +267,7 @@ class Profile:
     sim_unknown: SimReply | None
     sim_when_off: SimReply | None
     sim_initial: Mapping[str, object]
+    sim: SimBehaviour = field(default_factory=SimBehaviour)
 
     @property
     def framed(self) -> bool:

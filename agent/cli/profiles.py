@@ -44,10 +44,13 @@ def _list() -> int:
 
 
 def _ports(p: Profile) -> str:
+    if not p.framed:  # a driver of its own (onvif: SOAP over HTTP): no serial line, no frames
+        return f"{p.driver} driver, tcp {p.transport.tcp_port}" if p.transport.tcp_port else f"{p.driver} driver"
     s = p.transport.serial
-    parts = [f"serial {s.baud} {s.bytesize}{s.parity}{s.stopbits}"]
+    parts = [f"serial {s.baud} {s.bytesize}{s.parity}{s.stopbits}"] if s is not None else []
     if p.transport.tcp_port:
-        parts.append(f"tcp {p.transport.tcp_port}")
+        login = f" ({p.transport.login} login)" if p.transport.login else ""
+        parts.append(f"tcp {p.transport.tcp_port}{login}")
     if p.transport.udp_port:
         parts.append(
             f"udp {p.transport.udp_port}"
@@ -57,7 +60,10 @@ def _ports(p: Profile) -> str:
 
 
 def _type(f: FieldType, broadcast: bool = False) -> str:
-    text = "|".join(f.values) if f.kind == "enum" else f"{f.min}..{f.max}"
+    if f.kind == "text":
+        text = f"text up to {f.max} characters"
+    else:
+        text = "|".join(f.values) if f.kind == "enum" else f"{f.min}..{f.max}"
     if broadcast and f.broadcast is not None:
         text += f"|0x{f.broadcast:02X}=all"
     return text + (f" (default {f.default})" if f.default is not None else "")
@@ -69,7 +75,7 @@ def _command_line(p: Profile, c: CommandSpec) -> str:
     for n in c.params:
         text = f"{n}={_type(p.fields[n], c.broadcast)}"
         params.append(f"[{text}]" if n in c.optional else text)
-    replies = ", ".join(p.replies[r].kind for r in c.replies) or "no reply"
+    replies = ", ".join(p.replies[r].kind for r in c.replies) or ("no reply" if p.framed else p.driver)
     notes = [c.doc] if c.doc else []
     if c.broadcast:
         notes.append("may be broadcast: then no reply")

@@ -110,7 +110,10 @@ def add_power_commands(
             reasons = busy_reasons(recording(), lesson())
             if reasons and not args.get("force", False):
                 why = " and ".join(reasons)
-                raise Rejected(f"force: refused during {why}; send force=true to {action} anyway")
+                live = bool((lesson() or {}).get("active"))
+                params = {"action": action, "recording": bool(recording().get("active")), "lesson": live}
+                why = f"force: refused during {why}; send force=true to {action} anyway"
+                raise Rejected(why, code="busy", params=params)
             argv = render(command, delay)
             try:
                 output = await run_power_command(argv, config.command_timeout_s)

@@ -56,7 +56,9 @@ async def watch_encoders(room: Room, sends: Callable[[], tuple[str, ...]], every
             levels = media.sending(sends()) if media is not None else {}
             raise_, clear = watch.sample(time.monotonic(), levels)
             for name, text in raise_.items():
-                room.alarms.raise_(ALARM, "warning", text, name)
+                level = levels.get(name, {})
+                params = {"source": name, "size": level.get("size"), "fps": level.get("fps")}
+                room.alarms.raise_(ALARM, "warning", text, name, params)
             for name in clear:
                 room.alarms.clear(ALARM, name, f"{name}: back at full quality")
     finally:

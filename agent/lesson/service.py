@@ -101,6 +101,10 @@ class LessonService:
                 tg.create_task(self._dispatch(), name=f"lesson[{self.agent_id}].signalling")
                 tg.create_task(self._watch_joined(), name=f"lesson[{self.agent_id}].session")
                 tg.create_task(watch_encoders(self.room, self._sends), name=f"lesson[{self.agent_id}].encoders")
+                try:
+                    await asyncio.Event().wait()  # until cancelled
+                finally:
+                    self._tg = None  # while the group winds down, nothing new starts in it (a late lesson.start)
         finally:
             self._tg = None
             await asyncio.shield(self._hang_up_all())
@@ -217,7 +221,8 @@ class LessonService:
         sends = sources or self.config.send
         check_start(mode, remotes, sends, self.agent_id)
         if self.lesson is not None:
-            raise Rejected(f"already in lesson {self.lesson.id} as {self.lesson.role}; lesson.stop first")
+            why = f"already in lesson {self.lesson.id} as {self.lesson.role}; lesson.stop first"
+            raise Rejected(why, code="lesson_already", params={"role": self.lesson.role})
         if self._tg is None:
             raise Failed("the lesson service is not running")
         for name in (*sends, *((AUDIO,) if self.config.audio != "none" else ())):
@@ -240,7 +245,7 @@ class LessonService:
         """``lesson.stop``: end the lesson this room leads (or leave the one it takes part in)."""
         lesson = self.lesson
         if lesson is None:
-            raise Rejected("no lesson is running")
+            raise Rejected("no lesson is running", code="lesson_none")
         if lesson.role == "remote":
             return await self.leave()
         await self._end("lesson.stop", tell=True)

@@ -1,8 +1,8 @@
 """The PC's power as a service: what ``info`` reports for waking it, kept current while the agent runs.
 
-``info`` carries this PC's network cards and its wake times (`agent.power.wake`); both change
-now and then (a card gets a new address, a day's first lesson passes, ``schedule.set``), and
-`PowerService.run` re-publishes ``info`` when they do, so the retained copy the centre keeps while
+``info`` carries this PC's network cards, its wake times and its school hours (`agent.power.wake`);
+they change now and then (a card gets a new address, a day's first lesson passes, ``schedule.set``),
+and `PowerService.run` re-publishes ``info`` when they do, so the retained copy the centre keeps while
 the PC sleeps is the latest.
 """
 
@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 
 from agent.config.power import PowerConfig
 from agent.power.nics import detect_nics
-from agent.power.wake import wake_times
+from agent.power.wake import school_hours, wake_times
 from agent.timetable.model import Timetable
 from contract import to_iso
+from contract.hours import Window
 from contract.power import Nic
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ class PowerService:
         self.clock = clock
         self.detect = detect
         self.refresh_s = refresh_s
-        self._reported: tuple[tuple[Nic, ...], tuple[str, ...]] | None = None
+        self._reported: tuple[tuple[Nic, ...], tuple[str, ...], tuple[Window, ...]] | None = None
         self._changed = asyncio.Event()
 
     def nics(self) -> tuple[Nic, ...]:
@@ -64,9 +65,13 @@ class PowerService:
         times = wake_times(self.timetable(), self.clock(), self.config.wake_before_min)
         return tuple(to_iso(t) for t in times)
 
-    def report(self) -> tuple[tuple[Nic, ...], tuple[str, ...]]:
-        """Cards and wake times for an ``info`` about to be published (remembered, to notice changes)."""
-        self._reported = (self.nics(), self.wake())
+    def hours(self) -> tuple[Window, ...]:
+        """The school days' lesson hours still to come (today's until its last lesson ends), for ``info.hours``."""
+        return tuple((to_iso(a), to_iso(b)) for a, b in school_hours(self.timetable(), self.clock()))
+
+    def report(self) -> tuple[tuple[Nic, ...], tuple[str, ...], tuple[Window, ...]]:
+        """Cards, wake times and school hours for an ``info`` about to be published (remembered, to notice changes)."""
+        self._reported = (self.nics(), self.wake(), self.hours())
         return self._reported
 
     def broadcasts(self) -> list[str]:
@@ -79,11 +84,11 @@ class PowerService:
         self._changed.set()
 
     async def refresh(self) -> bool:
-        """Re-publish ``info`` if cards or wake times differ from what it last carried; whether it did.
+        """Re-publish ``info`` if cards, wake times or hours differ from what it last carried; whether it did.
 
         Not while the link is down: the next connect publishes ``info`` as it is then.
         """
-        if not self.connected() or (self.nics(), self.wake()) == self._reported:
+        if not self.connected() or (self.nics(), self.wake(), self.hours()) == self._reported:
             return False
         await self.publish_info()
         return True
@@ -93,7 +98,7 @@ class PowerService:
         while True:
             self._changed.clear()
             if await self.refresh():
-                log.info("power: info re-published (wake times or network cards changed)")
+                log.info("power: info re-published (wake times, school hours or network cards changed)")
             try:
                 async with asyncio.timeout(self.refresh_s):
                     await self._changed.wait()

@@ -101,7 +101,8 @@ class Codec:
             return None
         out: dict[str, Raw] = {}
         for name, text in m.groupdict().items():
-            code = _text_code(self.profile.fields[name].values, text)
+            ftype = self.profile.fields[name]
+            code = text if ftype.kind == "text" else _text_code(ftype.values, text)
             if code is None:
                 return None
             if name in known:

@@ -3,8 +3,10 @@
 A fleet.db made before this revision has the tables already (each module created its own, and
 added the columns it lacked on open); this revision creates what is missing and adds the columns
 an older file lacks, so every store starts its history here with the same tables, columns and
-indexes.  On PostgreSQL text columns use the "C" collation (ordering and comparing timestamps
-as SQLite does, byte by byte) and commands get a ``seq`` identity (SQLite orders them by rowid).
+indexes.  Columns are only ever added, never changed: a file from the last release without
+migrations (which has them all) and one from long before (which has few) both end up alike.
+On PostgreSQL text columns use the "C" collation (ordering and comparing timestamps as SQLite
+does, byte by byte) and commands get a ``seq`` identity (SQLite orders them by rowid).
 
 Revision ID: 0001
 """
@@ -53,12 +55,14 @@ def _tables(meta: sa.MetaData, dialect: str) -> list[sa.Table]:
             text("last_seen"), sa.Column("telemetry_interval_s", sa.Float(), nullable=False, server_default="10"),
             text("telemetry"), num("dropped", null=False, default=0), text("dropped_reason", null=False, default=""),
             text("dropped_ts"), text("nics", null=False, default="[]"), text("wake", null=False, default="[]"),
+            text("sources", null=False, default="[]"), text("hours", null=False, default="[]"),
         ),
         sa.Table(
             "devices", meta, text("agent_id", pk=True), text("device_id", pk=True),
             text("kind", null=False, default=""),
             text("profile", null=False, default=""), num("online"), text("state", null=False, default="{}"),
-            text("error", null=False, default=""), text("ts"),
+            text("error", null=False, default=""), text("ts"), text("name", null=False, default=""),
+            text("inputs", null=False, default="[]"), text("code", null=False, default=""),
         ),
         sa.Table(
             "status_history", meta, _id(), text("agent_id", null=False), text("state", null=False),
@@ -74,7 +78,7 @@ def _tables(meta: sa.MetaData, dialect: str) -> list[sa.Table]:
             "alarms", meta, _id(), text("agent_id", null=False), text("site", null=False), text("type", null=False),
             text("severity", null=False), text("device", null=False, default=""),
             text("message", null=False, default=""), text("raised_ts", null=False), text("cleared_ts"),
-            text("acked_by"), text("acked_ts"),
+            text("acked_by"), text("acked_ts"), text("params", null=False, default="{}"),
             sa.Index("alarms_open", "agent_id", "type", "device", "cleared_ts"),
             sa.Index("alarms_cleared", "cleared_ts"),
         ),
@@ -90,7 +94,8 @@ def _tables(meta: sa.MetaData, dialect: str) -> list[sa.Table]:
             "commands", meta, text("id", pk=True), text("agent_id", null=False), text("site", null=False),
             text("name", null=False), text("args", null=False, default="{}"), text("by", null=False, default=""),
             text("sent_ts", null=False), text("expires", null=False), text("status", null=False), text("result"),
-            text("error", null=False, default=""), text("replied_ts"), *seq,
+            text("error", null=False, default=""), text("replied_ts"), text("code", null=False, default=""),
+            text("params", null=False, default="{}"), *seq,
             sa.Index("commands_agent", "agent_id", "sent_ts"), sa.Index("commands_sent", "sent_ts"),
         ),
         sa.Table("meta", meta, text("key", pk=True), text("value", null=False)),
