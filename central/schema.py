@@ -9,9 +9,11 @@ through an advisory lock; the later ones find it at head.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +41,12 @@ def migrate(store: Store) -> None:
     """Bring the store `store` is connected to up to `HEAD` (nothing to do when it is there)."""
     if version(store) == HEAD:
         return
-    log.info("%s: upgrading the schema to revision %s", store.location.display, HEAD)
+    # A new store is made quietly (`run` says nothing more before a port it cannot have, say); an
+    # existing one being changed is worth a line.
+    level = logging.INFO if _has_fleet(store) else logging.DEBUG
+    log.log(level, "%s: bringing the schema to revision %s", store.location.display, HEAD)
     try:
-        with _ALEMBIC:
+        with _ALEMBIC, _alembic_quiet():
             _upgrade(store.location)
     except StoreUnavailable:
         raise
@@ -49,6 +54,27 @@ def migrate(store: Store) -> None:
         if type(exc).__module__.split(".")[0] in ("sqlalchemy", "psycopg", "sqlite3"):
             raise StoreUnavailable(f"{store.location.display}: migrating the schema: {exc}") from exc
         raise
+
+
+def _has_fleet(store: Store) -> bool:
+    """Whether the store holds the fleet's tables already (made before migrations, or at an older revision)."""
+    if store.dialect == SQLITE:
+        sql = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'agents'"
+    else:
+        sql = "SELECT to_regclass('agents') IS NOT NULL"
+    return bool(store.scalar(sql))
+
+
+@contextlib.contextmanager
+def _alembic_quiet() -> Iterator[None]:
+    """Alembic's own INFO lines (plugins set up, DDL mode, each revision) are for its developers: warnings only."""
+    logger = logging.getLogger("alembic")
+    before = logger.level
+    logger.setLevel(max(before, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
 
 
 def _upgrade(location: Location) -> None:
