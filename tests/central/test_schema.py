@@ -17,10 +17,11 @@ from central.schema import HEAD, SCRIPTS, version
 from central.store import Store, to_pyformat
 from central.upload_store import Uploads
 from central.users import Users
-from contract import Status
+from contract import Event, Status
 
 ROOT = Path(__file__).resolve().parents[2]
 V0 = Path(__file__).with_name("data") / "fleet-v0.db"  # made by main at a62671f (data/make_fleet_v0.py)
+V1 = Path(__file__).with_name("data") / "fleet-v1.db"  # the last release without migrations (data/make_fleet_v1.py)
 
 
 def columns(location: Any) -> dict[str, set[str]]:
@@ -86,10 +87,48 @@ async def test_a_fleet_db_made_before_migrations_is_upgraded_in_place_and_reads_
         uploads.close()
 
 
-def test_an_upgraded_fleet_db_has_the_columns_of_a_new_one(tmp_path: Path) -> None:
+async def test_a_fleet_db_of_the_last_release_without_migrations_keeps_its_names_codes_and_params(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "fleet.db"
+    shutil.copy(V1, path)
+    assert revision(path) is None
+    db = FleetDB(path)
+    try:
+        assert revision(path) == HEAD
+        agent = db.agent("room-102")
+        assert agent is not None
+        assert agent["sources"] == [{"id": "front", "kind": "rtsp", "name": "前方摄像机"}]
+        assert agent["hours"] == [{"start": "2026-12-02T00:00:00Z", "end": "2026-12-02T08:00:00Z"}]
+        [projector] = agent["devices"]
+        assert (projector["name"], projector["inputs"]) == ("投影机", ["HDMI 1", "VGA"])
+        assert projector["code"] == "device_unreachable"
+        [alarm] = db.alarms()
+        assert (alarm["type"], alarm["params"]) == ("lamp_end_of_life", {"hours": 3100, "limit": 3000})
+        command = db.command("cmd-2")
+        assert command is not None
+        assert (command["status"], command["code"]) == ("rejected", "arg_range")
+        assert command["params"] == {"arg": "level", "value": 200, "min": 0, "max": 100}
+        # ... and written as before: the lamp's hours move on, the same alarm carries them
+        lamp = {"params": {"hours": 3200, "limit": 3000}}
+        event = Event("lamp_end_of_life", "warning", "raise", "2026-12-02T09:00:00Z", "lamp", "projector", lamp, "e-8")
+        db.write_batch([Seen("school-a", "room-102", event, "2026-12-02T09:00:01Z")])
+        assert [a["params"]["hours"] for a in db.alarms()] == [3200]
+    finally:
+        db.close()
+    users = Users(path)
+    try:
+        assert users.check("tech-wang", "another long password") == "viewer"
+    finally:
+        users.close()
+
+
+@pytest.mark.parametrize("made_by", [V0, V1], ids=["v0", "v1"])
+def test_an_upgraded_fleet_db_has_the_columns_of_a_new_one(tmp_path: Path, made_by: Path) -> None:
     old = tmp_path / "old.db"
-    shutil.copy(V0, old)
+    shutil.copy(made_by, old)
     FleetDB(old).close()
+    Uploads(old, tmp_path / "recordings").close()
     FleetDB(tmp_path / "new.db").close()
     assert columns(old) == columns(tmp_path / "new.db")
 
