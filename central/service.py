@@ -123,9 +123,13 @@ def run_words(args: argparse.Namespace, defaults: Mapping[str, Any]) -> list[str
         value = getattr(args, dest, default)
         if dest in _NOT_RUN_OPTIONS or dest == "db" or value == default or value is None:
             continue
+        flag = f"--{dest.replace('_', '-')}"
+        if value is True:  # a switch (--collector-only) takes no value
+            words.append(flag)
+            continue
         if isinstance(value, os.PathLike) or dest.endswith("_file"):
             value = str(absolute(value)) if str(value) else value
-        words += [f"--{dest.replace('_', '-')}", _text(value)]
+        words += [flag, _text(value)]
     return words
 
 
