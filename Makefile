@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: setup system-deps demo test lint bench clean
+.PHONY: setup system-deps demo test test-postgresql lint bench clean
 
 setup: system-deps $(VENV)/.installed
 
@@ -28,6 +28,13 @@ lint: setup
 test: lint
 	scripts/whip-web-client
 	scripts/loopback-ns $(BIN)/pytest
+
+# The centre's tests again, on PostgreSQL (a scratch database per test; its Unix socket also
+# answers inside the loopback-only namespace).  The city-scale tests run in both passes.
+PG_TEST_DB ?= postgresql://postgres@/postgres?host=/var/run/postgresql
+test-postgresql: setup
+	scripts/postgres-up
+	CLASSROOM_TEST_DB='$(PG_TEST_DB)' scripts/loopback-ns $(BIN)/pytest tests/central
 
 bench: setup
 	$(BIN)/python bench/serial_roundtrip.py

@@ -37,9 +37,10 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from central_ingest import Anchor, Lines, Load, audit, drive, plan, spawn, summarise
+from central_ingest import Load, Total, drive, plan, spawn, summarise
 from hostile_load import DROPPED_KINDS, KINDS, RETAINED, command_id, hostile_count, retained_events
 from ingest_load import DEADLINE_S, SITE, Acks, agent_id, connect, packet
+from ingest_parts import Anchor, Lines, audit
 
 from central.fleet_rows import CommandSent
 from central.fleetdb import FleetDB
@@ -118,9 +119,10 @@ def run_round(n: int, load: Load, share: float, folder: Path) -> dict[str, Any]:
             for a, c in groups
         ]
         procs += [p.start().proc for p in pubs]
-        t0, cpu = drive(broker, centre_out, anchor, pubs, rows)
+        total = Total([centre_out], rows)
+        t0, cpu = drive(broker, total, anchor, pubs, rows)
         centre = alive_then_stop(centre_out)
-        result = summarise(n, rounds, rows, t0, centre_out, anchor, pubs, cpu, audit(db, n, rounds))
+        result = summarise(n, rounds, rows, t0, total, anchor, pubs, cpu, audit(str(db), n, rounds))
         kinds = Counter[str]()
         for p in pubs:
             kinds.update(p.lines[-1].get("hostile", {}) if p.lines else {})

@@ -15,9 +15,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
-from contract import DeviceInfo, DeviceState, Info, Status, Telemetry, Topics, encode, now_iso
+from contract import DeviceInfo, DeviceState, Info, Status, Telemetry, Topics, encode, now_iso, parse_iso, to_iso
 
 SITE = "bench"
 DEVICES = (("panel", "panel", "nec-p"), ("camera", "camera", "sony-visca"))
@@ -38,8 +39,10 @@ def agent_messages(i: int, rounds: int) -> tuple[list[tuple[str, bytes]], list[t
         (topics.status, encode(Status("online", 1, ts, "bench").to_dict())),
         (topics.info, encode(Info(f"R{i}", f"pc-{i}", "bench", devices, 60.0).to_dict())),
     ]
-    live = []
+    live, start = [], parse_iso(ts)
     for seq in range(1, rounds + 1):
+        # A state's ts orders it (1 s resolution): rounds a second apart, as a real agent's are further.
+        ts = to_iso(start + timedelta(seconds=seq))
         telemetry = Telemetry(ts, 12.5, 41.0, 120_000_000_000, 37.5, {"cpu": 48.0}, 3600.0 + seq, {"seq": seq})
         live.append((topics.telemetry, encode(telemetry.to_dict())))
         panel = {"power": "on", "input": "hdmi1", "volume": seq % 101, "seq": seq}

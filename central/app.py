@@ -12,12 +12,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from central.collector import Collector
+from central.collectors import Helpers
 from central.errors import ConfigError
 from central.fleetdb import FleetDB
+from central.group import QUIET_S
 from central.hours import HoursFleet, HoursWatch
 from central.live import Changes
 from central.retention import LOG_MIN_DAYS, Retention
 from central.sender import BrokerLink, CommandSender
+from central.store import Location
 from central.upload_store import MAX_RECORDING_BYTES, Uploads
 from central.wake import Waker, WakeSchedule
 from central.writer import BatchWriter
@@ -47,7 +50,7 @@ class Central:
     def __init__(
         self,
         broker: BrokerAddress,
-        db_path: str | Path,
+        db_path: str | Path | Location,
         *,
         retention_days: float = 30.0,
         retention: Retention | None = None,
@@ -58,8 +61,15 @@ class Central:
         client_id: str = "",
         max_recording_bytes: int = MAX_RECORDING_BYTES,
         wake_port: int = WOL_PORT,
+        group: str = "",
+        housekeeping: bool = True,
+        replay_quiet_s: float = QUIET_S,
     ) -> None:
         """Open fleet.db and wire writer, collector and sender together (nothing runs yet).
+
+        `group`: share the fleet's topics with the other collectors of that group (`central.group`);
+        `housekeeping`: also prune old rows, wake PCs on schedule and raise offline_in_hours (one process
+        of a group is enough).
 
         `client_id`: the MQTT client id of the centre's persistent session (default: the broker user
         name, else ``classroom-central``); one per collector process.
@@ -69,12 +79,16 @@ class Central:
         as `Retention`'s defaults).  Magic packets that wake a room's PC go to UDP `wake_port` (`central.wake`).
         """
         self.db = FleetDB(db_path)
-        recordings = recordings_dir or Path(db_path).parent / "recordings"
-        self.uploads = Uploads(db_path, recordings, max_size=max_recording_bytes)
+        recordings = recordings_dir or self.db.location.default_recordings()
+        try:
+            self.uploads = Uploads(self.db.location, recordings, max_size=max_recording_bytes)
+        except BaseException:
+            self.db.close()
+            raise
         self.changes = Changes()
         self.writer = BatchWriter(self.db, self.changes)
         self.link = BrokerLink()
-        self.sender = CommandSender(self.db, self.writer, self.link)
+        self.sender = CommandSender(self.db, self.writer, self.link, follow_replies=bool(group))
         self.collector = Collector(
             broker,
             self.db,
@@ -84,7 +98,10 @@ class Central:
             identifier=client_id,
             version=version,
             silence_check_s=silence_check_s,
+            group=group,
+            replay_quiet_s=replay_quiet_s,
         )
+        self._housekeeping = housekeeping
         self.waker = Waker(self.db, self.sender, port=wake_port)
         self.wake_schedule = WakeSchedule(self.db.wake_plans, self.waker)
         self.hours = HoursWatch(HoursFleet(self.db.agents, lambda: self.db.alarms(open_only=True)), self.writer.put)
@@ -103,11 +120,12 @@ class Central:
         runner = await self._listen(factory, *http) if http is not None and factory is not None else None
         try:
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(self.writer.run(), name=f"writer[{self.db.path.name}].flush")
+                tg.create_task(self.writer.run(), name=f"writer[{self.db.location.name}].flush")
                 tg.create_task(self.collector.run(), name="collector[fleet].run")
-                tg.create_task(self._retention_loop(), name=f"retention[{self.db.path.name}].prune")
-                tg.create_task(self.wake_schedule.run(), name="wake[fleet].schedule")
-                tg.create_task(self.hours.run(), name="hours[fleet].watch")  # offline_in_hours
+                if self._housekeeping:  # once per group: its other collectors only collect
+                    tg.create_task(self._retention_loop(), name=f"retention[{self.db.location.name}].prune")
+                    tg.create_task(self.wake_schedule.run(), name="wake[fleet].schedule")
+                    tg.create_task(self.hours.run(), name="hours[fleet].watch")  # offline_in_hours
         finally:
             if runner is not None:
                 await runner.cleanup()
@@ -140,7 +158,7 @@ class Central:
 
 async def run_central(
     broker: BrokerAddress,
-    db_path: str | Path,
+    db_path: str | Path | Location,
     http: tuple[str, int] | None,
     *,
     retention_days: float = 30.0,
@@ -150,8 +168,14 @@ async def run_central(
     client_id: str = "",
     max_recording_bytes: int = MAX_RECORDING_BYTES,
     wake_port: int = WOL_PORT,
+    group: str = "",
+    housekeeping: bool = True,
+    helpers: Helpers | None = None,
 ) -> None:
-    """Run classroom-central until SIGTERM or SIGINT, then stop cleanly (status ``offline``)."""
+    """Run classroom-central until SIGTERM or SIGINT, then stop cleanly (status ``offline``).
+
+    `helpers`: collector processes to start beside this one (``run --collectors N``), stopped with it.
+    """
     if http is not None:
         dashboard_factory()  # a missing dashboard is a plain ConfigError, before anything starts
     central = Central(
@@ -164,6 +188,8 @@ async def run_central(
         client_id=client_id,
         max_recording_bytes=max_recording_bytes,
         wake_port=wake_port,
+        group=group,
+        housekeeping=housekeeping,
     )
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -174,10 +200,13 @@ async def run_central(
         async with asyncio.TaskGroup() as tg:
             service = tg.create_task(central.run(http), name="central[main].run")
             waiter = tg.create_task(stop.wait(), name="central[main].signals")
+            children = tg.create_task(helpers.run(), name="central[main].collectors") if helpers else None
             await asyncio.wait({service, waiter}, return_when=asyncio.FIRST_COMPLETED)
             log.info("stopping")
             service.cancel()
             waiter.cancel()
+            if children is not None:
+                children.cancel()
     finally:
         for sig in signals:
             with contextlib.suppress(ValueError, RuntimeError):

@@ -14,11 +14,10 @@ import json
 import logging
 import os
 import sys
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from wcwidth import wcswidth
 
@@ -30,11 +29,9 @@ from hosting.install import add_install_options
 from hosting.logs import configure_logging
 
 if TYPE_CHECKING:
-    from central.fleetdb import FleetDB
     from central.retention import Retention
-    from central.sender import CommandSender
-    from central.writer import BatchWriter
-    from contract.mqtt import BrokerAddress, Client
+    from central.store import Location
+    from contract.mqtt import BrokerAddress
 
 log = logging.getLogger("classroom-central")
 
@@ -87,7 +84,7 @@ def _parser(broker_config: ModuleType | None) -> argparse.ArgumentParser:
 def _run_options(run: argparse.ArgumentParser) -> None:
     """``run``'s options (``install-service`` takes them too, for the unit's command line)."""
     _broker_options(run)
-    run.add_argument("--db", default="fleet.db", type=Path, help="the fleet database (created if missing)")
+    run.add_argument("--db", default="fleet.db", type=_location, help="fleet store: SQLite file or postgresql://…")
     run.add_argument("--http", metavar="HOST:PORT", help="serve the dashboard here")
     run.add_argument("--retention-days", type=float, default=30.0, help="keep telemetry this many days")
     for flag, what in _KEEP_FLAGS.values():
@@ -108,16 +105,20 @@ def _run_options(run: argparse.ArgumentParser) -> None:
         "--wake-port", type=_port, default=9, metavar="PORT",
         help="UDP port of the Wake-on-LAN packets that wake a room's PC through a neighbour (default: 9)",
     )  # fmt: skip
+    # City scale (docs/scale.md): collectors of one group split the fleet's topics (shared subscription).
+    run.add_argument("--group", default="", metavar="NAME", help="share the fleet's topics with this group")
+    run.add_argument("--collectors", type=int, default=1, metavar="N", help="run N collector processes (PostgreSQL)")
+    run.add_argument("--collector-only", action="store_true", help="collect only: no retention, wake or hours watch")
 
 
 def _add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker_config: ModuleType | None) -> None:
     token = sub.add_parser("upload-token", help="let an agent upload recordings with this token (its [upload] token)")
     token.add_argument("agent", help="the agent id")
     token.add_argument("token", nargs="?", help="the token (default: a new random one, printed)")
-    token.add_argument("--db", default="fleet.db", type=Path)
+    token.add_argument("--db", default="fleet.db", type=_location)
 
     fleet = sub.add_parser("fleet", help="print the fleet as a table")
-    fleet.add_argument("--db", default="fleet.db", type=Path)
+    fleet.add_argument("--db", default="fleet.db", type=_location)
     fleet.add_argument("--site", help="only this site")
     fleet.add_argument("--offline", action="store_true", help="only agents that are not online")
     fleet.add_argument("--alarms", action="store_true", help="only agents with open alarms")
@@ -127,19 +128,29 @@ def _add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], brok
     send.add_argument("command")
     send.add_argument("args", nargs="*", metavar="NAME=VALUE", help="values are JSON when they parse, else text")
     _broker_options(send)
-    send.add_argument("--db", default="fleet.db", type=Path)
+    send.add_argument("--db", default="fleet.db", type=_location)
     send.add_argument("--by", default="", metavar="USER", help="who sends it (default: the login name)")
     send.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds to wait for the reply")
 
     sub.add_parser("users", help="manage dashboard users: users --db fleet.db add NAME --role technician")
     alarms = sub.add_parser("alarms", help="print alarms (open ones unless --all)")
-    alarms.add_argument("--db", default="fleet.db", type=Path)
+    alarms.add_argument("--db", default="fleet.db", type=_location)
     alarms.add_argument("--all", action="store_true", help="cleared alarms too")
 
     if broker_config is not None:
         broker_config.add_parser(sub)
     else:
         sub.add_parser("broker-config", help="(unavailable in this installation)")
+
+
+def _location(text: str) -> Location:
+    """An argparse type: the fleet store, a SQLite file or ``postgresql://…``."""
+    from central.store import Location
+
+    try:
+        return Location.parse(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _port(text: str) -> int:
@@ -182,10 +193,11 @@ def _width(text: str) -> int:
     return width if width >= 0 else len(text)
 
 
-def _existing_db(path: Path) -> Path:
-    if not path.is_file():
-        raise ConfigError(f"no fleet database at {path} (classroom-central run --db {path} creates it)")
-    return path
+def _existing_db(location: Location) -> Location:
+    if not location.exists():
+        where = location.display
+        raise ConfigError(f"no fleet database at {where} (classroom-central run --db {where} creates it)")
+    return location
 
 
 def _fleet(args: argparse.Namespace) -> int:
@@ -253,7 +265,9 @@ async def _send(args: argparse.Namespace) -> int:
     db = FleetDB(_existing_db(args.db))
     try:
         if db.site_of(args.agent) is None:
-            raise ConfigError(f"unknown agent {args.agent!r} (not in {args.db})")
+            raise ConfigError(f"unknown agent {args.agent!r} (not in {args.db.display})")
+        from central.send_once import send_once
+
         reply = await send_once(broker, db, args.agent, args.command, values, args.by or _login(), args.timeout)
     finally:
         db.close()
@@ -265,60 +279,6 @@ def _login() -> str:
     with contextlib.suppress(Exception):
         return getpass.getuser()
     return "cli"
-
-
-async def send_once(
-    broker: BrokerAddress, db: FleetDB, agent_id: str, name: str, args: dict[str, Any], by: str, timeout: float
-) -> dict[str, Any]:
-    """Connect, send one command, wait for its reply, record it all in fleet.db, disconnect."""
-    from central.sender import BrokerLink, CommandSender
-    from central.writer import BatchWriter
-    from contract import Topics
-    from contract.mqtt import MqttError, make_client
-
-    writer, link = BatchWriter(db), BrokerLink()
-    sender = CommandSender(db, writer, link)
-    site = db.site_of(agent_id)
-    if site is None:
-        raise ConfigError(f"unknown agent {agent_id!r}")
-    client: Client = make_client(broker, f"classroom-central-send-{uuid.uuid4().hex[:12]}", timeout=timeout)
-    try:
-        async with asyncio.TaskGroup() as tg:
-            flush = tg.create_task(writer.run(), name=f"writer[{db.path.name}].flush")
-            async with contextlib.AsyncExitStack() as stack:
-                async with asyncio.timeout(timeout):
-                    await stack.enter_async_context(client)
-                    await client.subscribe(Topics(site, agent_id).reply, qos=1)
-                link.attach(client)
-                reader = tg.create_task(_relay_replies(client, writer, sender), name=f"send[{agent_id}].replies")
-                try:
-                    return await sender.send(agent_id, name, args, by, timeout=timeout)
-                finally:
-                    reader.cancel()
-                    flush.cancel()
-    except* (MqttError, TimeoutError) as group:
-        raise CentralError(f"broker {broker.url}: {group.exceptions[0] or 'no answer in time'}") from None
-
-
-async def _relay_replies(client: Client, writer: BatchWriter, sender: CommandSender) -> None:
-    """Replies on the subscribed topic: into the audit log, and to the waiting sender."""
-    from central.collector import to_row
-    from central.fleet_rows import CommandReplied
-    from contract import PayloadError, now_iso
-
-    async for message in client.messages:
-        if message.retain:  # a reply is never retained: a retained one is a replay of an old answer
-            log.warning("ignored a retained reply on %s", message.topic.value)
-            continue
-        payload = message.payload if isinstance(message.payload, bytes) else b""
-        try:
-            row = to_row(message.topic.value, payload, False, now_iso())
-        except PayloadError as exc:
-            log.warning("skipped a malformed reply on %s: %s", message.topic.value, exc)
-            continue
-        if isinstance(row, CommandReplied):
-            await writer.put(row)
-            sender.deliver(row.agent_id, row.reply)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -383,7 +343,7 @@ def _upload_token(args: argparse.Namespace) -> int:
     from central.upload_store import Uploads
 
     token = args.token or secrets.token_urlsafe(24)
-    uploads = Uploads(args.db, args.db.parent / "recordings")
+    uploads = Uploads(args.db, args.db.default_recordings())
     try:
         uploads.register_agent(args.agent, token)
     finally:

@@ -19,6 +19,7 @@ from typing import Any
 
 from central.fleet_rows import CommandReplied, Dropped, Payload, Seen, Silent
 from central.fleetdb import FleetDB
+from central.group import QUIET_S, Replay, due_silent, shared, wall_clock
 from central.sender import BrokerLink, CommandSender
 from central.writer import BatchWriter
 from contract import (
@@ -39,7 +40,7 @@ from contract import (
 from contract.drops import Drops
 from contract.errors import BrokerError
 from contract.limits import for_kind
-from contract.mqtt import BrokerAddress, Client, Message, MqttError, Will, acknowledge, make_client
+from contract.mqtt import Batches, BrokerAddress, Client, Message, MqttError, Will, acknowledge, make_client
 from drivers.backoff import Backoff
 
 log = logging.getLogger(__name__)
@@ -146,7 +147,8 @@ class CollectorStats:
     malformed: int = 0
     foreign: int = 0
     ignored: int = 0
-    retained: int = 0
+    retained: int = 0  # retained events and replies, ignored
+    retained_seen: int = 0  # every message that came with the retain flag (a replay of the truth)
     connects: int = 0
 
 
@@ -165,11 +167,14 @@ class Collector:
         version: str = "",
         silence_check_s: float = 0.25,
         connect_timeout: float = 10.0,
+        group: str = "",
+        replay_quiet_s: float = QUIET_S,
     ) -> None:
         """`link` gets the connected client (for the sender); `sender` gets the replies.
 
         `identifier` is the MQTT client id of the centre's persistent session (default: the broker
         user name, else ``classroom-central``): one per collector process, stable across restarts.
+        `group`: share the fleet's topics with the other collectors of that group (`central.group`).
         """
         self._broker = broker
         self._db = db
@@ -182,6 +187,8 @@ class Collector:
         self._check = silence_check_s
         self._connect_timeout = connect_timeout
         self._watch = SilenceWatch()
+        self._group = group
+        self.replay = Replay(db, group, self._identifier, quiet_s=replay_quiet_s) if group else None
         self.stats = CollectorStats()
         self.drops = Drops(log)
         self.ignored = Drops(log)  # retained events/replies: logged like drops, counted in stats.retained
@@ -203,9 +210,9 @@ class Collector:
             why = ""
             try:
                 await self._connect_once(backoff)
-            except MqttError as exc:
-                why = str(exc)
-            except TimeoutError:
+            except* MqttError as group:  # (in a group of tasks while a replay runs: see central.group)
+                why = str(group.exceptions[0])
+            except* TimeoutError:
                 why = f"no answer within {self._connect_timeout:g} s"
             delay = backoff.next_delay()
             if why:  # one line per failed attempt: what went wrong and when the next one is
@@ -223,6 +230,7 @@ class Collector:
         will = Will(CENTRAL_STATUS, self._status("offline", session, since), qos=1, retain=True)
         # A persistent session, acknowledged only once committed: what arrives while the centre is
         # down, or sits in the writer's batch when it dies, is delivered again by the broker.
+        batches = Batches()
         client = make_client(
             self._broker,
             self._identifier,
@@ -230,13 +238,14 @@ class Collector:
             timeout=self._connect_timeout,
             clean_session=False,
             manual_ack=True,
+            batches=batches,
         )
         async with contextlib.AsyncExitStack() as stack:
             async with asyncio.timeout(self._connect_timeout):
                 await stack.enter_async_context(client)
             try:  # from here on a clean stop says `offline`, even one that comes while saying `online`
                 async with asyncio.timeout(self._connect_timeout):
-                    await client.subscribe(FLEET, qos=1)
+                    await client.subscribe(shared(self._group) if self._group else FLEET, qos=1)
                     await client.publish(CENTRAL_STATUS, self._status("online", session, since), qos=1, retain=True)
                 log.info("collecting from %s (session %d)", self._broker.url, session)
                 backoff.reset()
@@ -244,7 +253,13 @@ class Collector:
                 self._link.attach(client)
                 self._acking = client
                 self.connected.set()
-                await self._consume(client)
+                if self.replay is None:
+                    await self._consume(client, batches)
+                else:  # a shared subscription gets no retained messages: one of the group replays them
+                    async with asyncio.TaskGroup() as tg:
+                        name = f"collector[{self._identifier}].replay"
+                        tg.create_task(self.replay.run(client, self._connect_timeout), name=name)
+                        await self._consume(client, batches)
             except asyncio.CancelledError:
                 self._writer.write_now()  # a clean stop commits (and acknowledges) what it has received
                 await self._say_offline(client, session)
@@ -260,10 +275,11 @@ class Collector:
             async with asyncio.timeout(5.0):  # a loaded machine may take a while to hear the PUBACK
                 await client.publish(CENTRAL_STATUS, self._status("offline", session, now_iso()), qos=1, retain=True)
 
-    async def _consume(self, client: Client) -> None:
-        async for message in client.messages:
-            await self.handle(message)
-            self._writer.after_commit(functools.partial(self._acknowledge, client, message))
+    async def _consume(self, client: Client, batches: Batches) -> None:
+        while True:
+            for message in await batches.next(client):
+                await self.handle(message)
+                self._writer.after_commit(functools.partial(self._acknowledge, client, message))
             if not len(client.messages):
                 # The broker sends only a few unacknowledged messages at a time (Mosquitto:
                 # max_inflight_messages, 20): waiting out the batch interval would throttle it.
@@ -286,6 +302,14 @@ class Collector:
         """
         self.stats.messages += 1
         topic, payload = message.topic.value, message.payload
+        if self.replay is not None and self.replay.is_marker(topic, payload):
+            self.stats.ignored += 1
+            return
+        if message.retain:
+            if self.replay is not None and not self.replay.takes(topic, payload):
+                self.stats.ignored += 1  # a group's retained truth is written by its replaying member only
+                return
+            self.stats.retained_seen += 1
         if message.retain and never_retained(topic):
             # Else every restart of the centre would replay it: a cleared alarm re-opened, a reply re-applied.
             self.stats.retained += 1
@@ -341,9 +365,19 @@ class Collector:
             self._watch.interval(row.agent_id, row.payload.telemetry_interval_s)
 
     async def _silence_loop(self) -> None:
+        if self._group:
+            await self._group_silence_loop()
         while True:
             await asyncio.sleep(self._check)
             for agent_id in self._watch.due(time.monotonic()):
                 log.info("%s: nothing heard for 3 telemetry intervals", agent_id)
                 await self._writer.put(Silent(agent_id, now_iso()))
 
+    async def _group_silence_loop(self) -> None:
+        """A group member hears a share of each agent: silence is read from the store's last_seen."""
+        while True:
+            await asyncio.sleep(max(self._check, 1.0))
+            online = await asyncio.to_thread(self._db.online_heard)
+            for agent_id, last_seen in due_silent(online, wall_clock()):
+                log.info("%s: nothing heard for 3 telemetry intervals", agent_id)
+                await self._writer.put(Silent(agent_id, now_iso(), last_seen))

@@ -10,8 +10,7 @@ import json
 import logging
 from dataclasses import dataclass
 
-import sqlite_utils
-
+from central.store import Store
 from contract import Command, CommandReply, DeviceState, Event, Info, Status, Telemetry, for_audit
 from contract.drops import Drops
 
@@ -37,6 +36,7 @@ class Silent:
 
     agent_id: str
     received: str
+    last_seen: str = ""  # when given: only if nothing was heard since (a group's watch reads the store)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +64,7 @@ class CommandTimedOut:
 
     command_id: str
     received: str
+    agent_id: str = ""  # the agent it went to: keeps the row in that agent's order within a batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +140,16 @@ _DROP_KNOWN = (
 REASON_CHARS = 300
 
 
+def _ended(state: str) -> bool:
+    """Whether `state` closes an agent's session (nothing of that session comes after it)."""
+    return state in ("offline", "lost")
+
+
+def _flag(value: bool | None) -> int | None:
+    """A bool as the INTEGER column holds it (PostgreSQL will not put a boolean in an integer)."""
+    return None if value is None else int(value)
+
+
 def _json(value: object) -> str:
     """The JSON text stored in fleet.db: never NaN or Infinity (ValueError), which no browser's JSON reads."""
     return json.dumps(value, ensure_ascii=False, allow_nan=False)
@@ -147,7 +158,7 @@ def _json(value: object) -> str:
 class RowWriter:
     """Applies rows to fleet.db on the writer connection; the caller holds the lock and the transaction."""
 
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Store) -> None:
         """Write through `db` (FleetDB's writer connection)."""
         self._w = db
         # A forging agent may send thousands: one line per agent's reply topic a minute.
@@ -213,10 +224,14 @@ class RowWriter:
         )
 
     def _status(self, row: Seen, status: Status) -> bool:
-        current = self._w.execute("SELECT state, session FROM agents WHERE agent_id = ?", [row.agent_id]).fetchone()
+        sql = f"SELECT state, session FROM agents WHERE agent_id = ?{self._w.lock}"
+        current = self._w.execute(sql, [row.agent_id]).fetchone()
         if current is not None:
             state, session = current
-            if status.session < session:
+            stale = status.session == session and _ended(state) and not _ended(status.state)
+            if status.session < session or stale:
+                # Older news (shared subscriptions may commit one agent's messages out of order):
+                # within a session an agent is online first and offline / lost last.
                 log.info(
                     "%s: ignored a late %r from session %d (now %d)",
                     row.agent_id,
@@ -248,8 +263,8 @@ class RowWriter:
             + [_json([n.to_dict() for n in info.nics]), _json(list(info.wake)), row.agent_id],
         )
         ids = [device.id for device in info.devices]
-        marks = ",".join("?" * len(ids))
-        self._w.execute(f"DELETE FROM devices WHERE agent_id = ? AND device_id NOT IN ({marks})", [row.agent_id, *ids])
+        gone = f" AND device_id NOT IN ({','.join('?' * len(ids))})" if ids else ""  # "IN ()" is SQLite's alone
+        self._w.execute(f"DELETE FROM devices WHERE agent_id = ?{gone}", [row.agent_id, *ids])
         for device in info.devices:
             self._w.execute(
                 "INSERT INTO devices (agent_id, device_id, kind, profile) VALUES (?, ?, ?, ?) ON CONFLICT"
@@ -276,8 +291,11 @@ class RowWriter:
         self._w.execute(
             "INSERT INTO devices (agent_id, device_id, online, state, error, ts, code) VALUES (?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (agent_id, device_id) DO UPDATE SET online = excluded.online, state = excluded.state,"
-            " error = excluded.error, ts = excluded.ts, code = excluded.code",
-            [row.agent_id, state.device, state.online, _json(dict(state.state)), state.error, state.ts, state.code],
+            " error = excluded.error, ts = excluded.ts, code = excluded.code"
+            # Collectors of a group may commit one device's states out of order: never an older over a newer.
+            " WHERE devices.ts IS NULL OR excluded.ts >= devices.ts",
+            [row.agent_id, state.device, _flag(state.online), _json(dict(state.state)), state.error, state.ts]
+            + [state.code],
         )
 
     def _telemetry(self, row: Seen, telemetry: Telemetry) -> None:
@@ -329,10 +347,10 @@ class RowWriter:
         return True
 
     def _silent(self, row: Silent) -> bool:
-        cur = self._w.execute(
-            "UPDATE agents SET state = 'silent' WHERE agent_id = ? AND state = 'online' RETURNING session",
-            [row.agent_id],
-        ).fetchone()
+        sql = "UPDATE agents SET state = 'silent' WHERE agent_id = ? AND state = 'online'"
+        heard = [row.last_seen] if row.last_seen else []
+        sql += " AND last_seen = ? RETURNING session" if heard else " RETURNING session"
+        cur = self._w.execute(sql, [row.agent_id, *heard]).fetchone()
         if cur is None:
             return False
         self._history(row.agent_id, "silent", cur[0], None, row.received)
@@ -342,7 +360,8 @@ class RowWriter:
         if isinstance(row, CommandSent):
             c = row.command
             self._w.execute(
-                f"INSERT OR IGNORE INTO commands ({COMMAND_COLUMNS}, site) VALUES ({', '.join('?' * 14)})",
+                f"INSERT INTO commands ({COMMAND_COLUMNS}, site) VALUES ({', '.join('?' * 14)})"
+                " ON CONFLICT DO NOTHING",
                 [c.id, row.agent_id, c.name, _json(for_audit(c.args)), c.by, row.sent_ts]
                 + [c.expires, "sent", None, "", None, "", "{}", row.site],
             )
@@ -358,7 +377,8 @@ class RowWriter:
             # Only the agent the command went to may answer it: the reply topic names who is speaking.
             # The same reply delivered again (a restart of the centre) changes nothing, not even replied_ts.
             sql = "UPDATE commands SET status = ?, result = ?, error = ?, replied_ts = ?, code = ?, params = ?"
-            sql += " WHERE id = ? AND agent_id = ? AND (status, result, error) IS NOT (?, ?, ?) RETURNING agent_id"
+            sql += " WHERE id = ? AND agent_id = ? AND (status, result, error) IS DISTINCT FROM (?, ?, ?)"
+            sql += " RETURNING agent_id"
             values = [r.status, result, r.error, row.received, r.code, _json(dict(r.params)), r.id, row.agent_id]
             values += [r.status, result, r.error]
             found = self._w.execute(sql, values).fetchone()

@@ -54,14 +54,18 @@ class LocalBroker:
         acl_file: Path | None = None,
         tls: TlsFiles | None = None,
         host: str = "127.0.0.1",
+        max_queued: int = 100_000,
+        extra: tuple[str, ...] = (),
     ) -> None:
-        """Nothing runs until `start`."""
+        """Nothing runs until `start`; `max_queued`: QoS 1 messages kept per client; `extra`: more config lines."""
         self.folder = Path(folder)
         self.host = host
         self.port = port or free_port(host)
         self.password_file = password_file
         self.acl_file = acl_file
         self.tls = tls
+        self.max_queued = max_queued
+        self.extra = extra
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -84,7 +88,7 @@ class LocalBroker:
             "log_type error",
             "log_type warning",
             "log_type notice",
-            "max_queued_messages 100000",
+            f"max_queued_messages {self.max_queued}",
             f"allow_anonymous {'false' if self.password_file else 'true'}",
         ]
         if getattr(os, "geteuid", lambda: -1)() == 0:
@@ -96,7 +100,7 @@ class LocalBroker:
             lines.append(f"acl_file {self.acl_file}")
         if self.tls:
             lines += [f"cafile {self.tls.cafile}", f"certfile {self.tls.certfile}", f"keyfile {self.tls.keyfile}"]
-        return "\n".join(lines) + "\n"
+        return "\n".join([*lines, *self.extra]) + "\n"
 
     def start(self, timeout: float = 10.0) -> None:
         """Start and wait until the port accepts connections."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import uuid
@@ -38,6 +39,7 @@ class BrokerLink:
         """`publish_timeout`: the deadline of one publish."""
         self._client: Client | None = None
         self._timeout = publish_timeout
+        self._following: dict[str, int] = {}
 
     def attach(self, client: Client) -> None:
         """Publish through `client` from now on."""
@@ -46,6 +48,45 @@ class BrokerLink:
     def detach(self) -> None:
         """The connection ended."""
         self._client = None
+
+    async def follow(self, topic: str) -> None:
+        """Subscribe `topic` (QoS 1) until as many `unfollow`; BrokerError when not connected or late."""
+        self._following[topic] = self._following.get(topic, 0) + 1
+        if self._following[topic] == 1:
+            try:
+                await self._call("subscribe", topic)
+            except BrokerError:
+                self._drop(topic)
+                raise
+
+    async def unfollow(self, topic: str) -> None:
+        """One `follow` of `topic` is over; the last one unsubscribes (quietly, if the link is gone)."""
+        if self._drop(topic):
+            with contextlib.suppress(BrokerError):
+                await self._call("unsubscribe", topic)
+
+    def _drop(self, topic: str) -> bool:
+        left = self._following.get(topic, 0) - 1
+        if left > 0:
+            self._following[topic] = left
+            return False
+        self._following.pop(topic, None)
+        return True
+
+    async def _call(self, action: str, topic: str) -> None:
+        client = self._client
+        if client is None:
+            raise BrokerError(f"cannot {action} {topic}: not connected to the broker")
+        try:
+            async with asyncio.timeout(self._timeout):
+                if action == "subscribe":
+                    await client.subscribe(topic, qos=1)
+                else:
+                    await client.unsubscribe(topic)
+        except TimeoutError:
+            raise BrokerError(f"{action} {topic}: no answer within {self._timeout} s") from None
+        except MqttError as exc:
+            raise BrokerError(f"{action} {topic}: {exc}") from exc
 
     @property
     def connected(self) -> bool:
@@ -93,11 +134,16 @@ def reply_dict(reply: CommandReply) -> dict[str, Any]:
 class CommandSender:
     """Send a command to an agent and wait for its reply; every command goes in the audit log."""
 
-    def __init__(self, db: FleetDB, recorder: Recorder, link: BrokerLink) -> None:
-        """`db` tells where an agent lives; `recorder` takes the audit rows; `link` publishes."""
+    def __init__(self, db: FleetDB, recorder: Recorder, link: BrokerLink, *, follow_replies: bool = False) -> None:
+        """`db` tells where an agent lives; `recorder` takes the audit rows; `link` publishes.
+
+        `follow_replies`: subscribe the agent's reply topic while waiting (a collector of a group,
+        whose shared subscription may hand the reply to another process).
+        """
         self._db = db
         self._recorder = recorder
         self._link = link
+        self._follow = follow_replies
         self._pending: dict[str, _Pending] = {}
 
     async def send(
@@ -119,16 +165,26 @@ class CommandSender:
                 reply = CommandReply(command.id, CommandStatus.REJECTED, error=refusal, code="command_too_large")
                 await self._recorder.put(CommandReplied(agent_id, reply, now_iso()))
                 return reply_dict(reply)
+            topics, followed = Topics(site, agent_id), False
             try:
-                await self._link.publish(Topics(site, agent_id).cmd(name), payload, qos=1)
+                if self._follow:
+                    await self._link.follow(topics.reply)
+                    followed = True
+                await self._link.publish(topics.cmd(name), payload, qos=1)
             except BrokerError as exc:
                 reply = CommandReply(command.id, CommandStatus.FAILED, error=f"not sent: {exc}", code="not_sent")
                 await self._recorder.put(CommandReplied(agent_id, reply, now_iso()))
+                if followed:
+                    await self._link.unfollow(topics.reply)
                 return reply_dict(reply)
-            async with asyncio.timeout(timeout):
-                return reply_dict(await future)
+            try:
+                async with asyncio.timeout(timeout):
+                    return reply_dict(await future)
+            finally:
+                if followed:
+                    await self._link.unfollow(topics.reply)
         except TimeoutError:
-            await self._recorder.put(CommandTimedOut(command.id, now_iso()))
+            await self._recorder.put(CommandTimedOut(command.id, now_iso(), agent_id))
             error = f"no reply from {agent_id} within {timeout:g} s"
             return {"id": command.id, "status": CommandStatus.TIMEOUT, "error": error}
         finally:

@@ -13,9 +13,11 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import central
 from central.errors import ConfigError
+from central.store import Location
 from contract.mqtt import BrokerAddress
 from hosting import package_version
 from hosting.folders import folder_problem
@@ -33,8 +35,12 @@ _NOT_RUN_OPTIONS = {"cmd", "verbose"}  # the parser's own, not `run`'s
 def run(args: argparse.Namespace, http: tuple[str, int] | None, broker: BrokerAddress, retention: Retention) -> int:
     """``classroom-central run`` until SIGTERM: its folders checked first, a port it cannot have said in one line."""
     from central.app import run_central
+    from central.collector import default_client_id
+    from central.collectors import plan
 
     check_folders(args.db, args.recordings)
+    client_id = args.client_id or default_client_id(broker)
+    helpers = plan(args.collectors, args.group, args.db, broker, client_id)  # flags that do not go together
     try:
         asyncio.run(
             run_central(
@@ -45,8 +51,11 @@ def run(args: argparse.Namespace, http: tuple[str, int] | None, broker: BrokerAd
                 version=package_version(),
                 recordings_dir=args.recordings,
                 max_recording_bytes=int(args.max_recording_gib * 2**30),
-                client_id=args.client_id,
+                client_id=client_id,
                 wake_port=args.wake_port,
+                group=args.group,
+                housekeeping=not args.collector_only,
+                helpers=helpers,
             )
         )
     except Exception as exc:  # a port that cannot be listened on is one line naming --http; the rest goes on up
@@ -54,11 +63,14 @@ def run(args: argparse.Namespace, http: tuple[str, int] | None, broker: BrokerAd
     return 0
 
 
-def check_folders(db: Path, recordings: Path | None) -> None:
-    """fleet.db's folder must exist and be writable, the recordings' creatable: ConfigError naming the flag."""
-    if problem := folder_problem(db.parent.absolute(), [db.name], create=False):
-        raise ConfigError(f"--db {db}: {problem}")
-    if problem := folder_problem(recordings or db.parent / "recordings"):
+def check_folders(db: Location, recordings: Path | None) -> None:
+    """fleet.db's folder must exist and be writable, the recordings' creatable: ConfigError naming the flag.
+
+    A PostgreSQL store has no folder here: the server answers (or not) when the store is opened.
+    """
+    if db.is_sqlite and (problem := folder_problem(db.path.parent.absolute(), [db.path.name], create=False)):
+        raise ConfigError(f"--db {db.display}: {problem}")
+    if problem := folder_problem(recordings or db.default_recordings()):
         raise ConfigError(f"--recordings: {problem}")
 
 
@@ -77,15 +89,20 @@ def install_service(args: argparse.Namespace, defaults: Mapping[str, Any], http:
     """
     if args.password or BrokerAddress.parse(args.broker).password:
         raise ConfigError("a broker password given on the command line would be in the unit: use --password-file")
+    db: Location = args.db
+    if not db.is_sqlite and urlsplit(db.target).password is not None:
+        raise ConfigError("a database password in --db would be in the unit: put it in the service user's ~/.pgpass")
+    if not db.is_sqlite and not args.recordings:
+        raise ConfigError("--db postgresql://… needs --recordings DIR (no fleet.db folder to keep them beside)")
     port = http[1] if http else 0
     command, environment = entry_point(NAME, "central.cli", central.__file__)
-    db = absolute(args.db)
-    recordings = absolute(args.recordings) if args.recordings else db.parent / "recordings"
+    recordings = absolute(args.recordings or db.default_recordings())
+    folders = (absolute(db.path).parent, recordings) if db.is_sqlite else (recordings,)
     unit = ServiceUnit(
         description="classroom-central: the fleet's collector and dashboard",
         exec_start=(*command, "run", *run_words(args, defaults)),
         user=args.user,
-        writable=(db.parent, recordings),
+        writable=folders,
         environment=environment,
         low_port=0 < port < 1024,
     )
@@ -97,16 +114,22 @@ def install_service(args: argparse.Namespace, defaults: Mapping[str, Any], http:
 def run_words(args: argparse.Namespace, defaults: Mapping[str, Any]) -> list[str]:
     """``run``'s options that differ from their defaults, as words; paths absolute (the service runs in /).
 
-    ``--db`` is always there: its default is relative to wherever the command was typed.
+    ``--db`` is always there: its default is relative to wherever the command was typed (a
+    PostgreSQL URL goes as given).
     """
-    words = ["--db", str(absolute(args.db))]
+    db: Location = args.db
+    words = ["--db", str(absolute(db.path)) if db.is_sqlite else db.target]
     for dest, default in defaults.items():
         value = getattr(args, dest, default)
         if dest in _NOT_RUN_OPTIONS or dest == "db" or value == default or value is None:
             continue
+        flag = f"--{dest.replace('_', '-')}"
+        if value is True:  # a switch (--collector-only) takes no value
+            words.append(flag)
+            continue
         if isinstance(value, os.PathLike) or dest.endswith("_file"):
             value = str(absolute(value)) if str(value) else value
-        words += [f"--{dest.replace('_', '-')}", _text(value)]
+        words += [flag, _text(value)]
     return words
 
 

@@ -15,27 +15,18 @@ import logging
 import os
 import re
 import secrets
-import sqlite3
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from central.errors import CentralError
-from central.fleetdb import RECORDINGS_SCHEMA, create_private
+from central.schema import migrate
+from central.store import Location, Store
 from contract import now_iso
 
 log = logging.getLogger(__name__)
 
 PARTIAL, FAILED = ".partial", ".failed"
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS upload_agents (agent_id TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL, since TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS uploads (
-  id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, recording_id TEXT NOT NULL, lesson TEXT NOT NULL DEFAULT '',
-  started TEXT NOT NULL DEFAULT '', size INTEGER NOT NULL, sha256 TEXT NOT NULL, "offset" INTEGER NOT NULL DEFAULT 0,
-  received_bytes INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL, error TEXT NOT NULL DEFAULT '',
-  created TEXT NOT NULL, updated TEXT NOT NULL, resets INTEGER NOT NULL DEFAULT 0, UNIQUE (agent_id, recording_id));
-"""
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 # An agent or recording id names a directory and a file of the store (with "-<upload id>.mp4" added),
 # within a file name's 255 bytes; a recording id is letters, digits, "_", "-", "." (not first).
@@ -115,44 +106,44 @@ class Upload:
 class Uploads:
     """The uploads in progress (in fleet.db) and the recordings store they end in."""
 
-    def __init__(self, db_path: str | Path, recordings_dir: str | Path, *, max_size: int = MAX_RECORDING_BYTES) -> None:
-        """Open the upload tables in fleet.db (a connection of its own) and the recordings directory.
+    def __init__(
+        self,
+        location: str | os.PathLike[str] | Location,
+        recordings_dir: str | Path,
+        *,
+        max_size: int = MAX_RECORDING_BYTES,
+    ) -> None:
+        """Open the upload tables of the fleet store (a connection of its own) and the recordings directory.
 
         `max_size`: the largest recording taken, in bytes; a larger announcement is refused with 413.
         """
         self.dir = Path(recordings_dir)
         self.max_size = max_size
-        create_private(db_path)
-        self._db = sqlite3.connect(str(db_path), timeout=10.0, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._lock = threading.Lock()
+        self._db = Store(location)
+        try:
+            migrate(self._db)
+        except BaseException:
+            self._db.close()
+            raise
         self._busy: dict[str, asyncio.Lock] = {}
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA + RECORDINGS_SCHEMA)
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(uploads)")}
-            if "resets" not in columns:  # a fleet.db from before resets existed
-                self._db.execute("ALTER TABLE uploads ADD COLUMN resets INTEGER NOT NULL DEFAULT 0")
 
     def close(self) -> None:
         """Close the connection."""
-        with self._lock:
-            self._db.close()
+        self._db.close()
 
     def register_agent(self, agent_id: str, token: str) -> None:
         """Let `agent_id` upload with `token` (replacing its previous token)."""
         if len(token) < 16:
             raise UploadRefused(400, "upload token: at least 16 characters")
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO upload_agents (agent_id, token_sha256, since) VALUES (?, ?, ?)",
-                (agent_id, _digest(token.encode()), now_iso()),
-            )
+        self._db.execute(
+            "INSERT INTO upload_agents (agent_id, token_sha256, since) VALUES (?, ?, ?) ON CONFLICT (agent_id)"
+            " DO UPDATE SET token_sha256 = excluded.token_sha256, since = excluded.since",
+            (agent_id, _digest(token.encode()), now_iso()),
+        )
 
     def authenticate(self, agent_id: str, token: str) -> None:
         """UploadRefused(403) unless `token` is the one registered for `agent_id`."""
-        with self._lock:
-            row = self._db.execute("SELECT token_sha256 FROM upload_agents WHERE agent_id = ?", (agent_id,)).fetchone()
+        row = self._db.execute("SELECT token_sha256 FROM upload_agents WHERE agent_id = ?", (agent_id,)).fetchone()
         if row is None:
             raise UploadRefused(
                 403, f"agent {agent_id!r} is not registered for uploads: register its [upload] token at the centre "
@@ -163,24 +154,21 @@ class Uploads:
 
     def get(self, upload_id: str) -> Upload | None:
         """One upload; None when unknown."""
-        with self._lock:
-            row = self._db.execute("SELECT * FROM uploads WHERE id = ?", (upload_id,)).fetchone()
-        if row is None:
+        rows = self._db.query("SELECT * FROM uploads WHERE id = ?", (upload_id,))
+        if not rows:
             return None
+        row = rows[0]
         keys = ("id", "agent_id", "recording_id", "size", "sha256", "offset", "state", "error", "resets")
         return Upload(*(row[k] for k in keys))
 
     def received_bytes(self, upload_id: str) -> int:
         """Every byte written for this upload, counting any rewritten after a crash."""
-        with self._lock:
-            row = self._db.execute("SELECT received_bytes FROM uploads WHERE id = ?", (upload_id,)).fetchone()
-        return int(row[0]) if row else 0
+        return int(self._db.scalar("SELECT received_bytes FROM uploads WHERE id = ?", (upload_id,)) or 0)
 
     def recording_path(self, recording_pk: int) -> Path | None:
         """The stored MP4 of a received recording; None when unknown or gone."""
-        with self._lock:
-            row = self._db.execute("SELECT file FROM recordings WHERE id = ?", (recording_pk,)).fetchone()
-        path = self.dir / row[0] if row else None
+        file = self._db.scalar("SELECT file FROM recordings WHERE id = ?", (recording_pk,))
+        path = self.dir / str(file) if file is not None else None
         return path if path is not None and path.is_file() else None
 
     async def begin(self, request: UploadRequest) -> Upload:
@@ -191,13 +179,12 @@ class Uploads:
         found = self._find(request.agent_id, request.recording_id)
         if found is None:
             now = now_iso()
-            with self._lock:
-                self._db.execute(
-                    "INSERT OR IGNORE INTO uploads (id, agent_id, recording_id, lesson, started, size, sha256, state,"
-                    " created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, 'uploading', ?, ?)",
-                    (secrets.token_hex(8), request.agent_id, request.recording_id, request.lesson, request.started)
-                    + (request.size, request.sha256, now, now),
-                )
+            self._db.execute(
+                "INSERT INTO uploads (id, agent_id, recording_id, lesson, started, size, sha256, state,"
+                " created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, 'uploading', ?, ?) ON CONFLICT DO NOTHING",
+                (secrets.token_hex(8), request.agent_id, request.recording_id, request.lesson, request.started)
+                + (request.size, request.sha256, now, now),
+            )
             found = self._find(request.agent_id, request.recording_id)
             assert found is not None
             log.info("upload %s: %s %s, %d bytes", found.id, request.agent_id, request.recording_id, request.size)
@@ -231,7 +218,8 @@ class Uploads:
             if not hmac.compare_digest(_digest(chunk), chunk_sha256.lower()):
                 raise UploadRefused(400, f"chunk at offset {offset}: checksum mismatch, send it again")
             await asyncio.to_thread(_write_at, self._partial(current.id), offset, chunk)
-            self._update(current.id, "offset = ?, received_bytes = received_bytes + ?", offset + len(chunk), len(chunk))
+            sets = '"offset" = ?, received_bytes = received_bytes + ?'
+            self._update(current.id, sets, offset + len(chunk), len(chunk))
             current = self.get(upload.id)
             assert current is not None
             return await self._complete(current) if current.offset == current.size else current
@@ -287,11 +275,11 @@ class Uploads:
             (self.dir / name).parent.mkdir(parents=True, exist_ok=True)
             os.replace(partial, self.dir / name)
             _sync_dir(self.dir / name)
-            with self._lock, self._db:
+            with self._db.transaction():
                 self._db.execute(
-                    "INSERT OR IGNORE INTO recordings (agent_id, recording_id, lesson, started, size, sha256, file,"
+                    "INSERT INTO recordings (agent_id, recording_id, lesson, started, size, sha256, file,"
                     " received) SELECT agent_id, recording_id, lesson, started, size, sha256, ?, ? FROM uploads"
-                    " WHERE id = ?",
+                    " WHERE id = ? ON CONFLICT DO NOTHING",
                     (name, now_iso(), upload.id),
                 )
                 sql = "UPDATE uploads SET state = 'complete', updated = ? WHERE id = ?"
@@ -307,15 +295,13 @@ class Uploads:
         return name if not (self.dir / name).exists() else f"{agent}/{recording}-{upload.id}.mp4"
 
     def _find(self, agent_id: str, recording_id: str) -> Upload | None:
-        with self._lock:
-            sql = "SELECT id FROM uploads WHERE agent_id = ? AND recording_id = ?"
-            row = self._db.execute(sql, (agent_id, recording_id)).fetchone()
-        return self.get(row[0]) if row else None
+        sql = "SELECT id FROM uploads WHERE agent_id = ? AND recording_id = ?"
+        found = self._db.scalar(sql, (agent_id, recording_id))
+        return self.get(str(found)) if found is not None else None
 
     def _update(self, upload_id: str, assignments: str, *values: Any) -> None:
-        with self._lock:
-            sql = f"UPDATE uploads SET {assignments}, updated = ? WHERE id = ?"
-            self._db.execute(sql, (*values, now_iso(), upload_id))
+        sql = f"UPDATE uploads SET {assignments}, updated = ? WHERE id = ?"
+        self._db.execute(sql, (*values, now_iso(), upload_id))
 
     def _discard(self, upload_id: str) -> None:
         """Delete what was received of an upload: the partial file and a failed copy kept aside."""

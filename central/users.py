@@ -11,17 +11,13 @@ import getpass
 import hashlib
 import hmac
 import os
-import sqlite3
 import sys
-import threading
 from collections.abc import Sequence
-from pathlib import Path
 from typing import IO, Any
 
-import sqlite_utils
-
 from central.errors import CentralError
-from central.fleetdb import create_private
+from central.schema import migrate
+from central.store import Location, Store
 
 ROLES = ("viewer", "technician", "admin")
 COMMANDERS = frozenset({"technician", "admin"})
@@ -64,45 +60,39 @@ _DUMMY_HASH = hash_password("not a password", salt=b"\0" * 16)
 
 
 class Users:
-    """The users of the dashboard, stored beside the fleet in one SQLite file."""
+    """The users of the dashboard, stored beside the fleet (the ``users`` table of its store)."""
 
-    def __init__(self, path: str | Path) -> None:
-        """Open (and create if needed) the ``users`` table."""
-        self.path = Path(path)
-        # `check` runs in a worker thread (scrypt is slow on purpose); the lock serialises the
-        # connection between that thread and the event loop.
-        self._lock = threading.Lock()
-        create_private(self.path)
-        self._db = sqlite_utils.Database(sqlite3.connect(self.path, check_same_thread=False))
-        with self._lock:
-            self._db.enable_wal()
-            self._db.table(_TABLE).create(
-                {"username": str, "hash": str, "role": str, "generation": int}, pk="username", if_not_exists=True
-            )
-            if "generation" not in self._db.table(_TABLE).columns_dict:  # a fleet.db from before sessions could end
-                self._db.execute(f"ALTER TABLE {_TABLE} ADD COLUMN generation INTEGER NOT NULL DEFAULT 0")
+    def __init__(self, location: str | os.PathLike[str] | Location) -> None:
+        """Open the store (bringing its schema up to date if needed)."""
+        # `check` runs in a worker thread (scrypt is slow on purpose); the store's lock serialises
+        # its connection between that thread and the event loop.
+        self._db = Store(location)
+        try:
+            migrate(self._db)
+        except BaseException:
+            self._db.close()
+            raise
+        self.location = self._db.location
 
     def _row(self, username: str) -> dict[str, Any] | None:
-        with self._lock:
-            rows = list(self._db.query(f"select * from {_TABLE} where username = ?", [username]))
+        rows = self._db.query(f"SELECT * FROM {_TABLE} WHERE username = ?", [username])
         return rows[0] if rows else None
 
     def _write(self, action: str, username: str, values: dict[str, str | int] | None = None) -> None:
-        with self._lock:
-            table = self._db.table(_TABLE)
+        values = values or {}
+        with self._db.transaction():
             if action == "insert":
-                try:
-                    table.insert({"username": username, **(values or {})})
-                except sqlite3.IntegrityError:
-                    raise UserError(f"user {username!r} already exists") from None
+                names = ", ".join(values)
+                sql = f"INSERT INTO {_TABLE} (username, {names}) VALUES (?{', ?' * len(values)}) ON CONFLICT DO NOTHING"
+                if not self._db.execute(sql, [username, *values.values()]).rowcount:
+                    raise UserError(f"user {username!r} already exists")
             elif action == "update":
-                table.update(username, values or {})
                 # A new password or role ends every session the user has open (`session`).
-                with self._db.conn:
-                    sql = f"UPDATE {_TABLE} SET generation = generation + 1 WHERE username = ?"
-                    self._db.execute(sql, [username])
+                sets = "".join(f"{name} = ?, " for name in values)
+                sql = f"UPDATE {_TABLE} SET {sets}generation = generation + 1 WHERE username = ?"
+                self._db.execute(sql, [*values.values(), username])
             else:
-                table.delete(username)
+                self._db.execute(f"DELETE FROM {_TABLE} WHERE username = ?", [username])
 
     def add(self, username: str, password: str, role: str = "viewer") -> None:
         """Create a user; UserError if the name is taken, the role unknown or the password short."""
@@ -153,14 +143,12 @@ class Users:
 
     def list(self) -> list[dict[str, str]]:
         """Every user's name and role, sorted by name."""
-        with self._lock:
-            rows = list(self._db.query(f"select username, role from {_TABLE} order by username"))
+        rows = self._db.query(f"SELECT username, role FROM {_TABLE} ORDER BY username")
         return [{"username": r["username"], "role": r["role"]} for r in rows]
 
     def close(self) -> None:
         """Close the database connection."""
-        with self._lock:
-            self._db.close()
+        self._db.close()
 
     def _require(self, username: str) -> None:
         if self._row(username) is None:
@@ -195,7 +183,7 @@ def _read_password(stdin: IO[str], prompt: str) -> str:
 def parser() -> argparse.ArgumentParser:
     """``users --db fleet.db add|passwd|role|remove|list``: the command-line door for admins."""
     p = argparse.ArgumentParser(prog="classroom-central users", description="Manage dashboard users.")
-    p.add_argument("--db", default="fleet.db", help="the fleet database (default: fleet.db)")
+    p.add_argument("--db", default="fleet.db", help="the fleet store: a SQLite file (default: fleet.db) or postgresql://…")
     sub = p.add_subparsers(dest="action", required=True)
     add = sub.add_parser("add", help="add a user (password read from the terminal or stdin)")
     add.add_argument("username")

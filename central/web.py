@@ -32,6 +32,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from central.errors import CentralError
+from central.store import Location
 from central.upload_store import Uploads
 from central.uploads import add_routes as add_upload_routes
 from central.users import COMMANDERS, Users
@@ -63,7 +64,7 @@ TRUE_WORDS = frozenset({"1", "true", "on", "yes"})
 class FleetView(Protocol):
     """What the dashboard reads from the fleet database (`central.fleetdb.FleetDB`)."""
 
-    path: Path
+    location: Location
 
     def agents(self, *, site: str | None = None, offline_only: bool = False, alarms_only: bool = False) -> Any:
         """Agents with their devices, open alarm count and latest telemetry."""
@@ -150,7 +151,7 @@ def create_app(
     `waker` wakes a room's PC through a neighbour (default: one on `db` and `sender`, magic packets to port 9).
     """
     own_users = users is None
-    users = users if users is not None else Users(db.path)
+    users = users if users is not None else Users(db.location)
     sessions = Sessions(secret if secret is not None else db.session_secret(), SESSION_SECONDS)
     app = web.Application(middlewares=[_security_headers, make_middleware(sessions, users)])
     app[DB_KEY], app[CHANGES_KEY], app[SENDER_KEY] = db, changes, sender

@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from collections.abc import Callable
 
 from central.fleet_rows import Row
 from central.fleetdb import FleetDB
 from central.live import Changes
+from central.store import StoreUnavailable
 from drivers.backoff import Backoff
 
 log = logging.getLogger(__name__)
@@ -80,8 +80,8 @@ class BatchWriter:
         rows, acks = self._take()
         try:
             changes = self._db.write_batch(rows)
-        except sqlite3.OperationalError as exc:
-            log.error("fleet.db: %d rows not written at stop (%s)", len(rows), exc)
+        except StoreUnavailable as exc:
+            log.error("fleet store: %d rows not written at stop (%s)", len(rows), exc)
             self._rows[:0], self._acks[:0] = rows, acks
             return
         self._committed(len(rows), acks, changes)
@@ -118,9 +118,9 @@ class BatchWriter:
             # at every sqlite call made the writer the bottleneck (bench/central_ingest.py:
             # 4.3k -> 7.2k msg/s).  A batch holds the loop for ~20 us a row.
             changes = self._db.write_batch(rows)
-        except sqlite3.OperationalError as exc:  # locked, disk full: keep the rows and retry
+        except StoreUnavailable as exc:  # locked, disk full: keep the rows and retry
             delay = self._backoff.next_delay()
-            log.error("fleet.db: %d rows not written (%s); retrying in %.1f s", len(rows), exc, delay)
+            log.error("fleet store: %d rows not written (%s); retrying in %.1f s", len(rows), exc, delay)
             self._rows[:0], self._acks[:0] = rows, acks
             self._has_rows.set()
             await asyncio.sleep(delay)

@@ -26,9 +26,54 @@ Will = aiomqtt.Will
 Client = aiomqtt.Client
 
 __all__ = [
-    "BrokerAddress", "Client", "Message", "MqttError", "Will", "acknowledge", "make_client", "BrokerError",
-    "stop_if_stopping", "stop_requests",
-]  # fmt: skip
+    "Batches",
+    "BrokerAddress",
+    "Client",
+    "Message",
+    "MqttError",
+    "Will",
+    "acknowledge",
+    "make_client",
+    "BrokerError",
+    "stop_if_stopping",
+    "stop_requests",
+]
+
+
+class Batches:
+    """A client's incoming messages a batch at a time: one wait per batch instead of one per message.
+
+    aiomqtt's ``client.messages`` creates a task and an ``asyncio.wait`` for every message, even
+    when messages are already queued: the collector's ceiling (docs/benchmarks.md).  aiomqtt takes
+    the class of its incoming queue as a documented constructor argument (``queue_type``); this
+    object supplies one that keeps a handle on the queue, waits for the first message of a batch
+    through ``client.messages`` (which also notices a disconnect) and takes the rest that are
+    already queued without waiting.  Pass it to `make_client` (``batches=``).
+    """
+
+    def __init__(self, limit: int = 1000) -> None:
+        """`limit`: the most messages one batch takes."""
+        self._limit = limit
+        self._queue: asyncio.Queue[Message] | None = None
+
+    def queue_type(self) -> type[asyncio.Queue[Message]]:
+        """The queue class to give aiomqtt: each instance made is the one this object reads."""
+        owner = self
+
+        class Inbox(asyncio.Queue[Message]):
+            def __init__(self, maxsize: int = 0) -> None:
+                super().__init__(maxsize)
+                owner._queue = self
+
+        return Inbox
+
+    async def next(self, client: Client) -> list[Message]:
+        """The next messages: at least one (waiting for it), at most `limit`; MqttError on a disconnect."""
+        first = await anext(aiter(client.messages))
+        batch, queue = [first], self._queue
+        while queue is not None and len(batch) < self._limit and not queue.empty():
+            batch.append(queue.get_nowait())
+        return batch
 
 
 def _not_a_late_ack(record: logging.LogRecord) -> bool:
@@ -117,12 +162,14 @@ def make_client(
     max_queued_incoming: int = 0,
     clean_session: bool = True,
     manual_ack: bool = False,
+    batches: Batches | None = None,
 ) -> Client:
     """An aiomqtt client for `address` (not yet connected: use ``async with``).
 
     `clean_session=False` keeps the subscriber's session (and its QoS 1 messages) at the broker
     while it is away.  `manual_ack=True`: a QoS 1 message is acknowledged only by `acknowledge`,
     so the broker delivers it again (to the same persistent session) if the client dies first.
+    `batches`: read the incoming messages through it (`Batches.next`) rather than one by one.
     """
     client = _StoppableClient(
         address.host,
@@ -136,6 +183,7 @@ def make_client(
         tls_context=address.tls_context(),
         max_queued_incoming_messages=max_queued_incoming or None,
         clean_session=clean_session,
+        queue_type=batches.queue_type() if batches is not None else None,
         logger=log,
     )
     if manual_ack:

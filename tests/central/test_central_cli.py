@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fleet_stores import fleet_at
 
 from central.fleetdb import FleetDB
 from central.mosquitto import LocalBroker
+from central.store import Location
 from contract import CENTRAL_STATUS, DeviceInfo, DeviceState, Event, Info, Status, Topics, encode, now_iso
 from contract.mqtt import BrokerAddress, Client, make_client
 
@@ -77,12 +79,12 @@ class Running:
 @pytest.fixture
 async def central(broker: LocalBroker, tmp_path: Path) -> AsyncIterator[Running]:
     """``classroom-central run`` as a subprocess, collecting into tmp_path/fleet.db."""
-    db = tmp_path / "fleet.db"
+    db = fleet_at(tmp_path)
     proc = await asyncio.create_subprocess_exec(
         *CENTRAL, "run", "--broker", broker.url, "--db", str(db), stderr=asyncio.subprocess.DEVNULL
     )
     try:
-        await until(lambda: db.exists(), "fleet.db")
+        await until(lambda: Location.parse(db).exists(), "fleet.db")
         async with asyncio.timeout(LIMIT):
             while await central_state(broker) != "online":
                 await asyncio.sleep(0.05)
@@ -136,7 +138,7 @@ async def test_fleet_and_alarms_print_tables(broker: LocalBroker, central: Runni
     [line] = alarms.out.splitlines()[1:]
     assert line.split()[1:5] == [SITE, "r101", "critical", "disk_low"] and line.endswith("3 GB free")
 
-    missing = await cli("fleet", "--db", str(central.db.with_name("nowhere.db")))
+    missing = await cli("fleet", "--db", "no-such-folder/nowhere.db")
     assert missing.code == 2 and "nowhere.db" in missing.err
 
 
@@ -241,7 +243,7 @@ async def secured_central_state(broker: LocalBroker) -> str:
 async def test_the_broker_password_comes_from_a_file_or_the_environment_not_argv(
     secured: LocalBroker, tmp_path: Path, source: str
 ) -> None:
-    db = tmp_path / "fleet.db"
+    db = fleet_at(tmp_path)
     words = ["run", "--broker", secured.url, "--username", "central", "--db", str(db)]
     env = {k: v for k, v in os.environ.items() if k != "CLASSROOM_BROKER_PASSWORD"}
     if source == "file":
@@ -256,8 +258,9 @@ async def test_the_broker_password_comes_from_a_file_or_the_environment_not_argv
             while await secured_central_state(secured) != "online":
                 await asyncio.sleep(0.05)
         assert b"pw-central-9" not in Path(f"/proc/{proc.pid}/cmdline").read_bytes()  # what `ps` shows
-        for path in (db, db.with_name("fleet.db-wal"), db.with_name("fleet.db-shm")):
-            assert path.stat().st_mode & 0o777 == 0o600, path  # it holds the cookie secret and password hashes
+        if isinstance(db, Path):  # a SQLite file (a PostgreSQL server keeps its own files private)
+            for path in (db, db.with_name("fleet.db-wal"), db.with_name("fleet.db-shm")):
+                assert path.stat().st_mode & 0o777 == 0o600, path  # it holds the cookie secret and password hashes
     finally:
         proc.kill()
         await proc.wait()

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fleet_stores import fleet_at
 
 from agent.link import AgentLink
 from agent.store import AgentStore
@@ -97,7 +98,7 @@ async def test_another_account_using_an_agents_client_id_cannot_knock_it_off(
 
 
 async def test_the_centre_still_connects_and_collects(from_snippet: LocalBroker, tmp_path: Path) -> None:
-    central = Central(address(from_snippet, CENTRAL), tmp_path / "fleet.db", silence_check_s=3600)
+    central = Central(address(from_snippet, CENTRAL), fleet_at(tmp_path), silence_check_s=3600)
     try:
         async with asyncio.TaskGroup() as tg:
             task = tg.create_task(central.run(), name="central[test].run")

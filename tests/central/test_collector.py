@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fleet_stores import fleet_at
 
 from central.app import Central
 from central.collector import ForeignTopic, SilenceWatch, to_row
@@ -65,7 +66,7 @@ async def running(central: Central) -> AsyncIterator[Central]:
 
 
 def make_central(broker: LocalBroker, tmp_path: Path) -> Central:
-    return Central(BrokerAddress.parse(broker.url), tmp_path / "fleet.db", silence_check_s=0.05)
+    return Central(BrokerAddress.parse(broker.url), fleet_at(tmp_path), silence_check_s=0.05)
 
 
 @contextlib.asynccontextmanager
@@ -151,7 +152,7 @@ async def test_changes_drop_the_oldest_event_of_a_slow_subscriber() -> None:
 
 
 def test_retention_deletes_only_old_telemetry(tmp_path: Path) -> None:
-    db = FleetDB(tmp_path / "fleet.db")
+    db = FleetDB(fleet_at(tmp_path))
     sample = Telemetry.from_dict(json.loads(telemetry()))
     db.write_batch(
         [

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from fleet_stores import fleet_at
 from rooms import CHROMIUM, CHROMIUM_ARGS, REPO, SCREENSHOTS, skip_without_chromium
 
 from central.app import Central
@@ -75,7 +76,7 @@ def _fill(db: FleetDB) -> None:
 
 @pytest.fixture
 def fleet(tmp_path: Path) -> Iterator[FleetDB]:
-    db = FleetDB(tmp_path / "fleet.db")
+    db = FleetDB(fleet_at(tmp_path))
     _fill(db)
     yield db
     db.close()
@@ -83,7 +84,7 @@ def fleet(tmp_path: Path) -> Iterator[FleetDB]:
 
 @pytest.fixture
 def users(fleet: FleetDB) -> Users:
-    users = Users(fleet.path)
+    users = Users(fleet.location)
     users.add("wang", PASSWORD, "viewer")
     users.add("li", PASSWORD, "technician")
     return users
@@ -451,7 +452,7 @@ async def _browse(url: str, agents: dict[str, asyncio.subprocess.Process]) -> No
 
 async def test_dashboard_in_chromium(broker: LocalBroker, tmp_path: Path) -> None:
     skip_without_chromium()
-    db_path = tmp_path / "fleet.db"
+    db_path = fleet_at(tmp_path)
     Users(db_path).add("tech", PASSWORD, "technician")
     central = Central(BrokerAddress.parse(broker.url), db_path)
     agents: dict[str, asyncio.subprocess.Process] = {}

@@ -14,6 +14,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from fleet_stores import fleet_at
 from test_dashboard import PASSWORD, SECRET, RecordingSender, changes, fleet, login, sender, users
 
 from central.fleetdb import FleetDB
@@ -70,7 +71,7 @@ HOSTILE_BODIES = [
 async def upload_client(
     fleet: FleetDB, users: Users, changes: Changes, sender: RecordingSender, tmp_path: Path
 ) -> AsyncIterator[TestClient]:
-    uploads = Uploads(fleet.path, tmp_path / "recordings")
+    uploads = Uploads(fleet.location, tmp_path / "recordings")
     uploads.register_agent("a1", TOKEN)
     app = create_app(fleet, changes, sender, users=users, secret=SECRET, uploads=uploads)
     async with TestClient(TestServer(app)) as test_client:
@@ -191,7 +192,7 @@ async def test_a_password_change_from_the_command_line_ends_the_users_sessions(
     assert await login(client, "wang") == 303
     other = session_cookie(client)
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "central.cli", "users", "--db", str(fleet.path), "passwd", "li",
+        sys.executable, "-m", "central.cli", "users", "--db", str(fleet.location.target), "passwd", "li",
         stdin=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     _, err = await asyncio.wait_for(process.communicate(b"a-new-password\n"), 30)
@@ -293,7 +294,7 @@ async def half_open(port: int, count: int) -> list[asyncio.StreamWriter]:
 
 async def test_half_open_connections_do_not_starve_the_dashboard(broker: LocalBroker, tmp_path: Path) -> None:
     port = free_port()
-    db = tmp_path / "fleet.db"
+    db = fleet_at(tmp_path)
     Users(db).add("li", PASSWORD, "technician")
 
     def few_descriptors() -> None:
@@ -337,7 +338,7 @@ async def test_over_long_user_names_count_as_one_account(throttled: TestClient) 
 async def test_an_agent_named_in_any_language_may_upload(
     upload_client: TestClient, fleet: FleetDB, tmp_path: Path
 ) -> None:
-    uploads = Uploads(fleet.path, tmp_path / "recordings")
+    uploads = Uploads(fleet.location, tmp_path / "recordings")
     uploads.register_agent("高一 (2)班", TOKEN)
     uploads.close()
     headers = {"Authorization": f"Bearer {TOKEN}"}

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
+from fleet_stores import fleet_at
 
 from central.fleet_rows import Seen
 from central.fleetdb import FleetDB
@@ -42,7 +43,7 @@ class NoSender:
 
 
 def fleet(tmp: Path, lesson: dict[str, Any] | None) -> FleetDB:
-    db = FleetDB(tmp / "fleet.db")
+    db = FleetDB(fleet_at(tmp))
     now = now_iso()
     extra = {"lesson": lesson} if lesson is not None else {}
     db.write_batch(
@@ -52,7 +53,7 @@ def fleet(tmp: Path, lesson: dict[str, Any] | None) -> FleetDB:
             Seen("east", "room-main", Telemetry(now, 12.5, 40.0, 50 * 10**9, 61.0, extra=extra), now),
         ]
     )
-    Users(db.path).add("wang", PASSWORD, "viewer")
+    Users(db.location).add("wang", PASSWORD, "viewer")
     return db
 
 
@@ -60,7 +61,7 @@ async def room_page_text(db: FleetDB) -> tuple[str, list[str], list[str]]:
     """The #lesson section's text, its peer states and any script errors, as Chromium renders them."""
     from playwright.async_api import async_playwright, expect
 
-    app = create_app(db, Changes(), NoSender(), users=Users(db.path), secret=b"0" * 32)  # type: ignore[arg-type]
+    app = create_app(db, Changes(), NoSender(), users=Users(db.location), secret=b"0" * 32)  # type: ignore[arg-type]
     async with TestServer(app) as server, async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
         try:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from fleet_stores import fleet_at
 from rooms import CHROMIUM, CHROMIUM_ARGS, REPO, skip_without_chromium
 from visible_text import assert_plain_chinese
 
@@ -187,7 +188,7 @@ async def _browse(url: str, agents: dict[str, asyncio.subprocess.Process], port:
 
 async def test_the_dashboard_speaks_plainly_about_real_rooms(broker: LocalBroker, tmp_path: Path) -> None:
     skip_without_chromium()
-    db_path = tmp_path / "fleet.db"
+    db_path = fleet_at(tmp_path)
     Users(db_path).add("tech", PASSWORD, "technician")
     central = Central(BrokerAddress.parse(broker.url), db_path)
     central.hours.every_s = 0.5  # look often: the test does not wait half a minute

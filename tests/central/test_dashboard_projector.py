@@ -14,6 +14,7 @@ import re
 import sys
 from pathlib import Path
 
+from fleet_stores import fleet_at
 from rooms import CHROMIUM, CHROMIUM_ARGS, REPO, SCREENSHOTS, skip_without_chromium
 
 from central.app import Central
@@ -113,7 +114,7 @@ async def _browse(url: str, sim: Simulator, central: Central) -> None:
 
 async def test_projector_alarms_on_the_room_page_in_chromium(broker: LocalBroker, tmp_path: Path) -> None:
     skip_without_chromium()
-    db_path = tmp_path / "fleet.db"
+    db_path = fleet_at(tmp_path)
     Users(db_path).add("tech", PASSWORD, "technician")
     # A frozen clock: the lamp stays at 3,100 hours and the cool-down lasts.
     sim = Simulator(find_profile("pjlink"), clock=lambda: 0.0, initial={"lamp_hours": 3100, "fan_status": "error"})

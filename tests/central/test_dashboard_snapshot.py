@@ -12,6 +12,7 @@ import re
 import sys
 from pathlib import Path
 
+from fleet_stores import fleet_at
 from rooms import CHROMIUM, CHROMIUM_ARGS, REPO, SCREENSHOTS, skip_without_chromium
 
 from central.app import Central
@@ -78,7 +79,7 @@ async def _browse(url: str) -> None:
 
 async def test_the_room_page_shows_an_onvif_cameras_identity_and_still(broker: LocalBroker, tmp_path: Path) -> None:
     skip_without_chromium()
-    db_path = tmp_path / "fleet.db"
+    db_path = fleet_at(tmp_path)
     Users(db_path).add("tech", PASSWORD, "technician")
     central = Central(BrokerAddress.parse(broker.url), db_path)
     config = tmp_path / "agent-9.toml"

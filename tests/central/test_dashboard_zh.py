@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
+from fleet_stores import fleet_at
 from rooms import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, skip_without_chromium
 from visible_text import assert_plain_chinese, problems, visible_texts
 
@@ -154,7 +155,7 @@ def _rows(db: FleetDB) -> None:
 
 @pytest.fixture
 async def fleet(tmp_path: Path) -> Any:
-    db = FleetDB(tmp_path / "fleet.db")
+    db = FleetDB(fleet_at(tmp_path))
     _rows(db)
     # The centre's own watch raises offline_in_hours for room-103 (offline inside its school hours).
 
@@ -163,7 +164,7 @@ async def fleet(tmp_path: Path) -> Any:
 
     verdicts = await HoursWatch(HoursFleet(db.agents, lambda: db.alarms(open_only=True)), put).once()
     assert [(v.agent_id, v.raise_) for v in verdicts] == [("room-103", True)]
-    Users(db.path).add("tech", PASSWORD, "technician")
+    Users(db.location).add("tech", PASSWORD, "technician")
     yield db
     db.close()
 
@@ -187,7 +188,7 @@ async def test_every_page_of_the_dashboard_is_plain_chinese(fleet: FleetDB) -> N
     skip_without_chromium()
     from playwright.async_api import async_playwright, expect
 
-    app = create_app(fleet, Changes(), NoSender(), users=Users(fleet.path), secret=b"0" * 32)
+    app = create_app(fleet, Changes(), NoSender(), users=Users(fleet.location), secret=b"0" * 32)
     async with TestServer(app) as server, async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
@@ -263,7 +264,7 @@ async def test_acknowledging_an_alarm_leaves_it_open_but_no_longer_unacknowledge
     skip_without_chromium()
     from playwright.async_api import async_playwright, expect
 
-    app = create_app(fleet, Changes(), NoSender(), users=Users(fleet.path), secret=b"0" * 32)
+    app = create_app(fleet, Changes(), NoSender(), users=Users(fleet.location), secret=b"0" * 32)
     async with TestServer(app) as server, async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
@@ -286,7 +287,7 @@ async def test_acknowledging_an_alarm_leaves_it_open_but_no_longer_unacknowledge
 async def test_every_page_has_a_favicon_even_before_login(fleet: FleetDB) -> None:
     from aiohttp.test_utils import TestClient
 
-    app = create_app(fleet, Changes(), NoSender(), users=Users(fleet.path), secret=b"0" * 32)
+    app = create_app(fleet, Changes(), NoSender(), users=Users(fleet.location), secret=b"0" * 32)
     async with TestClient(TestServer(app)) as client:
         icon = await client.get("/favicon.ico")
         assert icon.status == 200 and icon.headers["Content-Type"] == "image/svg+xml"

@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from fleet_stores import fleet_at
+
 from central.fleet_rows import Seen
 from central.fleetdb import FleetDB
 from central.hours import ALARM, HoursFleet, HoursWatch, verdicts
@@ -41,7 +43,7 @@ def test_only_a_room_away_inside_its_hours_is_raised_and_only_an_open_one_back_o
 
 
 async def test_the_watch_raises_once_and_clears_when_the_room_is_back(tmp_path: Path) -> None:
-    db = FleetDB(tmp_path / "fleet.db")
+    db = FleetDB(fleet_at(tmp_path))
     now = to_iso(NOW)
     hours = (("2026-11-23T00:00:00Z", "2026-11-23T04:00:00Z"),)
     db.write_batch(

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from fleet_stores import fleet_at
 from rooms import CHROMIUM, CHROMIUM_ARGS, skip_without_chromium
 from test_dashboard import PASSWORD, SECRET, RecordingSender, boot, login
 
@@ -43,9 +44,9 @@ def _fill(db: FleetDB) -> None:
 
 @pytest.fixture
 def fleet(tmp_path: Path) -> Iterator[FleetDB]:
-    db = FleetDB(tmp_path / "fleet.db")
+    db = FleetDB(fleet_at(tmp_path))
     _fill(db)
-    users = Users(db.path)
+    users = Users(db.location)
     users.add("wang", PASSWORD, "viewer")
     users.add("li", PASSWORD, "technician")
     yield db

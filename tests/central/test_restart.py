@@ -14,13 +14,14 @@ import asyncio
 import contextlib
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fleet_stores import fleet_at, rows
 
 from central.fleet_rows import CommandReplied, CommandSent, Seen
 from central.fleetdb import FleetDB
@@ -55,7 +56,7 @@ LIMIT_S = 60.0
 class CentreProcess:
     """``python -m central.cli run`` as a real process, with its log in a file."""
 
-    def __init__(self, broker: LocalBroker, db: Path, log: Path, *extra: str) -> None:
+    def __init__(self, broker: LocalBroker, db: Any, log: Path, *extra: str) -> None:
         self.args = [sys.executable, "-m", "central.cli", "run", "--broker", broker.url, "--db", str(db), *extra]
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
@@ -85,7 +86,7 @@ class CentreProcess:
 
 @pytest.fixture
 def centre(broker: LocalBroker, tmp_path: Path) -> Iterator[CentreProcess]:
-    process = CentreProcess(broker, tmp_path / "fleet.db", tmp_path / "central.log")
+    process = CentreProcess(broker, fleet_at(tmp_path), tmp_path / "central.log")
     try:
         yield process
     finally:
@@ -133,7 +134,7 @@ def command_id(i: int) -> str:
     return f"cmd-{i:05d}"
 
 
-def seed_commands(db_path: Path, count: int) -> None:
+def seed_commands(db_path: Any, count: int) -> None:
     """Commands the centre sent before the test: the agent's replies to them arrive in the stream."""
     db = FleetDB(db_path)
     try:
@@ -186,15 +187,11 @@ async def publish_all(broker: LocalBroker, centre: CentreProcess, watch: CentreW
         await agent.publish(TOPICS.event, encode(sentinel.to_dict()), qos=1)
 
 
-def fleet(db_path: Path, sql: str) -> tuple[int, ...]:
-    conn = sqlite3.connect(db_path, timeout=10)
-    try:
-        return tuple(conn.execute(sql).fetchone())
-    finally:
-        conn.close()
+def fleet(db_path: Any, sql: str) -> tuple[int, ...]:
+    return rows(db_path, sql)[0]
 
 
-async def until_sentinel(db_path: Path) -> None:
+async def until_sentinel(db_path: Any) -> None:
     async with asyncio.timeout(LIMIT_S):
         while not fleet(db_path, "SELECT count(*) FROM events WHERE type = 'load.sentinel'")[0]:
             await asyncio.sleep(0.05)
@@ -203,7 +200,7 @@ async def until_sentinel(db_path: Path) -> None:
 async def test_kill_9_of_the_centre_mid_stream_loses_nothing_and_doubles_nothing(
     broker: LocalBroker, centre: CentreProcess, tmp_path: Path
 ) -> None:
-    db_path = tmp_path / "fleet.db"
+    db_path = fleet_at(tmp_path)
     seed_commands(db_path, EVENTS // REPLY_EVERY)
     async with watching(broker) as watch:
         centre.start()
@@ -228,7 +225,7 @@ async def test_kill_9_of_the_centre_mid_stream_loses_nothing_and_doubles_nothing
 
 
 def test_fleet_db_stores_an_event_once_per_agent_and_id_and_never_reopens_its_alarm(tmp_path: Path) -> None:
-    db = FleetDB(tmp_path / "fleet.db")
+    db = FleetDB(fleet_at(tmp_path))
     try:
 
         def seen(agent: str, event: Event) -> Seen:
@@ -241,7 +238,7 @@ def test_fleet_db_stores_an_event_once_per_agent_and_id_and_never_reopens_its_al
         db.write_batch([seen(AGENT, raise_), seen(AGENT, clear), seen("room-102", raise_)])
         old = Event("audit", "info", "log", "2026-11-22T08:00:00Z", "an older agent: no id")
         db.write_batch([seen(AGENT, old), seen(AGENT, old)])
-        events = fleet(tmp_path / "fleet.db", f"SELECT count(*) FROM events WHERE agent_id = '{AGENT}'")
+        events = fleet(fleet_at(tmp_path), f"SELECT count(*) FROM events WHERE agent_id = '{AGENT}'")
         assert events == (4,)  # raise, clear, and the old agent's two copies (nothing tells them apart)
         assert [a["agent_id"] for a in db.alarms()] == ["room-102"]  # room-101's alarm stays cleared
     finally:
@@ -249,8 +246,8 @@ def test_fleet_db_stores_an_event_once_per_agent_and_id_and_never_reopens_its_al
 
 
 def test_the_same_reply_delivered_again_changes_nothing_in_the_audit_log(tmp_path: Path) -> None:
-    seed_commands(tmp_path / "fleet.db", 1)
-    db = FleetDB(tmp_path / "fleet.db")
+    seed_commands(fleet_at(tmp_path), 1)
+    db = FleetDB(fleet_at(tmp_path))
     try:
         reply = CommandReply(command_id(0), CommandStatus.SUCCEEDED, {"pong": True})
         db.write_batch([CommandReplied(AGENT, reply, "2026-11-22T08:00:00Z")])

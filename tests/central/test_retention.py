@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fleet_stores import fleet_at, rows
 from test_collector import make_central, running, until
 
 from central.app import Central
@@ -38,10 +39,9 @@ def aged_rows(agent: str, days: float) -> list[Row]:
     ]
 
 
-def counts(path: Path) -> dict[str, int]:
-    with sqlite3.connect(path) as conn:
-        tables = ("events", "alarms", "commands", "status_history")
-        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}  # noqa: S608
+def counts(location: Any) -> dict[str, int]:
+    tables = ("events", "alarms", "commands", "status_history")
+    return {t: rows(location, f"SELECT count(*) FROM {t}")[0][0] for t in tables}
 
 
 def fill(db: FleetDB, ages: list[float]) -> None:
@@ -54,11 +54,11 @@ def fill(db: FleetDB, ages: list[float]) -> None:
 
 
 def test_by_default_logs_are_kept_180_days_and_older_rows_go(tmp_path: Path) -> None:
-    db = FleetDB(tmp_path / "fleet.db")
+    db = FleetDB(fleet_at(tmp_path))
     fill(db, [400, 200, 179, 1])
-    before = counts(db.path)
+    before = counts(db.location)
     db.write_batch(Retention().rows(NOW))
-    after = counts(db.path)
+    after = counts(db.location)
     commands = {c["id"] for c in db.commands()}
     open_alarms = [a["type"] for a in db.alarms()]
     db.close()
@@ -68,23 +68,23 @@ def test_by_default_logs_are_kept_180_days_and_older_rows_go(tmp_path: Path) -> 
 
 
 def test_shorter_limits_prune_each_table_on_its_own(tmp_path: Path) -> None:
-    db = FleetDB(tmp_path / "fleet.db")
+    db = FleetDB(fleet_at(tmp_path))
     fill(db, [20, 5])
     db.write_batch(Retention(events_days=10, audit_days=365, history_days=3).rows(NOW))
-    after = counts(db.path)
+    after = counts(db.location)
     db.close()
     assert after == {"events": 2, "alarms": 1 + 1, "commands": 2, "status_history": 0}
 
 
 async def test_the_running_centre_prunes_periodically(broker: LocalBroker, tmp_path: Path) -> None:
-    db = FleetDB(tmp_path / "fleet.db")
+    db = FleetDB(fleet_at(tmp_path))
     fill(db, [30, 1])
     db.close()
     retention = Retention(events_days=7, audit_days=7, history_days=7)
-    central = Central(BrokerAddress.parse(broker.url), tmp_path / "fleet.db", retention=retention)
+    central = Central(BrokerAddress.parse(broker.url), fleet_at(tmp_path), retention=retention)
     async with running(central):
-        await until(lambda: counts(tmp_path / "fleet.db")["commands"] == 1, "the 30-day-old command pruned")
-    assert counts(tmp_path / "fleet.db") == {"events": 2, "alarms": 2, "commands": 1, "status_history": 1}
+        await until(lambda: counts(fleet_at(tmp_path))["commands"] == 1, "the 30-day-old command pruned")
+    assert counts(fleet_at(tmp_path)) == {"events": 2, "alarms": 2, "commands": 1, "status_history": 1}
 
 
 def test_the_audit_log_defaults_to_at_least_180_days(broker: LocalBroker, tmp_path: Path) -> None:

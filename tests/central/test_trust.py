@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fleet_stores import fleet_at
 from test_collector import (
     SITE,
     agent_client,
@@ -71,7 +72,7 @@ async def test_retained_events_and_replies_are_ignored_after_a_centre_restart(
         with caplog.at_level(logging.INFO, logger="central.collector"):
             # A centre with a session of its own (a new collector; the first one's session holds the live
             # copy of a6's second reply, a6 answering its own command again) gets only the retained replay.
-            fresh = Central(BrokerAddress.parse(broker.url), tmp_path / "fleet.db", client_id="another-collector")
+            fresh = Central(BrokerAddress.parse(broker.url), fleet_at(tmp_path), client_id="another-collector")
             async with running(fresh) as central:
                 await agent.publish(topics.telemetry, telemetry(), qos=1)  # after the retained replay
                 await until(lambda: telemetry_count(central, "a7"), "a7's telemetry")

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import io
-import sqlite3
 from pathlib import Path
 
 import pytest
+from fleet_stores import fleet_at, rows
 
 from central.users import UserError, Users, hash_password, main, verify_password
 
 
 @pytest.fixture
 def users(tmp_path: Path) -> Users:
-    return Users(tmp_path / "fleet.db")
+    return Users(fleet_at(tmp_path))
 
 
 def test_hash_is_salted_and_verifies() -> None:
@@ -46,8 +46,7 @@ def test_check_returns_the_role_only_for_the_right_password(users: Users) -> Non
 
 def test_password_is_not_stored_in_clear(users: Users, tmp_path: Path) -> None:
     users.add("wang", "secret-secret", "viewer")
-    with sqlite3.connect(tmp_path / "fleet.db") as conn:
-        dump = "\n".join(conn.iterdump())
+    dump = "\n".join(map(repr, rows(fleet_at(tmp_path), "SELECT * FROM users")))
     assert "secret-secret" not in dump
     assert "scrypt$" in dump
 
@@ -78,14 +77,14 @@ def test_password_change_role_change_and_removal(users: Users, tmp_path: Path) -
     assert users.check("wang", "pass-word-new") == "viewer"
     users.set_role("wang", "technician")
     assert users.role("wang") == "technician"
-    assert Users(tmp_path / "fleet.db").check("wang", "pass-word-new") == "technician"  # persisted
+    assert Users(fleet_at(tmp_path)).check("wang", "pass-word-new") == "technician"  # persisted
     users.remove("wang")
     assert users.check("wang", "pass-word-new") is None
     assert users.role("wang") is None
 
 
 def test_command_line_adds_lists_and_reports_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    db = str(tmp_path / "fleet.db")
+    db = str(fleet_at(tmp_path))
     assert main(["--db", db, "add", "li", "--role", "technician"], stdin=io.StringIO("pass-word-2\n")) == 0
     assert main(["--db", db, "add", "li"], stdin=io.StringIO("pass-word-3\n")) == 1
     assert "already exists" in capsys.readouterr().err

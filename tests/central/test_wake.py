@@ -18,6 +18,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from fleet_stores import fleet_at
 
 from agent.config.site import load_config
 from agent.service import Agent
@@ -72,7 +73,7 @@ async def running_agent(tmp: Path, broker: LocalBroker, agent_id: str, power: st
 
 @asynccontextmanager
 async def running_centre(tmp: Path, broker: LocalBroker, wake_port: int) -> AsyncIterator[Central]:
-    db_path = tmp / "fleet.db"
+    db_path = fleet_at(tmp)
     Users(db_path).add("tech", PASSWORD, "technician")
     Users(db_path).add("look", PASSWORD, "viewer")
     central = Central(BrokerAddress.parse(broker.url), db_path, wake_port=wake_port)

@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 import pytest
 import rooms
+from fleet_stores import fleet_at
 from rooms import CHROMIUM, REPO, Room, skip_without_chromium
 
 from central.app import Central
@@ -129,7 +130,7 @@ def online_with_sources(central: Central) -> bool:
 @pytest.fixture
 async def stack(broker: LocalBroker, tmp_path: Path) -> AsyncIterator[Stack]:
     skip_without_chromium()
-    db_path = tmp_path / "fleet.db"
+    db_path = fleet_at(tmp_path)
     users = Users(db_path)
     users.add("wang", PASSWORD, "viewer")
     users.add("li", PASSWORD, "technician")

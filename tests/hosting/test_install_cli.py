@@ -180,3 +180,35 @@ def test_a_config_the_service_user_cannot_read_or_everyone_can_is_pointed_out(tm
     assert done.returncode == 0, done.stderr
     group = grp.getgrgid(pwd.getpwnam("nobody").pw_gid).gr_name
     assert f"warning: nobody cannot read {config}, which the service needs: chgrp {group} {config}" in done.stderr
+
+
+def test_central_unit_of_a_collector_on_postgresql_keeps_its_group_and_passes_verify(tmp_path: Path) -> None:
+    store = "postgresql://central@db.school.cn:5432/fleet"
+    recordings = tmp_path / "lib" / "recordings"
+    units = tmp_path / "units"
+    done = run(
+        CENTRAL, "install-service", "--broker", "mqtt://broker.school.cn:1883", "--db", store,
+        "--recordings", str(recordings), "--group", "district", "--collector-only",
+        "--user", ME, "--unit-dir", str(units),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    unit = units / "classroom-central.service"
+    found = settings(unit.read_text())
+    words = found["ExecStart"].split()
+    assert words[words.index("run") + 1 :] == [
+        "--db", store, "--broker", "mqtt://broker.school.cn:1883", "--recordings", str(recordings),
+        "--group", "district", "--collector-only",
+    ]  # fmt: skip
+    assert found["ReadWritePaths"] == str(recordings)  # no fleet.db folder: the server keeps the store
+    verify(unit)
+
+
+def test_a_postgresql_store_needs_its_password_out_of_the_unit_and_a_recordings_folder(tmp_path: Path) -> None:
+    base = [*CENTRAL, "install-service", "--broker", "mqtt://127.0.0.1:1883", "--dry-run"]
+    done = run(base, "--db", "postgresql://central:s3cret@127.0.0.1/fleet", "--recordings", str(tmp_path))
+    assert done.returncode == 2
+    assert "~/.pgpass" in done.stderr
+    assert "s3cret" not in done.stdout + done.stderr
+    done = run(base, "--db", "postgresql://central@127.0.0.1/fleet")
+    assert done.returncode == 2
+    assert "needs --recordings" in done.stderr

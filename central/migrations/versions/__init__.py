@@ -1,0 +1,1 @@
+"""The revisions, oldest first: each names its `down_revision`."""
