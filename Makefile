@@ -28,6 +28,7 @@ lint: setup
 test: lint
 	scripts/whip-web-client
 	scripts/loopback-ns $(BIN)/pytest
+	$(MAKE) --no-print-directory test-postgresql
 
 # The centre's tests again, on PostgreSQL (a scratch database per test; its Unix socket also
 # answers inside the loopback-only namespace).  The city-scale tests run in both passes.
