@@ -12,6 +12,8 @@ from importlib import metadata
 from typing import Any
 
 from agent.alarms import Alarms
+from agent.broadcast.service import BroadcastService
+from agent.commands.broadcast import add_broadcast_commands
 from agent.commands.lesson import add_lesson_commands
 from agent.commands.record import add_record_commands
 from agent.commands.room import RoomCommands
@@ -88,6 +90,7 @@ class Agent:
         self.supervisor = Supervisor(self.alarms, config.agent_id)
         self._add_room_commands()
         self.recording = self._build_recording()
+        self.broadcast = self._build_broadcast()
         self.uploader = Uploader(config.upload, config.agent_id, self.store, self.alarms) if config.upload else None
         # Features that serve pages or media on the local API add their routes here.
         self.web_parts: list[WebPart] = [page_part(self.table, self.status, config, self.schedule.current)]
@@ -97,6 +100,7 @@ class Agent:
             clock=lambda: datetime.now(UTC),
             is_recording=self._recording_lesson,
             is_live=self._leading_lesson,
+            is_broadcasting=self.broadcast.target,
             displays=[d.id for d in config.devices if d.kind == "display"],
         )
         register_schedule_commands(self.table, self.schedule, on_change=self.scheduler.changed)
@@ -136,9 +140,19 @@ class Agent:
             self.store,
             self.alarms,
             lesson_on=lambda row: timetable_lesson_on(schedule.current(), datetime.now(UTC), row),
+            broadcast=self.config.broadcast,
         )
         add_record_commands(self.table, recording)
         return recording
+
+    def _build_broadcast(self) -> BroadcastService:
+        """The broadcast service and its commands; it shares the recording's programmes (one encoder per picture)."""
+        recording = self.recording
+        broadcast = BroadcastService(
+            self.config.broadcast, self.config.recording, recording.sources, recording.programmes, self.alarms
+        )
+        add_broadcast_commands(self.table, broadcast)
+        return broadcast
 
     def _supervise(self) -> None:
         """Every service under the supervisor, in the order they start."""
@@ -150,6 +164,7 @@ class Agent:
         for source in self.sources.values():
             self.supervisor.add(f"source.{source.id}", source.run)
         self.supervisor.add("recording", self.recording.run)
+        self.supervisor.add("broadcast", self.broadcast.run)
         self.lesson = self._build_lesson()  # before the scheduler: booted inside a live lesson, it starts it at once
         self.supervisor.add("scheduler", self.scheduler.run)
         if self.uploader is not None:
@@ -216,6 +231,8 @@ class Agent:
             "dropped": self.link.drops.count,  # messages the link dropped for breaking the contract
             "sources": {i: s.health() for i, s in self.sources.items()},
             "recording": self.recording.telemetry(),
+            "broadcast": self.broadcast.telemetry(),
+            "programmes": self.recording.programmes.stats(),  # the encoders running, each with who takes it
             "upload": self.uploader.telemetry() if self.uploader else None,
             "lesson": self.lesson.status() if self.lesson else None,
         }
@@ -229,6 +246,8 @@ class Agent:
             "dropped": self.link.drops.count,  # messages the link dropped for breaking the contract
             "sources": {i: s.health() for i, s in self.sources.items()},
             "recording": self.recording.telemetry(),
+            "broadcast": self.broadcast.telemetry(),
+            "programmes": self.recording.programmes.stats(),  # the encoders running, each with who takes it
             "upload": self.uploader.telemetry() if self.uploader else None,
             "lesson": self.lesson.status() if self.lesson else None,
         }

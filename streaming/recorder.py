@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["AudioSource", "Recorder", "Recording", "RecordingError", "SegmentWriter"]
 
+FIRST_FRAME_WAIT_S = 1.0
+
 
 class SegmentWriter:
     """One fragmented MP4 file taking the programme's packets as they are (no encoder here)."""
@@ -141,6 +143,7 @@ class Recorder:
         self._closed = False
         self._segment_start: Fraction | None = None
         self._skipped_before = 0
+        self._first = threading.Event()  # the first picture is in a segment
         self.frames = 0
 
     @property
@@ -169,9 +172,15 @@ class Recorder:
         """Block until the recording ends by itself (`duration_s`) or fails; True if it did."""
         return self._done.wait(timeout)
 
-    def stop(self) -> Recording:
-        """Stop taking packets, close the segment, write index.json and the final faststart MP4."""
-        return self._finish(self._join())
+    def stop(self, detached: Callable[[], None] = lambda: None) -> Recording:
+        """Stop taking packets, close the segment, write index.json and the final faststart MP4.
+
+        `detached` runs once the encoder is no longer needed, before the remux (a shared encoder
+        may then be stopped while the final file is written).
+        """
+        index = self._join()
+        detached()
+        return self._finish(index)
 
     def halt(self) -> int:
         """Stop taking packets and close the open segment (complete and indexed), but leave the remux for later.
@@ -217,12 +226,17 @@ class Recorder:
         self._writer.write(packet)
         if packet.kind == "video":
             self.frames += 1
+            self._first.set()
 
     def _join(self) -> Index:
         """Stop taking packets (closing the segment); the index, or why the recording failed."""
         if self._owned:
             self.encoder.stop()
         else:
+            # A recording stopped as soon as it began still gets its first picture: the keyframe
+            # asked for when it attached comes with the shared encoder's next frame.
+            if self.encoder.running and not self._first.is_set():
+                self._first.wait(max(FIRST_FRAME_WAIT_S, 3 / float(self.fps)))
             self.encoder.detach(self)
         self.end("")
         if self._error is not None:
