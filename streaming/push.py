@@ -77,7 +77,8 @@ class _Session:
         os.set_blocking(self.stdout, False)
         self.pending = bytearray()
         self.lines = bytearray()
-        self.connected = False
+        self.ready = False  # the process takes packets
+        self.connected = False  # the target has the stream
         self.error = ""
         self.progress = time.monotonic()
 
@@ -252,12 +253,14 @@ class Push:
         self.state = "retrying"
         self.since = self._clock()
 
-    def _up(self) -> None:
-        with self._lock:  # the connection starts at a fresh keyframe, not with what queued while it was made
+    def _ready(self) -> None:
+        with self._lock:  # the stream starts at a fresh keyframe, not with what queued while connecting
             self._queue.clear()
             self._queued_video = 0
             self._skipping = True
         self._request_keyframe()
+
+    def _up(self) -> None:
         self.connections += 1
         self.state = "live"
         self.since = self._clock()
@@ -293,7 +296,7 @@ class Push:
         """Feed the process until it ends, the push is stopped, or a deadline passes; why it ended."""
         deadline = time.monotonic() + self.connect_s
         while True:
-            if self._stop.is_set() and not session.connected:
+            if self._stop.is_set() and not session.ready:
                 session.kill()
                 return ""
             closing = self._stop.is_set() or (self._ended.is_set() and not self._queue)
@@ -313,13 +316,13 @@ class Push:
             if not session.connected and now > deadline:
                 session.kill()
                 return f"no answer from {self.target.redacted} within {self.connect_s:g} s"
-            if session.connected and session.pending and now - session.progress > self.stall_s:
+            if session.ready and session.pending and now - session.progress > self.stall_s:
                 session.kill()
                 return f"{self.target.redacted} took no data for {self.stall_s:g} s"
 
     def _fill(self, session: _Session) -> None:
-        """Move queued packets into the bytes to write (only once connected: they wait for the keyframe)."""
-        if not session.connected or len(session.pending) >= WRITE_CHUNK:
+        """Move queued packets into the bytes to write (once the process takes them)."""
+        if not session.ready or len(session.pending) >= WRITE_CHUNK:
             return
         with self._lock:
             while self._queue and len(session.pending) < WRITE_CHUNK:
@@ -360,9 +363,12 @@ class Push:
             event, words = str(message["event"]), self.target.scrub(str(message.get("message", "")))
         except (ValueError, KeyError, TypeError):
             event, words = "log", self.target.scrub(text.strip())
-        if event == "connected" and not session.connected:
-            session.connected = True
+        if event == "ready" and not session.ready:
+            session.ready = True
             session.progress = time.monotonic()
+            self._ready()
+        elif event == "connected" and not session.connected:
+            session.connected = True
             self._up()
         elif event == "error":
             session.error = words

@@ -9,7 +9,8 @@ makes no progress and starts another; a thread could not be taken back that way.
 stdin: one JSON line ``{"url", "codecs"}`` (the URL with its key comes this way, never on
 the command line, where every user of the PC could read it in the process list), then packets,
 each a `HEADER` (kind ``v``/``a``, keyframe, pts, dts, duration, size) and its bytes.
-stdout: JSON lines ``{"event": "connected"}``, ``{"event": "log", "message"}`` and at the end
+stdout: JSON lines ``{"event": "ready"}`` (send packets), ``{"event": "connected"}`` (the target
+has the stream), ``{"event": "log", "message"}`` and at the end
 ``{"event": "error", "message"}``; every message has the target's secrets scrubbed.
 
 RTMP(S) goes out as FLV through PyAV's own FFmpeg.  That FFmpeg has no SRT (it is built without
@@ -180,6 +181,7 @@ def push(target: PushTarget, codecs: Codecs, packets: Callable[[], Encoded | Non
             container.start_encoding()  # RTMP: connect, handshake, publish
         except av.error.FFmpegError as exc:
             raise PublishError(publish_failure(exc)) from exc
+        say("ready")
         if relay is None:
             say("connected")
         started = False

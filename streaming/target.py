@@ -67,7 +67,7 @@ def parse_target(url: object) -> PushTarget:
     if len(url) > MAX_URL or not url.isprintable() or any(c.isspace() for c in url):
         raise TargetError(f"expected a URL of at most {MAX_URL} printable characters without spaces")
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(url, allow_fragments=False)  # a "#" is part of a key or streamid, not a fragment
         port = parts.port
     except ValueError as exc:
         raise TargetError(f"{_masked_guess(url)}: not a URL ({_plain(exc)})") from None
