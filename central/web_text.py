@@ -123,6 +123,11 @@ ZH: dict[str, str] = {
     "telemetry": "最近运行数据",
     "recordings": "录播文件",
     "lesson": "课程",
+    "broadcast_now": "直播中：{target}",
+    "broadcast_live": "推流正常",
+    "broadcast_retrying": "推流中断，正在重连",
+    "broadcast_connecting": "正在连接直播平台",
+    "broadcast_gaps": "已中断 {gaps} 次，共 {seconds} 秒",
     "live_lesson": "直播课堂",
     "live_lesson_none": "当前没有直播课堂",
     "live_lesson_head": "{mode}，本教室为{role}，开始于 {since}",
@@ -178,6 +183,8 @@ ZH: dict[str, str] = {
     "alarm_disk_low": "磁盘空间不足",
     "alarm_service_restarted": "服务已重启",
     "alarm_outbox_dropped": "离线缓存已丢弃消息",
+    "alarm_broadcast_interrupted": "直播推流中断",
+    "alarm_broadcast_failed": "直播已自行停止",
     "watch": "巡课",
     "watch_note": "实时观看教室画面：中心只转发连接请求，画面由教室终端直接发给本浏览器。",
     "watch_none": "这间教室没有上报视频源",
@@ -216,6 +223,8 @@ ZH: dict[str, str] = {
     "cmd_camera.zoom": "摄像机变焦",
     "cmd_agent.ping": "连通测试",
     "cmd_agent.restart_service": "重启服务",
+    "cmd_broadcast.start": "开始直播",
+    "cmd_broadcast.stop": "停止直播",
 }
 
 STRINGS: dict[str, dict[str, str]] = {"zh": ZH, "en": EN}

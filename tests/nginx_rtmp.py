@@ -29,7 +29,7 @@ def nginx_binary() -> str | None:
 def missing() -> str:
     """Why the nginx tests cannot run here ("" when they can)."""
     if nginx_binary() is None or not MODULE.exists():
-        return "nginx with its RTMP module not installed (apt-get install nginx libnginx-mod-rtmp; scripts/system-deps --test)"
+        return "nginx with its RTMP module is not installed (scripts/system-deps --test installs it)"
     return ""
 
 

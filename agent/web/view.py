@@ -140,7 +140,7 @@ def live_view(
     timetable: Timetable,
     now: datetime,
 ) -> dict[str, Any]:
-    """Everything on the page that changes: lights, recording, lesson, timetable."""
+    """Everything on the page that changes: lights, recording, broadcast, lesson, timetable."""
     sources = status.get("sources") or {}
     return {
         "room": status.get("room", ""),
@@ -148,6 +148,7 @@ def live_view(
         "devices": [device_view(kinds.get(d.get("device", ""), ""), d) for d in status.get("devices", [])],
         "sources": [{"id": i, "light": source_light(h).to_dict()} for i, h in sorted(sources.items())],
         "recording": _recording(status.get("recording")),
+        "broadcast": _broadcast(status.get("broadcast")),
         "lesson": status.get("lesson") or None,
         "timetable": timetable_now(timetable, now),
         "lead": _lead(timetable, now),
@@ -166,6 +167,15 @@ def signature(view: Mapping[str, Any]) -> str:
     return json.dumps(
         {**view, "recording": recording}, sort_keys=True, ensure_ascii=False, default=str, allow_nan=False
     )
+
+
+def _broadcast(telemetry: Any) -> dict[str, Any]:
+    """直播中: the target's name and the push's health (``live``, ``retrying``, ``connecting``) and its gaps."""
+    if not isinstance(telemetry, Mapping) or not telemetry.get("active"):
+        return {"active": False, "target": "", "health": "", "gaps": 0}
+    health = str(telemetry.get("state", ""))
+    return {"active": True, "target": str(telemetry.get("target", "")), "health": health,
+            "gaps": int(telemetry.get("gaps", 0) or 0)}  # fmt: skip
 
 
 def _recording(telemetry: Any) -> dict[str, Any]:
