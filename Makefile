@@ -35,6 +35,7 @@ bench: setup
 	$(BIN)/python bench/central_ingest.py
 	$(BIN)/python bench/hostile_ingest.py
 	$(BIN)/python bench/compose_record.py
+	$(BIN)/python bench/broadcast.py
 	scripts/loopback-ns $(BIN)/python bench/lesson_latency.py
 
 clean:
