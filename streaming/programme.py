@@ -42,7 +42,7 @@ __all__ = ["PROFILES", "AudioSource", "EncoderSettings", "Output", "ProgrammeEnc
 PROFILES = ("baseline", "main", "high")
 
 
-class ProgrammeError(StreamingError, ValueError):
+class ProgrammeError(StreamingError):
     """The programme's encoder cannot be set up or failed (the message names the setting or the cause)."""
 
 
@@ -190,6 +190,7 @@ class ProgrammeEncoder:
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
         self._samples = 0
+        self._ended = False
 
     def start(self) -> None:
         """Open the codecs (ProgrammeError if they cannot be) and start encoding."""
@@ -211,10 +212,14 @@ class ProgrammeEncoder:
         self._thread.start()
 
     def attach(self, output: Output) -> None:
-        """Send the packets to `output` too, from a keyframe asked for now."""
+        """Send the packets to `output` too, from a keyframe asked for now (an ended encoder ends it at once)."""
         with self._lock:
-            if output not in self._outputs:
+            ended = self._ended
+            if not ended and output not in self._outputs:
                 self._outputs.append(output)
+        if ended:
+            output.end(self.error or f"{self.name} has stopped")
+            return
         self.request_keyframe()
 
     def detach(self, output: Output) -> None:
@@ -335,6 +340,7 @@ class ProgrammeEncoder:
     def _end(self) -> None:
         with self._lock:
             outputs, self._outputs = list(self._outputs), []
+            self._ended = True  # an output attached from now on is ended at once
         for output in outputs:
             try:
                 output.end(self.error)

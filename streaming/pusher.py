@@ -37,6 +37,7 @@ import av
 import av.error
 import av.logging
 
+from streaming.errors import StreamingError
 from streaming.muxing import Codecs, Encoded, add_streams
 from streaming.target import PushTarget, TargetError, parse_target
 
@@ -144,7 +145,7 @@ def _end_relay(relay: subprocess.Popen[bytes], say: _Say) -> None:
             say("log", complaint)
 
 
-class PublishError(Exception):
+class PublishError(StreamingError):
     """The target did not take the stream (a refused connection, a refused publish)."""
 
 
@@ -211,7 +212,7 @@ def main() -> int:
         target = parse_target(header["url"])
         say.target = target
         codecs = Codecs.from_dict(header["codecs"])
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, TargetError) as exc:
         say("error", f"bad header from the agent: {type(exc).__name__}")
         return 2
     logging.getLogger("libav").addHandler(_LogToParent(say))
@@ -219,7 +220,7 @@ def main() -> int:
     av.logging.set_level(av.logging.WARNING)
     try:
         push(target, codecs, lambda: read_packet(stdin), say)
-    except (av.error.FFmpegError, OSError, ValueError, PublishError) as exc:
+    except (av.error.FFmpegError, OSError, ValueError, StreamingError) as exc:
         detail = str(exc)
         if say.last_log and say.last_log not in detail:
             detail = f"{detail} ({say.last_log})"

@@ -25,7 +25,7 @@ MAX_URL = 2048
 MIN_SECRET = 4  # a shorter key could not be told apart from the words around it when it is scrubbed
 
 
-class TargetError(StreamingError, ValueError):
+class TargetError(StreamingError):
     """A push URL is unusable; the message never contains its secrets."""
 
 
