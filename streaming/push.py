@@ -9,7 +9,7 @@ watches it with deadlines of its own: no ``connected`` within `connect_s`, or no
 a jittered exponential backoff (`drivers.backoff`) until `stop`; the time without a connection
 is a gap, recorded with its reason.  Every message is scrubbed of the target's secrets.
 
-POSIX only (the thread waits on pipes with `select`).
+POSIX only (the thread waits on pipes with `poll`).
 """
 
 from __future__ import annotations
@@ -133,6 +133,7 @@ class Push:
         self._skipping = True  # every connection starts at a keyframe
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
+        self._wake_lock = threading.Lock()  # no write into the wake pipe once it is closed (its fd reused)
         self._stop = threading.Event()
         self._ended = threading.Event()  # the encoder ended: nothing more will come
         self._first = threading.Event()  # the first attempt is decided (connected or failed)
@@ -194,9 +195,14 @@ class Push:
         self._wake()
         if self._thread is not None:
             self._thread.join(timeout)
-        with contextlib.suppress(OSError):
-            os.close(self._wake_r)
-            os.close(self._wake_w)
+            if self._thread.is_alive():
+                log.error("%s: the sending thread did not end within %.0f s", self.name, timeout)
+                return  # it still polls the wake pipe: left open
+        with self._wake_lock:
+            for fd in (self._wake_r, self._wake_w):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            self._wake_r = self._wake_w = -1
 
     @property
     def running(self) -> bool:
@@ -218,8 +224,9 @@ class Push:
     # -- the sending thread ---------------------------------------------------------------------
 
     def _wake(self) -> None:
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.write(self._wake_w, b"\0")
+        with self._wake_lock, contextlib.suppress(BlockingIOError, OSError):
+            if self._wake_w >= 0:
+                os.write(self._wake_w, b"\0")
 
     def _run(self) -> None:
         try:
@@ -295,22 +302,34 @@ class Push:
     def _pump(self, session: _Session) -> str:
         """Feed the process until it ends, the push is stopped, or a deadline passes; why it ended."""
         deadline = time.monotonic() + self.connect_s
+        poller = select.poll()
+        poller.register(session.stdout, select.POLLIN)
+        poller.register(self._wake_r, select.POLLIN)
+        stopping_since = 0.0
         while True:
             if self._stop.is_set() and not session.ready:
                 session.kill()
                 return ""
+            stopping_since = stopping_since or (time.monotonic() if self._stop.is_set() else 0.0)
             closing = self._stop.is_set() or (self._ended.is_set() and not self._queue)
             self._fill(session)
             if closing and not session.pending:
                 return self._finish(session)
-            writing = [session.stdin] if session.pending else []
-            readable, writable, _ = select.select([session.stdout, self._wake_r], writing, [], 0.5)
-            if self._wake_r in readable:
+            if stopping_since and time.monotonic() - stopping_since > END_GRACE_S:
+                session.kill()  # it would not take the end of the stream in time
+                return ""
+            if session.pending:
+                poller.register(session.stdin, select.POLLOUT)
+            else:
+                with contextlib.suppress(KeyError):
+                    poller.unregister(session.stdin)
+            events = dict(poller.poll(500))
+            if events.get(self._wake_r):
                 with contextlib.suppress(BlockingIOError):
                     os.read(self._wake_r, 4096)
-            if session.stdout in readable and not self._read(session):
+            if events.get(session.stdout) and not self._read(session):
                 return session.error or f"the push process exited ({session.process.wait()})"
-            if writable:
+            if events.get(session.stdin):
                 self._write(session)
             now = time.monotonic()
             if not session.connected and now > deadline:
@@ -380,10 +399,10 @@ class Push:
         with contextlib.suppress(OSError):
             if session.process.stdin is not None:
                 session.process.stdin.close()
-        os.set_blocking(session.stdout, True)
+        poller = select.poll()
+        poller.register(session.stdout, select.POLLIN)
         deadline = time.monotonic() + END_GRACE_S
         while time.monotonic() < deadline:
-            readable, _, _ = select.select([session.stdout], [], [], max(0.0, deadline - time.monotonic()))
-            if not readable or not self._read(session):
+            if not poller.poll(max(1, int(1000 * (deadline - time.monotonic())))) or not self._read(session):
                 break
         return session.error
