@@ -78,7 +78,9 @@ class HealthService:
         free_percent = 100.0 - telemetry.disk_percent
         if free_percent < self.disk_low_percent:
             gib = telemetry.disk_free_bytes / 2**30
-            self.alarms.raise_("disk_low", "critical", f"{free_percent:.1f}% ({gib:.1f} GiB) free on {self.disk_path}")
+            message = f"{free_percent:.1f}% ({gib:.1f} GiB) free on {self.disk_path}"
+            params = {"free_percent": round(free_percent, 1), "free_gb": round(gib, 1)}
+            self.alarms.raise_("disk_low", "critical", message, params=params)
         elif free_percent >= self.disk_low_percent + HYSTERESIS_PERCENT:
             self.alarms.clear("disk_low")
         await self.send(telemetry)

@@ -151,18 +151,29 @@ class AgentLink:
         self._queue(self.topics.reply, reply.to_dict(), COMMAND)
 
     def _queue(self, topic: str, payload: dict[str, Any], bounds: Bounds) -> None:
+        if (wire := self._encoded(topic, payload, bounds)) is not None:
+            self.store.outbox_add(topic, wire)
+            self._outbox_ready.set()
+
+    def _encoded(self, topic: str, data: dict[str, Any], bounds: Bounds = PAYLOAD) -> bytes | None:
+        """The wire form within `bounds`, or None: dropped and counted, that message and not the link or the caller.
+
+        A NaN a driver measured, a reply over the limit, an info the centre would refuse.
+        """
         try:
-            wire = encode(payload, bounds)
-        except PayloadError as exc:  # a NaN a driver measured, a reply over the limit: that message, not the caller
+            return encode(data, bounds)
+        except PayloadError as exc:
             self.drops.drop(topic, f"not sent: {exc}")
-            return
-        self.store.outbox_add(topic, wire)
-        self._outbox_ready.set()
+            return None
 
     async def publish_state(self, state: DeviceState) -> None:
         """Publish a device's state, retained, if connected (it is re-published on connect)."""
         self._states[state.device] = state
         await self._publish_now(self.topics.state(state.device), state.to_dict(), qos=1, retain=True)
+
+    async def publish_info(self) -> None:
+        """Re-publish ``info`` (retained) if connected: something in it changed (every connect publishes it)."""
+        await self._publish_now(self.topics.info, self.info().to_dict(), qos=1, retain=True)
 
     async def publish_telemetry(self, telemetry: Telemetry) -> None:
         """Publish telemetry at QoS 0 if connected; dropped otherwise (it is periodic)."""
@@ -187,10 +198,7 @@ class AgentLink:
         client = self.client
         if client is None:  # not connected: the connect re-publishes the retained truth
             return
-        try:
-            payload = encode(data, PAYLOAD)
-        except PayloadError as exc:
-            self.drops.drop(topic, f"not sent: {exc}")
+        if (payload := self._encoded(topic, data)) is None:
             return
         try:
             await client.publish(topic, payload, qos=qos, retain=retain, timeout=PUBLISH_TIMEOUT)
@@ -251,23 +259,15 @@ class AgentLink:
         if self.on_rtc is not None:
             await client.subscribe(self.topics.rtc_inbox, qos=1, timeout=PUBLISH_TIMEOUT)
         await client.publish(self.topics.status, self._status("online"), qos=1, retain=True, timeout=PUBLISH_TIMEOUT)
-        try:
-            info = encode(self.info().to_dict(), PAYLOAD)
-        except PayloadError as exc:  # the centre would refuse it: say why here, keep the rest of the link
-            self.drops.drop(self.topics.info, f"not sent: {exc}")
-        else:
+        if (info := self._encoded(self.topics.info, self.info().to_dict())) is not None:
             await client.publish(self.topics.info, info, qos=1, retain=True, timeout=PUBLISH_TIMEOUT)
         for seed in self.states():
             self._states.setdefault(seed.device, seed)
         for device in list(self._states):
             # Read the newest state right as it is sent, so a change racing this loop is not
             # overwritten by an older one (publishes go out in call order).
-            try:
-                payload = encode(self._states[device].to_dict(), PAYLOAD)
-            except PayloadError as exc:
-                self.drops.drop(self.topics.state(device), f"not sent: {exc}")
-                continue
-            await client.publish(self.topics.state(device), payload, qos=1, retain=True, timeout=PUBLISH_TIMEOUT)
+            if (payload := self._encoded(self.topics.state(device), self._states[device].to_dict())) is not None:
+                await client.publish(self.topics.state(device), payload, qos=1, retain=True, timeout=PUBLISH_TIMEOUT)
 
     async def _goodbye(self, client: Client) -> None:
         """A clean stop: say ``offline`` (retained) so the Will never fires."""
@@ -310,7 +310,7 @@ class AgentLink:
         if len(self._in_flight) >= MAX_COMMANDS:
             # Not remembered as its answer: the same id sent again later may still run.
             error = f"busy: {len(self._in_flight)} commands running, try again later"
-            self.send_reply(CommandReply(command.id, CommandStatus.REJECTED, error=error, name=command.name))
+            self.send_reply(CommandReply(command.id, CommandStatus.REJECTED, None, error, command.name, "agent_busy"))
             return
         self._in_flight.add(command.id)
         name = f"link[{self.topics.agent}].cmd[{command.id}]"
@@ -391,7 +391,7 @@ def _sendable(reply: CommandReply) -> CommandReply:
     try:
         encode(reply.to_dict(), COMMAND)
     except PayloadError as exc:
-        return CommandReply(reply.id, CommandStatus.FAILED, error=f"result {exc}", name=reply.name)
+        return CommandReply(reply.id, CommandStatus.FAILED, None, f"result {exc}", reply.name, "result_too_large")
     return reply
 
 

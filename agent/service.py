@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import signal
 import socket
+from dataclasses import replace
 from datetime import UTC, datetime
-from importlib import metadata
 from typing import Any
 
 from agent.alarms import Alarms
 from agent.broadcast.service import BroadcastService
 from agent.commands.broadcast import add_broadcast_commands
 from agent.commands.lesson import add_lesson_commands
+from agent.commands.power import add_power_commands
 from agent.commands.record import add_record_commands
 from agent.commands.room import RoomCommands
 from agent.commands.schedule import Schedule, TimetableStore, register_schedule_commands
@@ -28,7 +30,10 @@ from agent.lesson.pictures import RecordingSources
 from agent.lesson.service import LessonService
 from agent.lesson.web import lesson_web_part
 from agent.link import AgentLink
+from agent.power.service import PowerService
+from agent.recording.delivery import Deliveries, may_delete
 from agent.recording.service import RecordingService, timetable_lesson_on
+from agent.recording.sidecar import Room
 from agent.recording.upload import Uploader
 from agent.sources import SourceService, make_source
 from agent.store import AgentStore
@@ -39,6 +44,8 @@ from agent.web.api import WebPart, create_api, serve
 from agent.web.page import page_part
 from contract import Command, CommandReply, DeviceInfo, DeviceState, Info, SourceInfo, Topics, for_audit
 from contract.rtc import RtcMessage
+from drivers.profile_model import DISPLAY_KINDS
+from hosting import package_version
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +53,8 @@ OUTBOX_TRIM_S = 60.0
 
 
 def version() -> str:
-    """The installed package's version."""
-    try:
-        return metadata.version("classroom-agent")
-    except metadata.PackageNotFoundError:
-        return "0.0.0"
+    """The installed package's version (the source tree's when it is not installed)."""
+    return package_version()
 
 
 class Agent:
@@ -85,13 +89,31 @@ class Agent:
         self.devices.update((d.id, DeviceService(d, self.link.publish_state, self.alarms)) for d in config.devices)
         size, fps = _picture(config)
         self.sources.update(
-            (s.id, SourceService(s.id, s.url, make_source(s.url, s.id, size, fps), self.alarms)) for s in config.sources
+            (
+                s.id,
+                SourceService(
+                    s.id, s.url, make_source(s.url, s.id, size, fps, stream_uris=self._stream_uri), self.alarms
+                ),
+            )
+            for s in config.sources
         )
         self.supervisor = Supervisor(self.alarms, config.agent_id)
         self._add_room_commands()
+        upload = config.upload
+        self.uploader = Uploader(upload, config.agent_id, self.store, self.alarms) if upload and upload.url else None
+        self.deliveries = (
+            Deliveries(
+                upload.targets,
+                Room(config.site, config.agent_id, config.room),
+                self.store,
+                self.alarms,
+                timetable=self.schedule.current,
+            )
+            if upload and upload.targets
+            else None
+        )
         self.recording = self._build_recording()
         self.broadcast = self._build_broadcast()
-        self.uploader = Uploader(config.upload, config.agent_id, self.store, self.alarms) if config.upload else None
         # Features that serve pages or media on the local API add their routes here.
         self.web_parts: list[WebPart] = [page_part(self.table, self.status, config, self.schedule.current)]
         self.scheduler = SchedulerService(
@@ -101,9 +123,12 @@ class Agent:
             is_recording=self._recording_lesson,
             is_live=self._leading_lesson,
             is_broadcasting=self.broadcast.target,
-            displays=[d.id for d in config.devices if d.kind == "display"],
+            displays=[d.id for d in config.devices if d.kind in DISPLAY_KINDS],
         )
-        register_schedule_commands(self.table, self.schedule, on_change=self.scheduler.changed)
+        link = self.link
+        self.power = PowerService(config.power, self.schedule.current, link.publish_info, lambda: link.connected)
+        add_power_commands(self.table, self.power, config.power, self.recording.telemetry, self._lesson_status)
+        register_schedule_commands(self.table, self.schedule, on_change=self._timetable_changed)
         self.health = HealthService(
             config.disk_path,
             config.telemetry_s,
@@ -140,6 +165,7 @@ class Agent:
             self.store,
             self.alarms,
             lesson_on=lambda row: timetable_lesson_on(schedule.current(), datetime.now(UTC), row),
+            may_delete=may_delete(self.config.upload, self.deliveries),
             broadcast=self.config.broadcast,
         )
         add_record_commands(self.table, recording)
@@ -167,8 +193,11 @@ class Agent:
         self.supervisor.add("broadcast", self.broadcast.run)
         self.lesson = self._build_lesson()  # before the scheduler: booted inside a live lesson, it starts it at once
         self.supervisor.add("scheduler", self.scheduler.run)
+        self.supervisor.add("power", self.power.run)
         if self.uploader is not None:
             self.supervisor.add("upload", self.uploader.run)
+        if self.deliveries is not None:
+            self.supervisor.add("delivery", self.deliveries.run)
 
     def _build_lesson(self) -> LessonService | None:
         """The lesson service, its commands and its web part, only with ``[lesson]`` (media loads lazily)."""
@@ -200,6 +229,13 @@ class Agent:
     def _timetable_main(self, site: str, agent: str) -> bool:
         return is_timetable_main(self.schedule.current(), datetime.now(UTC), site, agent)
 
+    def _lesson_status(self) -> dict[str, Any] | None:
+        return self.lesson.status() if self.lesson is not None else None
+
+    def _timetable_changed(self) -> None:
+        self.scheduler.changed()
+        self.power.changed()
+
     def _leading_lesson(self) -> str | None:
         status = self.lesson.status() if self.lesson is not None else {}
         return str(status["id"]) if status.get("active") and status.get("role") == "main" else None
@@ -208,14 +244,24 @@ class Agent:
         now = self.recording.telemetry()
         return str(now["lesson"]) if now["active"] else None
 
+    def _stream_uri(self, device: str, selector: str) -> concurrent.futures.Future[str]:
+        """An onvif source's RTSP URI, asked of its camera's device service (from the source's reader thread)."""
+        return self.devices[device].stream_uri_soon(selector)
+
     def _device_states(self) -> list[DeviceState]:
         return [d.state() for d in self.devices.values()]
 
     def info(self) -> Info:
         """What the centre shows about this room."""
-        devices = tuple(DeviceInfo(d.id, d.config.kind, d.config.profile.id) for d in self.devices.values())
-        sources = tuple(SourceInfo(**s.info()) for s in self.sources.values())
-        return Info(self.config.room, socket.gethostname(), self.version, devices, self.config.telemetry_s, sources)
+        devices = tuple(
+            DeviceInfo(d.id, d.config.kind, d.config.profile.id, d.config.name, d.config.inputs)
+            for d in self.devices.values()
+        )
+        names = {s.id: s.name for s in self.config.sources}
+        sources = tuple(SourceInfo(**s.info(), name=names.get(i, "")) for i, s in self.sources.items())
+        nics, wake, hours = self.power.report()
+        telemetry_s, hostname = self.config.telemetry_s, socket.gethostname()
+        return Info(self.config.room, hostname, self.version, devices, telemetry_s, sources, nics, wake, hours)
 
     def status(self) -> dict[str, Any]:
         """The local API's view of the room."""
@@ -233,9 +279,18 @@ class Agent:
             "recording": self.recording.telemetry(),
             "broadcast": self.broadcast.telemetry(),
             "programmes": self.recording.programmes.stats(),  # the encoders running, each with who takes it
-            "upload": self.uploader.telemetry() if self.uploader else None,
+            "upload": self.upload_status(),
             "lesson": self.lesson.status() if self.lesson else None,
         }
+
+    def upload_status(self) -> dict[str, object] | None:
+        """``upload``: the centre's upload (pending, current, ...) and ``targets``, each delivery target's state."""
+        if self.uploader is None and self.deliveries is None:
+            return None
+        status: dict[str, object] = self.uploader.telemetry() if self.uploader else {}
+        if self.deliveries is not None:
+            status["targets"] = self.deliveries.telemetry()
+        return status
 
     def _telemetry_extra(self) -> dict[str, object]:
         states = [d.state() for d in self.devices.values()]
@@ -248,13 +303,14 @@ class Agent:
             "recording": self.recording.telemetry(),
             "broadcast": self.broadcast.telemetry(),
             "programmes": self.recording.programmes.stats(),  # the encoders running, each with who takes it
-            "upload": self.uploader.telemetry() if self.uploader else None,
+            "upload": self.upload_status(),
             "lesson": self.lesson.status() if self.lesson else None,
         }
 
     async def _run_command(self, command: Command) -> CommandReply:
         outcome = await self.table.execute(command.name, command.args, by=command.by, door="mqtt")
-        return CommandReply(command.id, outcome.status, outcome.result, outcome.error, command.name)
+        reply = CommandReply(command.id, outcome.status, outcome.result, outcome.error, command.name)
+        return replace(reply, code=outcome.code, params=outcome.params)
 
     def _audit(self, name: str, args: Any, by: str, door: str, outcome: Outcome) -> None:
         message = f"{name} by {by or '?'} via {door}: {outcome.status}"
@@ -279,9 +335,8 @@ class Agent:
         dropped = self.store.outbox_trim(self.config.outbox_max_age_h * 3600, self.config.outbox_max_rows)
         if dropped:
             log.warning("outbox full or too old: dropped %d undelivered messages", dropped)
-            self.alarms.raise_(
-                "outbox_dropped", "warning", f"{dropped} undelivered events/replies dropped (outbox bounds)"
-            )
+            message = f"{dropped} undelivered events/replies dropped (outbox bounds)"
+            self.alarms.raise_("outbox_dropped", "warning", message, params={"count": dropped})
         elif self.store.outbox_size() == 0:
             self.alarms.clear("outbox_dropped")
         return dropped

@@ -8,8 +8,10 @@ without sources never imports it.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from agent.alarms import Alarms
@@ -20,9 +22,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# URL scheme -> source kind
-SCHEMES = {"rtsp": "rtsp", "rtsps": "rtsp", "synthetic": "synthetic", "screen": "screen", "usb": "usb"}
-EXPECTED = "rtsp://..., synthetic[:LABEL], screen[:DISPLAY] or usb:INDEX|PATH"
+# URL scheme -> source kind (an onvif camera's stream is RTSP, its URI asked of the camera)
+SCHEMES = {"rtsp": "rtsp", "rtsps": "rtsp", "onvif": "rtsp", "synthetic": "synthetic", "screen": "screen", "usb": "usb"}
+EXPECTED = "rtsp://..., onvif:DEVICE[/main|/sub|/TOKEN], synthetic[:LABEL], screen[:DISPLAY] or usb:INDEX|PATH"
+# (device id, media profile) -> the camera's RTSP URI, asked from a reader thread
+StreamUris = Callable[[str, str], "concurrent.futures.Future[str]"]
 CHECK_S = 1.0
 # A source that has never delivered is called offline after this long, even without an error.
 OFFLINE_AFTER_S = 10.0
@@ -35,12 +39,41 @@ def source_kind(url: str) -> str | None:
         return None
     if scheme == "usb" and not rest:
         return None
+    if scheme == "onvif" and onvif_camera(url) is None:
+        return None
     return SCHEMES.get(scheme) if sep or scheme == "synthetic" else None
 
 
-def make_source(url: str, name: str, size: tuple[int, int], fps: float) -> Source:
-    """A source for one URL; the RTSP and capture modules load only when asked for."""
+def onvif_camera(url: str) -> tuple[str, str] | None:
+    """``onvif:DEVICE[/PROFILE]`` -> (DEVICE, PROFILE): a camera's device id and media profile (``main`` if none)."""
     scheme, _, rest = url.partition(":")
+    device, slash, selector = rest.partition("/")
+    if scheme != "onvif" or not device or not device.isprintable() or any(c in device for c in "+# "):
+        return None
+    if slash and not (selector and selector.isprintable() and len(selector) <= 64):
+        return None
+    return device, selector or "main"
+
+
+def make_source(
+    url: str, name: str, size: tuple[int, int], fps: float, *, stream_uris: StreamUris | None = None
+) -> Source:
+    """A source for one URL; the RTSP and capture modules load only when asked for.
+
+    ``onvif:DEVICE[/PROFILE]`` needs `stream_uris` (the running device services), which the source
+    asks for the camera's RTSP URI each time it connects.
+    """
+    scheme, _, rest = url.partition(":")
+    if scheme == "onvif":
+        camera = onvif_camera(url)
+        if camera is None or stream_uris is None:
+            raise ArgumentError(f"source {url!r}: an onvif source needs the agent's device services")
+        try:
+            from streaming.resolved import ResolvedRtspSource
+        except ImportError as exc:
+            raise ArgumentError(f"{url}: RTSP sources are not available in this build ({exc})") from exc
+        device, selector = camera
+        return ResolvedRtspSource(name, f"ONVIF camera {device} ({selector})", lambda: stream_uris(device, selector))
     if scheme == "synthetic":
         from streaming.synthetic import SyntheticSource
 
@@ -100,7 +133,7 @@ class SourceService:
         """Raise or clear this source's `source_offline` alarm."""
         reason = self.offline()
         if reason:
-            self.alarms.raise_("source_offline", "warning", f"source {self.id}: {reason}", self.id)
+            self.alarms.raise_("source_offline", "warning", f"source {self.id}: {reason}", self.id, {"source": self.id})
         elif self.source.connected:
             self.alarms.clear("source_offline", self.id)
 

@@ -1,7 +1,9 @@
 """agent.db: what the agent must remember across a reboot (sqlite-utils, WAL).
 
 The session counter, the outbox of events and replies not yet delivered, the ids of
-recent commands with the reply each got, the index of recordings and how far each upload got.
+recent commands with the reply each got, the index of recordings, how far each upload to the centre
+got and where each delivery to another target (``[[upload.targets]]``) stands.  A file written by an
+older agent is brought up to date when opened: missing tables are created, missing columns added.
 """
 
 from __future__ import annotations
@@ -29,6 +31,14 @@ UPLOAD_COLUMNS = {
     "error_final": int,  # 1: the centre rejected the whole file; not retried by itself
     "updated": float,
 }  # fmt: skip
+DELIVERY_COLUMNS = {
+    "recording_id": str, "target": str,
+    "dest": str,  # where it goes, without credentials: a changed destination starts the file over
+    "state": str,  # DeliveryState
+    "offset": int, "size": int,  # bytes the target has (as last seen), of the file's size
+    "ranges": int,  # HTTP: -1 not known yet, 0 the server ignores or refuses Content-Range, 1 it honours it
+    "attempts": int, "error": str, "delivered": str, "updated": float,
+}  # fmt: skip
 
 
 class RecordingState(StrEnum):
@@ -40,6 +50,14 @@ class RecordingState(StrEnum):
     FINISHED = "finished"  # final MP4 written and checksummed: the uploader sends it
     UPLOADED = "uploaded"  # the centre confirmed the whole file: retention may delete it
     FAILED = "failed"  # nothing playable could be written; ``error`` says why
+
+
+class DeliveryState(StrEnum):
+    """A recording's delivery to one target (``deliveries.state``)."""
+
+    PENDING = "pending"  # not there yet (never tried, under way, or failed and retried with the backoff)
+    DELIVERED = "delivered"  # the file, its .sha256 and its .json are at the target
+    GIVEN_UP = "given_up"  # the local file is gone or changed: tried again when the delivery service restarts
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +139,20 @@ class AgentStore:
             self.db.table("recordings").create_index(["lesson"])
         if "uploads" not in self.db.table_names():
             self.db.table("uploads").create(UPLOAD_COLUMNS, pk="recording_id", defaults={"offset": 0, "error_final": 0})
+        if "deliveries" not in self.db.table_names():
+            defaults = {"state": "pending", "offset": 0, "size": 0, "ranges": -1, "attempts": 0}
+            self.db.table("deliveries").create(DELIVERY_COLUMNS, pk=("recording_id", "target"), defaults=defaults)
+        for name, columns in (("recordings", RECORDING_COLUMNS), ("uploads", UPLOAD_COLUMNS)):
+            self._add_missing(name, columns)
+        self._add_missing("deliveries", DELIVERY_COLUMNS)
+
+    def _add_missing(self, name: str, columns: Mapping[str, type]) -> None:
+        """Columns a newer agent added to a table of an older file (NULL in the old rows)."""
+        table = self.db.table(name)
+        have = set(table.columns_dict)
+        for column, kind in columns.items():
+            if column not in have:
+                table.add_column(column, kind)
 
     def recording_put(self, row: RecordingRow | Mapping[str, Any]) -> None:
         """Insert or update one recording (a whole row, or some columns by name with its ``id``)."""
@@ -146,6 +178,11 @@ class AgentStore:
         """Uploaded recordings that ended before `cutoff` (an ISO time: retention's candidates), newest first."""
         where = "state = ? AND ended != '' AND ended < ?"
         return [RecordingRow.from_dict(r) for r in self._select(where, (str(RecordingState.UPLOADED), cutoff))]
+
+    def ended_before(self, cutoff: str, *states: RecordingState) -> list[RecordingRow]:
+        """Recordings in any of `states` that ended before `cutoff` (an ISO time), newest first."""
+        where = f"state IN ({', '.join('?' * len(states))}) AND ended != '' AND ended < ?"
+        return [RecordingRow.from_dict(r) for r in self._select(where, (*map(str, states), cutoff))]
 
     def mark(self, recording_id: str, state: RecordingState, **columns: Any) -> None:
         """Set one recording's state (and any other `columns`, by name)."""
@@ -173,8 +210,9 @@ class AgentStore:
         return int(self.conn.execute(sql, (str(RecordingState.INTERRUPTED), str(RecordingState.RECORDING))).rowcount)
 
     def recording_delete(self, recording_id: str) -> None:
-        """Forget one recording."""
+        """Forget one recording (and where its deliveries stood)."""
         self.conn.execute("DELETE FROM recordings WHERE id = ?", (recording_id,))
+        self.conn.execute("DELETE FROM deliveries WHERE recording_id = ?", (recording_id,))
 
     def upload_progress(self, recording_id: str) -> dict[str, Any] | None:
         """How far a recording's upload got: ``{upload_id, offset, size, error}``; None before it began."""
@@ -187,6 +225,32 @@ class AgentStore:
         """Record upload progress (columns as in `UPLOAD_COLUMNS`)."""
         row = {"recording_id": recording_id, **values, "updated": time.time()}
         self.db.table("uploads").upsert({k: v for k, v in row.items() if k in UPLOAD_COLUMNS}, pk="recording_id")
+
+    def delivery(self, recording_id: str, target: str) -> dict[str, Any] | None:
+        """Where a recording's delivery to `target` stands (columns as in `DELIVERY_COLUMNS`); None before it began."""
+        sql = "SELECT * FROM deliveries WHERE recording_id = ? AND target = ?"
+        cursor = self.conn.execute(sql, (recording_id, target))
+        names = [c[0] for c in cursor.description]
+        row = cursor.fetchone()
+        return dict(zip(names, row, strict=True)) if row else None
+
+    def deliveries_to(self, target: str) -> dict[str, dict[str, Any]]:
+        """Every recording's delivery to `target`, by recording id."""
+        cursor = self.conn.execute("SELECT * FROM deliveries WHERE target = ?", (target,))
+        names = [c[0] for c in cursor.description]
+        rows = [dict(zip(names, r, strict=True)) for r in cursor]
+        return {str(r["recording_id"]): r for r in rows}
+
+    def delivery_put(self, recording_id: str, target: str, **values: Any) -> None:
+        """Record a delivery's progress (columns as in `DELIVERY_COLUMNS`)."""
+        row = {"recording_id": recording_id, "target": target, **values, "updated": time.time()}
+        values = {k: v for k, v in row.items() if k in DELIVERY_COLUMNS}
+        self.db.table("deliveries").upsert(values, pk=("recording_id", "target"))
+
+    def deliveries_given_up_retry(self) -> int:
+        """Make every given-up delivery pending again (a restarted delivery service checks its file anew); how many."""
+        sql = "UPDATE deliveries SET state = ? WHERE state = ?"
+        return int(self.conn.execute(sql, ("pending", "given_up")).rowcount)
 
     def close(self) -> None:
         """Close the file."""

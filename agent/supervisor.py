@@ -108,7 +108,8 @@ class Supervisor:
         slot.restarts += 1
         delay = slot.backoff.next_delay()
         log.error("service %s crashed; restarting in %.1f s", slot.name, delay, exc_info=exc)
-        self.alarms.raise_("service_restarted", "warning", f"{slot.name} crashed: {exc!r}", slot.name)
+        message = f"{slot.name} crashed: {exc!r}"
+        self.alarms.raise_("service_restarted", "warning", message, slot.name, {"service": slot.name})
         return delay
 
 

@@ -14,19 +14,22 @@ from typing import TYPE_CHECKING
 from central.collector import Collector
 from central.errors import ConfigError
 from central.fleetdb import FleetDB
+from central.hours import HoursFleet, HoursWatch
 from central.live import Changes
 from central.retention import LOG_MIN_DAYS, Retention
 from central.sender import BrokerLink, CommandSender
 from central.upload_store import MAX_RECORDING_BYTES, Uploads
+from central.wake import Waker, WakeSchedule
 from central.writer import BatchWriter
 from contract.mqtt import BrokerAddress
+from drivers.protocol.wol import WOL_PORT
 
 if TYPE_CHECKING:
     from aiohttp import web
 
 log = logging.getLogger(__name__)
 
-AppFactory = Callable[..., "web.Application"]  # central.web.create_app(db, changes, sender, uploads=...)
+AppFactory = Callable[..., "web.Application"]  # central.web.create_app(db, changes, sender, uploads=..., waker=...)
 
 
 def dashboard_factory() -> AppFactory:
@@ -54,6 +57,7 @@ class Central:
         recordings_dir: str | Path | None = None,
         client_id: str = "",
         max_recording_bytes: int = MAX_RECORDING_BYTES,
+        wake_port: int = WOL_PORT,
     ) -> None:
         """Open fleet.db and wire writer, collector and sender together (nothing runs yet).
 
@@ -62,7 +66,7 @@ class Central:
 
         Uploaded recordings are kept in `recordings_dir` (default: ``recordings`` beside fleet.db).
         `retention` says how long each table is kept (default: `retention_days` of telemetry, the rest
-        as `Retention`'s defaults).
+        as `Retention`'s defaults).  Magic packets that wake a room's PC go to UDP `wake_port` (`central.wake`).
         """
         self.db = FleetDB(db_path)
         recordings = recordings_dir or Path(db_path).parent / "recordings"
@@ -81,20 +85,32 @@ class Central:
             version=version,
             silence_check_s=silence_check_s,
         )
+        self.waker = Waker(self.db, self.sender, port=wake_port)
+        self.wake_schedule = WakeSchedule(self.db.wake_plans, self.waker)
+        self.hours = HoursWatch(HoursFleet(self.db.agents, lambda: self.db.alarms(open_only=True)), self.writer.put)
         self._retention = (retention or Retention(telemetry_days=retention_days)).validate()
         self._retention_every = retention_every_s
         self.http_url = ""
         self.http_ready = asyncio.Event()
 
     async def run(self, http: tuple[str, int] | None = None) -> None:
-        """Run every service until cancelled; the dashboard only when `http` is given."""
+        """Run every service until cancelled; the dashboard only when `http` is given.
+
+        The dashboard listens first: a port it cannot have (websession's BindError) ends the run
+        before the collector has connected or pruned anything.
+        """
         factory = dashboard_factory() if http is not None else None  # fail before anything starts
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(self.writer.run(), name=f"writer[{self.db.path.name}].flush")
-            tg.create_task(self.collector.run(), name="collector[fleet].run")
-            tg.create_task(self._retention_loop(), name=f"retention[{self.db.path.name}].prune")
-            if http is not None and factory is not None:
-                tg.create_task(self._serve(factory, *http), name=f"web[{http[0]}:{http[1]}].serve")
+        runner = await self._listen(factory, *http) if http is not None and factory is not None else None
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.writer.run(), name=f"writer[{self.db.path.name}].flush")
+                tg.create_task(self.collector.run(), name="collector[fleet].run")
+                tg.create_task(self._retention_loop(), name=f"retention[{self.db.path.name}].prune")
+                tg.create_task(self.wake_schedule.run(), name="wake[fleet].schedule")
+                tg.create_task(self.hours.run(), name="hours[fleet].watch")  # offline_in_hours
+        finally:
+            if runner is not None:
+                await runner.cleanup()
 
     def close(self) -> None:
         """Close fleet.db (after `run` has ended)."""
@@ -109,19 +125,17 @@ class Central:
                 await self.writer.put(row)
             await asyncio.sleep(self._retention_every)
 
-    async def _serve(self, factory: AppFactory, host: str, port: int) -> None:
+    async def _listen(self, factory: AppFactory, host: str, port: int) -> web.AppRunner:
         from websession.serve import serve_app
 
         # Headers within 15 s, at most 512 connections (fewer under a small descriptor limit): see websession.serve.
-        runner = await serve_app(factory(self.db, self.changes, self.sender, uploads=self.uploads), host, port)
-        try:
-            bound = runner.addresses[0] if runner.addresses else (host, port)
-            self.http_url = f"http://{host}:{bound[1]}/"
-            self.http_ready.set()
-            log.info("dashboard on %s", self.http_url)
-            await asyncio.Event().wait()
-        finally:
-            await runner.cleanup()
+        app = factory(self.db, self.changes, self.sender, uploads=self.uploads, waker=self.waker)
+        runner = await serve_app(app, host, port)
+        bound = runner.addresses[0] if runner.addresses else (host, port)
+        self.http_url = f"http://{host}:{bound[1]}/"
+        self.http_ready.set()
+        log.info("dashboard on %s", self.http_url)
+        return runner
 
 
 async def run_central(
@@ -135,6 +149,7 @@ async def run_central(
     recordings_dir: str | Path | None = None,
     client_id: str = "",
     max_recording_bytes: int = MAX_RECORDING_BYTES,
+    wake_port: int = WOL_PORT,
 ) -> None:
     """Run classroom-central until SIGTERM or SIGINT, then stop cleanly (status ``offline``)."""
     if http is not None:
@@ -148,6 +163,7 @@ async def run_central(
         recordings_dir=recordings_dir,
         client_id=client_id,
         max_recording_bytes=max_recording_bytes,
+        wake_port=wake_port,
     )
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

@@ -215,7 +215,25 @@ def run(args: argparse.Namespace) -> int:
         return 1
     for path in (files.password_file, files.acl_file, files.conf_file):
         print(path)
+    examples = example_passwords(registry)
+    if examples:
+        print(
+            f"broker-config: warning: {', '.join(examples)}: an example password (as in examples/broker-registry.toml);"
+            " anyone who has read the example can connect as them: give each account a long random password",
+            file=sys.stderr,
+        )
     return 0
+
+
+# Passwords the examples and docs show: an account using one is open to whoever read them.
+EXAMPLE_PASSWORDS = frozenset({"long-random-secret", "another-secret", "secret", "password"})
+
+
+def example_passwords(registry: Registry) -> list[str]:
+    """The user names whose password is an example one (``change-me…``, or one the docs show)."""
+    accounts: list[AgentAccount | UserAccount] = [*registry.agents, *registry.users]
+    weak = [a for a in accounts if "change-me" in a.password.lower() or a.password in EXAMPLE_PASSWORDS]
+    return [a.username for a in weak]
 
 
 def _registry_from_args(args: argparse.Namespace) -> Registry:

@@ -20,9 +20,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from wcwidth import wcswidth
+
 from central.errors import CentralError, ConfigError
 from contract.args import parse_args_list
 from contract.errors import AddressError, BrokerError, PayloadError
+from hosting import InstallError, package_version
+from hosting.install import add_install_options
+from hosting.logs import configure_logging
 
 if TYPE_CHECKING:
     from central.fleetdb import FleetDB
@@ -68,9 +73,19 @@ def _broker_options(parser: argparse.ArgumentParser) -> None:
 def _parser(broker_config: ModuleType | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="classroom-central", description="The technicians' side of the fleet.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="cmd", required=True)
 
-    run = sub.add_parser("run", help="collect the fleet into fleet.db and serve the dashboard")
+    _run_options(sub.add_parser("run", help="collect the fleet into fleet.db and serve the dashboard"))
+    install = sub.add_parser("install-service", help="write a systemd unit that runs `run` with these options")
+    _run_options(install)
+    add_install_options(install)
+    _add_commands(sub, broker_config)
+    return parser
+
+
+def _run_options(run: argparse.ArgumentParser) -> None:
+    """``run``'s options (``install-service`` takes them too, for the unit's command line)."""
     _broker_options(run)
     run.add_argument("--db", default="fleet.db", type=Path, help="the fleet database (created if missing)")
     run.add_argument("--http", metavar="HOST:PORT", help="serve the dashboard here")
@@ -89,7 +104,13 @@ def _parser(broker_config: ModuleType | None) -> argparse.ArgumentParser:
         help="MQTT client id of the centre's persistent session, one per collector process"
         " (default: the broker user name, else classroom-central)",
     )
+    run.add_argument(
+        "--wake-port", type=_port, default=9, metavar="PORT",
+        help="UDP port of the Wake-on-LAN packets that wake a room's PC through a neighbour (default: 9)",
+    )  # fmt: skip
 
+
+def _add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker_config: ModuleType | None) -> None:
     token = sub.add_parser("upload-token", help="let an agent upload recordings with this token (its [upload] token)")
     token.add_argument("agent", help="the agent id")
     token.add_argument("token", nargs="?", help="the token (default: a new random one, printed)")
@@ -119,7 +140,13 @@ def _parser(broker_config: ModuleType | None) -> argparse.ArgumentParser:
         broker_config.add_parser(sub)
     else:
         sub.add_parser("broker-config", help="(unavailable in this installation)")
-    return parser
+
+
+def _port(text: str) -> int:
+    """An argparse type: a UDP port 1..65535."""
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= 65535):
+        raise argparse.ArgumentTypeError(f"got {text!r}, expected a port 1..65535")
+    return int(text)
 
 
 def _positive(text: str) -> float:
@@ -142,10 +169,17 @@ def parse_http(text: str) -> tuple[str, int]:
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """Columns padded to their widest cell, two spaces apart."""
+    """Columns padded to their widest cell, two spaces apart, by display width (高一(1)班 takes 9 columns)."""
     cells = [[str(c) for c in headers], *[["" if c is None else str(c) for c in row] for row in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
+    widths = [max(_width(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ("  ".join(c + " " * (w - _width(c)) for c, w in zip(row, widths, strict=True)) for row in cells)
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _width(text: str) -> int:
+    """Columns `text` takes in a terminal; a control character (which a room name never has) counts as one."""
+    width = wcswidth(text)
+    return width if width >= 0 else len(text)
 
 
 def _existing_db(path: Path) -> Path:
@@ -296,14 +330,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return users.main(argv[1:])
     broker_config = _broker_config()
     args = _parser(broker_config).parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose or args.cmd == "run" else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(logging.INFO if args.verbose or args.cmd == "run" else logging.WARNING)
     try:
         return _dispatch(args, broker_config)
-    except (ConfigError, AddressError, PayloadError) as exc:
+    except (ConfigError, AddressError, PayloadError, InstallError) as exc:
         print(f"classroom-central: error: {exc}", file=sys.stderr)
         return 2
     except (CentralError, BrokerError) as exc:
@@ -327,21 +357,13 @@ def _dispatch(args: argparse.Namespace, broker_config: ModuleType | None) -> int
             print("classroom-central: broker-config is unavailable in this installation", file=sys.stderr)
             return 2
         return int(broker_config.run(args))
-    from central.app import run_central
+    from central import service
 
     http = parse_http(args.http) if args.http else None
-    asyncio.run(
-        run_central(
-            _address(args),
-            args.db,
-            http,
-            retention=_retention(args),
-            recordings_dir=args.recordings,
-            max_recording_bytes=int(args.max_recording_gib * 2**30),
-            client_id=args.client_id,
-        )
-    )
-    return 0
+    if args.cmd == "install-service":
+        defaults = vars(_parser(broker_config).parse_args(["run", "--broker", ""]))
+        return service.install_service(args, defaults, http)
+    return service.run(args, http, _address(args), _retention(args))
 
 
 def _retention(args: argparse.Namespace) -> Retention:

@@ -200,17 +200,22 @@ class Collector:
     async def _connection_loop(self) -> None:
         backoff = Backoff()
         while True:
+            why = ""
             try:
                 await self._connect_once(backoff)
             except MqttError as exc:
-                log.warning("broker %s: %s", self._broker.url, exc)
+                why = str(exc)
             except TimeoutError:
-                log.warning("broker %s: no answer within %g s", self._broker.url, self._connect_timeout)
+                why = f"no answer within {self._connect_timeout:g} s"
             delay = backoff.next_delay()
-            log.info("reconnecting to %s in %.1f s", self._broker.url, delay)
+            if why:  # one line per failed attempt: what went wrong and when the next one is
+                log.warning("broker %s: %s; reconnecting in %.1f s", self._broker.url, why, delay)
+            else:
+                log.info("reconnecting to %s in %.1f s", self._broker.url, delay)
             await asyncio.sleep(delay)
 
     def _status(self, state: str, session: int, since: str) -> bytes:
+        """The centre's own status message."""
         return encode({"state": state, "session": session, "since": since, "version": self._version})
 
     async def _connect_once(self, backoff: Backoff) -> None:
@@ -341,3 +346,4 @@ class Collector:
             for agent_id in self._watch.due(time.monotonic()):
                 log.info("%s: nothing heard for 3 telemetry intervals", agent_id)
                 await self._writer.put(Silent(agent_id, now_iso()))
+

@@ -77,6 +77,19 @@ class Dropped:
 
 
 @dataclass(frozen=True, slots=True)
+class CentreAlarm:
+    """An alarm the centre raises or clears about an agent by itself (``offline_in_hours``: `central.hours`).
+
+    Unlike an agent's event, it is no news of the agent: last_seen and its state stay as they are.
+    """
+
+    site: str
+    agent_id: str
+    event: Event
+    received: str
+
+
+@dataclass(frozen=True, slots=True)
 class PruneTelemetry:
     """Retention: delete telemetry received before `before`."""
 
@@ -104,10 +117,10 @@ class Prune:
             raise ValueError(f"table: got {self.table!r}, expected one of {', '.join(PRUNE_SQL)}")
 
 
-Row = Seen | Silent | CommandSent | CommandReplied | CommandTimedOut | PruneTelemetry | Prune | Dropped
+Row = Seen | Silent | CommandSent | CommandReplied | CommandTimedOut | PruneTelemetry | Prune | Dropped | CentreAlarm
 Change = tuple[str, str]  # (kind, agent_id)
 
-COMMAND_COLUMNS = 'id, agent_id, name, args, "by", sent_ts, expires, status, result, error, replied_ts'
+COMMAND_COLUMNS = 'id, agent_id, name, args, "by", sent_ts, expires, status, result, error, replied_ts, code, params'
 
 _TOUCH = """
 INSERT INTO agents (agent_id, site, last_seen) VALUES (:agent, :site, :heard)
@@ -156,6 +169,8 @@ class RowWriter:
                 return ("agent", row.agent_id)
             case Seen(payload=Event() as event):
                 return ("alarm", row.agent_id) if self._event(row, event) else None
+            case CentreAlarm():
+                return ("alarm", row.agent_id) if self._alarm(row.site, row.agent_id, row.event, row.received) else None
             case Silent():
                 return ("agent", row.agent_id) if self._silent(row) else None
             case CommandSent() | CommandReplied() | CommandTimedOut():
@@ -227,8 +242,10 @@ class RowWriter:
     def _info(self, row: Seen, info: Info) -> None:
         self._touch(row.site, row.agent_id, row.received, not row.retained)
         self._w.execute(
-            "UPDATE agents SET room = ?, hostname = ?, version = ?, telemetry_interval_s = ? WHERE agent_id = ?",
-            [info.room, info.hostname, info.version, info.telemetry_interval_s, row.agent_id],
+            "UPDATE agents SET room = ?, hostname = ?, version = ?, telemetry_interval_s = ?, nics = ?, wake = ?"
+            " WHERE agent_id = ?",
+            [info.room, info.hostname, info.version, info.telemetry_interval_s]
+            + [_json([n.to_dict() for n in info.nics]), _json(list(info.wake)), row.agent_id],
         )
         ids = [device.id for device in info.devices]
         marks = ",".join("?" * len(ids))
@@ -239,14 +256,28 @@ class RowWriter:
                 " (agent_id, device_id) DO UPDATE SET kind = excluded.kind, profile = excluded.profile",
                 [row.agent_id, device.id, device.kind, device.profile],
             )
+        self._names(row.agent_id, info)
+
+    def _names(self, agent_id: str, info: Info) -> None:
+        """What people call the room's devices and sources, a display's inputs, and the room's school hours."""
+        sources = [{"id": s.id, "kind": s.kind, "name": s.name} for s in info.sources]  # never the URL
+        hours = [{"start": start, "end": end} for start, end in info.hours]
+        self._w.execute(
+            "UPDATE agents SET sources = ?, hours = ? WHERE agent_id = ?", [_json(sources), _json(hours), agent_id]
+        )
+        for device in info.devices:
+            self._w.execute(
+                "UPDATE devices SET name = ?, inputs = ? WHERE agent_id = ? AND device_id = ?",
+                [device.name, _json(list(device.inputs)), agent_id, device.id],
+            )
 
     def _device(self, row: Seen, state: DeviceState) -> None:
         self._touch(row.site, row.agent_id, row.received if not row.retained else state.ts, not row.retained)
         self._w.execute(
-            "INSERT INTO devices (agent_id, device_id, online, state, error, ts) VALUES (?, ?, ?, ?, ?, ?)"
+            "INSERT INTO devices (agent_id, device_id, online, state, error, ts, code) VALUES (?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (agent_id, device_id) DO UPDATE SET online = excluded.online, state = excluded.state,"
-            " error = excluded.error, ts = excluded.ts",
-            [row.agent_id, state.device, state.online, _json(dict(state.state)), state.error, state.ts],
+            " error = excluded.error, ts = excluded.ts, code = excluded.code",
+            [row.agent_id, state.device, state.online, _json(dict(state.state)), state.error, state.ts, state.code],
         )
 
     def _telemetry(self, row: Seen, telemetry: Telemetry) -> None:
@@ -260,13 +291,16 @@ class RowWriter:
 
     def _event(self, row: Seen, event: Event) -> bool:
         """Record the event; open or close an alarm.  Whether an alarm changed."""
-        agent = row.agent_id
-        self._touch(row.site, agent, row.received, True)
+        self._touch(row.site, row.agent_id, row.received, True)
+        return self._alarm(row.site, row.agent_id, event, row.received)
+
+    def _alarm(self, site: str, agent: str, event: Event, received: str) -> bool:
+        """Store `event` once (by its id) and open, update or close its alarm.  Whether an alarm changed."""
         inserted = self._w.execute(
             "INSERT INTO events (agent_id, site, type, severity, action, device, message, ts, received, data, event_id)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            [agent, row.site, event.type, event.severity, event.action, event.device, event.message, event.ts]
-            + [row.received, _json(dict(event.extra)), event.id or None],
+            [agent, site, event.type, event.severity, event.action, event.device, event.message, event.ts]
+            + [received, _json(dict(event.extra)), event.id or None],
         ).rowcount
         if not inserted:
             # Delivered again (the broker after a restart of the centre, the agent's outbox after a crash of
@@ -281,13 +315,16 @@ class RowWriter:
             return bool(self._w.execute(sql, [event.ts, *key]).rowcount)
         if event.action != "raise":
             return False
-        sql = "UPDATE alarms SET severity = ?, message = ? WHERE agent_id = ? AND type = ? AND device = ?"
-        if self._w.execute(f"{sql} AND cleared_ts IS NULL", [event.severity, event.message, *key]).rowcount:
+        params = event.extra.get("params")
+        words = _json(params if isinstance(params, dict) else {})  # what the alarm's code is worded with
+        sql = "UPDATE alarms SET severity = ?, message = ?, params = ? WHERE agent_id = ? AND type = ? AND device = ?"
+        changes = [event.severity, event.message, words, *key]
+        if self._w.execute(f"{sql} AND cleared_ts IS NULL", changes).rowcount:
             return True  # already open: a re-raise updates it rather than opening a second one
         self._w.execute(
-            "INSERT INTO alarms (agent_id, site, type, severity, device, message, raised_ts)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [agent, row.site, event.type, event.severity, event.device, event.message, event.ts],
+            "INSERT INTO alarms (agent_id, site, type, severity, device, message, raised_ts, params)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [agent, site, event.type, event.severity, event.device, event.message, event.ts, words],
         )
         return True
 
@@ -305,9 +342,9 @@ class RowWriter:
         if isinstance(row, CommandSent):
             c = row.command
             self._w.execute(
-                f"INSERT OR IGNORE INTO commands ({COMMAND_COLUMNS}, site) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR IGNORE INTO commands ({COMMAND_COLUMNS}, site) VALUES ({', '.join('?' * 14)})",
                 [c.id, row.agent_id, c.name, _json(for_audit(c.args)), c.by, row.sent_ts]
-                + [c.expires, "sent", None, "", None, row.site],
+                + [c.expires, "sent", None, "", None, "", "{}", row.site],
             )
             return ("command", row.agent_id)
         if isinstance(row, CommandTimedOut):
@@ -320,9 +357,10 @@ class RowWriter:
             result = None if kept is None else _json(kept)
             # Only the agent the command went to may answer it: the reply topic names who is speaking.
             # The same reply delivered again (a restart of the centre) changes nothing, not even replied_ts.
-            sql = "UPDATE commands SET status = ?, result = ?, error = ?, replied_ts = ?"
+            sql = "UPDATE commands SET status = ?, result = ?, error = ?, replied_ts = ?, code = ?, params = ?"
             sql += " WHERE id = ? AND agent_id = ? AND (status, result, error) IS NOT (?, ?, ?) RETURNING agent_id"
-            values = [r.status, result, r.error, row.received, r.id, row.agent_id, r.status, result, r.error]
+            values = [r.status, result, r.error, row.received, r.code, _json(dict(r.params)), r.id, row.agent_id]
+            values += [r.status, result, r.error]
             found = self._w.execute(sql, values).fetchone()
             known = "SELECT 1 FROM commands WHERE id = ? AND agent_id = ?"
             if found is None and self._w.execute(known, [r.id, row.agent_id]).fetchone() is None:

@@ -51,7 +51,7 @@ CREATE INDEX IF NOT EXISTS telemetry_received ON telemetry (received);
 CREATE TABLE IF NOT EXISTS alarms (
   id INTEGER PRIMARY KEY, agent_id TEXT NOT NULL, site TEXT NOT NULL, type TEXT NOT NULL,
   severity TEXT NOT NULL, device TEXT NOT NULL DEFAULT '', message TEXT NOT NULL DEFAULT '',
-  raised_ts TEXT NOT NULL, cleared_ts TEXT, acked_by TEXT, acked_ts TEXT);
+  raised_ts TEXT NOT NULL, cleared_ts TEXT, acked_by TEXT, acked_ts TEXT, params TEXT NOT NULL DEFAULT '{}');
 CREATE INDEX IF NOT EXISTS alarms_open ON alarms (agent_id, type, device, cleared_ts);
 CREATE TABLE IF NOT EXISTS events (
   id INTEGER PRIMARY KEY, agent_id TEXT NOT NULL, site TEXT NOT NULL, type TEXT NOT NULL,
@@ -83,8 +83,16 @@ _ADDED_COLUMNS = {
         "dropped INTEGER NOT NULL DEFAULT 0",
         "dropped_reason TEXT NOT NULL DEFAULT ''",
         "dropped_ts TEXT",
+        "nics TEXT NOT NULL DEFAULT '[]'",  # info.nics: the PC's network cards, to wake it through a neighbour
+        "wake TEXT NOT NULL DEFAULT '[]'",  # info.wake: when its timetable wants it woken (central.wake)
+        "sources TEXT NOT NULL DEFAULT '[]'",  # info.sources: id, kind, display name (no URL)
+        "hours TEXT NOT NULL DEFAULT '[]'",  # info.hours: its school hours (central.hours)
     ],
     "events": ["event_id TEXT"],
+    "alarms": ["params TEXT NOT NULL DEFAULT '{}'"],
+    # info: a device's display name and inputs; state: the code of why it is offline.
+    "devices": ["name TEXT NOT NULL DEFAULT ''", "inputs TEXT NOT NULL DEFAULT '[]'", "code TEXT NOT NULL DEFAULT ''"],
+    "commands": ["code TEXT NOT NULL DEFAULT ''", "params TEXT NOT NULL DEFAULT '{}'"],  # a refusal's, a failure's
 }
 # Indexes on added columns: made once the columns exist.  An event with an id is stored once per agent.
 _LATE_INDEXES = (
@@ -101,7 +109,9 @@ _REFUSED = (
     ValueError,
     TypeError,
 )
-_ALARM_COLUMNS = "id, agent_id, site, type, severity, device, message, raised_ts, cleared_ts, acked_by, acked_ts"
+_ALARM_COLUMNS = (
+    "id, agent_id, site, type, severity, device, message, raised_ts, cleared_ts, acked_by, acked_ts, params"
+)
 
 
 def create_private(path: str | Path) -> None:
@@ -240,9 +250,11 @@ class FleetDB:
     def _agents(self, where: str, params: list[Any], alarms_only: bool) -> list[dict[str, Any]]:
         agents = self._rows(
             "SELECT agent_id, site, room, hostname, version, state, session, since, last_seen, telemetry,"
-            " dropped, dropped_reason, dropped_ts,"
+            " dropped, dropped_reason, dropped_ts, nics, wake, sources, hours,"
             " (SELECT count(*) FROM alarms a WHERE a.agent_id = agents.agent_id AND a.cleared_ts IS NULL)"
-            f" AS open_alarms FROM agents WHERE {where} ORDER BY site, room, agent_id",
+            " AS open_alarms, (SELECT count(*) FROM alarms a WHERE a.agent_id = agents.agent_id"
+            f" AND a.cleared_ts IS NULL AND a.acked_by IS NULL) AS unacked_alarms FROM agents WHERE {where}"
+            " ORDER BY site, room, agent_id",
             params,
         )
         if alarms_only:
@@ -256,12 +268,21 @@ class FleetDB:
         for a in agents:
             a["devices"] = sorted(devices[a["agent_id"]], key=lambda d: str(d["id"]))
             a["telemetry"] = _loads(a["telemetry"]) if a["telemetry"] else None
+            for key in ("nics", "wake", "sources", "hours"):
+                a[key] = _loads(a[key])
         return agents
 
     def site_of(self, agent_id: str) -> str | None:
         """The site an agent reports under; None when unknown."""
         found = self._rows("SELECT site FROM agents WHERE agent_id = ?", [agent_id])
         return str(found[0]["site"]) if found else None
+
+    def wake_plans(self) -> list[dict[str, Any]]:
+        """``{"agent_id", "state", "wake"}`` of each agent that published wake times (`central.wake.WakeSchedule`)."""
+        rows = self._rows("SELECT agent_id, state, wake FROM agents WHERE wake != '[]'")
+        for r in rows:
+            r["wake"] = _loads(r["wake"])
+        return rows
 
     def telemetry_intervals(self) -> dict[str, float]:
         """Each agent's telemetry interval in seconds (for the silence watch)."""
@@ -296,12 +317,12 @@ class FleetDB:
             where.append("id < ?")
             params.append(before)
         sql = f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?"
-        return self._rows(sql, [*params, limit])
+        return [_alarm_dict(row) for row in self._rows(sql, [*params, limit])]
 
     def alarm(self, alarm_id: int) -> dict[str, Any] | None:
         """One alarm by its id; None when there is none."""
         found = self._rows(f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE id = ?", [alarm_id])
-        return found[0] if found else None
+        return _alarm_dict(found[0]) if found else None
 
     def commands(
         self, *, agent_id: str | None = None, limit: int = 100, before: str | None = None
@@ -325,7 +346,7 @@ class FleetDB:
         sql = f"SELECT {COMMAND_COLUMNS} FROM commands WHERE {where} ORDER BY sent_ts DESC, rowid DESC LIMIT ?"
         rows = self._rows(sql, params)
         for r in rows:
-            r["args"] = json.loads(r["args"])
+            r["args"], r["params"] = json.loads(r["args"]), _loads(r["params"] or "{}")
             r["result"] = json.loads(r["result"]) if r["result"] is not None else None
         return rows
 
@@ -355,6 +376,12 @@ def _loads(text: str) -> Any:
     return json.loads(text, parse_constant=lambda _: None)
 
 
+def _alarm_dict(row: dict[str, Any]) -> dict[str, Any]:
+    """An alarm row with its params (the values its code is worded with) as a JSON object."""
+    params = _loads(row["params"] or "{}")
+    return {**row, "params": params if isinstance(params, dict) else {}}
+
+
 def _device_dict(row: dict[str, Any]) -> dict[str, Any]:
     online = row["online"]
     return {
@@ -364,5 +391,8 @@ def _device_dict(row: dict[str, Any]) -> dict[str, Any]:
         "online": None if online is None else bool(online),
         "state": json.loads(row["state"]),
         "error": row["error"],
+        "code": row["code"],  # why it is offline (contract.codes)
         "ts": row["ts"],
+        "name": row["name"],
+        "inputs": _loads(row["inputs"] or "[]"),
     }

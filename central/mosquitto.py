@@ -103,8 +103,10 @@ class LocalBroker:
         self.folder.mkdir(parents=True, exist_ok=True)
         conf = self.folder / "mosquitto.conf"
         conf.write_text(self.config())
+        # A process group of its own: Ctrl-C at a terminal reaches the whole foreground group, and the
+        # broker must outlive its clients' clean stop; its owner stops it (`stop`), last.
         self.process = subprocess.Popen(
-            [mosquitto_binary(), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            [mosquitto_binary(), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, process_group=0
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -79,12 +79,14 @@ def _expiry(ttl: float) -> str:
 
 
 def reply_dict(reply: CommandReply) -> dict[str, Any]:
-    """The reply as `CommandSender.send` returns it: ``id``, ``status``, ``result`` or ``error``."""
+    """The reply as `CommandSender.send` returns it: ``id``, ``status``, ``result`` or ``error`` (and ``code``)."""
     out: dict[str, Any] = {"id": reply.id, "status": reply.status}
     if reply.status == CommandStatus.SUCCEEDED:
         out["result"] = reply.result
     else:
         out["error"] = reply.error
+        if reply.code:  # the dashboard words it in the viewer's language
+            out |= {"code": reply.code, "params": dict(reply.params)}
     return out
 
 
@@ -114,13 +116,13 @@ class CommandSender:
             kept = command if not refusal else replace(command, args=_storable(command.args))
             await self._recorder.put(CommandSent(site, agent_id, kept, now_iso()))
             if refusal:  # the agent (and the broker) would drop it unanswered: say why now
-                reply = CommandReply(command.id, CommandStatus.REJECTED, error=refusal)
+                reply = CommandReply(command.id, CommandStatus.REJECTED, error=refusal, code="command_too_large")
                 await self._recorder.put(CommandReplied(agent_id, reply, now_iso()))
                 return reply_dict(reply)
             try:
                 await self._link.publish(Topics(site, agent_id).cmd(name), payload, qos=1)
             except BrokerError as exc:
-                reply = CommandReply(command.id, CommandStatus.FAILED, error=f"not sent: {exc}")
+                reply = CommandReply(command.id, CommandStatus.FAILED, error=f"not sent: {exc}", code="not_sent")
                 await self._recorder.put(CommandReplied(agent_id, reply, now_iso()))
                 return reply_dict(reply)
             async with asyncio.timeout(timeout):

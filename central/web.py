@@ -5,24 +5,25 @@ Routes (everything but ``/login``, ``/lang/…``, ``/static/…`` and ``/api/upl
 - ``GET /``: the fleet at a glance (filters ``site``, ``offline=1``, ``alarms=1``)
 - ``GET /room/{agent_id}``: one classroom: devices, controls, history, commands, alarms
 - ``GET /api/fleet``: ``{"agents", "sites", "filters"}`` (same filters)
-- ``GET /api/agents/{agent_id}``: ``{"agent", "status_history", "telemetry", "commands", "alarms", "recordings"}``
-  (``?brief=1``: ``{"agent"}`` only); alarms and commands are first pages (``alarms_more``, ``commands_more``)
+- ``GET /api/agents/{agent_id}``: ``{"agent", "status_history", "telemetry", "commands", "alarms", "recordings",
+  "rooms"}`` (``?brief=1``: ``{"agent"}`` only); alarms and commands are first pages (``alarms_more``,
+  ``commands_more``); ``rooms`` names the other classrooms the page mentions (``{agent_id: room}``)
 - ``GET /api/agents/{agent_id}/alarms|commands?limit=N&before=ID``: the next page (`central.web_paging`)
 - ``POST /api/agents/{agent_id}/commands`` ``{"name", "args"}``: the reply (technician, admin)
+- ``POST /api/agents/{agent_id}/wake``: wake its PC through another agent of the site (`central.web_wake`)
 - ``POST /api/alarms/{alarm_id}/ack``: acknowledge an alarm (technician, admin)
 - ``GET /api/events``: ``text/event-stream`` of change events (``?agent=ID`` for one agent)
 - ``GET /recordings/{id}``: a received recording's MP4 (ranges), when uploads are on
 - ``/api/uploads…``: the agents' uploads, token-authenticated, not logged in (`central.uploads`)
 
-Pages are a shell: the page's data and the strings of the chosen language travel as JSON in the
-page, and ``static/dashboard.js`` renders them with text nodes only (never ``innerHTML``), so
-room names and every other piece of fleet data are shown as text, never run as markup.
+Pages are a shell (`central.web_shell`): the page's data and the strings of the chosen language
+travel as JSON in the page, and the scripts render them with text nodes only (never ``innerHTML``),
+so room names and every other piece of fleet data are shown as text, never run as markup.
 """
 
 from __future__ import annotations
 
 import asyncio
-import html
 import json
 import logging
 from pathlib import Path
@@ -34,6 +35,7 @@ from central.errors import CentralError
 from central.upload_store import Uploads
 from central.uploads import add_routes as add_upload_routes
 from central.users import COMMANDERS, Users
+from central.wake import Waker
 from central.web_auth import (
     ROLE_KEY,
     SESSION_SECONDS,
@@ -44,10 +46,12 @@ from central.web_auth import (
     request_lang,
 )
 from central.web_paging import add_paging_routes, first_pages
-from central.web_text import STRINGS, strings
+from central.web_shell import favicon, peer_ids, room_names, shell
+from central.web_text import strings
+from central.web_wake import add_wake_routes
 from central.web_watch import add_watch_routes
 from contract.errors import BrokerError
-from websession import BodyError, Sessions, lang_switch_href, read_json_object
+from websession import BodyError, Sessions, read_json_object
 
 log = logging.getLogger(__name__)
 
@@ -137,11 +141,13 @@ def create_app(
     secret: bytes | None = None,
     uploads: Uploads | None = None,
     login_limits: LoginLimits | None = None,
+    waker: Waker | None = None,
 ) -> web.Application:
     """The dashboard application; users default to the ``users`` table of the fleet database.
 
     With `uploads`, agents upload recordings here and the room page plays them (`central.uploads`).
     `login_limits`: how failed logins slow down and lock (`LoginLimits.default()` when None).
+    `waker` wakes a room's PC through a neighbour (default: one on `db` and `sender`, magic packets to port 9).
     """
     own_users = users is None
     users = users if users is not None else Users(db.path)
@@ -159,7 +165,9 @@ def create_app(
     app.router.add_get("/api/events", api_events)
     add_paging_routes(app, db)
     add_watch_routes(app, db, sender)  # 巡课: WHEP relayed to the agent as media.watch
+    add_wake_routes(app, waker if waker is not None else Waker(db, sender))
     app.router.add_static("/static/", STATIC, name="static")
+    app.router.add_get("/favicon.ico", favicon)
     if uploads is not None:
         add_upload_routes(app, uploads)
     app.on_shutdown.append(_end_streams)
@@ -176,9 +184,9 @@ def create_app(
 async def _security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
     """A strict content security policy: our own scripts only, nothing inline runs."""
     response: web.StreamResponse = await handler(request)
-    response.headers.setdefault(
-        "Content-Security-Policy", "default-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'none'"
-    )
+    # img-src blob: for a camera's still (camera.snapshot), which the room page shows from the reply's bytes.
+    csp = "default-src 'self'; script-src 'self'; img-src 'self' blob:; object-src 'none'; frame-ancestors 'none'"
+    response.headers.setdefault("Content-Security-Policy", csp)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     return response
@@ -203,58 +211,20 @@ def _room(db: FleetView, agent_id: str) -> dict[str, Any] | None:
     agent = db.agent(agent_id)
     if agent is None:
         return None
-    return {
+    room = {
         "agent": agent,
         "status_history": db.status_history(agent_id, limit=50),
         "telemetry": db.telemetry_history(agent_id, limit=20),
         **first_pages(db, agent_id),  # alarms and commands: the rest a page at a time
         "recordings": db.recordings(agent_id, limit=50),
     }
-
-
-def script_json(data: Any) -> str:
-    """JSON safe inside ``<script type="application/json">``: no ``<``, ``>`` or ``&`` left."""
-    text = json.dumps(data, ensure_ascii=False, allow_nan=False)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
-def _shell(request: web.Request, page: str, title: str, data: Any, status: int = 200) -> web.Response:
-    lang = request_lang(request)
-    t = strings(lang)
-    esc = html.escape
-    boot = {
-        "page": page,
-        "lang": lang,
-        "t": t,
-        "user": request[USER_KEY],
-        "role": request[ROLE_KEY],
-        "can_command": request[ROLE_KEY] in COMMANDERS,
-        "data": data,
-    }
-    switch = lang_switch_href("/lang", lang, list(STRINGS), request.path_qs)
-    body = f"""<!doctype html>
-<html lang="{esc(t["html_lang"])}"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{esc(title)}</title><link rel="stylesheet" href="/static/style.css"></head>
-<body>
-<header class="top"><a class="brand" href="/">{esc(t["title"])}</a>
-<span id="live" class="live" aria-live="polite"></span>
-<span class="who">{esc(request[USER_KEY])} · {esc(t["role_" + request[ROLE_KEY]])}</span>
-<a class="lang" href="{esc(switch)}">{esc(t["switch_lang"])}</a>
-<form method="post" action="/logout"><button type="submit" class="link">{esc(t["logout"])}</button></form>
-</header>
-<main id="main"></main>
-<script type="application/json" id="boot">{script_json(boot)}</script>
-<script src="/static/dashboard.js"></script><script src="/static/{page}.js"></script>
-</body></html>
-"""
-    return web.Response(text=body, content_type="text/html", status=status)
+    return room | {"rooms": room_names(db, peer_ids(room))}  # other classrooms by their names
 
 
 async def fleet_page(request: web.Request) -> web.Response:
     """The fleet at a glance."""
     t = strings(request_lang(request))
-    return _shell(request, "fleet", t["title"], _fleet(request.app[DB_KEY], _filters(request.query)))
+    return shell(request, "fleet", t["title"], _fleet(request.app[DB_KEY], _filters(request.query)))
 
 
 async def room_page(request: web.Request) -> web.Response:
@@ -263,9 +233,9 @@ async def room_page(request: web.Request) -> web.Response:
     agent_id = request.match_info["agent_id"]
     room = _room(request.app[DB_KEY], agent_id)
     if room is None:
-        return _shell(request, "room", t["room_not_found"], {"agent_id": agent_id, "agent": None}, status=404)
+        return shell(request, "room", t["room_not_found"], {"agent_id": agent_id, "agent": None}, status=404)
     title = f"{room['agent'].get('room') or agent_id} · {t['title']}"
-    return _shell(request, "room", title, {"agent_id": agent_id, **room})
+    return shell(request, "room", title, {"agent_id": agent_id, **room})
 
 
 # --- JSON API ----------------------------------------------------------------------------

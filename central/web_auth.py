@@ -25,7 +25,7 @@ from websession import Sessions, Throttle, add_lang_route, chosen_lang, lang_swi
 
 SESSION_COOKIE = "classroom_session"
 SESSION_SECONDS = 12 * 3600
-PUBLIC_PREFIXES = ("/login", "/static/", "/lang/")
+PUBLIC_PREFIXES = ("/login", "/static/", "/lang/", "/favicon.ico")
 USER_KEY = web.RequestKey("user", str)
 ROLE_KEY = web.RequestKey("role", str)
 
@@ -107,7 +107,8 @@ def login_page(lang: str, *, next_path: str, username: str = "", failed: bool = 
     return f"""<!doctype html>
 <html lang="{esc(t["html_lang"])}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{esc(t["login_title"])}</title><link rel="stylesheet" href="/static/style.css"></head>
+<title>{esc(t["login_title"])}</title><link rel="stylesheet" href="/static/style.css">
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml"></head>
 <body class="login"><main class="login-box">
 <h1>{esc(t["title"])}</h1>{error}
 <form method="post" action="/login">

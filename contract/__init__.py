@@ -22,6 +22,7 @@ from contract.payloads import (
     Telemetry,
     for_audit,
 )
+from contract.power import Nic
 from contract.timestamps import now_iso, parse_iso, to_iso
 from contract.topics import CENTRAL_STATUS, FLEET, ROOT, Topic, Topics
 from contract.wire import SCHEMA, decode, encode
@@ -45,6 +46,7 @@ __all__ = [
     "DeviceState",
     "Event",
     "Info",
+    "Nic",
     "PayloadError",
     "SourceInfo",
     "Status",

@@ -13,12 +13,18 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from contract.codes import code_from, params_from
 from contract.errors import PayloadError
+from contract.hours import Window, hours_dicts, hours_from
+from contract.power import Nic, nics_from, wakes_from
 from contract.timestamps import parse_iso
 from contract.wire import choice, get, timestamp
 
 STATES = ("online", "offline", "lost")
 EVENT_ID_CHARS = 128
+# A device's or a source's display name (``name = "讲台摄像机"``), and the inputs a display offers.
+NAME_CHARS = 64
+MAX_INPUTS = 64  # PJLink names 45
 SEVERITIES = ("info", "warning", "critical")
 ACTIONS = ("raise", "clear", "log")
 
@@ -63,33 +69,74 @@ class Status:
 
 @dataclass(frozen=True, slots=True)
 class DeviceInfo:
-    """One device in ``info``."""
+    """One device in ``info``: its id, kind, profile, display name and (a display's) inputs."""
 
     id: str
     kind: str
     profile: str
+    name: str = ""
+    inputs: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Payload fields."""
-        return {"id": self.id, "kind": self.kind, "profile": self.profile}
+        out: dict[str, Any] = {"id": self.id, "kind": self.kind, "profile": self.profile}
+        return out | ({"name": self.name} if self.name else {}) | ({"inputs": list(self.inputs)} if self.inputs else {})
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DeviceInfo:
+        """Parse; PayloadError names the bad key."""
+        inputs = get(data, "inputs", list, [])
+        if len(inputs) > MAX_INPUTS or not all(isinstance(x, str) and 0 < len(x) <= NAME_CHARS for x in inputs):
+            raise PayloadError(f"inputs: expected at most {MAX_INPUTS} names of 1..{NAME_CHARS} characters")
+        kind, profile = get(data, "kind", str, ""), get(data, "profile", str, "")
+        return cls(get(data, "id", str), kind, profile, _name(data), tuple(inputs))
 
 
 @dataclass(frozen=True, slots=True)
 class SourceInfo:
-    """One video source in ``info``: its id, kind and URL (without a password)."""
+    """One video source in ``info``: its id, kind, URL (without a password) and display name."""
 
     id: str
     kind: str
     url: str
+    name: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Payload fields."""
-        return {"id": self.id, "kind": self.kind, "url": self.url}
+        return {"id": self.id, "kind": self.kind, "url": self.url} | ({"name": self.name} if self.name else {})
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SourceInfo:
+        """Parse; PayloadError names the bad key."""
+        return cls(get(data, "id", str), get(data, "kind", str, ""), get(data, "url", str, ""), _name(data))
+
+
+def _name(data: Mapping[str, Any]) -> str:
+    name = get(data, "name", str, "")
+    if len(name) > NAME_CHARS:
+        raise PayloadError(f"name: {len(name)} characters, expected at most {NAME_CHARS}")
+    return str(name)
+
+
+def _items(data: Mapping[str, Any], key: str, parse: Any) -> tuple[Any, ...]:
+    """Each object of the list `data[key]` parsed; PayloadError names ``key[i].field``."""
+    out = []
+    for i, item in enumerate(get(data, key, list, [])):
+        if not isinstance(item, dict):
+            raise PayloadError(f"{key}[{i}]: expected an object")
+        try:
+            out.append(parse(item))
+        except PayloadError as exc:
+            raise PayloadError(f"{key}[{i}].{exc}") from None
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
 class Info:
-    """``info``: what and where this agent is."""
+    """``info``: what and where this agent is; `nics` and `wake` say how and when to wake its PC.
+
+    `hours` are the windows its timetable has lessons in (`contract.hours`).
+    """
 
     room: str
     hostname: str
@@ -97,6 +144,9 @@ class Info:
     devices: tuple[DeviceInfo, ...]
     telemetry_interval_s: float = 10.0
     sources: tuple[SourceInfo, ...] = ()
+    nics: tuple[Nic, ...] = ()
+    wake: tuple[str, ...] = ()
+    hours: tuple[Window, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Payload fields."""
@@ -107,52 +157,45 @@ class Info:
             "devices": [d.to_dict() for d in self.devices],
             "telemetry_interval_s": self.telemetry_interval_s,
             "sources": [s.to_dict() for s in self.sources],
+            "nics": [n.to_dict() for n in self.nics],
+            "wake": list(self.wake),
+            "hours": hours_dicts(self.hours),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Info:
         """Parse; PayloadError names the bad key."""
-        devices = []
-        for i, d in enumerate(get(data, "devices", list, [])):
-            if not isinstance(d, dict):
-                raise PayloadError(f"devices[{i}]: expected an object")
-            try:
-                devices.append(DeviceInfo(get(d, "id", str), get(d, "kind", str, ""), get(d, "profile", str, "")))
-            except PayloadError as exc:
-                raise PayloadError(f"devices[{i}].{exc}") from None
-        sources = []
-        for i, s in enumerate(get(data, "sources", list, [])):
-            if not isinstance(s, dict):
-                raise PayloadError(f"sources[{i}]: expected an object")
-            try:
-                sources.append(SourceInfo(get(s, "id", str), get(s, "kind", str, ""), get(s, "url", str, "")))
-            except PayloadError as exc:
-                raise PayloadError(f"sources[{i}].{exc}") from None
         return cls(
             get(data, "room", str, ""),
             get(data, "hostname", str, ""),
             get(data, "version", str, ""),
-            tuple(devices),
+            _items(data, "devices", DeviceInfo.from_dict),
             float(get(data, "telemetry_interval_s", (int, float), 10.0)),
-            tuple(sources),
+            _items(data, "sources", SourceInfo.from_dict),
+            nics_from(data),
+            wakes_from(data),
+            hours_from(data),
         )
 
 
 @dataclass(frozen=True, slots=True)
 class DeviceState:
-    """``state/<device>``: the last known state of one device."""
+    """``state/<device>``: the last known state of one device; offline, `error` says why and `code` names it."""
 
     device: str
     online: bool
     ts: str
     state: Mapping[str, Any] = field(default_factory=dict)
     error: str = ""
+    code: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Payload fields."""
         out: dict[str, Any] = {"device": self.device, "online": self.online, "ts": self.ts, "state": dict(self.state)}
         if self.error:
             out["error"] = self.error
+        if self.code:
+            out["code"] = self.code
         return out
 
     @classmethod
@@ -164,6 +207,7 @@ class DeviceState:
             timestamp(data, "ts"),
             get(data, "state", dict, {}),
             get(data, "error", str, ""),
+            code_from(data),
         )
 
 
@@ -214,8 +258,9 @@ class Event:
 
 
 # Command arguments and results too bulky (and too private) for an audit log: WebRTC session
-# descriptions (a few KB each, with addresses) travel in media.watch but are logged by size only.
-BULKY_KEYS = frozenset({"offer", "answer", "sdp"})
+# descriptions (a few KB each, with addresses) travel in media.watch, a camera's still (base64
+# JPEG) in camera.snapshot; both are logged by size only.
+BULKY_KEYS = frozenset({"offer", "answer", "sdp", "jpeg"})
 
 
 def for_audit(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -252,23 +297,27 @@ class Command:
 
 @dataclass(frozen=True, slots=True)
 class CommandReply:
-    """``reply``: the outcome of one command."""
+    """``reply``: the outcome of one command; a failure's `code` and `params` let each reader word it."""
 
     id: str
     status: CommandStatus
     result: Any = None
     error: str = ""
     name: str = ""
+    code: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """Payload fields: ``result`` on success, ``error`` otherwise."""
+        """Payload fields: ``result`` on success, ``error`` (with ``code`` and ``params``, when known) otherwise."""
         out: dict[str, Any] = {"id": self.id, "status": self.status}
         if self.name:
             out["command"] = self.name
         if self.status == CommandStatus.SUCCEEDED:
             out["result"] = self.result
-        else:
-            out["error"] = self.error
+            return out
+        out["error"] = self.error
+        if self.code:
+            out |= {"code": self.code, "params": dict(self.params)}
         return out
 
     @classmethod
@@ -280,6 +329,8 @@ class CommandReply:
             data.get("result"),
             get(data, "error", str, ""),
             get(data, "command", str, ""),
+            code_from(data),
+            params_from(data),
         )
 
 

@@ -9,7 +9,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from drivers.backoff import Backoff
-from drivers.errors import DeviceRejected, DeviceTimeout, GarbageReceived, TransportError
+from drivers.errors import (
+    AuthenticationFailed,
+    DeviceRejected,
+    DeviceTimeout,
+    DriverError,
+    GarbageReceived,
+    TransportError,
+    error_code,
+)
 from drivers.noise import NOISE_LOG_INTERVAL_S, NoiseLog
 from drivers.profile_model import Profile
 from drivers.protocol.engine import ControllerProtocol, Reply, Request, Unrecognised, is_final
@@ -58,6 +66,7 @@ class Health:
 
     online: bool = False
     last_error: str = ""
+    error_code: str = ""  # what kind of failure last_error is (`drivers.errors.error_code`)
     garbage_bytes: int = 0
     reconnects: int = 0
     state: dict[str, object] = field(default_factory=dict)
@@ -105,7 +114,7 @@ class Device:
         try:
             await self.transport.open()
         except TransportError as exc:
-            self._offline(str(exc))
+            self._offline(exc)
             raise
         self._protocol = ControllerProtocol(self.profile)
         if self._opened_before:
@@ -136,16 +145,27 @@ class Device:
         """
         request = self._protocol.codec.request(command, args or {})
         async with self._lock:
-            if not self.transport.is_open:
+            reused = self.transport.is_open
+            if not reused:
                 await self._reopen()
             try:
-                result = await self._exchange(request)
+                try:
+                    result = await self._exchange(request)
+                except TransportError as exc:
+                    if not (reused and request.command.retry) or isinstance(exc, AuthenticationFailed):
+                        raise
+                    # The device closed a connection we had kept (a projector hangs up after 30 s
+                    # idle) just as we used it: the request is harmless to repeat on a new one.
+                    log.info("%s: connection lost under %s (%s), reconnecting once", self.id, command, exc)
+                    await self.transport.close()
+                    await self._reopen()
+                    result = await self._exchange(request)
             except TransportError as exc:
-                self._offline(str(exc))
+                self._offline(exc)
                 await self.transport.close()
                 raise
             except (DeviceTimeout, GarbageReceived) as exc:
-                self._offline(str(exc))
+                self._offline(exc)
                 self._silent += 1
                 if self._silent >= SILENT_RECONNECT and self.transport.reconnect_when_silent:
                     # A panel that rebooted leaves a TCP connection that looks open: start afresh.
@@ -176,8 +196,8 @@ class Device:
                 log.info("%s: no answer to %s, sending again (%d/%d)", self.id, spec.name, attempt, attempts - 1)
                 await self.transport.resend(request.frame)
             self._last_send = self.clock()
-            if not spec.replies:
-                return Result(spec.name, ())
+            if not request.expects_reply:
+                return Result(spec.name, ())  # a broadcast, or a command the device never answers
             replies, junk = await self._collect(request, spec.timeout_ms / 1000)
             self._last_send = self.clock()  # the gap counts from the end of the exchange
             garbage = (garbage + junk)[-LAST_BYTES:]
@@ -258,16 +278,18 @@ class Device:
         if not self.health.online:
             log.info("%s: online", self.id)
         self.health.online = True
-        self.health.last_error = ""
+        self.health.last_error = self.health.error_code = ""
         self._noise_log.flush()
         self.backoff.reset()
         self.health.state.update({k: v for k, v in result.fields.items() if k not in _NOT_STATE})
 
-    def _offline(self, reason: str) -> None:
+    def _offline(self, error: DriverError) -> None:
+        reason = str(error)
         if self.health.online:
             log.warning("%s: offline: %s", self.id, reason)
         self.health.online = False
         self.health.last_error = reason
+        self.health.error_code = error_code(error)
 
     async def poll(self) -> dict[str, object]:
         """Run the profile's poll commands once; returns the state they report.
@@ -290,7 +312,7 @@ class Device:
                 await self.poll()
                 delay = self.poll_interval
             except (TransportError, DeviceTimeout, GarbageReceived) as exc:
-                self._offline(str(exc))
+                self._offline(exc)
                 delay = self.backoff.next_delay()
             if on_update is not None:
                 await on_update(self.health)

@@ -49,3 +49,29 @@ class GarbageReceived(DeviceError):
 
 class TransportError(DeviceError):
     """The port or socket failed or is gone: the device layer reconnects with backoff."""
+
+
+class AuthenticationFailed(TransportError):
+    """The device refused our credentials (PJLink's ERRA): fix the password in the device's address.
+
+    The device layer keeps retrying with backoff, as for a lost link: the device's password may
+    be put right on the device instead.
+    """
+
+
+# The machine-readable code of each kind of failure, most specific first (a reader words it in its
+# own language; `contract.codes`).  DeviceRejected's own `code` is the device's, not this.
+_CODES: tuple[tuple[type[DriverError], str], ...] = (
+    (AuthenticationFailed, "device_auth_failed"),
+    (TransportError, "device_unreachable"),
+    (DeviceTimeout, "device_no_reply"),
+    (GarbageReceived, "device_garbled"),
+    (DeviceRejected, "device_refused"),
+    (ArgumentError, "device_argument"),
+    (ProfileError, "device_profile"),
+)
+
+
+def error_code(error: BaseException) -> str:
+    """``device_no_reply``, ``device_unreachable`` …: what kind of failure `error` is (``device_failed`` if none)."""
+    return next((code for kind, code in _CODES if isinstance(error, kind)), "device_failed")

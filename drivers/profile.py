@@ -16,12 +16,22 @@ from typing import Any
 
 from drivers.checks import Checks
 from drivers.errors import ArgumentError, ProfileError
-from drivers.profile_checks import check_examples, parse_hex, parse_template, sim_initial, sim_reply
+from drivers.profile_checks import (
+    check_examples,
+    parse_hex,
+    parse_sends,
+    parse_template,
+    sim_behaviour,
+    sim_initial,
+    sim_reply,
+)
 from drivers.profile_model import (
     CONFIDENCE,
     DRIVERS,
     ENCAPSULATIONS,
+    FIELD_TYPES,
     KINDS,
+    LOGINS,
     PARITIES,
     REPLY_KINDS,
     CommandSpec,
@@ -32,6 +42,7 @@ from drivers.profile_model import (
     ReplySpec,
     SerialDefaults,
     TransportDefaults,
+    frame_params,
 )
 from drivers.protocol.template import Checksum, Template
 
@@ -48,7 +59,7 @@ def load_profile_text(text: str, source: str) -> Profile:
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{source}: not valid TOML: {exc}") from exc
     check = Checks()
-    check.table(data, "", _TOP, frozenset({"profile", "provenance", "framing", "commands"}))
+    check.table(data, "", _TOP, frozenset({"profile", "provenance", "commands"}))
     profile = _build(check, data, source)
     if check.problems:
         raise ProfileError("\n".join(f"{source}: {p}" for p in check.problems))
@@ -95,26 +106,38 @@ def _build(check: Checks, data: dict[str, Any], source: str) -> Profile:
     pid = check.text(head, "id", "profile")
     if pid and Path(source).suffix == ".toml" and Path(source).stem != pid:
         check.add("profile.id", f"got {pid!r}, expected the file name {Path(source).stem!r}")
+    driver = check.choice(head, "driver", "profile", DRIVERS) if "driver" in head else "engine"
     fields = _fields(check, data.get("fields", {}))
-    checksum, request, reply = _framing(check, data.get("framing", {}))
+    if driver == "engine" and "framing" not in data:
+        check.add("framing", "missing")
+    elif driver != "engine" and "framing" in data:
+        check.add("framing", f"got a [framing] table, expected none (the {driver} driver frames its own messages)")
+    checksum, request, reply = (
+        _framing(check, data.get("framing", {})) if driver == "engine" else (None, FrameRule(), FrameRule())
+    )
     replies = _replies(check, data.get("replies", {}), fields)
     errors = tuple(check.array(head, "error_replies", "profile"))
     for i, name in enumerate(errors):
         if name not in replies:
             check.add(f"profile.error_replies[{i}]", f"unknown reply {name!r}")
     transport = _transport(check, data.get("transport", {}))
-    driver = check.choice(head, "driver", "profile", DRIVERS) if "driver" in head else "engine"
     commands = _commands(check, data.get("commands", {}), fields, replies, transport.timeout_ms, driver)
     if checksum is None:
         for path, template in _templates(commands, replies):
             if "checksum" in template.names:
                 check.add(path, "uses {checksum} but [framing] has no checksum rule")
+    provenance = _provenance(check, data.get("provenance", {}))
+    for i, name in enumerate(provenance.unsourced):
+        if not isinstance(name, str):
+            check.add(f"provenance.unsourced[{i}]", f"got {name!r}, expected a command name")
+        elif name in commands:
+            check.add(f"provenance.unsourced[{i}]", f"{name!r} is a command of this profile; list only those left out")
     poll = check.table(data.get("poll", {}), "poll", {"interval_s", "commands"})
     poll_commands = tuple(check.array(poll, "commands", "poll"))
     for i, name in enumerate(poll_commands):
         if name not in commands:
             check.add(f"poll.commands[{i}]", f"unknown command {name!r}")
-    sim = check.table(data.get("simulator", {}), "simulator", {"unknown_command", "when_off", "initial"})
+    sim = check.table(data.get("simulator", {}), "simulator", _SIM_KEYS)
     profile = Profile(
         id=pid,
         name=check.text(head, "name", "profile"),
@@ -123,7 +146,7 @@ def _build(check: Checks, data: dict[str, Any], source: str) -> Profile:
         driver=driver,
         fold_case=check.flag(head, "fold_case", "profile", False),
         text=check.flag(head, "text", "profile", False),
-        provenance=_provenance(check, data.get("provenance", {})),
+        provenance=provenance,
         transport=transport,
         request_frame=request,
         reply_frame=reply,
@@ -137,18 +160,39 @@ def _build(check: Checks, data: dict[str, Any], source: str) -> Profile:
         sim_unknown=sim_reply(check, sim, "unknown_command", replies, fields),
         sim_when_off=sim_reply(check, sim, "when_off", replies, fields),
         sim_initial=sim_initial(check, sim, fields),
+        sim=sim_behaviour(check, sim, commands, replies, fields),
     )
     if not check.problems:
         check_examples(check, data, profile)
     return profile
 
 
+_SIM_KEYS = {
+    "unknown_command",
+    "when_off",
+    "initial",
+    "warmup_s",
+    "cooldown_s",
+    "when_busy",
+    "standby_commands",
+    "hour_meters",
+    "hours_per_s",
+    "effects",
+    "bad_parameter",
+    "command_bytes",
+    "available",
+    "when_failed",
+}
+
+
 def _fields(check: Checks, data: object) -> dict[str, FieldType]:
     out: dict[str, FieldType] = {}
     for name, spec in check.table(data, "fields").items():
         path = f"fields.{name}"
-        spec = check.table(spec, path, {"type", "min", "max", "values", "default", "doc"}, frozenset({"type"}))
-        kind = check.choice(spec, "type", path, ("int", "enum"))
+        spec = check.table(
+            spec, path, {"type", "min", "max", "values", "default", "doc", "broadcast"}, frozenset({"type"})
+        )
+        kind = check.choice(spec, "type", path, FIELD_TYPES)
         values = check.mapping(spec, "values", path)
         for key, code in values.items():
             if isinstance(code, bool) or not isinstance(code, (int, str)):
@@ -159,11 +203,14 @@ def _fields(check: Checks, data: object) -> dict[str, FieldType]:
             name=name,
             kind=kind,
             min=check.integer(spec, "min", path, 0),
-            max=check.integer(spec, "max", path, 255),
+            max=check.integer(spec, "max", path, 128 if kind == "text" else 255),
             values=values,
             default=spec.get("default"),
             doc=check.text(spec, "doc", path),
+            broadcast=check.integer(spec, "broadcast", path, 0) if "broadcast" in spec else None,
         )
+        if ftype.broadcast is not None and (kind != "int" or ftype.min <= ftype.broadcast <= ftype.max):
+            check.add(f"{path}.broadcast", "expected an int field's code outside min..max (it addresses every device)")
         if ftype.kind == "int" and ftype.min > ftype.max:
             check.add(f"{path}.min", f"{ftype.min} is above max {ftype.max}")
         if ftype.default is not None:
@@ -244,31 +291,44 @@ def _known_names(check: Checks, names: tuple[str, ...], fields: Mapping[str, Fie
 
 def _transport(check: Checks, data: object) -> TransportDefaults:
     path = "transport"
-    spec = check.table(data, path, {"serial", "tcp_port", "udp_port", "udp_encapsulation", "timeout_ms", "gap_ms"})
-    ser = check.table(spec.get("serial", {}), f"{path}.serial", {"baud", "bytesize", "parity", "stopbits"})
-    parity = check.choice(ser, "parity", f"{path}.serial", PARITIES, "N")
+    keys = {"serial", "tcp_port", "udp_port", "udp_encapsulation", "timeout_ms", "gap_ms", "login", "idle_close_s"}
+    spec = check.table(data, path, keys)
     encapsulation = check.text(spec, "udp_encapsulation", path)
     if encapsulation and encapsulation not in ENCAPSULATIONS:
         check.add(
             f"{path}.udp_encapsulation",
             f"got {encapsulation!r}, expected one of {' | '.join(ENCAPSULATIONS)}",
         )
+    login = check.choice(spec, "login", path, LOGINS) if "login" in spec else ""
+    tcp_port = check.integer(spec, "tcp_port", path, 0)
+    if login and not tcp_port:
+        check.add(f"{path}.login", f"a {login} login needs a tcp_port")
     return TransportDefaults(
-        serial=SerialDefaults(
-            baud=check.integer(ser, "baud", f"{path}.serial", 9600),
-            bytesize=check.integer(ser, "bytesize", f"{path}.serial", 8),
-            parity=parity,
-            stopbits=check.integer(ser, "stopbits", f"{path}.serial", 1),
-        ),
-        tcp_port=check.integer(spec, "tcp_port", path, 0),
+        serial=_serial(check, spec.get("serial", {}), f"{path}.serial"),
+        tcp_port=tcp_port,
         udp_port=check.integer(spec, "udp_port", path, 0),
         udp_encapsulation=encapsulation,
         timeout_ms=int(check.positive(spec, "timeout_ms", path, 1000)),
         gap_ms=max(0, check.integer(spec, "gap_ms", path, 0)),
+        login=login,
+        idle_close_s=check.non_negative(spec, "idle_close_s", path, 0.0),
     )
 
 
-_FRAMED_COMMAND_KEYS = {"send", "replies", "timeout_ms", "retry", "doc", "examples"}
+def _serial(check: Checks, data: object, path: str) -> SerialDefaults | None:
+    """``serial = { baud = ... }``, or ``serial = false`` for a device controlled over the network only."""
+    if data is False:
+        return None
+    ser = check.table(data, path, {"baud", "bytesize", "parity", "stopbits"})
+    return SerialDefaults(
+        baud=check.integer(ser, "baud", path, 9600),
+        bytesize=check.integer(ser, "bytesize", path, 8),
+        parity=check.choice(ser, "parity", path, PARITIES, "N"),
+        stopbits=check.integer(ser, "stopbits", path, 1),
+    )
+
+
+_FRAMED_COMMAND_KEYS = {"send", "replies", "timeout_ms", "retry", "doc", "examples", "broadcast"}
 _DRIVER_COMMAND_KEYS = {"params", "timeout_ms", "doc"}
 
 
@@ -287,39 +347,49 @@ def _commands(
         path = f"commands.{name}"
         keys = _FRAMED_COMMAND_KEYS if framed else _DRIVER_COMMAND_KEYS
         spec = check.table(spec, path, keys, frozenset({"send"} if framed else set()))
-        send = parse_template(check, spec.get("send"), f"{path}.send") if framed else None
-        if framed and send is None:
+        frames = parse_sends(check, spec.get("send"), f"{path}.send", fields) if framed else ()
+        if framed and not frames:
             continue
-        params = tuple(n for n in send.names if n != "checksum") if send else tuple(check.array(spec, "params", path))
+        if frames:
+            params = tuple(dict.fromkeys(n for t in frames for n in frame_params(t)))
+        else:
+            params = tuple(check.array(spec, "params", path))
         _known_names(check, params, fields, f"{path}.{'send' if framed else 'params'}")
         reply_names = tuple(check.array(spec, "replies", path))
         for i, rname in enumerate(reply_names):
             if rname not in replies:
                 check.add(f"{path}.replies[{i}]", f"unknown reply {rname!r}")
+        broadcast = check.flag(spec, "broadcast", path, False)
+        if broadcast and not any(fields[n].broadcast is not None for n in params if n in fields):
+            check.add(f"{path}.broadcast", "none of its fields has a broadcast value")
         out[name] = CommandSpec(
             name=name,
-            send=send,
+            send=frames[0] if frames else None,
             replies=reply_names,
             params=params,
             timeout_ms=int(check.positive(spec, "timeout_ms", path, timeout_ms)),
             retry=check.flag(spec, "retry", path, True),
             doc=check.text(spec, "doc", path),
+            alternatives=frames[1:],
+            broadcast=broadcast,
         )
     return out
 
 
 def _provenance(check: Checks, data: object) -> Provenance:
     path = "provenance"
-    spec = check.table(data, path, {"document", "url", "confidence", "notes"}, frozenset({"document", "confidence"}))
+    keys = {"document", "url", "confidence", "notes", "unsourced"}
+    spec = check.table(data, path, keys, frozenset({"document", "confidence"}))
     return Provenance(
         document=check.text(spec, "document", path),
         confidence=check.choice(spec, "confidence", path, CONFIDENCE),
         url=check.text(spec, "url", path),
         notes=check.text(spec, "notes", path),
+        unsourced=tuple(check.array(spec, "unsourced", "provenance")),
     )
 
 
 def _templates(commands: Mapping[str, CommandSpec], replies: Mapping[str, ReplySpec]) -> list[tuple[str, Template]]:
-    out = [(f"commands.{name}.send", c.send) for name, c in commands.items() if c.send is not None]
+    out = [(f"commands.{name}.send", t) for name, c in commands.items() for t in c.templates]
     out += [(f"replies.{name}.match", r.template) for name, r in replies.items() if r.template is not None]
     return out

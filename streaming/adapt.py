@@ -33,8 +33,9 @@ LADDERS: dict[str, tuple[tuple[float, float], ...]] = {
 
 @dataclass(frozen=True, slots=True)
 class AdaptRules:
-    """The thresholds; the defaults follow browsers' CPU adaptation in spirit."""
+    """The thresholds; the defaults follow browsers' CPU adaptation in spirit (``enabled=False``: never adapt)."""
 
+    enabled: bool = True
     down_load: float = 0.8  # median encode time / frame period that calls for a step down
     up_load: float = 0.5  # below this for `up_after_s`: room to step up
     window_s: float = 1.0  # the samples judged at once
@@ -112,6 +113,8 @@ class Adapter:
 
         Returns the new level when it changes (the caller applies it), else None.
         """
+        if not self.rules.enabled:
+            return None
         period = 1.0 / self.level.fps
         missed = 0 if gap_s is None else max(0, int(gap_s / period - REPEAT_GAP))
         self._samples.append((now, encode_s / period, missed))

@@ -53,6 +53,8 @@ VBV_S = 0.25
 # is thinned to `fps`), and repeat the last one after MAX_GAP periods without a new picture.
 MIN_GAP = 0.75
 MAX_GAP = 1.5
+# A keyframe is forced at this many `gop_s` without one (at full rate x264's own, counted in frames, comes first).
+KEY_SLACK = 1.1
 
 
 class EncoderError(StreamingError, ValueError):
@@ -141,6 +143,7 @@ class VideoEncoder(SharedEncoder):
         start = time.monotonic()
         last_pts = -1
         previous: float | None = None
+        last_key = float("-inf")
         frame = self.source.latest()
         while not self._stop.is_set():
             taken = time.monotonic()
@@ -148,12 +151,16 @@ class VideoEncoder(SharedEncoder):
             picture = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
             last_pts = max(last_pts + 1, int((time.monotonic() - start) * VIDEO_TIME_BASE.denominator))
             picture.pts, picture.time_base = last_pts, VIDEO_TIME_BASE
-            forced = self._keyframe.is_set()
+            # x264 counts its keyframe interval in frames: at a degraded frame rate (or a CPU that cannot
+            # keep up) that is seconds more, so the interval is kept in seconds here too.
+            forced = self._keyframe.is_set() or taken - last_key >= self.gop_s * KEY_SLACK
             if forced:
                 self._keyframe.clear()
             picture.pict_type = av.video.frame.PictureType.I if forced else av.video.frame.PictureType.NONE
             for packet in context.encode(picture):
                 packet.time_base = VIDEO_TIME_BASE
+                if packet.is_keyframe:
+                    last_key = taken
                 self._deliver(packet, bool(packet.is_keyframe))
             done = time.monotonic()
             change = adapter.frame(done, done - taken, None if previous is None else taken - previous)

@@ -19,9 +19,6 @@ import json
 import logging
 import os
 import select
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import deque
@@ -31,7 +28,7 @@ from datetime import UTC, datetime
 
 from drivers.backoff import Backoff
 from streaming.muxing import Codecs, Encoded
-from streaming.pusher import frame
+from streaming.pusher import END_GRACE_S, PushProcess, frame
 from streaming.target import PushTarget
 
 log = logging.getLogger(__name__)
@@ -40,7 +37,6 @@ __all__ = ["Gap", "Push"]
 
 KEEP_GAPS = 20
 WRITE_CHUNK = 256 * 1024
-END_GRACE_S = 5.0
 
 
 def iso(ts: float) -> str:
@@ -63,41 +59,6 @@ class Gap:
             "from": iso(self.started), "to": iso(self.ended) if self.ended else "",
             "seconds": round(end - self.started, 1), "reason": self.reason,
         }  # fmt: skip
-
-
-class _Session:
-    """One push process and the bytes still to write into it."""
-
-    def __init__(self, process: subprocess.Popen[bytes]) -> None:
-        assert process.stdin is not None and process.stdout is not None
-        self.process = process
-        self.stdin = process.stdin.fileno()
-        self.stdout = process.stdout.fileno()
-        os.set_blocking(self.stdin, False)
-        os.set_blocking(self.stdout, False)
-        self.pending = bytearray()
-        self.lines = bytearray()
-        self.ready = False  # the process takes packets
-        self.connected = False  # the target has the stream
-        self.error = ""
-        self.progress = time.monotonic()
-
-    def kill(self) -> None:
-        """The process and its ffmpeg (same process group), at once."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-
-    def close(self) -> None:
-        """Reap the process and close our ends of its pipes."""
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(END_GRACE_S)
-        if self.process.poll() is None:
-            self.kill()
-            self.process.wait()
-        for pipe in (self.process.stdin, self.process.stdout):
-            with contextlib.suppress(OSError):
-                if pipe is not None:
-                    pipe.close()
 
 
 class Push:
@@ -281,25 +242,15 @@ class Push:
             last = self.gaps[-1]
             self.gaps[-1] = Gap(last.started, self._clock(), last.reason)
 
-    def _spawn(self) -> _Session:
-        header = json.dumps({"url": self.target.url, "codecs": self.codecs.to_dict()}) + "\n"
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streaming.pusher"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        session = _Session(process)
-        session.pending += header.encode()
-        return session
-
     def _session(self) -> str:
         """One push process from start to end; why it ended ("" when asked to)."""
-        session = self._spawn()
+        session = PushProcess.spawn(self.target, self.codecs)
         try:
             return self._pump(session)
         finally:
             session.close()
 
-    def _pump(self, session: _Session) -> str:
+    def _pump(self, session: PushProcess) -> str:
         """Feed the process until it ends, the push is stopped, or a deadline passes; why it ended."""
         deadline = time.monotonic() + self.connect_s
         poller = select.poll()
@@ -339,7 +290,7 @@ class Push:
                 session.kill()
                 return f"{self.target.redacted} took no data for {self.stall_s:g} s"
 
-    def _fill(self, session: _Session) -> None:
+    def _fill(self, session: PushProcess) -> None:
         """Move queued packets into the bytes to write (once the process takes them)."""
         if not session.ready or len(session.pending) >= WRITE_CHUNK:
             return
@@ -349,7 +300,7 @@ class Push:
                 self._queued_video -= packet.kind == "video"
                 session.pending += frame(packet)
 
-    def _write(self, session: _Session) -> None:
+    def _write(self, session: PushProcess) -> None:
         try:
             written = os.write(session.stdin, session.pending[:WRITE_CHUNK])
         except BlockingIOError:
@@ -361,7 +312,7 @@ class Push:
         self.bytes_sent += written
         session.progress = time.monotonic()
 
-    def _read(self, session: _Session) -> bool:
+    def _read(self, session: PushProcess) -> bool:
         """Take the process's lines; False once it closed its stdout (it is ending)."""
         try:
             chunk = os.read(session.stdout, 65536)
@@ -376,7 +327,7 @@ class Push:
             self._line(session, line.decode("utf-8", "replace"))
         return True
 
-    def _line(self, session: _Session, text: str) -> None:
+    def _line(self, session: PushProcess, text: str) -> None:
         try:
             message = json.loads(text)
             event, words = str(message["event"]), self.target.scrub(str(message.get("message", "")))
@@ -394,7 +345,7 @@ class Push:
         elif words:
             log.debug("%s: %s", self.name, words)
 
-    def _finish(self, session: _Session) -> str:
+    def _finish(self, session: PushProcess) -> str:
         """The end of the stream: close the process's stdin (it writes its trailer), read its last lines."""
         with contextlib.suppress(OSError):
             if session.process.stdin is not None:

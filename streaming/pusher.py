@@ -13,6 +13,9 @@ stdout: JSON lines ``{"event": "ready"}`` (send packets), ``{"event": "connected
 has the stream), ``{"event": "log", "message"}`` and at the end
 ``{"event": "error", "message"}``; every message has the target's secrets scrubbed.
 
+`PushProcess` is the agent's side of it (`streaming.push` drives it); `frame` and `read_packet`
+are the pipe's two ends.
+
 RTMP(S) goes out as FLV through PyAV's own FFmpeg.  That FFmpeg has no SRT (it is built without
 libsrt), so SRT is muxed to MPEG-TS here and handed to the ``ffmpeg`` program (Debian's has
 libsrt), which copies it to the ``srt://`` URL; ``CLASSROOM_SRT_FFMPEG`` names another one.
@@ -25,6 +28,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -42,6 +46,7 @@ from streaming.muxing import Codecs, Encoded, add_streams
 from streaming.target import PushTarget, TargetError, parse_target
 
 HEADER = struct.Struct("!cBqqiI")
+END_GRACE_S = 5.0  # how long a push process may take to send the end of the stream and exit
 MAX_PACKET = 32 * 2**20
 FFMPEG_ENV = "CLASSROOM_SRT_FFMPEG"
 
@@ -66,6 +71,52 @@ def read_packet(stream: IO[bytes]) -> Encoded | None:
     if len(data) < size:
         raise ValueError("the pipe ended inside a packet")
     return Encoded("video" if kind == b"v" else "audio", data, pts, dts, duration, bool(keyframe))
+
+
+class PushProcess:
+    """The agent's side of one push process: its pipes (non-blocking), the bytes still to write, what it said."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stdin is not None and process.stdout is not None
+        self.process = process
+        self.stdin = process.stdin.fileno()
+        self.stdout = process.stdout.fileno()
+        os.set_blocking(self.stdin, False)
+        os.set_blocking(self.stdout, False)
+        self.pending = bytearray()
+        self.lines = bytearray()
+        self.ready = False  # the process takes packets
+        self.connected = False  # the target has the stream
+        self.error = ""
+        self.progress = time.monotonic()
+
+    @classmethod
+    def spawn(cls, target: PushTarget, codecs: Codecs) -> PushProcess:
+        """Start ``python -m streaming.pusher`` in a process group of its own, its header queued for its stdin."""
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streaming.pusher"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        started = cls(process)
+        started.pending += (json.dumps({"url": target.url, "codecs": codecs.to_dict()}) + "\n").encode()
+        return started
+
+    def kill(self) -> None:
+        """The process and its ffmpeg (same process group), at once."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+    def close(self) -> None:
+        """Reap the process and close our ends of its pipes."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(END_GRACE_S)
+        if self.process.poll() is None:
+            self.kill()
+            self.process.wait()
+        for pipe in (self.process.stdin, self.process.stdout):
+            with contextlib.suppress(OSError):
+                if pipe is not None:
+                    pipe.close()
 
 
 class _Say:

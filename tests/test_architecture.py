@@ -13,7 +13,7 @@ import grimp
 
 ROOT = Path(__file__).resolve().parent.parent
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
-PACKAGES = ("drivers", "streaming", "contract", "websession", "agent", "central")
+PACKAGES = ("drivers", "streaming", "contract", "websession", "hosting", "agent", "central")
 
 
 def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:

@@ -12,6 +12,7 @@ request, the newcomer is closed instead.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import resource
 from dataclasses import dataclass
@@ -23,6 +24,36 @@ from aiohttp.typedefs import Handler
 log = logging.getLogger(__name__)
 
 HEADER_TIMEOUT_S = 15.0
+
+# Why a listening socket could not be opened, in words a person can act on.
+_BIND_REASONS = {
+    errno.EADDRINUSE: "the port is already in use by another program",
+    errno.EADDRNOTAVAIL: "that address is not one of this machine's",
+    errno.EACCES: "ports below 1024 need root or CAP_NET_BIND_SERVICE",
+}
+
+
+class BindError(OSError):
+    """The web app cannot listen on HOST:PORT: choose another address (the caller names its setting)."""
+
+    def __init__(self, host: str, port: int, code: int | None, detail: str = "") -> None:
+        """`code` is the errno the operating system gave."""
+        self.host, self.port = host, port
+        self.reason = _BIND_REASONS.get(code or 0) or detail or "cannot listen there"
+        super().__init__(code, f"cannot listen on {host}:{port}: {self.reason}")
+
+    def __str__(self) -> str:
+        """One line: the address and why."""
+        return f"cannot listen on {self.host}:{self.port}: {self.reason}"
+
+
+def bind_error_in(exc: BaseException) -> BindError | None:
+    """The BindError behind `exc`, also from inside (nested) TaskGroup exception groups; None when there is none."""
+    if isinstance(exc, BindError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        return next((found for inner in exc.exceptions if (found := bind_error_in(inner)) is not None), None)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,9 +162,12 @@ class GuardedSite(web.BaseSite):
         server = self._runner.server
         assert server is not None
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: _Guarded(server(), self.guard), self._host, self._port, reuse_address=True
-        )
+        try:
+            self._server = await loop.create_server(
+                lambda: _Guarded(server(), self.guard), self._host, self._port, reuse_address=True
+            )
+        except OSError as exc:  # taken, not this machine's address, or a privileged port
+            raise BindError(self._host, self._port, exc.errno, exc.strerror or str(exc)) from None
 
 
 async def serve_app(
@@ -150,8 +184,12 @@ async def serve_app(
     app.middlewares.insert(0, mark_served)
     runner = web.AppRunner(app, keepalive_timeout=limits.header_timeout_s, **runner_args)
     await runner.setup()
-    await GuardedSite(runner, host, port, guard).start()
+    try:
+        await GuardedSite(runner, host, port, guard).start()
+    except BindError:
+        await runner.cleanup()
+        raise
     return runner
 
 
-__all__ = ["ConnectionGuard", "GuardedSite", "ServeLimits", "connection_cap", "serve_app"]
+__all__ = ["BindError", "ConnectionGuard", "GuardedSite", "ServeLimits", "bind_error_in", "connection_cap", "serve_app"]

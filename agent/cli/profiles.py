@@ -8,7 +8,7 @@ import json
 from contract.args import parse_assignments
 from drivers.errors import ArgumentError
 from drivers.profile import find_profile, profile_ids
-from drivers.profile_model import FieldType, Profile
+from drivers.profile_model import CommandSpec, FieldType, Profile
 from drivers.protocol.engine import Codec, Framer, Request
 
 
@@ -44,10 +44,13 @@ def _list() -> int:
 
 
 def _ports(p: Profile) -> str:
+    if not p.framed:  # a driver of its own (onvif: SOAP over HTTP): no serial line, no frames
+        return f"{p.driver} driver, tcp {p.transport.tcp_port}" if p.transport.tcp_port else f"{p.driver} driver"
     s = p.transport.serial
-    parts = [f"serial {s.baud} {s.bytesize}{s.parity}{s.stopbits}"]
+    parts = [f"serial {s.baud} {s.bytesize}{s.parity}{s.stopbits}"] if s is not None else []
     if p.transport.tcp_port:
-        parts.append(f"tcp {p.transport.tcp_port}")
+        login = f" ({p.transport.login} login)" if p.transport.login else ""
+        parts.append(f"tcp {p.transport.tcp_port}{login}")
     if p.transport.udp_port:
         parts.append(
             f"udp {p.transport.udp_port}"
@@ -56,9 +59,28 @@ def _ports(p: Profile) -> str:
     return ", ".join(parts)
 
 
-def _type(f: FieldType) -> str:
-    text = "|".join(f.values) if f.kind == "enum" else f"{f.min}..{f.max}"
+def _type(f: FieldType, broadcast: bool = False) -> str:
+    if f.kind == "text":
+        text = f"text up to {f.max} characters"
+    else:
+        text = "|".join(f.values) if f.kind == "enum" else f"{f.min}..{f.max}"
+    if broadcast and f.broadcast is not None:
+        text += f"|0x{f.broadcast:02X}=all"
     return text + (f" (default {f.default})" if f.default is not None else "")
+
+
+def _command_line(p: Profile, c: CommandSpec) -> str:
+    """``zoom_tele [speed=0..7]  -> ack, completion  # doc``: optional arguments in brackets."""
+    params = []
+    for n in c.params:
+        text = f"{n}={_type(p.fields[n], c.broadcast)}"
+        params.append(f"[{text}]" if n in c.optional else text)
+    replies = ", ".join(p.replies[r].kind for r in c.replies) or ("no reply" if p.framed else p.driver)
+    notes = [c.doc] if c.doc else []
+    if c.broadcast:
+        notes.append("may be broadcast: then no reply")
+    line = f"    {c.name} {' '.join(params)}".rstrip() + f"  -> {replies}"
+    return line + (f"  # {'; '.join(notes)}" if notes else "")
 
 
 def describe(p: Profile) -> str:
@@ -76,10 +98,9 @@ def describe(p: Profile) -> str:
         f"  polls every {p.poll_interval_s:g} s: {', '.join(p.poll_commands) or '-'}",
         "  commands:",
     ]
-    for c in p.commands.values():
-        params = " ".join(f"{n}={_type(p.fields[n])}" for n in c.params)
-        replies = ", ".join(p.replies[r].kind for r in c.replies) or "no reply"
-        lines.append(f"    {c.name} {params}".rstrip() + f"  -> {replies}" + (f"  # {c.doc}" if c.doc else ""))
+    lines += [_command_line(p, c) for c in p.commands.values()]
+    if p.provenance.unsourced:
+        lines.append(f"  not sourced (no code published, so no command): {', '.join(p.provenance.unsourced)}")
     return "\n".join(lines)
 
 

@@ -8,11 +8,14 @@ import json
 import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
 
-from agent.config.site import load_config
+from agent.config.site import SiteConfig, load_config
+from agent.errors import ConfigError
 from contract import CommandStatus
 from contract.args import parse_args_list
 from drivers.errors import ArgumentError
+from hosting.folders import folder_problem
 
 DEFAULT_API = "http://127.0.0.1:8765"
 # The reply's status, as this command's exit code (anything else, 1).
@@ -28,11 +31,29 @@ def run(args: argparse.Namespace) -> int:
     """Dispatch ``run`` or ``call``."""
     if args.cmd == "run":
         from agent.service import run_until_signalled
+        from websession.serve import bind_error_in
 
         config = load_config(args.config, broker_url=args.broker)
-        asyncio.run(run_until_signalled(config))
+        _check_folders(config)
+        try:
+            asyncio.run(run_until_signalled(config))
+        except Exception as exc:  # only a port that cannot be listened on is translated; the rest goes on up
+            failure = bind_error_in(exc)
+            if failure is None:
+                raise
+            raise ConfigError(f"{failure}; set another [http] port (or host) in {args.config}") from None
         return 0
     return call(args)
+
+
+def _check_folders(config: SiteConfig) -> None:
+    """agent.db's folder and the recordings' must be writable: ConfigError naming the key otherwise."""
+    places: list[tuple[str, Path, tuple[str, ...]]] = [("data_dir", config.data_dir, ("agent.db",))]
+    if config.recording:
+        places.append(("recording.dir", config.recording.dir, ()))
+    for key, folder, files in places:
+        if problem := folder_problem(folder, files):
+            raise ConfigError(f"{key}: {problem}")
 
 
 def call(args: argparse.Namespace) -> int:

@@ -19,6 +19,13 @@ fps = 30
 bitrate_kbps = 2000
 [lesson.sites]                      # rooms of another school: signalling from that name elsewhere is ignored
 room-201 = "school-b"
+[lesson.adapt]                      # a busy PC: encoders step down instead of freezing (these are the defaults)
+enabled = true
+down_load = 0.8                     # median encode time / frame period over 1 s that calls for a step down
+up_load = 0.5                       # below this for up_after_s: step back up
+up_after_s = 10
+min_fps = 5                         # never below this frame rate
+min_height = 180                    # nor below this picture height
 ```
 
 With ``sfu = "http://HOST:8088/janus"`` (Janus's HTTP API) the leading room publishes each source
@@ -38,10 +45,11 @@ from typing import Any
 from agent.config.media import SourceConfig
 from contract.rtc import SFU_ROOM_MAX, sfu_url_ok
 from drivers.checks import Checks, at, join
+from streaming.adapt import AdaptRules
 
 _LESSON = {
     "trusted", "send", "answer_with", "remotes", "audio", "ice_host_addresses", "ice_servers", "ice_transport_policy",
-    "video", "sites",
+    "video", "sites", "adapt",
     "offer_timeout_s", "keyframe_after_s", "renegotiate_after_s", "loss_alarm", "rtt_alarm_ms", "degraded_after_s",
     "sfu", "sfu_room", "sfu_min_remotes", "sfu_timeout_s",
 }  # fmt: skip
@@ -101,6 +109,7 @@ class LessonConfig:
     sfu_room: int = 0  # the VideoRoom number (0: derived from the lesson id)
     sfu_min_remotes: int = 1  # go through the SFU only for lessons with at least this many remote classrooms
     sfu_timeout_s: float = 10.0
+    adapt: AdaptRules = AdaptRules()  # how encoders degrade on a busy PC
 
     def video_for(self, source_id: str, kind: str) -> VideoSettings:
         """A source's settings: its own, else its class's (the screen or ``courseware`` is sharp)."""
@@ -143,6 +152,7 @@ def parse_lesson(check: Checks, data: Mapping[str, Any], sources: tuple[SourceCo
         ice_transport_policy=check.text(spec, "ice_transport_policy", "lesson", "all"),
         video=_video(check, spec, declared),
         sites=_sites(check, spec),
+        adapt=_adapt(check, spec),
         **numbers,
         **_sfu(check, spec),
     )
@@ -160,6 +170,26 @@ _NUMBERS = {
     "rtt_alarm_ms": 400.0,
     "degraded_after_s": 5.0,
 }
+
+
+def _adapt(check: Checks, spec: Mapping[str, Any]) -> AdaptRules:
+    """``[lesson.adapt]``: the thresholds of `streaming.adapt`, each checked."""
+    data = check.section(spec, "adapt", "lesson")
+    path = "lesson.adapt"
+    check.known(data, path, {"enabled", "down_load", "up_load", "up_after_s", "min_fps", "min_height"})
+    base = AdaptRules()
+    down = check.number(data, "down_load", path, base.down_load, above=0, high=4, expected="a number in (0, 4]")
+    up = check.number(data, "up_load", path, base.up_load, above=0, high=4, expected="a number in (0, 4]")
+    if up >= down:
+        check.add(f"{path}.up_load", f"got {up}, expected less than down_load ({down})")
+    return AdaptRules(
+        enabled=check.flag(data, "enabled", path, True),
+        down_load=down,
+        up_load=up,
+        up_after_s=check.positive(data, "up_after_s", path, base.up_after_s),
+        min_fps=check.number(data, "min_fps", path, base.min_fps, low=1, high=60, expected="1..60"),
+        min_height=check.integer(data, "min_height", path, base.min_height, low=16, high=2160),
+    )
 
 
 def _names(check: Checks, spec: Mapping[str, Any], key: str) -> tuple[str, ...]:

@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent.config.delivery import DeliveryTarget, parse_targets
 from agent.config.paths import resolve_path
 from agent.lesson.pictures import EXPECTED as LESSON_PICTURES
 from agent.lesson.pictures import PictureRef
 from agent.sources import EXPECTED, source_kind
+from contract.payloads import NAME_CHARS
 from drivers.checks import Checks, at, join
 
 
 @dataclass(frozen=True, slots=True)
 class SourceConfig:
-    """One video source of the room: its id and URL (rtsp://..., synthetic, screen:0, usb:0)."""
+    """One video source of the room: its id, URL (rtsp://..., synthetic, screen:0, usb:0) and display name."""
 
     id: str
     url: str
+    name: str = ""  # what people call it (``name = "讲台摄像机"``), shown by the dashboard instead of the id
 
     @property
     def kind(self) -> str:
@@ -65,11 +68,15 @@ class RecordingConfig:
 
 @dataclass(frozen=True, slots=True)
 class UploadConfig:
-    """``[upload]``: where finished recordings go (classroom-central's HTTP server) and this agent's token."""
+    """``[upload]``: classroom-central's HTTP server and this agent's token, and the other targets.
+
+    `url` is empty when recordings go only to `targets` (``[[upload.targets]]``: FTP drops, HTTP PUT).
+    """
 
     url: str
-    token: str
+    token: str = field(repr=False)
     chunk_mib: float = 4.0  # at most 8 (the centre's bound on a chunk)
+    targets: tuple[DeliveryTarget, ...] = ()
 
     @property
     def chunk_bytes(self) -> int:
@@ -78,19 +85,32 @@ class UploadConfig:
 
 
 def parse_sources(check: Checks, data: Mapping[str, Any]) -> tuple[SourceConfig, ...]:
-    """``[sources]``: id -> URL, each URL of a kind the agent can open."""
+    """``[sources]``: id -> URL or ``{ url = URL, name = "讲台摄像机" }``, each URL of a kind the agent can open."""
     out = []
-    for source_id, url in data.items():
+    for source_id, value in data.items():
         path = f"sources.{source_id}"
+        url, name = value, ""
+        if isinstance(value, dict):
+            check.known(value, path, {"url", "name"}, listed=True)
+            url, name = value.get("url"), display_name(check, value, path)
         if any(c in source_id for c in "/+#") or not source_id.isprintable():
             check.add(path, "expected a name without / + #")
         elif not isinstance(url, str):
-            check.add(path, f"got {url!r}, expected a URL string ({EXPECTED})")
+            check.add(path, f"got {url!r}, expected a URL string ({EXPECTED}) or {{ url = URL, name = NAME }}")
         elif source_kind(url) is None:
             check.add(path, f"got {url!r}, expected {EXPECTED}")
         else:
-            out.append(SourceConfig(source_id, url))
+            out.append(SourceConfig(source_id, url, name))
     return tuple(out)
+
+
+def display_name(check: Checks, data: Mapping[str, Any], path: str) -> str:
+    """``name``: what people call a device or a source (at most NAME_CHARS printable characters); "" if absent."""
+    name = check.text(data, "name", path).strip()
+    if len(name) > NAME_CHARS or not name.isprintable():
+        check.add(join(path, "name"), f"got {name[:80]!r}, expected at most {NAME_CHARS} printable characters")
+        return ""
+    return name
 
 
 _RECORDING = {
@@ -221,17 +241,24 @@ def _size(check: Checks, rec: Mapping[str, Any]) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def parse_upload(check: Checks, data: Mapping[str, Any]) -> UploadConfig | None:
-    """``[upload] url, token, chunk_mib`` (see agent.recording.upload); None when the section is absent."""
+def parse_upload(check: Checks, data: Mapping[str, Any], base: Path = Path(".")) -> UploadConfig | None:
+    """``[upload] url, token, chunk_mib`` and ``[[upload.targets]]``; None when the section is absent.
+
+    classroom-central's `url` and `token` may be left out when targets are given.
+    """
     if "upload" not in data:
         return None
     spec = check.section(data, "upload")
-    check.known(spec, "upload", {"url", "token", "chunk_mib"})
+    check.known(spec, "upload", {"url", "token", "chunk_mib", "targets"})
+    targets = parse_targets(check, spec, base)
     url = check.text(spec, "url", "upload")
-    if not re.fullmatch(r"https?://[^/\s]+/?", url):
-        check.add("upload.url", f"got {url!r}, expected classroom-central's address, e.g. http://central:8080")
     token = check.text(spec, "token", "upload")
-    if len(token) < 16:
+    central = bool(url or token or "targets" not in spec)
+    if not central and not spec["targets"]:
+        check.add("upload.targets", "empty, expected [[upload.targets]] (or url and token for classroom-central)")
+    if central and not re.fullmatch(r"https?://[^/\s]+/?", url):
+        check.add("upload.url", f"got {url!r}, expected classroom-central's address, e.g. http://central:8080")
+    if central and len(token) < 16:
         check.add(
             "upload.token",
             "expected this agent's upload token (16 characters or more, registered at the centre)",
@@ -239,4 +266,4 @@ def parse_upload(check: Checks, data: Mapping[str, Any]) -> UploadConfig | None:
     chunk = check.positive(spec, "chunk_mib", "upload", 4.0)
     if chunk > 8:
         check.add("upload.chunk_mib", f"got {chunk:g}, expected at most 8")
-    return UploadConfig(url.rstrip("/"), token, min(chunk, 8.0))
+    return UploadConfig(url.rstrip("/") if central else "", token if central else "", min(chunk, 8.0), targets)

@@ -19,22 +19,30 @@ from agent.config.media import (
     RecordingConfig,
     SourceConfig,
     UploadConfig,
+    display_name,
     parse_recording,
     parse_sources,
     parse_upload,
 )
 from agent.config.paths import resolve_path
+from agent.config.power import PowerConfig, parse_power
 from agent.errors import ConfigError
+from agent.sources import onvif_camera
 from agent.timetable.model import Timetable, TimetableError
 from agent.timetable.parse import parse_timetable
 from contract.errors import AddressError
 from contract.mqtt import BrokerAddress
+from contract.payloads import MAX_INPUTS, NAME_CHARS
 from drivers.checks import Checks, at, join
+from drivers.driver import open_driver
 from drivers.errors import ArgumentError, ProfileError
 from drivers.profile import find_profile
 from drivers.profile_model import Profile
 
 SIM = "sim"
+# Lamp hours at which a projector's lamp is near the end of its life (many classroom lamps are rated
+# 3,500-6,000 h in normal mode; a technician orders a spare in time).
+LAMP_HOURS_LIMIT = 3000
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +54,19 @@ class DeviceConfig:
     address: str
     poll_s: float
     presets: Mapping[int, str] = field(default_factory=dict)  # camera preset number -> name on the page
+    lamp_hours_limit: int = LAMP_HOURS_LIMIT  # a lamp this old raises lamp_end_of_life
+    name: str = ""  # what people call it (``name = "讲台摄像机"``), shown instead of the id
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The inputs a display's profile names (``hdmi1``, ``ops`` …); () when they are not a fixed list."""
+        source = self.profile.fields.get("source")
+        names = tuple(source.values) if source is not None and source.kind == "enum" else ()
+        return tuple(n for n in names if 0 < len(n) <= NAME_CHARS)[:MAX_INPUTS]  # within info's limits
 
     @property
     def kind(self) -> str:
-        """``display`` or ``camera``, from the profile."""
+        """``display``, ``projector`` or ``camera``, from the profile."""
         return self.profile.kind
 
 
@@ -78,6 +95,7 @@ class SiteConfig:
     upload: UploadConfig | None = None  # [upload]: without it recordings stay on this PC
     lesson: LessonConfig | None = None  # [lesson]: without it this room takes no part in live lessons
     broadcast: BroadcastConfig | None = None  # [broadcast]: live pushes to platforms (RTMP, SRT)
+    power: PowerConfig = field(default_factory=PowerConfig)  # [power]: shutdown/reboot commands, waking
 
     @property
     def db_path(self) -> Path:
@@ -91,7 +109,7 @@ class SiteConfig:
 
 _TOP = {
     "agent_id", "site", "room", "data_dir", "broker", "devices", "intervals", "http", "health", "outbox",
-    "sources", "recording", "director", "timetable", "upload", "lesson", "broadcast",
+    "sources", "recording", "director", "timetable", "upload", "lesson", "broadcast", "power",
 }  # fmt: skip
 
 
@@ -127,6 +145,7 @@ def parse_config(
     check.known(outbox, "outbox", {"max_age_h", "max_rows"})
     data_dir = resolve_path(base, check.text(data, "data_dir", "", "var"))
     sources = parse_sources(check, check.section(data, "sources"))
+    _camera_sources(check, sources, devices)
     recording = parse_recording(check, data, data_dir, base, sources)
     if "director" in data and recording is None:
         check.add("director", "expected [recording] too (the director chooses a recording's main picture)")
@@ -152,9 +171,10 @@ def parse_config(
         sources=sources,
         recording=recording,
         timetable=timetable,
-        upload=parse_upload(check, data),
+        upload=parse_upload(check, data, base),
         lesson=parse_lesson(check, data, sources),
         broadcast=broadcast,
+        power=parse_power(check, data),
     )
     if check.problems:
         raise ConfigError(f"{source}: {len(check.problems)} problem(s):\n  " + "\n  ".join(check.problems))
@@ -217,7 +237,7 @@ def _devices(check: Checks, data: object) -> tuple[DeviceConfig, ...]:
         if not isinstance(dev, dict):
             check.table(dev, path)
             continue
-        check.known(dev, path, {"id", "profile", "address", "poll_s", "presets"})
+        check.known(dev, path, {"id", "profile", "address", "poll_s", "presets", "lamp_hours_limit", "name"})
         dev_id = check.text(dev, "id", path)
         if not dev_id or any(c in dev_id for c in "/+#"):
             check.add(join(path, "id"), f"got {dev_id!r}, expected a name without / + #")
@@ -228,11 +248,46 @@ def _devices(check: Checks, data: object) -> tuple[DeviceConfig, ...]:
         if not address:
             check.add(join(path, "address"), "missing (a serial port, tcp://HOST:PORT, udp://HOST:PORT or sim)")
         profile = _profile(check, dev, path)
+        if profile is not None and profile.driver == "onvif" and address and address != SIM:
+            address = _onvif_address(check, address, join(path, "address"))
         poll = check.positive(dev, "poll_s", path, profile.poll_interval_s if profile else 10.0)
         presets = _presets(check, dev, path, profile)
+        lamp = check.integer(dev, "lamp_hours_limit", path, LAMP_HOURS_LIMIT, low=1, high=99999)
+        if profile is not None and address and address != SIM:
+            try:
+                open_driver(profile, address)  # opens nothing: checks the address (and a PJLink password) now
+            except ArgumentError as exc:
+                check.add(join(path, "address"), str(exc))
         if profile is not None and dev_id and address:
-            out.append(DeviceConfig(dev_id, profile, address, poll, presets))
+            out.append(DeviceConfig(dev_id, profile, address, poll, presets, lamp, display_name(check, dev, path)))
     return tuple(out)
+
+
+def _onvif_address(check: Checks, address: str, path: str) -> str:
+    """An onvif camera's address, checked now (the problem never shows the password); "" when it is wrong."""
+    from drivers.onvif.address import parse_address
+
+    try:
+        parse_address(address)
+    except ArgumentError as exc:
+        check.add(path, str(exc))
+        return ""
+    return address
+
+
+def _camera_sources(check: Checks, sources: tuple[SourceConfig, ...], devices: tuple[DeviceConfig, ...]) -> None:
+    """``onvif:DEVICE[/PROFILE]`` sources must name an onvif camera of ``[[devices]]``."""
+    drivers = {d.id: d.profile for d in devices}
+    for source in sources:
+        camera = onvif_camera(source.url)
+        if camera is None:
+            continue
+        profile = drivers.get(camera[0])
+        if profile is None:
+            known = ", ".join(i for i, p in drivers.items() if p.driver == "onvif") or "none configured"
+            check.add(f"sources.{source.id}", f"got {source.url!r}, expected an onvif camera's device id ({known})")
+        elif profile.driver != "onvif":
+            check.add(f"sources.{source.id}", f"got {source.url!r}: {camera[0]} is a {profile.id} device, not onvif")
 
 
 def _presets(check: Checks, dev: Mapping[str, Any], path: str, profile: Profile | None) -> dict[int, str]:
@@ -297,6 +352,7 @@ __all__ = [
     "DeviceConfig",
     "DirectorConfig",
     "LessonConfig",
+    "PowerConfig",
     "RecordingConfig",
     "SiteConfig",
     "SourceConfig",

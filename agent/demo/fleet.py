@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import secrets
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,10 +28,23 @@ from contract.mqtt import BrokerAddress
 
 ROOMS = (("room-101", "初一(3)班 录播教室"), ("room-102", "高二(1)班 专递课堂"))
 SITE = "demo-school"
+PRESETS = {"1": "讲台", "2": "黑板", "3": "学生全景"}
 
 
 def _peer(agent_id: str) -> str:
     return next(a for a, _ in ROOMS if a != agent_id)
+
+
+def _power(agent_id: str) -> dict[str, Any]:
+    """The demo PC is not the room's: its shutdown buttons print, and its wake-up packets stay on loopback."""
+    say = f"import sys; print('demo: {agent_id} would ' + sys.argv[1] + ' in ' + sys.argv[2] + ' s')"
+    number = [a for a, _ in ROOMS].index(agent_id) + 1
+    return {
+        "shutdown_command": [sys.executable, "-c", say, "shut down", "{delay_s}"],
+        "reboot_command": [sys.executable, "-c", say, "restart", "{delay_s}"],
+        "mac": f"02:de:00:00:00:{number:02x}",  # locally administered: no real card has it
+        "broadcast": "127.0.0.1",
+    }
 
 
 def _room_config(agent_id: str, room: str, broker: str, data: Path) -> dict[str, Any]:
@@ -44,7 +59,7 @@ def _room_config(agent_id: str, room: str, broker: str, data: Path) -> dict[str,
         "http": {"port": free_port()},
         "devices": [
             {"id": "panel", "profile": "samsung-mdc", "address": "sim"},
-            {"id": "camera", "profile": "sony-visca", "address": "sim", "poll_s": 2},
+            {"id": "camera", "profile": "sony-visca", "address": "sim", "poll_s": 2, "presets": PRESETS},
         ],
         "sources": {
             "teacher": f"synthetic:{agent_id} teacher",
@@ -59,6 +74,18 @@ def _room_config(agent_id: str, room: str, broker: str, data: Path) -> dict[str,
             "ice_host_addresses": ["127.0.0.1"],  # the demo's media stays on loopback
             "video": {"camera": camera, "courseware": {"size": "960x540", "fps": 5, "bitrate_kbps": 700}},
         },
+        # 开始录制 on the classroom page works: courseware with the teacher in a corner, small and light.
+        "recording": {
+            "layout": "pip",
+            "sources": ["courseware", "teacher"],
+            "size": "640x360",
+            "fps": 15,
+            "audio": "tone",
+            "bitrate_mbps": 1,
+            "planned_minutes": 10,
+            "disk_min_free_gb": 0.2,
+        },
+        "power": _power(agent_id),
     }
 
 
@@ -68,10 +95,14 @@ async def _broker(url: str | None, data: Path) -> AsyncIterator[str]:
         yield url
         return
     embedded = LocalBroker(data / "broker")
-    await asyncio.to_thread(embedded.start)
+    # A stop (Ctrl-C) while Mosquitto starts must still find it to stop: the start runs on to its end.
+    starting = asyncio.ensure_future(asyncio.to_thread(embedded.start))
     try:
+        await asyncio.shield(starting)
         yield embedded.url
     finally:
+        with contextlib.suppress(Exception):  # a start that failed has said so already
+            await starting
         await asyncio.to_thread(embedded.stop)
 
 
@@ -118,6 +149,9 @@ async def run_fleet(
                 tasks += [tg.create_task(a.run(), name=f"demo.agent[{a.config.agent_id}]") for a in agents]
                 await _script(central, url, password, pause)
                 await _lesson(central, agents, pause)
+                later = f"（{duration:g} 秒后自动停止）" if duration is not None else ""
+                print(f"\n演示运行中：按 Ctrl-C 停止{later}")
+                print(f"The demo is running: press Ctrl-C (or kill -TERM {os.getpid()}) to stop it.", flush=True)
                 await asyncio.sleep(duration if duration is not None else float("inf"))
                 for task in tasks:
                     task.cancel()

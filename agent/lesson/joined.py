@@ -94,7 +94,8 @@ class JoinedLesson:
             return ""
         if reason:
             log.warning("lesson session with %s: %s; waiting for a new offer", self.main, reason)
-            room.alarms.raise_("lesson_peer_lost", "warning", f"lesson main {self.main}: {reason}", self.main)
+            message = f"lesson main {self.main}: {reason}"
+            room.alarms.raise_("lesson_peer_lost", "warning", message, self.main, {"peer": self.main, "role": "main"})
             self.session_state, self.session_since = "waiting", now_iso()
             await self.close_session()
         elif session.connected and self.session_state != "connected":

@@ -120,7 +120,8 @@ class LessonMedia:
         width, height = frame.size if frame is not None else camera.size
         size = (max(16, width - width % 2), max(16, height - height % 2))
         try:
-            encoder = VideoEncoder(video, size=size, fps=camera.fps, bitrate=camera.bitrate_kbps * 1000)
+            bitrate = camera.bitrate_kbps * 1000
+            encoder = VideoEncoder(video, size=size, fps=camera.fps, bitrate=bitrate, adapt=self.config.adapt)
         except EncoderError as exc:
             raise Failed(str(exc)) from exc
         self._pictures[name] = (video, encoder)
@@ -173,7 +174,10 @@ class LessonMedia:
         # On a busy PC the screen keeps its sharpness (loses frames first), a camera its motion (loses size first).
         sharp = kind == "screen" or name == "courseware"
         bitrate = video.bitrate_kbps * 1000
-        return VideoEncoder(source, size=video.size, fps=video.fps, bitrate=bitrate, prefer="fps" if sharp else "size")
+        adapt = self.config.adapt
+        return VideoEncoder(
+            source, size=video.size, fps=video.fps, bitrate=bitrate, prefer="fps" if sharp else "size", adapt=adapt
+        )
 
     def _audio_encoder(self) -> Any:
         from streaming.encoding import AudioEncoder

@@ -84,7 +84,8 @@ class Session:
             with contextlib.suppress(Exception):  # the renegotiation that follows does not depend on it
                 await self.peer.request_keyframe(name)
         if verdict.degraded:
-            self.alarms.raise_("link_degraded", "warning", f"lesson link to {self.agent}: {verdict.detail}", self.agent)
+            message = f"lesson link to {self.agent}: {verdict.detail}"
+            self.alarms.raise_("link_degraded", "warning", message, self.agent, _link_params(self.agent, loss, rtt))
         elif verdict.degraded is False:
             self.alarms.clear("link_degraded", self.agent, verdict.detail)
         return verdict.renegotiate
@@ -123,6 +124,15 @@ def classroom(agent: str, session: Session | None) -> Classroom:
     if session is None:
         return Classroom(agent, {}, ())
     return Classroom(agent, dict(session.peer.incoming), session.expect)
+
+
+def _link_params(agent: str, loss: float | None, rtt: float | None) -> dict[str, object]:
+    """``link_degraded``'s params: the peer, its loss in percent and its round trip in ms (when measured)."""
+    return {
+        "peer": agent,
+        "loss_percent": None if loss is None else round(loss * 100, 1),
+        "rtt_ms": None if rtt is None else round(rtt),
+    }
 
 
 def _num(stats: dict[str, Any], key: str) -> float | None:
@@ -192,7 +202,8 @@ class OutgoingPeer:
                     continue
                 if self.state != "rejected":  # a refusal stays visible (with its reason) until the next offer
                     self._set("retrying", lost)
-                self.alarms.raise_("lesson_peer_lost", "warning", f"lesson peer {self.remote}: {lost}", self.remote)
+                message, params = f"lesson peer {self.remote}: {lost}", {"peer": self.remote, "role": "remote"}
+                self.alarms.raise_("lesson_peer_lost", "warning", message, self.remote, params)
                 self._kick.clear()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.backoff.next_delay()):

@@ -22,6 +22,7 @@ from agent.alarms import Alarms
 from agent.commands.table import Failed, Rejected
 from agent.config.lesson import LessonConfig
 from agent.lesson import decide as signalling
+from agent.lesson.busy import watch_encoders
 from agent.lesson.health import RefusalLog
 from agent.lesson.joined import JoinedLesson, answer_offer
 from agent.lesson.leading import LeadingLesson, check_start
@@ -99,9 +100,18 @@ class LessonService:
                 self._tg = tg
                 tg.create_task(self._dispatch(), name=f"lesson[{self.agent_id}].signalling")
                 tg.create_task(self._watch_joined(), name=f"lesson[{self.agent_id}].session")
+                tg.create_task(watch_encoders(self.room, self._sends), name=f"lesson[{self.agent_id}].encoders")
+                try:
+                    await asyncio.Event().wait()  # until cancelled
+                finally:
+                    self._tg = None  # while the group winds down, nothing new starts in it (a late lesson.start)
         finally:
             self._tg = None
             await asyncio.shield(self._hang_up_all())
+
+    def _sends(self) -> tuple[str, ...]:
+        lesson = self.lesson
+        return lesson.sends if lesson is not None else ()
 
     async def _hang_up_all(self) -> None:
         with contextlib.suppress(Exception):
@@ -211,7 +221,8 @@ class LessonService:
         sends = sources or self.config.send
         check_start(mode, remotes, sends, self.agent_id)
         if self.lesson is not None:
-            raise Rejected(f"already in lesson {self.lesson.id} as {self.lesson.role}; lesson.stop first")
+            why = f"already in lesson {self.lesson.id} as {self.lesson.role}; lesson.stop first"
+            raise Rejected(why, code="lesson_already", params={"role": self.lesson.role})
         if self._tg is None:
             raise Failed("the lesson service is not running")
         for name in (*sends, *((AUDIO,) if self.config.audio != "none" else ())):
@@ -234,7 +245,7 @@ class LessonService:
         """``lesson.stop``: end the lesson this room leads (or leave the one it takes part in)."""
         lesson = self.lesson
         if lesson is None:
-            raise Rejected("no lesson is running")
+            raise Rejected("no lesson is running", code="lesson_none")
         if lesson.role == "remote":
             return await self.leave()
         await self._end("lesson.stop", tell=True)

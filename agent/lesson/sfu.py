@@ -97,7 +97,8 @@ class SfuUplink:
                 self._set("down", lost)
                 self.settled.set()
                 log.warning("%s: upload lost: %s", where, lost)
-                self.alarms.raise_(ALARM, "warning", f"{where}: {lost} (sending peer to peer)", self.target.url)
+                message = f"{where}: {lost} (sending peer to peer)"
+                self.alarms.raise_(ALARM, "warning", message, self.target.url, {"fallback": "p2p"})
                 await asyncio.sleep(self.backoff.next_delay())
                 self._set("connecting", lost)
         finally:
@@ -240,7 +241,7 @@ class SfuDownlinkPeer:
                 self.subscriber = None
             self.sfu_state, self.reason = "retrying", lost
             log.warning("%s: pulling %s: %s", where, self.leader, lost)
-            self.alarms.raise_(ALARM, "warning", f"{where}: {lost}", self.target.url)
+            self.alarms.raise_(ALARM, "warning", f"{where}: {lost}", self.target.url, {"fallback": ""})
             await asyncio.sleep(backoff.next_delay())
 
     async def close(self) -> None:

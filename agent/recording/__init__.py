@@ -1,1 +1,1 @@
-"""Recording lessons in the agent: the service, finishing after a crash, resource mode, sound and upload."""
+"""Recording lessons in the agent: the service, finishing after a crash, resource mode, sound, upload, delivery."""

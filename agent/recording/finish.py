@@ -131,7 +131,10 @@ class Finisher:
             self.store.recording_put(
                 replace(row, state=RecordingState.FAILED, ended=row.ended or now_iso(), error=f"finishing: {exc}")
             )
-            self.alarms.raise_("recording_failed", "critical", f"recording {row.id} could not be finished: {exc}")
+            message = f"recording {row.id} could not be finished: {exc}"
+            self.alarms.raise_(
+                "recording_failed", "critical", message, params={"recording": row.id, "lesson": row.lesson}
+            )
             return 0
         ended = to_iso(datetime.fromtimestamp(recording.ended, UTC)) if recording.ended else now_iso()
         self.store.recording_put(

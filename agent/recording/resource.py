@@ -185,7 +185,8 @@ async def end_resources(
         result = results[name]
         if isinstance(result, str):
             row = replace(row, state=RecordingState.FAILED, ended=now_iso(), error=result)
-            alarms.raise_("recording_failed", "critical", f"recording {row.id} failed: {result}")
+            params = {"recording": row.id, "lesson": row.lesson}
+            alarms.raise_("recording_failed", "critical", f"recording {row.id} failed: {result}", params=params)
             out[name] = result
         else:
             digest = await asyncio.to_thread(sha256, result.final)

@@ -29,7 +29,7 @@ from agent.alarms import Alarms
 from agent.commands.table import Failed, Rejected
 from agent.config.site import RecordingConfig
 from agent.lesson.pictures import recordable
-from agent.recording.disk import check_space, delete_expired
+from agent.recording.disk import check_space, delete_expired, uploaded
 from agent.recording.finish import (
     RESOURCE,
     Finisher,
@@ -83,6 +83,7 @@ class RecordingService:
         alarms: Alarms,
         lesson_on: LessonOn = lambda row: None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        may_delete: Callable[[RecordingRow], bool] = uploaded,  # retention: is it everywhere it goes?
         programmes: Programmes | None = None,
         broadcast: BroadcastConfig | None = None,
     ) -> None:
@@ -99,6 +100,7 @@ class RecordingService:
         self.store = store
         self.alarms = alarms
         self.clock = clock
+        self.may_delete = may_delete
         self._active: _Active | None = None
         self._lock = asyncio.Lock()
         self._work = OwnedWork("recording")  # start and stop: completed even when their caller stops waiting
@@ -145,7 +147,8 @@ class RecordingService:
             config = self._config()
             if self._active is not None:
                 row = self._active.row
-                raise Rejected(f"already recording {row.lesson or row.id!r} since {row.started}; record.stop first")
+                why = f"already recording {row.lesson or row.id!r} since {row.started}; record.stop first"
+                raise Rejected(why, code="recording_already", params=_named(row))
             layout = layout or config.layout
             roles = self._roles(config, layout, sources)
             resume = self._resumable(lesson)
@@ -213,7 +216,7 @@ class RecordingService:
     async def _stop(self) -> dict[str, Any]:
         async with self._lock:
             if self._active is None:
-                raise Rejected("not recording")
+                raise Rejected("not recording", code="recording_none")
             if self._active.recorder.wait(0):  # it failed just now, before `run` noticed
                 raise Failed(await self._fail())
             return await self._end()
@@ -221,7 +224,7 @@ class RecordingService:
     def override(self, source: str | None) -> dict[str, Any]:
         """Show `source` as the ``directed`` layout's main picture; None hands it back to the rules."""
         if self.director is None:
-            raise Rejected("directing is not configured: add [director] to the site config")
+            raise Rejected("directing is not configured: add [director] to the site config", code="director_none")
         if source is not None and source not in self.director_sources():
             raise Rejected(f"source: got {source!r}, expected one of {', '.join(self.director_sources())}")
         self.director.override(source)
@@ -256,12 +259,13 @@ class RecordingService:
         return out
 
     async def apply_retention(self) -> int:
-        """Delete uploaded recordings (rows and files) older than ``retention_days``; how many."""
-        return await delete_expired(self.config, self.store) if self.config is not None else 0
+        """Delete delivered recordings (rows and files) older than ``retention_days``; how many."""
+        return await delete_expired(self.config, self.store, self.may_delete) if self.config is not None else 0
 
     def _config(self) -> RecordingConfig:
         if self.config is None:
-            raise Rejected("recording is not configured: add [sources] and [recording] to the site config")
+            why = "recording is not configured: add [sources] and [recording] to the site config"
+            raise Rejected(why, code="recording_not_configured")
         return self.config
 
     def _resumable(self, lesson: str) -> RecordingRow | None:
@@ -294,10 +298,8 @@ class RecordingService:
         from streaming.recorder import Recorder, RecordingError
 
         try:
-            return Recorder(
-                path, config.size, config.fps, encoder=encoder, fragment_s=config.fragment_s,
-                segment_s=config.segment_s,
-            )  # fmt: skip
+            return Recorder(path, config.size, config.fps, encoder=encoder, fragment_s=config.fragment_s,
+                            segment_s=config.segment_s)  # fmt: skip
         except RecordingError as exc:
             raise Failed(str(exc)) from exc
 
@@ -336,7 +338,7 @@ class RecordingService:
             outcome = f"the {recording.frames} frames recorded until then are kept in {recording.final}"
         self.store.recording_put(row)
         message = f"recording {row.id} stopped by itself: {why}; {outcome}"
-        self.alarms.raise_("recording_failed", "critical", message)
+        self.alarms.raise_("recording_failed", "critical", message, params={"recording": row.id, "lesson": row.lesson})
         if active.resources is not None:
             await end_resources(active.resources, row, self.store, self.alarms)
         return message
@@ -350,7 +352,7 @@ class RecordingService:
             segments = await in_thread(active.recorder.halt)
         except Exception as exc:
             row = replace(row, state=RecordingState.FAILED, ended=to_iso(self.clock()), error=str(exc))
-            self.alarms.raise_("recording_failed", "critical", f"recording {row.id} failed: {exc}")
+            self.alarms.raise_("recording_failed", "critical", f"recording {row.id} failed: {exc}", params=_named(row))
         else:
             row = replace(row, state=RecordingState.INTERRUPTED, error="")
             log.info("recording %s halted after %d segment(s); it continues or is finished later", row.id, segments)
@@ -377,7 +379,7 @@ class RecordingService:
             await self._release(active)
             row = replace(row, state=RecordingState.FAILED, ended=to_iso(self.clock()), error=str(exc))
             self.store.recording_put(row)
-            self.alarms.raise_("recording_failed", "critical", f"recording {row.id} failed: {exc}")
+            self.alarms.raise_("recording_failed", "critical", f"recording {row.id} failed: {exc}", params=_named(row))
             if active.resources is not None:
                 await end_resources(active.resources, row, self.store, self.alarms)
             raise Failed(f"recording {row.id} failed: {exc}") from exc
@@ -390,3 +392,8 @@ class RecordingService:
             "duration_s": round(recording.duration_s, 3), "frames": recording.frames, "segments": recording.segments,
             "size": size, "sha256": digest, **({"resources": resources} if active.resources else {}),
         }  # fmt: skip
+
+
+def _named(row: RecordingRow) -> dict[str, object]:
+    """``recording_failed``'s params: which recording, of which lesson."""
+    return {"recording": row.id, "lesson": row.lesson}

@@ -126,7 +126,8 @@ class Uploader:
             if not exc.retry:  # given up: a warning already open becomes critical
                 self.alarms.clear("upload_failed")
             severity = "warning" if exc.retry else "critical"
-            self.alarms.raise_("upload_failed", severity, f"upload of recording {recording_id}: {exc}")
+            message, params = f"upload of recording {recording_id}: {exc}", {"recording": recording_id}
+            self.alarms.raise_("upload_failed", severity, message, params=params | {"retry": exc.retry})
 
     async def upload(self, session: aiohttp.ClientSession, row: RecordingRow) -> None:
         """Send one recording from the centre's confirmed offset; mark it ``uploaded`` when complete."""

@@ -30,8 +30,9 @@ from agent.config.site import SiteConfig
 from agent.timetable.model import Timetable
 from agent.web.api import WebPart
 from agent.web.auth import PinGate, add_pin_routes, is_loopback, make_gate, request_is_local, request_lang
-from agent.web.text import STRINGS, plain_error, strings
-from agent.web.view import live_view, room_layout, signature
+from agent.web.plain import plain_error
+from agent.web.text import STRINGS, strings
+from agent.web.view import device_link, live_view, room_layout, signature
 from websession import BodyError, lang_switch_href, read_json_object
 
 log = logging.getLogger(__name__)
@@ -63,15 +64,18 @@ class ClassroomPage:
         self.timetable = timetable
         self.clock = clock
         self.kinds = {d.id: d.kind for d in config.devices}
+        self.links = {d.id: device_link(d) for d in config.devices}
         self.streams: set[asyncio.Task[Any]] = set()
 
     def layout(self) -> dict[str, Any]:
         """The controls (built once by the page; lesson commands appear when the lesson service is on)."""
-        return room_layout(self.config.devices, self.table.names(), getattr(self.config, "lesson", None))
+        config = self.config
+        recording = getattr(config, "recording", None) is not None
+        return room_layout(config.devices, self.table.names(), getattr(config, "lesson", None), recording=recording)
 
     def view(self) -> dict[str, Any]:
         """The live view now."""
-        return live_view(self.status(), self.kinds, self.timetable(), self.clock())
+        return live_view(self.status(), self.kinds, self.timetable(), self.clock(), self.links)
 
     async def home(self, request: web.Request) -> web.Response:
         """The page shell with its boot data."""
@@ -101,18 +105,21 @@ class ClassroomPage:
 
     async def command(self, request: web.Request) -> web.Response:
         """Run one command through the table as the teacher; the outcome, in plain words when it failed."""
+        lang = request_lang(request)
         try:
             body = await read_json_object(request)
         except BodyError as exc:
-            return _json({"status": "rejected", "error": str(exc)}, exc.status)
+            return _json({"status": "rejected", "error": str(exc), "words": plain_error("body", "", lang)}, exc.status)
         name, args = body.get("name"), body.get("args", {})
         if not isinstance(name, str) or not name or not isinstance(args, dict):
-            return _json({"status": "rejected", "error": 'body: expected {"name": "...", "args": {...}}'}, 400)
+            error = 'body: expected {"name": "...", "args": {...}}'
+            return _json({"status": "rejected", "error": error, "words": plain_error(error, "", lang)}, 400)
         outcome = await self.table.execute(name, args, by="teacher", door="page")
         reply: dict[str, Any] = {"command": name, **outcome.to_dict()}
         if outcome.status != "succeeded":
-            kind = self.kinds.get(str(args.get("device", "")), "")
-            reply["words"] = plain_error(outcome.error, kind, request_lang(request))
+            device = str(args.get("device", ""))
+            kind, link = self.kinds.get(device, ""), self.links.get(device, "")
+            reply["words"] = plain_error(outcome.error, kind, lang, link)
         return _json(reply)
 
     async def events(self, request: web.Request) -> web.StreamResponse:

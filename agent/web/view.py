@@ -12,13 +12,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
-from agent.config.site import DeviceConfig
+from agent.config.site import SIM, DeviceConfig
 from agent.timetable.model import Lesson, Timetable, plan
+from drivers.profile_model import DISPLAY_KINDS
 
 # Used when the site config names no presets for a camera: what most classrooms keep in 1..3.
 DEFAULT_PRESETS: Mapping[int, str] = {1: "讲台", 2: "黑板", 3: "学生全景"}
-STANDBY = frozenset({"off", "standby"})
+STANDBY = frozenset({"off", "standby", "cooling"})  # cooling: a projector's lamp is already off
+NETWORK_SCHEMES = frozenset({"tcp", "udp", "onvif", "http", "https"})
+OFFLINE_NOUN: Mapping[str, str] = {"display": "panel", "projector": "projector", "camera": "camera"}
 NEXT_LESSON_DAYS = 7
 
 
@@ -29,19 +33,34 @@ class Light:
     level: str
     why: str
     detail: str = ""
+    link: str = ""  # an offline device's: serial or network, which says what cable to check
 
     def to_dict(self) -> dict[str, str]:
-        """For the page's JSON."""
-        return {"level": self.level, "why": self.why, "detail": self.detail}
+        """For the page's JSON (``link`` only when there is one)."""
+        out = {"level": self.level, "why": self.why, "detail": self.detail}
+        return out | {"link": self.link} if self.link else out
 
 
-def device_light(kind: str, state: Mapping[str, Any]) -> Light:
-    """A device's light from its ``DeviceState`` dict (``online``, ``state``, ``error``)."""
+def device_link(device: DeviceConfig) -> str:
+    """``serial`` or ``network``: how the device is wired, so that an offline one names the right cable.
+
+    A simulated device (``sim``) counts as the real one would most often be wired: by its serial
+    line when its profile has one.
+    """
+    if device.profile.driver == "onvif":
+        return "network"
+    if device.address == SIM:
+        return "serial" if device.profile.transport.serial is not None else "network"
+    return "network" if urlsplit(device.address).scheme.lower() in NETWORK_SCHEMES else "serial"
+
+
+def device_light(kind: str, state: Mapping[str, Any], link: str = "serial") -> Light:
+    """A device's light from its ``DeviceState`` dict (``online``, ``state``, ``error``); `link` as `device_link`."""
     error = str(state.get("error", ""))
     if not state.get("online"):
         if not error or error == "not polled yet":
             return Light("amber", "connecting")
-        return Light("red", "panel_offline" if kind == "display" else "camera_offline", error)
+        return Light("red", f"{OFFLINE_NOUN.get(kind, 'device')}_offline", error, link)
     if str(state.get("state", {}).get("power", "")).lower() in STANDBY:
         return Light("amber", "standby")
     return Light("green", "ok")
@@ -69,22 +88,29 @@ def panel_inputs(device: DeviceConfig) -> list[str]:
     return list(field.values)
 
 
-def room_layout(devices: Sequence[DeviceConfig], commands: Iterable[str], lesson: Any = None) -> dict[str, Any]:
+def room_layout(
+    devices: Sequence[DeviceConfig], commands: Iterable[str], lesson: Any = None, *, recording: bool = True
+) -> dict[str, Any]:
     """The controls the page builds once: cameras with presets, panels with inputs, what is offered.
 
     `lesson` is the site config's ``[lesson]`` (``trusted`` and ``remotes``: the classrooms a lesson
-    may link, by agent id; ``remotes``: the default choice), None when the room has none.
+    may link, by agent id; ``remotes``: the default choice), None when the room has none;
+    `recording`: whether the site config has ``[recording]`` (record.start is there either way).
     """
     names = set(commands)
     remotes = [str(x) for x in getattr(lesson, "remotes", ()) or ()]
     trusted = [str(x).rsplit("/", 1)[-1] for x in getattr(lesson, "trusted", ()) or ()]  # "site/agent" too
     cameras = [{"id": d.id, "presets": camera_presets(d)} for d in devices if d.kind == "camera"]
-    panels = [{"id": d.id, "inputs": panel_inputs(d)} for d in devices if d.kind == "display"]
+    panels = [
+        {"id": d.id, "kind": d.kind, "inputs": panel_inputs(d), "volume": "set_volume" in d.profile.commands}
+        for d in devices
+        if d.kind in DISPLAY_KINDS
+    ]
     return {
         "cameras": cameras,
         "panels": panels,
         "kinds": {d.id: d.kind for d in devices},
-        "can_record": "record.start" in names,
+        "can_record": "record.start" in names and recording,
         "can_lesson": "lesson.start" in names,
         "can_mute": "lesson.mute" in names and str(getattr(lesson, "audio", "none")) != "none",
         "candidates": list(dict.fromkeys([*trusted, *remotes])),  # as lesson.peers asks them
@@ -122,14 +148,14 @@ def timetable_now(timetable: Timetable, now: datetime) -> dict[str, Any]:
     return {"current": lesson_words(current, today, today) if current else None, "next": upcoming}
 
 
-def device_view(kind: str, state: Mapping[str, Any]) -> dict[str, Any]:
+def device_view(kind: str, state: Mapping[str, Any], link: str = "serial") -> dict[str, Any]:
     """One device: its light and the state the controls show (power, input, volume, position)."""
     values = state.get("state", {}) if state.get("online") else {}
     keep = ("power", "source", "volume", "mute", "pan", "tilt", "zoom", "preset")
     return {
         "id": state.get("device", ""),
         "kind": kind,
-        "light": device_light(kind, state).to_dict(),
+        "light": device_light(kind, state, link).to_dict(),
         "state": {k: values[k] for k in keep if k in values},
     }
 
@@ -139,13 +165,23 @@ def live_view(
     kinds: Mapping[str, str],
     timetable: Timetable,
     now: datetime,
+    links: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Everything on the page that changes: lights, recording, broadcast, lesson, timetable."""
+    """Everything on the page that changes: lights, recording, broadcast, lesson, timetable.
+
+    `links` as `device_link`.
+    """
     sources = status.get("sources") or {}
+    wired = links or {}
+
+    def device(d: Mapping[str, Any]) -> dict[str, Any]:
+        ident = str(d.get("device", ""))
+        return device_view(kinds.get(ident, ""), d, wired.get(ident, "serial"))
+
     return {
         "room": status.get("room", ""),
         "agent_id": status.get("agent_id", ""),
-        "devices": [device_view(kinds.get(d.get("device", ""), ""), d) for d in status.get("devices", [])],
+        "devices": [device(d) for d in status.get("devices", [])],
         "sources": [{"id": i, "light": source_light(h).to_dict()} for i, h in sorted(sources.items())],
         "recording": _recording(status.get("recording")),
         "broadcast": _broadcast(status.get("broadcast")),

@@ -1,11 +1,12 @@
-// The dashboard's only script: renders the fleet page and the room page from JSON, with text
-// nodes only (never innerHTML), and keeps them live through Server-Sent Events.
+// The dashboard's shared script: renders the fleet page and the room page from JSON, with text
+// nodes only (never innerHTML), and keeps them live through Server-Sent Events.  The words for
+// codes, commands and names are in words.js.
 "use strict";
 
 const BOOT = JSON.parse(document.getElementById("boot").textContent);
 const T = BOOT.t;
 const STATES = ["online", "offline", "lost", "silent"];
-const HIDDEN_KEYS = new Set(["max_value", "address", "socket", "cmd", "detail", "device", "reply"]);
+const HIDDEN_KEYS = new Set(["max_value", "address", "socket", "cmd", "detail", "device", "reply", "jpeg", "ts"]);
 
 function t(key, vars) {
   let text = key in T ? T[key] : key;
@@ -41,16 +42,15 @@ function fmtTime(iso) {
   return isNaN(moment) ? String(iso) : moment.toLocaleString(T.html_lang, { hour12: false });
 }
 
+// "5秒前", "3分钟后": our own words (Intl's Chinese says 1秒钟前).
 function fmtAgo(iso) {
   if (!iso) return "—";
   const seconds = (new Date(iso) - Date.now()) / 1000;
-  if (isNaN(seconds)) return String(iso);
-  const rtf = new Intl.RelativeTimeFormat(T.html_lang, { numeric: "auto" });
+  if (isNaN(seconds)) return "—";
   const abs = Math.abs(seconds);
-  if (abs < 60) return rtf.format(Math.round(seconds), "second");
-  if (abs < 3600) return rtf.format(Math.round(seconds / 60), "minute");
-  if (abs < 86400) return rtf.format(Math.round(seconds / 3600), "hour");
-  return rtf.format(Math.round(seconds / 86400), "day");
+  if (abs < 1) return t("ago_now");
+  const [n, unit] = abs < 60 ? [abs, "s"] : abs < 3600 ? [abs / 60, "m"] : abs < 86400 ? [abs / 3600, "h"] : [abs / 86400, "d"];
+  return t((seconds < 0 ? "ago_" : "in_") + unit, { n: Math.round(n) });
 }
 
 function when(iso) {
@@ -64,43 +64,21 @@ function stateBadge(state) {
 
 const SWITCHES = new Set(["on", "power", "mute"]);
 
-function valueWords(value, key) {
-  if (typeof value === "boolean" && SWITCHES.has(key)) return T[value ? "val_on" : "val_off"];
-  if (typeof value === "boolean") return T[value ? "val_true" : "val_false"];
-  if (value === null || value === undefined) return "—";
-  if (typeof value === "object") return JSON.stringify(value);
-  return tr("val_", value);
-}
-
-// {"power": "on", "volume": 30} -> "电源 开 · 音量 30"
-function fieldsWords(fields) {
-  if (fields === null || fields === undefined) return "";
-  if (typeof fields !== "object") return valueWords(fields);
-  return Object.entries(fields)
-    .filter(([key]) => !HIDDEN_KEYS.has(key))
-    .map(([key, value]) => tr("key_", key) + " " + valueWords(value, key))
-    .join(" · ");
-}
-
+// A device's state in words; offline, why (from its code), its technical error kept for the toggle.
 function deviceWords(device) {
-  if (device.online === false) return t("device_offline") + (device.error ? "（" + device.error + "）" : "");
+  if (device.online === false) return codeWords(device.code, { device: device.name || device.id }) || t("device_offline");
   const words = fieldsWords(device.state || {});
   if (words) return words;
   return device.online ? t("device_online") : t("device_unknown");
 }
 
-function commandName(name) {
-  return tr("cmd_", name);
+// A room whose agent is not online: what it last said of its devices is history, not news.
+function isStale(agent) {
+  return agent.state !== "online";
 }
 
-function outcomeWords(name, outcome) {
-  let line = t("outcome", { name: commandName(name), status: tr("status_", outcome.status) });
-  if (outcome.status === "succeeded" && outcome.result !== null && outcome.result !== undefined) {
-    const words = fieldsWords(outcome.result);
-    if (words) line += " — " + words;
-  }
-  if (outcome.error) line += " — " + outcome.error;
-  return line;
+function staleMark(iso) {
+  return el("span", { class: "stale-mark" }, t("last_known") + " · ", when(iso));
 }
 
 async function getJSON(url) {
@@ -123,7 +101,7 @@ async function postJSON(url, body) {
   } catch (err) {
     data = { error: response.statusText };
   }
-  if (response.status === 403) data = { status: "rejected", error: t("error_forbidden") };
+  if (response.status === 403) data = { status: "rejected", code: "forbidden", error: data.error };
   return { ok: response.ok, status: response.status, data };
 }
 
@@ -156,4 +134,45 @@ function listen(query, onChange, onResync) {
       onChange(ids);
     }, 150);
   };
+}
+
+// A camera button moves while it is held and stops when let go (pointerup, leave, cancel, the
+// page hidden), after at most HOLD_MAX_MS whatever happens; a click from the keyboard moves one
+// step.  The stop is sent once the move has been answered: sent at once, it could overtake it.
+const HOLD_MAX_MS = 8000;
+const STEP_MS = 400;
+function holdButton(action, label, start, stop) {
+  const node = el("button", { type: "button", class: "hold", "data-action": action }, label);
+  let pressing = null;
+  let safety = null;
+  const release = () => {
+    if (!pressing) return;
+    const started = pressing;
+    pressing = null;
+    clearTimeout(safety);
+    node.classList.remove("pressed");
+    started.finally(stop);
+  };
+  const press = () => {
+    if (pressing) return;
+    node.classList.add("pressed");
+    pressing = start();
+    safety = setTimeout(release, HOLD_MAX_MS);
+  };
+  node.addEventListener("pointerdown", (event) => {
+    if (event.button !== 0) return;
+    event.preventDefault();
+    press();
+  });
+  for (const name of ["pointerup", "pointerleave", "pointercancel"]) node.addEventListener(name, release);
+  node.addEventListener("click", (event) => {
+    if (event.detail !== 0 || pressing) return; // a pointer's click: the press already moved it
+    press();
+    setTimeout(release, STEP_MS);
+  });
+  node.addEventListener("contextmenu", (event) => event.preventDefault());
+  window.addEventListener("blur", release);
+  document.addEventListener("visibilitychange", () => document.hidden && release());
+  window.addEventListener("pagehide", release);
+  return node;
 }

@@ -1,4 +1,4 @@
-// The fleet at a glance: one row per classroom, filters, live updates.
+// The fleet at a glance: one row per classroom, rooms with problems first, filters, live updates.
 "use strict";
 
 (() => {
@@ -64,33 +64,74 @@
       box("filter-alarms", "alarms_only", t("alarms_only")));
   }
 
-  function devicesCell(devices) {
+  // An offline room's devices are shown greyed, as last known (when the room was last heard).
+  function devicesCell(agent) {
+    const devices = agent.devices || [];
     if (!devices.length) return "—";
-    return el("ul", { class: "devices" }, devices.map((d) =>
-      el("li", { class: d.online === false ? "device device-offline" : "device", "data-device": d.id },
-        el("span", { class: "device-name" }, tr("kind_", d.kind) + " " + d.id),
+    const stale = isStale(agent);
+    const list = el("ul", { class: stale ? "devices stale" : "devices" }, devices.map((d) =>
+      el("li", { class: d.online === false && !stale ? "device device-offline" : "device", "data-device": d.id },
+        el("span", { class: "device-name" }, deviceTitle(d)),
         " ",
         el("span", { class: "device-state" }, deviceWords(d)))));
+    return stale ? [staleMark(agent.last_seen), list] : list;
+  }
+
+  // The live lesson and the recording, as the room's latest telemetry says (nothing once it is offline).
+  function activityCell(agent) {
+    const latest = agent.telemetry || {};
+    if (isStale(agent)) return "—";
+    const words = [];
+    const lesson = latest.lesson;
+    if (lesson && lesson.active) {
+      words.push(el("span", { class: "activity lesson", "data-activity": "lesson" },
+        t("activity_lesson", { mode: tr("lesson_mode_", lesson.mode), role: tr("lesson_role_", lesson.role) })));
+    }
+    if (latest.recording && latest.recording.active) {
+      words.push(el("span", { class: "activity recording", "data-activity": "recording" }, t("activity_recording")));
+    }
+    return words.length ? words : "—";
+  }
+
+  // 未确认: open and nobody has acknowledged it; 未恢复: open (acknowledged or not).
+  function alarmsCell(agent) {
+    if (!agent.open_alarms) return el("span", { class: "alarm-count", "data-open": 0 }, "—");
+    const unacked = agent.unacked_alarms || 0;
+    return el("span", { class: "alarm-count has-alarms", "data-open": agent.open_alarms, "data-unacked": unacked },
+      unacked ? el("span", { class: "unacked" }, t("alarms_unacked", { n: unacked })) : null,
+      unacked ? " · " : null,
+      el("span", { class: "open" }, t("alarms_open", { n: agent.open_alarms })));
+  }
+
+  // Problems first: not online with unacknowledged alarms, not online, unacknowledged alarms,
+  // open alarms, a device not responding; then the rest by site and room.
+  function rank(agent) {
+    const away = isStale(agent);
+    if (away && agent.unacked_alarms) return 0;
+    if (away) return 1;
+    if (agent.unacked_alarms) return 2;
+    if (agent.open_alarms) return 3;
+    return (agent.devices || []).some((d) => d.online === false) ? 4 : 5;
   }
 
   function row(agent) {
-    return el("tr", { "data-agent": agent.agent_id, "data-state": agent.state },
+    return el("tr", { "data-agent": agent.agent_id, "data-state": agent.state, class: isStale(agent) ? "stale" : null },
       el("td", { class: "room" },
         el("a", { href: "/room/" + encodeURIComponent(agent.agent_id) }, agent.room || agent.agent_id),
         el("div", { class: "sub" }, agent.agent_id)),
       el("td", {}, agent.site),
       el("td", {}, stateBadge(agent.state)),
       el("td", {}, when(agent.last_seen)),
-      el("td", {}, devicesCell(agent.devices || [])),
-      el("td", { class: "num" },
-        el("span", { class: agent.open_alarms ? "alarm-count has-alarms" : "alarm-count" }, agent.open_alarms)));
+      el("td", { class: "activity-cell" }, activityCell(agent)),
+      el("td", {}, devicesCell(agent)),
+      el("td", { class: "num" }, alarmsCell(agent)));
   }
 
   function render() {
-    const list = [...agents.values()].sort((a, b) =>
-      (a.site + "\u0000" + a.room + "\u0000" + a.agent_id).localeCompare(b.site + "\u0000" + b.room + "\u0000" + b.agent_id));
+    const key = (a) => a.site + "\u0000" + a.room + "\u0000" + a.agent_id;
+    const list = [...agents.values()].sort((a, b) => rank(a) - rank(b) || key(a).localeCompare(key(b)));
     const online = list.filter((a) => a.state === "online").length;
-    const head = ["room", "site", "state", "last_seen", "devices", "open_alarms"].map((k) => el("th", {}, t(k)));
+    const head = ["room", "site", "state", "last_seen", "activity", "devices", "open_alarms"].map((k) => el("th", {}, t(k)));
     main.replaceChildren(
       el("h1", {}, t("fleet")),
       filterBar(),

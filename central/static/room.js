@@ -12,32 +12,69 @@
   }
 
   const SOURCES = ["hdmi1", "hdmi2", "hdmi3", "displayport", "vga", "usbc1", "ops", "android"];
+  const PROJECTOR_SOURCES = ["digital1", "digital2", "rgb1", "rgb2", "video1", "network1", "storage1"];
   const header = el("section", { class: "room-head", id: "room-head" });
   const outcomes = el("ul", { class: "outcomes", id: "outcomes", "aria-live": "polite" });
   const devices = el("div", { class: "cards", id: "devices" });
+  const staleNote = el("p", { class: "note", id: "stale-note", hidden: true }, t("stale_room"));
   const tables = el("div", { class: "tables" });
   const player = el("div", { class: "player", id: "player" }); // outside `tables`: live updates keep it playing
   let deviceLayout = "";
   let current = BOOT.data;
-  const watch = watchPanel();
+  const watch = watchPanel(agentId);
 
-  async function send(name, args, button) {
-    const line = el("li", { class: "outcome pending" }, t("sending", { name: commandName(name) }));
-    outcomes.prepend(line);
+  // One request from a button: a line in `outcomes` says it is on its way, then how it ended, in
+  // words (words() -> {words, detail}), the technical text behind a toggle.
+  async function post(label, path, body, button, words, quiet) {
+    const line = el("li", { class: "outcome pending" }, t("sending", { name: label }));
+    if (!quiet) outcomes.prepend(line);
     while (outcomes.children.length > 5) outcomes.lastChild.remove();
     if (button) button.disabled = true;
     try {
-      const reply = await postJSON("/api/agents/" + encodeURIComponent(agentId) + "/commands", { name, args });
+      const reply = await postJSON("/api/agents/" + encodeURIComponent(agentId) + path, body);
       const status = reply.data.status || (reply.ok ? "succeeded" : "failed");
-      line.textContent = outcomeWords(name, { status, result: reply.data.result, error: reply.data.error });
+      const said = words(status, reply.data);
+      line.replaceChildren(...[t("outcome", { name: label, status: said.words }), detailToggle(said.detail)].filter(Boolean));
       line.className = "outcome status-" + (status === "succeeded" ? "ok" : "bad");
       line.dataset.status = status;
+      if (quiet && status !== "succeeded") outcomes.prepend(line);
+      return status === "succeeded" ? reply.data.result : null;
     } catch (err) {
       line.textContent = t("error_network");
       line.className = "outcome status-bad";
+      if (quiet) outcomes.prepend(line);
+      return null;
     } finally {
       if (button) button.disabled = false;
     }
+  }
+
+  // `quiet`: a line only when it fails (a held camera button sends many).
+  function send(name, args, button, quiet) {
+    return post(commandName(name), "/commands", { name, args }, button,
+      (status, data) => outcomeParts(name, { ...data, status }), quiet);
+  }
+
+  // The PC itself: woken through another agent of its site (its own sleeps with it), or shut down
+  // and restarted by its OS (refused during a lesson or a recording unless forced).
+  function powerControls() {
+    const force = el("input", { type: "checkbox", id: "power-force" });
+    const wake = el("button", { type: "button", "data-action": "wake" }, t("wake_pc"));
+    wake.addEventListener("click", () => post(t("wake_pc"), "/wake", {}, wake, (status, data) => {
+      const said = outcomeParts("power.wake", { ...data, status, result: null });
+      return { words: said.words + (data.via ? " — " + t("wake_via", { via: roomName(data.via) }) : ""), detail: said.detail };
+    }));
+    const guarded = (action, name, args) => {
+      const node = el("button", { type: "button", "data-action": action }, t(action + "_pc"));
+      node.addEventListener("click", () => {
+        if (window.confirm(t("confirm_" + action, { room: current.agent.room || agentId }))) {
+          send(name, { ...args, force: force.checked }, node);
+        }
+      });
+      return node;
+    };
+    return el("div", { class: "row", id: "power" }, wake, guarded("shutdown", "agent.shutdown", { delay_s: 60 }),
+      guarded("reboot", "agent.reboot", {}), el("label", {}, force, " " + t("power_force")));
   }
 
   function button(action, label, name, args) {
@@ -50,9 +87,20 @@
     return el("input", { type: "number", class: cls, min, max, value, step: 1 });
   }
 
-  function displayControls(id) {
+  // A display's inputs by their label (HDMI 1, 电脑(OPS)), as its profile names them; the current one chosen.
+  function inputSelect(device, projector) {
+    const inputs = device.inputs && device.inputs.length ? device.inputs : projector ? PROJECTOR_SOURCES : SOURCES;
+    const state = device.state || {};
+    const current = state.source || state.input;
+    return el("select", { class: "source", "aria-label": t("input") },
+      inputs.map((name) => el("option", { value: name, selected: name === current }, inputLabel(name))));
+  }
+
+  // A projector (PJLink) has no absolute volume: power, mute and input only, its inputs named by PJLink.
+  function displayControls(device, projector) {
+    const id = device.id;
     const dev = { device: id };
-    const source = el("input", { class: "source", list: "sources", size: 10, value: "hdmi1" });
+    const source = inputSelect(device, projector);
     const level = numberInput("level", 0, 100, 30);
     return el("div", { class: "controls" },
       el("div", { class: "row" },
@@ -61,18 +109,38 @@
         button("mute_on", t("mute_on"), "panel.mute", { ...dev, on: true }),
         button("mute_off", t("mute_off"), "panel.mute", { ...dev, on: false })),
       el("div", { class: "row" }, source,
-        button("input", t("input"), "panel.input", () => ({ ...dev, source: source.value.trim() }))),
-      el("div", { class: "row" }, level,
+        button("input", t("input"), "panel.input", () => ({ ...dev, source: source.value }))),
+      projector ? null : el("div", { class: "row" }, level,
         button("volume", t("set_volume"), "panel.volume", () => ({ ...dev, level: Number(level.value) }))));
   }
 
-  function cameraControls(id) {
+  // An onvif camera's still: camera.snapshot answers with a small JPEG (base64), shown as a blob: URL.
+  function snapshotRow(id) {
+    const picture = el("img", { class: "snapshot", "data-snapshot": id, alt: t("snapshot_of", { device: id }), hidden: true });
+    const node = el("button", { type: "button", "data-action": "snapshot" }, t("snapshot"));
+    node.addEventListener("click", async () => {
+      const result = await send("camera.snapshot", { device: id }, node);
+      if (!result || typeof result.jpeg !== "string") return;
+      const bytes = Uint8Array.from(atob(result.jpeg), (c) => c.charCodeAt(0));
+      if (picture.src) URL.revokeObjectURL(picture.src);
+      picture.src = URL.createObjectURL(new Blob([bytes], { type: "image/jpeg" }));
+      picture.dataset.width = result.width;
+      picture.dataset.height = result.height;
+      picture.hidden = false;
+    });
+    return el("div", { class: "row" }, node, picture);
+  }
+
+  function cameraControls(id, profile) {
     const dev = { device: id };
     const preset = numberInput("preset", 0, 255, 1);
     const speed = numberInput("speed", 1, 24, 8);
-    const move = (direction) =>
-      button("move_" + direction, t("move_" + direction), "camera.move",
-        () => ({ ...dev, direction, speed: Number(speed.value) }));
+    const stop = () => send("camera.stop", dev, null, true);
+    const move = (direction) => holdButton("move_" + direction, t("move_" + direction),
+      () => send("camera.move", { ...dev, direction, speed: Number(speed.value) }, null, true), stop);
+    const zoom = (direction) => holdButton("zoom_" + direction, t("zoom_" + direction),
+      () => send("camera.zoom", { ...dev, direction }, null, true),
+      () => send("camera.zoom", { ...dev, direction: "stop" }, null, true));
     return el("div", { class: "controls" },
       el("div", { class: "row" }, el("label", {}, t("preset") + " ", preset),
         button("preset_recall", t("preset_recall"), "camera.preset.recall", () => ({ ...dev, preset: Number(preset.value) })),
@@ -80,43 +148,51 @@
       el("div", { class: "row pad" }, move("up"), move("down"), move("left"), move("right"),
         button("move_stop", t("move_stop"), "camera.stop", dev),
         el("label", {}, t("speed") + " ", speed)),
-      el("div", { class: "row" },
-        button("zoom_tele", t("zoom_tele"), "camera.zoom", { ...dev, direction: "tele" }),
-        button("zoom_wide", t("zoom_wide"), "camera.zoom", { ...dev, direction: "wide" }),
-        button("zoom_stop", t("zoom_stop"), "camera.zoom", { ...dev, direction: "stop" })));
+      el("div", { class: "row" }, zoom("tele"), zoom("wide"),
+        button("zoom_stop", t("zoom_stop"), "camera.zoom", { ...dev, direction: "stop" }),
+        button("home", t("home"), "camera.home", dev)),
+      profile === "onvif" ? snapshotRow(id) : null);
   }
 
   function card(device) {
     let controls = null;
-    if (BOOT.can_command && device.kind === "display") controls = displayControls(device.id);
-    if (BOOT.can_command && device.kind === "camera") controls = cameraControls(device.id);
+    if (BOOT.can_command && device.kind === "display") controls = displayControls(device, false);
+    if (BOOT.can_command && device.kind === "projector") controls = displayControls(device, true);
+    if (BOOT.can_command && device.kind === "camera") controls = cameraControls(device.id, device.profile);
+    const sub = (device.name ? tr("kind_", device.kind) + " · " + device.id + " · " : "") + device.profile;
     return el("section", { class: "card", "data-device": device.id, "data-kind": device.kind },
-      el("h3", {}, tr("kind_", device.kind) + " " + device.id, " ", el("span", { class: "sub" }, device.profile)),
+      el("h3", {}, deviceTitle(device), " ", el("span", { class: "sub" }, sub)),
       el("p", { class: "device-state" }),
+      el("div", { class: "device-detail" }),
       el("p", { class: "sub device-ts" }),
       controls);
   }
 
-  function renderDevices(list) {
-    const layout = JSON.stringify(list.map((d) => [d.id, d.kind, d.profile]));
+  // An offline room's cards are greyed and say "最后已知" with when the room was last heard.
+  function renderDevices(list, agent) {
+    const layout = JSON.stringify(list.map((d) => [d.id, d.kind, d.profile, d.name, d.inputs]));
     if (layout !== deviceLayout) {
       // Controls are built once per device list, so typing in them survives live updates.
       devices.replaceChildren(...list.map(card));
       deviceLayout = layout;
     }
+    const stale = isStale(agent);
+    devices.classList.toggle("stale", stale);
+    staleNote.hidden = !stale;
     for (const device of list) {
       const node = [...devices.children].find((c) => c.dataset.device === device.id);
       const state = node.querySelector(".device-state");
       state.textContent = deviceWords(device);
-      state.className = "device-state" + (device.online === false ? " device-offline" : "");
-      node.querySelector(".device-ts").replaceChildren(when(device.ts));
+      state.className = "device-state" + (device.online === false && !stale ? " device-offline" : "");
+      node.querySelector(".device-detail").replaceChildren((device.online === false && detailToggle(device.error)) || "");
+      node.querySelector(".device-ts").replaceChildren(stale ? staleMark(agent.last_seen) : when(device.ts));
     }
   }
 
-  // Messages from this room that broke the contract: how many, the last reason and when.
+  // Messages from this room that broke the contract: how many and when; the last reason for the technician.
   function dropped(agent) {
     const count = agent.dropped || 0;
-    const last = count ? [" · ", agent.dropped_reason || "", " · ", when(agent.dropped_ts)] : [];
+    const last = count ? [" · ", when(agent.dropped_ts), detailToggle(agent.dropped_reason)] : [];
     return el("div", { id: "dropped" }, el("dt", {}, t("dropped")), el("dd", {}, String(count), ...last));
   }
 
@@ -128,7 +204,12 @@
         item("site", agent.site), item("agent", agent.agent_id), item("hostname", agent.hostname || "—"),
         item("version", agent.version || "—"), item("since", when(agent.since)),
         item("last_seen", when(agent.last_seen)), item("session", agent.session),
-        item("open_alarms", String(agent.open_alarms)), dropped(agent)));
+        item("open_alarms", el("span", { id: "alarm-counts", "data-open": agent.open_alarms,
+          "data-unacked": agent.unacked_alarms || 0 }, t("alarms_open", { n: agent.open_alarms }) + " · " +
+          t("alarms_unacked", { n: agent.unacked_alarms || 0 }))),
+        dropped(agent),
+        item("nics", (agent.nics || []).map((n) => n.mac + (n.address ? "（" + n.address + "）" : "")).join("，") || "—"),
+        item("next_wake", when((agent.wake || []).find((ts) => new Date(ts) > Date.now())))));
     document.title = (agent.room || agent.agent_id) + " · " + t("title");
   }
 
@@ -169,7 +250,7 @@
     node.addEventListener("click", async () => {
       node.disabled = true;
       const reply = await postJSON("/api/alarms/" + encodeURIComponent(alarm.id) + "/ack", {});
-      if (!reply.ok) node.replaceWith(reply.data.error || t("error_forbidden"));
+      if (!reply.ok) node.replaceWith(reply.status === 403 ? t("error_forbidden") : t("code_failed"));
       else refresh();
     });
     return node;
@@ -181,16 +262,22 @@
     return Object.fromEntries(Object.entries(fields).filter(([key]) => !["offer", "answer", "session"].includes(key)));
   }
 
+  // An alarm in the viewer's language from its type and params; the agent's own text behind 技术信息.
+  function alarmText(a) {
+    return [el("span", { "data-alarm-text": a.type }, alarmWords(a)), detailToggle(a.message)];
+  }
+
   function bracketed(words) {
     return words ? "（" + words + "）" : "";
   }
 
+  // What was done and how it ended, in words; arguments, result and error as they were, behind 技术信息.
   function commandOutcome(c) {
-    const words = [tr("status_", c.status)];
-    if (c.result !== null && c.result !== undefined) words.push(fieldsWords(brief(c.result)));
-    if (c.error) words.push(c.error);
-    return el("span", { class: "status-" + (c.status === "succeeded" ? "ok" : c.status === "sent" ? "wait" : "bad") },
-      words.filter(Boolean).join(" — "));
+    const said = outcomeParts(c.name, { ...c, result: brief(c.result) });
+    const raw = JSON.stringify({ args: brief(c.args), result: brief(c.result), error: c.error || undefined,
+      code: c.code || undefined, params: c.code ? c.params : undefined }, null, 1);
+    return [el("span", { class: "status-" + (c.status === "succeeded" ? "ok" : c.status === "sent" ? "wait" : "bad"),
+      "data-status": c.status }, said.words), detailToggle(raw)];
   }
 
   function telemetryCells(s) {
@@ -235,9 +322,9 @@
     const peers = Object.entries(lesson.peers || {}).map(([name, p]) => ({ name, ...p }));
     const section = table("lesson", t("live_lesson"),
       ["peer", "state", "peer_since", "rtt", "loss", "bitrate", "frames"], peers,
-      (p) => [p.name,
-        el("span", { class: p.state === "connected" ? "status-ok" : "status-bad", "data-peer-state": p.state },
-          tr("peer_state_", p.state) + (p.reason ? "（" + p.reason + "）" : "")),
+      (p) => [[el("span", { "data-peer": p.name }, roomName(p.name)), el("div", { class: "sub" }, p.name)],
+        [el("span", { class: p.state === "connected" ? "status-ok" : "status-bad", "data-peer-state": p.state },
+          tr("peer_state_", p.state)), detailToggle(p.reason)],
         when(p.since), num(p.rtt_ms, 0, " ms"), num(typeof p.loss === "number" ? p.loss * 100 : null, 1, " %"),
         num(p.bitrate_in_kbps, 0, "") + " / " + num(p.bitrate_out_kbps, 0, " kbps"),
         (p.frames_sent ?? "—") + " / " + (p.frames_received ?? "—")]);
@@ -247,117 +334,23 @@
     return section;
   }
 
-  // 巡课: plain WHEP through the centre, which relays the offer to the agent (media.watch); the
-  // picture itself comes from the classroom by ICE.  window.whep is the session now playing.
-  function watchPanel() {
-    const status = el("p", { id: "watch-status", "data-state": "idle", "aria-live": "polite" }, t("watch_idle"));
-    const video = el("video", { id: "watch-video", autoplay: true, playsinline: true, controls: true, hidden: true });
-    video.muted = true; // plays without a click on the video; the controls unmute it
-    const list = el("div", { class: "row", id: "watch-sources" });
-    const other = el("input", { id: "watch-other", size: 18, placeholder: t("watch_other_hint") });
-    const stop = el("button", { type: "button", "data-action": "watch-stop", hidden: true }, t("watch_stop"));
-    const play = el("button", { type: "button", "data-action": "watch-other" }, t("watch_play"));
-    const section = el("section", { id: "watch" }, el("h2", {}, t("watch")), el("p", { class: "sub" }, t("watch_note")),
-      list, el("div", { class: "row" }, el("label", {}, t("watch_other") + " ", other), play, stop), status, video);
-    let layout = "";
-    let session = null; // { pc, location, source }
-
-    function say(state, text) {
-      status.dataset.state = state;
-      status.className = state === "failed" ? "status-bad" : state === "playing" ? "status-ok" : "";
-      status.textContent = text;
-    }
-
-    function gathered(pc) {
-      return new Promise((resolve) => {
-        if (pc.iceGatheringState === "complete") return resolve();
-        pc.addEventListener("icegatheringstatechange", () => pc.iceGatheringState === "complete" && resolve());
-        setTimeout(resolve, 5000); // offer what was gathered: the agent's answer carries its own candidates
+  // Where finished recordings go besides the centre ([[upload.targets]]: FTP drops, HTTP PUT), per target,
+  // as the agent's newest telemetry reports it.  Hidden when the room has no such target.
+  function deliveries(latest) {
+    const targets = Object.entries(((latest || {}).upload || {}).targets || {}).map(([name, d]) => ({ name, ...d }));
+    if (!targets.length) return el("section", { id: "deliveries", hidden: true });
+    const sending = (d) => d.current + (d.size ? " " + Math.floor((100 * d.bytes_sent) / d.size) + " %" : "");
+    return table("deliveries", t("deliveries"),
+      ["delivery_target", "state", "delivery_pending", "delivery_done", "delivery_current", "delivery_error"], targets,
+      (d) => {
+        const state = d.failures ? "failing" : d.current ? "sending" : d.pending ? "waiting" : "ok";
+        return [d.name + "（" + (d.kind || "?") + "）",
+          el("span", { class: state === "failing" ? "status-bad" : "status-ok", "data-delivery": state },
+            t("delivery_" + state)),
+          String(d.pending ?? "—"),
+          String(d.delivered ?? "—") + (d.given_up ? " · " + t("delivery_given_up", { n: d.given_up }) : ""),
+          d.current ? sending(d) : "—", detailToggle(d.last_error) || "—"]; // the target's own words: 技术信息
       });
-    }
-
-    // The DELETE goes first: closing the connection first would let the agent end the session by
-    // itself, and the DELETE would then find nothing to end.  keepalive: it goes out as the page is left.
-    function hangUp(mine) {
-      if (!mine.location) return Promise.resolve(mine.pc.close());
-      return fetch(mine.location, { method: "DELETE", credentials: "same-origin", keepalive: true })
-        .catch(() => {}).finally(() => mine.pc.close());
-    }
-
-    async function end(words) {
-      const mine = session;
-      session = null;
-      window.whep = null;
-      video.srcObject = null;
-      video.hidden = stop.hidden = true;
-      if (words) say(words[0], words[1]);
-      if (mine) await hangUp(mine);
-    }
-
-    async function refusal(response) {
-      if (response.redirected) return t("watch_login");
-      const reason = (await response.text()).trim();
-      const key = "watch_http_" + response.status;
-      const head = key in T ? t(key) : t("watch_http_other", { status: response.status });
-      return reason ? head + "（" + reason + "）" : head;
-    }
-
-    function changed(mine) {
-      if (session !== mine) return;
-      const state = mine.pc.connectionState;
-      if (state === "connected") say("playing", t("watch_playing", { source: mine.source }));
-      if (state === "failed") end(["failed", t("watch_lost", { source: mine.source, reason: t("watch_no_path") })]);
-    }
-
-    async function start(source) {
-      if (!source) return;
-      await end(null);
-      const mine = { pc: new RTCPeerConnection(), location: null, source };
-      session = window.whep = mine;
-      say("connecting", t("watch_connecting", { source }));
-      const stream = new MediaStream();
-      mine.pc.addTransceiver("video", { direction: "recvonly" });
-      mine.pc.addTransceiver("audio", { direction: "recvonly" });
-      mine.pc.addEventListener("track", (event) => {
-        stream.addTrack(event.track);
-        video.srcObject = stream;
-      });
-      mine.pc.addEventListener("connectionstatechange", () => changed(mine));
-      try {
-        await mine.pc.setLocalDescription(await mine.pc.createOffer());
-        await gathered(mine.pc);
-        const url = "/whep/" + encodeURIComponent(agentId) + "/" + encodeURIComponent(source);
-        const response = await fetch(url, { method: "POST", headers: { "Content-Type": "application/sdp" },
-          credentials: "same-origin", body: mine.pc.localDescription.sdp });
-        if (response.status !== 201) throw new Error(await refusal(response));
-        mine.location = response.headers.get("Location");
-        if (session !== mine) return hangUp(mine); // stopped (or another picture chosen) meanwhile
-        await mine.pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
-        video.hidden = stop.hidden = false;
-      } catch (err) {
-        const reason = err instanceof TypeError ? t("watch_network") : err.message;
-        if (session === mine) await end(["failed", t("watch_failed", { source, reason })]);
-        else hangUp(mine);
-      }
-    }
-
-    stop.addEventListener("click", () => end(["stopped", t("watch_stopped")]));
-    play.addEventListener("click", () => start(other.value.trim()));
-    window.addEventListener("pagehide", () => session && hangUp(session));
-
-    // The room's own sources: from info when the centre keeps them, else the latest telemetry's.
-    function sources(data) {
-      const fromInfo = (data.agent.sources || []).map((s) => s.id);
-      const latest = (data.telemetry || [])[0] || data.agent.telemetry || {};
-      const names = fromInfo.length ? fromInfo : Object.keys(latest.sources || {}).sort();
-      if (JSON.stringify(names) === layout) return; // rebuilt only when the list changes: playing goes on
-      layout = JSON.stringify(names);
-      list.replaceChildren(...(names.length ? names.map((name) =>
-        el("button", { type: "button", "data-action": "watch", "data-source": name, onclick: () => start(name) },
-          t("watch_play") + " " + name)) : [el("span", { class: "empty" }, t("watch_none"))]));
-    }
-
-    return { section, sources };
   }
 
   function size(bytes) {
@@ -366,19 +359,21 @@
 
   function render(data) {
     current = data;
+    learnNames(data.agent, data.rooms);
     renderHeader(data.agent);
-    renderDevices(data.agent.devices || []);
+    renderDevices(data.agent.devices || [], data.agent);
     watch.sources(data);
     tables.replaceChildren(
       onAir((data.telemetry || [])[0]),
       liveLesson((data.telemetry || [])[0]),
       table("recordings", t("recordings"), ["lesson", "time", "size", "play"], data.recordings || [],
         (r) => [r.lesson || r.recording_id, when(r.started || r.received), size(r.size), playCell(r)]),
+      deliveries((data.telemetry || [])[0]),
       table("alarms", t("alarms"), ["time", "severity", "type", "device", "message", "state", "ack"], data.alarms,
-        (a) => [when(a.raised_ts), tr("severity_", a.severity), tr("alarm_", a.type), a.device || "—", a.message,
+        (a) => [when(a.raised_ts), tr("severity_", a.severity), alarmTitle(a.type), alarmSubject(a), alarmText(a),
           a.cleared_ts ? t("cleared") : t("open"), ackCell(a)], moreButton("alarms", data)),
       table("commands", t("commands"), ["time", "command", "by", "result"], data.commands,
-        (c) => [when(c.sent_ts), commandName(c.name) + bracketed(fieldsWords(brief(c.args))), c.by, commandOutcome(c)],
+        (c) => [when(c.sent_ts), commandName(c.name) + bracketed(argsWords(brief(c.args))), c.by, commandOutcome(c)],
         moreButton("commands", data)),
       table("history", t("history"), ["time", "state", "session"], data.status_history,
         (h) => [when(h.ts), stateBadge(h.state), h.session]),
@@ -399,12 +394,11 @@
 
   const top = [back, header];
   if (BOOT.can_command) {
-    top.push(el("div", { class: "row" }, button("ping", t("agent_ping"), "agent.ping", {})));
+    top.push(el("div", { class: "row" }, button("ping", t("agent_ping"), "agent.ping", {})), powerControls());
   } else {
     top.push(el("p", { class: "note" }, t("viewer_note")));
   }
-  main.replaceChildren(...top, outcomes, el("h2", {}, t("devices")), devices, watch.section, player, tables,
-    el("datalist", { id: "sources" }, SOURCES.map((s) => el("option", { value: s }))));
+  main.replaceChildren(...top, outcomes, el("h2", {}, t("devices")), staleNote, devices, watch.section, player, tables);
   render(BOOT.data);
   listen("?agent=" + encodeURIComponent(agentId), refresh, refresh);
   setInterval(() => render(current), 30000); // keeps "… ago" true

@@ -44,6 +44,12 @@ class Request:
     args: Mapping[str, object]
     frame: bytes
     codes: Mapping[str, Raw] = field(default_factory=dict)
+    broadcast: bool = False  # sent to every device at once: nothing answers, nothing is awaited
+
+    @property
+    def expects_reply(self) -> bool:
+        """Whether the device layer waits for an answer to this request."""
+        return bool(self.command.replies) and not self.broadcast
 
 
 class Codec:
@@ -56,15 +62,15 @@ class Codec:
     def request(self, command: str, args: Mapping[str, object]) -> Request:
         """Encode `command` with `args`; ArgumentError names any bad argument."""
         spec = self.profile.command(command)
-        values = self.profile.resolve_args(spec, args)
+        template, values = self.profile.pick(spec, args)
         codes = self.profile.codes(values)
-        if spec.send is None:
+        if template is None:
             raise ArgumentError(f"{command}: profile {self.profile.id} is spoken by the {self.profile.driver} driver")
         try:
-            frame = spec.send.build(codes, self.profile.checksum)
+            frame = template.build(codes, self.profile.checksum)
         except EncodeError as exc:
             raise ArgumentError(f"{command}: {exc}") from exc
-        return Request(spec, values, frame, codes)
+        return Request(spec, values, frame, codes, broadcast=bool(self.profile.broadcast_fields(values)))
 
     def encode(self, command: str, args: Mapping[str, object]) -> bytes:
         """The frame bytes for `command` with `args`."""
@@ -95,7 +101,8 @@ class Codec:
             return None
         out: dict[str, Raw] = {}
         for name, text in m.groupdict().items():
-            code = _text_code(self.profile.fields[name].values, text)
+            ftype = self.profile.fields[name]
+            code = text if ftype.kind == "text" else _text_code(ftype.values, text)
             if code is None:
                 return None
             if name in known:
@@ -121,15 +128,12 @@ class Codec:
 
     def match_request(self, frame: bytes) -> tuple[str, dict[str, object]] | None:
         """The command and arguments a controller sent (the simulator's side)."""
+        fields = self.profile.fields
         for spec in self.profile.commands.values():
-            if spec.send is None:
-                continue
-            raw = spec.send.match(frame, {}, self.profile.checksum, self.profile.fold_case)
-            if raw is None:
-                continue
-            fields = self.profile.fields
-            if all(fields[k].knows(v) for k, v in raw.items()):
-                return spec.name, {k: fields[k].name_of(v) for k, v in raw.items()}
+            for template in spec.templates:
+                raw = template.match(frame, {}, self.profile.checksum, self.profile.fold_case)
+                if raw is not None and all(fields[k].knows(v) for k, v in raw.items()):
+                    return spec.name, {k: fields[k].name_of(v) for k, v in raw.items()}
         return None
 
     def build_reply(self, reply: ReplySpec, values: Mapping[str, object]) -> bytes:

@@ -102,7 +102,8 @@ Token = Literal | Field
 
 def _pack(fmt: str, width: int, code: Raw) -> bytes:
     if fmt in ("chr", "text"):
-        text = str(code).encode("ascii")
+        # Free text is UTF-8 (PJLink's projector and input names may be Chinese); codes are ASCII.
+        text = str(code).encode("utf-8" if fmt == "text" else "ascii")
         if fmt == "chr" and len(text) != width:
             raise ValueError("wrong width")
         return text
@@ -134,7 +135,7 @@ def _pack(fmt: str, width: int, code: Raw) -> bytes:
 def _unpack(fmt: str, width: int, data: bytes) -> Raw | None:
     if fmt in ("chr", "text"):
         try:
-            return data.decode("ascii")
+            return data.decode("utf-8" if fmt == "text" else "ascii")
         except UnicodeDecodeError:
             return None
     if fmt == "u8":
@@ -222,6 +223,11 @@ class Template:
                 raise TemplateError(f"variable-width field {{{a.name}}} must be followed by a literal")
         return cls(source, tuple(_merge(tokens)))
 
+    def prefix(self, size: int) -> bytes:
+        """The first `size` bytes every frame of this template starts with (fewer when a field comes sooner)."""
+        head = self.tokens[0]
+        return head.data[:size] if isinstance(head, Literal) else b""
+
     @property
     def coded_names(self) -> frozenset[str]:
         """Fields written through an expression (``{socket+0x40}``): codes, not measurements."""
@@ -301,7 +307,8 @@ class Template:
             return len(data)
         assert isinstance(following, Literal)
         lit = following.data.lower() if fold_case else following.data
-        found = data.find(lit, pos + 1)
+        # Free text may be empty (a projector with no name set); a number has at least one digit.
+        found = data.find(lit, pos if tok.fmt == "text" else pos + 1)
         return None if found < 0 else found
 
 

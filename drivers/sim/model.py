@@ -7,13 +7,18 @@ profile's own reply templates, so what it sends is what the published protocol s
 
 from __future__ import annotations
 
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from drivers.profile_model import FieldType, Profile, SimReply
+from drivers.errors import ArgumentError
+from drivers.profile_model import STATE_KEYS, FieldType, Profile, SimReply
 from drivers.protocol.engine import Codec, Framer
+
+# ``"@2:6"`` in a [simulator] reply: the request's bytes 2..6, as text (the command a device refuses).
+_SPAN = re.compile(r"@(\d+):(\d+)")
 
 # Motion while a move/zoom is held: units per second at speed 1.
 PAN_RATE = 20.0
@@ -48,10 +53,16 @@ class DeviceState:
     pan_velocity: tuple[float, float] = (0.0, 0.0)
     zoom_velocity: float = 0.0
     since: float = 0.0
+    power_until: float = 0.0  # when warming / cooling ends
+    extra: dict[str, object] = field(default_factory=dict)  # the profile's own fields (lamp_hours, fan_status, ...)
+    meters: dict[str, float] = field(default_factory=dict)  # hour meters, read back whole
+    failed: bool = False  # a device that has failed: commands get [simulator] when_failed
 
     def values(self) -> dict[str, object]:
         """The state as reply field values."""
         return {
+            **self.extra,
+            **{name: int(hours) for name, hours in self.meters.items()},
             "power": self.power,
             "source": self.source,
             "volume": self.volume,
@@ -82,8 +93,10 @@ class Simulator:
         source = profile.fields.get("source")
         if source is not None and source.kind == "enum":
             self.state.source = next(iter(source.values))
+        for name in profile.sim.hour_meters:
+            self.state.meters[name] = 0.0
         for key, value in {**profile.sim_initial, **(initial or {})}.items():
-            setattr(self.state, key, value)
+            self.set(key, value)
         self.handled: deque[str] = deque(maxlen=1000)  # recent command names, newest last
 
     def feed(self, data: bytes, framer: Framer | None = None) -> list[bytes]:
@@ -101,17 +114,40 @@ class Simulator:
         """A request framer for one more connection."""
         return Framer(self.profile.request_frame, self.profile.checksum)
 
+    def set(self, key: str, value: object) -> None:
+        """Change one state value (``[simulator] initial``, a test injecting a fault, ``--state``)."""
+        if key == "failed":
+            self.state.failed = bool(value)
+        elif key in STATE_KEYS:
+            setattr(self.state, key, value)
+        elif key in self.state.meters:
+            self.state.meters[key] = float(value)  # type: ignore[arg-type]
+        else:
+            self.state.extra[key] = value
+
+    def set_field(self, name: str, value: object) -> None:
+        """Set a state value given as a user would (``fan_status=error``), checked by the profile's field."""
+        ftype = self.profile.fields.get(name)
+        if ftype is None:
+            raise ArgumentError(f"{self.profile.id} has no field {name!r}")
+        self.set(name, ftype.name_of(ftype.coerce(value)))
+
     def handle(self, frame: bytes) -> list[bytes]:
         """Answer one complete request frame."""
         found = self.codec.match_request(frame)
         if found is None:
-            return self._special(self.profile.sim_unknown, {}, frame)
+            return self._special(self._unreadable(frame), {}, frame)
         name, args = found
         self.handled.append(name)
         self._settle()
-        if self.state.power != "on" and name not in ("power_on", "get_power") and self.profile.sim_when_off:
-            return self._special(self.profile.sim_when_off, args, frame)
+        # Sent to every device on the chain: each acts (or refuses), none answers.
+        broadcast = bool(self.profile.broadcast_fields(args))
+        refusal = self._refusal(name, args)
+        if refusal is not None:
+            return [] if broadcast else self._special(refusal, args, frame)
         self._apply(name, args)
+        if broadcast:
+            return []
         command = self.profile.commands[name]
         values = {**self._defaults(), **self.state.values(), **args}
         return [
@@ -119,6 +155,32 @@ class Simulator:
             for r in command.replies
             if self.profile.replies[r].kind != "error"
         ]
+
+    def _unreadable(self, frame: bytes) -> SimReply | None:
+        """A frame no command matches: a known command with a bad parameter, or no command at all."""
+        sim = self.profile.sim
+        head = frame[: sim.command_bytes].lower()
+        if sim.bad_parameter is not None and sim.command_bytes and len(head) == sim.command_bytes:
+            for spec in self.profile.commands.values():
+                if spec.send is not None and spec.send.prefix(sim.command_bytes).lower() == head:
+                    return sim.bad_parameter
+        return self.profile.sim_unknown
+
+    def _refusal(self, name: str, args: Mapping[str, object]) -> SimReply | None:
+        """Why the device does not do `name` now (failed, warming up, in standby, no such input), if it does not."""
+        sim, s = self.profile.sim, self.state
+        answered = name in sim.standby_commands
+        if s.failed and sim.when_failed is not None and not answered:
+            return sim.when_failed
+        busy = s.power in ("warming", "cooling") and (not answered or name in ("power_on", "power_off"))
+        if busy and sim.when_busy is not None:
+            return sim.when_busy
+        if s.power != "on" and not answered and self.profile.sim_when_off is not None:
+            return self.profile.sim_when_off
+        for key, allowed in sim.available.items():
+            if key in args and args[key] not in allowed and sim.bad_parameter is not None:
+                return sim.bad_parameter
+        return None
 
     def _special(self, sim: SimReply | None, args: Mapping[str, object], frame: bytes) -> list[bytes]:
         if sim is None:
@@ -129,8 +191,15 @@ class Simulator:
         return [self.codec.build_reply(self.profile.replies[sim.reply], values)]
 
     def _from_request(self, name: str, value: object, frame: bytes, fallback: object) -> object:
-        """``"@N"`` stands for the request's byte N (a NAK echoing the command it refuses)."""
-        if not (isinstance(value, str) and value.startswith("@") and value[1:].isdigit()):
+        """``"@N"`` is the request's byte N (a NAK echoing the command it refuses); ``"@N:M"`` bytes N..M."""
+        if not isinstance(value, str):
+            return value
+        span = _SPAN.fullmatch(value)
+        if span is not None:
+            text = frame[int(span[1]) : int(span[2])].decode("ascii", errors="replace")
+            ftype = self.profile.fields[name]
+            return text if ftype.knows(text) else fallback
+        if not (value.startswith("@") and value[1:].isdigit()):
             return value
         index = int(value[1:])
         if index >= len(frame):
@@ -148,6 +217,11 @@ class Simulator:
         now = self.clock()
         dt, s = now - self.state.since, self.state
         s.since = now
+        if s.power in ("on", "warming"):
+            for name in s.meters:
+                s.meters[name] += dt * self.profile.sim.hours_per_s
+        if s.power in ("warming", "cooling") and now >= s.power_until:
+            s.power = "on" if s.power == "warming" else "off"
         s.pan = self._clamp("pan", s.pan + s.pan_velocity[0] * dt)
         s.tilt = self._clamp("tilt", s.tilt + s.pan_velocity[1] * dt)
         s.zoom = self._clamp("zoom", s.zoom + s.zoom_velocity * dt, "position")
@@ -160,8 +234,10 @@ class Simulator:
 
     def _apply(self, name: str, args: Mapping[str, object]) -> None:
         s = self.state
+        for key, value in self.profile.sim.effects.get(name, {}).items():
+            self.set(key, value)
         if name in ("power_on", "power_off"):
-            s.power = "on" if name == "power_on" else "off"
+            self._power(name == "power_on")
         elif name in ("mute_on", "mute_off"):
             s.mute = "on" if name == "mute_on" else "off"
         elif name in ("focus_auto", "focus_manual"):
@@ -172,6 +248,19 @@ class Simulator:
             s.volume = int(args["level"])  # type: ignore[call-overload]
         else:
             self._apply_ptz(name, args)
+
+    def _power(self, on: bool) -> None:
+        """Switch, through warming up or cooling down when the profile's device does."""
+        s, sim = self.state, self.profile.sim
+        target = "on" if on else "off"
+        if s.power == target:
+            return
+        delay = sim.warmup_s if on else sim.cooldown_s
+        if delay:
+            s.power = "warming" if on else "cooling"
+            s.power_until = s.since + delay
+        else:
+            s.power = target
 
     def _apply_ptz(self, name: str, args: Mapping[str, object]) -> None:
         s = self.state
@@ -206,6 +295,8 @@ class Simulator:
 def _default(ftype: FieldType) -> object:
     if ftype.default is not None:
         return ftype.name_of(ftype.coerce(ftype.default))
+    if ftype.kind == "text":
+        return ""
     if ftype.kind == "enum":
         return next(iter(ftype.values))
     return max(ftype.min, 0) if ftype.min <= 0 <= ftype.max else ftype.min

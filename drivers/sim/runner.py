@@ -6,69 +6,21 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
+import secrets
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from drivers.errors import ArgumentError, TransportError
 from drivers.protocol import visca_ip
 from drivers.protocol.engine import Framer
+from drivers.protocol.pjlink import ServerLogin, check_password
+from drivers.sim.faults import Faults
 from drivers.sim.model import Simulator
 
+__all__ = ["Faults", "SimServer"]
+
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Faults:
-    """What a misbehaving device or line does: lose replies, add noise, answer late."""
-
-    drop_replies: float = 0.0
-    garbage: float = 0.0
-    delay_ms: int = 0
-    rng: random.Random = field(default_factory=random.Random)
-    drop_first: int = 0  # lose exactly the next N replies (repeatable tests and demos)
-    drop_index: frozenset[int] = frozenset()  # lose the replies with these numbers (0 = the first sent)
-    flood_bytes: int = 0  # a device that talks too much: this much noise on each new connection
-    flood_unframed: bool = False  # noise without the profile's frame markers: a frame that never ends
-    flood_after: int = 0  # start the flood once this many requests have been answered (goes mad mid-lesson)
-    _sent: int = 0
-
-    def __post_init__(self) -> None:
-        """Check the probabilities."""
-        for name in ("drop_replies", "garbage"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ArgumentError(f"--{name.replace('_', '-')} must be a probability 0..1")
-        if self.delay_ms < 0:
-            raise ArgumentError("--delay-ms must not be negative")
-        if self.flood_bytes < 0:
-            raise ArgumentError("--flood must not be negative")
-
-    def noise(self, size: int, markers: bytes) -> bytes:
-        """`size` random bytes; without any of `markers` when the flood is unframed."""
-        data = self.rng.randbytes(size)
-        if not self.flood_unframed or not markers:
-            return data
-        spare = next(b for b in range(256) if b not in markers)
-        return data.translate(bytes(spare if b in markers else b for b in range(256)))
-
-    def apply(self, replies: list[bytes]) -> list[bytes]:
-        """The replies as this line delivers them: some dropped, some after noise."""
-        out = []
-        for reply in replies:
-            if self.rng.random() < self.garbage:
-                out.append(self.rng.randbytes(self.rng.randint(1, 6)))
-            number, self._sent = self._sent, self._sent + 1
-            if number in self.drop_index:
-                continue
-            if self.drop_first > 0:
-                self.drop_first -= 1
-                continue
-            if self.rng.random() < self.drop_replies:
-                continue
-            out.append(reply)
-        return out
 
 
 Report = Callable[[str], None]
@@ -91,13 +43,33 @@ class SimServer:
     """One simulated device listening at one ADDRESS (`pty`, a serial port, tcp://, udp://)."""
 
     def __init__(
-        self, sim: Simulator, address: str, faults: Faults | None = None, report: Report | None = None
+        self,
+        sim: Simulator,
+        address: str,
+        faults: Faults | None = None,
+        report: Report | None = None,
+        *,
+        password: str | None = None,
+        idle_close_s: float | None = None,
     ) -> None:
-        """Nothing is opened until `start`."""
+        """Nothing is opened until `start`.
+
+        `password`: a profile with a login (PJLink) asks for it on each connection (None: no
+        password).  `idle_close_s`: hang up on a controller silent that long (default: the
+        profile's ``idle_close_s``; 0 never).
+        """
         self.sim = sim
         self.address = address
         self.faults = faults or Faults()
         self.report = report or (lambda line: log.info("%s", line))
+        login = sim.profile.transport.login
+        if password is not None and not login:
+            raise ArgumentError(f"{sim.profile.id} has no login: it takes no password")
+        self.password = check_password(password) if password is not None else None
+        self.idle_close_s = sim.profile.transport.idle_close_s if idle_close_s is None else idle_close_s
+        self.idle_closed = 0  # connections hung up for silence
+        self.hung_up = asyncio.Event()  # set at each hang-up for silence or a wrong digest
+        self.logins = 0  # connections whose digest was right (a profile with a login and a password)
         self.device_path = ""
         self._closers: list[Callable[[], object]] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -110,6 +82,8 @@ class SimServer:
     async def start(self) -> str:
         """Open the address; returns where a controller should connect (the pty's path)."""
         parts = urlsplit(self.address)
+        if self.sim.profile.transport.login and parts.scheme != "tcp":
+            raise ArgumentError(f"{self.address}: {self.sim.profile.id} is served over tcp:// only (it logs in)")
         if self.address == "pty":
             self.device_path = self._start_pty()
         elif parts.scheme == "tcp":
@@ -251,7 +225,10 @@ class SimServer:
     async def _start_serial(self, path: str) -> None:
         from drivers.transport.serial_port import SerialTransport
 
-        port = SerialTransport(path, self.sim.profile.transport.serial)
+        settings = self.sim.profile.transport.serial
+        if settings is None:
+            raise ArgumentError(f"{path}: {self.sim.profile.id} has no serial control; give tcp://HOST:PORT")
+        port = SerialTransport(path, settings)
         try:
             await port.open()
         except TransportError as exc:
@@ -273,6 +250,9 @@ class SimServer:
         async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             framer = self.sim.new_framer()
             writers.add(writer)
+            login = self._login()
+            if login is not None:
+                writer.write(login.greeting)
 
             async def flood(data: bytes) -> None:
                 writer.write(data)
@@ -280,8 +260,19 @@ class SimServer:
 
             self._flood_on(flood, 65536, "tcp.flood")
             try:
-                while data := await reader.read(4096):
-                    await self._answer(data, framer, _sender(writer.write))
+                while data := await self._receive(reader):
+                    if login is not None:
+                        done = login.done
+                        data, answer, close = login.feed(data)
+                        if close:
+                            self.report(f"{self.sim.profile.id}: wrong digest: {answer!r}, hanging up")
+                            writer.write(answer)
+                            await writer.drain()
+                            self.hung_up.set()
+                            break
+                        self.logins += login.done and not done
+                    if data:
+                        await self._answer(data, framer, _sender(writer.write))
             except (OSError, asyncio.CancelledError):
                 pass  # the controller went away, or we are shutting down
             finally:
@@ -298,6 +289,25 @@ class SimServer:
             raise ArgumentError(f"tcp://{host}:{port}: cannot listen: {exc}") from exc
         self._closers += [server.close, close_clients]
         return int(server.sockets[0].getsockname()[1])
+
+    def _login(self) -> ServerLogin | None:
+        """A new connection's login (a fresh random number each), for a profile that has one."""
+        if self.sim.profile.transport.login != "pjlink":
+            return None
+        return ServerLogin(self.password, secrets.token_hex(4))
+
+    async def _receive(self, reader: asyncio.StreamReader) -> bytes:
+        """The controller's next bytes; b"" when it left or stayed silent past `idle_close_s`."""
+        if not self.idle_close_s:
+            return await reader.read(4096)
+        try:
+            async with asyncio.timeout(self.idle_close_s):
+                return await reader.read(4096)
+        except TimeoutError:
+            self.idle_closed += 1
+            self.hung_up.set()
+            self.report(f"{self.sim.profile.id}: no command for {self.idle_close_s:g} s, hanging up")
+            return b""
 
     async def _start_udp(self, host: str, port: int) -> None:
         loop = asyncio.get_running_loop()

@@ -25,13 +25,12 @@ def make_transport(address: str, profile: Profile) -> Transport:
         try:
             port = parts.port or default
         except ValueError:
-            raise ArgumentError(f"{address}: bad port") from None
+            raise ArgumentError(f"{parts.scheme}://{host}: bad port") from None
         if not host or not port:
-            raise ArgumentError(f"{address}: expected {parts.scheme}://HOST:PORT ({profile.id} has no default port)")
+            where = f"{parts.scheme}://{host or ''}"
+            raise ArgumentError(f"{where}: expected {parts.scheme}://HOST:PORT ({profile.id} has no default port)")
         if parts.scheme == "tcp":
-            from drivers.transport.tcp import TcpTransport
-
-            return TcpTransport(host, port)
+            return _tcp(host, port, parts.query, profile)
         from drivers.transport.udp import UdpTransport, ViscaIpTransport
 
         if profile.transport.udp_encapsulation == "visca-ip":
@@ -39,8 +38,10 @@ def make_transport(address: str, profile: Profile) -> Transport:
         return UdpTransport(host, port)
     path = parts.path if parts.scheme == "serial" else address.split("?")[0]
     if parts.scheme not in ("", "serial") and len(parts.scheme) > 1:
-        raise ArgumentError(f"{address}: unknown address scheme {parts.scheme!r} (tcp://, udp://, or a serial port)")
+        raise ArgumentError(f"{path}: unknown address scheme {parts.scheme!r} (tcp://, udp://, or a serial port)")
     settings = profile.transport.serial
+    if settings is None:
+        raise ArgumentError(f"{path}: {profile.id} has no serial control; give tcp://HOST[:PORT]")
     query = parse_qs(parts.query)
     if "baud" in query:
         try:
@@ -50,3 +51,22 @@ def make_transport(address: str, profile: Profile) -> Transport:
     from drivers.transport.serial_port import SerialTransport
 
     return SerialTransport(path, settings)
+
+
+def _tcp(host: str, port: int, query: str, profile: Profile) -> Transport:
+    """Plain TCP, or TCP with the profile's login (``?password=`` for PJLink)."""
+    options = parse_qs(query, keep_blank_values=True)
+    unknown = sorted(set(options) - ({"password"} if profile.transport.login else set()))
+    if unknown:
+        takes = "password" if profile.transport.login else "no options"
+        raise ArgumentError(f"tcp://{host}:{port}: unknown option {unknown[0]!r} ({profile.id} takes {takes})")
+    if profile.transport.login == "pjlink":
+        from drivers.protocol.pjlink import check_password
+        from drivers.transport.pjlink import PjlinkTransport
+
+        given = options.get("password")
+        password = check_password(given[-1]) if given else None
+        return PjlinkTransport(host, port, password)
+    from drivers.transport.tcp import TcpTransport
+
+    return TcpTransport(host, port)

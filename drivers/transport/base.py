@@ -103,6 +103,8 @@ class Transport(ABC):
 
     def _raise_if_failed(self) -> None:
         if self._error is not None and not self._buffer:
+            if isinstance(self._error, TransportError):
+                raise self._error.with_traceback(None)  # ours already says what happened (a refused login)
             raise TransportError(f"{self.name}: port gone: {self._error}") from self._error
         if not self.is_open and not self._buffer:
             raise TransportError(f"{self.name}: not open")

@@ -16,16 +16,32 @@ def test_a_second_raise_updates_the_open_alarm_and_its_clear_carries_the_newest_
     events: list[Event] = []
     alarms = Alarms(events.append)
     alarms.raise_("disk_low", "warning", "disk 91% full", "recordings")
-    alarms.raise_("disk_low", "critical", "disk 97% full", "recordings")
+    alarms.raise_("disk_low", "warning", "disk 93% full", "recordings")
+    alarms.raise_("disk_low", "warning", "disk 95% full", "recordings")
     open_alarm = alarms.open[("disk_low", "recordings")]
-    assert (open_alarm.severity, open_alarm.message) == ("critical", "disk 97% full")
+    assert (open_alarm.severity, open_alarm.message) == ("warning", "disk 95% full")
     alarms.clear("disk_low", "recordings")
-    # Only the first raise goes to the centre; the update stays local until the clear reports it.
+    # Only the first raise goes to the centre; the updates stay local until the clear reports them.
     assert [(e.action, e.severity, e.message) for e in events] == [
         ("raise", "warning", "disk 91% full"),
-        ("clear", "critical", "disk 97% full: resolved"),
+        ("clear", "warning", "disk 95% full: resolved"),
     ]
     assert events[0].ts <= events[1].ts and not alarms.open
+
+
+def test_a_change_of_severity_is_news_and_params_travel_with_the_code() -> None:
+    events: list[Event] = []
+    alarms = Alarms(events.append)
+    alarms.raise_("fault_fan", "warning", "fan warning", "projector", {"part": "fan", "level": "warning"})
+    alarms.raise_("fault_fan", "warning", "fan warning", "projector", {"part": "fan", "level": "warning"})
+    alarms.raise_("fault_fan", "critical", "fan error", "projector", {"part": "fan", "level": "error"})
+    alarms.clear("fault_fan", "projector")
+    assert [(e.action, e.severity, e.extra) for e in events] == [
+        ("raise", "warning", {"params": {"part": "fan", "level": "warning"}}),
+        ("raise", "critical", {"params": {"part": "fan", "level": "error"}}),
+        ("clear", "critical", {"params": {"part": "fan", "level": "error"}}),
+    ]
+    assert events[1].to_dict()["params"] == {"part": "fan", "level": "error"}
 
 
 def test_every_event_the_link_queues_gets_an_id_of_its_own_kept_in_the_outbox(tmp_path: Path) -> None:

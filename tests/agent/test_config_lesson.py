@@ -192,3 +192,24 @@ def test_relay_policy_reaches_the_lesson_peers_and_needs_a_turn_server(tmp_path:
     assert "lesson.audio: got 'x'" in text  # reported together with the other problems
     with pytest.raises(ConfigError, match='lesson.ice_transport_policy: got \'direct\', expected "all" or "relay"'):
         parse_config(site(tmp_path, ice_transport_policy="direct"))
+
+
+def test_the_busy_pc_thresholds_are_read_and_checked(tmp_path: Path) -> None:
+    adapt = {"down_load": 0.9, "up_load": 0.4, "up_after_s": 20, "min_fps": 10, "min_height": 360}
+    lesson = parse_config(site(tmp_path, send=["teacher"], adapt=adapt)).lesson
+    assert lesson is not None and lesson.adapt.enabled
+    assert (lesson.adapt.down_load, lesson.adapt.up_load, lesson.adapt.up_after_s) == (0.9, 0.4, 20.0)
+    assert (lesson.adapt.min_fps, lesson.adapt.min_height) == (10.0, 360)
+    off = parse_config(site(tmp_path, send=["teacher"], adapt={"enabled": False})).lesson
+    assert off is not None and not off.adapt.enabled
+    bad = {"down_load": 0.4, "up_load": 0.5, "min_fps": 0, "min_height": 8, "enabled": 1, "step": 2}
+    with pytest.raises(ConfigError) as err:
+        parse_config(site(tmp_path, send=["teacher"], adapt=bad))
+    for expected in (
+        "lesson.adapt.up_load: got 0.5, expected less than down_load (0.4)",
+        "lesson.adapt.min_fps: got 0",
+        "lesson.adapt.min_height: got 8",
+        "lesson.adapt.enabled",
+        "lesson.adapt.step: unknown key",
+    ):
+        assert expected in str(err.value)

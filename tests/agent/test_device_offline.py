@@ -45,3 +45,10 @@ async def test_a_device_that_stops_answering_raises_once_and_clears_when_back() 
         ("device_offline", "clear", "camera"),
     ]
     assert "garbage only" in events[0].message
+
+
+async def test_a_panel_that_has_no_status_query_is_not_called_offline_before_anything_failed() -> None:
+    camera, events, _ = service()
+    for _ in range(OFFLINE_AFTER + 3):  # polls that asked nothing (hitevision-ifp publishes no query)
+        await camera.report(Health(online=False, last_error=""))
+    assert events == []

@@ -1,11 +1,13 @@
 """The lesson on the classroom page, in real headless Chromium against two real agent processes
 (a main and a remote classroom) over a real Mosquitto and WebRTC on loopback only (this file runs
-in the loopback namespace: scripts/loopback-ns)."""
+in the loopback namespace: scripts/loopback-ns): every picture on a 1920x1080 panel without
+scrolling, one button that ends the lesson, and every visible word in Chinese."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -14,6 +16,7 @@ from typing import Any
 
 import pytest
 from rooms import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, agent_process, skip_without_chromium
+from visible_text import assert_plain_chinese
 
 from central.mosquitto import LocalBroker, free_port
 
@@ -42,9 +45,10 @@ address = "sim"
 [sources]
 teacher = "synthetic:teacher"
 students = "synthetic:students"
+courseware = "synthetic:courseware"
 [lesson]
 trusted = ["{other}"]
-send = ["teacher"]
+send = {send}
 answer_with = ["students"]
 remotes = {remotes}
 audio = "tone:440"
@@ -56,6 +60,20 @@ bitrate_kbps = 300
 """
 
 
+RECORDING = """
+[recording]
+dir = "{data}/recordings"
+layout = "pip"
+sources = ["teacher", "students"]
+size = "320x240"
+fps = 10
+fragment_s = 0.5
+bitrate_mbps = 1
+planned_minutes = 1
+disk_min_free_gb = 0
+"""
+
+
 def status(base: str) -> dict[str, Any]:
     with urllib.request.urlopen(f"{base}/api/status", timeout=10) as response:
         data: dict[str, Any] = json.loads(response.read())
@@ -64,15 +82,22 @@ def status(base: str) -> dict[str, Any]:
 
 @asynccontextmanager
 async def classroom(
-    broker: LocalBroker, tmp: Path, agent: str, room: str, other: str, *, more: tuple[str, ...] = ()
+    broker: LocalBroker,
+    tmp: Path,
+    agent: str,
+    room: str,
+    other: str,
+    *,
+    remotes: tuple[str, ...],
+    send: tuple[str, ...] = ("teacher",),
+    recording: bool = False,
 ) -> AsyncIterator[str]:
-    """One agent process; `more`: remote classrooms in its lesson.remotes that are never started."""
+    """One agent process that trusts `other`; `remotes`: its lesson.remotes (some never started)."""
     port = free_port()
     config = tmp / f"{agent}.toml"
-    remotes = json.dumps([other, *more])
-    config.write_text(
-        CONFIG.format(agent=agent, room=room, data=tmp / agent, url=broker.url, port=port, other=other, remotes=remotes)
-    )
+    values = {"remotes": json.dumps(list(remotes)), "send": json.dumps(list(send))}
+    text = CONFIG.format(agent=agent, room=room, data=tmp / agent, url=broker.url, port=port, other=other, **values)
+    config.write_text(text + (RECORDING.format(data=tmp / agent) if recording else ""))
     base = f"http://127.0.0.1:{port}"
 
     def connected() -> bool:
@@ -117,6 +142,32 @@ async def playing(page: Any, name: str) -> None:
     assert await page.locator(f'[data-picture="{name}"] img').count() == 0
 
 
+# Each picture's box on the screen, and the window's size: every picture the teacher needs must be
+# inside it at the top of the page, without scrolling.
+BOXES = """() => ({
+  width: window.innerWidth, height: window.innerHeight, scrolled: window.scrollY,
+  boxes: [...document.querySelectorAll("#lesson [data-picture]")].map((tile) => {
+    const r = tile.getBoundingClientRect();
+    return { name: tile.dataset.picture, top: r.top, left: r.left, bottom: r.bottom, right: r.right };
+  }),
+})"""
+
+
+async def all_pictures_on_screen(page: Any, names: set[str]) -> None:
+    """Every picture in `names` (and no other) is on the page, each wholly inside the window at scroll 0."""
+    await page.evaluate("window.scrollTo(0, 0)")
+    # As painted: the page fits its pictures before the next frame (a ResizeObserver runs before paint).
+    await page.evaluate("new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+    seen = await page.evaluate(BOXES)
+    assert seen["scrolled"] == 0
+    assert {b["name"] for b in seen["boxes"]} == names, seen["boxes"]
+    for box in seen["boxes"]:
+        inside = box["top"] >= 0 and box["left"] >= 0
+        inside = inside and box["bottom"] <= seen["height"] and box["right"] <= seen["width"]
+        assert inside, f"{box['name']} is not wholly on the {seen['width']}x{seen['height']} screen: {box}"
+        assert box["bottom"] - box["top"] >= 120, f"{box['name']} is too small to see: {box}"
+
+
 def sound_level(base: str, name: str) -> float:
     with urllib.request.urlopen(f"{base}/api/lesson/sounds", timeout=10) as response:
         sound = json.loads(response.read())["sounds"].get(name)
@@ -133,6 +184,52 @@ async def heard(base: str, name: str, *, silent: bool) -> None:
             await asyncio.sleep(0.2)
 
 
+# What the zh-CN pages may show as it is: the configs' ids (agents, devices, sources).
+IDS = ("room-main", "room-remote", "room-gone", "panel", "camera", "teacher", "students", "courseware")
+MAIN_PICTURES = {"teacher", "room-remote/students"}
+REMOTE_PICTURES = {"students", "room-main/teacher", "room-main/courseware"}
+
+
+async def _pick(page: Any) -> None:
+    """The picker: the config's remote classroom ticked, who is online, and no 开始 with nothing ticked."""
+    from playwright.async_api import expect
+
+    await page.click('button[data-action="zhuandi"]')
+    box = page.locator('#picker input[value="room-remote"]')
+    await expect(box).to_be_checked()  # the default remote classroom, from the config
+    # Each candidate's presence over signalling: its room name and 在线, or 离线 and left out.
+    online = page.locator('#picker label[data-agent="room-remote"]')
+    await expect(online).to_have_attribute("data-presence", "online", timeout=15_000)
+    await expect(online.locator(".who")).to_have_text("村小 三年级 (room-remote)")
+    await expect(online.locator(".presence")).to_have_text("在线")
+    gone = page.locator('#picker label[data-agent="room-gone"]')
+    await expect(gone).to_have_attribute("data-presence", "offline", timeout=15_000)
+    await expect(gone.locator(".presence")).to_have_text("离线")
+    await expect(gone.locator("input")).not_to_be_checked()  # in lesson.remotes, but not there
+    go = page.locator('#picker button[data-action="go"]')
+    await box.uncheck()
+    await expect(go).to_be_disabled()  # nothing ticked: 开始 says why instead of sending a bad request
+    await expect(go.locator(".why-not")).to_have_text("请先选择要连线的教室")
+    await box.check()
+    await expect(go).to_be_enabled()
+    await assert_plain_chinese(page, IDS)
+    await page.screenshot(path=str(SCREENSHOTS / "page-picker.png"))
+    await go.click()
+    await expect(page.locator("#outcomes li").first).to_have_text("开始上课：完成", timeout=60_000)
+
+
+async def _one_way_to_end(page: Any, words: str) -> None:
+    """During a lesson the start buttons give way to one button that ends it, saying `words`."""
+    from playwright.async_api import expect
+
+    enders = page.locator("button:visible", has_text=re.compile("结束|退出"))
+    await expect(enders).to_have_count(1)
+    await expect(enders).to_have_attribute("data-action", "stop-lesson")
+    await expect(enders).to_have_text(words)
+    for start in ("zhuandi", "dual"):
+        await expect(page.locator(f'button[data-action="{start}"]')).to_be_hidden()
+
+
 async def _lesson(main: str, remote: str) -> None:
     from playwright.async_api import async_playwright, expect
 
@@ -145,63 +242,73 @@ async def _lesson(main: str, remote: str) -> None:
             page.on("pageerror", lambda error: errors.append(str(error)))
             await page.goto(main + "/")
             await expect(page.locator("#live.on")).to_have_count(1)
-            await page.click('button[data-action="zhuandi"]')
-            box = page.locator('#picker input[value="room-remote"]')
-            await expect(box).to_be_checked()  # the default remote classroom, from the config
-            # Each candidate's presence over signalling: its room name and 在线, or 离线 and left out.
-            online = page.locator('#picker label[data-agent="room-remote"]')
-            await expect(online).to_have_attribute("data-presence", "online", timeout=15_000)
-            await expect(online.locator(".who")).to_have_text("村小 三年级 (room-remote)")
-            await expect(online.locator(".presence")).to_have_text("在线")
-            gone = page.locator('#picker label[data-agent="room-gone"]')
-            await expect(gone).to_have_attribute("data-presence", "offline", timeout=15_000)
-            await expect(gone.locator(".presence")).to_have_text("离线")
-            await expect(gone.locator("input")).not_to_be_checked()  # in lesson.remotes, but not there
-            await page.screenshot(path=str(SCREENSHOTS / "page-picker.png"))
-            await page.click('#picker button[data-action="go"]')
-            await expect(page.locator("#outcomes li").first).to_have_text("开始上课：完成", timeout=60_000)
+            await _pick(page)
 
             lesson = page.locator("#lesson")
             await expect(lesson).to_be_visible()
             await expect(lesson.locator("h2")).to_have_text("专递课堂 · 主讲教室")
             link = lesson.locator('.peer[data-peer="room-remote"]')
             await expect(link).to_have_attribute("data-state", "connected", timeout=60_000)
+            await expect(link).to_contain_text("村小 三年级 已连通 · 延迟")  # the room's name, not its id
             await playing(page, "teacher")  # the self view, played through WHEP
             await playing(page, "room-remote/students")  # the remote classroom's students, as video too
+            students = page.locator('[data-picture="room-remote/students"] .who')
+            await expect(students).to_have_text("村小 三年级 的画面")
             snapshot = f"{main}/api/lesson/pictures/room-remote/students.png"  # still there for technicians
             assert (await page.request.get(snapshot)).headers["content-type"] == "image/png"
-            await expect(link).to_contain_text("延迟")
-            await expect(page.locator('button[data-action="zhuandi"]')).to_be_disabled()  # one lesson at a time
+            await _one_way_to_end(page, "结束上课")
+
+            # Recording during the lesson: the banner and the outcome line take room, the pictures still fit.
+            await page.click('button[data-action="record"]')
+            await expect(page.locator("#recording")).to_contain_text("正在录制 · 已录", timeout=60_000)
+            await all_pictures_on_screen(page, MAIN_PICTURES)
+            await assert_plain_chinese(page, IDS)
             await page.screenshot(path=str(SCREENSHOTS / "page-lesson.png"))
 
             # Mute this room's sound for every other classroom, and see it said on the page.
-            mute = lesson.locator('button[data-action="mute"]')
+            mute = page.locator('#actions button[data-action="mute"]')
             await expect(mute).to_have_text("本教室静音")
             await mute.click()
             await expect(page.locator("#outcomes li").first).to_have_text("本教室静音：完成")
             await expect(mute).to_have_text("取消静音")
             await expect(lesson.locator(".muted-note")).to_be_visible()
+            await all_pictures_on_screen(page, MAIN_PICTURES)  # the note pushed them down: they fit again
             await heard(remote, "room-main/audio", silent=True)  # the remote classroom now hears silence
             await mute.click()
             await expect(lesson.locator(".muted-note")).to_be_hidden()
             await heard(remote, "room-main/audio", silent=False)
 
-            # The remote classroom's own page: the main classroom's picture, playing.
+            # The remote classroom's own page: the main classroom's pictures, playing, all on its screen.
             other = await browser.new_page(viewport={"width": 1280, "height": 800})
             await other.goto(remote + "/")
             await expect(other.locator("#lesson h2")).to_have_text("专递课堂 · 听课教室", timeout=30_000)
             await playing(other, "room-main/teacher")
             await expect(other.locator('[data-picture="room-main/teacher"] .who')).to_have_text("主讲教室画面")
+            await expect(other.locator('[data-picture="room-main/courseware"] .who')).to_have_text("课件")
+            await all_pictures_on_screen(other, REMOTE_PICTURES)
+            await other.screenshot(path=str(SCREENSHOTS / "page-lesson-remote.png"))
+            await _one_way_to_end(other, "退出课堂")
+            record = other.locator('button[data-action="record"]')  # this room has no [recording]
+            await expect(record).to_be_disabled()
+            await expect(record.locator(".why-not")).to_have_text("本教室没有配置录制")
+            await assert_plain_chinese(other, IDS)
 
-            await lesson.locator('button[data-action="stop-lesson"]').click()
+            await page.click('#actions button[data-action="stop-lesson"]')
             await expect(lesson).to_be_hidden(timeout=30_000)
             await expect(other.locator("#lesson")).to_be_hidden(timeout=30_000)
+            await expect(page.locator('#actions button[data-action="zhuandi"]')).to_be_visible()
+            await page.click('button[data-action="record"]')
+            await expect(page.locator("#recording")).to_be_hidden(timeout=60_000)
 
             # 双师: one remote classroom, so the picker offers a single choice.
             await page.click('button[data-action="dual"]')
             await expect(page.locator('#picker input[type="radio"][value="room-remote"]')).to_be_checked()
             await page.click('#picker button:not([data-action="go"])')
             await expect(page.locator("#picker")).to_be_hidden()
+            # A room with no lesson.remotes and one classroom it may link: that one is ticked already.
+            await other.click('button[data-action="zhuandi"]')
+            await expect(other.locator('#picker input[value="room-main"]')).to_be_checked()
+            await expect(other.locator('#picker button[data-action="go"]')).to_be_enabled()
             assert errors == []
         finally:
             await browser.close()
@@ -211,10 +318,15 @@ async def test_lesson_page_zhuandi_from_one_touch_to_stop(broker: LocalBroker, t
     skip_without_chromium()
     async with AsyncExitStack() as stack:
         main = await stack.enter_async_context(
-            classroom(broker, tmp_path, "room-main", "初二(1)班", "room-remote", more=("room-gone",))
+            classroom(
+                broker, tmp_path, "room-main", "初二(1)班", "room-remote",
+                remotes=("room-remote", "room-gone"), send=("teacher", "courseware"), recording=True,
+            )
+        )  # fmt: skip
+        remote = await stack.enter_async_context(
+            classroom(broker, tmp_path, "room-remote", "村小 三年级", "room-main", remotes=())
         )
-        remote = await stack.enter_async_context(classroom(broker, tmp_path, "room-remote", "村小 三年级", "room-main"))
-        async with asyncio.timeout(240):
+        async with asyncio.timeout(300):
             await _lesson(main, remote)
         assert (await asyncio.to_thread(status, main))["lesson"]["active"] is False
 

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rooms import Room, running, until
-from test_lesson_processes import write_config
+from rooms import Room, lesson_config, running, until
 
 from agent.alarms import Alarms
 from agent.commands.table import Failed
@@ -27,6 +26,8 @@ from agent.lesson.service import LessonService
 from central.mosquitto import LocalBroker, free_port
 from contract.errors import BrokerError
 from contract.rtc import RtcMessage
+
+SITE = "lesson-school"
 
 LESSONS = {
     "room-main": ('trusted = ["room-a"]\nremotes = ["room-a", "room-gone"]\nsend = ["teacher"]', "teacher"),
@@ -56,7 +57,7 @@ def classrooms(tmp: Path, broker: LocalBroker) -> Iterator[dict[str, Room]]:
     made = {}
     for agent_id, (lesson, source) in LESSONS.items():
         port = free_port()
-        config = write_config(tmp, broker, agent_id, port, lesson, f'{source} = "synthetic:{source}"')
+        config = lesson_config(tmp, broker.url, SITE, agent_id, port, lesson, f'{source} = "synthetic:{source}"')
         made[agent_id] = Room(config, port, tmp / f"{agent_id}.log")
     with running(made.values()):
         yield made

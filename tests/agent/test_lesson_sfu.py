@@ -18,8 +18,7 @@ import cv2
 import numpy as np
 import pytest
 from janus_fixture import ADDRESS, LocalJanus, janus, media_link
-from rooms import Room, cli, running, until
-from test_lesson_processes import write_config
+from rooms import Room, cli, lesson_config, running, until
 
 from central.mosquitto import LocalBroker, free_port
 from contract import PayloadError
@@ -34,7 +33,7 @@ TS = "2026-11-22T10:00:00Z"
 def sfu_config(tmp: Path, broker: LocalBroker, agent_id: str, lesson: str, sources: str) -> tuple[Path, int]:
     """One room's config (as in test_lesson_processes) with ICE on the SFU's link."""
     port = free_port()
-    path = write_config(tmp, broker, agent_id, port, lesson, sources)
+    path = lesson_config(tmp, broker.url, "lesson-school", agent_id, port, lesson, sources)
     text = path.read_text(encoding="utf-8").replace('["127.0.0.1"]', f'["{ADDRESS}"]')
     path.write_text(text, encoding="utf-8")
     return path, port

@@ -30,8 +30,9 @@ from agent.timetable.model import Lesson, Timetable
 from agent.web.api import create_api
 from agent.web.auth import PinGate, host_name, is_loopback
 from agent.web.page import page_part
-from agent.web.text import STRINGS, plain_error
-from agent.web.view import device_light, live_view, room_layout, source_light, timetable_now
+from agent.web.plain import WORDS, plain_error
+from agent.web.text import STRINGS
+from agent.web.view import device_light, device_link, live_view, room_layout, source_light, timetable_now
 
 HOSTILE = '</script><script>alert("x")</script><b>&amp;'
 PIN = "2468"
@@ -111,14 +112,18 @@ def test_lights_say_green_amber_red_with_the_reason() -> None:
     standby = device_light("display", {"online": True, "state": {"power": "standby"}})
     assert (standby.level, standby.why) == ("amber", "standby")
     assert device_light("camera", {"online": False, "error": "not polled yet"}).level == "amber"
-    down = device_light("display", {"online": False, "error": "tcp://10.0.0.5:1515: cannot connect: refused"})
-    assert (down.level, down.why, down.detail) == (
+    down = device_light(
+        "display", {"online": False, "error": "tcp://10.0.0.5:1515: cannot connect: refused"}, "network"
+    )
+    assert (down.level, down.why, down.detail, down.link) == (
         "red",
         "panel_offline",
         "tcp://10.0.0.5:1515: cannot connect: refused",
+        "network",
     )
-    assert STRINGS["zh"]["why_" + down.why] == "面板没有响应，请检查电源和连线"
-    assert device_light("camera", {"online": False, "error": "no reply"}).why == "camera_offline"
+    assert STRINGS["zh"][f"why_{down.why}_{down.link}"] == "大屏没有响应，请检查电源和网线"
+    serial = device_light("camera", {"online": False, "error": "no reply"}, "serial")
+    assert STRINGS["zh"][f"why_{serial.why}_{serial.link}"] == "摄像机没有响应，请检查电源和连线"
     assert source_light({"connected": True}).level == "green"
     assert source_light({"connected": False, "error": "rtsp: 401"}).to_dict() == {
         "level": "red",
@@ -126,6 +131,29 @@ def test_lights_say_green_amber_red_with_the_reason() -> None:
         "detail": "rtsp: 401",
     }
     assert source_light({"connected": False}).level == "amber"
+
+
+def test_an_offline_device_names_the_cable_it_is_wired_by(tmp_path: Path) -> None:
+    from agent.config.site import DeviceConfig
+    from drivers.profile import find_profile
+
+    visca, mdc, onvif = find_profile("sony-visca"), find_profile("samsung-mdc"), find_profile("onvif")
+    wired = {
+        "/dev/ttyUSB7": "serial",
+        "COM3": "serial",
+        "serial:///dev/ttyS0": "serial",
+        "tcp://10.0.0.5:1515": "network",
+        "udp://10.0.0.6:52381": "network",
+        "sim": "serial",  # a simulated VISCA camera stands for one on its RS-232 line
+    }
+    for address, link in wired.items():
+        assert device_link(DeviceConfig("cam", visca, address, 1.0)) == link, address
+    assert device_link(DeviceConfig("panel", mdc, "TCP://10.0.0.5", 1.0)) == "network"
+    assert device_link(DeviceConfig("ptz", onvif, "onvif://10.0.0.7", 1.0)) == "network"
+    kinds, links = {"panel": "display", "camera": "camera"}, {"panel": "network", "camera": "serial"}
+    status = {"devices": [{"device": d, "online": False, "error": "no reply"} for d in kinds]}
+    view = live_view(status, kinds, Timetable(), datetime.now(UTC), links)
+    assert [d["light"]["link"] for d in view["devices"]] == ["network", "serial"]
 
 
 def test_current_and_next_lesson_from_the_timetable() -> None:
@@ -149,6 +177,8 @@ def test_layout_offers_named_presets_panel_inputs_and_only_what_the_table_has(tm
     assert layout["cameras"] == [{"id": "camera", "presets": {1: "讲台", 2: "黑板", 3: "学生全景"}}]
     assert "hdmi1" in layout["panels"][0]["inputs"]
     assert layout["can_record"] is False and layout["can_lesson"] is False
+    assert room_layout(config.devices, ["record.start"])["can_record"] is True
+    assert room_layout(config.devices, ["record.start"], recording=False)["can_record"] is False  # no [recording]
     assert room_layout(config.devices, ["record.start", "lesson.start"])["can_lesson"] is True
     sound, silent = LessonConfig(audio="tone:440"), LessonConfig(audio="none")
     assert room_layout(config.devices, ["lesson.mute"], sound)["can_mute"] is True
@@ -177,19 +207,70 @@ def test_live_view_keeps_device_state_only_while_online(tmp_path: Path) -> None:
     assert camera["state"] == {} and camera["light"]["why"] == "camera_offline"
 
 
-def test_errors_in_plain_words() -> None:
+def test_device_errors_in_plain_words_name_the_device_and_the_cable() -> None:
     timeout = "panel: get_power: no reply within 1000 ms (3 attempts); device=panel"
-    assert plain_error(timeout, "display", "zh") == "面板没有响应，请检查电源和连线"
-    assert plain_error("camera: tcp://x:1: cannot connect: refused", "camera", "zh").startswith("摄像机没有响应")
+    assert plain_error(timeout, "display", "zh", "serial") == "大屏没有响应，请检查电源和连线"
+    assert plain_error(timeout, "display", "zh", "network") == "大屏没有响应，请检查电源和网线"
+    refused = "camera: tcp://x:1: cannot connect: refused"
+    assert plain_error(refused, "camera", "zh", "network") == "摄像机没有响应，请检查电源和网线"
+    assert plain_error("beamer: no PJLink greeting within 5 s", "projector", "zh", "network").startswith(
+        "投影机没有响应"
+    )
     assert plain_error("panel: not started yet", "display", "en").startswith("The panel does not answer")
-    disk = "not enough disk space to record: 0.5 GiB free on /, 2.0 GiB needed"
-    assert plain_error(disk, "", "zh") == "磁盘空间不够，不能开始录制，请联系管理员"
-    assert plain_error("already recording 'x' since 08:00; record.stop first", "", "zh") == "已经在进行中"
-    assert plain_error("something odd", "", "zh") == "操作没有成功"
+    unplugged = "board: /dev/ttyUSB7: cannot open: [Errno 2] could not open port /dev/ttyUSB7: No such file"
+    assert (
+        plain_error(unplugged, "display", "zh", "serial") == "连接大屏的串口打不开，请检查串口线是否插好，或联系管理员"
+    )
+    nak = "panel: set_input: device answered nak; device=panel; last bytes: aa ff 01 03 4e 14 01 66"
+    assert plain_error(nak, "display", "zh", "serial") == "大屏拒绝了这个操作（可能正在开机、待机或不支持）"
+    garbled = "camera: get_zoom: only unreadable bytes came back; device=camera; last bytes: ff ff"
+    assert plain_error(garbled, "camera", "zh", "serial").startswith("摄像机的回答无法识别")
+    driver_range = "panel: set_volume: level=140: out of range 0..100"
+    assert plain_error(driver_range, "display", "zh") == "音量只能在 0 到 100 之间"
+    cannot = "board (pjlink) cannot set_volume (its source publishes no code for it)"
+    assert plain_error(cannot, "projector", "zh") == "这台设备不支持这个操作"
+    assert plain_error("panel.power: no result within 30 s", "display", "zh") == "等待太久没有结果，请再试一次"
+
+
+def test_rejections_in_plain_words() -> None:
+    busy = "现在正忙（正在上课或录制），请稍后再试"
+    said = {
+        "level: 140 is out of range 0..100": "音量只能在 0 到 100 之间",
+        "preset: 999 is out of range 0..255": "预置位号只能在 0 到 255 之间",
+        "level: missing (required by panel.volume)": "缺少音量",
+        "remotes: missing (the remote classrooms' agent ids, or lesson.remotes)": "请至少选择一个要连线的教室",
+        "device: got 'ghost', expected one of panel, board": "本教室没有这台设备",
+        "source: got 'hdmi9', expected one of hdmi1, hdmi2": "信号源的值不正确",
+        "remotes: dual_teacher takes exactly one remote classroom, got 2": "双师课堂只能连线一个教室",
+        "unknown command 'agent.format_disk'; known: agent.ping": "本教室不支持这个功能",
+        "volume: unknown argument for panel.volume (takes device, level)": "请求不正确",
+        "already recording 'x' since 08:00; record.stop first": "已经在录制了",
+        "already in lesson l-1 as main; lesson.stop first": "已经在上课了，请先结束上课",
+        "force: refused during a recording; send force=true to shut down anyway": busy,
+        "busy: 9 commands running, try again later": busy,
+        "recording is not configured: add [sources] and [recording] to the site config": "本教室没有配置录制",
+        "directing is not configured: add [director] to the site config": "本教室没有配置导播",
+        "the lesson service is not running": "互动课堂服务没有运行，请联系管理员",
+        "not recording": "现在没有在录制",
+        "no lesson is running": "现在没有在上课",
+        "not enough disk space to record: 0.5 GiB free on /": "磁盘空间不够，不能开始录制，请联系管理员",
+        "room-2 refused: busy": "对方教室拒绝了连线",
+        "cannot reach room-2: timed out": "连不上其他教室，请检查网络，或联系管理员",
+        "something odd": "操作没有成功",
+    }
+    for error, words in said.items():
+        assert plain_error(error, "", "zh") == words, error
+        english = plain_error(error, "", "en")
+        assert english.isascii() and "{" not in english, error
 
 
 def test_every_language_has_every_string() -> None:
     assert set(STRINGS["zh"]) == set(STRINGS["en"])
+    assert set(WORDS["zh"]) == set(WORDS["en"])
+    for lang, words in WORDS.items():  # every error word a rule can name exists in each language
+        assert {
+            f"err_{noun}_offline_{link}" for noun in ("panel", "camera", "device") for link in ("serial", "network")
+        } <= set(words), lang
 
 
 # --- the page over HTTP -------------------------------------------------------------------------
@@ -222,17 +303,18 @@ async def test_a_command_that_fails_says_why_in_plain_words(panel_client: TestCl
         "/page/command", json={"name": "panel.power", "args": {"device": "panel", "on": True}}
     )
     reply = await response.json()
-    assert reply["status"] == "failed" and reply["words"] == "面板没有响应，请检查电源和连线"
+    assert reply["status"] == "failed" and reply["words"] == "大屏没有响应，请检查电源和连线"  # a serial panel
     assert "not started" in reply["error"]  # the technical reason stays beside the words
     bad = await (
         await panel_client.post(
             "/page/command", json={"name": "camera.preset.recall", "args": {"device": "camera", "preset": 999}}
         )
     ).json()
-    assert bad["status"] == "rejected" and "preset" in bad["error"] and bad["words"] == "请求不正确"
+    assert bad["status"] == "rejected" and "preset" in bad["error"] and bad["words"] == "预置位号只能在 0 到 255 之间"
     unknown = await (await panel_client.post("/page/command", json={"name": "agent.format_disk", "args": {}})).json()
     assert unknown["status"] == "rejected" and unknown["words"] == "本教室不支持这个功能"
-    assert (await panel_client.post("/page/command", json=["panel.power"])).status == 400
+    malformed = await panel_client.post("/page/command", json=["panel.power"])
+    assert malformed.status == 400 and (await malformed.json())["words"] == "请求不正确"
 
 
 async def test_a_form_posted_from_another_site_cannot_run_commands(panel_client: TestClient) -> None:

@@ -1,6 +1,7 @@
 """The classroom page in real headless Chromium against a real agent process (simulated devices,
-synthetic sources, a real Mosquitto): recording, camera presets, an offline panel, live updates,
-and the PIN page for other devices."""
+synthetic sources, a real Mosquitto): recording, camera presets, offline panels (one on the network,
+one on an unplugged serial port), rejections, live updates, every visible word in Chinese, and the
+PIN page for other devices."""
 
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ from aiohttp.test_utils import TestServer
 from rooms import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, skip_without_chromium
 from rooms import agent_process as shared_agent_process
 from test_page import PIN, app_for, site
+from visible_text import assert_plain_chinese
 
 from central.mosquitto import LocalBroker, free_port
 
-# "board" is a panel at an address nothing answers on: the page must say so and keep working.
+# "board" is a panel at a network address nothing answers on, "side" one on a serial port that is
+# not there (its USB adapter unplugged): the page must say so, naming the cable, and keep working.
 AGENT_CONFIG = """
 agent_id = "room-5"
 site = "no1-school"
@@ -47,6 +50,11 @@ presets = {{ 1 = "讲台", 2 = "黑板", 4 = "实验台" }}
 id = "board"
 profile = "samsung-mdc"
 address = "tcp://127.0.0.1:{dead_port}"
+poll_s = 2
+[[devices]]
+id = "side"
+profile = "samsung-mdc"
+address = "/dev/ttyUSB-unplugged-7"
 poll_s = 2
 [sources]
 teacher = "synthetic:teacher"
@@ -97,6 +105,25 @@ async def agent_process(broker: LocalBroker, tmp: Path) -> AsyncIterator[tuple[s
         yield base, proc
 
 
+# What the zh-CN page may show as it is: the config's ids (devices, sources).
+IDS = ("panel", "camera", "board", "side", "teacher", "students")
+OUTCOME = "#outcomes li"
+
+
+async def _english_behind_the_toggle_only(page: Any) -> None:
+    """The technical text of the newest failure is English, hidden behind 技术信息: opened, the checker sees it."""
+    detail = page.locator(f"{OUTCOME} details.detail").first
+    await detail.locator("summary").click()
+    try:
+        await assert_plain_chinese(page, IDS)
+    except AssertionError as exc:
+        assert "English" in str(exc)
+    else:
+        raise AssertionError("the checker did not see the opened technical detail")
+    await detail.locator("summary").click()
+    await assert_plain_chinese(page, IDS)
+
+
 async def _teacher_session(base: str) -> None:
     from playwright.async_api import async_playwright, expect
 
@@ -114,12 +141,20 @@ async def _teacher_session(base: str) -> None:
             await expect(page.locator("#live.on")).to_have_count(1)
             await page.evaluate("window.notReloaded = true")
 
-            # The lights: the offline panel is red and says what to check, the rest turns green.
+            # The lights: the offline panels are red and say which cable to check, the rest turns green.
             board = page.locator('#lights [data-id="board"]')
             await expect(board).to_have_attribute("data-level", "red", timeout=20_000)
-            await expect(board).to_contain_text("面板没有响应，请检查电源和连线")
+            await expect(board).to_contain_text("大屏没有响应，请检查电源和网线")
+            side = page.locator('#lights [data-id="side"]')
+            await expect(side).to_have_attribute("data-level", "red", timeout=20_000)
+            await expect(side).to_contain_text("大屏没有响应，请检查电源和连线")
             for ident in ("panel", "camera", "teacher", "students"):
                 await expect(page.locator(f'#lights [data-id="{ident}"]')).to_have_attribute("data-level", "green")
+            # No lesson service here: the lesson buttons are greyed and say why on themselves.
+            zhuandi = page.locator('button[data-action="zhuandi"]')
+            await expect(zhuandi).to_be_disabled()
+            await expect(zhuandi.locator(".why-not")).to_have_text("本教室没有配置互动课堂")
+            await assert_plain_chinese(page, IDS)
 
             # Recording: one touch, and the page shows it running.
             await page.click('button[data-action="record"]')
@@ -127,6 +162,8 @@ async def _teacher_session(base: str) -> None:
             await expect(page.locator("#recording")).to_be_visible()
             await expect(page.locator("#recording")).to_contain_text("正在录制：数学")
             await expect(page.locator('button[data-action="record"]')).to_have_text("停止录制")
+            await expect(page.locator("#lights .light-red")).to_have_count(2)
+            await assert_plain_chinese(page, IDS)
             await page.screenshot(path=str(SCREENSHOTS / "page-home.png"))
 
             # Camera: keep this position as 讲台, turn right while pressed, then 讲台 brings it back.
@@ -147,15 +184,35 @@ async def _teacher_session(base: str) -> None:
             await expect(page.locator("#outcomes li").first).to_have_text("调用预置位：完成")
             await expect(position).to_have_attribute("data-pan", home_pan or "")
 
-            # The panel's input, from the list its profile offers.
+            # The panel's input, from the list its profile offers, by the names people use.
+            inputs = page.locator('.card.panel[data-device="panel"] select.input')
+            await expect(inputs.locator('option[value="hdmi2"]')).to_have_text("HDMI 2")
             await page.select_option('.card.panel[data-device="panel"] select.input', "hdmi2")
             await expect(page.locator("#outcomes li").first).to_have_text("切换信号源：完成")
 
-            # The offline panel: the command fails in plain words, and the page keeps working.
+            # The offline panels: the command fails in plain words, and the page keeps working.
             await page.click('.card.panel[data-device="board"] button.power-on')
             failed = page.locator("#outcomes li").first
-            await expect(failed).to_contain_text("大屏电源：没有成功 — 面板没有响应，请检查电源和连线", timeout=30_000)
+            await expect(failed).to_contain_text("大屏电源：没有成功 — 大屏没有响应，请检查电源和网线", timeout=30_000)
             await expect(failed).to_have_attribute("data-status", "failed")
+            await page.click('.card.panel[data-device="side"] button.power-on')
+            unplugged = "大屏电源：没有成功 — 连接大屏的串口打不开，请检查串口线是否插好，或联系管理员"
+            await expect(failed).to_contain_text(unplugged, timeout=30_000)
+            await expect(failed.locator("details.detail")).to_contain_text("/dev/ttyUSB-unplugged-7: cannot open")
+            await _english_behind_the_toggle_only(page)
+
+            # Rejections, as the command table words them for any door, reach the teacher in Chinese.
+            rejected = {
+                "panel.volume": ({"device": "panel", "level": 140}, "音量只能在 0 到 100 之间"),
+                "panel.power": ({"device": "ghost", "on": True}, "本教室没有这台设备"),
+                "camera.preset.recall": ({"device": "camera"}, "缺少预置位号"),
+                "lesson.start": ({"mode": "zhuandi"}, "本教室不支持这个功能"),
+            }
+            for name, (args, words) in rejected.items():
+                await page.evaluate(f"send({json.dumps(name)}, {json.dumps(args)})")
+                await expect(failed).to_have_attribute("data-status", "rejected")
+                await expect(failed).to_contain_text(f"没有成功 — {words}")
+                await assert_plain_chinese(page, IDS)
 
             # Changes made elsewhere (the CLI, the centre) arrive without reloading.
             await asyncio.to_thread(api, base, "panel.volume", {"device": "panel", "level": 42})
@@ -164,6 +221,16 @@ async def _teacher_session(base: str) -> None:
             await page.click('button[data-action="record"]')
             await expect(page.locator("#recording")).to_be_hidden(timeout=60_000)
             await expect(page.locator('button[data-action="record"]')).to_have_text("开始录制")
+
+            # A recording started elsewhere without a lesson name; starting another is busy.
+            await asyncio.to_thread(api, base, "record.start", {})
+            banner = page.locator("#recording")
+            await expect(banner).to_contain_text(re.compile(r"^正在录制 · 已录 \d\d:\d\d:\d\d$"), timeout=30_000)
+            await page.evaluate('send("record.start", {})')
+            await expect(failed).to_contain_text("开始录制：没有成功 — 已经在录制了")
+            await assert_plain_chinese(page, IDS)
+            await asyncio.to_thread(api, base, "record.stop", {})
+            await expect(banner).to_be_hidden(timeout=60_000)
             assert await page.evaluate("window.notReloaded") is True
 
             # A phone: the same page, nothing wider than the screen.

@@ -362,6 +362,8 @@ async def test_cli_call_goes_through_the_same_command_table(tmp_path: Path, brok
             "command": "panel.mute",
             "status": "rejected",
             "error": "on: got 'maybe', expected true or false",
+            "code": "arg_bool",  # what the dashboard words in the viewer's language
+            "params": {"arg": "on", "value": "maybe"},
         }
         # Both requests are in the audit trail the centre receives, with who asked and how.
         audit = await inbox.until(lambda: [p for p in inbox.on(f"{ROOT}/event") if p["type"] == "command"][1:])

@@ -218,10 +218,10 @@ async def test_bad_command_requests_are_refused_before_sending(client: TestClien
 
 async def test_room_names_and_paths_are_escaped(client: TestClient) -> None:
     await login(client, "li")
-    for path in ("/", "/room/a1"):
+    for path, scripts in (("/", 3), ("/room/a1", 4)):
         html = await (await client.get(path)).text()
         assert "<script>alert" not in html and "<b>" not in html, path
-        assert html.count("</script>") == 3  # the boot data and the two page scripts, no more
+        assert html.count("</script>") == 1 + scripts  # the boot data and the page's own scripts, no more
     fleet_page = boot(await (await client.get("/")).text())
     assert HOSTILE in [a["room"] for a in fleet_page["data"]["agents"]]  # intact, only encoded
     response = await client.get("/room/<script>alert(1)<%2Fscript>")
@@ -280,7 +280,8 @@ async def test_json_shapes(client: TestClient) -> None:
 
     room = await (await client.get("/api/agents/b1")).json()
     paging = {"commands_more", "alarms_more"}  # the rest a page at a time (test_paging.py)
-    assert set(room) == {"agent", "status_history", "telemetry", "commands", "alarms", "recordings"} | paging
+    names = {"rooms"}  # other classrooms the page names (its lesson's peers), by their room names
+    assert set(room) == {"agent", "status_history", "telemetry", "commands", "alarms", "recordings"} | paging | names
     assert room["agent"]["agent_id"] == "b1" and room["telemetry"][0]["cpu_percent"] == 12.5
     assert [(a["type"], a["severity"]) for a in room["alarms"]] == [("disk_low", "warning")]
     assert room["status_history"][0]["state"] == "online"

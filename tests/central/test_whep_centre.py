@@ -66,6 +66,7 @@ address = "sim"
 [sources]
 teacher = "synthetic:teacher"
 courseware = "synthetic:courseware"
+students = {{ url = "rtsp://127.0.0.1:9/dead", name = "学生全景" }}
 [lesson]
 audio = "tone:440"
 ice_host_addresses = ["127.0.0.1"]
@@ -184,7 +185,7 @@ async def test_a_viewer_watches_the_classroom_live_from_the_dashboard(stack: Sta
             page.on("pageerror", lambda error: errors.append(str(error)))
             await log_in(page, stack.url, "wang")
             status = page.locator("#watch-status")
-            await expect(page.locator("#watch-sources button[data-source]")).to_have_count(2)
+            await expect(page.locator("#watch-sources button[data-source]")).to_have_count(3)
 
             # 巡课 teacher: the picture plays (frames keep being decoded), the agent counts one viewer.
             await page.click('#watch-sources button[data-source="teacher"]')
@@ -226,7 +227,7 @@ async def test_a_viewer_watches_the_classroom_live_from_the_dashboard(stack: Sta
             await page.click('button[data-action="watch-other"]')
             await expect(status).to_have_attribute("data-state", "failed", timeout=30_000)
             await expect(status).to_contain_text("无法观看 nobody：找不到这个画面")
-            await expect(status).to_contain_text("expected one of courseware, teacher")
+            await expect(status).to_contain_text("expected one of courseware, students, teacher")
 
             # Leaving the page while watching hangs up too.
             await page.click('#watch-sources button[data-source="courseware"]')
@@ -247,6 +248,29 @@ async def test_a_viewer_watches_the_classroom_live_from_the_dashboard(stack: Sta
             await expect(status).to_contain_text("无法观看 teacher：教室终端没有应答")
             await expect(status).to_contain_text(f"{AGENT} is offline")
             assert errors == []
+        finally:
+            await browser.close()
+
+
+async def test_a_dead_camera_s_tile_says_no_signal_in_the_viewer_s_language(stack: Stack) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 900})
+            await log_in(page, stack.url, "wang")
+            dead = page.locator('#watch-sources button[data-source="students"]')
+            await expect(dead).to_have_text("观看 学生全景（无信号）", timeout=30_000)  # its telemetry says so
+            await dead.click()
+            await expect(page.locator("#watch-status")).to_have_attribute("data-state", "playing", timeout=30_000)
+            await expect(page.locator("#watch-no-signal")).to_be_visible()
+            await expect(page.locator("#watch-no-signal")).to_have_text("无信号")
+            await page.click('#watch-sources button[data-source="teacher"]')  # a live one: no such tile
+            await expect(page.locator("#watch-status")).to_have_text("正在播放 teacher", timeout=30_000)
+            await expect(page.locator("#watch-no-signal")).to_be_hidden()
+            await page.goto(f"{stack.url}/lang/en?next=/room/{AGENT}")
+            await expect(page.locator('#watch-sources button[data-source="students"]')).to_contain_text("No signal")
         finally:
             await browser.close()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -19,6 +19,7 @@ from contract import (
     DeviceState,
     Event,
     Info,
+    Nic,
     PayloadError,
     SourceInfo,
     Status,
@@ -37,6 +38,16 @@ ints = st.integers(INT_MIN, INT_MAX)
 floats = st.floats(allow_nan=False, allow_infinity=False)
 stamps = st.datetimes(datetime(2000, 1, 1), datetime(2100, 1, 1), timezones=st.just(UTC)).map(to_iso)
 leaves = st.none() | st.booleans() | ints | floats | text
+# A network card's MAC (never a group address, never all zeros) and an IPv4 address a packet can go to.
+macs = st.binary(min_size=6, max_size=6).filter(lambda b: not b[0] & 1 and any(b)).map(lambda b: b.hex(":"))
+ipv4 = st.just("") | st.ip_addresses(v=4).filter(lambda a: not (a.is_unspecified or a.is_multicast)).map(str)
+# A code (``arg_range``) and its params: scalars or short lists of strings.
+codes = st.just("") | st.from_regex(r"[a-z][a-z0-9_.]{0,20}", fullmatch=True)
+params = st.dictionaries(text, leaves | st.lists(text, max_size=3), max_size=4)
+# School hours: a window that ends after it starts.
+windows = st.tuples(stamps, st.integers(1, 10**6)).map(
+    lambda w: (w[0], to_iso(datetime.fromisoformat(w[0].replace("Z", "+00:00")) + timedelta(seconds=w[1])))
+)
 json_values = st.recursive(
     leaves, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4), max_leaves=12
 )
@@ -91,17 +102,24 @@ def valid(kind: str) -> st.SearchStrategy[Any]:
             text,
             text,
             text,
-            st.lists(st.builds(DeviceInfo, ids, text, text), max_size=3).map(tuple),
+            st.lists(
+                st.builds(DeviceInfo, ids, text, text, text, st.lists(ids, max_size=3).map(tuple)), max_size=3
+            ).map(tuple),
             floats,
-            st.lists(st.builds(SourceInfo, ids, text, text), max_size=3).map(tuple),
+            st.lists(st.builds(SourceInfo, ids, text, text, text), max_size=3).map(tuple),
+            st.lists(st.builds(Nic, text, macs, ipv4, ipv4), max_size=3).map(tuple),
+            st.lists(stamps, max_size=3).map(tuple),
+            st.lists(windows, max_size=3).map(tuple),
         ),
-        "state": st.builds(DeviceState, ids, st.booleans(), stamps, plain, text),
+        "state": st.builds(DeviceState, ids, st.booleans(), stamps, plain, text, codes),
         "telemetry": st.builds(Telemetry, stamps, floats, floats, ints, floats, temps, floats, plain),
         "event": st.builds(
             Event, text, st.sampled_from(["info", "warning", "critical"]), st.sampled_from(["raise", "clear"]), stamps
         ),
         "cmd": st.builds(Command, ids, st.just("agent.ping"), plain, stamps, text),
-        "reply": st.builds(CommandReply, ids, st.sampled_from(list(CommandStatus)[:4]), json_values, text, text),
+        "reply": st.builds(
+            CommandReply, ids, st.sampled_from(list(CommandStatus)[:4]), json_values, text, text, codes, params
+        ),
         "rtc": st.builds(
             RtcMessage,
             st.just("offer"),
@@ -122,7 +140,16 @@ def normal(kind: str, value: Any) -> Any:
     """What survives the wire: a reply carries `result` only on success, `error` only otherwise."""
     if kind == "reply":
         ok = value.status == CommandStatus.SUCCEEDED
-        return CommandReply(value.id, value.status, value.result if ok else None, "" if ok else value.error, value.name)
+        kept = not ok and value.code  # a failure's code and params travel; a success has none
+        return CommandReply(
+            value.id,
+            value.status,
+            value.result if ok else None,
+            "" if ok else value.error,
+            value.name,
+            value.code if kept else "",
+            value.params if kept else {},
+        )
     return value
 
 

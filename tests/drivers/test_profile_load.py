@@ -114,7 +114,7 @@ def test_unknown_key_is_named_with_its_path(tmp_path: Path, text: str, key_path:
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        ('kind = "camera"', 'kind = "projector"', "profile.kind: got 'projector', expected one of camera | display"),
+        ('kind = "camera"', 'kind = "tv"', "profile.kind: got 'tv', expected one of camera | display | projector"),
         ('confidence = "primary"', 'confidence = "sure"', "provenance.confidence: got 'sure'"),
         ('kind = "ack"', 'kind = "okay"', "replies.ack.kind: got 'okay'"),
         ('parity = "N"', 'parity = "X"', "transport.serial.parity: got 'X', expected one of N | E | O"),
@@ -197,7 +197,7 @@ def test_bad_default_is_a_load_error(tmp_path: Path) -> None:
 
 def test_several_problems_are_all_reported_at_once(tmp_path: Path) -> None:
     text = (
-        edit('kind = "camera"', 'kind = "projector"')
+        edit('kind = "camera"', 'kind = "tv"')
         .replace('confidence = "primary"', 'confidence = "sure"')
         .replace("max = 100\n", "max = 100\nmaximum = 5\n")
         .replace('parity = "N"', 'parity = "X"')

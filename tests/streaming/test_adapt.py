@@ -121,3 +121,9 @@ def test_a_5_fps_courseware_screen_can_only_lose_size() -> None:
     adapter = Adapter(5, (1920, 1080), "fps")
     changes = feed(adapter, 0.0, 5.0, encode_share=2.0)
     assert [(c.degraded, c.fps, c.size) for c in changes] == [("size", 5, (1440, 810)), ("size", 5, (960, 540))]
+
+
+def test_adaptation_switched_off_keeps_full_quality_however_slow_encoding_is() -> None:
+    adapter = Adapter(30, (1920, 1080), "size", AdaptRules(enabled=False))
+    assert feed(adapter, 0.0, 5.0, encode_share=3.0) == []
+    assert adapter.level.step == 0 and adapter.level.degraded == ""

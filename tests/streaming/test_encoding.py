@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from streaming import stamp
+from streaming.adapt import AdaptRules
 from streaming.encoding import AudioEncoder, EncoderError, PacketQueue, QueueClosed, VideoEncoder
 from streaming.source import Source
 from streaming.synthetic import SyntheticSource, ToneSource
@@ -125,6 +126,21 @@ async def test_keyframe_requests_coalesce(camera: SyntheticSource) -> None:
     finally:
         encoder.close()
     assert sum(p.is_keyframe for p in packets) == 1
+
+
+async def test_a_lower_frame_rate_keeps_the_keyframe_interval_in_seconds(camera: SyntheticSource) -> None:
+    # Every window calls for a step down; only frame rate may go (the size floor is the full height): 30 -> 10 fps.
+    rules = AdaptRules(down_load=1e-6, min_fps=10, min_height=180)
+    encoder = VideoEncoder(camera, size=(320, 180), fps=30, bitrate=200_000, gop_s=1.0, prefer="fps", adapt=rules)
+    queue = encoder.subscribe()
+    try:
+        await until(lambda: encoder.level.fps == 10, 30, "down to 10 fps")
+        packets = await take(queue, 60)  # 6 s at 10 fps; x264 alone would put its keyframes 3 s apart
+    finally:
+        encoder.close()
+    keys = [float(p.pts * p.time_base) for p in packets if p.is_keyframe]
+    gaps = [b - a for a, b in zip(keys, keys[1:], strict=False)]
+    assert len(keys) >= 4 and max(gaps) < 2.0, keys
 
 
 async def test_audio_is_opus_in_20ms_packets_of_the_tone() -> None:

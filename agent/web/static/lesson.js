@@ -1,19 +1,31 @@
 // The live lesson on the classroom page: this room's outgoing picture and the other classrooms'
-// pictures (all played over WHEP), each link's quality, muting this room's sound, and a clear
-// stop. Text nodes only.
+// pictures (all played over WHEP), sized so that every one fits on the screen without scrolling,
+// each link's quality, and muting this room's sound (ending the lesson is page.js's big button).
+// Text nodes only.
 "use strict";
 
 (() => {
   const section = document.getElementById("lesson");
   const PICTURES_EVERY_MS = 2000;
+  const GAP_PX = 12; // between pictures: .videos's gap
+  const MARGIN_PX = 16; // below the pictures, to the screen's edge
   let shown = null; // the lesson id on screen
   let tiles = new Map(); // picture name -> { node, stream, stop() }
   let grid = null;
   let peersList = null;
-  let muteButton = null;
-  let muteNote = null;
   let roomMuted = false; // this room's outgoing sound (lesson.mute)
   let timer = null;
+  const rooms = {}; // agent id -> room name, from lesson.peers
+
+  // This room's outgoing sound, for every other classroom at once (the command table's lesson.mute):
+  // a big button beside the one that ends the lesson.
+  const muteButton = el("button", { type: "button", class: "big action mute", "data-action": "mute", hidden: true });
+  const muteNote = el("p", { class: "muted-note", role: "status", hidden: true }, t("room_muted"));
+  muteButton.addEventListener("click", async () => {
+    const reply = await send("lesson.mute", { on: !roomMuted });
+    if (reply.status === "succeeded") showMuted(reply.result.muted);
+  });
+  bigButtons.record.before(muteButton);
 
   function gathered(pc, ms) {
     // aiortc does not trickle: the offer goes once its candidates are in (or after `ms`).
@@ -112,8 +124,34 @@
   function pictureCaption(name, lesson) {
     const [agent, source] = name.split("/");
     if (lesson.role === "remote") return source === "courseware" ? t("courseware") : t("main_view");
-    return t("remote_view", { room: agent }) + " · " + source;
+    const room = t("remote_view", { room: rooms[agent] || agent });
+    return source === "courseware" ? room + " · " + t("courseware") : room;
   }
+
+  // Every picture on the screen at once: the columns that make the pictures largest while all of
+  // them fit between the top of the grid and the bottom of the window (16:9 each).
+  function fit() {
+    if (!grid || section.hidden) return;
+    const count = grid.children.length;
+    if (!count) return;
+    const top = grid.getBoundingClientRect().top + window.scrollY;
+    const height = Math.max(160, window.innerHeight - top - MARGIN_PX);
+    const width = grid.clientWidth;
+    let best = { columns: 1, size: 0 };
+    for (let columns = 1; columns <= count; columns++) {
+      const rows = Math.ceil(count / columns);
+      const across = (width - GAP_PX * (columns - 1)) / columns;
+      const down = ((height - GAP_PX * (rows - 1)) / rows) * 16 / 9;
+      const size = Math.min(across, down);
+      if (size > best.size) best = { columns, size };
+    }
+    grid.style.gridTemplateColumns = "repeat(" + best.columns + ", " + Math.floor(best.size) + "px)";
+  }
+  window.addEventListener("resize", fit);
+  // Whatever above the pictures grows or shrinks (an outcome line, the recording banner) moves them.
+  const above = new ResizeObserver(() => fit());
+  for (const id of ["now", "actions", "recording", "outcomes"]) above.observe(document.getElementById(id));
+  above.observe(muteNote);
 
   async function refreshPictures(lesson) {
     let pictures = {};
@@ -132,13 +170,27 @@
       entry.node.remove();
       tiles.delete(name);
     }
-    for (const name of Object.keys(pictures).sort()) {
+    // The main classroom's own pictures before its courseware (a remote classroom's first tile is the teacher).
+    const order = (name) => (name.endsWith("/courseware") ? "1" : "0") + name;
+    for (const name of Object.keys(pictures).sort((a, b) => order(a).localeCompare(order(b)))) {
       if (tiles.has(name)) continue;
       const main = lesson.role === "remote" && !name.endsWith("/courseware");
       const entry = tile(main ? "remote main" : "remote", name, pictureCaption(name, lesson), pictures[name].stream);
       tiles.set(name, entry);
       grid.append(entry.node);
     }
+    fit();
+  }
+
+  // The other classrooms' room names (a teacher knows 村小 三年级, not its agent id).
+  async function learnRooms(lesson) {
+    const reply = await send("lesson.peers", {}, { quiet: true });
+    if (reply.status !== "succeeded" || shown !== lesson.id) return;
+    for (const [agent, peer] of Object.entries(reply.result.peers || {})) if (peer.room) rooms[agent] = peer.room;
+    for (const [name, entry] of tiles) {
+      if (name.includes("/")) entry.node.querySelector(".who").textContent = pictureCaption(name, lesson);
+    }
+    updatePeers(lesson);
   }
 
   function showMuted(on) {
@@ -153,29 +205,19 @@
   function build(lesson) {
     stopAll();
     shown = lesson.id;
-    const head = el("div", { class: "lesson-head row" },
+    const head = el("div", { class: "lesson-head" },
       el("h2", {}, t("mode_" + lesson.mode), " · ", t("role_" + lesson.role)));
-    // This room's outgoing sound, for every other classroom at once (the command table's lesson.mute).
-    muteButton = el("button", { type: "button", class: "big mute", "data-action": "mute" });
-    muteNote = el("p", { class: "muted-note", role: "status" }, t("room_muted"));
-    muteButton.addEventListener("click", async () => {
-      const reply = await send("lesson.mute", { on: !roomMuted });
-      if (reply.status === "succeeded") showMuted(reply.result.muted);
-    });
-    muteButton.hidden = !LAYOUT.can_mute; // a room that sends no sound has nothing to mute
-    const stop = el("button", { type: "button", class: "big end", "data-action": "stop-lesson" }, t("stop_lesson"));
-    stop.addEventListener("click", () => send("lesson.stop", {}));
-    head.append(muteButton, stop);
     grid = el("div", { class: "videos " + (lesson.role === "remote" ? "single" : "grid") });
     peersList = el("ul", { class: "peers" });
     const own = (lesson.sources || [])[0];
-    const mine = own ? tile("self", own, t("self_view") + " · " + own) : null;
+    const mine = own ? tile("self", own, t("self_view")) : null;
     if (mine) tiles.set(own, mine);
     // Pictures take the width; this room's own picture and the links sit beside them.
     const aside = el("aside", { class: "lesson-side" }, mine ? mine.node : null, peersList);
     section.replaceChildren(head, muteNote, el("div", { class: "lesson-body" }, grid, aside));
     showMuted(Boolean(lesson.muted));
     refreshPictures(lesson);
+    learnRooms(lesson);
     timer = setInterval(() => refreshPictures(lesson), PICTURES_EVERY_MS);
   }
 
@@ -185,12 +227,16 @@
     return t("link_quality", { rtt, loss });
   }
 
+  // Each link in words; the technical reason of a lost or refused one behind 技术信息.
   function updatePeers(lesson) {
     const peers = Object.entries(lesson.peers || {});
-    peersList.replaceChildren(...peers.map(([agent, peer]) =>
-      el("li", { class: "peer peer-" + (peer.state || "new"), "data-peer": agent, "data-state": peer.state || "" },
-        el("b", {}, agent), " ", t("peer_" + (peer.state || "connecting")), " · ", quality(peer),
-        peer.reason ? " · " + peer.reason : "")));
+    peersList.replaceChildren(...peers.map(([agent, peer]) => {
+      const state = peer.state || "new";
+      return el("li", { class: "peer peer-" + state, "data-peer": agent, "data-state": peer.state || "" },
+        el("b", {}, rooms[agent] || agent), " ", "peer_" + state in T ? T["peer_" + state] : t("peer_connecting"),
+        state === "connected" ? " · " + quality(peer) : "",
+        peer.reason ? el("details", { class: "detail" }, el("summary", {}, t("detail")), peer.reason) : null);
+    }));
     for (const [name, entry] of tiles) {
       const peer = (lesson.peers || {})[name.split("/")[0]];
       if (peer) entry.node.querySelector(".quality").textContent = quality(peer);
@@ -203,10 +249,12 @@
       if (shown !== null) stopAll();
       shown = null;
       section.hidden = true;
+      muteButton.hidden = muteNote.hidden = true;
       document.body.classList.remove("in-lesson");
       return;
     }
     section.hidden = false;
+    muteButton.hidden = !LAYOUT.can_mute; // a room that sends no sound has nothing to mute
     document.body.classList.add("in-lesson");
     if (shown !== lesson.id) build(lesson);
     else if (typeof lesson.muted === "boolean" && lesson.muted !== roomMuted) showMuted(lesson.muted);

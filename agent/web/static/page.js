@@ -30,6 +30,31 @@ function el(tag, props, ...children) {
   return node;
 }
 
+// A button's face: its label and, when it cannot be used now, why (said on the button itself:
+// a touch panel has no hover to show a tooltip).
+function face(node, label, why) {
+  node.replaceChildren(el("span", { class: "face" }, label));
+  if (why) node.append(el("small", { class: "why-not" }, why));
+  node.disabled = Boolean(why);
+}
+
+// A light's reason in words: an offline device's names the cable to check (serial line or network).
+function whyWords(light) {
+  return t("why_" + light.why + (light.link ? "_" + light.link : ""));
+}
+
+// A panel input's name as people say it: hdmi2 -> HDMI 2, ops1 -> 电脑(OPS) 1, dvi_video -> DVI (视频).
+function inputLabel(name) {
+  if ("input_" + name in T) return T["input_" + name];
+  const parts = name.split("_").map((part) => {
+    const found = /^([a-z]+?)(\d*)$/.exec(part);
+    if (!found) return part;
+    const word = "input_" + found[1] in T ? T["input_" + found[1]] : found[1].toUpperCase();
+    return word + (found[2] ? " " + found[2] : "");
+  });
+  return parts[0] + (parts.length > 1 ? " (" + parts.slice(1).join(" ") + ")" : "");
+}
+
 function hms(seconds) {
   const s = Math.max(0, Math.floor(seconds));
   const pad = (n) => String(n).padStart(2, "0");
@@ -60,6 +85,7 @@ async function send(name, args, opts) {
   } catch (err) {
     reply = { status: "failed", words: t("error_network"), error: String(err) };
   }
+  if (!reply || typeof reply !== "object") reply = { status: "failed", error: String(reply) };
   const ok = reply.status === "succeeded";
   if (!ok && quiet) {
     outcomes.prepend(line);
@@ -67,7 +93,7 @@ async function send(name, args, opts) {
   }
   line.className = "outcome " + (ok ? "status-ok" : "status-bad");
   line.dataset.status = reply.status;
-  line.replaceChildren(ok ? t("done", { name: label }) : t("failed", { name: label, words: reply.words || reply.error }));
+  line.replaceChildren(ok ? t("done", { name: label }) : t("failed", { name: label, words: reply.words || t("error_other") }));
   if (!ok && reply.error) line.append(el("details", { class: "detail" }, el("summary", {}, t("detail")), reply.error));
   return reply;
 }
@@ -125,12 +151,14 @@ function cameraCard(camera) {
     holdButton("zoom-" + direction, label,
       () => send("camera.zoom", { ...dev, direction }, { quiet: true }),
       () => send("camera.zoom", { ...dev, direction: "stop" }, { quiet: true }));
+  const home = el("button", { type: "button", class: "home", "data-action": "home", title: t("home") }, "⌂");
+  home.addEventListener("click", () => send("camera.home", dev));
   return el("section", { class: "card camera", "data-device": camera.id },
     el("h2", {}, t("camera"), " ", el("span", { class: "sub" }, camera.id)),
     el("p", { class: "position" }),
     el("div", { class: "presets" }, presets, save), hint,
     el("div", { class: "ptz" },
-      el("div", { class: "pad" }, el("span"), move("up", "▲"), el("span"), move("left", "◀"), el("span"),
+      el("div", { class: "pad" }, el("span"), move("up", "▲"), el("span"), move("left", "◀"), home,
         move("right", "▶"), el("span"), move("down", "▼"), el("span")),
       el("div", { class: "zoom" }, zoom("tele", t("zoom_in")), zoom("wide", t("zoom_out")))));
 }
@@ -146,16 +174,16 @@ function panelCard(panel) {
   // A list rather than a button per input: profiles name up to a dozen, most of them unused.
   const inputs = el("select", { class: "input", "aria-label": t("input") },
     el("option", { value: "", disabled: true, selected: true }, "—"),
-    panel.inputs.map((name) => el("option", { value: name }, name)));
+    panel.inputs.map((name) => el("option", { value: name }, inputLabel(name))));
   inputs.addEventListener("change", () => { if (inputs.value) send("panel.input", { ...dev, source: inputs.value }); });
   return el("section", { class: "card panel", "data-device": panel.id },
-    el("h2", {}, t("panel"), " ", el("span", { class: "sub" }, panel.id)),
+    el("h2", {}, t(panel.kind === "projector" ? "kind_projector" : "panel"), " ", el("span", { class: "sub" }, panel.id)),
     el("p", { class: "panel-state" }),
     el("div", { class: "row" },
       el("button", { type: "button", class: "power-on", onclick: () => send("panel.power", { ...dev, on: true }) }, t("power_on")),
       el("button", { type: "button", class: "power-off", onclick: () => send("panel.power", { ...dev, on: false }) }, t("power_off"))),
     panel.inputs.length ? el("div", { class: "row inputs" }, el("label", { class: "label" }, t("input"), " ", inputs)) : null,
-    el("div", { class: "row" },
+    panel.volume === false ? null : el("div", { class: "row" },  // a PJLink projector has no volume to set
       el("button", { type: "button", class: "vol-down", onclick: step(-5) }, t("volume_down")), volume,
       el("button", { type: "button", class: "vol-up", onclick: step(5) }, t("volume_up"))));
 }
@@ -205,6 +233,7 @@ function showPresence(rows, peers, single) {
 function openPicker(mode) {
   const chosen = new Set(defaultRemotes());
   const candidates = [...new Set([...LAYOUT.candidates, ...chosen])];
+  if (!chosen.size && candidates.length === 1) chosen.add(candidates[0]); // the only classroom there is
   const single = mode === "dual_teacher";
   const first = candidates.find((id) => chosen.has(id)) || candidates[0];
   const rows = candidates.map((id) => {
@@ -212,29 +241,37 @@ function openPicker(mode) {
       checked: single ? id === first : chosen.has(id) });
     const row = { id, box, touched: false, name: el("span", { class: "who" }, id),
       state: el("span", { class: "presence" }, t("presence_checking")) };
-    box.addEventListener("change", () => { for (const r of rows) r.touched = true; });
+    box.addEventListener("change", () => { for (const r of rows) r.touched = true; ready(); });
     row.label = el("label", { class: "remote", "data-agent": id, "data-presence": "checking" },
       box, " ", row.name, " ", row.state);
     return row;
   });
+  const go = el("button", { type: "button", class: "big go", "data-action": "go" });
+  // 开始 says why it cannot start yet instead of sending a lesson with no classroom in it.
+  const ready = () => face(go, t("start"), rows.some((r) => r.box.checked) ? "" : t("why_pick_first"));
+  ready();
   let polling = true;
   const poll = async () => {
     while (polling && picker.open) {
       const reply = await send("lesson.peers", {}, { quiet: true });
-      if (reply.status === "succeeded" && polling) showPresence(rows, reply.result.peers || {}, single);
+      if (reply.status === "succeeded" && polling) {
+        showPresence(rows, reply.result.peers || {}, single);
+        ready();
+      }
       await new Promise((resolve) => setTimeout(resolve, PRESENCE_EVERY_MS));
     }
   };
   picker.addEventListener("close", () => { polling = false; }, { once: true });
-  const go = el("button", { type: "button", class: "big go", "data-action": "go" }, t("start"));
   go.addEventListener("click", () => {
     const remotes = [...picker.querySelectorAll("input:checked")].map((b) => b.value);
+    if (!remotes.length) return;
     picker.close();
     send("lesson.start", { mode, remotes });
   });
   picker.replaceChildren(
     el("h2", {}, t(mode === "zhuandi" ? "start_zhuandi" : "start_dual")),
-    el("p", {}, candidates.length ? t("pick_remotes") : t("no_remotes")),
+    el("p", {}, candidates.length ? t("pick_remotes") : t("no_remotes"),
+      candidates.length ? null : el("details", { class: "detail" }, el("summary", {}, t("detail")), t("no_remotes_detail"))),
     el("div", { class: "remotes" }, rows.map((r) => r.label)),
     el("div", { class: "row" }, candidates.length ? go : null,
       el("button", { type: "button", class: "big", onclick: () => picker.close() }, t("cancel"))));
@@ -242,11 +279,13 @@ function openPicker(mode) {
   if (candidates.length && LAYOUT.can_lesson) poll();
 }
 
+// The big buttons: start a lesson (or, during one, the one way to end it), and recording.
+// lesson.js puts the lesson's mute button between them.
 const bigButtons = {
-  zhuandi: el("button", { type: "button", class: "big action", "data-action": "zhuandi", onclick: () => openPicker("zhuandi") }, t("start_zhuandi")),
-  dual: el("button", { type: "button", class: "big action", "data-action": "dual", onclick: () => openPicker("dual_teacher") }, t("start_dual")),
-  record: el("button", { type: "button", class: "big action", "data-action": "record" }, t("start_record")),
-  end: el("button", { type: "button", class: "big action end", "data-action": "end" }, t("end_all")),
+  zhuandi: el("button", { type: "button", class: "big action", "data-action": "zhuandi", onclick: () => openPicker("zhuandi") }),
+  dual: el("button", { type: "button", class: "big action", "data-action": "dual", onclick: () => openPicker("dual_teacher") }),
+  stopLesson: el("button", { type: "button", class: "big action end", "data-action": "stop-lesson", hidden: true }),
+  record: el("button", { type: "button", class: "big action", "data-action": "record" }),
 };
 bigButtons.record.addEventListener("click", () => {
   if (view.recording.active) return send("record.stop", {});
@@ -256,14 +295,7 @@ bigButtons.record.addEventListener("click", () => {
   if (lesson && lesson.teacher) args.teacher = lesson.teacher;
   return send("record.start", args);
 });
-bigButtons.end.addEventListener("click", async () => {
-  if (view.lesson && view.lesson.active) await send("lesson.stop", {});
-  if (view.recording.active) await send("record.stop", {});
-});
-if (!LAYOUT.can_lesson) {
-  for (const b of [bigButtons.zhuandi, bigButtons.dual]) b.title = t("lesson_not_configured");
-}
-if (!LAYOUT.can_record) bigButtons.record.disabled = true;
+bigButtons.stopLesson.addEventListener("click", () => send("lesson.stop", {}));
 
 // --- rendering the live view -------------------------------------------------------------
 
@@ -287,7 +319,7 @@ function light(kind, id, l) {
   return el("li", { class: "light light-" + l.level, "data-id": id, "data-level": l.level, title: l.detail || "" },
     el("span", { class: "dot", "aria-hidden": "true" }),
     el("span", { class: "what" }, t("kind_" + kind) + " " + id), "：",
-    el("span", { class: "why" }, t("why_" + l.why)));
+    el("span", { class: "why" }, whyWords(l)));
 }
 
 function renderDevice(device) {
@@ -296,17 +328,17 @@ function renderDevice(device) {
   const s = device.state;
   if (device.kind === "camera") {
     const pos = card.querySelector(".position");
-    pos.textContent = "pan" in s ? t("position", { pan: s.pan, tilt: s.tilt, zoom: s.zoom ?? "—" }) : t("why_" + device.light.why);
+    pos.textContent = "pan" in s ? t("position", { pan: s.pan, tilt: s.tilt, zoom: s.zoom ?? "—" }) : whyWords(device.light);
     pos.dataset.pan = s.pan ?? "";
     pos.dataset.tilt = s.tilt ?? "";
   } else {
     const words = [];
-    if (s.power) words.push(t("power") + " " + t("val_" + s.power));
+    if (s.power) words.push(t("power") + " " + ("val_" + s.power in T ? T["val_" + s.power] : s.power));
     if (s.volume !== undefined) words.push(t("volume") + " " + s.volume);
-    if (s.source) words.push(t("input") + " " + s.source);
-    card.querySelector(".panel-state").textContent = words.join(" · ") || t("why_" + device.light.why);
+    if (s.source) words.push(t("input") + " " + inputLabel(String(s.source)));
+    card.querySelector(".panel-state").textContent = words.join(" · ") || whyWords(device.light);
     const volume = card.querySelector("input.volume");
-    if (s.volume !== undefined && document.activeElement !== volume) volume.value = s.volume;
+    if (volume && s.volume !== undefined && document.activeElement !== volume) volume.value = s.volume;
     const select = card.querySelector("select.input");
     if (select && s.source && document.activeElement !== select) select.value = s.source;
   }
@@ -324,11 +356,15 @@ function render(next) {
     ...view.sources.map((s) => light("source", s.id, s.light)));
   for (const device of view.devices) renderDevice(device);
   const rec = view.recording;
-  bigButtons.record.textContent = rec.active ? t("stop_record") : t("start_record");
+  face(bigButtons.record, rec.active ? t("stop_record") : t("start_record"), LAYOUT.can_record ? "" : t("why_no_recording"));
   bigButtons.record.classList.toggle("on", rec.active);
   const lessonOn = Boolean(view.lesson && view.lesson.active);
-  bigButtons.end.disabled = !(lessonOn || rec.active);
-  for (const b of [bigButtons.zhuandi, bigButtons.dual]) b.disabled = !LAYOUT.can_lesson || lessonOn;
+  // During a lesson the start buttons give way to the one button that ends it.
+  face(bigButtons.zhuandi, t("start_zhuandi"), LAYOUT.can_lesson ? "" : t("lesson_not_configured"));
+  face(bigButtons.dual, t("start_dual"), LAYOUT.can_lesson ? "" : t("lesson_not_configured"));
+  bigButtons.zhuandi.hidden = bigButtons.dual.hidden = lessonOn;
+  face(bigButtons.stopLesson, t(lessonOn && view.lesson.role === "remote" ? "leave_lesson" : "stop_lesson"));
+  bigButtons.stopLesson.hidden = !lessonOn;
   recordingAt = rec.active ? [rec.seconds, Date.now()] : null;
   banner.hidden = !rec.active;
   const air = view.broadcast || {};
@@ -347,8 +383,9 @@ function tick() {
   clock.textContent = new Date().toLocaleTimeString(T.html_lang, { hour12: false, hour: "2-digit", minute: "2-digit" });
   if (!recordingAt) return;
   const seconds = recordingAt[0] + (Date.now() - recordingAt[1]) / 1000;
+  const lesson = view.recording.lesson;
   banner.replaceChildren(el("span", { class: "rec-dot", "aria-hidden": "true" }),
-    t("recording_now", { lesson: view.recording.lesson }), " · ", t("recording_time", { time: hms(seconds) }));
+    lesson ? t("recording_now", { lesson }) : t("recording_plain"), " · ", t("recording_time", { time: hms(seconds) }));
 }
 
 function listen() {
