@@ -44,6 +44,7 @@ bench: setup
 	$(BIN)/python bench/hostile_ingest.py
 	$(BIN)/python bench/compose_record.py
 	$(BIN)/python bench/tracking.py
+	$(BIN)/python bench/broadcast.py
 	$(BIN)/python bench/onvif_ptz.py
 	$(BIN)/python bench/delivery.py
 	scripts/loopback-ns $(BIN)/python bench/lesson_latency.py

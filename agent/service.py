@@ -10,9 +10,13 @@ import signal
 import socket
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
+from agent import outbox
 from agent.alarms import Alarms
+from agent.broadcast.service import BroadcastService
+from agent.commands.broadcast import add_broadcast_commands
 from agent.commands.lesson import add_lesson_commands
 from agent.commands.power import add_power_commands
 from agent.commands.record import add_record_commands
@@ -51,7 +55,6 @@ from hosting import package_version
 
 log = logging.getLogger(__name__)
 
-OUTBOX_TRIM_S = 60.0
 
 
 def version() -> str:
@@ -121,6 +124,7 @@ class Agent:
         self.recording = self._build_recording()
         self.tracking = build_tracking(config.tracking, self.devices, self.sources, self.recording.director)
         add_tracking_commands(self.table, self.tracking)
+        self.broadcast = self._build_broadcast()
         # Features that serve pages or media on the local API add their routes here.
         self.web_parts: list[WebPart] = [page_part(self.table, self.status, config, self.schedule.current)]
         if self.tracking:
@@ -131,6 +135,7 @@ class Agent:
             clock=lambda: datetime.now(UTC),
             is_recording=self._recording_lesson,
             is_live=self._leading_lesson,
+            is_broadcasting=self.broadcast.target,
             displays=[d.id for d in config.devices if d.kind in DISPLAY_KINDS],
         )
         link = self.link
@@ -174,20 +179,33 @@ class Agent:
             self.alarms,
             lesson_on=lambda row: timetable_lesson_on(schedule.current(), datetime.now(UTC), row),
             may_delete=may_delete(self.config.upload, self.deliveries),
+            broadcast=self.config.broadcast,
         )
         add_record_commands(self.table, recording)
         return recording
+
+    def _build_broadcast(self) -> BroadcastService:
+        """The broadcast service and its commands; it shares the recording's programmes (one encoder per picture)."""
+        recording = self.recording
+        broadcast = BroadcastService(
+            self.config.broadcast, self.config.recording, recording.sources, recording.programmes, self.alarms
+        )
+        add_broadcast_commands(self.table, broadcast)
+        return broadcast
 
     def _supervise(self) -> None:
         """Every service under the supervisor, in the order they start."""
         self.supervisor.add("link", self.link.run, stop_last=True)  # the others' goodbyes still go out
         self.supervisor.add("health", self.health.run)
-        self.supervisor.add("outbox", self._trim_outbox)
+        config = self.config
+        trimmed = partial(outbox.keep_trimmed, self.store, config.outbox_max_age_h, config.outbox_max_rows, self.alarms)
+        self.supervisor.add("outbox", trimmed)
         for device in self.devices.values():
             self.supervisor.add(f"device.{device.id}", device.run)
         for source in self.sources.values():
             self.supervisor.add(f"source.{source.id}", source.run)
         self.supervisor.add("recording", self.recording.run)
+        self.supervisor.add("broadcast", self.broadcast.run)
         self.lesson = self._build_lesson()  # before the scheduler: booted inside a live lesson, it starts it at once
         self.supervisor.add("scheduler", self.scheduler.run)
         self.supervisor.add("power", self.power.run)
@@ -276,6 +294,8 @@ class Agent:
             "dropped": self.link.drops.count,  # messages the link dropped for breaking the contract
             "sources": {i: s.health() for i, s in self.sources.items()},
             "recording": self.recording.telemetry(),
+            "broadcast": self.broadcast.telemetry(),
+            "programmes": self.recording.programmes.stats(),  # the encoders running, each with who takes it
             "upload": self.upload_status(),
             "lesson": self.lesson.status() if self.lesson else None,
             "tracking": [t.status() for t in self.tracking.values()] or None,
@@ -299,6 +319,8 @@ class Agent:
             "dropped": self.link.drops.count,  # messages the link dropped for breaking the contract
             "sources": {i: s.health() for i, s in self.sources.items()},
             "recording": self.recording.telemetry(),
+            "broadcast": self.broadcast.telemetry(),
+            "programmes": self.recording.programmes.stats(),  # the encoders running, each with who takes it
             "upload": self.upload_status(),
             "lesson": self.lesson.status() if self.lesson else None,
             "tracking": [t.status() for t in self.tracking.values()] or None,
@@ -312,32 +334,12 @@ class Agent:
     def _audit(self, name: str, args: Any, by: str, door: str, outcome: Outcome) -> None:
         manual_camera(self.tracking, name, args, outcome.status)  # a hand on the camera pauses its tracking
         message = f"{name} by {by or '?'} via {door}: {outcome.status}"
-        self.alarms.log(
-            "command",
-            message,
-            command=name,
-            args=for_audit(args),
-            by=by,
-            door=door,
-            status=outcome.status,
-            error=outcome.error,
-        )
-
-    async def _trim_outbox(self) -> None:
-        while True:
-            self.trim_outbox()
-            await asyncio.sleep(OUTBOX_TRIM_S)
+        audit = {"command": name, "args": for_audit(args), "by": by, "door": door, "status": outcome.status}
+        self.alarms.log("command", message, **audit, error=outcome.error)
 
     def trim_outbox(self) -> int:
-        """Keep the outbox within its bounds; say so in an alarm when anything is dropped."""
-        dropped = self.store.outbox_trim(self.config.outbox_max_age_h * 3600, self.config.outbox_max_rows)
-        if dropped:
-            log.warning("outbox full or too old: dropped %d undelivered messages", dropped)
-            message = f"{dropped} undelivered events/replies dropped (outbox bounds)"
-            self.alarms.raise_("outbox_dropped", "warning", message, params={"count": dropped})
-        elif self.store.outbox_size() == 0:
-            self.alarms.clear("outbox_dropped")
-        return dropped
+        """Keep the outbox within its bounds now (`agent.outbox.trim`)."""
+        return outbox.trim(self.store, self.config.outbox_max_age_h, self.config.outbox_max_rows, self.alarms)
 
     async def run(self) -> None:
         """Run until cancelled; a clean stop publishes ``offline``."""

@@ -6,8 +6,9 @@ Both sides read the same frames from memory/page cache, so no decoding is measur
 - ffmpeg: `-stream_loop -1 -f rawvideo` x3 -> `scale` + two `overlay`s -> libx264 veryfast zerolatency
   -> fragmented MP4.  CPU from getrusage(RUSAGE_CHILDREN).
 - ours: the clips converted to BGR once up front (that is what a `Source` hands over), then per
-  output frame: `Compositor.compose` + one BGR->I420 conversion + `SegmentWriter.write` (the
-  recorder's loop, unpaced).  CPU from getrusage(RUSAGE_SELF).
+  output frame: `Compositor.compose` + one BGR->I420 conversion + the programme's libx264
+  (`streaming.programme.open_video`) + `SegmentWriter.write` (the encoder thread's loop,
+  unpaced).  CPU from getrusage(RUSAGE_SELF).
 - realtime: the real `Recorder` (paced at 30 fps) over three `Source`s replaying the clips at
   30 fps, to show it keeps real time (skipped frame slots would mean it cannot).
 
@@ -29,10 +30,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import av  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from streaming.compose import Compositor, Layout  # noqa: E402
+from streaming.muxing import Codecs, Encoded, VideoCodec  # noqa: E402
+from streaming.programme import EncoderSettings, open_video  # noqa: E402
 from streaming.recorder import Recorder, SegmentWriter  # noqa: E402
 from streaming.source import Frame, Image, Source  # noqa: E402
 
@@ -95,14 +99,24 @@ def run_ours(sources: list[list[Image]], frames: int, out: Path) -> tuple[float,
     names = layout().sources
     yuv = np.empty((H * 3 // 2, W), np.uint8)
     c0, t0 = cpu(resource.RUSAGE_SELF), time.perf_counter()
-    writer = SegmentWriter(out, (W, H), Fraction(FPS), 2.0, None)
+    encoder = open_video(EncoderSettings((W, H), FPS, keyframe_s=2.0))
+    codecs = Codecs(VideoCodec(W, H, Fraction(FPS), Fraction(1, FPS), encoder.extradata or b"", "high"), None)
+    writer = SegmentWriter(out, codecs, 2.0)
+
+    def mux(packets: list[av.Packet]) -> None:
+        for p in packets:
+            writer.write(Encoded("video", bytes(p), p.pts or 0, p.dts or 0, p.duration or 0, bool(p.is_keyframe)))
+
     for i in range(frames):
         now = time.monotonic()
         picture = compositor.compose(
             {n: Frame(clip[i % FPS], now, i) for n, clip in zip(names, sources, strict=True)}, now
         )
         cv2.cvtColor(picture, cv2.COLOR_BGR2YUV_I420, dst=yuv)
-        writer.write(yuv, i)
+        frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+        frame.pts = i
+        mux(encoder.encode(frame))
+    mux(encoder.encode(None))
     writer.close()
     return time.perf_counter() - t0, cpu(resource.RUSAGE_SELF) - c0
 

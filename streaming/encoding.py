@@ -28,7 +28,7 @@ from av.video.codeccontext import VideoCodecContext
 from streaming.adapt import Adapter, AdaptRules, Level, Prefer
 from streaming.errors import StreamingError
 from streaming.fanout import PacketQueue, QueueClosed, SharedEncoder
-from streaming.recorder import AudioSource
+from streaming.programme import AudioSource
 from streaming.source import Frame, Image, Source
 
 log = logging.getLogger(__name__)

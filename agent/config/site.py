@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent.config.broadcast import BroadcastConfig, parse_broadcast
 from agent.config.lesson import LessonConfig, parse_lesson
 from agent.config.media import (
     DirectorConfig,
@@ -95,6 +96,7 @@ class SiteConfig:
     upload: UploadConfig | None = None  # [upload]: without it recordings stay on this PC
     lesson: LessonConfig | None = None  # [lesson]: without it this room takes no part in live lessons
     tracking: tuple[TrackingConfig, ...] = ()  # [[tracking]]: auto-tracking cameras (docs/tracking.md)
+    broadcast: BroadcastConfig | None = None  # [broadcast]: live pushes to platforms (RTMP, SRT)
     power: PowerConfig = field(default_factory=PowerConfig)  # [power]: shutdown/reboot commands, waking
 
     @property
@@ -109,7 +111,7 @@ class SiteConfig:
 
 _TOP = {
     "agent_id", "site", "room", "data_dir", "broker", "devices", "intervals", "http", "health", "outbox",
-    "sources", "recording", "director", "timetable", "upload", "lesson", "tracking", "power",
+    "sources", "recording", "director", "timetable", "upload", "lesson", "tracking", "broadcast", "power",
 }  # fmt: skip
 
 
@@ -150,6 +152,8 @@ def parse_config(
     if "director" in data and recording is None:
         check.add("director", "expected [recording] too (the director chooses a recording's main picture)")
     timetable = _timetable(check, data)
+    broadcast = parse_broadcast(check, data, sources, recording)
+    _broadcast_lessons(check, timetable, broadcast)
     config = SiteConfig(
         agent_id=ident["agent_id"],
         site=ident["site"],
@@ -171,6 +175,7 @@ def parse_config(
         timetable=timetable,
         upload=parse_upload(check, data, base),
         lesson=parse_lesson(check, data, sources),
+        broadcast=broadcast,
         power=parse_power(check, data),
         tracking=parse_tracking(
             check, data, {d.id: d.profile for d in devices if d.kind == "camera"}, [s.id for s in sources]
@@ -192,6 +197,15 @@ def _timetable(check: Checks, data: Mapping[str, Any]) -> Timetable:
     except TimetableError as exc:
         check.extend(exc.problems)
         return Timetable()
+
+
+def _broadcast_lessons(check: Checks, timetable: Timetable, broadcast: BroadcastConfig | None) -> None:
+    """Every timetable lesson's ``broadcast`` names a ``[broadcast]`` target."""
+    targets = tuple(broadcast.targets) if broadcast is not None else ()
+    for i, lesson in enumerate(timetable.lessons):
+        if lesson.broadcast is not None and lesson.broadcast not in targets:
+            expected = f"one of {', '.join(targets)}" if targets else "a target of a [broadcast] section"
+            check.add(f"timetable.lessons[{i}].broadcast", f"got {lesson.broadcast!r}, expected {expected}")
 
 
 def _ident(check: Checks, data: Mapping[str, Any], key: str) -> str:
@@ -341,6 +355,7 @@ def _profile(check: Checks, dev: Mapping[str, Any], path: str) -> Profile | None
 
 __all__ = [
     "SIM",
+    "BroadcastConfig",
     "DeviceConfig",
     "DirectorConfig",
     "LessonConfig",

@@ -144,11 +144,11 @@ class Finisher:
         return 1
 
 
-def stop_and_finish(recorder: Recorder) -> tuple[Recording, int, str]:
-    """Stop and remux (blocking); the recording, the final file's size and SHA-256."""
+def stop_and_finish(recorder: Recorder, detached: Callable[[], None] = lambda: None) -> tuple[Recording, int, str]:
+    """Stop and remux (blocking); the recording, the final file's size and SHA-256 (`Recorder.stop`'s `detached`)."""
     from streaming.segments import sha256
 
-    recording = recorder.stop()
+    recording = recorder.stop(detached)
     return recording, recording.final.stat().st_size, sha256(recording.final)
 
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from agent.alarms import Alarms
 from agent.commands.table import Failed, Rejected
 from agent.config.site import RecordingConfig
-from agent.lesson.pictures import recordable, source_for
+from agent.lesson.pictures import recordable
 from agent.recording.disk import check_space, delete_expired, uploaded
 from agent.recording.finish import (
     RESOURCE,
@@ -40,12 +40,14 @@ from agent.recording.finish import (
 )
 from agent.recording.owned import OwnedWork, in_thread
 from agent.recording.picture import director_for, layout_sources
+from agent.recording.programme import Picture, Programmes, encoder_settings
 from agent.recording.resource import ResourceSet, end_resources
-from agent.recording.sound import open_sound
 from agent.store import AgentStore, RecordingRow, RecordingState
 from contract import to_iso
 
 if TYPE_CHECKING:
+    from agent.config.broadcast import BroadcastConfig
+    from streaming.programme import ProgrammeEncoder
     from streaming.recorder import Recorder
     from streaming.source import Source
 
@@ -65,6 +67,7 @@ class _Active:
 
     row: RecordingRow
     recorder: Recorder
+    encoder: ProgrammeEncoder  # the programme's, perhaps shared with a broadcast of the same picture
     resources: ResourceSet | None = None  # resource mode: each source in a file of its own
     since: float = field(default_factory=time.monotonic)
 
@@ -81,12 +84,16 @@ class RecordingService:
         lesson_on: LessonOn = lambda row: None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         may_delete: Callable[[RecordingRow], bool] = uploaded,  # retention: is it everywhere it goes?
+        programmes: Programmes | None = None,
+        broadcast: BroadcastConfig | None = None,
     ) -> None:
         """A recording left ``recording`` by a crash is marked ``interrupted`` here, once per process.
 
         `lesson_on` says whether an interrupted recording's lesson is still on (see
         `timetable_lesson_on`); when it does not know, the lesson counts as over
-        ``planned_minutes`` after the recording started.
+        ``planned_minutes`` after the recording started.  `programmes` are the room's encoders,
+        shared with its broadcasts; `broadcast` (``[broadcast]``) sets the encoder of a
+        recording that could share one (`encoder_settings`).
         """
         self.config = config
         self.sources = sources
@@ -99,7 +106,8 @@ class RecordingService:
         self._work = OwnedWork("recording")  # start and stop: completed even when their caller stops waiting
         self.finisher = Finisher(config, store, alarms, self._lock, lesson_on, clock) if config else None
         self.director = director_for(config)
-        self._release_audio: Callable[[], None] = lambda: None  # detaches the recording's sound source
+        self.programmes = programmes or Programmes(sources, self.director)
+        self.broadcast = broadcast
         interrupted = store.recordings_interrupted()
         if interrupted:
             log.warning("%d recording(s) cut off by a crash; record.start the same lesson continues", interrupted)
@@ -146,6 +154,7 @@ class RecordingService:
             resume = self._resumable(lesson)
             path = Path(resume.path) if resume else self._new_dir(config, lesson)
             recorder, resources = await self._start_recorders(config, layout, roles, path)
+            encoder = recorder.encoder
             row = replace(
                 resume or RecordingRow(path.name, started=to_iso(self.clock())),
                 lesson=lesson, teacher=teacher or (resume.teacher if resume else ""), sources=roles,
@@ -154,7 +163,7 @@ class RecordingService:
             self.store.recording_put(row)
             for extra in resources.rows(row) if resources else ():
                 self.store.recording_put(extra)
-            self._active = _Active(row, recorder, resources)
+            self._active = _Active(row, recorder, encoder, resources)
             self.alarms.clear("recording_failed")
             log.info("recording %s %s in %s: %s", "continues" if resume else "started", row.id, path, roles)
             return {"id": row.id, "lesson": lesson, "path": str(path), "resumed": resume is not None}
@@ -179,10 +188,11 @@ class RecordingService:
         self, config: RecordingConfig, layout: str, roles: tuple[str, ...], path: Path
     ) -> tuple[Recorder, ResourceSet | None]:
         """The composed picture's recorder and, in resource mode, each source's, all started."""
+        own = {n: self.sources[n] for n in roles} if config.resource_mode else {}
+        await check_space(config, path, len(own), self.alarms)
+        encoder = await in_thread(lambda: self._encoder(config, layout, roles, path))
         try:
-            recorder = self._recorder(config, layout, roles, path)
-            own = {n: self.sources[n] for n in roles} if config.resource_mode else {}
-            await check_space(config, path, len(own), self.alarms)
+            recorder = self._recorder(config, path, encoder)
             resources = ResourceSet(config, own, path) if own else None
             try:
                 await in_thread(recorder.start)
@@ -195,7 +205,7 @@ class RecordingService:
                 await in_thread(recorder.halt)
                 raise Failed(f"cannot start resource mode recording in {path}: {exc}") from exc
         except BaseException:
-            self._drop_audio()
+            await in_thread(lambda: self.programmes.release(encoder, "recording"))
             raise
         return recorder, resources
 
@@ -239,6 +249,7 @@ class RecordingService:
         seconds = round(time.monotonic() - active.since, 1)
         out: dict[str, object] = {
             "active": True, "lesson": active.row.lesson, "seconds": seconds, "frames": active.recorder.frames,
+            "encoder": active.encoder.name,
         }  # fmt: skip
         if active.row.layout == "directed" and self.director is not None:
             out["director"] = self.director.telemetry()
@@ -277,34 +288,24 @@ class RecordingService:
             path = base.with_name(f"{base.name}-{n}")
         return path
 
-    def _recorder(self, config: RecordingConfig, layout_name: str, roles: tuple[str, ...], path: Path) -> Recorder:
-        from streaming.compose import Compositor, Layout, LayoutError
+    def _encoder(self, config: RecordingConfig, layout: str, roles: tuple[str, ...], path: Path) -> ProgrammeEncoder:
+        """The programme's encoder (blocking): a running one of the same picture (a broadcast's), else a new one."""
+        settings = encoder_settings(config, self.broadcast, for_broadcast=False)
+        picture = Picture(layout, roles, config.corner, config.audio, settings)
+        return self.programmes.acquire(picture, "recording", f"recorder[{path.name}]")
+
+    def _recorder(self, config: RecordingConfig, path: Path, encoder: ProgrammeEncoder) -> Recorder:
         from streaming.recorder import Recorder, RecordingError
 
         try:
-            layout = Layout(layout_name, roles, config.size, config.corner)
-        except LayoutError as exc:
-            raise Rejected(f"layout: {exc}") from None
-        audio, self._release_audio = open_sound(config.audio, self.sources)  # `_drop_audio` lets go of it
-        compositor = Compositor(layout, {n: source_for(self.sources, n) for n in layout.sources})
-        picture: Callable[[], Any] = compositor.render
-        if layout.name == "directed":
-            from streaming.director import DirectedPicture
-
-            if self.director is None:
-                raise Rejected("layout 'directed' needs a [director] section in the site config")
-            picture = DirectedPicture(compositor, self.director).render
-        try:
-            return Recorder(
-                path, config.size, config.fps, picture=picture, audio=audio,
-                fragment_s=config.fragment_s, segment_s=config.segment_s,
-            )  # fmt: skip
+            return Recorder(path, config.size, config.fps, encoder=encoder, fragment_s=config.fragment_s,
+                            segment_s=config.segment_s)  # fmt: skip
         except RecordingError as exc:
             raise Failed(str(exc)) from exc
 
-    def _drop_audio(self) -> None:
-        release, self._release_audio = self._release_audio, lambda: None
-        release()
+    async def _release(self, active: _Active) -> None:
+        """Let go of the programme's encoder (the last user stops it) once the recorder is done with it."""
+        await in_thread(lambda: self.programmes.release(active.encoder, "recording"))
 
     async def _watch(self) -> None:
         """A recorder that ended by itself has failed (disk, encoder, a source): end that recording, carry on."""
@@ -326,7 +327,7 @@ class RecordingService:
         assert self._active is not None
         active, self._active = self._active, None
         kept, why = await in_thread(lambda: salvage(active.recorder))
-        self._drop_audio()
+        await self._release(active)
         row = replace(active.row, ended=to_iso(self.clock()))
         if isinstance(kept, str):
             row = replace(row, state=RecordingState.FAILED, error=f"{why}; nothing could be kept: {kept}")
@@ -356,7 +357,7 @@ class RecordingService:
             row = replace(row, state=RecordingState.INTERRUPTED, error="")
             log.info("recording %s halted after %d segment(s); it continues or is finished later", row.id, segments)
         finally:
-            self._drop_audio()
+            await self._release(active)
             self.store.recording_put(row)
         if active.resources is not None:
             errors = await in_thread(active.resources.halt)
@@ -371,17 +372,17 @@ class RecordingService:
         assert self._active is not None
         active, self._active = self._active, None
         row = active.row
+        released = lambda: self.programmes.release(active.encoder, "recording")  # noqa: E731
         try:
-            recording, size, digest = await in_thread(lambda: stop_and_finish(active.recorder))
+            recording, size, digest = await in_thread(lambda: stop_and_finish(active.recorder, released))
         except Exception as exc:
-            self._drop_audio()
+            await self._release(active)
             row = replace(row, state=RecordingState.FAILED, ended=to_iso(self.clock()), error=str(exc))
             self.store.recording_put(row)
             self.alarms.raise_("recording_failed", "critical", f"recording {row.id} failed: {exc}", params=_named(row))
             if active.resources is not None:
                 await end_resources(active.resources, row, self.store, self.alarms)
             raise Failed(f"recording {row.id} failed: {exc}") from exc
-        self._drop_audio()
         row = replace(row, state=RecordingState.FINISHED, ended=to_iso(self.clock()), size=size, sha256=digest)
         self.store.recording_put(row)
         log.info("recording %s finished: %s, %d frames", row.id, recording.final, recording.frames)

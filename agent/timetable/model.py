@@ -6,7 +6,8 @@ Weekdays are ISO: 1 is Monday (周一), 7 is Sunday.  Weekly lessons do not take
 explicit ``dates`` takes place on those dates whatever ``skip_dates`` says.  Times are wall-clock
 times in the timetable's ``timezone`` (an offset such as ``+08:00`` or a zone such as
 ``Asia/Shanghai``).  No lesson crosses midnight.  A lesson's optional ``layout`` is passed to
-``record.start`` as its ``layout`` argument.
+``record.start`` as its ``layout`` argument (and to ``broadcast.start``: the same picture, one encoder).
+A lesson's ``broadcast`` names a ``[broadcast]`` target: the lesson is pushed live there while it is on.
 
 A lesson can be live (专递课堂 / 双师): on the leading classroom's timetable ``live`` is the
 ``lesson.start`` mode and ``remotes`` the remote classrooms' agent ids; on a remote classroom's
@@ -58,6 +59,7 @@ class Lesson:
     live: str | None = None
     remotes: tuple[str, ...] = ()
     main: str | None = None
+    broadcast: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON/TOML form (``day`` is one weekday or a list)."""
@@ -74,6 +76,8 @@ class Lesson:
             out.update(live=self.live, remotes=list(self.remotes))
         if self.main is not None:
             out["main"] = self.main
+        if self.broadcast is not None:
+            out["broadcast"] = self.broadcast
         return out
 
     def span(self) -> str:
@@ -117,6 +121,24 @@ class Live:
 
 
 @dataclass(frozen=True, slots=True)
+class Broadcast:
+    """A lesson occurrence that should be pushed live now: the ``broadcast.start`` arguments and its times."""
+
+    lesson: str
+    target: str
+    layout: str | None
+    starts: datetime
+    ends: datetime
+
+    def args(self) -> dict[str, Any]:
+        """The ``broadcast.start`` arguments."""
+        out: dict[str, Any] = {"target": self.target}
+        if self.layout:
+            out["layout"] = self.layout
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """What should be true at one instant."""
 
@@ -124,6 +146,7 @@ class Plan:
     should_record: Recording | None
     devices_on: bool
     should_lead: Live | None = None
+    should_broadcast: Broadcast | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,15 +193,17 @@ def plan(timetable: Timetable, now: datetime) -> Plan:
     """What should be true at ``now`` (a naive ``now`` is read in the timetable's zone)."""
     now = _local(timetable, now)
     lesson = next((x for x in timetable.lessons_on(now.date()) if _at(now, x.start) <= now < _at(now, x.end)), None)
-    recording, live = None, None
+    recording, live, broadcast = None, None, None
     if lesson is not None:
         starts, ends = _at(now, lesson.start), _at(now, lesson.end)
         if lesson.record:
             recording = Recording(lesson.name, lesson.teacher, lesson.layout, starts, ends)
         if lesson.live is not None:
             live = Live(lesson.name, lesson.live, lesson.remotes, starts, ends)
+        if lesson.broadcast is not None:
+            broadcast = Broadcast(lesson.name, lesson.broadcast, lesson.layout, starts, ends)
     on = any(first <= now < last for first, last in _windows(timetable, now.date() - timedelta(days=1), 3))
-    return Plan(lesson, recording, on, live)
+    return Plan(lesson, recording, on, live, broadcast)
 
 
 def timetable_main(timetable: Timetable, now: datetime, early: timedelta = MAIN_EARLY) -> str | None:

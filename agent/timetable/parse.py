@@ -36,7 +36,9 @@ def parse_timetable(data: Any, path: str = "timetable") -> Timetable:
 
 
 _TOP = {"lessons", "power_on_before_min", "power_off_after_min", "auto_power", "timezone", "skip_dates", "makeup_days"}
-_LESSON = {"day", "dates", "start", "end", "name", "teacher", "record", "layout", "live", "remotes", "main"}
+_LESSON = {
+    "day", "dates", "start", "end", "name", "teacher", "record", "layout", "live", "remotes", "main", "broadcast",
+}  # fmt: skip
 
 
 class _Parser:
@@ -96,11 +98,15 @@ class _Parser:
         record = self.check.flag(data, "record", where, False)
         layout = self.check.get(data, "layout", where, str, None)
         live, remotes, main = self.live(data, where)
+        broadcast = self.check.get(data, "broadcast", where, str, None)
+        if broadcast is not None and (not broadcast or any(c in broadcast for c in "/+#=, ")):
+            self.check.add(join(where, "broadcast"), f"got {broadcast!r}, expected a [broadcast] target's name")
         if len(self.check.problems) > before or start is None or end is None:
             return None
         return Lesson(
-            start, end, name.strip(), teacher.strip(), record, layout or None, days, dates, live, remotes, main
-        )
+            start, end, name.strip(), teacher.strip(), record, layout or None, days, dates, live, remotes, main,
+            broadcast,
+        )  # fmt: skip
 
     def live(self, data: Mapping[str, Any], where: str) -> tuple[str | None, tuple[str, ...], str | None]:
         """``live`` + ``remotes`` (this room leads) or ``main`` (another room leads), checked together."""

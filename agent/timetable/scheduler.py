@@ -17,6 +17,11 @@ began (a teacher who started a minute early, or the scheduler's own lesson after
 scheduler alone), is stopped.  Such a lesson is kept, never restarted: stopping it would cut
 every remote classroom off mid-sentence.  Back-to-back live lessons to the same classrooms (连堂)
 go on as one lesson.
+
+Broadcasts (``broadcast`` on the timetable) start with the lesson through ``broadcast.start`` (after
+its recording, whose encoder a broadcast of the same picture shares) and stop at its end through
+``broadcast.stop``, again only the one the scheduler started or adopted; back-to-back lessons to
+the same target go on as one push, so the platform's viewers see no break.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from datetime import datetime
 from typing import Any
 
 from agent.commands.table import Outcome
-from agent.timetable.model import Live, Plan, Recording, Timetable, next_change, plan
+from agent.timetable.model import Broadcast, Live, Plan, Recording, Timetable, next_change, plan
 from contract import CommandStatus
 
 log = logging.getLogger(__name__)
@@ -54,7 +59,7 @@ class _Leading:
 
 
 class SchedulerService:
-    """Drives record.start / record.stop / lesson.start / lesson.stop / panel.power from the timetable in force."""
+    """Drives record.*, lesson.*, broadcast.* and panel.power from the timetable in force."""
 
     def __init__(
         self,
@@ -64,6 +69,7 @@ class SchedulerService:
         clock: Callable[[], datetime],
         is_recording: Callable[[], str | None],
         is_live: Callable[[], str | None] = lambda: None,
+        is_broadcasting: Callable[[], str | None] = lambda: None,
         displays: Sequence[str] = (),
         sleep: Sleep = asyncio.sleep,
         max_sleep_s: float = 60.0,
@@ -74,6 +80,7 @@ class SchedulerService:
 
         `is_live` returns the id of the live lesson this room leads (``lesson.status``'s ``id`` when
         its ``role`` is ``main``), or None; a lesson led elsewhere does not count.
+        `is_broadcasting` returns the target on air, or None.
 
         `clock` returns an aware datetime (a naive one is read in the timetable's zone).
         `max_sleep_s` bounds every wait, so a clock step (NTP) is noticed within it.
@@ -83,6 +90,7 @@ class SchedulerService:
         self.clock = clock
         self.is_recording = is_recording
         self.is_live = is_live
+        self.is_broadcasting = is_broadcasting
         self.displays = tuple(displays)
         self.sleep = sleep
         self.max_sleep_s = max_sleep_s
@@ -93,6 +101,8 @@ class SchedulerService:
         self._want: Recording | None = None
         self._live: _Leading | None | _Unknown = UNKNOWN
         self._want_live: Live | None = None
+        self._broadcast: Broadcast | None | _Unknown = UNKNOWN
+        self._want_broadcast: Broadcast | None = None
         self._power: bool | None = None
         self._power_left: dict[str, int] = {}
 
@@ -107,6 +117,7 @@ class SchedulerService:
     async def run(self) -> None:
         """Plan, act, sleep until the plan changes (or a bounded while), until cancelled."""
         self._recording, self._live, self._power, self._power_left = UNKNOWN, UNKNOWN, None, {}
+        self._broadcast = UNKNOWN
         while True:
             self._changed.clear()
             timetable = self.get_timetable()
@@ -118,11 +129,16 @@ class SchedulerService:
         """Bring the room in line with the plan for ``now``; never raises for a failed command."""
         current = plan(timetable, now)
         self._want, self._want_live = current.should_record, current.should_lead
+        self._want_broadcast = current.should_broadcast
         # A recording of a live lesson shows the remote classrooms: the lesson is up before the
         # recording starts and still up when it stops.
         if current.should_lead is not None:
             await self._apply_live(current.should_lead)
+        if current.should_broadcast is None:
+            await self._apply_broadcast(None)
         await self._apply_recording(current.should_record)
+        if current.should_broadcast is not None:
+            await self._apply_broadcast(current.should_broadcast)
         if current.should_lead is None:
             await self._apply_live(None)
         if timetable.auto_power and timetable.lessons and self.displays:
@@ -132,7 +148,8 @@ class SchedulerService:
     def pending(self) -> bool:
         """Something the plan asks for has not been done yet (a command failed)."""
         live = self._live.live if isinstance(self._live, _Leading) else self._live
-        return bool(self._power_left) or self._recording != self._want or live != self._want_live
+        broadcast = self._broadcast != self._want_broadcast
+        return bool(self._power_left) or self._recording != self._want or live != self._want_live or broadcast
 
     async def _apply_recording(self, want: Recording | None) -> None:
         applied = self._recording
@@ -157,6 +174,33 @@ class SchedulerService:
                 self._recording = None
             return
         self._recording = want
+
+    async def _apply_broadcast(self, want: Broadcast | None) -> None:
+        applied = self._broadcast
+        if want == applied:
+            return
+        running = self.is_broadcasting()
+        ours = isinstance(applied, Broadcast) and running == applied.target
+        if want is None:
+            if ours and not await self._do("broadcast.stop", {}, "the lesson is over"):
+                return
+            self._broadcast = None
+            return
+        if ours and isinstance(applied, Broadcast) and applied.args() == want.args():
+            log.info("timetable: %s goes on air to %s without a break", want.lesson, want.target)
+            self._broadcast = want
+            return
+        if ours or (running is not None and running != want.target):
+            if not await self._do("broadcast.stop", {}, f"{want.lesson} starts; {running} is on air"):
+                return
+            self._broadcast, running = None, None
+        if running == want.target:
+            log.info("timetable: %s is already on air to %s", want.lesson, want.target)
+        elif not await self._do("broadcast.start", want.args(), f"{want.lesson} {want.starts:%H:%M}-{want.ends:%H:%M}"):
+            if isinstance(applied, Broadcast):
+                self._broadcast = None
+            return
+        self._broadcast = want
 
     async def _apply_live(self, want: Live | None) -> None:
         applied = self._live

@@ -1,8 +1,7 @@
-"""Every string the classroom page shows (简体中文 first, the default), and errors in plain words.
+"""Every string the classroom page shows (简体中文 first, the default); `agent.web.plain` words errors.
 
 The page's script receives the whole dictionary of the chosen language and renders from it.
-Both dictionaries have the same keys (a test checks it).  A command's error is worded by
-`agent.web.plain`.
+Both dictionaries have the same keys (a test checks it).
 """
 
 from __future__ import annotations
@@ -46,6 +45,11 @@ ZH: dict[str, str] = {
     "why_in_lesson": "正在上课",
     "why_pick_first": "请先选择要连线的教室",
     "recording_time": "已录 {time}",
+    "broadcast_now": "直播中：{target}",
+    "broadcast_live": "推流正常",
+    "broadcast_retrying": "推流中断，正在重连",
+    "broadcast_connecting": "正在连接直播平台",
+    "broadcast_stopped": "推流已结束",
     "pick_remotes": "选择要连线的教室",
     "no_remotes": "没有可连线的教室，请联系管理员设置",
     "no_remotes_detail": "站点配置 [lesson] 的 trusted 和 remotes 都是空的",
@@ -139,6 +143,8 @@ ZH: dict[str, str] = {
     "cmd_camera.home": "回原位",
     "cmd_record.start": "开始录制",
     "cmd_record.stop": "停止录制",
+    "cmd_broadcast.start": "开始直播",
+    "cmd_broadcast.stop": "停止直播",
     "cmd_lesson.start": "开始上课",
     "cmd_lesson.stop": "结束上课",
     "lesson_view": "互动课堂",
@@ -231,6 +237,11 @@ EN: dict[str, str] = {
     "why_in_lesson": "A lesson is on",
     "why_pick_first": "Choose a classroom first",
     "recording_time": "{time} recorded",
+    "broadcast_now": "Live: {target}",
+    "broadcast_live": "stream OK",
+    "broadcast_retrying": "stream interrupted, reconnecting",
+    "broadcast_connecting": "connecting to the platform",
+    "broadcast_stopped": "stream ended",
     "pick_remotes": "Choose the classrooms to link",
     "no_remotes": "No classroom to link: ask the technician to set them up",
     "no_remotes_detail": "the site config's [lesson] trusted and remotes are both empty",
@@ -324,6 +335,8 @@ EN: dict[str, str] = {
     "cmd_camera.home": "Home position",
     "cmd_record.start": "Start recording",
     "cmd_record.stop": "Stop recording",
+    "cmd_broadcast.start": "Start the live broadcast",
+    "cmd_broadcast.stop": "Stop the live broadcast",
     "cmd_lesson.start": "Start the lesson",
     "cmd_lesson.stop": "End the lesson",
     "lesson_view": "Live lesson",

@@ -174,7 +174,10 @@ def live_view(
     now: datetime,
     links: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Everything on the page that changes: lights, recording, lesson, timetable; `links` as `device_link`."""
+    """Everything on the page that changes: lights, recording, broadcast, lesson, timetable.
+
+    `links` as `device_link`.
+    """
     sources = status.get("sources") or {}
     wired = links or {}
 
@@ -188,6 +191,7 @@ def live_view(
         "devices": [device(d) for d in status.get("devices", [])],
         "sources": [{"id": i, "light": source_light(h).to_dict()} for i, h in sorted(sources.items())],
         "recording": _recording(status.get("recording")),
+        "broadcast": _broadcast(status.get("broadcast")),
         "lesson": status.get("lesson") or None,
         "timetable": timetable_now(timetable, now),
         "lead": _lead(timetable, now),
@@ -220,6 +224,15 @@ def signature(view: Mapping[str, Any]) -> str:
         default=str,
         allow_nan=False,
     )
+
+
+def _broadcast(telemetry: Any) -> dict[str, Any]:
+    """直播中: the target's name and the push's health (``live``, ``retrying``, ``connecting``) and its gaps."""
+    if not isinstance(telemetry, Mapping) or not telemetry.get("active"):
+        return {"active": False, "target": "", "health": "", "gaps": 0}
+    health = str(telemetry.get("state", ""))
+    return {"active": True, "target": str(telemetry.get("target", "")), "health": health,
+            "gaps": int(telemetry.get("gaps", 0) or 0)}  # fmt: skip
 
 
 def _recording(telemetry: Any) -> dict[str, Any]:

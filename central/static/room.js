@@ -302,6 +302,15 @@
     return node;
   }
 
+  // 直播中: the room's push to a platform as its newest telemetry reports it (target, health, gaps).
+  function onAir(latest) {
+    const b = (latest || {}).broadcast;
+    if (!b || !b.active) return el("p", { id: "broadcast", hidden: true });
+    const gaps = b.gaps ? [" · ", t("broadcast_gaps", { gaps: b.gaps, seconds: b.down_s })] : [];
+    return el("p", { id: "broadcast", class: b.state === "live" ? "status-ok" : "status-bad", "data-health": b.state },
+      t("broadcast_now", { target: b.target }), " · ", tr("broadcast_", b.state), ...gaps);
+  }
+
   // The live lesson as the agent's newest telemetry reports it: mode, role, and each peer's link.
   function liveLesson(latest) {
     const lesson = (latest || {}).lesson;
@@ -355,6 +364,7 @@
     renderDevices(data.agent.devices || [], data.agent);
     watch.sources(data);
     tables.replaceChildren(
+      onAir((data.telemetry || [])[0]),
       liveLesson((data.telemetry || [])[0]),
       table("recordings", t("recordings"), ["lesson", "time", "size", "play"], data.recordings || [],
         (r) => [r.lesson || r.recording_id, when(r.started || r.received), size(r.size), playCell(r)]),

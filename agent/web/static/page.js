@@ -302,6 +302,7 @@ bigButtons.stopLesson.addEventListener("click", () => send("lesson.stop", {}));
 const nowBox = el("section", { id: "now", class: "now" });
 const lights = el("ul", { id: "lights", class: "lights" });
 const banner = el("p", { id: "recording", class: "recording", hidden: true });
+const onAir = el("p", { id: "broadcast", class: "broadcast", hidden: true });
 const cards = el("div", { id: "controls", class: "cards" },
   LAYOUT.panels.map(panelCard), LAYOUT.cameras.map(cameraCard));
 let recordingAt = null; // [seconds, when received]
@@ -366,6 +367,13 @@ function render(next) {
   bigButtons.stopLesson.hidden = !lessonOn;
   recordingAt = rec.active ? [rec.seconds, Date.now()] : null;
   banner.hidden = !rec.active;
+  const air = view.broadcast || {};
+  onAir.hidden = !air.active;
+  onAir.dataset.health = air.health || "";
+  if (air.active) {
+    onAir.replaceChildren(el("span", { class: "air-dot", "aria-hidden": "true" }),
+      t("broadcast_now", { target: air.target }), " · ", t("broadcast_" + air.health));
+  }
   tick();
   for (const hook of VIEW_HOOKS) hook(view);
 }
@@ -391,7 +399,7 @@ function listen() {
 document.getElementById("main").replaceChildren(
   nowBox,
   el("section", { id: "actions", class: "actions" }, Object.values(bigButtons)),
-  banner, outcomes,
+  banner, onAir, outcomes,
   el("section", { id: "lesson", class: "lesson-view", hidden: true }),
   el("h2", { class: "section" }, t("lights")), lights,
   cards, picker);
