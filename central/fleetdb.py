@@ -25,7 +25,7 @@ from central.fleet_rows import (
 )
 from central.schema import migrate
 from central.store import Location, Store
-from contract import now_iso, to_iso
+from contract import now_iso
 
 log = logging.getLogger(__name__)
 
@@ -132,12 +132,13 @@ class FleetDB:
 
     def take_lease(self, key: str, holder: str, seconds: float) -> bool:
         """Whether `holder` now holds the lease `key` for `seconds` (free, lapsed, or its own already)."""
-        now = datetime.now(UTC)
-        value = f"{to_iso(now + timedelta(seconds=seconds))}|{holder}"
+        # To the microsecond, fixed width (the text compares as the time): a lease of 0.5 s is not 1.5 s.
+        now, stamp = datetime.now(UTC), "%Y-%m-%dT%H:%M:%S.%fZ"
+        value = f"{(now + timedelta(seconds=seconds)).strftime(stamp)}|{holder}"
         sql = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
-        sql += " WHERE meta.value < ? OR substr(meta.value, 22) = ? RETURNING value"
+        sql += " WHERE meta.value < ? OR substr(meta.value, 29) = ? RETURNING value"
         with self._lock, self._w.transaction():
-            return self._w.execute(sql, [f"lease:{key}", value, to_iso(now), holder]).fetchone() is not None
+            return self._w.execute(sql, [f"lease:{key}", value, now.strftime(stamp), holder]).fetchone() is not None
 
     def ack_alarm(self, alarm_id: int, user: str) -> bool:
         """Acknowledge an alarm; False when there is no such alarm or it is already acknowledged."""

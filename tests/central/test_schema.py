@@ -6,10 +6,12 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fleet_stores import fleet_at
 
 from central.fleet_rows import Seen
 from central.fleetdb import FleetDB
@@ -164,3 +166,15 @@ def test_stores_opened_at_once_by_several_processes_migrate_once(pg_url: str) ->
 )
 def test_parameters_are_rewritten_for_psycopg_outside_quotes_only(sql: str, expected: str) -> None:
     assert to_pyformat(sql) == expected
+
+
+def test_a_replay_lease_lapses_after_its_own_length_not_at_the_next_whole_second(tmp_path: Path) -> None:
+    db = FleetDB(fleet_at(tmp_path))
+    try:
+        assert db.take_lease("replay:g", "c2", 0.3)
+        assert not db.take_lease("replay:g", "c1", 0.3)  # held
+        assert db.take_lease("replay:g", "c2", 0.3)  # its own, renewed
+        time.sleep(0.5)  # (setup) longer than the lease: with whole-second stamps it could still hold for up to 1 s
+        assert db.take_lease("replay:g", "c1", 30.0)
+    finally:
+        db.close()
