@@ -36,6 +36,17 @@ async def watch_steps(encoder: VideoEncoder, seconds: float, until_step: int | N
 
 
 async def test_a_busy_pc_degrades_the_camera_instead_of_freezing_and_recovers() -> None:
+    # One core for the encoder and the hogs alike (threads and children inherit it): a busy PC on any machine,
+    # however many cores it has and however quiet it is (on a quiet 2-core machine 1080p30 kept up beside 4 hogs).
+    cores = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(cores)})
+    try:
+        await busy_then_calm()
+    finally:
+        os.sched_setaffinity(0, cores)
+
+
+async def busy_then_calm() -> None:
     source = SyntheticSource("teacher", (1920, 1080), 30)
     source.start()
     assert source.wait_newer(0, 5) is not None
@@ -45,7 +56,7 @@ async def test_a_busy_pc_degrades_the_camera_instead_of_freezing_and_recovers() 
     times: list[float] = []
     reader = asyncio.create_task(arrivals(queue, times), name="test.arrivals")
     hog = [sys.executable, "-c", "while True: pass"]
-    hogs = [subprocess.Popen(hog) for _ in range(2 * (os.cpu_count() or 2))]
+    hogs = [subprocess.Popen(hog) for _ in range(2)]
     try:
         loaded = await watch_steps(encoder, HOG_S)
         worst = max(loaded)
