@@ -145,12 +145,12 @@ def _ended(state: str) -> bool:
     return state in ("offline", "lost")
 
 
-def _flag(value: bool | None) -> int | None:
+def flag(value: bool | None) -> int | None:
     """A bool as the INTEGER column holds it (PostgreSQL will not put a boolean in an integer)."""
     return None if value is None else int(value)
 
 
-def _json(value: object) -> str:
+def to_json(value: object) -> str:
     """The JSON text stored in fleet.db: never NaN or Infinity (ValueError), which no browser's JSON reads."""
     return json.dumps(value, ensure_ascii=False, allow_nan=False)
 
@@ -260,7 +260,7 @@ class RowWriter:
             "UPDATE agents SET room = ?, hostname = ?, version = ?, telemetry_interval_s = ?, nics = ?, wake = ?"
             " WHERE agent_id = ?",
             [info.room, info.hostname, info.version, info.telemetry_interval_s]
-            + [_json([n.to_dict() for n in info.nics]), _json(list(info.wake)), row.agent_id],
+            + [to_json([n.to_dict() for n in info.nics]), to_json(list(info.wake)), row.agent_id],
         )
         ids = [device.id for device in info.devices]
         gone = f" AND device_id NOT IN ({','.join('?' * len(ids))})" if ids else ""  # "IN ()" is SQLite's alone
@@ -278,12 +278,12 @@ class RowWriter:
         sources = [{"id": s.id, "kind": s.kind, "name": s.name} for s in info.sources]  # never the URL
         hours = [{"start": start, "end": end} for start, end in info.hours]
         self._w.execute(
-            "UPDATE agents SET sources = ?, hours = ? WHERE agent_id = ?", [_json(sources), _json(hours), agent_id]
+            "UPDATE agents SET sources = ?, hours = ? WHERE agent_id = ?", [to_json(sources), to_json(hours), agent_id]
         )
         for device in info.devices:
             self._w.execute(
                 "UPDATE devices SET name = ?, inputs = ? WHERE agent_id = ? AND device_id = ?",
-                [device.name, _json(list(device.inputs)), agent_id, device.id],
+                [device.name, to_json(list(device.inputs)), agent_id, device.id],
             )
 
     def _device(self, row: Seen, state: DeviceState) -> None:
@@ -294,12 +294,12 @@ class RowWriter:
             " error = excluded.error, ts = excluded.ts, code = excluded.code"
             # Collectors of a group may commit one device's states out of order: never an older over a newer.
             " WHERE devices.ts IS NULL OR excluded.ts >= devices.ts",
-            [row.agent_id, state.device, _flag(state.online), _json(dict(state.state)), state.error, state.ts]
+            [row.agent_id, state.device, flag(state.online), to_json(dict(state.state)), state.error, state.ts]
             + [state.code],
         )
 
     def _telemetry(self, row: Seen, telemetry: Telemetry) -> None:
-        data = _json(telemetry.to_dict())
+        data = to_json(telemetry.to_dict())
         self._touch(row.site, row.agent_id, row.received, True)
         self._w.execute("UPDATE agents SET telemetry = ? WHERE agent_id = ?", [data, row.agent_id])
         self._w.execute(
@@ -318,7 +318,7 @@ class RowWriter:
             "INSERT INTO events (agent_id, site, type, severity, action, device, message, ts, received, data, event_id)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             [agent, site, event.type, event.severity, event.action, event.device, event.message, event.ts]
-            + [received, _json(dict(event.extra)), event.id or None],
+            + [received, to_json(dict(event.extra)), event.id or None],
         ).rowcount
         if not inserted:
             # Delivered again (the broker after a restart of the centre, the agent's outbox after a crash of
@@ -334,7 +334,7 @@ class RowWriter:
         if event.action != "raise":
             return False
         params = event.extra.get("params")
-        words = _json(params if isinstance(params, dict) else {})  # what the alarm's code is worded with
+        words = to_json(params if isinstance(params, dict) else {})  # what the alarm's code is worded with
         sql = "UPDATE alarms SET severity = ?, message = ?, params = ? WHERE agent_id = ? AND type = ? AND device = ?"
         changes = [event.severity, event.message, words, *key]
         if self._w.execute(f"{sql} AND cleared_ts IS NULL", changes).rowcount:
@@ -362,7 +362,7 @@ class RowWriter:
             self._w.execute(
                 f"INSERT INTO commands ({COMMAND_COLUMNS}, site) VALUES ({', '.join('?' * 14)})"
                 " ON CONFLICT DO NOTHING",
-                [c.id, row.agent_id, c.name, _json(for_audit(c.args)), c.by, row.sent_ts]
+                [c.id, row.agent_id, c.name, to_json(for_audit(c.args)), c.by, row.sent_ts]
                 + [c.expires, "sent", None, "", None, "", "{}", row.site],
             )
             return ("command", row.agent_id)
@@ -373,13 +373,13 @@ class RowWriter:
         else:
             r = row.reply
             kept = for_audit(r.result) if isinstance(r.result, dict) else r.result
-            result = None if kept is None else _json(kept)
+            result = None if kept is None else to_json(kept)
             # Only the agent the command went to may answer it: the reply topic names who is speaking.
             # The same reply delivered again (a restart of the centre) changes nothing, not even replied_ts.
             sql = "UPDATE commands SET status = ?, result = ?, error = ?, replied_ts = ?, code = ?, params = ?"
             sql += " WHERE id = ? AND agent_id = ? AND (status, result, error) IS DISTINCT FROM (?, ?, ?)"
             sql += " RETURNING agent_id"
-            values = [r.status, result, r.error, row.received, r.code, _json(dict(r.params)), r.id, row.agent_id]
+            values = [r.status, result, r.error, row.received, r.code, to_json(dict(r.params)), r.id, row.agent_id]
             values += [r.status, result, r.error]
             found = self._w.execute(sql, values).fetchone()
             known = "SELECT 1 FROM commands WHERE id = ? AND agent_id = ?"

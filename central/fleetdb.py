@@ -17,12 +17,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from central.fleet_rows import (
-    COMMAND_COLUMNS,
-    Change,
-    Row,
-    RowWriter,
-)
+from central.fleet_bulk import BulkWriter, is_bulk
+from central.fleet_rows import COMMAND_COLUMNS, Change, Row, RowWriter, Seen
 from central.schema import migrate
 from central.store import Location, Store
 from contract import now_iso
@@ -49,6 +45,7 @@ class FleetDB:
             self._w.close()
             raise
         self._writer = RowWriter(self._w)
+        self._bulk = BulkWriter(self._w)
         self._lock = threading.Lock()
 
     @property
@@ -92,28 +89,44 @@ class FleetDB:
             return  # SQLite: the transaction holds the whole file already
         agents = sorted({a for a in map(_agent_of, rows) if a})
         if agents:
-            sql = f"SELECT 1 FROM agents WHERE agent_id IN ({','.join('?' * len(agents))}) ORDER BY agent_id FOR UPDATE"
-            self._w.execute(sql, agents)
+            table, params = self._w.table(("text",), [[agent] for agent in agents])
+            sql = f"SELECT 1 FROM agents WHERE agent_id IN (SELECT c1 FROM {table}) ORDER BY agent_id FOR UPDATE"
+            self._w.execute(sql, params)
 
     def _apply(self, rows: list[Row], *, careful: bool) -> list[Change]:
+        """Apply `rows` in order: runs of telemetry and device states in bulk, unless `careful`.
+
+        `careful`: each row in a savepoint, so a row the engine refuses is set aside alone.
+        """
         changes: dict[Change, None] = {}
+        run: list[Seen] = []
         for row in rows:
-            if careful:
-                self._w.execute("SAVEPOINT fleet_row")
-            try:
-                change = self._writer.apply(row)
-            except self._w.refused as exc:
-                if not careful:
-                    raise
-                self._w.execute("ROLLBACK TO SAVEPOINT fleet_row")
-                reason = f"the fleet store refused the row: {type(exc).__name__}: {exc}"
-                log.error("fleet store: set aside %s of %s: %s", type(row).__name__, _agent_of(row) or "?", reason)
-                change = self._writer.dropped(row, reason)
-            if careful:
-                self._w.execute("RELEASE SAVEPOINT fleet_row")
+            if not careful and is_bulk(row):
+                assert isinstance(row, Seen)
+                run.append(row)
+                continue
+            if run:
+                changes.update(dict.fromkeys(self._bulk.apply(run)))
+                run = []
+            change = self._apply_one(row) if careful else self._writer.apply(row)
             if change:
                 changes[change] = None
+        if run:
+            changes.update(dict.fromkeys(self._bulk.apply(run)))
         return list(changes)
+
+    def _apply_one(self, row: Row) -> Change | None:
+        """One row in a savepoint: a row the engine refuses is counted against its agent instead."""
+        self._w.execute("SAVEPOINT fleet_row")
+        try:
+            change = self._writer.apply(row)
+        except self._w.refused as exc:
+            self._w.execute("ROLLBACK TO SAVEPOINT fleet_row")
+            reason = f"the fleet store refused the row: {type(exc).__name__}: {exc}"
+            log.error("fleet store: set aside %s of %s: %s", type(row).__name__, _agent_of(row) or "?", reason)
+            change = self._writer.dropped(row, reason)
+        self._w.execute("RELEASE SAVEPOINT fleet_row")
+        return change
 
     def next_session(self) -> int:
         """The centre's own session counter, incremented (for its status topic)."""

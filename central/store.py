@@ -15,6 +15,7 @@ deadlock, the server gone) raises `StoreUnavailable`, and the caller retries the
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
@@ -183,6 +184,21 @@ class Store:
     def lock(self) -> str:
         """What a SELECT ends with to lock the rows it reads until commit (SQLite holds the whole file)."""
         return "" if self.dialect == SQLITE else " FOR UPDATE"
+
+    def table(self, types: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
+        """`rows` as a table one statement selects from: (its SQL, its parameters); columns c1, c2, ….
+
+        `types` are the columns' SQL types (``text``, ``integer``…).  However many the rows, the
+        statement's text stays the same (prepared once; psycopg parses a query's text on every new
+        one): a JSON array read by ``json_each`` in SQLite, one array per column ``unnest``-ed in
+        PostgreSQL, rows kept in their order.
+        """
+        if self._lite is not None:
+            columns = ", ".join(f"value ->> {k} AS c{k + 1}" for k in range(len(types)))
+            return f"(SELECT {columns} FROM json_each(?)) AS t", [json.dumps(rows, ensure_ascii=False, allow_nan=False)]
+        arrays = ", ".join(f"?::{kind}[]" for kind in types)
+        names = ", ".join(f"c{k + 1}" for k in range(len(types)))
+        return f"unnest({arrays}) AS t ({names})", [list(column) for column in zip(*rows, strict=True)]
 
     # ---- statements --------------------------------------------------------------------------
 

@@ -1,0 +1,143 @@
+"""Telemetry and device states written a statement per table (central/fleet_bulk.py), on both engines.
+
+The bulk path must leave the store exactly as applying the same rows one by one does
+(`RowWriter`, the reference), whatever the mix: agents new and known, silent ones coming back,
+retained states, a device's states out of order or with equal timestamps, several agents' rows
+interleaved.  And a row the engine refuses in a bulk run costs that row alone.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from central.fleet_rows import Dropped, Row, RowWriter, Seen, Silent
+from central.fleetdb import FleetDB
+from central.store import Store
+from contract import DeviceState, Status, Telemetry
+from tests.central.fleet_stores import fleet_at, rows
+
+TABLES = {
+    "agents": "SELECT agent_id, site, last_seen, state, session, telemetry, dropped FROM agents ORDER BY agent_id",
+    "devices": "SELECT agent_id, device_id, online, state, error, ts, code FROM devices ORDER BY agent_id, device_id",
+    "telemetry": "SELECT agent_id, ts, received, data FROM telemetry ORDER BY id",
+    "history": "SELECT agent_id, state, session, since, ts FROM status_history ORDER BY agent_id, id",  # per agent
+}
+
+
+def stamp(second: int) -> str:
+    return f"2026-12-02T08:{second // 60:02d}:{second % 60:02d}Z"
+
+
+def setup_rows() -> list[Row]:
+    """Agents a0..a5 online; a1 and a3 then silent (their next live message brings them back)."""
+    out: list[Row] = []
+    for k in range(6):
+        out.append(Seen("s1", f"a{k}", Status("online", 1, stamp(k), "1.0"), stamp(k)))
+    out += [Silent("a1", stamp(30)), Silent("a3", stamp(30))]
+    return out
+
+
+def hot_rows(seed: int, count: int) -> list[Row]:
+    """A shuffled mix of telemetry and device states of known and new agents, live and retained."""
+    rng = random.Random(seed)
+    out: list[Row] = []
+    for k in range(count):
+        agent = f"a{rng.randrange(9)}"  # a6..a8 are new
+        received = stamp(100 + k)
+        if rng.random() < 0.35:
+            payload: Any = Telemetry(received, rng.uniform(0, 100), 40.0, 10**11, 30.0, {"cpu": 40.0}, 60.0 + k, {})
+            out.append(Seen(rng.choice(["s1", "s2"]), agent, payload, received))
+        else:
+            ts = stamp(rng.choice([50, 60, 60, 70, 120 + k]))  # older, equal and newer than one another
+            state = DeviceState(f"d{rng.randrange(3)}", rng.random() < 0.8, ts, {"power": rng.choice(["on", "off"])})
+            out.append(Seen("s1", agent, state, received, retained=rng.random() < 0.25))
+    return out
+
+
+def one_by_one(location: Any, batch: list[Row]) -> None:
+    """The reference: each row applied by RowWriter in its own transaction."""
+    store = Store(location)
+    try:
+        writer = RowWriter(store)
+        for row in batch:
+            with store.transaction():
+                writer.apply(row)
+    finally:
+        store.close()
+
+
+def snapshot(location: Any) -> dict[str, list[tuple[Any, ...]]]:
+    return {name: rows(location, sql) for name, sql in TABLES.items()}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_bulk_batch_leaves_the_store_as_one_row_at_a_time_does(tmp_path: Path, seed: int) -> None:
+    bulk_at = fleet_at(tmp_path)
+    (tmp_path / "reference").mkdir()
+    reference_at = fleet_at(tmp_path / "reference")
+    FleetDB(reference_at).close()  # (the schema)
+    db = FleetDB(bulk_at)
+    try:
+        one_by_one(reference_at, setup_rows())
+        one_by_one(bulk_at, setup_rows())
+        batch = hot_rows(seed, 120)
+        one_by_one(reference_at, batch)
+        changes = db.write_batch(batch)
+    finally:
+        db.close()
+    bulk, reference = snapshot(bulk_at), snapshot(reference_at)
+    assert bulk == reference
+    # the mix really had what the bulk path must get right
+    assert len(bulk["telemetry"]) > 20 and len(bulk["devices"]) > 10
+    assert [h[:2] for h in bulk["history"] if h[1] == "online"].count(("a1", "online")) == 2  # a1 came back
+    expected = {
+        ("agent" if isinstance(r.payload, Telemetry) else "device", r.agent_id) for r in batch if isinstance(r, Seen)
+    }
+    assert set(changes) == expected
+
+
+def test_a_row_the_store_refuses_in_a_bulk_run_is_set_aside_alone(tmp_path: Path) -> None:
+    """A NUL in a text value: PostgreSQL refuses it (SQLite keeps it); the rest of the run is written."""
+    location = fleet_at(tmp_path)
+    db = FleetDB(location)
+    try:
+        batch: list[Row] = []
+        for k in range(10):
+            error = "lamp\x00" if k == 4 else ""
+            batch.append(Seen("s1", f"r{k}", DeviceState("projector", k != 4, stamp(k), {}, error), stamp(k)))
+            batch.append(Seen("s1", f"r{k}", Telemetry(stamp(k), 1.0, 2.0, 3, 4.0, {}, 5.0, {}), stamp(k)))
+        db.write_batch(batch)
+    finally:
+        db.close()
+    devices = rows(location, "SELECT agent_id FROM devices ORDER BY agent_id")
+    dropped = rows(location, "SELECT agent_id, dropped FROM agents WHERE dropped > 0")
+    assert len(rows(location, "SELECT 1 FROM telemetry")) == 10  # every telemetry row, r4's too
+    if isinstance(location, Path):
+        assert len(devices) == 10 and dropped == []
+    else:
+        assert [d[0] for d in devices] == [f"r{k}" for k in range(10) if k != 4]
+        assert dropped == [("r4", 1)]
+
+
+def test_dropped_rows_between_bulk_runs_keep_their_place(tmp_path: Path) -> None:
+    """A cold row splits the runs: what comes after it is applied after it."""
+    location = fleet_at(tmp_path)
+    db = FleetDB(location)
+    try:
+        state = DeviceState("panel", True, stamp(1), {"power": "on"})
+        later = DeviceState("panel", True, stamp(2), {"power": "off"})
+        db.write_batch(
+            [
+                Seen("s1", "r1", state, stamp(1)),
+                Dropped("s1", "r1", "bad payload", stamp(1)),
+                Seen("s1", "r1", later, stamp(2)),
+            ]
+        )
+    finally:
+        db.close()
+    assert rows(location, "SELECT state FROM devices") == [('{"power": "off"}',)]
+    assert rows(location, "SELECT dropped, last_seen FROM agents") == [(1, stamp(2))]
