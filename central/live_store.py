@@ -79,7 +79,7 @@ def decode(payload: str, own: str) -> list[dict[str, Any]]:
         return []
     try:
         message = json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested deeper than the parser goes: under 8,000 bytes, it can be
         log.debug("live: a change notification that is not JSON was ignored")
         return []
     if not isinstance(message, dict) or not isinstance(message.get("o"), str) or message["o"] == own:
