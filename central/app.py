@@ -18,6 +18,7 @@ from central.fleetdb import FleetDB
 from central.group import QUIET_S
 from central.hours import HoursFleet, HoursWatch
 from central.live import Changes
+from central.live_feed import StoreFeed
 from central.retention import LOG_MIN_DAYS, Retention
 from central.sender import BrokerLink, CommandSender
 from central.store import Location
@@ -87,6 +88,7 @@ class Central:
             raise
         self.changes = Changes()
         self.writer = BatchWriter(self.db, self.changes)
+        self.feed = StoreFeed(self.db, self.changes)  # what the other processes on the store commit
         self.link = BrokerLink()
         self.sender = CommandSender(self.db, self.writer, self.link, follow_replies=bool(group))
         self.collector = Collector(
@@ -122,6 +124,8 @@ class Central:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.writer.run(), name=f"writer[{self.db.location.name}].flush")
                 tg.create_task(self.collector.run(), name="collector[fleet].run")
+                if runner is not None:  # the dashboard is live whichever process committed
+                    tg.create_task(self.feed.run(), name=f"live[{self.db.location.name}].listen")
                 if self._housekeeping:  # once per group: its other collectors only collect
                     tg.create_task(self._retention_loop(), name=f"retention[{self.db.location.name}].prune")
                     tg.create_task(self.wake_schedule.run(), name="wake[fleet].schedule")

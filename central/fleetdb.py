@@ -19,6 +19,7 @@ from typing import Any
 
 from central.fleet_bulk import BulkWriter, is_bulk
 from central.fleet_rows import COMMAND_COLUMNS, Change, Row, RowWriter, Seen
+from central.live_store import Commits
 from central.schema import migrate
 from central.store import Location, Store
 from contract import now_iso
@@ -47,6 +48,7 @@ class FleetDB:
         self._writer = RowWriter(self._w)
         self._bulk = BulkWriter(self._w)
         self._lock = threading.Lock()
+        self.commits = Commits(self._w)  # the other processes hear what this one commits (central.live_store)
 
     @property
     def path(self) -> Path:
@@ -73,11 +75,11 @@ class FleetDB:
             try:
                 with self._w.transaction():
                     self._lock_agents(rows)
-                    return self._apply(rows, careful=False)
+                    return self.commits.announce(self._apply(rows, careful=False))
             except self._w.refused:
                 with self._w.transaction():
                     self._lock_agents(rows)
-                    return self._apply(rows, careful=True)
+                    return self.commits.announce(self._apply(rows, careful=True))
 
     def _lock_agents(self, rows: list[Row]) -> None:
         """On PostgreSQL, lock the batch's agents first, in one order in every process.
@@ -156,8 +158,12 @@ class FleetDB:
     def ack_alarm(self, alarm_id: int, user: str) -> bool:
         """Acknowledge an alarm; False when there is no such alarm or it is already acknowledged."""
         with self._lock, self._w.transaction():
-            sql = "UPDATE alarms SET acked_by = ?, acked_ts = ? WHERE id = ? AND acked_by IS NULL"
-            return bool(self._w.execute(sql, [user, now_iso(), alarm_id]).rowcount)
+            sql = "UPDATE alarms SET acked_by = ?, acked_ts = ? WHERE id = ? AND acked_by IS NULL RETURNING agent_id"
+            acked = self._w.execute(sql, [user, now_iso(), alarm_id]).fetchone()
+            if acked is None:
+                return False
+            self.commits.announce([("alarm", str(acked[0]))])  # the other processes' dashboards
+            return True
 
     # ---- reads -------------------------------------------------------------------------
 

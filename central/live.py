@@ -8,9 +8,14 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+KINDS = frozenset({"agent", "device", "alarm", "command"})  # each names the agent it changed
+# No agent named: something changed that this process did not see (another process's commit on
+# SQLite, a change feed that was down); a page fetches again whatever it shows.
+REFRESH = "refresh"
+
 
 class Changes:
-    """Fan-out of ``{"kind": "agent"|"device"|"alarm"|"command", "agent_id": ...}`` events.
+    """Fan-out of ``{"kind": "agent"|"device"|"alarm"|"command", "agent_id": ...}`` and ``{"kind": "refresh"}`` events.
 
     Each subscriber has a bounded queue; when a slow one falls behind, its oldest events are
     dropped (the newest say what to refresh), so a stuck page never holds up the collector.

@@ -12,7 +12,8 @@ Routes (everything but ``/login``, ``/lang/…``, ``/static/…`` and ``/api/upl
 - ``POST /api/agents/{agent_id}/commands`` ``{"name", "args"}``: the reply (technician, admin)
 - ``POST /api/agents/{agent_id}/wake``: wake its PC through another agent of the site (`central.web_wake`)
 - ``POST /api/alarms/{alarm_id}/ack``: acknowledge an alarm (technician, admin)
-- ``GET /api/events``: ``text/event-stream`` of change events (``?agent=ID`` for one agent)
+- ``GET /api/events``: ``text/event-stream`` of change events (``?agent=ID`` for one agent; a ``refresh``,
+  which names no agent, goes to every stream: `central.live`)
 - ``GET /recordings/{id}``: a received recording's MP4 (ranges), when uploads are on
 - ``/api/uploads…``: the agents' uploads, token-authenticated, not logged in (`central.uploads`)
 
@@ -331,7 +332,7 @@ async def api_events(request: web.Request) -> web.StreamResponse:
             except TimeoutError:
                 await response.write(b": keepalive\n\n")  # also how a vanished browser is noticed
                 continue
-            if only is None or event.get("agent_id") == only:
+            if only is None or event.get("agent_id", only) == only:  # a refresh names no agent: for every page
                 await response.write(f"data: {json.dumps(event, allow_nan=False)}\n\n".encode())
     except ConnectionResetError:
         pass

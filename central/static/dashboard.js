@@ -105,7 +105,7 @@ async function postJSON(url, body) {
   return { ok: response.ok, status: response.status, data };
 }
 
-// Calls onChange(agentIds) for coalesced changes; onResync() after a reconnection.
+// Calls onChange(agentIds) for coalesced changes; onResync() after a reconnection or a "refresh".
 function listen(query, onChange, onResync) {
   const badge = document.getElementById("live");
   let pending = new Set();
@@ -122,16 +122,22 @@ function listen(query, onChange, onResync) {
     badge.textContent = t("live_off");
     badge.className = "live off";
   };
+  // "refresh" names no agent (another process committed, unseen): fetch afresh, as after a reconnection.
+  let everything = false;
   source.onmessage = (message) => {
     const event = JSON.parse(message.data);
-    if (!event.agent_id) return;
-    pending.add(event.agent_id);
+    if (event.kind === "refresh") everything = true;
+    else if (event.agent_id) pending.add(event.agent_id);
+    else return;
     if (timer) return;
     timer = setTimeout(() => {
       const ids = pending;
+      const all = everything;
       pending = new Set();
+      everything = false;
       timer = null;
-      onChange(ids);
+      if (all) onResync();
+      else onChange(ids);
     }, 150);
   };
 }
