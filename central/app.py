@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from central.collector import Collector
-from central.collectors import Helpers
+from central.collectors import Helpers, parent_gone
 from central.errors import ConfigError
 from central.fleetdb import FleetDB
 from central.group import QUIET_S
@@ -175,10 +175,12 @@ async def run_central(
     group: str = "",
     housekeeping: bool = True,
     helpers: Helpers | None = None,
+    watch_parent: bool = False,
 ) -> None:
     """Run classroom-central until SIGTERM or SIGINT, then stop cleanly (status ``offline``).
 
     `helpers`: collector processes to start beside this one (``run --collectors N``), stopped with it.
+    `watch_parent`: this is such a helper: stop cleanly too when the parent's pipe on stdin closes.
     """
     if http is not None:
         dashboard_factory()  # a missing dashboard is a plain ConfigError, before anything starts
@@ -205,14 +207,21 @@ async def run_central(
             service = tg.create_task(central.run(http), name="central[main].run")
             waiter = tg.create_task(stop.wait(), name="central[main].signals")
             children = tg.create_task(helpers.run(), name="central[main].collectors") if helpers else None
+            orphan = tg.create_task(_stop_when_orphaned(stop), name="central[main].parent") if watch_parent else None
             await asyncio.wait({service, waiter}, return_when=asyncio.FIRST_COMPLETED)
             log.info("stopping")
-            service.cancel()
-            waiter.cancel()
-            if children is not None:
-                children.cancel()
+            for task in (service, waiter, children, orphan):
+                if task is not None:
+                    task.cancel()
     finally:
         for sig in signals:
             with contextlib.suppress(ValueError, RuntimeError):
                 loop.remove_signal_handler(sig)
         central.close()
+
+
+async def _stop_when_orphaned(stop: asyncio.Event) -> None:
+    """A helper collector (``run --collectors N``) stops when the process that started it is gone."""
+    await parent_gone()
+    log.warning("the collector that started this one is gone: stopping")
+    stop.set()

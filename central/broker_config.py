@@ -12,6 +12,8 @@ Roles and rights (``S``/``A`` are the agent's own site and id, pinned in its own
   ``classroom/v1/S/A/cmd/#`` and ``classroom/v1/_central/status``.
 - central (the classroom-central service): read ``classroom/v1/#``; write
   ``classroom/v1/+/+/cmd/#`` and ``classroom/v1/_central/#``.
+  A central row with ``collectors = N`` also gets ``NAME-1`` … ``NAME-(N-1)``, same password and
+  rights: the helpers of ``run --collectors N`` log in so (each account is its own client id here).
 - technician (``mosquitto_sub`` on the whole fleet): read ``classroom/v1/#``, write nothing.
 - central and technician also read ``$SYS/broker/connection/+/state``: whether each school's bridge is up.
 - bridge (a school broker's, `central.broker_bridge`): exactly the rights of each room behind it.
@@ -81,7 +83,7 @@ def acl_text(registry: Registry, connect: Sequence[str] = ()) -> str:
         # school; this agent may read exactly the messages addressed to it.
         lines += [f"user {agent.username}", *room_rights(agent.site, agent.agent_id)]
         lines += [f"topic read {CENTRAL_STATUS}", ""]
-    for user in registry.users:
+    for user in (login for account in registry.users for login in account.logins()):
         lines += [f"user {user.username}", f"topic read {ROOT}/#", f"topic read {BRIDGE_STATES}"]
         if user.role == "central":
             lines += [f"topic write {ROOT}/+/+/cmd/#", f"topic write {ROOT}/_central/#"]

@@ -13,6 +13,7 @@ The registry is a TOML file (or repeated ``--agent`` / ``--user`` flags)::
     name = "central"           # the MQTT username
     password = "another-secret"
     role = "central"           # central | technician
+    collectors = 2             # (central only) `run --collectors 2`: its helper logs in as central-1
 
 ``[[bridges]]`` rows (a school broker's bridge to the district broker) are `central.broker_bridge`'s.
 """
@@ -37,6 +38,7 @@ _TABLES = ("agents", "users", "bridges")
 _NAME = re.compile(r"^[\w.-]+$")
 _RESERVED_SITES = ("_central",)
 _MAX_PASSWORD = 256
+MAX_COLLECTORS = 64  # a users row's `collectors`: processes of one `run --collectors N`
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +62,21 @@ class UserAccount:
     name: str
     password: str = field(repr=False)
     role: str
+    collectors: int = 1  # role central: `run --collectors N`, whose helpers log in as NAME-1 … NAME-(N-1)
 
     @property
     def username(self) -> str:
         """The MQTT username."""
         return self.name
+
+    def logins(self) -> tuple[UserAccount, ...]:
+        """The account itself, and one per helper of ``run --collectors N`` (``NAME-k``: same password and role).
+
+        A broker that takes the user name as the client id (``use_username_as_clientid``) would give
+        every process of one account the same client id: each helper needs an account of its own.
+        """
+        count = self.collectors if _is_count(self.collectors) else 1
+        return (self, *(UserAccount(f"{self.name}-{k}", self.password, self.role) for k in range(1, count)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +100,8 @@ class Registry:
 
     def accounts(self, connect: Collection[str] = ()) -> list[AgentAccount | UserAccount | BridgeAccount]:
         """Who logs in to this broker: its agents, its users, the bridges it accepts (not those it `connect`s)."""
-        return [*self.agents, *self.users, *(b for b in self.bridges if b.name not in connect)]
+        users = [login for user in self.users for login in user.logins()]
+        return [*self.agents, *users, *(b for b in self.bridges if b.name not in connect)]
 
     def problems(self, connect: Collection[str] | None = ()) -> list[str]:
         """Every reason this registry cannot be written, as ``key: got X, expected Y``.
@@ -111,6 +124,10 @@ class Registry:
             _password(check, join(where, "password"), user.password)
             if user.role not in ROLES:
                 check.add(join(where, "role"), f"got {user.role!r}, expected one of {', '.join(ROLES)}")
+            if not _is_count(user.collectors):
+                check.add(join(where, "collectors"), f"got {user.collectors!r}, expected 1 to {MAX_COLLECTORS}")
+            elif user.collectors > 1 and user.role != "central":
+                check.add(join(where, "collectors"), f"got {user.collectors}, but only a central account has helpers")
         for i, bridge in enumerate(self.bridges):
             where = at("bridges", i)
             for key, value in (("name", bridge.name), ("site", bridge.site)):
@@ -161,6 +178,10 @@ class Registry:
         if found:
             raise ConfigError("; ".join(found))
         return self
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_COLLECTORS
 
 
 def _name(check: Checks, path: str, value: object) -> None:
@@ -217,8 +238,8 @@ def registry_from_dict(
         for row in _rows(check, data, "agents", ("site", "id", "password"))
     ]
     users = [
-        UserAccount(row.get("name", ""), row.get("password", ""), row.get("role", ""))
-        for row in _rows(check, data, "users", ("name", "password", "role"))
+        UserAccount(row.get("name", ""), row.get("password", ""), row.get("role", ""), row.get("collectors", 1))
+        for row in _rows(check, data, "users", ("name", "password", "role"), optional=("collectors",))
     ]
     bridges = bridge_rows(check, data, base or Path.cwd())
     registry = Registry(tuple(agents), tuple(users), tuple(bridges)).merged(also or Registry())
@@ -230,15 +251,17 @@ def registry_from_dict(
     return registry
 
 
-def _rows(check: Checks, data: Mapping[str, Any], key: str, keys: tuple[str, ...]) -> list[Mapping[str, Any]]:
-    """``[[key]]`` rows, each with its unknown and missing keys recorded."""
+def _rows(
+    check: Checks, data: Mapping[str, Any], key: str, keys: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> list[Mapping[str, Any]]:
+    """``[[key]]`` rows, each with its unknown and missing keys recorded (`keys` required, `optional` not)."""
     rows = data.get(key, [])
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         # No "got ...": the rows would carry passwords into the message.
         check.add(key, f"expected an array of tables ([[{key}]])")
         return []
     for i, row in enumerate(rows):
-        check.known(row, at(key, i), keys, listed=True)
+        check.known(row, at(key, i), keys + optional, listed=True)
         check.table(row, at(key, i), required=keys)
     return rows
 

@@ -43,6 +43,7 @@ _KEEP_FLAGS = {
 }
 
 PASSWORD_ENV = "CLASSROOM_BROKER_PASSWORD"  # the broker password when neither --password nor --password-file is given
+DB_ENV = "CLASSROOM_CENTRAL_DB"  # run's fleet store when --db is not given (central.collectors hands it on so)
 
 
 def _broker_config() -> ModuleType | None:
@@ -84,7 +85,11 @@ def _parser(broker_config: ModuleType | None) -> argparse.ArgumentParser:
 def _run_options(run: argparse.ArgumentParser) -> None:
     """``run``'s options (``install-service`` takes them too, for the unit's command line)."""
     _broker_options(run)
-    run.add_argument("--db", default="fleet.db", type=_location, help="fleet store: SQLite file or postgresql://…")
+    run.add_argument(
+        "--db", type=_location,
+        help=f"fleet store: SQLite file or postgresql://… (default: ${DB_ENV}, else fleet.db; a URL with a password"
+        " is safer there than here, where `ps` shows it)",
+    )  # fmt: skip
     run.add_argument("--http", metavar="HOST:PORT", help="serve the dashboard here")
     run.add_argument("--retention-days", type=float, default=30.0, help="keep telemetry this many days")
     for flag, what in _KEEP_FLAGS.values():
@@ -109,6 +114,10 @@ def _run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--group", default="", metavar="NAME", help="share the fleet's topics with this group")
     run.add_argument("--collectors", type=int, default=1, metavar="N", help="run N collector processes (PostgreSQL)")
     run.add_argument("--collector-only", action="store_true", help="collect only: no retention, wake or hours watch")
+    run.add_argument(
+        "--leave", action="store_true",
+        help="leave --group for good: store what the broker kept for --client-id, end its session, exit",
+    )  # fmt: skip
 
 
 def _add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker_config: ModuleType | None) -> None:
@@ -151,6 +160,16 @@ def _location(text: str) -> Location:
         return Location.parse(text)
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _db_from_environment() -> Location:
+    """``run``'s store without --db: $CLASSROOM_CENTRAL_DB, else fleet.db (ConfigError not showing the value)."""
+    from central.store import Location
+
+    try:
+        return Location.parse(os.environ.get(DB_ENV) or "fleet.db")
+    except ConfigError:
+        raise ConfigError(f"{DB_ENV}: expected a SQLite file or postgresql://…") from None
 
 
 def _port(text: str) -> int:
@@ -319,6 +338,8 @@ def _dispatch(args: argparse.Namespace, broker_config: ModuleType | None) -> int
         return int(broker_config.run(args))
     from central import service
 
+    if args.db is None:
+        args.db = _db_from_environment()
     http = parse_http(args.http) if args.http else None
     if args.cmd == "install-service":
         defaults = vars(_parser(broker_config).parse_args(["run", "--broker", ""]))

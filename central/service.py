@@ -36,11 +36,14 @@ def run(args: argparse.Namespace, http: tuple[str, int] | None, broker: BrokerAd
     """``classroom-central run`` until SIGTERM: its folders checked first, a port it cannot have said in one line."""
     from central.app import run_central
     from central.collector import default_client_id
-    from central.collectors import plan
+    from central.collectors import PARENT_ENV, plan
 
     check_folders(args.db, args.recordings)
     client_id = args.client_id or default_client_id(broker)
-    helpers = plan(args.collectors, args.group, args.db, broker, client_id)  # flags that do not go together
+    if args.leave:
+        return leave(args, broker, client_id)
+    recordings = args.recordings or args.db.default_recordings()
+    helpers = plan(args.collectors, args.group, args.db, broker, client_id, recordings)  # flags that do not go together
     try:
         asyncio.run(
             run_central(
@@ -56,10 +59,24 @@ def run(args: argparse.Namespace, http: tuple[str, int] | None, broker: BrokerAd
                 group=args.group,
                 housekeeping=not args.collector_only,
                 helpers=helpers,
+                watch_parent=os.environ.get(PARENT_ENV) == "stdin" and args.collector_only,
             )
         )
     except Exception as exc:  # a port that cannot be listened on is one line naming --http; the rest goes on up
         raise bind_failure(exc, args.http) or exc from None
+    return 0
+
+
+def leave(args: argparse.Namespace, broker: BrokerAddress, client_id: str) -> int:
+    """``run --leave``: member `client_id` leaves ``--group`` for good (`central.leave`); one line says what it did."""
+    from central.collectors import plan
+    from central.leave import leave_group
+
+    if not args.group or args.collectors != 1:
+        raise ConfigError("--leave needs --group NAME (and the leaving member's --client-id), without --collectors")
+    plan(1, args.group, args.db, broker, client_id, Path("."))  # the group's name checked
+    stored = asyncio.run(leave_group(broker, args.db, args.group, client_id, timeout=10.0))
+    print(f"{client_id} left group {args.group}: {stored} queued messages stored, its session ended")
     return 0
 
 
@@ -87,6 +104,8 @@ def install_service(args: argparse.Namespace, defaults: Mapping[str, Any], http:
     `defaults` are ``run``'s option defaults (only options that differ go into the unit); `http`
     the checked ``--http``.
     """
+    if args.leave:
+        raise ConfigError("--leave is done once, by hand, not by a service")
     if args.password or BrokerAddress.parse(args.broker).password:
         raise ConfigError("a broker password given on the command line would be in the unit: use --password-file")
     db: Location = args.db
