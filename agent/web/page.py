@@ -7,7 +7,8 @@ A web part of the local API (`agent.web.api.WebPart`).  Routes:
 - ``GET /page/state``: the live view (`agent.web.view.live_view`)
 - ``GET /page/events``: ``text/event-stream``, the live view whenever it changes, keepalives between
 - ``POST /page/command`` ``{"name", "args"}``: runs through the command table as ``teacher`` by the
-  ``page`` door; answers the outcome and, when it failed, the error in plain words
+  ``page`` door; answers the outcome and, when it failed, the error in plain words (by its code,
+  `agent.web.plain`)
 - ``/page/login``, ``/page/lang/…``, ``/page/static/…`` (see `agent.web.auth` for who may enter)
 """
 
@@ -111,17 +112,20 @@ class ClassroomPage:
         try:
             body = await read_json_object(request)
         except BodyError as exc:
-            return _json({"status": "rejected", "error": str(exc), "words": plain_error("body", "", lang)}, exc.status)
+            words = plain_error(str(exc), "", lang, code="args_object")
+            return _json({"status": "rejected", "error": str(exc), "words": words}, exc.status)
         name, args = body.get("name"), body.get("args", {})
         if not isinstance(name, str) or not name or not isinstance(args, dict):
             error = 'body: expected {"name": "...", "args": {...}}'
-            return _json({"status": "rejected", "error": error, "words": plain_error(error, "", lang)}, 400)
+            return _json(
+                {"status": "rejected", "error": error, "words": plain_error(error, "", lang, code="args_object")}, 400
+            )
         outcome = await self.table.execute(name, args, by="teacher", door="page")
         reply: dict[str, Any] = {"command": name, **outcome.to_dict()}
         if outcome.status != "succeeded":
-            device = str(args.get("device", ""))
+            device = str(outcome.params.get("device") or args.get("device", ""))
             kind, link = self.kinds.get(device, ""), self.links.get(device, "")
-            reply["words"] = plain_error(outcome.error, kind, lang, link)
+            reply["words"] = plain_error(outcome.error, kind, lang, link, outcome.code, outcome.params)
         return _json(reply)
 
     async def events(self, request: web.Request) -> web.StreamResponse:
