@@ -33,7 +33,7 @@ from agent.web.api import WebPart
 from agent.web.auth import PinGate, add_pin_routes, is_loopback, make_gate, request_is_local, request_lang
 from agent.web.plain import plain_error
 from agent.web.text import STRINGS, strings
-from agent.web.view import device_link, live_view, room_layout, signature
+from agent.web.view import device_link, input_codes, live_view, room_layout, signature
 from websession import BodyError, lang_switch_href, read_json_object
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,7 @@ class ClassroomPage:
         self.clock = clock
         self.kinds = {d.id: d.kind for d in config.devices}
         self.links = {d.id: device_link(d) for d in config.devices}
+        self.inputs = {d.id: codes for d in config.devices if (codes := input_codes(d))}
         self.streams: set[asyncio.Task[Any]] = set()
 
     def layout(self) -> dict[str, Any]:
@@ -77,7 +78,7 @@ class ClassroomPage:
 
     def view(self) -> dict[str, Any]:
         """The live view now."""
-        return live_view(self.status(), self.kinds, self.timetable(), self.clock(), self.links)
+        return live_view(self.status(), self.kinds, self.timetable(), self.clock(), self.links, self.inputs)
 
     async def home(self, request: web.Request) -> web.Response:
         """The page shell with its boot data."""
