@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import sys
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -41,6 +42,10 @@ _KEEP_FLAGS = {
     "audit_days": ("--keep-audit-days", "the command audit log"),
     "history_days": ("--keep-history-days", "status history"),
 }
+
+# Characters that steer a terminal rather than show (ESC, BEL, C1's CSI, bidi overrides, line separators):
+# an agent's room name or alarm message holding them could rewrite the technician's screen.
+_STEERING = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 PASSWORD_ENV = "CLASSROOM_BROKER_PASSWORD"  # the broker password when neither --password nor --password-file is given
 DB_ENV = "CLASSROOM_CENTRAL_DB"  # run's fleet store when --db is not given (central.collectors hands it on so)
@@ -198,16 +203,35 @@ def parse_http(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def shown(text: str) -> str:
+    r"""`text` safe for a terminal: each control or format character as ``\uXXXX`` (a JSON escape too)."""
+    if text.isprintable():
+        return text
+    return "".join(_escape(c) if unicodedata.category(c) in _STEERING else c for c in text)
+
+
+def _escape(char: str) -> str:
+    r"""``\u001b``; beyond the BMP (a tag character) as JSON spells it, two surrogates."""
+    code = ord(char)
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """Columns padded to their widest cell, two spaces apart, by display width (高一(1)班 takes 9 columns)."""
-    cells = [[str(c) for c in headers], *[["" if c is None else str(c) for c in row] for row in rows]]
+    """Columns padded to their widest cell, two spaces apart, by display width (高一(1)班 takes 9 columns).
+
+    Every cell is `shown`: rooms, alarm messages and devices come from agents.
+    """
+    cells = [[shown(str(c)) for c in headers], *[["" if c is None else shown(str(c)) for c in row] for row in rows]]
     widths = [max(_width(row[i]) for row in cells) for i in range(len(headers))]
     lines = ("  ".join(c + " " * (w - _width(c)) for c, w in zip(row, widths, strict=True)) for row in cells)
     return "\n".join(line.rstrip() for line in lines)
 
 
 def _width(text: str) -> int:
-    """Columns `text` takes in a terminal; a control character (which a room name never has) counts as one."""
+    """Columns `text` takes in a terminal; a control character (`shown` escapes them) counts as one."""
     width = wcswidth(text)
     return width if width >= 0 else len(text)
 
@@ -290,7 +314,7 @@ async def _send(args: argparse.Namespace) -> int:
         reply = await send_once(broker, db, args.agent, args.command, values, args.by or _login(), args.timeout)
     finally:
         db.close()
-    print(json.dumps(reply, ensure_ascii=False, allow_nan=False))
+    print(shown(json.dumps(reply, ensure_ascii=False, allow_nan=False)))  # JSON leaves DEL, C1 and bidi as they are
     return 0 if reply.get("status") == "succeeded" else 1
 
 

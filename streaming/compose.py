@@ -2,7 +2,7 @@
 
 Each source's newest frame is resized straight into a view (a numpy slice) of the output, so a
 frame is copied once per output picture at most; a source that has no frame, or whose frame is
-stale, shows a grey "no signal" tile with its name.  The output stays BGR: the recorder converts
+stale, shows a grey 无信号 ("no signal") tile with its name.  The output stays BGR: the recorder converts
 it to YUV 4:2:0 once per picture (see docs/benchmarks.md for why not compose in YUV).
 """
 
@@ -11,14 +11,24 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+from PIL import Image as Picture
+from PIL import ImageDraw, ImageFont
 
 from streaming.errors import StreamingError
 from streaming.source import Frame, Image, Source
 
+NO_SIGNAL = "无信号"
+# CJK fonts as Debian installs them, the first found draws the tile's words (scripts/system-deps: fonts-noto-cjk).
+CJK_FONTS = (
+    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
+    Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
+    Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),
+)
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
 # layout name -> (fewest, most) sources; the first source is the main picture where there is one
 LAYOUTS: dict[str, tuple[int, int]] = {
@@ -206,7 +216,28 @@ class Compositor:
 
 
 def _no_signal_tile(view: View) -> Image:
+    """A grey tile with the source's name and 无信号 (the recording is a Chinese classroom's), once per layout."""
     tile = np.full((view.height, view.width, 3), 48, np.uint8)
+    font = cjk_font()
+    if font is None:  # no CJK font installed (scripts/system-deps installs one): the words OpenCV can draw
+        return _hershey_tile(tile, view)
+    image = Picture.fromarray(tile)  # grey: the same in RGB and BGR
+    draw = ImageDraw.Draw(image)
+    size = max(12, view.height // 6)
+    for text, row, scale in ((view.source, 0.36, 0.8), (NO_SIGNAL, 0.56, 1.0)):
+        face = ImageFont.truetype(str(font), int(size * scale))
+        left, top, right, bottom = draw.textbbox((0, 0), text, font=face)
+        origin = ((view.width - (right - left)) // 2 - left, int(view.height * row) - top)
+        draw.text(origin, text, font=face, fill=(200, 200, 200))
+    return np.asarray(image).copy()
+
+
+def cjk_font() -> Path | None:
+    """The first CJK font Debian installs here (fonts-noto-cjk, fonts-wqy-*), or None."""
+    return next((path for path in CJK_FONTS if path.is_file()), None)
+
+
+def _hershey_tile(tile: Image, view: View) -> Image:
     scale = max(0.4, view.height / 360)
     thickness = max(1, int(2 * scale))
     for text, row in ((view.source, 0.42), ("no signal", 0.62)):

@@ -153,8 +153,8 @@ def make_gate(
         t = strings(request_lang(request))
         if not gate.pin:
             if request.path.startswith(MACHINE):
-                return web.json_response({"error": t["pin_not_set"]}, status=403)
-            page = pin_page(request_lang(request), "/", t["pin_not_set"], form=False)
+                return web.json_response({"error": t["pin_not_set"], "detail": t["pin_not_set_detail"]}, status=403)
+            page = pin_page(request_lang(request), "/", t["pin_not_set"], form=False, detail=t["pin_not_set_detail"])
             return web.Response(text=page, content_type="text/html", status=403)
         if gate.valid(request.cookies.get(SESSION_COOKIE, "")):
             return await handler(request)
@@ -165,11 +165,15 @@ def make_gate(
     return pin_gate
 
 
-def pin_page(lang: str, next_path: str, message: str = "", *, form: bool = True) -> str:
-    """The PIN form (everything user-supplied is escaped; no script)."""
+def pin_page(lang: str, next_path: str, message: str = "", *, form: bool = True, detail: str = "") -> str:
+    """The PIN form (everything user-supplied is escaped; no script); `detail` for the technician, folded away."""
     t = strings(lang)
     esc = html.escape
     error = f'<p class="error" role="alert" id="pin-error">{esc(message)}</p>' if message else ""
+    hint = f"<p>{esc(t['pin_hint'])}</p>" if form else ""  # no PIN to ask for when none is set
+    if detail:
+        error += f'<details class="detail" id="pin-detail"><summary>{esc(t["detail"])}</summary>{esc(detail)}</details>'
+
     switch = lang_switch_href("/page/lang", lang, list(STRINGS), "/page/login?next=" + quote(next_path, safe=""))
     body = (
         f"""<form method="post" action="/page/login"><input type="hidden" name="next" value="{esc(next_path)}">
@@ -182,7 +186,7 @@ def pin_page(lang: str, next_path: str, message: str = "", *, form: bool = True)
 <html lang="{esc(t["html_lang"])}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{esc(t["pin_title"])}</title><link rel="stylesheet" href="/page/static/page.css"></head>
-<body class="pin"><main class="pin-box"><h1>{esc(t["pin_title"])}</h1><p>{esc(t["pin_hint"])}</p>
+<body class="pin"><main class="pin-box"><h1>{esc(t["pin_title"])}</h1>{hint}
 {error}{body}<p><a href="{esc(switch)}">{esc(t["switch_lang"])}</a></p></main></body></html>
 """
 

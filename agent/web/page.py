@@ -7,7 +7,8 @@ A web part of the local API (`agent.web.api.WebPart`).  Routes:
 - ``GET /page/state``: the live view (`agent.web.view.live_view`)
 - ``GET /page/events``: ``text/event-stream``, the live view whenever it changes, keepalives between
 - ``POST /page/command`` ``{"name", "args"}``: runs through the command table as ``teacher`` by the
-  ``page`` door; answers the outcome and, when it failed, the error in plain words
+  ``page`` door; answers the outcome and, when it failed, the error in plain words (by its code,
+  `agent.web.plain`)
 - ``/page/login``, ``/page/lang/…``, ``/page/static/…`` (see `agent.web.auth` for who may enter)
 """
 
@@ -32,7 +33,7 @@ from agent.web.api import WebPart
 from agent.web.auth import PinGate, add_pin_routes, is_loopback, make_gate, request_is_local, request_lang
 from agent.web.plain import plain_error
 from agent.web.text import STRINGS, strings
-from agent.web.view import device_link, live_view, room_layout, signature
+from agent.web.view import device_link, input_codes, live_view, room_layout, signature
 from websession import BodyError, lang_switch_href, read_json_object
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class ClassroomPage:
         self.clock = clock
         self.kinds = {d.id: d.kind for d in config.devices}
         self.links = {d.id: device_link(d) for d in config.devices}
+        self.inputs = {d.id: codes for d in config.devices if (codes := input_codes(d))}
         self.streams: set[asyncio.Task[Any]] = set()
 
     def layout(self) -> dict[str, Any]:
@@ -76,7 +78,7 @@ class ClassroomPage:
 
     def view(self) -> dict[str, Any]:
         """The live view now."""
-        return live_view(self.status(), self.kinds, self.timetable(), self.clock(), self.links)
+        return live_view(self.status(), self.kinds, self.timetable(), self.clock(), self.links, self.inputs)
 
     async def home(self, request: web.Request) -> web.Response:
         """The page shell with its boot data."""
@@ -111,17 +113,20 @@ class ClassroomPage:
         try:
             body = await read_json_object(request)
         except BodyError as exc:
-            return _json({"status": "rejected", "error": str(exc), "words": plain_error("body", "", lang)}, exc.status)
+            words = plain_error(str(exc), "", lang, code="args_object")
+            return _json({"status": "rejected", "error": str(exc), "words": words}, exc.status)
         name, args = body.get("name"), body.get("args", {})
         if not isinstance(name, str) or not name or not isinstance(args, dict):
             error = 'body: expected {"name": "...", "args": {...}}'
-            return _json({"status": "rejected", "error": error, "words": plain_error(error, "", lang)}, 400)
+            return _json(
+                {"status": "rejected", "error": error, "words": plain_error(error, "", lang, code="args_object")}, 400
+            )
         outcome = await self.table.execute(name, args, by="teacher", door="page")
         reply: dict[str, Any] = {"command": name, **outcome.to_dict()}
         if outcome.status != "succeeded":
-            device = str(args.get("device", ""))
+            device = str(outcome.params.get("device") or args.get("device", ""))
             kind, link = self.kinds.get(device, ""), self.links.get(device, "")
-            reply["words"] = plain_error(outcome.error, kind, lang, link)
+            reply["words"] = plain_error(outcome.error, kind, lang, link, outcome.code, outcome.params)
         return _json(reply)
 
     async def events(self, request: web.Request) -> web.StreamResponse:

@@ -1,16 +1,19 @@
 """A command's rejection or failure in words a teacher can act on (简体中文 first, English beside).
 
-The command table words its errors for technicians (``level: 140 is out of range 0..100``,
-``/dev/ttyUSB7: cannot open: [Errno 2] …``).  `plain_error` finds what kind of error it is (the
-first rule whose pattern is in the text), and says it in the teacher's language with what to do;
-the page keeps the technical text behind its 技术信息 toggle.  Device errors name the device
-(大屏, 摄像机) and the cable to check: 连线 for a serial line, 网线 for a network device.
+A refusal or failure carries a `code` and its `params` (``arg_range`` ``{"arg": "level", "min": 0,
+"max": 100}``; docs/codes.md): `plain_error` words the code in the teacher's language with what to
+do, and the page keeps the technician's English (``/dev/ttyUSB7: cannot open: [Errno 2] …``)
+behind its 技术信息 toggle.  A reply without a code (an error not yet coded) or with a code this
+page has no words for falls back to the rules below: the first whose pattern is in the English
+text names the words.  Device errors name the device (大屏, 摄像机) and the cable to check: 连线 for
+a serial line, 网线 for a network device.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 
 from agent.web.text import DEFAULT_LANG
 
@@ -35,6 +38,14 @@ ZH: dict[str, str] = {
     "err_no_sound": "本教室不发送声音，不需要静音",
     "err_not_configured": "本教室没有配置这个功能",
     "err_disk": "磁盘空间不够，不能开始录制，请联系管理员",
+    "err_disk_numbers": "磁盘空间不够：剩余 {free_gb} GB，需要 {needed_gb} GB，不能开始录制，请联系管理员",
+    "err_agent_busy": "教室电脑正忙，请稍后再试",
+    "err_device_not_now": "{what}正在预热或散热，请稍后再试",
+    "err_device_no_such": "{what}没有这个信号源或设置",
+    "err_device_fault": "{what}报告故障，请联系管理员",
+    "err_device_argument": "{what}不接受这个值",
+    "err_device_profile": "{what}的型号设置有误，请联系管理员",
+    "err_device_failed": "{what}出错了，请再试一次，或联系管理员",
     "err_already_recording": "已经在录制了",
     "err_already_lesson": "已经在上课了，请先结束上课",
     "err_busy": "现在正忙（正在上课或录制），请稍后再试",
@@ -99,6 +110,14 @@ EN: dict[str, str] = {
     "err_no_sound": "This room sends no sound: there is nothing to mute",
     "err_not_configured": "This room is not set up for that",
     "err_disk": "Not enough disk space to record; call the technician",
+    "err_disk_numbers": "Not enough disk space: {free_gb} GB free, {needed_gb} GB needed; call the technician",
+    "err_agent_busy": "This PC is busy; try again shortly",
+    "err_device_not_now": "The {what} is warming up or cooling down; try again shortly",
+    "err_device_no_such": "The {what} has no such input or setting",
+    "err_device_fault": "The {what} reports a fault: call the technician",
+    "err_device_argument": "The {what} does not take this value",
+    "err_device_profile": "The {what}'s model setting is wrong: call the technician",
+    "err_device_failed": "The {what} failed; try again or call the technician",
     "err_already_recording": "Already recording",
     "err_already_lesson": "A lesson is on: end it first",
     "err_busy": "Busy (a lesson or a recording is on); try again later",
@@ -193,27 +212,75 @@ RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     )
 )
 
+# Each code (docs/codes.md) the agent's commands send, and the words it names; "offline" and
+# "cannot_open" are worded by the device's kind and wiring, as the rules' are.
+CODE_WORDS: Mapping[str, str] = {
+    "arg_range": "err_out_of_range",
+    "arg_int": "err_bad_value",
+    "arg_bool": "err_bad_value",
+    "arg_text": "err_bad_value",
+    "arg_choice": "err_bad_value",
+    "arg_list": "err_bad_value",
+    "arg_name": "err_bad_value",
+    "arg_missing": "err_missing",
+    "arg_unknown": "err_bad_input",
+    "args_object": "err_bad_input",
+    "unknown_command": "err_unknown_command",
+    "command_timeout": "err_timeout",
+    "agent_busy": "err_agent_busy",
+    "result_too_large": "err_other",
+    "device_starting": "offline",  # a device never opened: its power or cable, as one that stopped answering
+    "device_no_reply": "offline",
+    "device_unreachable": "cannot_open",
+    "device_unsupported": "err_not_supported",
+    "device_auth_failed": "err_auth",
+    "device_garbled": "err_garbled",
+    "device_refused": "err_device_rejected",
+    "device_argument": "err_device_argument",
+    "device_profile": "err_device_profile",
+    "device_failed": "err_device_failed",
+    "disk_low": "err_disk_numbers",
+    "recording_already": "err_already_recording",
+    "recording_none": "err_not_recording",
+    "recording_not_configured": "err_no_recording",
+    "director_none": "err_no_director",
+    "lesson_already": "err_already_lesson",
+    "lesson_none": "err_no_lesson",
+    "busy": "err_busy",
+    "service_unknown": "err_not_configured",
+}
+# The words of a code that say more for one argument (arg_missing of remotes) or one device reason.
+BY_ARG: Mapping[tuple[str, str], str] = {
+    ("arg_missing", "remotes"): "err_no_remotes",
+    ("arg_choice", "device"): "err_unknown_device",
+}
+BY_REASON: Mapping[str, str] = {
+    "unavailable_time": "err_device_not_now",  # PJLink ERR3: warming up, cooling down, in standby
+    "out_of_parameter": "err_device_no_such",  # PJLink ERR2: no such input
+    "projector_failure": "err_device_fault",  # PJLink ERR4
+}
+
 
 def words(lang: str) -> dict[str, str]:
     """The error words of a language (Chinese for anything unknown)."""
     return WORDS.get(lang, WORDS[DEFAULT_LANG])
 
 
-def plain_error(error: str, kind: str, lang: str, link: str = "") -> str:
-    """`error` in words a teacher can act on.
+def plain_error(
+    error: str, kind: str, lang: str, link: str = "", code: str = "", params: Mapping[str, Any] | None = None
+) -> str:
+    """The error in words a teacher can act on: by its `code` and `params`, else by its English `error`.
 
     `kind` is the device's (``display``, ``projector``, ``camera``) or "" when the command names
     none; `link` is how it is wired (``serial`` or ``network``, `agent.web.view.device_link`).
     """
     t = words(lang)
+    if code in CODE_WORDS:
+        return _coded(t, code, dict(params or {}), kind, link)
     for pattern, key in RULES:
         found = pattern.search(error)
         if found is None:
             continue
-        if key == "cannot_open":
-            key = "err_serial_open" if link != "network" else "offline"
-        if key == "offline":
-            key = f"err_{OFFLINE_NOUN.get(kind, 'device')}_offline_{'network' if link == 'network' else 'serial'}"
         params = {"what": t.get(f"what_{kind}", t["what_device"])}
         for name, value in found.groupdict().items():
             if value is not None:
@@ -221,8 +288,32 @@ def plain_error(error: str, kind: str, lang: str, link: str = "") -> str:
         arg = found.groupdict().get("arg") or found.groupdict().get("field")
         if arg:
             params["arg"] = t.get(f"arg_{arg}", t["arg_other"])
-        return _fill(t[key], params)
+        return _fill(t[_wired(key, kind, link)], params)
     return t["err_other"]
+
+
+def _coded(t: Mapping[str, str], code: str, params: dict[str, Any], kind: str, link: str) -> str:
+    """The words of a known code, filled from its params (an argument by its teacher's name)."""
+    arg = str(params.get("arg", ""))
+    key = BY_ARG.get((code, arg)) or CODE_WORDS[code]
+    if code == "device_refused":
+        key = BY_REASON.get(str(params.get("reason", "")), key)
+    if code == "disk_low" and not all(isinstance(params.get(n), int | float) for n in ("free_gb", "needed_gb")):
+        key = "err_disk"
+    if key == "err_out_of_range" and not all(isinstance(params.get(n), int) for n in ("min", "max")):
+        key = "err_bad_value"
+    filled = {name: str(value) for name, value in params.items() if isinstance(value, int | float | str)}
+    filled |= {"what": t.get(f"what_{kind}", t["what_device"]), "arg": t.get(f"arg_{arg}", t["arg_other"])}
+    return _fill(t[_wired(key, kind, link)], filled)
+
+
+def _wired(key: str, kind: str, link: str) -> str:
+    """An offline device's words by its kind and wiring; a port that cannot be opened is a serial line's."""
+    if key == "cannot_open":
+        key = "err_serial_open" if link != "network" else "offline"
+    if key == "offline":
+        key = f"err_{OFFLINE_NOUN.get(kind, 'device')}_offline_{'network' if link == 'network' else 'serial'}"
+    return key
 
 
 def _fill(text: str, params: Mapping[str, str]) -> str:

@@ -1,8 +1,4 @@
-"""Every string the classroom page shows (简体中文 first, the default); `agent.web.plain` words errors.
-
-The page's script receives the whole dictionary of the chosen language and renders from it.
-Both dictionaries have the same keys (a test checks it).
-"""
+"""Every string the classroom page shows, 简体中文 first (the default); both languages have the same keys."""
 
 from __future__ import annotations
 
@@ -181,7 +177,8 @@ ZH: dict[str, str] = {
     "pin_enter": "进入",
     "pin_wrong": "PIN 码不对，还可以再试 {left} 次",
     "pin_locked": "错误次数太多，请 {seconds} 秒后再试",
-    "pin_not_set": "本页面只在本机开放。要在其他设备上使用，请在站点配置的 [http] 中设置 pin。",
+    "pin_not_set": "本页面只能在教室电脑上使用。要用手机或其他设备打开，请联系学校的电教管理员开通。",
+    "pin_not_set_detail": "站点配置 [http] 中没有设置 pin（设置后，其他设备输入这个 PIN 码即可使用）",
     "tracking": "自动跟踪",
     "tracking_role_teacher": "跟踪老师",
     "tracking_role_students": "拍起立的学生",
@@ -373,7 +370,8 @@ EN: dict[str, str] = {
     "pin_enter": "Enter",
     "pin_wrong": "Wrong PIN; {left} tries left",
     "pin_locked": "Too many wrong tries; try again in {seconds} s",
-    "pin_not_set": "This page is open on this PC only. To use it elsewhere, set pin in the site config's [http].",
+    "pin_not_set": "This page works on the classroom PC only. To use it on a phone or tablet, ask the technician.",
+    "pin_not_set_detail": "no pin in the site config's [http] (set it, and other devices may enter with that PIN)",
     "tracking": "Auto-tracking",
     "tracking_role_teacher": "follows the teacher",
     "tracking_role_students": "frames students who stand up",

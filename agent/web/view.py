@@ -80,12 +80,33 @@ def camera_presets(device: DeviceConfig) -> dict[int, str]:
 
 
 def panel_inputs(device: DeviceConfig) -> list[str]:
-    """The input names a panel's profile can switch to (empty when it cannot)."""
+    """The input names a panel's profile can switch to (empty when it cannot, or when the device says which it has)."""
     profile = device.profile
     field = profile.fields.get("source")
-    if "set_input" not in profile.commands or field is None:
+    if "set_input" not in profile.commands or field is None or reports_inputs(device):
         return []
     return list(field.values)
+
+
+def reports_inputs(device: DeviceConfig) -> bool:
+    """Whether the device reports the inputs it has (PJLink's INST: its profile names 45, a projector has a few)."""
+    return "inputs" in device.profile.fields and "source" in device.profile.fields
+
+
+def input_codes(device: DeviceConfig) -> dict[str, str]:
+    """A reporting device's input codes -> the names set_input takes (PJLink ``31`` -> ``digital1``)."""
+    field = device.profile.fields.get("source")
+    if not reports_inputs(device) or field is None:
+        return {}
+    return {str(code): name for name, code in field.values.items()}
+
+
+def reported_inputs(state: Mapping[str, Any], codes: Mapping[str, str]) -> list[str]:
+    """The inputs a device says it has (``inputs = "11 21 31"``) by name, leaving out codes it cannot switch to."""
+    text = state.get("inputs")
+    if not isinstance(text, str):
+        return []
+    return list(dict.fromkeys(codes[code] for code in text.split()[:64] if code in codes))
 
 
 def room_layout(
@@ -108,7 +129,13 @@ def room_layout(
     trusted = [str(x).rsplit("/", 1)[-1] for x in getattr(lesson, "trusted", ()) or ()]  # "site/agent" too
     cameras = [{"id": d.id, "presets": camera_presets(d)} for d in devices if d.kind == "camera"]
     panels = [
-        {"id": d.id, "kind": d.kind, "inputs": panel_inputs(d), "volume": "set_volume" in d.profile.commands}
+        {
+            "id": d.id,
+            "kind": d.kind,
+            "inputs": panel_inputs(d),
+            "reports_inputs": reports_inputs(d),  # the live view brings the inputs it has
+            "volume": "set_volume" in d.profile.commands,
+        }
         for d in devices
         if d.kind in DISPLAY_KINDS
     ]
@@ -155,16 +182,22 @@ def timetable_now(timetable: Timetable, now: datetime) -> dict[str, Any]:
     return {"current": lesson_words(current, today, today) if current else None, "next": upcoming}
 
 
-def device_view(kind: str, state: Mapping[str, Any], link: str = "serial") -> dict[str, Any]:
-    """One device: its light and the state the controls show (power, input, volume, position)."""
+def device_view(
+    kind: str, state: Mapping[str, Any], link: str = "serial", codes: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """One device: its light and the state the controls show (power, input, volume, position).
+
+    `codes` (`input_codes`) of a device that reports its inputs: ``inputs`` lists the ones it has.
+    """
     values = state.get("state", {}) if state.get("online") else {}
     keep = ("power", "source", "volume", "mute", "pan", "tilt", "zoom", "preset")
-    return {
+    out = {
         "id": state.get("device", ""),
         "kind": kind,
         "light": device_light(kind, state, link).to_dict(),
         "state": {k: values[k] for k in keep if k in values},
     }
+    return out | {"inputs": reported_inputs(values, codes)} if codes else out
 
 
 def live_view(
@@ -173,17 +206,18 @@ def live_view(
     timetable: Timetable,
     now: datetime,
     links: Mapping[str, str] | None = None,
+    inputs: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, Any]:
     """Everything on the page that changes: lights, recording, broadcast, lesson, timetable.
 
-    `links` as `device_link`.
+    `links` as `device_link`; `inputs` the `input_codes` of each device that reports its inputs.
     """
     sources = status.get("sources") or {}
-    wired = links or {}
+    wired, codes = links or {}, inputs or {}
 
     def device(d: Mapping[str, Any]) -> dict[str, Any]:
         ident = str(d.get("device", ""))
-        return device_view(kinds.get(ident, ""), d, wired.get(ident, "serial"))
+        return device_view(kinds.get(ident, ""), d, wired.get(ident, "serial"), codes.get(ident))
 
     return {
         "room": status.get("room", ""),

@@ -387,9 +387,9 @@ async def test_another_device_needs_the_pin(tmp_path: Path) -> None:
 async def test_without_a_pin_other_devices_are_refused_with_the_reason(tmp_path: Path) -> None:
     async with TestClient(TestServer(app_for(site(tmp_path), local=False))) as client:
         page = await client.get("/")
-        assert page.status == 403 and "[http]" in await page.text()
+        assert page.status == 403 and "[http]" in await page.text()  # for the technician, behind 技术信息
         api = await client.get("/api/status")
-        assert api.status == 403 and "pin" in (await api.json())["error"]
+        assert api.status == 403 and "[http]" in (await api.json())["detail"]
 
 
 async def test_whep_off_loopback_needs_the_pin_session(tmp_path: Path) -> None:

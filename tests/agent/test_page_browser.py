@@ -91,10 +91,12 @@ def api(base: str, name: str, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def agent_process(broker: LocalBroker, tmp: Path) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
+async def agent_process(
+    broker: LocalBroker, tmp: Path, text: str = AGENT_CONFIG
+) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
     port = free_port()
     config = tmp / "site.toml"
-    config.write_text(AGENT_CONFIG.format(data=tmp / "var", url=broker.url, port=port, dead_port=free_port()))
+    config.write_text(text.format(data=tmp / "var", url=broker.url, port=port, dead_port=free_port()))
     base = f"http://127.0.0.1:{port}"
 
     def reachable() -> bool:

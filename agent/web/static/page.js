@@ -182,7 +182,9 @@ function panelCard(panel) {
     el("div", { class: "row" },
       el("button", { type: "button", class: "power-on", onclick: () => send("panel.power", { ...dev, on: true }) }, t("power_on")),
       el("button", { type: "button", class: "power-off", onclick: () => send("panel.power", { ...dev, on: false }) }, t("power_off"))),
-    panel.inputs.length ? el("div", { class: "row inputs" }, el("label", { class: "label" }, t("input"), " ", inputs)) : null,
+    panel.inputs.length || panel.reports_inputs
+      ? el("div", { class: "row inputs", hidden: !panel.inputs.length }, el("label", { class: "label" }, t("input"), " ", inputs))
+      : null,
     panel.volume === false ? null : el("div", { class: "row" },  // a PJLink projector has no volume to set
       el("button", { type: "button", class: "vol-down", onclick: step(-5) }, t("volume_down")), volume,
       el("button", { type: "button", class: "vol-up", onclick: step(5) }, t("volume_up"))));
@@ -340,9 +342,20 @@ function renderDevice(device) {
     const volume = card.querySelector("input.volume");
     if (volume && s.volume !== undefined && document.activeElement !== volume) volume.value = s.volume;
     const select = card.querySelector("select.input");
+    if (select && Array.isArray(device.inputs)) showInputs(card, select, device.inputs);
     if (select && s.source && document.activeElement !== select) select.value = s.source;
   }
   card.dataset.level = device.light.level;
+}
+
+// A projector's own inputs (PJLink INST), as it reports them: the list holds only those.
+function showInputs(card, select, names) {
+  const now = [...select.options].slice(1).map((o) => o.value);
+  if (now.join(" ") !== names.join(" ") && document.activeElement !== select) {
+    select.replaceChildren(el("option", { value: "", disabled: true, selected: true }, "—"),
+      ...names.map((name) => el("option", { value: name }, inputLabel(name))));
+  }
+  card.querySelector(".row.inputs").hidden = names.length === 0;
 }
 
 function render(next) {
