@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import sys
-import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING
 from wcwidth import wcswidth
 
 from central.errors import CentralError, ConfigError
+from central.terminal import shown
 from contract.args import parse_args_list
 from contract.errors import AddressError, BrokerError, PayloadError
 from hosting import InstallError, package_version
@@ -42,10 +42,6 @@ _KEEP_FLAGS = {
     "audit_days": ("--keep-audit-days", "the command audit log"),
     "history_days": ("--keep-history-days", "status history"),
 }
-
-# Characters that steer a terminal rather than show (ESC, BEL, C1's CSI, bidi overrides, line separators):
-# an agent's room name or alarm message holding them could rewrite the technician's screen.
-_STEERING = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 PASSWORD_ENV = "CLASSROOM_BROKER_PASSWORD"  # the broker password when neither --password nor --password-file is given
 DB_ENV = "CLASSROOM_CENTRAL_DB"  # run's fleet store when --db is not given (central.collectors hands it on so)
@@ -201,22 +197,6 @@ def parse_http(text: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ConfigError(f"--http {text!r}: expected HOST:PORT")
     return host.strip("[]"), int(port)
-
-
-def shown(text: str) -> str:
-    r"""`text` safe for a terminal: each control or format character as ``\uXXXX`` (a JSON escape too)."""
-    if text.isprintable():
-        return text
-    return "".join(_escape(c) if unicodedata.category(c) in _STEERING else c for c in text)
-
-
-def _escape(char: str) -> str:
-    r"""``\u001b``; beyond the BMP (a tag character) as JSON spells it, two surrogates."""
-    code = ord(char)
-    if code <= 0xFFFF:
-        return f"\\u{code:04x}"
-    code -= 0x10000
-    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

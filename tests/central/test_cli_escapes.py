@@ -12,9 +12,9 @@ import json
 
 from test_central_cli import SITE, Running, central, cli, client, until
 
-from central.cli import shown
 from central.fleetdb import FleetDB
 from central.mosquitto import LocalBroker
+from central.terminal import shown
 from contract import DeviceInfo, Event, Info, Status, Topics, encode, now_iso
 
 __all__ = ["central"]  # the running centre, a fixture of test_central_cli
