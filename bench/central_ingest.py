@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ingest_load import DEADLINE_S, paho_publisher, publisher  # bench/ is the script's sys.path[0]
-from ingest_parts import Anchor, Lines, audit, cpu_seconds, drop_db, scratch_db
+from ingest_parts import Anchor, Lines, audit, cpu_seconds, drop_db, scratch_db, server_pids
 
 from central.mosquitto import LocalBroker
 from contract import FLEET
@@ -145,7 +145,8 @@ def run_size(n: int, load: Load, folder: Path, db_server: str, collectors: int) 
         ]
         procs += [p.proc for p in pubs]
         total = Total(centres, offered)
-        t0, cpu = drive(broker, total, anchor, pubs, offered)
+        store = server_pids(db) if db_server else []  # the centre's connections, counted as "postgres"
+        t0, cpu = drive(broker, total, anchor, pubs, offered, store)
         for c in centres:
             c.proc.send_signal(signal.SIGTERM)
         for c in centres:
@@ -191,13 +192,15 @@ class Total:
 
 
 def drive(
-    broker: LocalBroker, centre_out: Total, anchor: Anchor, pubs: list[Lines], target: int
+    broker: LocalBroker, centre_out: Total, anchor: Anchor, pubs: list[Lines], target: int, store: list[int]
 ) -> tuple[float, dict[str, float]]:
     """Start every publisher at one t0 and wait until `target` rows are counted: (t0, CPU seconds per process group)."""
     for p in pubs:
         p.wait_ready(120)
     watched = {"centre": centre_out.pids, "broker": [broker.process.pid] if broker.process else []}
     watched |= {"anchor": [anchor.proc.pid], "publishers": [p.proc.pid for p in pubs]}
+    if store:
+        watched["postgres"] = store
     cpu0 = cpu_seconds(watched)
     t0 = time.monotonic()
     for p in pubs:

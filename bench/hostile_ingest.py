@@ -120,7 +120,7 @@ def run_round(n: int, load: Load, share: float, folder: Path) -> dict[str, Any]:
         ]
         procs += [p.start().proc for p in pubs]
         total = Total([centre_out], rows)
-        t0, cpu = drive(broker, total, anchor, pubs, rows)
+        t0, cpu = drive(broker, total, anchor, pubs, rows, [])
         centre = alive_then_stop(centre_out)
         result = summarise(n, rounds, rows, t0, total, anchor, pubs, cpu, audit(str(db), n, rounds))
         kinds = Counter[str]()

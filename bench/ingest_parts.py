@@ -109,6 +109,17 @@ def scratch_db(server: str) -> tuple[str, str]:
     return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, "")), name
 
 
+def server_pids(url: str) -> list[int]:
+    """The PostgreSQL server processes serving the database of `url` now (their CPU is the store's)."""
+    import psycopg
+
+    name = urlsplit(url).path.lstrip("/")
+    with psycopg.connect(url, autocommit=True) as conn:
+        me = conn.info.backend_pid
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [name]).fetchall()
+    return [pid for (pid,) in rows if pid != me]
+
+
 def drop_db(server: str, name: str) -> None:
     import psycopg
 
