@@ -72,7 +72,7 @@ def test_unusable_urls_are_refused_without_showing_the_key(url: object, words: s
 )
 def test_a_key_never_shows_in_what_parsing_says(key: str, scheme: str) -> None:
     url = f"{scheme}://host:1935/app/{key}" if scheme != "srt" else f"srt://host:9000?streamid={key}"
-    assume(key not in url.replace(key, " "))  # a key that is also a word of the URL ("rtmp") proves nothing
+    assume(key not in url[: -len(key)])  # a key that is also a word of the URL ("rtmp") proves nothing
     assume(scheme != "srt" or "&" not in key)  # in a query "&" starts the next parameter: no longer the streamid
     try:
         target: PushTarget | None = parse_target(url)
