@@ -17,8 +17,8 @@ has the stream), ``{"event": "log", "message"}`` and at the end
 are the pipe's two ends.
 
 RTMP(S) goes out as FLV through PyAV's own FFmpeg.  That FFmpeg has no SRT (it is built without
-libsrt), so SRT is muxed to MPEG-TS here and handed to the ``ffmpeg`` program (Debian's has
-libsrt), which copies it to the ``srt://`` URL; ``CLASSROOM_SRT_FFMPEG`` names another one.
+libsrt), so SRT is muxed to MPEG-TS here and sent by `streaming.srt` (libsrt, in this process):
+no other program is started, so the streamid and passphrase appear on no command line.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import signal
 import struct
 import subprocess
@@ -43,12 +42,12 @@ import av.logging
 
 from streaming.errors import StreamingError
 from streaming.muxing import Codecs, Encoded, add_streams
+from streaming.srt import MESSAGE, SrtSender, open_sender
 from streaming.target import PushTarget, TargetError, parse_target
 
 HEADER = struct.Struct("!cBqqiI")
 END_GRACE_S = 5.0  # how long a push process may take to send the end of the stream and exit
 MAX_PACKET = 32 * 2**20
-FFMPEG_ENV = "CLASSROOM_SRT_FFMPEG"
 
 
 def frame(packet: Encoded) -> bytes:
@@ -102,7 +101,7 @@ class PushProcess:
         return started
 
     def kill(self) -> None:
-        """The process and its ffmpeg (same process group), at once."""
+        """The process (and anything in its process group), at once."""
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)
 
@@ -150,52 +149,6 @@ class _LogToParent(logging.Handler):
             self.say("log", message)
 
 
-def _srt_relay(target: PushTarget, say: _Say) -> subprocess.Popen[bytes]:
-    """Debian's ffmpeg copying MPEG-TS from its stdin to the SRT URL; ``connected`` once it reports progress.
-
-    ffmpeg opens its output (the SRT handshake) only after it has read the start of its input, and
-    says nothing until then: its first ``-progress`` report is the sign that the target took it.
-    """
-    program = os.environ.get(FFMPEG_ENV) or shutil.which("ffmpeg")
-    if not program:
-        raise TargetError("SRT needs the ffmpeg program (with libsrt, as Debian's): not found")
-    command = [
-        program, "-hide_banner", "-nostats", "-loglevel", "error", "-fflags", "nobuffer",
-        "-probesize", "262144", "-analyzeduration", "500000", "-f", "mpegts", "-i", "pipe:0",
-        "-map", "0", "-c", "copy", "-progress", "pipe:1", "-stats_period", "1", "-f", "mpegts", target.url,
-    ]  # fmt: skip
-    relay = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-    def progress() -> None:
-        assert relay.stdout is not None
-        said = False
-        for line in relay.stdout:
-            if not said and line.startswith(b"progress="):
-                say("connected")
-                said = True
-
-    threading.Thread(target=progress, name="pusher.srt-progress", daemon=True).start()
-    return relay
-
-
-def _end_relay(relay: subprocess.Popen[bytes], say: _Say) -> None:
-    """Let ffmpeg finish (its stdin is closed), or stop it; its last complaint becomes ours."""
-    if relay.stdin is not None and not relay.stdin.closed:
-        with contextlib.suppress(OSError):  # it is gone already
-            relay.stdin.close()
-    try:
-        relay.wait(5)
-    except subprocess.TimeoutExpired:
-        relay.kill()
-        relay.wait(5)
-    if relay.stderr is not None:
-        lines = relay.stderr.read().decode("utf-8", "replace").splitlines()
-        complaint = next((line.strip() for line in reversed(lines) if line.strip()), "")
-        if complaint:
-            say.last_log = complaint
-            say("log", complaint)
-
-
 class PublishError(StreamingError):
     """The target did not take the stream (a refused connection, a refused publish)."""
 
@@ -220,11 +173,10 @@ def _watch_parent(parent: int) -> None:
 
 def push(target: PushTarget, codecs: Codecs, packets: Callable[[], Encoded | None], say: _Say) -> None:
     """Open the target, say ``connected``, then mux every packet until the pipe ends."""
-    relay: subprocess.Popen[bytes] | None = None
+    sender: SrtSender | None = None
     if target.scheme == "srt":
-        relay = _srt_relay(target, say)
-        assert relay.stdin is not None
-        container = av.open(relay.stdin, "w", format=target.format)
+        sender = open_sender(target.srt())  # the SRT handshake; SrtError saying why not
+        container = av.open(sender, "w", format=target.format, buffer_size=16 * MESSAGE)
     else:
         container = av.open(target.url, "w", format=target.format, options={"flvflags": "no_duration_filesize"})
     try:
@@ -234,8 +186,7 @@ def push(target: PushTarget, codecs: Codecs, packets: Callable[[], Encoded | Non
         except av.error.FFmpegError as exc:
             raise PublishError(publish_failure(exc)) from exc
         say("ready")
-        if relay is None:
-            say("connected")
+        say("connected")
         started = False
         while (packet := packets()) is not None:
             if packet.kind == "video":
@@ -245,12 +196,25 @@ def push(target: PushTarget, codecs: Codecs, packets: Callable[[], Encoded | Non
             stream = video if packet.kind == "video" else audio
             assert stream is not None
             container.mux(packet.packet(stream, codecs.time_base(packet.kind)))
+    except av.error.FFmpegError as exc:
+        if sender is not None and sender.failure is not None:
+            raise sender.failure from exc
+        raise
     finally:
-        try:
-            container.close()
-        finally:
-            if relay is not None:
-                _end_relay(relay, say)
+        _close(container, sender)
+
+
+def _close(container: Any, sender: SrtSender | None) -> None:
+    """Write the trailer and close; a failed SRT write is reported as itself, not as PyAV's callback error."""
+    try:
+        container.close()
+    except av.error.FFmpegError as exc:
+        if sender is not None and sender.failure is not None:
+            raise sender.failure from exc
+        raise
+    finally:
+        if sender is not None:
+            sender.close()
 
 
 def main() -> int:

@@ -6,6 +6,11 @@ either's user info.  Anyone holding the key can broadcast as the school, so no l
 status, alarm or exception message may show it: `PushTarget.redacted` is the URL with each
 secret replaced by ``***``, and `PushTarget.scrub` does the same to any text (an FFmpeg error
 that quotes the URL), in the URL's own spelling and percent-decoded.
+
+An SRT URL's parameters are those of FFmpeg's (and OBS's) ``srt://`` URLs that a caller pushing
+live needs: ``streamid``, ``passphrase``, ``pbkeylen``, ``latency`` (microseconds, as FFmpeg),
+``mode=caller`` and ``transtype=live``; any other is refused at load rather than ignored.
+`PushTarget.srt` gives them checked and decoded (`SrtParams`), for `streaming.srt`.
 """
 
 from __future__ import annotations
@@ -16,17 +21,38 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from streaming.errors import StreamingError
 
-__all__ = ["FORMATS", "MASK", "PushTarget", "TargetError", "parse_target"]
+__all__ = ["FORMATS", "MASK", "PushTarget", "SrtParams", "TargetError", "parse_target"]
 
 MASK = "***"
 FORMATS = {"rtmp": "flv", "rtmps": "flv", "srt": "mpegts"}  # what each protocol carries
 SRT_SECRETS = ("streamid", "passphrase")
+SRT_PARAMS = ("streamid", "passphrase", "pbkeylen", "latency", "mode", "transtype")
+SRT_PBKEYLENS = (16, 24, 32)  # AES-128, -192, -256
+SRT_PASSPHRASE = (10, 79)  # libsrt's limits, in bytes
+MAX_STREAMID = 512  # libsrt's limit, in bytes
+MAX_LATENCY_US = 60_000_000
 MAX_URL = 2048
 MIN_SECRET = 4  # a shorter key could not be told apart from the words around it when it is scrubbed
 
 
 class TargetError(StreamingError):
     """A push URL is unusable; the message never contains its secrets."""
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class SrtParams:
+    """An SRT caller's settings from its URL, decoded; 0 (pbkeylen) and None (latency) for libsrt's default."""
+
+    host: str
+    port: int
+    streamid: str
+    passphrase: str
+    pbkeylen: int
+    latency_ms: int | None
+
+    def __repr__(self) -> str:
+        """Never the secrets."""
+        return f"SrtParams({self.host!r}, {self.port})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +85,14 @@ class PushTarget:
 
     __str__ = __repr__
 
+    def srt(self) -> SrtParams:
+        """The SRT caller's settings (checked when the URL was parsed); TargetError for an RTMP URL."""
+        if self.scheme != "srt":
+            raise TargetError(f"{self.redacted}: not an srt:// URL")
+        parts = urlsplit(self.url, allow_fragments=False)
+        where = f"srt://{parts.netloc.rsplit('@', 1)[-1]}"
+        return _srt_params(parts.hostname or "", parts.port or 0, parts.query, where)
+
 
 def parse_target(url: object) -> PushTarget:
     """A `PushTarget`, or TargetError saying what is wrong (its message shows only the redacted URL)."""
@@ -82,6 +116,7 @@ def parse_target(url: object) -> PushTarget:
         redacted, found = _srt(parts.query, url)
         if port is None:
             raise TargetError(f"{scheme}://{host}: expected a port (srt://HOST:PORT?streamid=...)")
+        _srt_params(host, port, parts.query, f"srt://{parts.netloc.rsplit('@', 1)[-1]}")  # no query: it may hold a key
     else:
         redacted, found = _rtmp(parts.path, parts.query, url)
     secrets += found
@@ -124,6 +159,46 @@ def _srt(query: str, url: str) -> tuple[str, list[str]]:
     except ValueError:
         raise TargetError(f"{_masked_guess(url)}: expected srt://HOST:PORT?streamid=...&passphrase=...") from None
     return "?" + "&".join(shown), secrets
+
+
+def _srt_params(host: str, port: int, query: str, shown: str) -> SrtParams:
+    """The parameters of an SRT URL's query, each checked; TargetError naming the first bad one."""
+    values: dict[str, str] = {}
+    for item in query.split("&") if query else []:
+        key, _, value = item.partition("=")
+        key = key.lower()
+        if key not in SRT_PARAMS:
+            named = repr(key) if re.fullmatch(r"[a-z_]{1,20}", key) else "(not shown)"  # it might be a pasted key
+            raise TargetError(f"{shown}: SRT parameter {named} is not supported (expected {', '.join(SRT_PARAMS)})")
+        if key in values:
+            raise TargetError(f"{shown}: SRT parameter {key!r} given twice")
+        values[key] = unquote(value)  # as FFmpeg: percent-decoded, "+" kept
+    if values.get("mode", "caller").lower() != "caller":
+        raise TargetError(f"{shown}: mode: expected caller (the platform listens, the classroom calls)")
+    if values.get("transtype", "live").lower() != "live":
+        raise TargetError(f"{shown}: transtype: expected live")
+    streamid, passphrase = values.get("streamid", ""), values.get("passphrase", "")
+    if len(streamid.encode()) > MAX_STREAMID:
+        raise TargetError(f"{shown}: streamid: expected at most {MAX_STREAMID} bytes")
+    low, high = SRT_PASSPHRASE
+    if passphrase and not low <= len(passphrase.encode()) <= high:
+        raise TargetError(f"{shown}: passphrase: expected {low} to {high} bytes")
+    pbkeylen = _srt_number(values, "pbkeylen", shown)
+    if pbkeylen not in (0, *SRT_PBKEYLENS):
+        raise TargetError(f"{shown}: pbkeylen: got {pbkeylen}, expected 16, 24 or 32")
+    latency_us = _srt_number(values, "latency", shown)
+    if latency_us > MAX_LATENCY_US:
+        raise TargetError(f"{shown}: latency: got {latency_us}, expected microseconds up to {MAX_LATENCY_US}")
+    latency_ms = latency_us // 1000 if "latency" in values else None  # FFmpeg's rounding
+    return SrtParams(host, port, streamid, passphrase, pbkeylen, latency_ms)
+
+
+def _srt_number(values: dict[str, str], key: str, shown: str) -> int:
+    """A non-negative whole number parameter (0 when absent)."""
+    text = values.get(key, "0")
+    if not text.isascii() or not text.isdigit() or len(text) > 9:
+        raise TargetError(f"{shown}: {key}: got {text!r}, expected a whole number")
+    return int(text)
 
 
 def _masked_guess(url: str) -> str:

@@ -1,7 +1,8 @@
-"""Real media servers for the streaming tests: a GStreamer RTSP camera and an Xvfb screen."""
+"""Real media servers for the streaming tests: a GStreamer RTSP camera, an Xvfb screen, ffmpeg as an SRT platform."""
 
 from __future__ import annotations
 
+import functools
 import os
 import selectors
 import shutil
@@ -15,11 +16,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from streaming.srt import LIBRARIES
+
 if TYPE_CHECKING:
     from streaming.rtc import Peer
 
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's: it has gi and GstRtspServer, the venv does not
 SERVER_SCRIPT = Path(__file__).with_name("rtsp_server.py")
+PASSPHRASE = "classroom-passphrase-42"  # the SRT listener's
 GST_CHECK = "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"
 
 
@@ -160,3 +164,33 @@ async def peers() -> AsyncIterator[list[Peer]]:
     yield made
     for peer in made:
         await peer.close()
+
+
+@functools.cache
+def srt_missing() -> str:
+    """Why the SRT tests cannot run here ("" when they can)."""
+    if not any(Path(d, name).exists() for d in ("/usr/lib/x86_64-linux-gnu", "/usr/lib") for name in LIBRARIES):
+        return "libsrt not installed (apt-get install libsrt1.5-gnutls)"
+    if shutil.which("ffmpeg") is None:
+        return "ffmpeg not installed (apt-get install ffmpeg): the test's SRT listener"
+    protocols = subprocess.run(["ffmpeg", "-hide_banner", "-protocols"], capture_output=True, text=True, timeout=30)
+    return "" if "\n  srt\n" in protocols.stdout else "this ffmpeg has no SRT (Debian's has libsrt)"
+
+
+def udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def listener(port: int, received: Path, log: Path, seconds: int = 4) -> subprocess.Popen[bytes]:
+    """ffmpeg as the platform: an SRT listener with the passphrase, keeping `seconds` of what arrives.
+
+    At debug level it logs the streamid of the caller it accepts (``accept streamid [...]``).
+    """
+    with log.open("wb") as stderr:
+        return subprocess.Popen(
+            ["ffmpeg", "-loglevel", "debug", "-y", "-i", f"srt://127.0.0.1:{port}?mode=listener&passphrase={PASSPHRASE}",
+             "-t", str(seconds), "-c", "copy", str(received)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
+        )  # fmt: skip

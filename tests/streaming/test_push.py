@@ -1,22 +1,24 @@
-"""The push on its own: SRT through Debian's ffmpeg to a real SRT listener, the queue, the push process's pipe."""
+"""The push on its own: SRT through libsrt to a real SRT listener (ffmpeg's), the queue, the push process's pipe."""
 
 from __future__ import annotations
 
 import io
 import json
 import logging
-import shutil
-import socket
+import os
 import subprocess
 import time
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import pytest
+from conftest import PASSPHRASE, listener, srt_missing, udp_port, wait_until
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from drivers.backoff import Backoff
 from streaming.compose import Compositor, Layout
 from streaming.muxing import AudioCodec, Codecs, Encoded, VideoCodec
 from streaming.programme import EncoderSettings, ProgrammeEncoder
@@ -26,22 +28,30 @@ from streaming.synthetic import SyntheticSource, ToneSource
 from streaming.target import parse_target
 
 SIZE = (480, 270)
-STREAM_ID = "live/s3cr3t-stream-7731"
-PASSPHRASE = "classroom-passphrase-42"
+STREAM_ID = "#!::r=live/s3cr3t-stream-7731,m=publish"
 
 
-def srt_missing() -> str:
-    """Why the SRT test cannot run here ("" when it can)."""
-    if shutil.which("ffmpeg") is None:
-        return "ffmpeg not installed (apt-get install ffmpeg)"
-    protocols = subprocess.run(["ffmpeg", "-hide_banner", "-protocols"], capture_output=True, text=True, timeout=30)
-    return "" if "\n  srt\n" in protocols.stdout else "this ffmpeg has no SRT (Debian's has libsrt)"
-
-
-def udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def started_by(root: int) -> dict[int, bytes]:
+    """pid -> /proc/PID/cmdline (NULs as spaces) of every living process descended from `root`."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:  # "pid (comm) state ppid ...": comm may hold spaces and parentheses
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue  # it ended meanwhile
+    found: set[int] = set()
+    frontier = {root}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    lines = {}
+    for pid in found:
+        try:
+            lines[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+    return lines
 
 
 @pytest.fixture
@@ -59,29 +69,32 @@ def programme() -> Iterator[ProgrammeEncoder]:
 
 
 @pytest.mark.skipif(bool(srt_missing()), reason=srt_missing() or "-")
-def test_srt_goes_out_as_mpeg_ts_through_ffmpeg_to_a_real_srt_listener(
+def test_srt_goes_out_with_its_secrets_on_no_command_line_and_arrives_decodable(
     tmp_path: Path, programme: ProgrammeEncoder, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    port, received = udp_port(), tmp_path / "received.ts"
-    listener = subprocess.Popen(
-        ["ffmpeg", "-v", "error", "-y", "-i", f"srt://127.0.0.1:{port}?mode=listener&passphrase={PASSPHRASE}",
-         "-t", "4", "-c", "copy", str(received)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    target = parse_target(f"srt://127.0.0.1:{port}?streamid={STREAM_ID}&passphrase={PASSPHRASE}")
+    port, received, log = udp_port(), tmp_path / "received.ts", tmp_path / "listener.log"
+    platform = listener(port, received, log)
+    target = parse_target(f"srt://127.0.0.1:{port}?streamid={STREAM_ID}&passphrase={PASSPHRASE}&latency=200000")
     assert programme.codecs is not None
     push = Push("srt-platform", target, programme.codecs, request_keyframe=programme.request_keyframe, connect_s=15)
     programme.attach(push)
     push.start()
     try:
         assert push.wait_first(30), push.stats()
-        _, stderr = listener.communicate(timeout=60)  # it takes 4 s of the stream, then leaves
+        ours = {pid: line for pid, line in started_by(os.getpid()).items() if pid != platform.pid}
+        platform.wait(timeout=60)  # it takes 4 s of the stream, then leaves
     finally:
-        listener.kill()
+        platform.kill()
         programme.detach(push)
         push.stop()
-    assert listener.returncode == 0, stderr
+    # Every process the push started is there to look at, and not one shows a secret to the PC's other users.
+    assert any(b"streaming.pusher" in line for line in ours.values()), ours
+    for secret in (STREAM_ID, PASSPHRASE):
+        assert not [line for line in ours.values() if secret.encode() in line], secret
+    listened = log.read_text("utf-8", "replace")
+    assert platform.returncode == 0, listened[-2000:]
+    assert f"accept streamid [{STREAM_ID}]" in listened  # the platform got the streamid (and so the passphrase)
     probe = subprocess.run(
         ["ffprobe", "-v", "error", "-show_streams", "-of", "json", str(received)],
         capture_output=True, text=True, check=True, timeout=60,
@@ -89,8 +102,41 @@ def test_srt_goes_out_as_mpeg_ts_through_ffmpeg_to_a_real_srt_listener(
     streams = {s["codec_type"]: s for s in json.loads(probe.stdout)["streams"]}
     assert streams["video"]["codec_name"] == "h264" and (streams["video"]["width"], streams["video"]["height"]) == SIZE
     assert streams["audio"]["codec_name"] == "aac"
-    assert push.stats()["url"] == f"srt://127.0.0.1:{port}?streamid=***&passphrase=***"
+    with av.open(str(received)) as container:  # decodable, not only probed: pictures come out of it
+        pictures = [f for f in container.decode(video=0) if (f.width, f.height) == SIZE]
+    assert len(pictures) >= 25  # a second or more of the 4 s kept
+    assert push.stats()["url"] == f"srt://127.0.0.1:{port}?streamid=***&passphrase=***&latency=200000"
     assert STREAM_ID not in caplog.text and PASSPHRASE not in caplog.text
+
+
+@pytest.mark.skipif(bool(srt_missing()), reason=srt_missing() or "-")
+def test_a_wrong_passphrase_is_said_plainly_and_the_push_keeps_retrying(
+    tmp_path: Path, programme: ProgrammeEncoder, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    port, received, log = udp_port(), tmp_path / "received.ts", tmp_path / "listener.log"
+    platform = listener(port, received, log)
+    wrong = "not-the-platforms-passphrase"
+    target = parse_target(f"srt://127.0.0.1:{port}?streamid={STREAM_ID}&passphrase={wrong}")
+    assert programme.codecs is not None
+    push = Push("srt-platform", target, programme.codecs, request_keyframe=programme.request_keyframe,
+                connect_s=15, backoff=Backoff(base=0.1, cap=0.3))  # fmt: skip
+    programme.attach(push)
+    push.start()
+    try:
+        assert not push.wait_first(30)
+        assert "wrong passphrase" in push.error and f"srt://127.0.0.1:{port}" in push.error, push.error
+        assert wait_until(lambda: push.attempts >= 3, 60), push.stats()  # refused again and again, never given up
+        assert push.running and push.stats()["state"] in ("retrying", "connecting")
+        assert "wrong passphrase" in push.error
+    finally:
+        platform.kill()
+        programme.detach(push)
+        push.stop()
+    assert not received.exists() or received.stat().st_size == 0  # nothing got through
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    assert wrong not in caplog.text and STREAM_ID not in caplog.text
+    assert wrong not in str(push.stats()) and STREAM_ID not in str(push.stats())
 
 
 def codecs() -> Codecs:
