@@ -16,8 +16,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from browser import chromium_page, log_in, script_errors
 from fleet_stores import fleet_at
-from rooms import CHROMIUM, CHROMIUM_ARGS, REPO, SCREENSHOTS, skip_without_chromium
+from rooms import REPO, SCREENSHOTS, skip_without_chromium
 
 from central.app import Central
 from central.fleet_rows import Seen
@@ -389,65 +390,57 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
 
 
 async def _browse(url: str, agents: dict[str, asyncio.subprocess.Process]) -> None:
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 860})
-            script_errors: list[str] = []
-            page.on("pageerror", lambda error: script_errors.append(str(error)))
-            await page.goto(url)
-            await expect(page).to_have_url(re.compile(r"/login\?next="))
-            await page.fill('input[name="username"]', "tech")
-            await page.fill('input[name="password"]', PASSWORD)
-            await page.click('button[type="submit"]')
+    async with chromium_page(viewport={"width": 1280, "height": 860}) as page:
+        errors = script_errors(page)
+        await page.goto(url)
+        await expect(page).to_have_url(re.compile(r"/login\?next="))
+        await log_in(page, "tech", PASSWORD)
 
-            # The fleet: two rooms online, in Chinese.
-            rows = page.locator("#fleet tbody tr")
-            await expect(rows).to_have_count(2)
-            await expect(page.locator('tr[data-state="online"] .badge')).to_have_text(["在线", "在线"])
-            await expect(page.locator('tr[data-agent="agent-1"] .room a')).to_have_text("高一(1)班")
-            await expect(page.locator('tr[data-agent="agent-1"] [data-device="panel"] .device-state')).to_contain_text(
-                "电源 开"
-            )
+        # The fleet: two rooms online, in Chinese.
+        rows = page.locator("#fleet tbody tr")
+        await expect(rows).to_have_count(2)
+        await expect(page.locator('tr[data-state="online"] .badge')).to_have_text(["在线", "在线"])
+        await expect(page.locator('tr[data-agent="agent-1"] .room a')).to_have_text("高一(1)班")
+        await expect(page.locator('tr[data-agent="agent-1"] [data-device="panel"] .device-state')).to_contain_text(
+            "电源 开"
+        )
 
-            # Room 1: power its panel off and watch the reply and the new state arrive.
-            await page.click('tr[data-agent="agent-1"] .room a')
-            await expect(page).to_have_url(re.compile(r"/room/agent-1$"))
-            panel_state = page.locator('[data-device="panel"] .device-state')
-            await expect(panel_state).to_contain_text("电源 开")
-            await expect(page.locator("#live.on")).to_have_count(1)
-            await page.evaluate("window.notReloaded = true")
-            await page.click('[data-device="panel"] button[data-action="power_off"]')
-            await expect(page.locator("#outcomes li").first).to_have_text("显示屏电源：成功 — 电源 关")
-            await expect(panel_state).to_contain_text("电源 关")
-            await expect(page.locator("#commands tbody tr").first).to_contain_text("tech")
-            await page.click('#alarms button[data-action="ack"]')
-            await expect(page.locator("#alarms")).to_contain_text("已由 tech 确认")
-            assert await page.evaluate("window.notReloaded") is True
-            await page.screenshot(path=str(SCREENSHOTS / "dashboard-room.png"), full_page=True)
+        # Room 1: power its panel off and watch the reply and the new state arrive.
+        await page.click('tr[data-agent="agent-1"] .room a')
+        await expect(page).to_have_url(re.compile(r"/room/agent-1$"))
+        panel_state = page.locator('[data-device="panel"] .device-state')
+        await expect(panel_state).to_contain_text("电源 开")
+        await expect(page.locator("#live.on")).to_have_count(1)
+        await page.evaluate("window.notReloaded = true")
+        await page.click('[data-device="panel"] button[data-action="power_off"]')
+        await expect(page.locator("#outcomes li").first).to_have_text("显示屏电源：成功 — 电源 关")
+        await expect(panel_state).to_contain_text("电源 关")
+        await expect(page.locator("#commands tbody tr").first).to_contain_text("tech")
+        await page.click('#alarms button[data-action="ack"]')
+        await expect(page.locator("#alarms")).to_contain_text("已由 tech 确认")
+        assert await page.evaluate("window.notReloaded") is True
+        await page.screenshot(path=str(SCREENSHOTS / "dashboard-room.png"), full_page=True)
 
-            # Back to the fleet: room 2's agent dies (its Will says lost), room 1's stops cleanly.
-            await page.click("a.brand")
-            await expect(page.locator("#live.on")).to_have_count(1)
-            await expect(page.locator('tr[data-state="online"]')).to_have_count(2)
-            await page.evaluate("window.notReloaded = true")
-            agents["agent-2"].kill()
-            await expect(page.locator('tr[data-agent="agent-2"]')).to_have_attribute("data-state", "lost")
-            await expect(page.locator('tr[data-agent="agent-2"] .badge')).to_have_text("失联")
-            await expect(page.locator('tr[data-agent="agent-1"] [data-device="panel"] .device-state')).to_contain_text(
-                "电源 关"
-            )
-            await page.screenshot(path=str(SCREENSHOTS / "dashboard-fleet.png"), full_page=True)
-            agents["agent-1"].terminate()
-            await expect(page.locator('tr[data-agent="agent-1"]')).to_have_attribute("data-state", "offline")
-            await expect(page.locator('tr[data-agent="agent-1"] .badge')).to_have_text("离线")
-            assert await page.evaluate("window.notReloaded") is True
-            assert script_errors == []
-        finally:
-            await browser.close()
+        # Back to the fleet: room 2's agent dies (its Will says lost), room 1's stops cleanly.
+        await page.click("a.brand")
+        await expect(page.locator("#live.on")).to_have_count(1)
+        await expect(page.locator('tr[data-state="online"]')).to_have_count(2)
+        await page.evaluate("window.notReloaded = true")
+        agents["agent-2"].kill()
+        await expect(page.locator('tr[data-agent="agent-2"]')).to_have_attribute("data-state", "lost")
+        await expect(page.locator('tr[data-agent="agent-2"] .badge')).to_have_text("失联")
+        await expect(page.locator('tr[data-agent="agent-1"] [data-device="panel"] .device-state')).to_contain_text(
+            "电源 关"
+        )
+        await page.screenshot(path=str(SCREENSHOTS / "dashboard-fleet.png"), full_page=True)
+        agents["agent-1"].terminate()
+        await expect(page.locator('tr[data-agent="agent-1"]')).to_have_attribute("data-state", "offline")
+        await expect(page.locator('tr[data-agent="agent-1"] .badge')).to_have_text("离线")
+        assert await page.evaluate("window.notReloaded") is True
+        assert errors == []
 
 
 async def test_dashboard_in_chromium(broker: LocalBroker, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
+from browser import MEDIA_ARGS, chromium, chromium_page, script_errors
 
 from streaming import stamp
 from streaming.encoding import AudioEncoder, VideoEncoder
@@ -338,20 +339,6 @@ async def test_configured_ice_servers_are_announced_in_link_headers(agent: Agent
 
 # --- real headless Chromium: the watch page (WHEP) and a browser publisher (WHIP) ---------------
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-    # Without these two, Chromium offers no usable candidate in a loopback-only namespace.
-    "--allow-loopback-in-peer-connection",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-    "--use-fake-device-for-media-stream",  # a synthetic camera and microphone for WHIP
-    "--use-fake-ui-for-media-stream",
-]
 SCREENSHOTS = Path(tempfile.gettempdir()) / "classroom-agent-screenshots"
 FRAMES_DECODED_JS = """async () => {
   let frames = 0;
@@ -362,54 +349,30 @@ FRAMES_DECODED_JS = """async () => {
 }"""
 
 
-@pytest.fixture
-def chromium() -> Path:
-    """Debian's Chromium (the conftest already skips these tests outside a loopback-only namespace)."""
-    if not CHROMIUM.exists():
-        print(f"SKIPPED: {CHROMIUM} is absent (Debian: apt-get install chromium)")
-        pytest.skip(f"{CHROMIUM} is absent (Debian: apt-get install chromium)")
-    return CHROMIUM
+async def test_chromium_plays_the_watch_page(agent: Agent) -> None:
+    async with chromium_page(MEDIA_ARGS, viewport={"width": 800, "height": 520}) as page:
+        errors = script_errors(page)
+        await page.goto(agent.base + "/watch/teacher")
+        await page.wait_for_function("window.whep !== undefined", timeout=20_000)
+        await page.wait_for_function("() => document.querySelector('video').videoWidth > 0", timeout=20_000)
+        first = await page.evaluate(FRAMES_DECODED_JS)
+        await page.wait_for_function(
+            f"async () => ({FRAMES_DECODED_JS})().then((n) => n > {first} + 30)", timeout=20_000
+        )
+        assert await page.evaluate("document.querySelector('video').videoWidth") == SIZE[0]
+        assert await page.text_content("#status") == "正在播放"
+        assert agent.service.viewers == 1 and not errors
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(SCREENSHOTS / "watch-teacher.png"))
+        await page.close(run_before_unload=True)  # pagehide sends the DELETE
+        await until(lambda: agent.service.viewers == 0, 30, "the page's session to end")
 
 
-async def test_chromium_plays_the_watch_page(agent: Agent, chromium: Path) -> None:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 800, "height": 520})
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            await page.goto(agent.base + "/watch/teacher")
-            await page.wait_for_function("window.whep !== undefined", timeout=20_000)
-            await page.wait_for_function("() => document.querySelector('video').videoWidth > 0", timeout=20_000)
-            first = await page.evaluate(FRAMES_DECODED_JS)
-            await page.wait_for_function(
-                f"async () => ({FRAMES_DECODED_JS})().then((n) => n > {first} + 30)", timeout=20_000
-            )
-            assert await page.evaluate("document.querySelector('video').videoWidth") == SIZE[0]
-            assert await page.text_content("#status") == "正在播放"
-            assert agent.service.viewers == 1 and not errors
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            await page.screenshot(path=str(SCREENSHOTS / "watch-teacher.png"))
-            await page.close(run_before_unload=True)  # pagehide sends the DELETE
-            await until(lambda: agent.service.viewers == 0, 30, "the page's session to end")
-        finally:
-            await browser.close()
-
-
-async def test_chromium_watch_page_says_why_it_cannot_play(agent: Agent, chromium: Path) -> None:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page()
-            await page.goto(agent.base + "/watch/nobody")
-            await page.wait_for_function("document.querySelector('#status').className === 'bad'", timeout=20_000)
-            assert "no live source 'nobody'" in (await page.text_content("#status") or "")
-        finally:
-            await browser.close()
+async def test_chromium_watch_page_says_why_it_cannot_play(agent: Agent) -> None:
+    async with chromium_page(MEDIA_ARGS) as page:
+        await page.goto(agent.base + "/watch/nobody")
+        await page.wait_for_function("document.querySelector('#status').className === 'bad'", timeout=20_000)
+        assert "no live source 'nobody'" in (await page.text_content("#status") or "")
 
 
 SNOOP_PAGE = """<!doctype html><meta charset="utf-8"><title>another site</title><script>
@@ -431,9 +394,7 @@ async function snoop(url) {
 </script>"""
 
 
-async def test_chromium_page_of_another_site_cannot_watch(agent: Agent, chromium: Path) -> None:
-    from playwright.async_api import async_playwright
-
+async def test_chromium_page_of_another_site_cannot_watch(agent: Agent) -> None:
     # Two other sites on loopback (a page's own address decides what Chromium lets it reach).
     async def snoop_page(request: web.Request) -> web.Response:
         return web.Response(text=SNOOP_PAGE, content_type="text/html")
@@ -448,18 +409,14 @@ async def test_chromium_page_of_another_site_cannot_watch(agent: Agent, chromium
     service = WhepService(lambda name: agent.encoder, ICE, allowed_origins=[f"http://127.0.0.1:{centre}"])
     base, runner = await serve(service)
     try:
-        async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-            try:
-                page = await browser.new_page()
-                await page.goto(f"http://127.0.0.1:{evil}/page.html")
-                assert await page.evaluate("(url) => snoop(url)", base + "/whep/teacher") == "blocked: TypeError"
-                assert service.viewers == 0  # the browser's preflight was refused: no offer ever arrived
-                await page.goto(f"http://127.0.0.1:{centre}/page.html")  # the centre's dashboard (巡课)
-                assert await page.evaluate("(url) => snoop(url)", base + "/whep/teacher") == "status 201"
-                assert service.viewers == 1
-            finally:
-                await browser.close()
+        async with chromium(MEDIA_ARGS) as browser:
+            page = await browser.new_page()
+            await page.goto(f"http://127.0.0.1:{evil}/page.html")
+            assert await page.evaluate("(url) => snoop(url)", base + "/whep/teacher") == "blocked: TypeError"
+            assert service.viewers == 0  # the browser's preflight was refused: no offer ever arrived
+            await page.goto(f"http://127.0.0.1:{centre}/page.html")  # the centre's dashboard (巡课)
+            assert await page.evaluate("(url) => snoop(url)", base + "/whep/teacher") == "status 201"
+            assert service.viewers == 1
     finally:
         await runner.cleanup()
         await site_runner.cleanup()
@@ -487,28 +444,22 @@ async function publish(url) {
 </script>"""
 
 
-async def test_chromium_publishes_over_whip(agent: Agent, chromium: Path) -> None:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page()
-            await page.route("**/publisher.html", lambda route: route.fulfill(body=WHIP_PAGE, content_type="text/html"))
-            await page.goto(agent.base + "/publisher.html")  # same origin as the WHIP endpoint
-            location = await page.evaluate("(url) => publish(url)", agent.base + "/whip/master-teacher")
-            assert "/whip/master-teacher/" in location
-            peer = agent.ingested["master-teacher"]
-            await until(lambda: any(v.frames > 30 for v in peer.incoming.values()), 30, "the browser's video")
-            await until(lambda: any(a.frames > 50 for a in peer.incoming_audio.values()), 30, "the browser's sound")
-            (video,) = peer.incoming.values()
-            picture = video.latest()
-            assert picture is not None and picture.size == (640, 480)
-            assert picture.image.std() > 10  # Chromium's fake camera draws a moving pattern, not a blank
-            await page.evaluate("fetch(window.whip.location, { method: 'DELETE' })")
-            await until(lambda: agent.ended == ["master-teacher"], 10, "the DELETE to end the ingest")
-        finally:
-            await browser.close()
+async def test_chromium_publishes_over_whip(agent: Agent) -> None:
+    async with chromium(MEDIA_ARGS) as browser:
+        page = await browser.new_page()
+        await page.route("**/publisher.html", lambda route: route.fulfill(body=WHIP_PAGE, content_type="text/html"))
+        await page.goto(agent.base + "/publisher.html")  # same origin as the WHIP endpoint
+        location = await page.evaluate("(url) => publish(url)", agent.base + "/whip/master-teacher")
+        assert "/whip/master-teacher/" in location
+        peer = agent.ingested["master-teacher"]
+        await until(lambda: any(v.frames > 30 for v in peer.incoming.values()), 30, "the browser's video")
+        await until(lambda: any(a.frames > 50 for a in peer.incoming_audio.values()), 30, "the browser's sound")
+        (video,) = peer.incoming.values()
+        picture = video.latest()
+        assert picture is not None and picture.size == (640, 480)
+        assert picture.image.std() > 10  # Chromium's fake camera draws a moving pattern, not a blank
+        await page.evaluate("fetch(window.whip.location, { method: 'DELETE' })")
+        await until(lambda: agent.ended == ["master-teacher"], 10, "the DELETE to end the ingest")
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -537,25 +488,19 @@ def whip_web_client() -> Path:
     return WHIP_CLIENT
 
 
-async def test_independent_whip_client_publishes(agent: Agent, chromium: Path, whip_web_client: Path) -> None:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page()
-            page_html = {"body": EYEVINN_PAGE, "content_type": "text/html"}
-            await page.route("**/eyevinn.html", lambda route: route.fulfill(**page_html))
-            await page.route("**/whip-client.js", lambda route: route.fulfill(path=whip_web_client))
-            await page.goto(agent.base + "/eyevinn.html")
-            resource = await page.evaluate("(url) => publish(url)", agent.base + "/whip/master-teacher")
-            assert resource.startswith(agent.base + "/whip/master-teacher/")
-            peer = agent.ingested["master-teacher"]
-            await until(lambda: any(v.frames > 30 for v in peer.incoming.values()), 30, "the browser's video")
-            (video,) = peer.incoming.values()
-            picture = video.latest()
-            assert picture is not None and picture.size == (640, 480)
-            await page.evaluate("window.client.destroy()")  # the client's own DELETE
-            await until(lambda: agent.ended == ["master-teacher"], 10, "the client's DELETE to end the ingest")
-        finally:
-            await browser.close()
+async def test_independent_whip_client_publishes(agent: Agent, whip_web_client: Path) -> None:
+    async with chromium(MEDIA_ARGS) as browser:
+        page = await browser.new_page()
+        page_html = {"body": EYEVINN_PAGE, "content_type": "text/html"}
+        await page.route("**/eyevinn.html", lambda route: route.fulfill(**page_html))
+        await page.route("**/whip-client.js", lambda route: route.fulfill(path=whip_web_client))
+        await page.goto(agent.base + "/eyevinn.html")
+        resource = await page.evaluate("(url) => publish(url)", agent.base + "/whip/master-teacher")
+        assert resource.startswith(agent.base + "/whip/master-teacher/")
+        peer = agent.ingested["master-teacher"]
+        await until(lambda: any(v.frames > 30 for v in peer.incoming.values()), 30, "the browser's video")
+        (video,) = peer.incoming.values()
+        picture = video.latest()
+        assert picture is not None and picture.size == (640, 480)
+        await page.evaluate("window.client.destroy()")  # the client's own DELETE
+        await until(lambda: agent.ended == ["master-teacher"], 10, "the client's DELETE to end the ingest")
