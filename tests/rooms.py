@@ -20,6 +20,8 @@ from typing import IO, Any
 
 import pytest
 
+from central.mosquitto import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 # The browser tests' Chromium: headless, offline, no first-run chores.
@@ -91,6 +93,35 @@ class Room:
 
     def tail(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")[-3000:]
+
+
+def site_toml(
+    tmp: Path,
+    broker_url: str,
+    body: str,
+    *,
+    agent_id: str,
+    site: str = "test-school",
+    room: str = "测试教室 7",
+    http_port: int = 0,
+    name: str = "site.toml",
+) -> Path:
+    """A room's site.toml in `tmp`: who it is, data in tmp/var, its broker, a free HTTP port, then `body`'s tables."""
+    path = tmp / name
+    path.write_text(
+        f"""
+agent_id = "{agent_id}"
+site = "{site}"
+room = "{room}"
+data_dir = "{tmp / "var"}"
+[broker]
+url = "{broker_url}"
+[http]
+port = {http_port or free_port()}
+{body}""",
+        encoding="utf-8",
+    )
+    return path
 
 
 def lesson_config(

@@ -21,6 +21,7 @@ from typing import Any
 import av
 import av.error
 import pytest
+from rooms import site_toml
 from test_service import command, listen, running  # the agent test helpers (tests/agent is on sys.path)
 
 from agent.alarms import Alarms
@@ -55,19 +56,11 @@ def write_config(
     planned_minutes: float = 10,
     extra: str = "",
 ) -> Path:
-    path = tmp / "site.toml"
-    path.write_text(
-        f"""
-agent_id = "{AGENT}"
-site = "{SITE}"
-room = "录播教室 9"
-data_dir = "{tmp / "var"}"
-[broker]
-url = "{broker_url}"
-[intervals]
+    return site_toml(
+        tmp,
+        broker_url,
+        f"""[intervals]
 telemetry_s = 0.5
-[http]
-port = {free_port()}
 [sources]
 {sources or 'teacher = "synthetic:teacher"' + chr(10) + 'students = "synthetic:students"'}
 [recording]
@@ -83,9 +76,11 @@ planned_minutes = {planned_minutes}
 disk_min_free_gb = {min_free_gb}
 {recording}
 {extra}
-"""
+""",
+        agent_id=AGENT,
+        site=SITE,
+        room="录播教室 9",
     )
-    return path
 
 
 def config_for(tmp: Path, broker: LocalBroker, **kw: Any) -> SiteConfig:

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rooms import site_toml
 
 from agent.config.site import SiteConfig, load_config
 from agent.service import Agent
-from central.mosquitto import LocalBroker, free_port
+from central.mosquitto import LocalBroker
 from contract import Command, to_iso
 from contract.mqtt import BrokerAddress, Client, make_client
 from drivers.profile import find_profile
@@ -33,19 +34,11 @@ ROOT = f"classroom/v1/{SITE}/{AGENT}"
 def write_config(
     tmp: Path, broker: LocalBroker, camera: str = "sim", telemetry_s: float = 1.0, http_port: int = 0
 ) -> Path:
-    path = tmp / "site.toml"
-    path.write_text(
-        f"""
-agent_id = "{AGENT}"
-site = "{SITE}"
-room = "测试教室 7"
-data_dir = "{tmp / "var"}"
-[broker]
-url = "{broker.url}"
-[intervals]
+    return site_toml(
+        tmp,
+        broker.url,
+        f"""[intervals]
 telemetry_s = {telemetry_s}
-[http]
-port = {http_port or free_port()}
 [[devices]]
 id = "panel"
 profile = "samsung-mdc"
@@ -55,9 +48,11 @@ id = "camera"
 profile = "sony-visca"
 address = "{camera}"
 poll_s = 0.5
-"""
+""",
+        agent_id=AGENT,
+        site=SITE,
+        http_port=http_port,
     )
-    return path
 
 
 class Inbox:
