@@ -176,9 +176,7 @@ def cli(room: Room, *words: str) -> dict[str, Any]:
     return dict(json.loads(done.stdout))
 
 
-async def until(
-    check: Callable[[], Any], what: str | None = None, *, timeout: float = 60.0, every: float = 0.5
-) -> Any:
+async def until(check: Callable[[], Any], what: str | None = None, *, timeout: float = 60.0, every: float = 0.5) -> Any:
     """Poll `check` (in a thread: it talks HTTP) until it returns something truthy; errors count as not yet.
 
     Without `what` a timeout raises TimeoutError; with it, an AssertionError saying what never came.
