@@ -20,6 +20,8 @@ from typing import IO, Any
 
 import pytest
 
+from central.mosquitto import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 # The browser tests' Chromium: headless, offline, no first-run chores.
@@ -93,6 +95,35 @@ class Room:
         return self.log.read_text(encoding="utf-8", errors="replace")[-3000:]
 
 
+def site_toml(
+    tmp: Path,
+    broker_url: str,
+    body: str,
+    *,
+    agent_id: str,
+    site: str = "test-school",
+    room: str = "测试教室 7",
+    http_port: int = 0,
+    name: str = "site.toml",
+) -> Path:
+    """A room's site.toml in `tmp`: who it is, data in tmp/var, its broker, a free HTTP port, then `body`'s tables."""
+    path = tmp / name
+    path.write_text(
+        f"""
+agent_id = "{agent_id}"
+site = "{site}"
+room = "{room}"
+data_dir = "{tmp / "var"}"
+[broker]
+url = "{broker_url}"
+[http]
+port = {http_port or free_port()}
+{body}""",
+        encoding="utf-8",
+    )
+    return path
+
+
 def lesson_config(
     tmp: Path,
     broker_url: str,
@@ -145,9 +176,7 @@ def cli(room: Room, *words: str) -> dict[str, Any]:
     return dict(json.loads(done.stdout))
 
 
-async def until(
-    check: Callable[[], Any], what: str | None = None, *, timeout: float = 60.0, every: float = 0.5
-) -> Any:
+async def until(check: Callable[[], Any], what: str | None = None, *, timeout: float = 60.0, every: float = 0.5) -> Any:
     """Poll `check` (in a thread: it talks HTTP) until it returns something truthy; errors count as not yet.
 
     Without `what` a timeout raises TimeoutError; with it, an AssertionError saying what never came.

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestServer
-from rooms import CHROMIUM, CHROMIUM_ARGS, skip_without_chromium
+from browser import chromium_page
+from rooms import skip_without_chromium
 from test_page import app_for, site  # tests/agent is on sys.path
 
 from agent.timetable.model import Timetable
@@ -34,20 +35,15 @@ def test_the_view_carries_the_target_and_its_health_and_changes_only_with_them()
 
 async def test_the_page_says_on_air_in_chromium(tmp_path: Path) -> None:
     skip_without_chromium()
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     server = TestServer(app_for(site(tmp_path), broadcast=ON_AIR))
     await server.start_server()
     try:
-        async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            try:
-                page = await browser.new_page(viewport={"width": 390, "height": 844})
-                await page.goto(str(server.make_url("/")))
-                line = page.locator("#broadcast")
-                await expect(line).to_have_text("直播中：platform · 推流中断，正在重连")
-                await expect(line).to_have_attribute("data-health", "retrying")
-            finally:
-                await browser.close()
+        async with chromium_page(viewport={"width": 390, "height": 844}) as page:
+            await page.goto(str(server.make_url("/")))
+            line = page.locator("#broadcast")
+            await expect(line).to_have_text("直播中：platform · 推流中断，正在重连")
+            await expect(line).to_have_attribute("data-health", "retrying")
     finally:
         await server.close()

@@ -7,8 +7,9 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from browser import chromium_page, log_in, script_errors
 from delivery_helpers import make_recording
-from rooms import CHROMIUM, CHROMIUM_ARGS, skip_without_chromium
+from rooms import skip_without_chromium
 
 from agent.config.site import parse_config
 from agent.service import Agent
@@ -71,28 +72,20 @@ async def test_the_room_page_shows_each_delivery_target_from_the_agents_telemetr
 
 
 async def browse(url: str) -> None:
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     url = url.rstrip("/")
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            await page.goto(url + "/login")
-            await page.fill('input[name="username"]', "tech")
-            await page.fill('input[name="password"]', PASSWORD)
-            await page.click('button[type="submit"]')
-            await expect(page.locator("#fleet")).to_have_count(1)
-            await page.goto(url + "/room/room-101")
-            row = page.locator("#deliveries tbody tr")
-            await expect(page.locator("#deliveries h2")).to_have_text("录播文件投递")
-            await expect(row).to_have_count(1)
-            await expect(row.locator("td").nth(0)).to_have_text("platform（http）")
-            await expect(row.locator("[data-delivery]")).to_have_text("投递失败，稍后重试")
-            await expect(row.locator("td").nth(2)).to_have_text("1")  # pending
-            await expect(row.locator("td").nth(5)).to_contain_text("127.0.0.1")
-            assert errors == []
-        finally:
-            await browser.close()
+    async with chromium_page() as page:
+        errors = script_errors(page)
+        await page.goto(url + "/login")
+        await log_in(page, "tech", PASSWORD)
+        await expect(page.locator("#fleet")).to_have_count(1)
+        await page.goto(url + "/room/room-101")
+        row = page.locator("#deliveries tbody tr")
+        await expect(page.locator("#deliveries h2")).to_have_text("录播文件投递")
+        await expect(row).to_have_count(1)
+        await expect(row.locator("td").nth(0)).to_have_text("platform（http）")
+        await expect(row.locator("[data-delivery]")).to_have_text("投递失败，稍后重试")
+        await expect(row.locator("td").nth(2)).to_have_text("1")  # pending
+        await expect(row.locator("td").nth(5)).to_contain_text("127.0.0.1")
+        assert errors == []

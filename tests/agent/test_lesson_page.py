@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rooms import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, agent_process, skip_without_chromium
+from browser import RTC_ARGS, chromium, script_errors
+from rooms import SCREENSHOTS, agent_process, skip_without_chromium
 from visible_text import assert_plain_chinese
 
 from central.mosquitto import LocalBroker, free_port
 
 # Without the second flag Chromium offers no candidate at all in a loopback-only namespace (TRAPS.md).
-RTC_ARGS = [*CHROMIUM_ARGS, "--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns"]
 
 CONFIG = """
 agent_id = "{agent}"
@@ -231,87 +231,82 @@ async def _one_way_to_end(page: Any, words: str) -> None:
 
 
 async def _lesson(main: str, remote: str) -> None:
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=RTC_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1920, "height": 1080})
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            await page.goto(main + "/")
-            await expect(page.locator("#live.on")).to_have_count(1)
-            await _pick(page)
+    async with chromium(RTC_ARGS) as browser:
+        page = await browser.new_page(viewport={"width": 1920, "height": 1080})
+        errors = script_errors(page)
+        await page.goto(main + "/")
+        await expect(page.locator("#live.on")).to_have_count(1)
+        await _pick(page)
 
-            lesson = page.locator("#lesson")
-            await expect(lesson).to_be_visible()
-            await expect(lesson.locator("h2")).to_have_text("专递课堂 · 主讲教室")
-            link = lesson.locator('.peer[data-peer="room-remote"]')
-            await expect(link).to_have_attribute("data-state", "connected", timeout=60_000)
-            await expect(link).to_contain_text("村小 三年级 已连通 · 延迟")  # the room's name, not its id
-            await playing(page, "teacher")  # the self view, played through WHEP
-            await playing(page, "room-remote/students")  # the remote classroom's students, as video too
-            students = page.locator('[data-picture="room-remote/students"] .who')
-            await expect(students).to_have_text("村小 三年级 的画面")
-            snapshot = f"{main}/api/lesson/pictures/room-remote/students.png"  # still there for technicians
-            assert (await page.request.get(snapshot)).headers["content-type"] == "image/png"
-            await _one_way_to_end(page, "结束上课")
+        lesson = page.locator("#lesson")
+        await expect(lesson).to_be_visible()
+        await expect(lesson.locator("h2")).to_have_text("专递课堂 · 主讲教室")
+        link = lesson.locator('.peer[data-peer="room-remote"]')
+        await expect(link).to_have_attribute("data-state", "connected", timeout=60_000)
+        await expect(link).to_contain_text("村小 三年级 已连通 · 延迟")  # the room's name, not its id
+        await playing(page, "teacher")  # the self view, played through WHEP
+        await playing(page, "room-remote/students")  # the remote classroom's students, as video too
+        students = page.locator('[data-picture="room-remote/students"] .who')
+        await expect(students).to_have_text("村小 三年级 的画面")
+        snapshot = f"{main}/api/lesson/pictures/room-remote/students.png"  # still there for technicians
+        assert (await page.request.get(snapshot)).headers["content-type"] == "image/png"
+        await _one_way_to_end(page, "结束上课")
 
-            # Recording during the lesson: the banner and the outcome line take room, the pictures still fit.
-            await page.click('button[data-action="record"]')
-            await expect(page.locator("#recording")).to_contain_text("正在录制 · 已录", timeout=60_000)
-            await all_pictures_on_screen(page, MAIN_PICTURES)
-            await assert_plain_chinese(page, IDS)
-            await page.screenshot(path=str(SCREENSHOTS / "page-lesson.png"))
+        # Recording during the lesson: the banner and the outcome line take room, the pictures still fit.
+        await page.click('button[data-action="record"]')
+        await expect(page.locator("#recording")).to_contain_text("正在录制 · 已录", timeout=60_000)
+        await all_pictures_on_screen(page, MAIN_PICTURES)
+        await assert_plain_chinese(page, IDS)
+        await page.screenshot(path=str(SCREENSHOTS / "page-lesson.png"))
 
-            # Mute this room's sound for every other classroom, and see it said on the page.
-            mute = page.locator('#actions button[data-action="mute"]')
-            await expect(mute).to_have_text("本教室静音")
-            await mute.click()
-            await expect(page.locator("#outcomes li").first).to_have_text("本教室静音：完成")
-            await expect(mute).to_have_text("取消静音")
-            await expect(lesson.locator(".muted-note")).to_be_visible()
-            await all_pictures_on_screen(page, MAIN_PICTURES)  # the note pushed them down: they fit again
-            await heard(remote, "room-main/audio", silent=True)  # the remote classroom now hears silence
-            await mute.click()
-            await expect(lesson.locator(".muted-note")).to_be_hidden()
-            await heard(remote, "room-main/audio", silent=False)
+        # Mute this room's sound for every other classroom, and see it said on the page.
+        mute = page.locator('#actions button[data-action="mute"]')
+        await expect(mute).to_have_text("本教室静音")
+        await mute.click()
+        await expect(page.locator("#outcomes li").first).to_have_text("本教室静音：完成")
+        await expect(mute).to_have_text("取消静音")
+        await expect(lesson.locator(".muted-note")).to_be_visible()
+        await all_pictures_on_screen(page, MAIN_PICTURES)  # the note pushed them down: they fit again
+        await heard(remote, "room-main/audio", silent=True)  # the remote classroom now hears silence
+        await mute.click()
+        await expect(lesson.locator(".muted-note")).to_be_hidden()
+        await heard(remote, "room-main/audio", silent=False)
 
-            # The remote classroom's own page: the main classroom's pictures, playing, all on its screen.
-            other = await browser.new_page(viewport={"width": 1280, "height": 800})
-            await other.goto(remote + "/")
-            await expect(other.locator("#lesson h2")).to_have_text("专递课堂 · 听课教室", timeout=30_000)
-            await playing(other, "room-main/teacher")
-            await expect(other.locator('[data-picture="room-main/teacher"] .who')).to_have_text("主讲教室画面")
-            await expect(other.locator('[data-picture="room-main/courseware"] .who')).to_have_text("课件")
-            await all_pictures_on_screen(other, REMOTE_PICTURES)
-            await other.screenshot(path=str(SCREENSHOTS / "page-lesson-remote.png"))
-            await _one_way_to_end(other, "退出课堂")
-            record = other.locator('button[data-action="record"]')  # this room has no [recording]
-            await expect(record).to_be_disabled()
-            await expect(record.locator(".why-not")).to_have_text("本教室没有配置录制")
-            await assert_plain_chinese(other, IDS)
+        # The remote classroom's own page: the main classroom's pictures, playing, all on its screen.
+        other = await browser.new_page(viewport={"width": 1280, "height": 800})
+        await other.goto(remote + "/")
+        await expect(other.locator("#lesson h2")).to_have_text("专递课堂 · 听课教室", timeout=30_000)
+        await playing(other, "room-main/teacher")
+        await expect(other.locator('[data-picture="room-main/teacher"] .who')).to_have_text("主讲教室画面")
+        await expect(other.locator('[data-picture="room-main/courseware"] .who')).to_have_text("课件")
+        await all_pictures_on_screen(other, REMOTE_PICTURES)
+        await other.screenshot(path=str(SCREENSHOTS / "page-lesson-remote.png"))
+        await _one_way_to_end(other, "退出课堂")
+        record = other.locator('button[data-action="record"]')  # this room has no [recording]
+        await expect(record).to_be_disabled()
+        await expect(record.locator(".why-not")).to_have_text("本教室没有配置录制")
+        await assert_plain_chinese(other, IDS)
 
-            await page.click('#actions button[data-action="stop-lesson"]')
-            await expect(lesson).to_be_hidden(timeout=30_000)
-            await expect(other.locator("#lesson")).to_be_hidden(timeout=30_000)
-            await expect(page.locator('#actions button[data-action="zhuandi"]')).to_be_visible()
-            await page.click('button[data-action="record"]')
-            await expect(page.locator("#recording")).to_be_hidden(timeout=60_000)
+        await page.click('#actions button[data-action="stop-lesson"]')
+        await expect(lesson).to_be_hidden(timeout=30_000)
+        await expect(other.locator("#lesson")).to_be_hidden(timeout=30_000)
+        await expect(page.locator('#actions button[data-action="zhuandi"]')).to_be_visible()
+        await page.click('button[data-action="record"]')
+        await expect(page.locator("#recording")).to_be_hidden(timeout=60_000)
 
-            # 双师: one remote classroom, so the picker offers a single choice.
-            await page.click('button[data-action="dual"]')
-            await expect(page.locator('#picker input[type="radio"][value="room-remote"]')).to_be_checked()
-            await page.click('#picker button:not([data-action="go"])')
-            await expect(page.locator("#picker")).to_be_hidden()
-            # A room with no lesson.remotes and one classroom it may link: that one is ticked already.
-            await other.click('button[data-action="zhuandi"]')
-            await expect(other.locator('#picker input[value="room-main"]')).to_be_checked()
-            await expect(other.locator('#picker button[data-action="go"]')).to_be_enabled()
-            assert errors == []
-        finally:
-            await browser.close()
+        # 双师: one remote classroom, so the picker offers a single choice.
+        await page.click('button[data-action="dual"]')
+        await expect(page.locator('#picker input[type="radio"][value="room-remote"]')).to_be_checked()
+        await page.click('#picker button:not([data-action="go"])')
+        await expect(page.locator("#picker")).to_be_hidden()
+        # A room with no lesson.remotes and one classroom it may link: that one is ticked already.
+        await other.click('button[data-action="zhuandi"]')
+        await expect(other.locator('#picker input[value="room-main"]')).to_be_checked()
+        await expect(other.locator('#picker button[data-action="go"]')).to_be_enabled()
+        assert errors == []
 
 
 async def test_lesson_page_zhuandi_from_one_touch_to_stop(broker: LocalBroker, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import av
 import pytest
 from test_lesson import SITE, call, peer, remote_config, running, stamps, until, write_config
-from test_recording import big_picture_config, left_and_right
+from test_recording_sources import big_picture_config, left_and_right
 
 from agent.alarms import Alarms
 from agent.commands.record import add_record_commands

@@ -10,28 +10,21 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from rooms import site_toml
 from test_service import ROOT, command, listen, running  # the agent test helpers (tests/agent is on sys.path)
 
 from agent.config.site import load_config, parse_config
 from agent.errors import ConfigError
-from central.mosquitto import LocalBroker, free_port
+from central.mosquitto import LocalBroker
 from contract.limits import for_kind
 from drivers.sim.onvif import OnvifCamera, OnvifServer
 
 
 def write_config(tmp: Path, broker: LocalBroker, camera: str = "sim") -> Path:
-    path = tmp / "site.toml"
-    path.write_text(
-        f"""
-agent_id = "room-7"
-site = "test-school"
-room = "测试教室 7"
-data_dir = "{tmp / "var"}"
-[broker]
-url = "{broker.url}"
-[http]
-port = {free_port()}
-[[devices]]
+    return site_toml(
+        tmp,
+        broker.url,
+        f"""[[devices]]
 id = "camera"
 profile = "onvif"
 address = "{camera}"
@@ -40,9 +33,9 @@ poll_s = 0.5
 id = "visca"
 profile = "sony-visca"
 address = "sim"
-"""
+""",
+        agent_id="room-7",
     )
-    return path
 
 
 async def test_an_onvif_camera_answers_the_room_commands_over_mqtt(tmp_path: Path, broker: LocalBroker) -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from rooms import CHROMIUM, CHROMIUM_ARGS, skip_without_chromium
+from browser import chromium_page
+from rooms import skip_without_chromium
 from test_page_browser import AGENT_CONFIG, IDS, agent_process
 from visible_text import assert_plain_chinese, problems
 
@@ -90,22 +91,20 @@ async def test_a_recording_refused_for_disk_space_says_how_much_in_chromium(
     broker: LocalBroker, tmp_path: Path
 ) -> None:
     skip_without_chromium()
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     full = AGENT_CONFIG.replace("disk_min_free_gb = 0", "disk_min_free_gb = 1000000")
     assert full != AGENT_CONFIG
-    async with agent_process(broker, tmp_path, full) as (base, _), async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 900})
-            await page.goto(base + "/")
-            await expect(page.locator("#live.on")).to_have_count(1)
-            await page.click('button[data-action="record"]')
-            failed = page.locator("#outcomes li").first
-            await expect(failed).to_have_attribute("data-status", "failed", timeout=30_000)
-            words = re.compile(r"开始录制：没有成功 — 磁盘空间不够：剩余 [\d.]+ GB，需要 \d{7}(\.\d)? GB，")
-            await expect(failed).to_contain_text(words)
-            await expect(failed.locator("details.detail")).to_contain_text("not enough disk space")
-            await assert_plain_chinese(page, IDS)
-        finally:
-            await browser.close()
+    async with (
+        agent_process(broker, tmp_path, full) as (base, _),
+        chromium_page(viewport={"width": 1280, "height": 900}) as page,
+    ):
+        await page.goto(base + "/")
+        await expect(page.locator("#live.on")).to_have_count(1)
+        await page.click('button[data-action="record"]')
+        failed = page.locator("#outcomes li").first
+        await expect(failed).to_have_attribute("data-status", "failed", timeout=30_000)
+        words = re.compile(r"开始录制：没有成功 — 磁盘空间不够：剩余 [\d.]+ GB，需要 \d{7}(\.\d)? GB，")
+        await expect(failed).to_contain_text(words)
+        await expect(failed.locator("details.detail")).to_contain_text("not enough disk space")
+        await assert_plain_chinese(page, IDS)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rooms import CHROMIUM, CHROMIUM_ARGS, skip_without_chromium
+from browser import chromium_page
+from rooms import skip_without_chromium
 from test_page_browser import AGENT_CONFIG, agent_process
 from visible_text import assert_plain_chinese
 
@@ -56,24 +57,22 @@ def test_the_layout_waits_for_the_projector_and_the_view_brings_what_it_reports(
 
 async def test_a_projectors_list_shows_only_its_own_inputs_in_chromium(broker: LocalBroker, tmp_path: Path) -> None:
     skip_without_chromium()
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     text = AGENT_CONFIG.replace("[sources]", PROJECTOR.replace("{", "{{") + "[sources]", 1)
-    async with agent_process(broker, tmp_path, text) as (base, _), async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 900})
-            await page.goto(base + "/")
-            card = page.locator('.card.panel[data-device="beamer"]')
-            options = card.locator("select.input option:not([disabled])")
-            await expect(options).to_have_count(len(REPORTED), timeout=30_000)
-            assert [await o.get_attribute("value") for o in await options.all()] == REPORTED
-            await expect(options).to_have_text(["RGB 1", "视频 1", "数字 1", "数字 2", "网络 1"])
-            await page.select_option('.card.panel[data-device="beamer"] select.input', "digital2")
-            await expect(page.locator("#outcomes li").first).to_have_text("切换信号源：完成", timeout=30_000)
-            await expect(card.locator(".panel-state")).to_contain_text("信号源 数字 2", timeout=30_000)
-            panel = page.locator('.card.panel[data-device="panel"] select.input option[value="hdmi2"]')
-            await expect(panel).to_have_count(1)  # a fixed list from the profile stays
-            await assert_plain_chinese(page, ("panel", "camera", "board", "side", "teacher", "students", "beamer"))
-        finally:
-            await browser.close()
+    async with (
+        agent_process(broker, tmp_path, text) as (base, _),
+        chromium_page(viewport={"width": 1280, "height": 900}) as page,
+    ):
+        await page.goto(base + "/")
+        card = page.locator('.card.panel[data-device="beamer"]')
+        options = card.locator("select.input option:not([disabled])")
+        await expect(options).to_have_count(len(REPORTED), timeout=30_000)
+        assert [await o.get_attribute("value") for o in await options.all()] == REPORTED
+        await expect(options).to_have_text(["RGB 1", "视频 1", "数字 1", "数字 2", "网络 1"])
+        await page.select_option('.card.panel[data-device="beamer"] select.input', "digital2")
+        await expect(page.locator("#outcomes li").first).to_have_text("切换信号源：完成", timeout=30_000)
+        await expect(card.locator(".panel-state")).to_contain_text("信号源 数字 2", timeout=30_000)
+        panel = page.locator('.card.panel[data-device="panel"] select.input option[value="hdmi2"]')
+        await expect(panel).to_have_count(1)  # a fixed list from the profile stays
+        await assert_plain_chinese(page, ("panel", "camera", "board", "side", "teacher", "students", "beamer"))

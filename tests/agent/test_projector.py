@@ -11,9 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rooms import site_toml
+
 from agent.config.site import DeviceConfig, load_config
 from agent.web.view import device_light, room_layout
-from central.mosquitto import LocalBroker, free_port
+from central.mosquitto import LocalBroker
 from drivers.profile import find_profile
 from drivers.sim.model import Simulator
 from drivers.sim.runner import SimServer
@@ -23,18 +25,10 @@ PASSWORD = "classroom7"
 
 
 def write_config(tmp: Path, broker: LocalBroker, address: str) -> Path:
-    path = tmp / "site.toml"
-    path.write_text(
-        f"""
-agent_id = "{AGENT}"
-site = "{SITE}"
-room = "测试教室 7"
-data_dir = "{tmp / "var"}"
-[broker]
-url = "{broker.url}"
-[http]
-port = {free_port()}
-[[devices]]
+    return site_toml(
+        tmp,
+        broker.url,
+        f"""[[devices]]
 id = "projector"
 profile = "pjlink"
 address = "{address}?password={PASSWORD}"
@@ -45,9 +39,10 @@ id = "projector-b"
 profile = "pjlink"
 address = "{address}?password=not-{PASSWORD}"
 poll_s = 0.3
-"""
+""",
+        agent_id=AGENT,
+        site=SITE,
     )
-    return path
 
 
 def events(inbox: Inbox, action: str, code: str) -> Callable[[], list[dict[str, Any]]]:

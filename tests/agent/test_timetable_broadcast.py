@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from test_timetable import MONDAY, Room, VirtualTime, at, run_until_reached  # tests/agent is on sys.path
+from test_timetable import MONDAY, at  # tests/agent is on sys.path
+from test_timetable_scheduler import Room, VirtualTime, run_until_reached
 
 from agent.commands.table import Arg, CommandDef, Rejected
 from agent.timetable.model import Timetable, plan

@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from rooms import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, agent_process, skip_without_chromium
+from browser import chromium_page, script_errors
+from rooms import SCREENSHOTS, agent_process, skip_without_chromium
 from visible_text import assert_plain_chinese
 
 from central.mosquitto import LocalBroker, free_port
@@ -60,52 +61,46 @@ async def tracking_room(broker: LocalBroker, tmp: Path) -> AsyncIterator[str]:
 
 
 async def _teacher_turns_tracking_off_and_on(base: str) -> None:
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1600, "height": 1000})
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            await page.goto(base + "/")
-            panel = page.locator('.card.camera[data-device="camera"] .tracking')
-            switch = panel.locator('button[data-action="tracking"]')
-            await expect(switch).to_have_text("自动跟踪")
-            await expect(switch).to_have_attribute("aria-checked", "true")
-            await expect(panel.locator(".tracking-state")).to_have_text("正在跟踪老师", timeout=60_000)
-            view = panel.locator("img.tracking-view")
-            await expect(view).to_be_visible()
-            assert await view.evaluate("img => img.naturalWidth") == 1280  # the analysed picture itself
-            card = page.locator('.card.camera[data-device="camera"]')
-            await page.wait_for_timeout(3000)  # for the screenshot only: a few pictures into the following
-            await card.screenshot(path=str(SCREENSHOTS / "page-tracking.png"))
-            await assert_plain_chinese(page, {"camera", "teacher"})
+    async with chromium_page(viewport={"width": 1600, "height": 1000}) as page:
+        errors = script_errors(page)
+        await page.goto(base + "/")
+        panel = page.locator('.card.camera[data-device="camera"] .tracking')
+        switch = panel.locator('button[data-action="tracking"]')
+        await expect(switch).to_have_text("自动跟踪")
+        await expect(switch).to_have_attribute("aria-checked", "true")
+        await expect(panel.locator(".tracking-state")).to_have_text("正在跟踪老师", timeout=60_000)
+        view = panel.locator("img.tracking-view")
+        await expect(view).to_be_visible()
+        assert await view.evaluate("img => img.naturalWidth") == 1280  # the analysed picture itself
+        card = page.locator('.card.camera[data-device="camera"]')
+        await page.wait_for_timeout(3000)  # for the screenshot only: a few pictures into the following
+        await card.screenshot(path=str(SCREENSHOTS / "page-tracking.png"))
+        await assert_plain_chinese(page, {"camera", "teacher"})
 
-            await switch.click()
-            await expect(page.locator("#outcomes li").first).to_have_text("关闭自动跟踪：完成")
-            await expect(switch).to_have_attribute("aria-checked", "false")
-            await expect(panel.locator(".tracking-state")).to_have_text("已关闭")
-            await expect(view).to_be_hidden()
+        await switch.click()
+        await expect(page.locator("#outcomes li").first).to_have_text("关闭自动跟踪：完成")
+        await expect(switch).to_have_attribute("aria-checked", "false")
+        await expect(panel.locator(".tracking-state")).to_have_text("已关闭")
+        await expect(view).to_be_hidden()
 
-            await switch.click()
-            await expect(page.locator("#outcomes li").first).to_have_text("打开自动跟踪：完成")
-            await expect(switch).to_have_attribute("aria-checked", "true")
-            await expect(panel.locator(".tracking-state")).not_to_have_text("已关闭")
+        await switch.click()
+        await expect(page.locator("#outcomes li").first).to_have_text("打开自动跟踪：完成")
+        await expect(switch).to_have_attribute("aria-checked", "true")
+        await expect(panel.locator(".tracking-state")).not_to_have_text("已关闭")
 
-            # A teacher taking the camera by hand: tracking steps aside and says for how long.
-            await page.locator('.card.camera[data-device="camera"] button.pad-up').hover()
-            await page.mouse.down()
-            await page.mouse.up()
-            await expect(panel.locator(".tracking-state")).to_contain_text("手动控制中", timeout=10_000)
+        # A teacher taking the camera by hand: tracking steps aside and says for how long.
+        await page.locator('.card.camera[data-device="camera"] button.pad-up').hover()
+        await page.mouse.down()
+        await page.mouse.up()
+        await expect(panel.locator(".tracking-state")).to_contain_text("手动控制中", timeout=10_000)
 
-            await page.goto(base + "/page/lang/en?next=%2F")
-            await expect(switch).to_have_text("Auto-tracking")
-            await expect(panel.locator(".tracking-state")).to_contain_text("Under manual control")
-            assert errors == []
-        finally:
-            await browser.close()
+        await page.goto(base + "/page/lang/en?next=%2F")
+        await expect(switch).to_have_text("Auto-tracking")
+        await expect(panel.locator(".tracking-state")).to_contain_text("Under manual control")
+        assert errors == []
 
 
 async def test_the_teacher_sees_the_camera_follow_and_switches_tracking_off_and_on(

@@ -5,11 +5,11 @@ The brokers run from this output in tests/central/test_bridge.py; here, the file
 
 from __future__ import annotations
 
-import argparse
 import stat
 from pathlib import Path
 
 import pytest
+from registry import agent_row, broker_config_cli
 
 from central import broker_config
 from central.broker_bridge import AGENT_WRITES, BridgeAccount, connection_text
@@ -19,28 +19,10 @@ SECRET = "bridge-secret-never-shown"
 FILE_SECRET = "file-secret-never-shown"
 
 
-def cli(*argv: str | Path) -> int:
-    parser = argparse.ArgumentParser(prog="classroom-central")
-    broker_config.add_parser(parser.add_subparsers(dest="command", required=True))
-    return broker_config.run(parser.parse_args(["broker-config", *map(str, argv)]))
-
-
-SCHOOL = f"""
-[[agents]]
-site = "school-a"
-id = "room-101"
-password = "pw-101"
-
-[[agents]]
-site = "school-a"
-id = "room-102"
-password = "pw-102"
-
-[[agents]]
-site = "school-b"
-id = "room-201"
-password = "pw-201"
-
+AGENTS = [("school-a", "room-101", "pw-101"), ("school-a", "room-102", "pw-102"), ("school-b", "room-201", "pw-201")]
+SCHOOL = (
+    "".join(agent_row(*row) for row in AGENTS)
+    + f"""
 [[bridges]]
 name = "bridge-school-a"
 site = "school-a"
@@ -49,6 +31,7 @@ password = "{SECRET}"
 district = "mqtts://district.example.cn"
 cafile = "district-ca.crt"
 """
+)
 
 
 def test_the_school_side_writes_a_private_connection_for_its_site_only(
@@ -57,7 +40,7 @@ def test_the_school_side_writes_a_private_connection_for_its_site_only(
     (tmp_path / "district-ca.crt").write_text("-----BEGIN CERTIFICATE-----\n")
     (tmp_path / "school.toml").write_text(SCHOOL)
     out = tmp_path / "out"
-    assert cli("--registry", tmp_path / "school.toml", "--bridge", "bridge-school-a", "--out", out) == 0
+    assert broker_config_cli("--registry", tmp_path / "school.toml", "--bridge", "bridge-school-a", "--out", out) == 0
     printed = capsys.readouterr()
     assert printed.out.split() == [str(out / name) for name in ("mosquitto.passwd", "mosquitto.acl", "mosquitto.conf")]
     assert SECRET not in printed.out + printed.err
@@ -108,7 +91,7 @@ password_file = "bridge.secret"
 """
     (tmp_path / "district.toml").write_text(district)
     out = tmp_path / "out"
-    assert cli("--registry", tmp_path / "district.toml", "--out", out) == 0
+    assert broker_config_cli("--registry", tmp_path / "district.toml", "--out", out) == 0
     acl = (out / broker_config.ACL_FILE).read_text()
     block = acl[acl.index("user bridge-school-a") :].strip().splitlines()
     assert block == [
@@ -167,7 +150,7 @@ def test_every_mistake_in_the_bridges_is_named_at_once(tmp_path: Path, capsys: p
     (tmp_path / "registry.toml").write_text(EVERY_MISTAKE)
     out = tmp_path / "out"
     argv = ["--registry", tmp_path / "registry.toml", "--out", out]
-    assert cli(*argv, "--bridge", "bridge-school-a", "--bridge", "bridge-school-x") == 2
+    assert broker_config_cli(*argv, "--bridge", "bridge-school-a", "--bridge", "bridge-school-x") == 2
     err = capsys.readouterr().err
     assert err.startswith("broker-config: ") and err.count("\n") == 1
     for expected in [
@@ -219,7 +202,8 @@ def test_a_bad_bridge_row_is_refused_naming_its_key(
     } | change
     text = SCHOOL.split("[[bridges]]")[0] + "[[bridges]]\n" + "".join(f"{k} = {v}\n" for k, v in row.items() if v)
     (tmp_path / "school.toml").write_text(text)
-    assert cli("--registry", tmp_path / "school.toml", "--bridge", "bridge-school-a", "--out", tmp_path / "out") == 2
+    argv = ["--registry", tmp_path / "school.toml", "--bridge", "bridge-school-a", "--out", tmp_path / "out"]
+    assert broker_config_cli(*argv) == 2
     err = capsys.readouterr().err
     assert named in err and SECRET not in err
 

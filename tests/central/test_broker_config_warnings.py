@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
+from registry import broker_config_cli
 
 from central import broker_config
 
 EXAMPLE_REGISTRY = Path(__file__).parents[2] / "examples" / "broker-registry.toml"
 
 
-def _run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="classroom-central")
-    broker_config.add_parser(parser.add_subparsers(dest="command", required=True))
-    return broker_config.run(parser.parse_args(["broker-config", *argv]))
-
-
 def test_the_example_registry_as_it_is_gets_a_warning_naming_every_account(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert _run(["--registry", str(EXAMPLE_REGISTRY), "--out", str(tmp_path / "out")]) == 0
+    assert broker_config_cli("--registry", str(EXAMPLE_REGISTRY), "--out", str(tmp_path / "out")) == 0
     err = capsys.readouterr().err
     assert err.startswith("broker-config: warning: ") and err.count("\n") == 1
     for name in ("room-101", "room-102", "room-201", "central", "tech-wang"):
@@ -32,7 +26,7 @@ def test_the_example_registry_as_it_is_gets_a_warning_naming_every_account(
 
 def test_real_passwords_get_no_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["--agent", "school-a/room-101:Zq7-vLq2-8kPp", "--user", "central:long random words here:central"]
-    assert _run([*argv, "--out", str(tmp_path / "out")]) == 0
+    assert broker_config_cli(*argv, "--out", str(tmp_path / "out")) == 0
     assert capsys.readouterr().err == ""
-    assert _run(["--agent", "school-a/room-9:another-secret", "--out", str(tmp_path / "again")]) == 0
+    assert broker_config_cli("--agent", "school-a/room-9:another-secret", "--out", str(tmp_path / "again")) == 0
     assert "room-9" in capsys.readouterr().err

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 from collections.abc import Iterator
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from pki import make_pki
+from registry import broker_config_args
 
 from central import broker_config
 from central.broker_config import write_broker_config
@@ -217,12 +217,6 @@ async def test_tls_with_a_wrong_password_is_refused(secured_tls: LocalBroker, tl
             pass
 
 
-def parse_cli(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="classroom-central")
-    broker_config.add_parser(parser.add_subparsers(dest="command", required=True))
-    return parser.parse_args(["broker-config", *argv])
-
-
 class SnippetBroker(LocalBroker):
     """Mosquitto run from the generated conf snippet itself (plus where to log)."""
 
@@ -240,8 +234,8 @@ async def test_cli_writes_a_config_mosquitto_runs(tmp_path: Path, tls_files: Tls
     out, port = tmp_path / "out", free_port()
     newcomer = AgentAccount("school-c", "room-301", "pass:with:colons")
     tls = ["--tls-ca", tls_files.cafile, "--tls-cert", tls_files.certfile, "--tls-key", tls_files.keyfile]
-    args = parse_cli(
-        ["--registry", str(EXAMPLE_REGISTRY), "--agent", f"{newcomer.site}/{newcomer.agent_id}:{newcomer.password}"]
+    args = broker_config_args(
+        *["--registry", str(EXAMPLE_REGISTRY), "--agent", f"{newcomer.site}/{newcomer.agent_id}:{newcomer.password}"]
         + ["--user", "ops:密码 ops secret:central", "--out", str(out), "--port", str(port), "--bind", "127.0.0.1"]
         + [str(a) for a in tls]
     )
@@ -307,7 +301,7 @@ def test_cli_bad_input_exits_2_with_one_line(
     out = tmp_path / "out"
     (tmp_path / "empty.toml").write_text("# nobody yet\n")
     files = {"{bad}": bad, "{empty}": tmp_path / "empty.toml", "{missing}": tmp_path / "missing.toml"}
-    args = parse_cli([str(files.get(a, a)) for a in argv] + ["--out", str(out)])
+    args = broker_config_args(*[str(files.get(a, a)) for a in argv], "--out", out)
     assert broker_config.run(args) == 2
     err = capsys.readouterr().err
     assert err.startswith("broker-config: ") and err.count("\n") == 1

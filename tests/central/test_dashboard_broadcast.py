@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
-from test_dashboard_lesson import CHROMIUM, PASSWORD, NoSender  # tests/central is on sys.path
+from browser import chromium_page, log_in, script_errors
+from test_dashboard_lesson import PASSWORD, NoSender  # tests/central is on sys.path
 
 from central.fleet_rows import Seen
 from central.fleetdb import FleetDB
@@ -39,31 +40,16 @@ def fleet(tmp: Path, broadcast: dict[str, Any]) -> FleetDB:
 
 async def on_air_line(db: FleetDB) -> tuple[str, str, list[str]]:
     """The #broadcast line's text and health, and any script errors, as Chromium renders the room page."""
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     app = create_app(db, Changes(), NoSender(), users=Users(db.path), secret=b"0" * 32)  # type: ignore[arg-type]
-    async with TestServer(app) as server, async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
-        try:
-            page = await browser.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            await page.goto(str(server.make_url("/room/room-main")))
-            await page.fill('input[name="username"]', "wang")
-            await page.fill('input[name="password"]', PASSWORD)
-            await page.click('button[type="submit"]')
-            line = page.locator("#broadcast")
-            await expect(line).to_have_count(1)
-            return await line.text_content() or "", await line.get_attribute("data-health") or "", errors
-        finally:
-            await browser.close()
-
-
-@pytest.fixture(autouse=True)
-def chromium() -> None:
-    if not CHROMIUM.exists():
-        print(f"SKIPPED: {CHROMIUM} is absent (Debian: apt-get install chromium); the browser test needs it")
-        pytest.skip(f"{CHROMIUM} is absent (Debian: apt-get install chromium)")
+    async with TestServer(app) as server, chromium_page() as page:
+        errors = script_errors(page)
+        await page.goto(str(server.make_url("/room/room-main")))
+        await log_in(page, "wang", PASSWORD)
+        line = page.locator("#broadcast")
+        await expect(line).to_have_count(1)
+        return await line.text_content() or "", await line.get_attribute("data-health") or "", errors
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestServer
+from browser import chromium_page, log_in, script_errors
 from fleet_stores import fleet_at
 
 from central.fleet_rows import Seen
@@ -18,7 +18,6 @@ from central.web import create_app
 from central.web_text import ZH
 from contract import Info, Status, Telemetry, now_iso
 
-CHROMIUM = Path("/usr/bin/chromium")
 PASSWORD = "pass-word-1"
 LESSON = {
     "active": True,
@@ -59,34 +58,19 @@ def fleet(tmp: Path, lesson: dict[str, Any] | None) -> FleetDB:
 
 async def room_page_text(db: FleetDB) -> tuple[str, list[str], list[str]]:
     """The #lesson section's text, its peer states and any script errors, as Chromium renders them."""
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     app = create_app(db, Changes(), NoSender(), users=Users(db.location), secret=b"0" * 32)  # type: ignore[arg-type]
-    async with TestServer(app) as server, async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
-        try:
-            page = await browser.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            await page.goto(str(server.make_url("/room/room-main")))
-            await page.fill('input[name="username"]', "wang")
-            await page.fill('input[name="password"]', PASSWORD)
-            await page.click('button[type="submit"]')
-            await expect(page).to_have_url(re.compile(r"/room/room-main"))
-            section = page.locator("#lesson")
-            await expect(section).to_have_count(1)
-            nodes = section.locator("[data-peer-state]")
-            states = await nodes.evaluate_all("(nodes) => nodes.map((n) => n.dataset.peerState)")
-            return await section.inner_text(), states, errors
-        finally:
-            await browser.close()
-
-
-@pytest.fixture(autouse=True)
-def chromium() -> None:
-    if not CHROMIUM.exists():
-        print(f"SKIPPED: {CHROMIUM} is absent (Debian: apt-get install chromium); the browser test needs it")
-        pytest.skip(f"{CHROMIUM} is absent (Debian: apt-get install chromium)")
+    async with TestServer(app) as server, chromium_page() as page:
+        errors = script_errors(page)
+        await page.goto(str(server.make_url("/room/room-main")))
+        await log_in(page, "wang", PASSWORD)
+        await expect(page).to_have_url(re.compile(r"/room/room-main"))
+        section = page.locator("#lesson")
+        await expect(section).to_have_count(1)
+        nodes = section.locator("[data-peer-state]")
+        states = await nodes.evaluate_all("(nodes) => nodes.map((n) => n.dataset.peerState)")
+        return await section.inner_text(), states, errors
 
 
 async def test_the_room_page_shows_the_live_lesson_and_each_peers_link(tmp_path: Path) -> None:

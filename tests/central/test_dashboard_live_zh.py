@@ -19,8 +19,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from browser import chromium_page, log_in, script_errors
 from fleet_stores import fleet_at
-from rooms import CHROMIUM, CHROMIUM_ARGS, REPO, skip_without_chromium
+from rooms import REPO, skip_without_chromium
 from visible_text import assert_plain_chinese
 
 from central.app import Central
@@ -118,72 +119,64 @@ async def _settled_pan(port: int) -> Any:
 
 
 async def _browse(url: str, agents: dict[str, asyncio.subprocess.Process], port: int, ids: list[str]) -> None:
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            await page.goto(url.rstrip("/") + "/room/agent-1")
-            await page.fill('input[name="username"]', "tech")
-            await page.fill('input[name="password"]', PASSWORD)
-            await page.click('button[type="submit"]')
-            await expect(page).to_have_url(re.compile(r"/room/agent-1$"))
+    async with chromium_page(viewport={"width": 1280, "height": 900}, locale="zh-CN") as page:
+        errors = script_errors(page)
+        await page.goto(url.rstrip("/") + "/room/agent-1")
+        await log_in(page, "tech", PASSWORD)
+        await expect(page).to_have_url(re.compile(r"/room/agent-1$"))
 
-            # A value out of range: refused, in words, the agent's English behind 技术信息.
-            panel = page.locator('[data-device="panel"]')
-            await expect(panel.locator("h3")).to_contain_text("讲台大屏")
-            await panel.locator("input.level").fill("140")
-            await panel.locator('button[data-action="volume"]').click()
-            outcome = page.locator("#outcomes li").first
-            await expect(outcome).to_contain_text("显示屏音量：被拒绝 — 音量：140 超出范围 0–100")
-            await expect(outcome.locator("details.detail")).to_have_count(1)
+        # A value out of range: refused, in words, the agent's English behind 技术信息.
+        panel = page.locator('[data-device="panel"]')
+        await expect(panel.locator("h3")).to_contain_text("讲台大屏")
+        await panel.locator("input.level").fill("140")
+        await panel.locator('button[data-action="volume"]').click()
+        outcome = page.locator("#outcomes li").first
+        await expect(outcome).to_contain_text("显示屏音量：被拒绝 — 音量：140 超出范围 0–100")
+        await expect(outcome.locator("details.detail")).to_have_count(1)
 
-            # The serial port that is not there: the card and the alarm say so in words.
-            side = page.locator('[data-device="side"] .device-state')
-            await expect(side).to_have_text("连不上侧面大屏（串口或网络），请检查连线和地址设置")
-            await expect(page.locator('[data-alarm-text="device_offline"]')).to_have_text(
-                "连不上侧面大屏（串口或网络），请检查连线和地址设置", timeout=20000
-            )
+        # The serial port that is not there: the card and the alarm say so in words.
+        side = page.locator('[data-device="side"] .device-state')
+        await expect(side).to_have_text("连不上侧面大屏（串口或网络），请检查连线和地址设置")
+        await expect(page.locator('[data-alarm-text="device_offline"]')).to_have_text(
+            "连不上侧面大屏（串口或网络），请检查连线和地址设置", timeout=20000
+        )
 
-            # Held: the camera turns; let go: it stops (the stop follows the move in the log).
-            camera = page.locator('[data-device="camera"]')
-            right = camera.locator('button[data-action="move_right"]')
-            await right.hover()
-            await page.mouse.down()
-            moves = page.locator("#commands tbody tr", has_text="摄像机转动")
-            await expect(moves).to_have_count(1)
-            await page.mouse.up()
-            stops = page.locator("#commands tbody tr", has_text="摄像机停止")
-            await expect(stops).to_have_count(1)
-            await expect(stops.first).to_contain_text("成功")
-            first = await _settled_pan(port)
-            # One click (down and up at once): one step, never an endless pan.
-            await camera.locator('button[data-action="move_left"]').click()
-            await expect(stops).to_have_count(2)
-            await expect(moves).to_have_count(2)
-            second = await _settled_pan(port)
-            assert second != first and second == await _settled_pan(port)
-            await assert_plain_chinese(page, ids)
+        # Held: the camera turns; let go: it stops (the stop follows the move in the log).
+        camera = page.locator('[data-device="camera"]')
+        right = camera.locator('button[data-action="move_right"]')
+        await right.hover()
+        await page.mouse.down()
+        moves = page.locator("#commands tbody tr", has_text="摄像机转动")
+        await expect(moves).to_have_count(1)
+        await page.mouse.up()
+        stops = page.locator("#commands tbody tr", has_text="摄像机停止")
+        await expect(stops).to_have_count(1)
+        await expect(stops.first).to_contain_text("成功")
+        first = await _settled_pan(port)
+        # One click (down and up at once): one step, never an endless pan.
+        await camera.locator('button[data-action="move_left"]').click()
+        await expect(stops).to_have_count(2)
+        await expect(moves).to_have_count(2)
+        second = await _settled_pan(port)
+        assert second != first and second == await _settled_pan(port)
+        await assert_plain_chinese(page, ids)
 
-            # Room 2's agent dies during its school hours: lost, its last known state greyed, an alarm.
-            await page.click("a.brand")
-            agents["agent-2"].kill()
-            row = page.locator('tr[data-agent="agent-2"]')
-            await expect(row).to_have_attribute("data-state", "lost", timeout=20000)
-            await expect(row.locator(".stale-mark")).to_contain_text("最后已知")
-            await expect(row.locator(".alarm-count .unacked")).to_have_text("1 未确认", timeout=20000)
-            await expect(page.locator("#fleet tbody tr").first).to_have_attribute("data-agent", "agent-2")
-            await assert_plain_chinese(page, ids)
-            await row.locator(".room a").click()
-            await expect(page.locator('[data-alarm-text="offline_in_hours"]')).to_contain_text("上课时间")
-            await expect(page.locator("#stale-note")).to_be_visible()
-            await assert_plain_chinese(page, ids)
-            assert errors == []
-        finally:
-            await browser.close()
+        # Room 2's agent dies during its school hours: lost, its last known state greyed, an alarm.
+        await page.click("a.brand")
+        agents["agent-2"].kill()
+        row = page.locator('tr[data-agent="agent-2"]')
+        await expect(row).to_have_attribute("data-state", "lost", timeout=20000)
+        await expect(row.locator(".stale-mark")).to_contain_text("最后已知")
+        await expect(row.locator(".alarm-count .unacked")).to_have_text("1 未确认", timeout=20000)
+        await expect(page.locator("#fleet tbody tr").first).to_have_attribute("data-agent", "agent-2")
+        await assert_plain_chinese(page, ids)
+        await row.locator(".room a").click()
+        await expect(page.locator('[data-alarm-text="offline_in_hours"]')).to_contain_text("上课时间")
+        await expect(page.locator("#stale-note")).to_be_visible()
+        await assert_plain_chinese(page, ids)
+        assert errors == []
 
 
 async def test_the_dashboard_speaks_plainly_about_real_rooms(broker: LocalBroker, tmp_path: Path) -> None:

@@ -14,8 +14,9 @@ import re
 import sys
 from pathlib import Path
 
+from browser import chromium_page, log_in, script_errors
 from fleet_stores import fleet_at
-from rooms import CHROMIUM, CHROMIUM_ARGS, REPO, SCREENSHOTS, skip_without_chromium
+from rooms import REPO, SCREENSHOTS, skip_without_chromium
 
 from central.app import Central
 from central.mosquitto import LocalBroker, free_port
@@ -59,57 +60,49 @@ async def _wait_alarms(central: Central, codes: set[str], open_: bool = True) ->
 
 
 async def _browse(url: str, sim: Simulator, central: Central) -> None:
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     url = url.rstrip("/")
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 900})
-            script_errors: list[str] = []
-            page.on("pageerror", lambda error: script_errors.append(str(error)))
-            await page.goto(f"{url}/room/{AGENT}")
-            await page.fill('input[name="username"]', "tech")
-            await page.fill('input[name="password"]', PASSWORD)
-            await page.click('button[type="submit"]')
-            await expect(page).to_have_url(re.compile(f"/room/{AGENT}$"))
+    async with chromium_page(viewport={"width": 1280, "height": 900}) as page:
+        errors = script_errors(page)
+        await page.goto(f"{url}/room/{AGENT}")
+        await log_in(page, "tech", PASSWORD)
+        await expect(page).to_have_url(re.compile(f"/room/{AGENT}$"))
 
-            card = page.locator('[data-device="projector"]')
-            await expect(card.locator("h3")).to_contain_text("投影机 projector")
-            await expect(card.locator(".device-state")).to_contain_text("灯泡使用时间（小时） 3100")
-            await expect(card.locator(".device-state")).to_contain_text("风扇 故障")
-            await expect(card.locator('button[data-action="volume"]')).to_have_count(0)  # PJLink has no volume
+        card = page.locator('[data-device="projector"]')
+        await expect(card.locator("h3")).to_contain_text("投影机 projector")
+        await expect(card.locator(".device-state")).to_contain_text("灯泡使用时间（小时） 3100")
+        await expect(card.locator(".device-state")).to_contain_text("风扇 故障")
+        await expect(card.locator('button[data-action="volume"]')).to_have_count(0)  # PJLink has no volume
 
-            alarms = page.locator("#alarms")
-            lamp = alarms.locator("tr", has=page.locator('[data-alarm-text="lamp_end_of_life"]'))
-            await expect(lamp).to_contain_text("投影机灯泡即将到期")
-            await expect(lamp).to_contain_text("灯泡已使用 3100 小时，达到 3000 小时的更换提醒，请准备备用灯泡")
-            await expect(lamp).to_contain_text("警告")
-            fan = alarms.locator("tr", has=page.locator('[data-alarm-text="fault_fan"]'))
-            await expect(fan).to_contain_text("投影机风扇异常")
-            await expect(fan).to_contain_text("风扇：故障")
-            await expect(fan).to_contain_text("严重")
-            await expect(fan).to_contain_text("未恢复")
+        alarms = page.locator("#alarms")
+        lamp = alarms.locator("tr", has=page.locator('[data-alarm-text="lamp_end_of_life"]'))
+        await expect(lamp).to_contain_text("投影机灯泡即将到期")
+        await expect(lamp).to_contain_text("灯泡已使用 3100 小时，达到 3000 小时的更换提醒，请准备备用灯泡")
+        await expect(lamp).to_contain_text("警告")
+        fan = alarms.locator("tr", has=page.locator('[data-alarm-text="fault_fan"]'))
+        await expect(fan).to_contain_text("投影机风扇异常")
+        await expect(fan).to_contain_text("风扇：故障")
+        await expect(fan).to_contain_text("严重")
+        await expect(fan).to_contain_text("未恢复")
 
-            await card.locator('button[data-action="power_off"]').click()
-            await expect(page.locator("#outcomes li").first).to_contain_text("显示屏电源：成功")
-            await expect(card.locator(".device-state")).to_contain_text("电源 散热中")
-            await page.screenshot(path=str(SCREENSHOTS / "dashboard-projector.png"), full_page=True)
+        await card.locator('button[data-action="power_off"]').click()
+        await expect(page.locator("#outcomes li").first).to_contain_text("显示屏电源：成功")
+        await expect(card.locator(".device-state")).to_contain_text("电源 散热中")
+        await page.screenshot(path=str(SCREENSHOTS / "dashboard-projector.png"), full_page=True)
 
-            sim.set("fan_status", "ok")  # the fan is fixed: the alarm clears by itself
-            await _wait_alarms(central, {"fault_fan"}, open_=False)
-            await expect(fan).to_contain_text("已恢复")
-            await expect(card.locator(".device-state")).to_contain_text("风扇 正常")
+        sim.set("fan_status", "ok")  # the fan is fixed: the alarm clears by itself
+        await _wait_alarms(central, {"fault_fan"}, open_=False)
+        await expect(fan).to_contain_text("已恢复")
+        await expect(card.locator(".device-state")).to_contain_text("风扇 正常")
 
-            await page.goto(f"{url}/lang/en?next=/room/{AGENT}")
-            await expect(lamp).to_contain_text("projector lamp near end of life")
-            await expect(lamp).to_contain_text("lamp at 3100 hours, past the 3000-hour reminder")
-            await expect(fan).to_contain_text("fan: error")
-            await expect(card.locator("h3")).to_contain_text("Projector projector")
-            assert script_errors == []
-        finally:
-            await browser.close()
+        await page.goto(f"{url}/lang/en?next=/room/{AGENT}")
+        await expect(lamp).to_contain_text("projector lamp near end of life")
+        await expect(lamp).to_contain_text("lamp at 3100 hours, past the 3000-hour reminder")
+        await expect(fan).to_contain_text("fan: error")
+        await expect(card.locator("h3")).to_contain_text("Projector projector")
+        assert errors == []
 
 
 async def test_projector_alarms_on_the_room_page_in_chromium(broker: LocalBroker, tmp_path: Path) -> None:

@@ -12,8 +12,9 @@ import re
 import sys
 from pathlib import Path
 
+from browser import chromium_page, log_in, script_errors
 from fleet_stores import fleet_at
-from rooms import CHROMIUM, CHROMIUM_ARGS, REPO, SCREENSHOTS, skip_without_chromium
+from rooms import REPO, SCREENSHOTS, skip_without_chromium
 
 from central.app import Central
 from central.mosquitto import LocalBroker, free_port
@@ -39,42 +40,34 @@ poll_s = 1
 
 
 async def _browse(url: str) -> None:
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 900})
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            await page.goto(url.rstrip("/") + "/room/agent-9")
-            await page.fill('input[name="username"]', "tech")
-            await page.fill('input[name="password"]', PASSWORD)
-            await page.click('button[type="submit"]')
-            await expect(page).to_have_url(re.compile(r"/room/agent-9$"))
-            card = page.locator('[data-device="camera"]')
-            await expect(card.locator(".device-state")).to_contain_text("厂家 Classroom")
-            await expect(card.locator(".device-state")).to_contain_text("型号 SimPTZ")
+    async with chromium_page(viewport={"width": 1280, "height": 900}) as page:
+        errors = script_errors(page)
+        await page.goto(url.rstrip("/") + "/room/agent-9")
+        await log_in(page, "tech", PASSWORD)
+        await expect(page).to_have_url(re.compile(r"/room/agent-9$"))
+        card = page.locator('[data-device="camera"]')
+        await expect(card.locator(".device-state")).to_contain_text("厂家 Classroom")
+        await expect(card.locator(".device-state")).to_contain_text("型号 SimPTZ")
 
-            picture = card.locator("img.snapshot")
-            await expect(picture).to_be_hidden()
-            await card.locator('button[data-action="snapshot"]').click()
-            await expect(page.locator("#outcomes li").first).to_contain_text("摄像机抓拍：成功")
-            await expect(picture).to_be_visible()
-            width = await picture.evaluate("(img) => img.complete ? img.naturalWidth : 0")
-            assert 0 < width <= 640 and int(await picture.get_attribute("data-width") or 0) == width
-            outcome = await page.locator("#outcomes li").first.inner_text()
-            assert "/9j/" not in outcome  # the base64 of a JPEG is never shown as text
+        picture = card.locator("img.snapshot")
+        await expect(picture).to_be_hidden()
+        await card.locator('button[data-action="snapshot"]').click()
+        await expect(page.locator("#outcomes li").first).to_contain_text("摄像机抓拍：成功")
+        await expect(picture).to_be_visible()
+        width = await picture.evaluate("(img) => img.complete ? img.naturalWidth : 0")
+        assert 0 < width <= 640 and int(await picture.get_attribute("data-width") or 0) == width
+        outcome = await page.locator("#outcomes li").first.inner_text()
+        assert "/9j/" not in outcome  # the base64 of a JPEG is never shown as text
 
-            await card.locator('button[data-action="home"]').click()
-            await expect(page.locator("#outcomes li").first).to_contain_text("摄像机回原位：成功")
-            await expect(page.locator("#commands tbody tr").nth(1)).to_contain_text("摄像机抓拍")
-            assert "/9j/" not in await page.locator("#commands").inner_text()  # the audit keeps the size only
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            await page.screenshot(path=str(SCREENSHOTS / "dashboard-onvif.png"), full_page=True)
-            assert errors == []
-        finally:
-            await browser.close()
+        await card.locator('button[data-action="home"]').click()
+        await expect(page.locator("#outcomes li").first).to_contain_text("摄像机回原位：成功")
+        await expect(page.locator("#commands tbody tr").nth(1)).to_contain_text("摄像机抓拍")
+        assert "/9j/" not in await page.locator("#commands").inner_text()  # the audit keeps the size only
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(SCREENSHOTS / "dashboard-onvif.png"), full_page=True)
+        assert errors == []
 
 
 async def test_the_room_page_shows_an_onvif_cameras_identity_and_still(broker: LocalBroker, tmp_path: Path) -> None:

@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
+from browser import chromium_page, log_in, script_errors
 from fleet_stores import fleet_at
-from rooms import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, skip_without_chromium
+from rooms import SCREENSHOTS, skip_without_chromium
 from visible_text import assert_plain_chinese, problems, visible_texts
 
 from central.fleet_rows import CommandReplied, CommandSent, Seen
@@ -179,109 +180,99 @@ IDS = [
 
 async def _login(page: Any, url: str) -> None:
     await page.goto(url)
-    await page.fill('input[name="username"]', "tech")
-    await page.fill('input[name="password"]', PASSWORD)
-    await page.click('button[type="submit"]')
+    await log_in(page, "tech", PASSWORD)
 
 
 async def test_every_page_of_the_dashboard_is_plain_chinese(fleet: FleetDB) -> None:
     skip_without_chromium()
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     app = create_app(fleet, Changes(), NoSender(), users=Users(fleet.location), secret=b"0" * 32)
-    async with TestServer(app) as server, async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            await _login(page, str(server.make_url("/")))
-            rows = page.locator("#fleet tbody tr")
-            await expect(rows).to_have_count(4)
+    async with (
+        TestServer(app) as server,
+        chromium_page(viewport={"width": 1280, "height": 900}, locale="zh-CN") as page,
+    ):
+        errors = script_errors(page)
+        await _login(page, str(server.make_url("/")))
+        rows = page.locator("#fleet tbody tr")
+        await expect(rows).to_have_count(4)
 
-            # The fleet: problems first (the room away in school hours, then the lost one), live lesson and recording.
-            order = await rows.evaluate_all("(rows) => rows.map((r) => r.dataset.agent)")
-            assert order[:2] == ["room-103", "room-102"] and order[2] == "main-1", order
-            main = page.locator('tr[data-agent="main-1"]')
-            await expect(main.locator('[data-activity="lesson"]')).to_have_text("专递课堂 · 主讲教室")
-            await expect(main.locator('[data-activity="recording"]')).to_have_text("录制中")
-            await expect(main.locator(".alarm-count")).to_have_attribute("data-unacked", str(len(ALARMS)))
-            lost = page.locator('tr[data-agent="room-102"]')
-            await expect(lost.locator(".stale-mark")).to_contain_text("最后已知")
-            await expect(lost.locator(".device-state")).to_have_text("电源 开 · 音量 20 · 信号源 电脑(OPS)")
-            await expect(page.locator('tr[data-agent="room-103"] .alarm-count .unacked')).to_have_text("1 未确认")
-            await assert_plain_chinese(page, IDS)
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            await page.screenshot(path=str(SCREENSHOTS / "dashboard-fleet-problems.png"), full_page=True)
+        # The fleet: problems first (the room away in school hours, then the lost one), live lesson and recording.
+        order = await rows.evaluate_all("(rows) => rows.map((r) => r.dataset.agent)")
+        assert order[:2] == ["room-103", "room-102"] and order[2] == "main-1", order
+        main = page.locator('tr[data-agent="main-1"]')
+        await expect(main.locator('[data-activity="lesson"]')).to_have_text("专递课堂 · 主讲教室")
+        await expect(main.locator('[data-activity="recording"]')).to_have_text("录制中")
+        await expect(main.locator(".alarm-count")).to_have_attribute("data-unacked", str(len(ALARMS)))
+        lost = page.locator('tr[data-agent="room-102"]')
+        await expect(lost.locator(".stale-mark")).to_contain_text("最后已知")
+        await expect(lost.locator(".device-state")).to_have_text("电源 开 · 音量 20 · 信号源 电脑(OPS)")
+        await expect(page.locator('tr[data-agent="room-103"] .alarm-count .unacked')).to_have_text("1 未确认")
+        await assert_plain_chinese(page, IDS)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(SCREENSHOTS / "dashboard-fleet-problems.png"), full_page=True)
 
-            await page.goto(str(server.make_url("/room/room-103")))
-            await expect(page.locator('[data-alarm-text="offline_in_hours"]')).to_contain_text("上课时间")
-            await assert_plain_chinese(page, IDS)
+        await page.goto(str(server.make_url("/room/room-103")))
+        await expect(page.locator('[data-alarm-text="offline_in_hours"]')).to_contain_text("上课时间")
+        await assert_plain_chinese(page, IDS)
 
-            await page.goto(str(server.make_url("/room/main-1")))
-            await expect(page.locator("#alarms tbody tr")).to_have_count(len(ALARMS))
-            texts = await assert_plain_chinese(page, IDS)
-            seen = "\n".join(item["text"] for item in texts)
-            for words in (
-                "音量：140 超出范围 0–100",  # the rejection, in words
-                "连不上讲台摄像机（串口或网络），请检查连线和地址设置",  # the serial port that is gone
-                "信号源：VGA 不在可选范围内（可选：HDMI 1、HDMI 2、电脑(OPS)）",
-                "这间教室没有配置录制",
-                "正在录制，没有执行",
-                "专递课堂，本教室为主讲教室，40/40 间教室已连通",  # lesson.status summarised, not dumped
-                "显示屏信号源（讲台大屏 · 信号源 电脑(OPS)）",
-                "与 初二(3)班 的连线质量下降：丢包 8%，时延 300 毫秒",  # remote classrooms by room name
-                "与听课教室 初二(4)班 的连线中断，正在重新连接",
-                "老师特写的直播画面已降为 640x360、每秒 15 帧",
-                "学生全景没有画面",
-                "其他告警",
-                "操作没有成功",
-                "观看 学生全景（无信号）",
-            ):
-                assert words in seen, words
-            peers = page.locator("#lesson [data-peer]")
-            await expect(peers).to_have_text(["初二(3)班", "初二(4)班"])
-            width = await page.evaluate("document.documentElement.scrollWidth")
-            assert width <= 1280, f"the page is {width} px wide: something widens it past the window"
-            await page.screenshot(path=str(SCREENSHOTS / "dashboard-alarms.png"), full_page=True)
+        await page.goto(str(server.make_url("/room/main-1")))
+        await expect(page.locator("#alarms tbody tr")).to_have_count(len(ALARMS))
+        texts = await assert_plain_chinese(page, IDS)
+        seen = "\n".join(item["text"] for item in texts)
+        for words in (
+            "音量：140 超出范围 0–100",  # the rejection, in words
+            "连不上讲台摄像机（串口或网络），请检查连线和地址设置",  # the serial port that is gone
+            "信号源：VGA 不在可选范围内（可选：HDMI 1、HDMI 2、电脑(OPS)）",
+            "这间教室没有配置录制",
+            "正在录制，没有执行",
+            "专递课堂，本教室为主讲教室，40/40 间教室已连通",  # lesson.status summarised, not dumped
+            "显示屏信号源（讲台大屏 · 信号源 电脑(OPS)）",
+            "与 初二(3)班 的连线质量下降：丢包 8%，时延 300 毫秒",  # remote classrooms by room name
+            "与听课教室 初二(4)班 的连线中断，正在重新连接",
+            "老师特写的直播画面已降为 640x360、每秒 15 帧",
+            "学生全景没有画面",
+            "其他告警",
+            "操作没有成功",
+            "观看 学生全景（无信号）",
+        ):
+            assert words in seen, words
+        peers = page.locator("#lesson [data-peer]")
+        await expect(peers).to_have_text(["初二(3)班", "初二(4)班"])
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 1280, f"the page is {width} px wide: something widens it past the window"
+        await page.screenshot(path=str(SCREENSHOTS / "dashboard-alarms.png"), full_page=True)
 
-            # The technician's detail is there, behind 技术信息; opened, it is the agent's English.
-            toggle = page.locator("#commands details.detail").first
-            await toggle.locator("summary").click()
-            assert problems(await visible_texts(page), IDS), "an opened 技术信息 shows the technical text"
-            assert await page.evaluate("document.documentElement.scrollWidth") <= 1280
+        # The technician's detail is there, behind 技术信息; opened, it is the agent's English.
+        toggle = page.locator("#commands details.detail").first
+        await toggle.locator("summary").click()
+        assert problems(await visible_texts(page), IDS), "an opened 技术信息 shows the technical text"
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 1280
 
-            # The same codes in English for an English reader.
-            await page.goto(str(server.make_url("/lang/en?next=%2Froom%2Fmain-1")))
-            await expect(page.locator("#commands")).to_contain_text("level: 140 is out of range 0–100")
-            await expect(page.locator("#alarms")).to_contain_text("Link to the remote classroom 初二(4)班 lost")
-            assert errors == []
-        finally:
-            await browser.close()
+        # The same codes in English for an English reader.
+        await page.goto(str(server.make_url("/lang/en?next=%2Froom%2Fmain-1")))
+        await expect(page.locator("#commands")).to_contain_text("level: 140 is out of range 0–100")
+        await expect(page.locator("#alarms")).to_contain_text("Link to the remote classroom 初二(4)班 lost")
+        assert errors == []
 
 
 async def test_acknowledging_an_alarm_leaves_it_open_but_no_longer_unacknowledged(fleet: FleetDB) -> None:
     skip_without_chromium()
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     app = create_app(fleet, Changes(), NoSender(), users=Users(fleet.location), secret=b"0" * 32)
-    async with TestServer(app) as server, async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(locale="zh-CN")
-            await _login(page, str(server.make_url("/room/room-103")))
-            await expect(page).to_have_url(re.compile(r"/room/room-103$"))
-            counts = page.locator("#alarm-counts")
-            await expect(counts).to_have_text("1 未恢复 · 1 未确认")
-            await page.click('#alarms button[data-action="ack"]')
-            await expect(page.locator("#alarms")).to_contain_text("已由 tech 确认")
-            await expect(counts).to_have_text("1 未恢复 · 0 未确认")
-            await page.click("a.brand")
-            cell = page.locator('tr[data-agent="room-103"] .alarm-count')
-            await expect(cell).to_have_text("1 未恢复")
-            await expect(cell).to_have_attribute("data-unacked", "0")
-        finally:
-            await browser.close()
+    async with TestServer(app) as server, chromium_page(locale="zh-CN") as page:
+        await _login(page, str(server.make_url("/room/room-103")))
+        await expect(page).to_have_url(re.compile(r"/room/room-103$"))
+        counts = page.locator("#alarm-counts")
+        await expect(counts).to_have_text("1 未恢复 · 1 未确认")
+        await page.click('#alarms button[data-action="ack"]')
+        await expect(page.locator("#alarms")).to_contain_text("已由 tech 确认")
+        await expect(counts).to_have_text("1 未恢复 · 0 未确认")
+        await page.click("a.brand")
+        cell = page.locator('tr[data-agent="room-103"] .alarm-count')
+        await expect(cell).to_have_text("1 未恢复")
+        await expect(cell).to_have_attribute("data-unacked", "0")
 
 
 async def test_every_page_has_a_favicon_even_before_login(fleet: FleetDB) -> None:

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from browser import chromium_page, log_in, script_errors
 from fleet_stores import fleet_at
-from rooms import CHROMIUM, CHROMIUM_ARGS, skip_without_chromium
+from rooms import skip_without_chromium
 from test_dashboard import PASSWORD, SECRET, RecordingSender, boot, login
 
 from central.fleet_rows import CommandSent, Dropped, Row, Seen
@@ -128,63 +129,47 @@ async def test_ack_reads_that_alarm_only_and_an_old_one_can_be_acked(client: Tes
 
 async def test_the_room_page_shows_older_rows_with_more_in_chromium(client: TestClient) -> None:
     skip_without_chromium()
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     url = str(client.make_url("/room/a1"))
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page()
-            script_errors: list[str] = []
-            page.on("pageerror", lambda error: script_errors.append(str(error)))
-            await page.goto(url)
-            await expect(page).to_have_url(re.compile(r"/login\?next="))
-            await page.fill('input[name="username"]', "li")
-            await page.fill('input[name="password"]', PASSWORD)
-            await page.click('button[type="submit"]')
-            alarms, commands = page.locator("#alarms tbody tr"), page.locator("#commands tbody tr")
-            await expect(alarms).to_have_count(PAGE)
-            await expect(commands).to_have_count(PAGE)
-            await page.click('button[data-more="alarms"]')
-            await expect(alarms).to_have_count(2 * PAGE)
-            await page.click('button[data-more="alarms"]')
-            await expect(alarms).to_have_count(ALARMS)
-            await expect(alarms.last).to_contain_text("alarm 0")
-            await expect(page.locator('button[data-more="alarms"]')).to_have_count(0)
-            # Acknowledging an old alarm refreshes the page live, and the rows "more" loaded stay.
-            await alarms.last.locator('button[data-action="ack"]').click()
-            await expect(alarms.last).to_contain_text("li")
-            await expect(alarms).to_have_count(ALARMS)
-            await page.click('button[data-more="commands"]')
-            await expect(commands).to_have_count(2 * PAGE)
-            assert script_errors == []
-        finally:
-            await browser.close()
+    async with chromium_page() as page:
+        errors = script_errors(page)
+        await page.goto(url)
+        await expect(page).to_have_url(re.compile(r"/login\?next="))
+        await log_in(page, "li", PASSWORD)
+        alarms, commands = page.locator("#alarms tbody tr"), page.locator("#commands tbody tr")
+        await expect(alarms).to_have_count(PAGE)
+        await expect(commands).to_have_count(PAGE)
+        await page.click('button[data-more="alarms"]')
+        await expect(alarms).to_have_count(2 * PAGE)
+        await page.click('button[data-more="alarms"]')
+        await expect(alarms).to_have_count(ALARMS)
+        await expect(alarms.last).to_contain_text("alarm 0")
+        await expect(page.locator('button[data-more="alarms"]')).to_have_count(0)
+        # Acknowledging an old alarm refreshes the page live, and the rows "more" loaded stay.
+        await alarms.last.locator('button[data-action="ack"]').click()
+        await expect(alarms.last).to_contain_text("li")
+        await expect(alarms).to_have_count(ALARMS)
+        await page.click('button[data-more="commands"]')
+        await expect(commands).to_have_count(2 * PAGE)
+        assert errors == []
 
 
 async def test_the_room_page_shows_how_many_messages_of_the_room_were_dropped(
     client: TestClient, fleet: FleetDB
 ) -> None:
     skip_without_chromium()
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     bad = "telemetry: nested deeper than 16 levels (or unbalanced brackets)"
     fleet.write_batch([Dropped(SITE, "a1", "status: not JSON", at(5)), Dropped(SITE, "a1", bad, at(6))])
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page()
-            await page.goto(str(client.make_url("/room/b1")))
-            await page.fill('input[name="username"]', "wang")
-            await page.fill('input[name="password"]', PASSWORD)
-            await page.click('button[type="submit"]')
-            await expect(page.locator("#dropped dd")).to_have_text("0")  # a room that sent nothing bad
-            await page.goto(str(client.make_url("/room/a1")))
-            dropped = page.locator("#dropped")
-            await expect(dropped.locator("dt")).to_have_text("丢弃的消息")
-            await expect(dropped.locator("dd")).to_contain_text("2 · ")
-            await expect(dropped.locator("details.detail")).to_contain_text(bad)  # the reason, behind 技术信息
-            assert bad not in await dropped.locator("dd").inner_text()  # closed: no English on the page
-        finally:
-            await browser.close()
-
+    async with chromium_page() as page:
+        await page.goto(str(client.make_url("/room/b1")))
+        await log_in(page, "wang", PASSWORD)
+        await expect(page.locator("#dropped dd")).to_have_text("0")  # a room that sent nothing bad
+        await page.goto(str(client.make_url("/room/a1")))
+        dropped = page.locator("#dropped")
+        await expect(dropped.locator("dt")).to_have_text("丢弃的消息")
+        await expect(dropped.locator("dd")).to_contain_text("2 · ")
+        await expect(dropped.locator("details.detail")).to_contain_text(bad)  # the reason, behind 技术信息
+        assert bad not in await dropped.locator("dd").inner_text()  # closed: no English on the page

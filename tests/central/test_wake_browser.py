@@ -11,7 +11,8 @@ import socket
 import sys
 from pathlib import Path
 
-from rooms import CHROMIUM, CHROMIUM_ARGS, skip_without_chromium
+from browser import chromium_page, log_in, script_errors
+from rooms import skip_without_chromium
 from test_wake import MACS, PASSWORD, listener, magic, received, running_agent, running_centre, state, until
 
 from central.mosquitto import LocalBroker
@@ -24,7 +25,7 @@ async def test_wake_and_shutdown_buttons_on_the_room_page(
     tmp_path: Path, broker: LocalBroker, listener: socket.socket
 ) -> None:
     skip_without_chromium()
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     script, record = tmp_path / "record_args.py", tmp_path / "shutdown.json"
     script.write_text(RECORDER, encoding="utf-8")
@@ -33,18 +34,13 @@ async def test_wake_and_shutdown_buttons_on_the_room_page(
         async with running_agent(tmp_path, broker, "room-b"):
             await until(lambda: state(central, "room-b") == "online")
         await until(lambda: state(central, "room-b") == "offline")
-        async with running_agent(tmp_path, broker, "room-a", power), async_playwright() as pw:
+        async with running_agent(tmp_path, broker, "room-a", power):
             await until(lambda: state(central, "room-a") == "online")
-            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            try:
-                page = await browser.new_page()
-                errors: list[str] = []
-                page.on("pageerror", lambda error: errors.append(str(error)))
+            async with chromium_page() as page:
+                errors = script_errors(page)
                 page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
                 await page.goto(central.http_url + "login?next=/room/room-b")
-                await page.fill('input[name="username"]', "tech")
-                await page.fill('input[name="password"]', PASSWORD)
-                await page.click('button[type="submit"]')
+                await log_in(page, "tech", PASSWORD)
                 await expect(page.locator("#room-head")).to_contain_text(MACS["room-b"])
                 await expect(page.locator("#room-head")).to_contain_text("下次定时唤醒")
                 await page.click('#power button[data-action="wake"]')
@@ -57,5 +53,3 @@ async def test_wake_and_shutdown_buttons_on_the_room_page(
                 assert json.loads(record.read_text()) == ["60"]
                 await expect(page.locator("#commands tbody tr").first).to_contain_text("强制 否")
                 assert errors == []
-            finally:
-                await browser.close()

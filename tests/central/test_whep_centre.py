@@ -22,25 +22,15 @@ from typing import Any
 import aiohttp
 import pytest
 import rooms
+from browser import RTC_ARGS, chromium, chromium_page, log_in, script_errors
 from fleet_stores import fleet_at
-from rooms import CHROMIUM, REPO, Room, skip_without_chromium
+from rooms import REPO, Room, skip_without_chromium
 
 from central.app import Central
 from central.mosquitto import LocalBroker, free_port
 from central.users import Users
 from contract.mqtt import BrokerAddress
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-    # Without these two, Chromium offers no usable candidate in a loopback-only namespace.
-    "--allow-loopback-in-peer-connection",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-]
 PASSWORD = "pass-word-1"
 AGENT = "room-101"
 FRAMES_DECODED_JS = """async () => {
@@ -154,13 +144,12 @@ async def stack(broker: LocalBroker, tmp_path: Path) -> AsyncIterator[Stack]:
         central.close()
 
 
-async def log_in(page: Any, url: str, user: str) -> None:
+async def open_room(page: Any, url: str, user: str) -> None:
+    """Log `user` in on the way to the room page."""
     from playwright.async_api import expect
 
     await page.goto(f"{url}/room/{AGENT}")
-    await page.fill('input[name="username"]', user)
-    await page.fill('input[name="password"]', PASSWORD)
-    await page.click('button[type="submit"]')
+    await log_in(page, user, PASSWORD)
     await expect(page).to_have_url(re.compile(rf"/room/{AGENT}$"))
 
 
@@ -174,106 +163,96 @@ def audit(central: Central, name: str) -> list[dict[str, Any]]:
 
 
 async def test_a_viewer_watches_the_classroom_live_from_the_dashboard(stack: Stack, tmp_path: Path) -> None:
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     room, central = stack.room, stack.central
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = await browser.new_context(viewport={"width": 1280, "height": 900})
-            page = await context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            await log_in(page, stack.url, "wang")
-            status = page.locator("#watch-status")
-            await expect(page.locator("#watch-sources button[data-source]")).to_have_count(3)
+    async with chromium(RTC_ARGS) as browser:
+        context = await browser.new_context(viewport={"width": 1280, "height": 900})
+        page = await context.new_page()
+        errors = script_errors(page)
+        await open_room(page, stack.url, "wang")
+        status = page.locator("#watch-status")
+        await expect(page.locator("#watch-sources button[data-source]")).to_have_count(3)
 
-            # 巡课 teacher: the picture plays (frames keep being decoded), the agent counts one viewer.
-            await page.click('#watch-sources button[data-source="teacher"]')
-            await expect(status).to_have_attribute("data-state", "playing", timeout=30_000)
-            await expect(status).to_have_text("正在播放 teacher")
-            await frames_grow(page, 30)
-            assert await page.evaluate("document.querySelector('#watch-video').videoWidth") == 640
-            assert await asyncio.to_thread(room.viewers) == 1
-            await page.screenshot(path=str(tmp_path / "watch-room.png"), full_page=True)
+        # 巡课 teacher: the picture plays (frames keep being decoded), the agent counts one viewer.
+        await page.click('#watch-sources button[data-source="teacher"]')
+        await expect(status).to_have_attribute("data-state", "playing", timeout=30_000)
+        await expect(status).to_have_text("正在播放 teacher")
+        await frames_grow(page, 30)
+        assert await page.evaluate("document.querySelector('#watch-video').videoWidth") == 640
+        assert await asyncio.to_thread(room.viewers) == 1
+        await page.screenshot(path=str(tmp_path / "watch-room.png"), full_page=True)
 
-            # Watching is not commanding: a viewer still cannot send a command.
-            assert await page.locator('button[data-action="ping"]').count() == 0
-            refused = await page.evaluate(
-                """(url) => fetch(url, {method: "POST", headers: {"Content-Type": "application/json"},
-                                       body: JSON.stringify({name: "agent.ping", args: {}})}).then((r) => r.status)""",
-                f"/api/agents/{AGENT}/commands",
-            )
-            assert refused == 403
+        # Watching is not commanding: a viewer still cannot send a command.
+        assert await page.locator('button[data-action="ping"]').count() == 0
+        refused = await page.evaluate(
+            """(url) => fetch(url, {method: "POST", headers: {"Content-Type": "application/json"},
+                                   body: JSON.stringify({name: "agent.ping", args: {}})}).then((r) => r.status)""",
+            f"/api/agents/{AGENT}/commands",
+        )
+        assert refused == 403
 
-            # Stop: the DELETE is relayed as media.unwatch and the agent lets the viewer go.
-            await page.click('button[data-action="watch-stop"]')
-            await expect(status).to_have_text("已停止观看")
-            await until(lambda: room.viewers() == 0, "the agent to count no viewer")
-            # The reply reaches the audit row a moment after the agent acted: wait for it, not just for the row.
-            answered = lambda name: [r for r in audit(central, name) if r["status"] != "sent"]  # noqa: E731
-            watched = await until(lambda: answered("media.watch"), "media.watch answered in the audit log")
-            assert watched[0]["by"] == "wang" and watched[0]["status"] == "succeeded"
-            assert watched[0]["args"]["source"] == "teacher"
-            # The audit keeps the SDP's size, not the SDP (a few KB of addresses per watch).
-            assert re.fullmatch(r"<\d+ bytes>", watched[0]["args"]["offer"])
-            assert re.fullmatch(r"<\d+ bytes>", watched[0]["result"]["answer"])
-            unwatched = await until(lambda: answered("media.unwatch"), "media.unwatch answered in the audit log")
-            assert unwatched[0]["by"] == "wang" and unwatched[0]["status"] == "succeeded"
-            await expect(page.locator("#commands")).to_contain_text("巡课观看")
-            assert "v=0" not in await page.locator("#commands").inner_text()  # the SDP is not shown
+        # Stop: the DELETE is relayed as media.unwatch and the agent lets the viewer go.
+        await page.click('button[data-action="watch-stop"]')
+        await expect(status).to_have_text("已停止观看")
+        await until(lambda: room.viewers() == 0, "the agent to count no viewer")
+        # The reply reaches the audit row a moment after the agent acted: wait for it, not just for the row.
+        answered = lambda name: [r for r in audit(central, name) if r["status"] != "sent"]  # noqa: E731
+        watched = await until(lambda: answered("media.watch"), "media.watch answered in the audit log")
+        assert watched[0]["by"] == "wang" and watched[0]["status"] == "succeeded"
+        assert watched[0]["args"]["source"] == "teacher"
+        # The audit keeps the SDP's size, not the SDP (a few KB of addresses per watch).
+        assert re.fullmatch(r"<\d+ bytes>", watched[0]["args"]["offer"])
+        assert re.fullmatch(r"<\d+ bytes>", watched[0]["result"]["answer"])
+        unwatched = await until(lambda: answered("media.unwatch"), "media.unwatch answered in the audit log")
+        assert unwatched[0]["by"] == "wang" and unwatched[0]["status"] == "succeeded"
+        await expect(page.locator("#commands")).to_contain_text("巡课观看")
+        assert "v=0" not in await page.locator("#commands").inner_text()  # the SDP is not shown
 
-            # A picture the room does not have: the page says so, in the agent's own words.
-            await page.fill("#watch-other", "nobody")
-            await page.click('button[data-action="watch-other"]')
-            await expect(status).to_have_attribute("data-state", "failed", timeout=30_000)
-            await expect(status).to_contain_text("无法观看 nobody：找不到这个画面")
-            await expect(status).to_contain_text("expected one of courseware, students, teacher")
+        # A picture the room does not have: the page says so, in the agent's own words.
+        await page.fill("#watch-other", "nobody")
+        await page.click('button[data-action="watch-other"]')
+        await expect(status).to_have_attribute("data-state", "failed", timeout=30_000)
+        await expect(status).to_contain_text("无法观看 nobody：找不到这个画面")
+        await expect(status).to_contain_text("expected one of courseware, students, teacher")
 
-            # Leaving the page while watching hangs up too.
-            await page.click('#watch-sources button[data-source="courseware"]')
-            await expect(status).to_have_attribute("data-state", "playing", timeout=30_000)
-            await until(lambda: room.viewers() == 1, "the agent to count the courseware viewer")
-            await page.close(run_before_unload=True)
-            await until(lambda: room.viewers() == 0, "the page's session to end when the page is left")
+        # Leaving the page while watching hangs up too.
+        await page.click('#watch-sources button[data-source="courseware"]')
+        await expect(status).to_have_attribute("data-state", "playing", timeout=30_000)
+        await until(lambda: room.viewers() == 1, "the agent to count the courseware viewer")
+        await page.close(run_before_unload=True)
+        await until(lambda: room.viewers() == 0, "the page's session to end when the page is left")
 
-            # The classroom goes offline: the page says why it cannot play.
-            await asyncio.to_thread(room.stop)
-            await until(lambda: (central.db.agent(AGENT) or {}).get("state") == "offline", "the classroom offline")
-            page = await context.new_page()
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            await page.goto(f"{stack.url}/room/{AGENT}")
-            status = page.locator("#watch-status")
-            await page.click('#watch-sources button[data-source="teacher"]')
-            await expect(status).to_have_attribute("data-state", "failed", timeout=30_000)
-            await expect(status).to_contain_text("无法观看 teacher：教室终端没有应答")
-            await expect(status).to_contain_text(f"{AGENT} is offline")
-            assert errors == []
-        finally:
-            await browser.close()
+        # The classroom goes offline: the page says why it cannot play.
+        await asyncio.to_thread(room.stop)
+        await until(lambda: (central.db.agent(AGENT) or {}).get("state") == "offline", "the classroom offline")
+        page = await context.new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        await page.goto(f"{stack.url}/room/{AGENT}")
+        status = page.locator("#watch-status")
+        await page.click('#watch-sources button[data-source="teacher"]')
+        await expect(status).to_have_attribute("data-state", "failed", timeout=30_000)
+        await expect(status).to_contain_text("无法观看 teacher：教室终端没有应答")
+        await expect(status).to_contain_text(f"{AGENT} is offline")
+        assert errors == []
 
 
 async def test_a_dead_camera_s_tile_says_no_signal_in_the_viewer_s_language(stack: Stack) -> None:
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 900})
-            await log_in(page, stack.url, "wang")
-            dead = page.locator('#watch-sources button[data-source="students"]')
-            await expect(dead).to_have_text("观看 学生全景（无信号）", timeout=30_000)  # its telemetry says so
-            await dead.click()
-            await expect(page.locator("#watch-status")).to_have_attribute("data-state", "playing", timeout=30_000)
-            await expect(page.locator("#watch-no-signal")).to_be_visible()
-            await expect(page.locator("#watch-no-signal")).to_have_text("无信号")
-            await page.click('#watch-sources button[data-source="teacher"]')  # a live one: no such tile
-            await expect(page.locator("#watch-status")).to_have_text("正在播放 teacher", timeout=30_000)
-            await expect(page.locator("#watch-no-signal")).to_be_hidden()
-            await page.goto(f"{stack.url}/lang/en?next=/room/{AGENT}")
-            await expect(page.locator('#watch-sources button[data-source="students"]')).to_contain_text("No signal")
-        finally:
-            await browser.close()
+    async with chromium_page(RTC_ARGS, viewport={"width": 1280, "height": 900}) as page:
+        await open_room(page, stack.url, "wang")
+        dead = page.locator('#watch-sources button[data-source="students"]')
+        await expect(dead).to_have_text("观看 学生全景（无信号）", timeout=30_000)  # its telemetry says so
+        await dead.click()
+        await expect(page.locator("#watch-status")).to_have_attribute("data-state", "playing", timeout=30_000)
+        await expect(page.locator("#watch-no-signal")).to_be_visible()
+        await expect(page.locator("#watch-no-signal")).to_have_text("无信号")
+        await page.click('#watch-sources button[data-source="teacher"]')  # a live one: no such tile
+        await expect(page.locator("#watch-status")).to_have_text("正在播放 teacher", timeout=30_000)
+        await expect(page.locator("#watch-no-signal")).to_be_hidden()
+        await page.goto(f"{stack.url}/lang/en?next=/room/{AGENT}")
+        await expect(page.locator('#watch-sources button[data-source="students"]')).to_contain_text("No signal")
 
 
 async def test_the_relay_refuses_bad_requests_with_the_reason(stack: Stack) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from rooms import site_toml
 
 from agent.config.site import load_config
 from agent.service import Agent
@@ -29,18 +30,10 @@ pytestmark = pytest.mark.skipif(FFPROBE is None, reason="ffprobe not installed (
 
 
 def write_config(tmp: Path, broker: LocalBroker, camera: str) -> Path:
-    path = tmp / "site.toml"
-    path.write_text(
-        f"""
-agent_id = "room-5"
-site = "s"
-room = "r"
-data_dir = "{tmp / "var"}"
-[broker]
-url = "{broker.url}"
-[http]
-port = {free_port()}
-[[devices]]
+    return site_toml(
+        tmp,
+        broker.url,
+        f"""[[devices]]
 id = "camera"
 profile = "onvif"
 address = "{camera}"
@@ -56,9 +49,11 @@ fragment_s = 1
 bitrate_mbps = 1
 planned_minutes = 5
 disk_min_free_gb = 0
-"""
+""",
+        agent_id="room-5",
+        site="s",
+        room="r",
     )
-    return path
 
 
 async def until(check: object, seconds: float = 60.0) -> None:

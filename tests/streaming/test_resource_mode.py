@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from rooms import site_toml
 
 from agent.alarms import Alarms
 from agent.config.site import load_config
 from agent.recording.service import RecordingService
 from agent.service import Agent
 from agent.store import AgentStore
-from central.mosquitto import LocalBroker, free_port
+from central.mosquitto import LocalBroker
 from streaming.segments import fragments
 
 if TYPE_CHECKING:
@@ -38,18 +39,10 @@ def probe(path: Path) -> dict[str, Any]:
 
 
 def write_config(tmp: Path, broker: LocalBroker, camera: str) -> Path:
-    path = tmp / "site.toml"
-    path.write_text(
-        f"""
-agent_id = "room-3"
-site = "s"
-room = "r"
-data_dir = "{tmp / "var"}"
-[broker]
-url = "{broker.url}"
-[http]
-port = {free_port()}
-[sources]
+    return site_toml(
+        tmp,
+        broker.url,
+        f"""[sources]
 teacher = "{camera}"
 board = "synthetic:board"
 [recording]
@@ -63,9 +56,11 @@ bitrate_mbps = 1
 planned_minutes = 5
 disk_min_free_gb = 0
 resource_mode = true
-"""
+""",
+        agent_id="room-3",
+        site="s",
+        room="r",
     )
-    return path
 
 
 async def test_resource_mode_records_each_source_beside_the_composed_picture(
