@@ -85,10 +85,18 @@ class FleetDB:
         """On PostgreSQL, lock the batch's agents first, in one order in every process.
 
         Several collectors write at once there: locking the agents' rows in the order the rows
-        come would let two batches wait for each other (a deadlock, which costs a retry).
+        come would let two batches wait for each other (a deadlock, which costs a retry).  An agent
+        heard of for the first time has no row to lock: it is inserted first (a second writer's
+        insert of it waits for this commit), else two collectors could both find it new and both
+        write its first status (tests/central/test_group.py saw its history row twice).
         """
         if not self._w.lock:
             return  # SQLite: the transaction holds the whole file already
+        sites = {_agent_of(row): site for row in rows if (site := getattr(row, "site", None)) is not None}
+        if sites:
+            table, params = self._w.table(("text", "text"), sorted([agent, site] for agent, site in sites.items()))
+            insert = f"INSERT INTO agents (agent_id, site) SELECT c1, c2 FROM {table} WHERE true"
+            self._w.execute(f"{insert} ON CONFLICT (agent_id) DO NOTHING", params)
         agents = sorted({a for a in map(_agent_of, rows) if a})
         if agents:
             table, params = self._w.table(("text",), [[agent] for agent in agents])

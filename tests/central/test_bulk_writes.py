@@ -9,6 +9,7 @@ interleaved.  And a row the engine refuses in a bulk run costs that row alone.
 from __future__ import annotations
 
 import random
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -141,3 +142,42 @@ def test_dropped_rows_between_bulk_runs_keep_their_place(tmp_path: Path) -> None
         db.close()
     assert rows(location, "SELECT state FROM devices") == [('{"power": "off"}',)]
     assert rows(location, "SELECT dropped, last_seen FROM agents") == [(1, stamp(2))]
+
+
+def test_two_writers_hearing_of_new_agents_at_once_write_each_first_status_once(tmp_path: Path) -> None:
+    """Collectors of a group: one commits agents' live status while another commits their replayed copy.
+
+    Neither may find an agent new that the other is writing (its first status twice in the history),
+    and neither may wait for the other in a cycle (a deadlock: the batch is written again later).
+    """
+    location = fleet_at(tmp_path)
+    one, two = FleetDB(location), FleetDB(location)
+    failures: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def write(db: FleetDB, batch: list[Row]) -> None:
+        start.wait()
+        try:
+            db.write_batch(batch)
+        except BaseException as exc:  # (a deadlock, without the fix)
+            failures.append(exc)
+
+    try:
+        for round_ in range(6):
+            agents = [f"n{round_}-{k}" for k in range(40)]
+            live = [Seen("s1", a, Status("online", 1, stamp(1), "1.0"), stamp(2)) for a in agents]
+            replayed = [Seen("s1", a, Status("online", 1, stamp(1), "1.0"), stamp(2), retained=True) for a in agents]
+            if round_ % 2:
+                replayed.reverse()  # the other writer meets them in another order
+            threads = [threading.Thread(target=write, args=pair) for pair in ((one, live), (two, replayed))]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+    finally:
+        one.close()
+        two.close()
+    assert failures == []
+    twice = rows(location, "SELECT agent_id, count(*) FROM status_history GROUP BY agent_id HAVING count(*) > 1")
+    assert twice == []
+    assert rows(location, "SELECT count(*) FROM agents WHERE state = 'online'") == [(240,)]
