@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from central.fleet_rows import Dropped, Row, RowWriter, Seen, Silent
-from central.fleetdb import FleetDB
+from central.fleet_rows import Row, RowWriter, Seen, Silent
+from central.fleetdb import BULK_MIN, FleetDB
 from central.store import Store
 from contract import DeviceState, Status, Telemetry
 from tests.central.fleet_stores import fleet_at, rows
@@ -124,24 +124,26 @@ def test_a_row_the_store_refuses_in_a_bulk_run_is_set_aside_alone(tmp_path: Path
         assert dropped == [("r4", 1)]
 
 
-def test_dropped_rows_between_bulk_runs_keep_their_place(tmp_path: Path) -> None:
-    """A cold row splits the runs: what comes after it is applied after it."""
+def test_a_row_of_another_kind_between_two_runs_keeps_its_place(tmp_path: Path) -> None:
+    """Heard, gone silent, heard again, in one batch: the agent ends online, its history says all three."""
     location = fleet_at(tmp_path)
     db = FleetDB(location)
+    heard = [Seen("s1", "r1", DeviceState(f"d{k}", True, stamp(1), {"power": "on"}), stamp(1)) for k in range(BULK_MIN)]
+    again = [
+        Seen("s1", "r1", DeviceState(f"d{k}", True, stamp(9), {"power": "off"}), stamp(9)) for k in range(BULK_MIN)
+    ]
     try:
-        state = DeviceState("panel", True, stamp(1), {"power": "on"})
-        later = DeviceState("panel", True, stamp(2), {"power": "off"})
-        db.write_batch(
-            [
-                Seen("s1", "r1", state, stamp(1)),
-                Dropped("s1", "r1", "bad payload", stamp(1)),
-                Seen("s1", "r1", later, stamp(2)),
-            ]
-        )
+        db.write_batch([Seen("s1", "r1", Status("online", 1, stamp(0), "1.0"), stamp(0))])
+        db.write_batch([*heard, Silent("r1", stamp(5)), *again])
     finally:
         db.close()
-    assert rows(location, "SELECT state FROM devices") == [('{"power": "off"}',)]
-    assert rows(location, "SELECT dropped, last_seen FROM agents") == [(1, stamp(2))]
+    assert rows(location, "SELECT state, last_seen FROM agents") == [("online", stamp(9))]
+    assert rows(location, "SELECT state, ts FROM status_history ORDER BY id") == [
+        ("online", stamp(0)),
+        ("silent", stamp(5)),
+        ("online", stamp(9)),
+    ]
+    assert rows(location, "SELECT DISTINCT state FROM devices") == [('{"power": "off"}',)]
 
 
 def test_two_writers_hearing_of_new_agents_at_once_write_each_first_status_once(tmp_path: Path) -> None:
