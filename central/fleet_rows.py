@@ -190,10 +190,10 @@ class RowWriter:
                 self.dropped(row, row.reason)
                 return ("agent", row.agent_id)
             case PruneTelemetry():
-                count = self._w.execute("DELETE FROM telemetry WHERE received < ?", [row.before]).rowcount
+                count = self._w.changed("DELETE FROM telemetry WHERE received < ?", [row.before])
                 log.info("fleet.db: retention deleted %d telemetry rows before %s", count, row.before)
             case Prune():
-                count = self._w.execute(PRUNE_SQL[row.table], [row.before]).rowcount
+                count = self._w.changed(PRUNE_SQL[row.table], [row.before])
                 log.info("fleet.db: retention deleted %d %s rows before %s", count, row.table, row.before)
         return None
 
@@ -314,12 +314,12 @@ class RowWriter:
 
     def _alarm(self, site: str, agent: str, event: Event, received: str) -> bool:
         """Store `event` once (by its id) and open, update or close its alarm.  Whether an alarm changed."""
-        inserted = self._w.execute(
+        inserted = self._w.changed(
             "INSERT INTO events (agent_id, site, type, severity, action, device, message, ts, received, data, event_id)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             [agent, site, event.type, event.severity, event.action, event.device, event.message, event.ts]
             + [received, to_json(dict(event.extra)), event.id or None],
-        ).rowcount
+        )
         if not inserted:
             # Delivered again (the broker after a restart of the centre, the agent's outbox after a crash of
             # its own): stored already, and its alarm change applied; applying it twice could re-open a cleared one.
@@ -330,14 +330,14 @@ class RowWriter:
             sql = (
                 "UPDATE alarms SET cleared_ts = ? WHERE agent_id = ? AND type = ? AND device = ? AND cleared_ts IS NULL"
             )
-            return bool(self._w.execute(sql, [event.ts, *key]).rowcount)
+            return bool(self._w.changed(sql, [event.ts, *key]))
         if event.action != "raise":
             return False
         params = event.extra.get("params")
         words = to_json(params if isinstance(params, dict) else {})  # what the alarm's code is worded with
         sql = "UPDATE alarms SET severity = ?, message = ?, params = ? WHERE agent_id = ? AND type = ? AND device = ?"
         changes = [event.severity, event.message, words, *key]
-        if self._w.execute(f"{sql} AND cleared_ts IS NULL", changes).rowcount:
+        if self._w.changed(f"{sql} AND cleared_ts IS NULL", changes):
             return True  # already open: a re-raise updates it rather than opening a second one
         self._w.execute(
             "INSERT INTO alarms (agent_id, site, type, severity, device, message, raised_ts, params)"

@@ -75,7 +75,7 @@ class FleetDB:
         """
         with self._lock:
             try:
-                with self._w.transaction():
+                with self._w.transaction(), self._w.pipeline():  # (see central.store.Store.pipeline)
                     self._lock_agents(rows)
                     return self.commits.announce(self._apply(rows, careful=False))
             except self._w.refused:

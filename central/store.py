@@ -150,6 +150,7 @@ class Store:
         self._lock = threading.RLock()
         self._sql: dict[str, str] = {}
         self._pg: psycopg.Connection[Any] | None = None
+        self._pipe: psycopg.Pipeline | None = None
         self._lite: sqlite3.Connection | None = None
         if self.dialect == SQLITE:
             path = self.location.path
@@ -211,6 +212,32 @@ class Store:
             if text is None:
                 text = self._sql[sql] = to_pyformat(sql)
             return self._connection().execute(text, params or None)
+
+    def changed(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; how many rows it changed (in a `pipeline`, waiting for the server's answer)."""
+        with self._lock:
+            cursor = self.execute(sql, params)
+            if self._pipe is not None:
+                with self._translated():
+                    self._pipe.sync()
+            return int(cursor.rowcount)
+
+    @contextlib.contextmanager
+    def pipeline(self) -> Iterator[None]:
+        """PostgreSQL: send the statements of the block without waiting for each answer (libpq's pipeline mode).
+
+        A statement whose rows are read (``fetchone``…) or counted (`changed`) waits for its own; a
+        statement the server refuses raises there or when the block ends.  SQLite: nothing changes.
+        """
+        if self._lite is not None:
+            yield
+            return
+        with self._lock, self._translated(), self._connection().pipeline() as pipe:
+            self._pipe = pipe
+            try:
+                yield
+            finally:
+                self._pipe = None
 
     def query(self, sql: str, params: Params = ()) -> list[dict[str, Any]]:
         """Rows as dicts keyed by column name."""

@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from central.fleet_rows import Row
 from central.fleetdb import FleetDB
@@ -45,12 +47,15 @@ class BatchWriter:
         self._max_rows = max_rows
         self._high_water = high_water
         self._rows: list[Row] = []
-        self._acks: list[Callable[[], None]] = []  # run, in order, once every row queued before each is committed
+        self._queued = 0  # rows ever queued
+        self._committed_rows = 0  # of which committed: the first this many
+        self._acks: deque[tuple[int, Callable[[], None]]] = deque()  # (rows queued before it, callback), in order
         self._has_rows = asyncio.Event()
         self._full = asyncio.Event()
         self._drained = asyncio.Event()
         self._backoff = Backoff(base=0.2, cap=5.0)
-        self._threaded = not db.location.is_sqlite  # (see the module's docstring)
+        # PostgreSQL's batches go to one thread of their own, in order (see the module's docstring).
+        self._thread = None if db.location.is_sqlite else ThreadPoolExecutor(1, thread_name_prefix="fleet-writer")
         self.written = 0
 
     @property
@@ -61,6 +66,7 @@ class BatchWriter:
     async def put(self, row: Row) -> None:
         """Queue a row (waits only when the backlog is over the high-water mark)."""
         self._rows.append(row)
+        self._queued += 1
         self._has_rows.set()
         if len(self._rows) >= self._max_rows:
             self._full.set()
@@ -69,9 +75,13 @@ class BatchWriter:
             await self._drained.wait()
 
     def after_commit(self, callback: Callable[[], None]) -> None:
-        """Call `callback` once every row queued so far is committed (at once when none is waiting)."""
-        if self._rows:
-            self._acks.append(callback)
+        """Call `callback` once every row queued so far is committed (at once when none is waiting).
+
+        Callbacks run in the order they came (MQTT acknowledges in the order it delivered), even
+        those with no row of their own behind a batch being written.
+        """
+        if self._committed_rows < self._queued:
+            self._acks.append((self._queued, callback))
         else:
             callback()
 
@@ -84,14 +94,14 @@ class BatchWriter:
         """Write what is queued, on the spot (a clean stop); on a database error the rows stay queued."""
         if not self._rows:
             return
-        rows, acks = self._take()
+        rows = self._take(len(self._rows))
         try:
-            changes = self._db.write_batch(rows)
+            changes = self._write(rows)
         except StoreUnavailable as exc:
             log.error("fleet store: %d rows not written at stop (%s)", len(rows), exc)
-            self._rows[:0], self._acks[:0] = rows, acks
+            self._rows[:0] = rows
             return
-        self._committed(len(rows), acks, changes)
+        self._committed(len(rows), changes)
 
     async def run(self) -> None:
         """Flush until cancelled; what is still queued then is written before returning."""
@@ -107,41 +117,50 @@ class BatchWriter:
             if self._rows:
                 # Shutting down: write, don't lose.  No acks: the connection they belong to is closing,
                 # and what the broker delivers again is recognised (events by id; replies, status: idempotent).
-                rows, _ = self._take()
-                self._publish(self._db.write_batch(rows))
+                self._publish(self._write(self._take(len(self._rows))))
 
-    def _take(self) -> tuple[list[Row], list[Callable[[], None]]]:
-        rows, self._rows = self._rows, []
-        acks, self._acks = self._acks, []
-        self._has_rows.clear()
-        self._full.clear()
-        self._drained.set()
-        return rows, acks
+    def _write(self, rows: list[Row]) -> list[tuple[str, str]]:
+        """Write `rows` now, blocking: after the batch in the writer's thread, if one is being written."""
+        if self._thread is None:
+            return self._db.write_batch(rows)
+        return self._thread.submit(self._db.write_batch, rows).result()
+
+    def _take(self, limit: int) -> list[Row]:
+        """The first `limit` rows queued (a batch of PostgreSQL's may take long: more gather meanwhile)."""
+        rows, self._rows = self._rows[:limit], self._rows[limit:]
+        if not self._rows:
+            self._has_rows.clear()
+        if len(self._rows) < self._max_rows:
+            self._full.clear()
+        if len(self._rows) < self._high_water:
+            self._drained.set()
+        return rows
 
     async def _flush(self) -> None:
-        rows, acks = self._take()
+        rows = self._take(self._max_rows)
         try:
             # SQLite on the loop, not in a worker thread: a thread fighting the busy loop for the GIL
             # at every sqlite call made the writer the bottleneck (bench/central_ingest.py:
             # 4.3k -> 7.2k msg/s).  A batch holds the loop for ~20 us a row.
-            if self._threaded:
-                changes = await asyncio.to_thread(self._db.write_batch, rows)
-            else:
+            if self._thread is None:
                 changes = self._db.write_batch(rows)
+            else:  # shielded: a stop must not drop a batch taken but not yet started (it would be lost)
+                changes = await asyncio.shield(asyncio.wrap_future(self._thread.submit(self._db.write_batch, rows)))
         except StoreUnavailable as exc:  # locked, disk full: keep the rows and retry
             delay = self._backoff.next_delay()
             log.error("fleet store: %d rows not written (%s); retrying in %.1f s", len(rows), exc, delay)
-            self._rows[:0], self._acks[:0] = rows, acks
+            self._rows[:0] = rows
             self._has_rows.set()
             await asyncio.sleep(delay)
             return
         self._backoff.reset()
-        self._committed(len(rows), acks, changes)
+        self._committed(len(rows), changes)
 
-    def _committed(self, count: int, acks: list[Callable[[], None]], changes: list[tuple[str, str]]) -> None:
+    def _committed(self, count: int, changes: list[tuple[str, str]]) -> None:
         self.written += count
-        for ack in acks:
-            ack()
+        self._committed_rows += count
+        while self._acks and self._acks[0][0] <= self._committed_rows:
+            self._acks.popleft()[1]()
         self._publish(changes)
 
     def _publish(self, changes: list[tuple[str, str]]) -> None:
