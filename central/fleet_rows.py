@@ -255,35 +255,26 @@ class RowWriter:
         return True
 
     def _info(self, row: Seen, info: Info) -> None:
+        """The room's description: names, devices (with what people call them and a display's inputs), hours."""
         self._touch(row.site, row.agent_id, row.received, not row.retained)
+        sources = [{"id": s.id, "kind": s.kind, "name": s.name} for s in info.sources]  # never the URL
+        hours = [{"start": start, "end": end} for start, end in info.hours]
         self._w.execute(
-            "UPDATE agents SET room = ?, hostname = ?, version = ?, telemetry_interval_s = ?, nics = ?, wake = ?"
-            " WHERE agent_id = ?",
+            "UPDATE agents SET room = ?, hostname = ?, version = ?, telemetry_interval_s = ?, nics = ?, wake = ?,"
+            " sources = ?, hours = ? WHERE agent_id = ?",
             [info.room, info.hostname, info.version, info.telemetry_interval_s]
-            + [to_json([n.to_dict() for n in info.nics]), to_json(list(info.wake)), row.agent_id],
+            + [to_json([n.to_dict() for n in info.nics]), to_json(list(info.wake))]
+            + [to_json(sources), to_json(hours), row.agent_id],
         )
         ids = [device.id for device in info.devices]
         gone = f" AND device_id NOT IN ({','.join('?' * len(ids))})" if ids else ""  # "IN ()" is SQLite's alone
         self._w.execute(f"DELETE FROM devices WHERE agent_id = ?{gone}", [row.agent_id, *ids])
         for device in info.devices:
             self._w.execute(
-                "INSERT INTO devices (agent_id, device_id, kind, profile) VALUES (?, ?, ?, ?) ON CONFLICT"
-                " (agent_id, device_id) DO UPDATE SET kind = excluded.kind, profile = excluded.profile",
-                [row.agent_id, device.id, device.kind, device.profile],
-            )
-        self._names(row.agent_id, info)
-
-    def _names(self, agent_id: str, info: Info) -> None:
-        """What people call the room's devices and sources, a display's inputs, and the room's school hours."""
-        sources = [{"id": s.id, "kind": s.kind, "name": s.name} for s in info.sources]  # never the URL
-        hours = [{"start": start, "end": end} for start, end in info.hours]
-        self._w.execute(
-            "UPDATE agents SET sources = ?, hours = ? WHERE agent_id = ?", [to_json(sources), to_json(hours), agent_id]
-        )
-        for device in info.devices:
-            self._w.execute(
-                "UPDATE devices SET name = ?, inputs = ? WHERE agent_id = ? AND device_id = ?",
-                [device.name, to_json(list(device.inputs)), agent_id, device.id],
+                "INSERT INTO devices (agent_id, device_id, kind, profile, name, inputs) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (agent_id, device_id) DO UPDATE SET kind = excluded.kind, profile = excluded.profile,"
+                " name = excluded.name, inputs = excluded.inputs",
+                [row.agent_id, device.id, device.kind, device.profile, device.name, to_json(list(device.inputs))],
             )
 
     def _device(self, row: Seen, state: DeviceState) -> None:
