@@ -17,7 +17,7 @@ caller applies the batch again row by row to set that one aside.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from central.fleet_rows import Change, Row, Seen, flag, to_json
@@ -52,6 +52,47 @@ _DEVICE_TYPES = ("text", "text", "integer", "text", "text", "text", "text")
 def is_bulk(row: Row) -> bool:
     """Whether `row` is one `BulkWriter` applies (an agent's telemetry or device state)."""
     return isinstance(row, Seen) and isinstance(row.payload, Telemetry | DeviceState)
+
+
+def waves(rows: Sequence[Row]) -> Iterator[tuple[list[Row], list[Seen]]]:
+    """`rows` regrouped for writing, wave after wave: (rows to apply one at a time, rows to apply in bulk).
+
+    Only each agent's own order matters: rows of different agents touch different rows of the store.
+    So each wave takes, of every agent, its next row of another kind or its next stretch of telemetry
+    and device states, and all those stretches make one bulk run.  A reconnect storm (status, info,
+    telemetry, states of thousands of rooms) then writes its telemetry and states in bulk, which in
+    arrival order come three at a time.  A row of no agent (retention) stays between what came
+    before it and what came after.
+    """
+    part: list[Row] = []
+    for row in rows:
+        if getattr(row, "agent_id", ""):
+            part.append(row)
+            continue
+        yield from _waves(part)
+        part = []
+        yield [row], []
+    yield from _waves(part)
+
+
+def _waves(rows: list[Row]) -> Iterator[tuple[list[Row], list[Seen]]]:
+    stretches: dict[str, list[list[Row]]] = {}  # each agent's rows: one of another kind, or a stretch of bulk ones
+    for row in rows:
+        own = stretches.setdefault(str(getattr(row, "agent_id", "")), [])
+        if is_bulk(row) and own and is_bulk(own[-1][0]):
+            own[-1].append(row)
+        else:
+            own.append([row])
+    for k in range(max(map(len, stretches.values()), default=0)):
+        one_by_one: list[Row] = []
+        bulk: list[Seen] = []
+        for own in stretches.values():
+            if k < len(own):
+                if is_bulk(own[k][0]):
+                    bulk += [row for row in own[k] if isinstance(row, Seen)]
+                else:
+                    one_by_one.append(own[k][0])
+        yield one_by_one, bulk
 
 
 class BulkWriter:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from central.fleet_bulk import BulkWriter, is_bulk
+from central.fleet_bulk import BulkWriter, waves
 from central.fleet_rows import COMMAND_COLUMNS, Change, Row, RowWriter, Seen
 from central.live_store import Commits
 from central.schema import migrate
@@ -106,23 +106,21 @@ class FleetDB:
             self._w.execute(sql, params)
 
     def _apply(self, rows: list[Row], *, careful: bool) -> list[Change]:
-        """Apply `rows` in order: runs of telemetry and device states in bulk, unless `careful`.
+        """Apply `rows`, each agent's in order: telemetry and device states in bulk, unless `careful`.
 
-        `careful`: each row in a savepoint, so a row the engine refuses is set aside alone.
+        `careful`: each row in a savepoint, in arrival order, so a row the engine refuses is set aside alone.
         """
         changes: dict[Change, None] = {}
-        run: list[Seen] = []
-        for row in rows:
-            if not careful and is_bulk(row):
-                assert isinstance(row, Seen)
-                run.append(row)
-                continue
-            changes.update(dict.fromkeys(self._apply_run(run)))
-            run = []
-            change = self._apply_one(row) if careful else self._writer.apply(row)
-            if change:
-                changes[change] = None
-        changes.update(dict.fromkeys(self._apply_run(run)))
+        if careful:
+            for row in rows:
+                if change := self._apply_one(row):
+                    changes[change] = None
+            return list(changes)
+        for one_by_one, bulk in waves(rows):
+            for row in one_by_one:
+                if change := self._writer.apply(row):
+                    changes[change] = None
+            changes.update(dict.fromkeys(self._apply_run(bulk)))
         return list(changes)
 
     def _apply_run(self, run: list[Seen]) -> list[Change]:

@@ -3,7 +3,8 @@
 The bulk path must leave the store exactly as applying the same rows one by one does
 (`RowWriter`, the reference), whatever the mix: agents new and known, silent ones coming back,
 retained states, a device's states out of order or with equal timestamps, several agents' rows
-interleaved.  And a row the engine refuses in a bulk run costs that row alone.
+interleaved, rows of other kinds between them (statuses, infos, events, silences, regrouped by
+agent in waves).  And a row the engine refuses in a bulk run costs that row alone.
 """
 
 from __future__ import annotations
@@ -18,14 +19,18 @@ import pytest
 from central.fleet_rows import Row, RowWriter, Seen, Silent
 from central.fleetdb import BULK_MIN, FleetDB
 from central.store import Store
-from contract import DeviceState, Status, Telemetry
+from contract import DeviceInfo, DeviceState, Event, Info, Status, Telemetry
 from tests.central.fleet_stores import fleet_at, rows
 
 TABLES = {
     "agents": "SELECT agent_id, site, last_seen, state, session, telemetry, dropped FROM agents ORDER BY agent_id",
     "devices": "SELECT agent_id, device_id, online, state, error, ts, code FROM devices ORDER BY agent_id, device_id",
-    "telemetry": "SELECT agent_id, ts, received, data FROM telemetry ORDER BY id",
+    "telemetry": "SELECT agent_id, ts, received, data FROM telemetry ORDER BY agent_id, id",
     "history": "SELECT agent_id, state, session, since, ts FROM status_history ORDER BY agent_id, id",  # per agent
+    "agents_info": "SELECT agent_id, room, hostname, version, sources FROM agents ORDER BY agent_id",
+    "devices_info": "SELECT agent_id, device_id, kind, profile, name, inputs FROM devices ORDER BY agent_id, device_id",
+    "events": "SELECT agent_id, type, action, device, ts, event_id FROM events ORDER BY agent_id, id",
+    "alarms": "SELECT agent_id, type, device, raised_ts, cleared_ts FROM alarms ORDER BY agent_id, id",
 }
 
 
@@ -42,14 +47,20 @@ def setup_rows() -> list[Row]:
     return out
 
 
-def hot_rows(seed: int, count: int) -> list[Row]:
-    """A shuffled mix of telemetry and device states of known and new agents, live and retained."""
+def hot_rows(seed: int, count: int, *, mixed: bool = False) -> list[Row]:
+    """A shuffled mix of telemetry and device states of known and new agents, live and retained.
+
+    `mixed`: with rows of every other kind an agent sends between them.
+    """
     rng = random.Random(seed)
     out: list[Row] = []
     for k in range(count):
         agent = f"a{rng.randrange(9)}"  # a6..a8 are new
         received = stamp(100 + k)
-        if rng.random() < 0.35:
+        pick = rng.random()
+        if mixed and pick < 0.25:
+            out.append(other_row(rng, agent, k, received))
+        elif pick < 0.5:
             payload: Any = Telemetry(received, rng.uniform(0, 100), 40.0, 10**11, 30.0, {"cpu": 40.0}, 60.0 + k, {})
             out.append(Seen(rng.choice(["s1", "s2"]), agent, payload, received))
         else:
@@ -59,24 +70,42 @@ def hot_rows(seed: int, count: int) -> list[Row]:
     return out
 
 
-def one_by_one(location: Any, batch: list[Row]) -> None:
-    """The reference: each row applied by RowWriter in its own transaction."""
+def other_row(rng: random.Random, agent: str, k: int, received: str) -> Row:
+    """A status (new session, offline, a replay), an info, an alarm raised or cleared, or a silence."""
+    pick = rng.randrange(5)
+    if pick == 0:
+        state = rng.choice(["online", "offline"])
+        return Seen("s1", agent, Status(state, rng.choice([1, 2]), received, "1.0"), received, rng.random() < 0.3)
+    if pick == 1:
+        devices = tuple(DeviceInfo(f"d{d}", "panel", "nec-p", f"屏{d}") for d in range(rng.randrange(1, 4)))
+        return Seen("s1", agent, Info(f"R{k}", f"pc-{k}", "1.0", devices), received)
+    if pick == 2:
+        event = Event("projector.lamp", "warning", rng.choice(["raise", "clear"]), received, device="d1", id=f"e{k}")
+        return Seen("s1", agent, event, received)
+    return Silent(agent, received)
+
+
+def one_by_one(location: Any, batch: list[Row]) -> set[tuple[str, str]]:
+    """The reference: each row applied by RowWriter in its own transaction; the changes it reported."""
     store = Store(location)
+    changes = set()
     try:
         writer = RowWriter(store)
         for row in batch:
             with store.transaction():
-                writer.apply(row)
+                if change := writer.apply(row):
+                    changes.add(change)
     finally:
         store.close()
+    return changes
 
 
 def snapshot(location: Any) -> dict[str, list[tuple[Any, ...]]]:
     return {name: rows(location, sql) for name, sql in TABLES.items()}
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_a_bulk_batch_leaves_the_store_as_one_row_at_a_time_does(tmp_path: Path, seed: int) -> None:
+@pytest.mark.parametrize(("seed", "mixed"), [(1, False), (2, False), (3, True), (4, True), (5, True)])
+def test_a_bulk_batch_leaves_the_store_as_one_row_at_a_time_does(tmp_path: Path, seed: int, mixed: bool) -> None:
     bulk_at = fleet_at(tmp_path)
     (tmp_path / "reference").mkdir()
     reference_at = fleet_at(tmp_path / "reference")
@@ -85,20 +114,20 @@ def test_a_bulk_batch_leaves_the_store_as_one_row_at_a_time_does(tmp_path: Path,
     try:
         one_by_one(reference_at, setup_rows())
         one_by_one(bulk_at, setup_rows())
-        batch = hot_rows(seed, 120)
-        one_by_one(reference_at, batch)
+        batch = hot_rows(seed, 160, mixed=mixed)
+        expected = one_by_one(reference_at, batch)
         changes = db.write_batch(batch)
     finally:
         db.close()
     bulk, reference = snapshot(bulk_at), snapshot(reference_at)
     assert bulk == reference
+    assert set(changes) == expected
     # the mix really had what the bulk path must get right
     assert len(bulk["telemetry"]) > 20 and len(bulk["devices"]) > 10
-    assert [h[:2] for h in bulk["history"] if h[1] == "online"].count(("a1", "online")) == 2  # a1 came back
-    expected = {
-        ("agent" if isinstance(r.payload, Telemetry) else "device", r.agent_id) for r in batch if isinstance(r, Seen)
-    }
-    assert set(changes) == expected
+    if mixed:
+        assert bulk["events"] and bulk["alarms"] and {"silent", "offline"} <= {h[1] for h in bulk["history"]}
+    else:
+        assert [h[:2] for h in bulk["history"] if h[1] == "online"].count(("a1", "online")) == 2  # a1 came back
 
 
 def test_a_row_the_store_refuses_in_a_bulk_run_is_set_aside_alone(tmp_path: Path) -> None:
