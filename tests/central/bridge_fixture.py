@@ -25,6 +25,7 @@ from agent.config.site import load_config
 from agent.service import Agent
 from central import broker_config
 from central.app import Central
+from central.fleetdb import FleetDB
 from central.mosquitto import LocalBroker, TlsFiles, free_port
 from contract import Topics
 from contract.mqtt import BrokerAddress, Client, Message, make_client
@@ -70,9 +71,13 @@ def school_registry(folder: Path, district_port: int, ca: Path) -> Path:
     return write(folder / "school.toml", text + bridge_row(f"mqtts://127.0.0.1:{district_port}", str(ca)))
 
 
-def district_registry(folder: Path) -> Path:
-    """The district broker: the centre, a technician, a room of school C on it directly, school A's bridge."""
-    text = user_row("central", "central") + user_row("tech", "technician") + agent_row(FAR_SITE, "room-901")
+def district_registry(folder: Path, collectors: int = 1, more: str = "") -> Path:
+    """The district broker: the centre, a technician, a room of school C on it directly, school A's bridge.
+
+    `collectors` > 1 gives the centre's row helper accounts (``central-1`` …); `more` adds rows.
+    """
+    central = user_row("central", "central") + (f"collectors = {collectors}\n" if collectors > 1 else "")
+    text = central + user_row("tech", "technician") + agent_row(FAR_SITE, "room-901") + more
     return write(folder / "district.toml", text + bridge_row())
 
 
@@ -159,19 +164,27 @@ class Bridged:
 
 @pytest.fixture
 async def bridged(tmp_path: Path) -> AsyncIterator[Bridged]:
-    pki = make_pki(tmp_path / "pki")
+    async with bridged_brokers(tmp_path) as net:
+        yield net
+
+
+@contextlib.asynccontextmanager
+async def bridged_brokers(folder: Path, collectors: int = 1, more: str = "") -> AsyncIterator[Bridged]:
+    """School A's broker bridged to the district's (`collectors`, `more`: as `district_registry` takes them)."""
+    pki = make_pki(folder / "pki")
     district_port, school_port = free_port(), free_port()
     wan = Wan(district_port)
     tls = ["--tls-ca", pki.cafile, "--tls-cert", pki.certfile, "--tls-key", pki.keyfile]
-    district_conf, school_conf = tmp_path / "district-conf", tmp_path / "school-conf"
-    at_district = ["--registry", district_registry(tmp_path / "district-registry"), "--out", district_conf]
-    at_school = ["--registry", school_registry(tmp_path / "school-registry", wan.port, pki.cafile)]
+    district_conf, school_conf = folder / "district-conf", folder / "school-conf"
+    at_district = ["--registry", district_registry(folder / "district-registry", collectors, more)]
+    at_district += ["--out", district_conf]
+    at_school = ["--registry", school_registry(folder / "school-registry", wan.port, pki.cafile)]
     assert broker_config_cli(*at_district, "--port", district_port, "--bind", "127.0.0.1", *tls) == 0
     at_school += ["--bridge", BRIDGE, "--out", school_conf, "--port", school_port, "--bind", "127.0.0.1"]
     assert broker_config_cli(*at_school) == 0
     conf = broker_config.CONF_FILE
-    district = ConfBroker(tmp_path / "district", district_port, district_conf / conf, tls=pki)
-    school = ConfBroker(tmp_path / "school", school_port, school_conf / conf)
+    district = ConfBroker(folder / "district", district_port, district_conf / conf, tls=pki)
+    school = ConfBroker(folder / "school", school_port, school_conf / conf)
     await wan.restore()
     district.start()
     try:
@@ -256,8 +269,8 @@ address = "sim"
 
 
 @contextlib.asynccontextmanager
-async def running_agent(net: Bridged, folder: Path) -> AsyncIterator[Agent]:
-    """The real agent of room-101 on the school broker (its panel simulated)."""
+async def running_agent(net: Bridged, folder: Path, more: str = "") -> AsyncIterator[Agent]:
+    """The real agent of room-101 on the school broker (panel simulated; `more`: TOML tables added to its config)."""
     config = folder / "room-101.toml"
     config.write_text(
         AGENT_CONFIG.format(
@@ -267,7 +280,8 @@ async def running_agent(net: Bridged, folder: Path) -> AsyncIterator[Agent]:
             url=net.school.url,
             password=PASSWORDS["room-101"],
             port=free_port(),
-        ),
+        )
+        + more,
         encoding="utf-8",
     )
     agent = Agent(load_config(config))
@@ -281,7 +295,8 @@ async def running_agent(net: Bridged, folder: Path) -> AsyncIterator[Agent]:
         await asyncio.gather(task, return_exceptions=True)
 
 
-def panel_power(central: Central) -> str | None:
-    found = central.db.agent("room-101")
+def panel_power(db: FleetDB) -> str | None:
+    """The power of room-101's panel as the fleet store holds it."""
+    found = db.agent("room-101")
     panels = [d for d in found["devices"] if d["id"] == "panel"] if found else []
     return panels[0]["state"].get("power") if panels and panels[0]["state"] else None

@@ -1,8 +1,8 @@
 """Collector processes of one group, as an operator starts them, and what the tests read about them.
 
-`start` runs ``classroom-central run …`` (its log in a file); `helpers` are a parent's child
-processes (``run --collectors N``); `connects` counts a client id's connections in the test
-broker's log; `Fleet` publishes numbered events for a few rooms at QoS 1.
+`start` runs ``classroom-central run …`` (its log in a file), `cli` any command that ends;
+`helpers` are a parent's child processes (``run --collectors N``); `connects` counts a client id's
+connections in the test broker's log; `Fleet` publishes numbered events for a few rooms at QoS 1.
 """
 
 from __future__ import annotations
@@ -47,6 +47,27 @@ async def start(log: Path, *words: str, env: Mapping[str, str] | None = None) ->
         return await asyncio.create_subprocess_exec(
             *CENTRAL, "run", *words, env={**base, **(env or {})}, stdin=asyncio.subprocess.DEVNULL, stderr=out
         )
+
+
+async def cli(*words: str, env: Mapping[str, str] | None = None, stdin: str = "") -> tuple[int, str, str]:
+    """``classroom-central WORDS`` (``send``, ``users`` …) run to its end: its status, stdout and stderr."""
+    base = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
+    proc = await asyncio.create_subprocess_exec(
+        *CENTRAL,
+        *words,
+        env={**base, **(env or {})},
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(LIMIT):
+            out, err = await proc.communicate(stdin.encode())
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    return proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
 
 
 async def stop(proc: asyncio.subprocess.Process, sig: signal.Signals = signal.SIGTERM) -> int:

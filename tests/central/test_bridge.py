@@ -59,7 +59,7 @@ async def test_a_room_behind_its_school_broker_is_seen_commanded_and_audited_by_
             "room-101 online with its info",
         )
         assert (seen["site"], seen["session"]) == (SITE, room.link.session)
-        assert await until(lambda: panel_power(central), "the panel's state") == "on"
+        assert await until(lambda: panel_power(central.db), "the panel's state") == "on"
         await until(lambda: central.db.telemetry_history("room-101"), "telemetry")
 
         # a technician's command goes down the bridge, its reply comes back up, and both are audited
@@ -69,7 +69,7 @@ async def test_a_room_behind_its_school_broker_is_seen_commanded_and_audited_by_
             lambda: (c := central.db.command(reply["id"])) and c["status"] == "succeeded" and c, "the audit row"
         )
         assert (audit["agent_id"], audit["name"], audit["by"]) == ("room-101", "panel.power", "tech-li")
-        await until(lambda: panel_power(central) == "off", "the panel's new state")
+        await until(lambda: panel_power(central.db) == "off", "the panel's new state")
 
 
 async def test_only_the_sites_rooms_cross_and_signalling_reaches_across_schools(bridged: Bridged) -> None:
