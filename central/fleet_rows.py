@@ -191,10 +191,10 @@ class RowWriter:
                 return ("agent", row.agent_id)
             case PruneTelemetry():
                 count = self._w.changed("DELETE FROM telemetry WHERE received < ?", [row.before])
-                log.info("fleet.db: retention deleted %d telemetry rows before %s", count, row.before)
+                log.info("fleet store: retention deleted %d telemetry rows before %s", count, row.before)
             case Prune():
                 count = self._w.changed(PRUNE_SQL[row.table], [row.before])
-                log.info("fleet.db: retention deleted %d %s rows before %s", count, row.table, row.before)
+                log.info("fleet store: retention deleted %d %s rows before %s", count, row.table, row.before)
         return None
 
     def dropped(self, row: Row, reason: str) -> Change | None:
