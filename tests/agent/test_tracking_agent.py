@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -79,6 +80,23 @@ async def telemetry(broker: LocalBroker) -> dict[str, Any]:
             found: dict[str, Any] = json.loads(bytes(message.payload))  # type: ignore[arg-type]
             return found
     raise AssertionError("no telemetry")
+
+
+async def everyone_seated(scene: StudentsScene, for_s: float = 5.0) -> None:
+    """Wait for a moment of the scene when nobody stands, nor will for `for_s` (the agent starting up).
+
+    Virtual cameras show a scene at the monotonic clock modulo its length, so an agent can start
+    at any moment of it.  Its standing watch takes its first picture as the background: a student
+    standing in it would leave a standing figure in the background (a phantom for the minutes it
+    takes to fade), and this test is about a student standing up after the watch has seen the room.
+    """
+    seats = [(r, c) for r in range(ROWS) for c in range(COLUMNS)]
+
+    def seated(t: float) -> bool:
+        return all(scene.rise(s, t % scene.duration) == 0.0 for s in seats)
+
+    while not all(seated(time.monotonic() + k * 0.25) for k in range(int(for_s * 4) + 1)):
+        await asyncio.sleep(0.25)
 
 
 def corners(box: Box) -> list[float]:
@@ -171,6 +189,7 @@ async def test_a_student_standing_up_brings_the_student_camera_to_their_seats_an
             }
         ],
     }
+    await everyone_seated(scene)
     async with running(data) as agent:
         director = agent.recording.director
         assert director is not None
