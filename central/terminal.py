@@ -10,7 +10,7 @@ _STEERING = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 
 def shown(text: str) -> str:
-    r"""`text` safe for a terminal: each control or format character as ``\uXXXX`` (a JSON escape too)."""
+    r"""`text` safe for a terminal: each control or format character as its JSON escape (ESC as ``\u001b``)."""
     if text.isprintable():
         return text
     return "".join(_escape(c) if unicodedata.category(c) in _STEERING else c for c in text)

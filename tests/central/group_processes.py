@@ -87,6 +87,15 @@ def helpers(pid: int) -> list[int]:
     return [int(p) for p in text.split() if alive(int(p))]
 
 
+async def kill_group(parent: asyncio.subprocess.Process) -> None:
+    """SIGKILL a ``run --collectors N`` and its helpers, whatever state the test left them in."""
+    for pid in helpers(parent.pid):
+        os.kill(pid, signal.SIGKILL)
+    if parent.returncode is None:
+        parent.kill()
+        await parent.wait()
+
+
 def alive(pid: int) -> bool:
     """Whether `pid` runs (a zombie, dead but not yet reaped, does not)."""
     try:

@@ -14,15 +14,13 @@ Every wait ends on what the store, the logs or the dashboard show, never on time
 from __future__ import annotations
 
 import json
-import os
-import signal
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from bridge_fixture import PASSWORDS, ROOM_NAME, SITE, bridged_brokers, panel_power, running_agent
 from fleet_stores import rows
-from group_processes import cli, connects, helpers, start, stop, subscribed, taken_over, until
+from group_processes import cli, connects, helpers, kill_group, start, stop, subscribed, taken_over, until
 from registry import user_row
 
 from central.fleetdb import FleetDB
@@ -105,11 +103,7 @@ async def test_a_city_sees_commands_and_alarms_a_room_behind_its_school_broker(p
             assert await stop(parent) == 0
         finally:
             db.close()
-            for pid in helpers(parent.pid):
-                os.kill(pid, signal.SIGKILL)
-            if parent.returncode is None:
-                parent.kill()
-                await parent.wait()
+            await kill_group(parent)
 
 
 def disk_events(store: str) -> int:

@@ -23,6 +23,7 @@ from group_processes import (
     clean_stops,
     connects,
     helpers,
+    kill_group,
     start,
     stop,
     stored,
@@ -88,11 +89,7 @@ async def test_collectors_start_keep_and_stop_their_helpers(broker: LocalBroker,
         assert len(offline) == 2, states  # each process said so, for its own session
         assert clean_stops(broker, "c") == 1 and clean_stops(broker, "c-1") == 1  # DISCONNECT, not a dropped line
     finally:
-        for pid in helpers(parent.pid):
-            os.kill(pid, signal.SIGKILL)
-        if parent.returncode is None:
-            parent.kill()
-            await parent.wait()
+        await kill_group(parent)
 
 
 async def test_a_collector_killed_while_messages_flow_loses_nothing_and_stores_nothing_twice(
@@ -134,11 +131,7 @@ async def test_a_collector_killed_while_messages_flow_loses_nothing_and_stores_n
         assert sorted(stored(pg_url)) == sorted(fleet.expected())  # none lost, none twice
         assert await stop(parent) == 0
     finally:
-        for pid in helpers(parent.pid):
-            os.kill(pid, signal.SIGKILL)
-        if parent.returncode is None:
-            parent.kill()
-            await parent.wait()
+        await kill_group(parent)
 
 
 async def test_a_store_in_the_environment_that_is_no_store_is_one_line_without_its_value(tmp_path: Path) -> None:

@@ -8,13 +8,22 @@ knocked off, every event is stored once.
 
 from __future__ import annotations
 
-import os
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from group_processes import SITE, Fleet, connects, helpers, start, stop, stored, subscribed, taken_over, until
+from group_processes import (
+    SITE,
+    Fleet,
+    connects,
+    kill_group,
+    start,
+    stop,
+    stored,
+    subscribed,
+    taken_over,
+    until,
+)
 
 from central.broker_config import write_broker_config
 from central.broker_registry import AgentAccount, Registry, UserAccount
@@ -57,11 +66,7 @@ async def test_each_helper_logs_in_with_its_own_account(configured: LocalBroker,
         assert connects(configured, "central") == 1 and connects(configured, "central-1") == 1
         assert await stop(parent) == 0
     finally:
-        for pid in helpers(parent.pid):
-            os.kill(pid, signal.SIGKILL)
-        if parent.returncode is None:
-            parent.kill()
-            await parent.wait()
+        await kill_group(parent)
 
 
 @pytest.mark.parametrize(
